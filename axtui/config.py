@@ -1,0 +1,360 @@
+"""`axtui.toml` as pydantic models: load, validate, and explain errors by file and key.
+
+Secrets never live here: a provider names the environment variable that holds its key
+(`api_key_env`); a literal key in the file is refused.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+Protocol = Literal["openai", "anthropic", "gemini", "cohere", "sim"]
+Strategy = Literal[
+    "priority", "round_robin", "weighted", "cost", "latency", "performance", "least_busy",
+    "free_first",
+]
+Capability = Literal["streaming", "tools", "vision", "json", "reasoning"]
+Category = Literal["small", "large", "reasoning"]
+
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "cohere": "https://api.cohere.com",
+    "sim": "sim://local",
+}
+
+_SECRET_KEYS = {"api_key", "apikey", "key", "token", "secret", "password", "authorization"}
+
+
+class ConfigError(Exception):
+    """A config problem, phrased as `file: key.path: what is wrong` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Money = Annotated[Decimal, Field(ge=0)]
+
+
+class TimeoutConfig(_Strict):
+    connect: float = Field(5.0, gt=0)
+    read: float = Field(60.0, gt=0)
+    total: float = Field(120.0, gt=0)
+
+
+class FreeTier(_Strict):
+    """A vendor's free allowance: requests per minute/day, tokens per minute/day."""
+
+    rpm: int | None = Field(None, ge=1)
+    rpd: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    tpd: int | None = Field(None, ge=1)
+
+
+class SimOutage(_Strict):
+    start_s: float = Field(ge=0)  # seconds after the engine starts
+    end_s: float = Field(gt=0)
+    kind: Literal["server", "overloaded", "timeout", "connect", "rate_limited"] = "server"
+
+
+class SimProfile(_Strict):
+    """How a simulated provider behaves; modelled on a real one."""
+
+    latency_p50_ms: float = Field(400.0, gt=0)
+    latency_p95_ms: float = Field(1200.0, gt=0)
+    ttft_ms: float = Field(250.0, ge=0)
+    tokens_per_s: float = Field(80.0, gt=0)
+    output_tokens_mean: int = Field(120, ge=1)
+    errors: dict[
+        Literal["server", "overloaded", "timeout", "connect", "rate_limited", "malformed"],
+        Annotated[float, Field(ge=0, le=1)],
+    ] = Field(default_factory=dict)
+    outages: list[SimOutage] = Field(default_factory=list)
+    # capabilities the simulated upstream really supports (None: all it is asked for)
+    supports: list[Capability] | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _p95_above_p50(self) -> SimProfile:
+        if self.latency_p95_ms < self.latency_p50_ms:
+            raise ValueError("latency_p95_ms must be >= latency_p50_ms")
+        return self
+
+
+class ProviderConfig(_Strict):
+    protocol: Protocol
+    base_url: str | None = None
+    api_key_env: str | None = None
+    vendor: str | None = None  # price/capability lookups (e.g. a sim modelled on "groq")
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: TimeoutConfig = TimeoutConfig()
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    free_tier: FreeTier | None = None
+    sim: SimProfile | None = None
+
+    @field_validator("headers")
+    @classmethod
+    def _no_auth_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for h in v:
+            if h.lower() in {"authorization", "x-api-key", "x-goog-api-key", "api-key"}:
+                raise ValueError(
+                    f"header {h!r} carries a secret; put the key in an environment variable "
+                    "and name it with api_key_env"
+                )
+        return v
+
+    def resolved_base_url(self) -> str:
+        return self.base_url or DEFAULT_BASE_URLS[self.protocol]
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: Money
+    output: Money
+    cached_input: Money | None = None
+
+
+class DeploymentConfig(_Strict):
+    provider: str
+    model: str
+    name: str | None = None  # default "provider/model"
+    price: Price | None = None
+    capabilities: list[Capability] | None = None
+    context_window: int | None = Field(None, ge=1)
+    max_output_tokens: int | None = Field(None, ge=1)
+    category: Category | None = None
+    free_tier: bool | None = None
+    weight: float = Field(1.0, gt=0)
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    sim: SimProfile | None = None  # per-deployment override of the provider's profile
+
+    @property
+    def id(self) -> str:
+        return self.name or f"{self.provider}/{self.model}"
+
+
+class BreakerConfig(_Strict):
+    window_s: float = Field(30.0, gt=0)
+    min_calls: int = Field(10, ge=1)
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    consecutive_failures: int = Field(5, ge=1)
+    open_s: float = Field(15.0, gt=0)
+    max_open_s: float = Field(300.0, gt=0)
+    half_open_trials: int = Field(2, ge=1)
+
+
+class RouteConfig(_Strict):
+    candidates: list[str] = Field(min_length=1)
+    strategy: Strategy = "priority"
+    fallbacks: list[str] = Field(default_factory=list)
+    context_fallback: str | None = None  # route with a larger window, for context_length
+    max_attempts: int = Field(3, ge=1, le=20)
+    deadline_s: float = Field(60.0, gt=0)
+    latency_tolerance: float = Field(0.1, ge=0, le=5)  # latency strategy's near-tie band
+    simple_to_small: bool = False  # steer "simple" requests to small models
+    capture_content: bool = False
+    description: str = ""
+
+
+class RuleMatch(_Strict):
+    route: str | None = None  # the route the caller asked for (None: any)
+    user: str | None = None  # exact, or prefix ending in "*"
+    tag: str | None = None
+    header: dict[str, str] = Field(default_factory=dict)  # lower-case name -> value
+    complexity: Literal["simple", "medium", "complex"] | None = None
+
+
+class RuleConfig(_Strict):
+    match: RuleMatch
+    route: str
+
+
+class QuotaLimits(_Strict):
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    spend_day_usd: Money | None = None
+
+
+class QuotasConfig(_Strict):
+    per_user: QuotaLimits = QuotaLimits()
+    per_key: QuotaLimits = QuotaLimits()
+
+
+class BudgetConfig(_Strict):
+    scope: str = "global"  # global | route:NAME | user:ID | key:ID | user:* | key:*
+    period: Literal["day", "month"] = "day"
+    limit_usd: Money
+    thresholds: list[Annotated[int, Field(gt=0, le=100)]] = Field(
+        default_factory=lambda: [50, 80, 100]
+    )
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, v: str) -> str:
+        if v == "global" or (v.split(":", 1)[0] in {"route", "user", "key"} and ":" in v):
+            return v
+        raise ValueError("scope must be 'global', 'route:NAME', 'user:ID|*' or 'key:ID|*'")
+
+
+class StoreConfig(_Strict):
+    url: str = "sqlite:///axtui.db"
+    flush_interval_s: float = Field(0.25, gt=0, le=5)
+    queue_max: int = Field(100_000, ge=100)
+
+
+class TraceConfig(_Strict):
+    path: str | None = None
+
+
+class Config(_Strict):
+    providers: dict[str, ProviderConfig]
+    deployments: list[DeploymentConfig] = Field(min_length=1)
+    routes: dict[str, RouteConfig] = Field(min_length=1)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    quotas: QuotasConfig = QuotasConfig()
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    breaker: BreakerConfig = BreakerConfig()
+    store: StoreConfig = StoreConfig()
+    trace: TraceConfig = TraceConfig()
+    # sections later issues fill in; kept as raw tables so configs stay forward-compatible
+    keys: list[dict[str, Any]] = Field(default_factory=list)
+    flags: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    alerts: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        problems: list[str] = []
+        ids: set[str] = set()
+        for i, d in enumerate(self.deployments):
+            if d.provider not in self.providers:
+                problems.append(f"deployments[{i}].provider: unknown provider {d.provider!r}")
+            if d.id in ids:
+                problems.append(f"deployments[{i}]: duplicate deployment {d.id!r}")
+            ids.add(d.id)
+        for name, r in self.routes.items():
+            for c in r.candidates:
+                if c not in ids:
+                    problems.append(f"routes.{name}.candidates: unknown deployment {c!r}")
+            for f in r.fallbacks:
+                if f not in self.routes:
+                    problems.append(f"routes.{name}.fallbacks: unknown route {f!r}")
+                elif f == name:
+                    problems.append(f"routes.{name}.fallbacks: a route cannot fall back to itself")
+            if r.context_fallback and r.context_fallback not in self.routes:
+                problems.append(
+                    f"routes.{name}.context_fallback: unknown route {r.context_fallback!r}"
+                )
+        for i, rule in enumerate(self.rules):
+            if rule.route not in self.routes:
+                problems.append(f"rules[{i}].route: unknown route {rule.route!r}")
+            if rule.match.route and rule.match.route not in self.routes:
+                problems.append(f"rules[{i}].match.route: unknown route {rule.match.route!r}")
+        for i, b in enumerate(self.budgets):
+            if b.scope.startswith("route:") and b.scope[6:] not in self.routes:
+                problems.append(f"budgets[{i}].scope: unknown route {b.scope[6:]!r}")
+        for pname, p in self.providers.items():
+            if p.protocol == "sim" and p.sim is None:
+                problems.append(f"providers.{pname}.sim: a sim provider needs a [sim] profile")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def deployment(self, name: str) -> DeploymentConfig:
+        for d in self.deployments:
+            if d.id == name:
+                return d
+        raise KeyError(name)
+
+
+def _find_literal_secrets(data: Any, path: str = "") -> list[str]:
+    found: list[str] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            p = f"{path}.{k}" if path else str(k)
+            if str(k).lower() in _SECRET_KEYS and isinstance(v, str) and path.startswith(
+                "providers."
+            ):
+                found.append(
+                    f"{p}: a literal API key is not allowed in the config; set it in an "
+                    f"environment variable and name that with `api_key_env = \"...\"`"
+                )
+            else:
+                found.extend(_find_literal_secrets(v, p))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            found.extend(_find_literal_secrets(v, f"{path}[{i}]"))
+    return found
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "constrained-")):
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Validate a config table. Raises ConfigError whose lines name `source` and key paths."""
+    secrets = _find_literal_secrets(data)
+    if secrets:
+        raise ConfigError([f"{source}: {s}" for s in secrets])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors(include_url=False):
+            msg = err["msg"].removeprefix("Value error, ")
+            loc = _loc(err["loc"])
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            if loc == "(top level)" and "; " in msg:
+                problems.extend(f"{source}: {m}" for m in msg.split("; "))
+            else:
+                problems.append(f"{source}: {loc}: {msg}")
+        raise ConfigError(problems) from None
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load `path`, or the bundled demo config when None."""
+    if path is None:
+        text = resources.files("axtui.fixtures").joinpath("demo.toml").read_text("utf-8")
+        source = "demo.toml (bundled)"
+    else:
+        p = Path(path)
+        source = str(p)
+        try:
+            text = p.read_text("utf-8")
+        except FileNotFoundError:
+            raise ConfigError([f"{source}: file not found"]) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError([f"{source}: cannot read: {e}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{source}: not valid TOML: {e}"]) from None
+    return parse_config(data, source)

@@ -1,0 +1,332 @@
+"""What every provider adapter shares: the normalized request/response types, the error
+type with its small `ErrorKind` set, rate-limit header parsing, and the shared HTTP client.
+
+The lingua franca is OpenAI's chat shape: messages, tools and tool calls look like OpenAI's
+everywhere inside axtui, and each adapter translates to and from its vendor's wire format.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from axtui.clock import Clock
+from axtui.records import ErrorKind, Usage
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat request in OpenAI's shape. `model` is the route the caller asked for;
+    adapters are told the upstream model id separately."""
+
+    messages: list[dict[str, Any]]
+    model: str = ""
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+    stream: bool = False
+    user: str | None = None
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)  # e.g. selected headers
+
+
+@dataclass(slots=True)
+class RateLimitInfo:
+    """Rate-limit signals from one response, normalized. Resets are seconds from now."""
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests_s: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens_s: float | None = None
+    retry_after_s: float | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f) is None for f in self.__slots__)
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    content: str | None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # OpenAI shape
+    finish_reason: str | None = "stop"
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""  # as the upstream reported it
+    id: str = ""
+    status: int = 200
+    ratelimit: RateLimitInfo | None = None
+
+
+@dataclass(slots=True)
+class ChatChunk:
+    """One piece of a stream. Tool-call deltas are in OpenAI's delta shape (with `index`).
+    The final chunk carries `finish_reason` and, when the upstream reported it, `usage`.
+    The first chunk carries the response's `ratelimit` signals."""
+
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    ratelimit: RateLimitInfo | None = None
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ProviderError(Exception):
+    """A failed call, normalized. The message is short and never holds a secret."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        ratelimit: RateLimitInfo | None = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.ratelimit = ratelimit
+        # False when waiting will not help soon (e.g. a per-day quota is exhausted).
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return f"ProviderError({self.kind.value}, status={self.status}, {self.message!r})"
+
+
+_CONTEXT_HINTS = re.compile(
+    r"context[_ ]length|context window|maximum context|too many tokens|prompt is too long|"
+    r"input is too long|exceeds the maximum|token limit",
+    re.I,
+)
+_POLICY_HINTS = re.compile(r"content[_ ]policy|safety|content_filter|moderation|blocked", re.I)
+
+
+def classify_status(status: int, message: str = "") -> ErrorKind:
+    """Map an HTTP error status (and its message, for 400s) to an ErrorKind."""
+    if status == 429:
+        return ErrorKind.rate_limited
+    if status in (401, 403):
+        return ErrorKind.auth
+    if status == 404:
+        return ErrorKind.not_found
+    if status in (408, 504):
+        return ErrorKind.timeout
+    if status in (503, 529):
+        return ErrorKind.overloaded
+    if status >= 500:
+        return ErrorKind.server
+    if status == 413 or _CONTEXT_HINTS.search(message):
+        return ErrorKind.context_length
+    if _POLICY_HINTS.search(message):
+        return ErrorKind.content_policy
+    return ErrorKind.bad_request
+
+
+def error_from_transport(exc: Exception) -> ProviderError:
+    """An httpx transport failure as a ProviderError."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(ErrorKind.timeout, f"upstream timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderError(ErrorKind.connect, "could not connect to upstream")
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return ProviderError(ErrorKind.malformed, "upstream closed the connection mid-response")
+    return ProviderError(ErrorKind.connect, f"transport error ({type(exc).__name__})")
+
+
+_SECRETISH = re.compile(
+    r"(sk-[A-Za-z0-9_\-*]{6,}|AIza[0-9A-Za-z_\-]{10,}|gsk_[A-Za-z0-9]{6,}|"
+    r"(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|key=[A-Za-z0-9._\-]{8,})"
+)
+
+
+def redact(text: str, secrets: Iterable[str | None] = (), limit: int = 300) -> str:
+    """Remove secrets (known values and key-shaped strings) and cap the length."""
+    for s in secrets:
+        if s:
+            text = text.replace(s, "[redacted]")
+    text = _SECRETISH.sub("[redacted]", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- rate-limit headers
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(value: str) -> float | None:
+    """`6m0s`, `1h2m3.5s`, `120ms`, `20s`, or a bare number of seconds → seconds."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(value):
+        if m.start() != pos:
+            return None
+        n, unit = float(m.group(1)), m.group(2)
+        total += n * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+        pos = m.end()
+    return total if pos == len(value) and pos > 0 else None
+
+
+def parse_retry_after(headers: httpx.Headers | dict[str, str], now: float) -> float | None:
+    """`retry-after-ms`, then `retry-after` (seconds or an HTTP date) → seconds from now."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(ra).timestamp() - now)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _int(v: str | None) -> int | None:
+    if v is None:
+        return None
+    try:
+        return int(float(v))
+    except ValueError:
+        return None
+
+
+def _rfc3339_from_now(v: str | None, now: float) -> float | None:
+    if not v:
+        return None
+    try:
+        return max(0.0, datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp() - now)
+    except ValueError:
+        return parse_duration(v)
+
+
+def parse_openai_ratelimit(headers: httpx.Headers | dict[str, str], now: float) -> RateLimitInfo:
+    """OpenAI / Groq / Mistral style: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`;
+    resets are durations like `6m0s` or `1.5s`."""
+    g = headers.get
+    reset_r, reset_t = g("x-ratelimit-reset-requests"), g("x-ratelimit-reset-tokens")
+    return RateLimitInfo(
+        limit_requests=_int(g("x-ratelimit-limit-requests")),
+        remaining_requests=_int(g("x-ratelimit-remaining-requests")),
+        reset_requests_s=parse_duration(reset_r) if reset_r else None,
+        limit_tokens=_int(g("x-ratelimit-limit-tokens")),
+        remaining_tokens=_int(g("x-ratelimit-remaining-tokens")),
+        reset_tokens_s=parse_duration(reset_t) if reset_t else None,
+        retry_after_s=parse_retry_after(headers, now),
+    )
+
+
+def parse_anthropic_ratelimit(
+    headers: httpx.Headers | dict[str, str], now: float
+) -> RateLimitInfo:
+    """Anthropic: `anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`, resets
+    in RFC 3339."""
+    g = headers.get
+    return RateLimitInfo(
+        limit_requests=_int(g("anthropic-ratelimit-requests-limit")),
+        remaining_requests=_int(g("anthropic-ratelimit-requests-remaining")),
+        reset_requests_s=_rfc3339_from_now(g("anthropic-ratelimit-requests-reset"), now),
+        limit_tokens=_int(g("anthropic-ratelimit-tokens-limit")),
+        remaining_tokens=_int(g("anthropic-ratelimit-tokens-remaining")),
+        reset_tokens_s=_rfc3339_from_now(g("anthropic-ratelimit-tokens-reset"), now),
+        retry_after_s=parse_retry_after(headers, now),
+    )
+
+
+# --------------------------------------------------------------------------- the adapter
+
+
+@dataclass(slots=True, frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 60.0  # between bytes
+    total: float = 120.0  # whole call; the engine also enforces the request deadline
+
+
+class Provider(ABC):
+    """One account at a vendor, speaking one wire protocol."""
+
+    protocol: str = ""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        client: httpx.AsyncClient | None,
+        clock: Clock,
+        timeouts: Timeouts = Timeouts(),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.client = client
+        self.clock = clock
+        self.timeouts = timeouts
+        self.extra_headers = dict(headers or {})
+
+    def redact(self, text: str) -> str:
+        return redact(text, (self._api_key,))
+
+    def http_timeout(self) -> httpx.Timeout:
+        t = self.timeouts
+        return httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.connect)
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest, model: str) -> ChatResponse:
+        """One non-streaming call. Raises ProviderError."""
+
+    @abstractmethod
+    def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
+        """A streaming call as an async iterator of chunks. Raises ProviderError, either
+        before the first chunk or mid-stream."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release anything the adapter holds beyond the shared client."""
+
+
+def make_http_client(max_connections: int = 512) -> httpx.AsyncClient:
+    """The one shared client for every provider: httpx's API over aiohttp's transport
+    (httpx's own pool measured ~6x slower here; see DESIGN.md). Per-call timeouts are
+    passed on each request."""
+    from httpx_aiohttp import AiohttpTransport
+
+    return httpx.AsyncClient(
+        transport=AiohttpTransport(),
+        limits=httpx.Limits(max_connections=max_connections),
+        timeout=httpx.Timeout(60.0, connect=5.0),
+    )

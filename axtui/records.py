@@ -1,0 +1,117 @@
+"""The one event type: every request the engine handles becomes one `RequestRecord`.
+
+The store, rollups, alerts, rollout gates, cost analytics, the live tail and JSONL traces
+are all views of this stream. A trace file is a list of these, one JSON object a line.
+Money is integer nano-dollars (1 USD = 1_000_000_000).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NANO_PER_USD = 1_000_000_000
+
+
+class ErrorKind(StrEnum):
+    """Why an attempt (or a whole request) failed, across every provider."""
+
+    rate_limited = "rate_limited"
+    overloaded = "overloaded"
+    server = "server"
+    timeout = "timeout"
+    connect = "connect"
+    auth = "auth"
+    bad_request = "bad_request"
+    context_length = "context_length"
+    content_policy = "content_policy"
+    not_found = "not_found"
+    malformed = "malformed"
+    # Request-level kinds: the engine's own verdicts, never an upstream's.
+    cancelled = "cancelled"  # the caller went away
+    interrupted = "interrupted"  # a stream failed after its first chunk reached the caller
+    quota = "quota"  # a caller quota (rpm/tpm/spend) refused the request
+    budget = "budget"  # a spend budget refused the request
+    no_route = "no_route"  # unknown route
+    no_candidates = "no_candidates"  # every deployment filtered out (drained, open, no room)
+    deadline = "deadline"  # the request's deadline ran out between attempts
+
+
+class Outcome(StrEnum):
+    ok = "ok"
+    failed = "failed"  # attempts were made and all failed
+    rejected = "rejected"  # refused before any attempt (quota, budget, no route/candidate)
+    cancelled = "cancelled"
+    interrupted = "interrupted"
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Attempt(BaseModel):
+    """One call to one deployment."""
+
+    deployment: str
+    started_at: float
+    latency_ms: float
+    ttft_ms: float | None = None
+    status: int | None = None  # HTTP status, when there was one
+    error_kind: ErrorKind | None = None
+    error: str | None = None  # short, redacted: never a secret
+    retry_after_s: float | None = None
+    usage: Usage | None = None
+    cost_nano: int = 0
+    backoff_ms: float = 0.0  # wait before the next attempt
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+
+class RequestRecord(BaseModel):
+    """One request, from arrival to outcome, with every attempt it took."""
+
+    id: str
+    started_at: float
+    ended_at: float
+    route: str  # the route that finally served (or refused) the request
+    requested_route: str  # what the caller asked for (`model`)
+    user: str | None = None
+    key_id: str | None = None  # hash of the caller key, never the key
+    tags: list[str] = Field(default_factory=list)
+    # request shape
+    stream: bool = False
+    est_prompt_tokens: int = 0
+    max_tokens: int | None = None
+    required_caps: list[str] = Field(default_factory=list)
+    complexity: str | None = None
+    content_hash: str | None = None
+    messages: list[dict] | None = None  # only when the route opts in to capture
+    # what happened
+    attempts: list[Attempt] = Field(default_factory=list)
+    outcome: Outcome = Outcome.ok
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+    status: int = 200  # what the caller was (or would be) told over HTTP
+    deployment: str | None = None  # the deployment that served the answer
+    usage: Usage | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    cost_nano: int = 0
+    optimal_cost_nano: int | None = None  # cheapest capable deployment, same tokens
+    reason: str = ""  # why this route and deployment
+    flags: dict[str, str] = Field(default_factory=dict)  # flag -> variant, for rollouts
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.ok
