@@ -1,0 +1,378 @@
+"""OpenAI chat completions: OpenAI itself and every server that speaks its dialect (Groq,
+Mistral, Together, OpenRouter, vLLM, Ollama), told apart only by a base URL ending in /v1.
+
+The HTTP machinery the JSON-over-HTTP adapters share lives here too: `post_json` reads a
+whole response within the timeouts, `EventStream` reads server-sent events one by one
+within them.
+
+A stream that ends (cleanly or not) before `[DONE]` and before any finish reason raises
+`ErrorKind.malformed`: the same kind the transport gives for a connection cut mid-body, so
+a truncated stream reads the same whichever way the upstream dropped it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+from httpx_sse import EventSource, ServerSentEvent
+
+from axtui.providers.base import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Provider,
+    ProviderError,
+    RateLimitInfo,
+    classify_status,
+    error_from_transport,
+    make_http_client,
+    parse_openai_ratelimit,
+)
+from axtui.records import ErrorKind, Usage
+
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------- shared HTTP
+
+
+def client_of(provider: Provider) -> httpx.AsyncClient:
+    """The shared client, or (for an adapter built without one) a private one made once."""
+    if provider.client is None:
+        provider.client = make_http_client()
+    return provider.client
+
+
+async def post_json(
+    provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
+) -> httpx.Response:
+    """POST a JSON body and read the whole response: connect/read timeouts per step (the
+    transport), and the total timeout around everything."""
+    total = provider.timeouts.total
+    try:
+        async with asyncio.timeout(total):
+            return await client_of(provider).post(
+                url, content=orjson.dumps(body), headers=headers, timeout=provider.http_timeout()
+            )
+    except TimeoutError:
+        raise ProviderError(ErrorKind.timeout, f"no complete response within {total:g}s") from None
+    except httpx.HTTPError as exc:
+        raise error_from_transport(exc) from exc
+
+
+class EventStream:
+    """One streaming POST read as server-sent events. The response must start within the
+    read timeout, each event must follow the last within it, and all of it must end within
+    the total timeout. Timeouts are scoped to single steps, never across a `yield`."""
+
+    def __init__(
+        self, provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
+    ) -> None:
+        self._provider = provider
+        self._request = client_of(provider).build_request(
+            "POST",
+            url,
+            content=orjson.dumps(body),
+            headers=headers,
+            timeout=provider.http_timeout(),
+        )
+        self._deadline = 0.0
+        self._sse: AsyncGenerator[ServerSentEvent, None] | None = None
+        self.response: httpx.Response | None = None
+
+    async def __aenter__(self) -> EventStream:
+        self._deadline = asyncio.get_running_loop().time() + self._provider.timeouts.total
+        client = client_of(self._provider)
+        self.response = await self._step(client.send(self._request, stream=True), per_read=True)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._sse is not None:
+            await self._sse.aclose()
+        if self.response is not None:
+            await self.response.aclose()
+
+    @property
+    def status(self) -> int:
+        assert self.response is not None
+        return self.response.status_code
+
+    @property
+    def headers(self) -> httpx.Headers:
+        assert self.response is not None
+        return self.response.headers
+
+    def is_event_stream(self) -> bool:
+        return "text/event-stream" in self.headers.get("content-type", "")
+
+    async def read_body(self) -> bytes:
+        """The whole body (for an error status), within the total timeout."""
+        assert self.response is not None
+        return await self._step(self.response.aread(), per_read=False)
+
+    async def events(self) -> AsyncIterator[ServerSentEvent]:
+        assert self.response is not None
+        self._sse = EventSource(self.response).aiter_sse()
+        while True:
+            try:
+                event = await self._step(anext(self._sse), per_read=True)
+            except StopAsyncIteration:
+                return
+            yield event
+
+    async def _step(self, step: Awaitable[T], *, per_read: bool) -> T:
+        loop = asyncio.get_running_loop()
+        read = self._provider.timeouts.read
+        at = min(self._deadline, loop.time() + read) if per_read else self._deadline
+        try:
+            async with asyncio.timeout_at(at):
+                return await step
+        except TimeoutError:
+            total = self._provider.timeouts.total
+            what = f"{total:g}s total" if at >= self._deadline else f"{read:g}s read timeout"
+            raise ProviderError(ErrorKind.timeout, f"upstream stalled ({what})") from None
+        except httpx.HTTPError as exc:
+            raise error_from_transport(exc) from exc
+
+
+def load_json(raw: bytes | str, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProviderError(ErrorKind.malformed, f"upstream sent invalid JSON ({what})") from None
+
+
+def retry_after(rl: RateLimitInfo) -> float | None:
+    """`retry-after` when given, else the reset of whichever limit is exhausted."""
+    if rl.retry_after_s is not None:
+        return rl.retry_after_s
+    resets = [
+        reset
+        for remaining, reset in (
+            (rl.remaining_requests, rl.reset_requests_s),
+            (rl.remaining_tokens, rl.reset_tokens_s),
+        )
+        if remaining == 0 and reset is not None
+    ]
+    return max(resets) if resets else None
+
+
+def or_none(rl: RateLimitInfo) -> RateLimitInfo | None:
+    return None if rl.is_empty() else rl
+
+
+def _count(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
+
+
+# --------------------------------------------------------------------------- the adapter
+
+_CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
+_POLICY_CODES = {"content_filter", "content_policy_violation"}
+_PASS_THROUGH = ("max_tokens", "temperature", "top_p", "tools", "tool_choice")
+
+
+class OpenAIProvider(Provider):
+    protocol = "openai"
+
+    def headers(self, *, stream: bool) -> dict[str, str]:
+        h = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            **self.extra_headers,
+        }
+        if self._api_key:  # local servers (vLLM, Ollama) run without one
+            h["authorization"] = f"Bearer {self._api_key}"
+        return h
+
+    def wire_request(self, request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "messages": request.messages}
+        for name in _PASS_THROUGH:
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = value
+        if request.stop:
+            body["stop"] = request.stop
+        if request.response_format is not None:
+            body["response_format"] = request.response_format
+        if request.user is not None:
+            body["user"] = request.user
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    async def complete(self, request: ChatRequest, model: str) -> ChatResponse:
+        body = self.wire_request(request, model, stream=False)
+        url = f"{self.base_url}/chat/completions"
+        resp = await post_json(self, url, self.headers(stream=False), body)
+        rl = parse_openai_ratelimit(resp.headers, self.clock.now())
+        if resp.status_code >= 400:
+            raise self.error_from_body(resp.status_code, resp.content, rl)
+        return self._completion(resp.content, resp.status_code, rl)
+
+    async def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
+        body = self.wire_request(request, model, stream=True)
+        url = f"{self.base_url}/chat/completions"
+        async with EventStream(self, url, self.headers(stream=True), body) as es:
+            rl = parse_openai_ratelimit(es.headers, self.clock.now())
+            if es.status >= 400:
+                raise self.error_from_body(es.status, await es.read_body(), rl)
+            if not es.is_event_stream():
+                # Some servers ignore `stream` (or report an error) with a JSON body.
+                raise self.error_from_body(es.status, await es.read_body(), rl, expect_ok=False)
+            ratelimit = or_none(rl)
+            finish: str | None = None
+            usage: Usage | None = None
+            async for event in es.events():
+                if event.data == "[DONE]":
+                    break
+                data = load_json(event.data, "stream event")
+                if not isinstance(data, dict):
+                    raise ProviderError(ErrorKind.malformed, "upstream sent a non-object event")
+                if data.get("error") is not None:
+                    raise self.error_from_payload(None, data, rl)
+                usage = _usage(data) or usage
+                chunk, finished = _delta(data)
+                finish = finished or finish
+                if chunk is not None:
+                    chunk.ratelimit, ratelimit = ratelimit, None
+                    yield chunk
+            else:
+                if finish is None:  # cut before [DONE] and before any finish_reason
+                    raise ProviderError(
+                        ErrorKind.malformed, "upstream stream ended before it finished"
+                    )
+            yield ChatChunk(finish_reason=finish or "stop", usage=usage, ratelimit=ratelimit)
+
+    # ---------------------------------------------------------------- parsing
+
+    def _completion(self, raw: bytes, status: int, rl: RateLimitInfo) -> ChatResponse:
+        data = load_json(raw, "completion")
+        if isinstance(data, dict) and data.get("error") is not None:  # OpenRouter: 200 + error
+            raise self.error_from_payload(None, data, rl)
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+            content = message.get("content")
+            tool_calls = message.get("tool_calls") or []
+            if not (content is None or isinstance(content, str)) or not isinstance(
+                tool_calls, list
+            ):
+                raise TypeError("content or tool_calls of the wrong type")
+            return ChatResponse(
+                content=content,
+                tool_calls=tool_calls,
+                finish_reason=choice.get("finish_reason") or "stop",
+                usage=_usage(data) or Usage(),
+                model=str(data.get("model") or ""),
+                id=str(data.get("id") or ""),
+                status=status,
+                ratelimit=or_none(rl),
+            )
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ProviderError(
+                ErrorKind.malformed, "upstream sent a completion of the wrong shape", status=status
+            ) from None
+
+    def error_from_body(
+        self, status: int, raw: bytes, rl: RateLimitInfo, *, expect_ok: bool = True
+    ) -> ProviderError:
+        """An error response as a ProviderError; a 200 that is not what we asked for is
+        malformed."""
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("error"), dict | str):
+            return self.error_from_payload(status, data, rl)
+        if status < 400 or not expect_ok:
+            return ProviderError(
+                ErrorKind.malformed,
+                f"upstream answered HTTP {status} with an unexpected body",
+                status=status,
+                ratelimit=or_none(rl),
+            )
+        text = self.redact(raw[:200].decode("utf-8", "replace"))
+        return ProviderError(
+            classify_status(status, text),
+            f"HTTP {status}: {text}" if text else f"HTTP {status}",
+            status=status,
+            retry_after_s=retry_after(rl),
+            ratelimit=or_none(rl),
+        )
+
+    def error_from_payload(
+        self, status: int | None, data: dict[str, Any], rl: RateLimitInfo
+    ) -> ProviderError:
+        """`{"error": {"message", "type", "code", "param"}}` (or a bare string) → error.
+        `status` is None for an error that arrived inside a 200 (stream event or body)."""
+        err = data["error"] if isinstance(data["error"], dict) else {"message": data["error"]}
+        message = self.redact(str(err.get("message") or ""))
+        code = str(err.get("code") or "")
+        etype = str(err.get("type") or "")
+        if code in _CONTEXT_CODES:
+            kind = ErrorKind.context_length
+        elif code in _POLICY_CODES:
+            kind = ErrorKind.content_policy
+        elif status is not None and status >= 400:
+            kind = classify_status(status, message)
+        elif "rate_limit" in code or etype in ("requests", "tokens"):
+            kind = ErrorKind.rate_limited
+        elif etype == "invalid_request_error":
+            kind = classify_status(400, message)
+        else:
+            kind = ErrorKind.server
+        return ProviderError(
+            kind,
+            message or f"upstream error ({code or etype or status})",
+            status=status,
+            retry_after_s=retry_after(rl),
+            ratelimit=or_none(rl),
+            retryable=code != "insufficient_quota",  # billing quota: waiting will not help
+        )
+
+
+def _usage(data: dict[str, Any]) -> Usage | None:
+    u = data.get("usage")
+    if not isinstance(u, dict):  # Groq's older streams carry it under x_groq
+        xg = data.get("x_groq")
+        u = xg.get("usage") if isinstance(xg, dict) else None
+    if not isinstance(u, dict):
+        return None
+    details = u.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        prompt_tokens=_count(u.get("prompt_tokens")),
+        completion_tokens=_count(u.get("completion_tokens")),
+        cached_prompt_tokens=_count(cached),
+    )
+
+
+def _delta(data: dict[str, Any]) -> tuple[ChatChunk | None, str | None]:
+    """One `chat.completion.chunk` → (a chunk with content/tool-call deltas or None, the
+    finish reason if this event carried one). The usage-only final event has no choices."""
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        raise ProviderError(ErrorKind.malformed, "upstream stream event without choices")
+    if not choices:
+        return None, None
+    choice = choices[0]
+    delta = choice.get("delta") if isinstance(choice, dict) else None
+    if not isinstance(delta, dict):
+        raise ProviderError(ErrorKind.malformed, "upstream stream event without a delta")
+    content = delta.get("content")
+    calls = delta.get("tool_calls")
+    tool_calls = None
+    if isinstance(calls, list) and calls:
+        # Mistral omits `index`; position in the list is what it means.
+        tool_calls = [{"index": i, **c} for i, c in enumerate(calls) if isinstance(c, dict)]
+    has_content = isinstance(content, str) and content != ""
+    chunk = ChatChunk(content=content if has_content else None, tool_calls=tool_calls)
+    return (chunk if has_content or tool_calls else None), choice.get("finish_reason")
