@@ -8,7 +8,7 @@ from importlib import import_module
 import httpx
 
 from axtui.clock import Clock
-from axtui.config import ProviderConfig
+from axtui.config import ProviderConfig, SimProfile
 from axtui.providers.base import Provider, Timeouts
 
 _ADAPTERS = {
@@ -20,15 +20,26 @@ _ADAPTERS = {
 
 
 def build_provider(
-    name: str, cfg: ProviderConfig, client: httpx.AsyncClient | None, clock: Clock
+    name: str,
+    cfg: ProviderConfig,
+    client: httpx.AsyncClient | None,
+    clock: Clock,
+    models: dict[str, SimProfile] | None = None,
 ) -> Provider:
     """Make the adapter for one configured provider. The API key is read from the
-    environment variable the config names; it is held only by the adapter."""
+    environment variable the config names; it is held only by the adapter. `models` gives
+    per-deployment profiles for a sim provider."""
     if cfg.protocol == "sim":
         from axtui.providers.sim import SimProvider
 
         assert cfg.sim is not None  # config validation guarantees it
-        return SimProvider(name, profile=cfg.sim, clock=clock)
+        free = cfg.free_tier
+        return SimProvider(
+            name, profile=cfg.sim, clock=clock,
+            rpm=cfg.rpm or (free.rpm if free else None),
+            tpm=cfg.tpm or (free.tpm if free else None),
+            models=models or None,
+        )
     module, cls = _ADAPTERS[cfg.protocol]
     adapter = getattr(import_module(module), cls)
     api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None

@@ -1,0 +1,71 @@
+"""`axtui config check FILE`: validate a config and explain what it sets up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from axtui.cli.output import emit_json, table, usd
+
+app = typer.Typer(help="Validate and explain configuration.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    file: Path = typer.Argument(..., help="axtui.toml to validate"),
+    json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Validate FILE; on success explain the providers, deployments and routes it defines."""
+    from axtui.config import load_config
+    from axtui.engine.catalog import Catalog
+
+    cfg = load_config(file)  # ConfigError → one line per problem, exit 2
+    cat = Catalog(cfg)
+    if json_out:
+        emit_json({
+            "ok": True,
+            "file": str(file),
+            "providers": {n: {"protocol": p.protocol, "base_url": p.resolved_base_url(),
+                              "api_key_env": p.api_key_env} for n, p in cfg.providers.items()},
+            "deployments": [_spec_json(s) for s in cat],
+            "routes": {n: {"strategy": r.strategy, "candidates": r.candidates,
+                           "fallbacks": r.fallbacks, "context_fallback": r.context_fallback,
+                           "max_attempts": r.max_attempts, "deadline_s": r.deadline_s}
+                       for n, r in cfg.routes.items()},
+        })
+        return
+    typer.echo(f"{file}: ok — {len(cfg.providers)} providers, {len(cat)} deployments, "
+               f"{len(cfg.routes)} routes, {len(cfg.rules)} rules, {len(cfg.budgets)} budgets")
+    import os
+
+    for name, p in cfg.providers.items():
+        key = ""
+        if p.api_key_env:
+            key = f"key from ${p.api_key_env}" + ("" if os.environ.get(p.api_key_env)
+                                                   else " (NOT SET)")
+        typer.echo(f"  provider {name}: {p.protocol} {p.resolved_base_url()} {key}".rstrip())
+    rows = [(s.id, ",".join(sorted(s.capabilities)), f"{s.context_window:,}", s.category,
+             "yes" if s.free_tier else "", f"{usd(s.price_in, 3)} / {usd(s.price_out, 3)}",
+             s.price_source) for s in cat]
+    typer.echo("")
+    typer.echo(table(rows, ["deployment", "capabilities", "context", "category", "free",
+                            "$/Mtok in/out", "price from"], right={2}))
+    typer.echo("")
+    for name, r in cfg.routes.items():
+        extra = ""
+        if r.fallbacks:
+            extra += f", falls back to {', '.join(r.fallbacks)}"
+        if r.context_fallback:
+            extra += f", long prompts to {r.context_fallback}"
+        typer.echo(f"  route {name}: {r.strategy} over {len(r.candidates)} deployments, "
+                   f"≤{r.max_attempts} attempts in {r.deadline_s:g}s{extra}")
+
+
+def _spec_json(s) -> dict:
+    pin, pout = s.usd_per_mtok()
+    return {"deployment": s.id, "provider": s.provider, "model": s.model,
+            "capabilities": sorted(s.capabilities), "context_window": s.context_window,
+            "category": s.category, "free_tier": s.free_tier,
+            "usd_per_mtok": {"input": str(pin), "output": str(pout)},
+            "price_source": s.price_source}

@@ -1,0 +1,70 @@
+"""The `axtui` command. Each subcommand parses, calls the core, and prints (a table for
+people, `--json` for scripts). Heavy imports happen inside commands so `--help` is fast."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from axtui.cli.output import CliError
+
+app = typer.Typer(
+    name="axtui",
+    help="LLM routing gateway with an on-call console.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        # Until the console lands, the bare command says what there is.
+        typer.echo(ctx.get_help())
+        typer.echo("\nStart here:  axtui demo --requests 200")
+
+
+def _register() -> None:
+    from axtui.cli import config_cmd, demo, providers, route, trace
+
+    app.command("demo")(demo.demo)
+    app.add_typer(config_cmd.app, name="config")
+    app.add_typer(providers.app, name="providers")
+    app.command("route")(route.route)
+    app.command("trace")(trace.trace)
+
+
+_register()
+
+
+def run() -> None:
+    """Entry point: one clear line and exit code 2 for bad input, never a traceback."""
+    from axtui.config import ConfigError
+
+    try:
+        app(standalone_mode=False)
+    except CliError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        sys.exit(e.code)
+    except ConfigError as e:
+        for line in e.problems:
+            typer.echo(f"error: {line}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except Exception as e:  # click's usage errors and anything unforeseen: one line
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    run()

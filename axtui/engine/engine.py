@@ -1,0 +1,781 @@
+"""The request pipeline: one chat request in, one answer (or one clear error) out, and
+exactly one RequestRecord for it.
+
+    rules → quotas → budget → candidates → order → attempt loop (failover) → record
+
+The engine knows no HTTP server and no UI. It is the only retry loop in axtui.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import os
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import httpx
+import orjson
+
+from axtui.clock import Clock, RealClock
+from axtui.config import Config
+from axtui.engine.budget import Budgets, ThresholdCrossed
+from axtui.engine.catalog import Catalog, DeploymentSpec
+from axtui.engine.failover import Next, backoff_s, decide, may_retry_same, status_for
+from axtui.engine.health import CircuitBreaker, DeploymentHealth
+from axtui.engine.limits import CallerQuotas, Headroom
+from axtui.engine.select import (
+    DeploymentState,
+    Needs,
+    RouteState,
+    filter_candidates,
+    order_candidates,
+)
+from axtui.engine.tokens import complexity, estimate_prompt
+from axtui.providers import build_provider
+from axtui.providers.base import ChatChunk, ChatRequest, ChatResponse, Provider, ProviderError
+from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS_ESTIMATE = 256  # when the caller sets no max_tokens
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Who is asking, and anything routing rules may look at."""
+
+    user: str | None = None
+    key_id: str | None = None  # already hashed by the caller (gateway)
+    tags: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    request_id: str | None = None
+
+
+class RoutingError(Exception):
+    """The request could not be served; `record` says everything that happened."""
+
+    def __init__(self, record: RequestRecord, retry_after_s: float | None = None) -> None:
+        super().__init__(record.error or record.error_kind)
+        self.record = record
+        self.kind = record.error_kind or ErrorKind.server
+        self.status = record.status
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(slots=True)
+class EngineResult:
+    response: ChatResponse
+    record: RequestRecord
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the engine decided about a request before its first attempt."""
+
+    request: ChatRequest
+    ctx: RequestContext
+    record_id: str
+    started_at: float
+    t0: float
+    requested: str
+    route: str
+    needs: Needs
+    content_hash: str | None
+    reason: str
+    attempts: list[Attempt] = field(default_factory=list)
+    routes_tried: list[str] = field(default_factory=list)
+    flags: dict[str, str] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        providers: dict[str, Provider] | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or RealClock()
+        self.rng = random.Random(seed)
+        self.catalog = Catalog(config)
+        self._own_client = False
+        if providers is None:
+            needs_http = any(p.protocol != "sim" for p in config.providers.values())
+            if needs_http and http_client is None:
+                from axtui.providers.base import make_http_client
+
+                http_client = make_http_client()
+                self._own_client = True
+            sim_models: dict[str, dict] = {}
+            for d in config.deployments:
+                if d.sim is not None:
+                    sim_models.setdefault(d.provider, {})[d.model] = d.sim
+            providers = {
+                name: build_provider(name, p, http_client, self.clock, sim_models.get(name))
+                for name, p in config.providers.items()
+            }
+        self.http_client = http_client
+        self.providers = providers
+        self.deployments: dict[str, DeploymentState] = {}
+        for spec in self.catalog:
+            self.deployments[spec.id] = self._state_for(spec)
+        self.routes: dict[str, RouteState] = {
+            name: RouteState(name, r, [self.deployments[c] for c in r.candidates])
+            for name, r in config.routes.items()
+        }
+        self.quotas = CallerQuotas(self.clock, config.quotas.per_user, config.quotas.per_key)
+        self.budgets = Budgets(self.clock, config.budgets, self._on_budget_threshold)
+        self._listeners: list[Callable[[RequestRecord], None]] = []
+        self._event_listeners: list[Callable[[str, str, dict], None]] = []
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(4).hex()
+        self.in_flight = 0
+
+    # ------------------------------------------------------------------ set-up
+
+    def _state_for(self, spec: DeploymentSpec) -> DeploymentState:
+        pcfg = self.config.providers[spec.provider]
+        dcfg = self.config.deployment(spec.id)
+        free = pcfg.free_tier
+        headroom = Headroom(
+            self.clock,
+            rpm=dcfg.rpm or pcfg.rpm or (free.rpm if free else None),
+            tpm=dcfg.tpm or pcfg.tpm or (free.tpm if free else None),
+            rpd=free.rpd if free else None,
+            tpd=free.tpd if free else None,
+        )
+        breaker = CircuitBreaker(self.clock, self.config.breaker, deployment=spec.id,
+                                 on_transition=self._on_breaker_transition)
+        return DeploymentState(
+            spec=spec,
+            provider=self.providers[spec.provider],
+            health=DeploymentHealth(self.clock),
+            breaker=breaker,
+            headroom=headroom,
+        )
+
+    def _on_breaker_transition(self, deployment: str, old: str, new: str, reason: str) -> None:
+        self._emit_event("breaker", deployment, {"from": str(old), "to": str(new),
+                                                 "reason": reason})
+
+    def _on_budget_threshold(self, t: ThresholdCrossed) -> None:
+        self._emit_event(
+            "budget_threshold",
+            t.scope,
+            {"period": t.period, "threshold": t.threshold, "spent_nano": t.spent_nano,
+             "limit_nano": t.limit_nano},
+        )
+
+    def _emit_event(self, kind: str, subject: str, detail: dict) -> None:
+        for fn in self._event_listeners:
+            try:
+                fn(kind, subject, detail)
+            except Exception:  # a listener must never break routing
+                log.exception("event listener failed")
+
+    def on_record(self, fn: Callable[[RequestRecord], None]) -> None:
+        """Call `fn` with every finished record (recorder, trace sink, live tail)."""
+        self._listeners.append(fn)
+
+    def on_event(self, fn: Callable[[str, str, dict], None]) -> None:
+        """Call `fn(kind, subject, detail)` for breaker transitions, budget thresholds, drains."""
+        self._event_listeners.append(fn)
+
+    async def aclose(self) -> None:
+        for p in self.providers.values():
+            await p.aclose()
+        if self._own_client and self.http_client is not None:
+            await self.http_client.aclose()
+
+    # ------------------------------------------------------------------ operator controls
+
+    def drain(self, deployment: str, reason: str) -> None:
+        st = self.deployments[deployment]
+        st.drained = reason or "drained"
+        self._emit_event("drain", deployment, {"reason": st.drained})
+
+    def undrain(self, deployment: str) -> None:
+        st = self.deployments[deployment]
+        st.drained = None
+        self._emit_event("undrain", deployment, {})
+
+    # ------------------------------------------------------------------ planning
+
+    def _plan(self, request: ChatRequest, ctx: RequestContext) -> _Plan:
+        now = self.clock.now()
+        est_in, has_images, text = estimate_prompt(request)
+        caps = set()
+        if request.stream:
+            caps.add("streaming")
+        if request.tools:
+            caps.add("tools")
+        if request.response_format and request.response_format.get("type") in (
+            "json_object", "json_schema"):
+            caps.add("json")
+        if has_images:
+            caps.add("vision")
+        level = complexity(est_in, request, text)
+        needs = Needs(
+            caps=frozenset(caps),
+            prompt_tokens=est_in,
+            max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE,
+            complexity=level,
+        )
+        requested = request.model
+        route, reason = self._resolve_route(requested, request, ctx, level)
+        content_hash = hashlib.blake2b(orjson.dumps(request.messages), digest_size=12).hexdigest()
+        return _Plan(
+            request=request,
+            ctx=ctx,
+            record_id=ctx.request_id or f"{self._id_prefix}{next(self._ids):010x}",
+            started_at=now,
+            t0=self.clock.monotonic(),
+            requested=requested,
+            route=route,
+            needs=needs,
+            content_hash=content_hash,
+            reason=reason,
+        )
+
+    def _resolve_route(
+        self, requested: str, request: ChatRequest, ctx: RequestContext, level: str
+    ) -> tuple[str, str]:
+        user = ctx.user or request.user
+        tags = ctx.tags or request.tags
+        for i, rule in enumerate(self.config.rules):
+            m = rule.match
+            if m.route is not None and m.route != requested:
+                continue
+            if m.tag is not None and m.tag not in tags:
+                continue
+            if m.complexity is not None and m.complexity != level:
+                continue
+            if m.user is not None:
+                if user is None:
+                    continue
+                if m.user.endswith("*"):
+                    if not user.startswith(m.user[:-1]):
+                        continue
+                elif m.user != user:
+                    continue
+            if m.header and any(ctx.headers.get(k.lower()) != v for k, v in m.header.items()):
+                continue
+            return rule.route, f"rule {i} → {rule.route}"
+        return requested, ""
+
+    # ------------------------------------------------------------------ non-streaming
+
+    async def complete(
+        self, request: ChatRequest, ctx: RequestContext | None = None
+    ) -> EngineResult:
+        """Route one request. Returns the answer and its record; raises RoutingError with the
+        record when it cannot be served. Either way the record is emitted exactly once."""
+        ctx = ctx or RequestContext()
+        plan = self._plan(request, ctx)
+        self.in_flight += 1
+        try:
+            rejection = self._admit(plan)
+            if rejection is not None:
+                raise self._fail(plan, *rejection)
+            return await self._attempt_loop(plan)
+        except asyncio.CancelledError:
+            self._finish(plan, Outcome.cancelled, None, None, ErrorKind.cancelled,
+                         "the caller went away", None)
+            raise
+        finally:
+            self.in_flight -= 1
+
+    def _admit(self, plan: _Plan) -> tuple[ErrorKind, str, float | None] | None:
+        """Why the request is refused before any attempt, or None."""
+        if plan.route not in self.routes:
+            known = ", ".join(sorted(self.routes))
+            return ErrorKind.no_route, f"unknown model {plan.requested!r}; routes: {known}", None
+        user, key = plan.ctx.user or plan.request.user, plan.ctx.key_id
+        if self.quotas.enabled:
+            q = self.quotas.check(user, key, plan.needs.prompt_tokens + plan.needs.max_tokens)
+            if not q.ok:
+                return ErrorKind.quota, q.reason, q.retry_after_s
+        if self.budgets:
+            b = self.budgets.check(plan.route, user, key)
+            if not b.ok:
+                return ErrorKind.budget, b.reason, b.retry_after_s
+        return None
+
+    async def _attempt_loop(self, plan: _Plan) -> EngineResult:
+        req = plan.request
+        deadline = plan.t0 + self.config.routes[plan.route].deadline_s
+        last_err: ProviderError | None = None
+        for route in self._route_sequence(plan):
+            plan.routes_tried.append(route.name)
+            plan.route = route.name
+            cands, skipped = filter_candidates(route, plan.needs)
+            if not cands:
+                last_err = last_err or ProviderError(
+                    ErrorKind.no_candidates,
+                    f"no usable deployment in route {route.name}: "
+                    + "; ".join(f"{d} {why}" for d, why in skipped),
+                )
+                continue
+            ordered = order_candidates(route, cands, plan.needs, self.rng)
+            if not plan.reason:
+                plan.reason = f"{route.cfg.strategy}"
+            tries = 0
+            queue = list(ordered)
+            while queue and tries < route.cfg.max_attempts:
+                st = queue.pop(0)
+                if not st.breaker.allow():
+                    continue
+                remaining = deadline - self.clock.monotonic()
+                if remaining <= 0:
+                    st.breaker.release()
+                    raise self._fail(plan, ErrorKind.deadline,
+                                     self._attempts_summary(plan, "deadline passed"), None)
+                tries += 1
+                try:
+                    resp = await self._call(st, req, remaining, plan)
+                except ProviderError as e:
+                    last_err = e
+                    step = decide(e.kind)
+                    if step is Next.give_up:
+                        raise self._fail_from(plan, e) from None
+                    if step is Next.context_fallback:
+                        break  # on to the next route (the context fallback comes first)
+                    if not queue and tries < route.cfg.max_attempts and may_retry_same(
+                            e.kind, e.retryable):
+                        queue.append(st)
+                    if queue and tries < route.cfg.max_attempts:
+                        nxt = queue[0]
+                        wait = backoff_s(
+                            tries, e.retry_after_s,
+                            other_healthy=nxt is not st and nxt.breaker.state == "closed",
+                            rng=self.rng,
+                        )
+                        if wait is None or self.clock.monotonic() + wait >= deadline:
+                            queue.clear()
+                        elif wait > 0:
+                            plan.attempts[-1].backoff_ms = wait * 1000.0
+                            await self.clock.sleep(wait)
+                    continue
+                return EngineResult(resp, self._succeed(plan, st, resp.usage, None))
+        if last_err is None:
+            last_err = ProviderError(ErrorKind.no_candidates, "no deployment could be tried")
+        raise self._fail_from(plan, last_err)
+
+    def _route_sequence(self, plan: _Plan):
+        """The route first, then (on context_length) its context fallback, then its fallbacks."""
+        seen = set()
+        first = self.routes[plan.route]
+        pending = [first]
+        while pending:
+            route = pending.pop(0)
+            if route.name in seen:
+                continue
+            seen.add(route.name)
+            yield route
+            last = plan.attempts[-1] if plan.attempts else None
+            if last is not None and last.error_kind is ErrorKind.context_length:
+                if route.cfg.context_fallback:
+                    pending.insert(0, self.routes[route.cfg.context_fallback])
+                    continue
+                return
+            if last is not None and last.error_kind is None:
+                return
+            pending.extend(self.routes[f] for f in route.cfg.fallbacks)
+
+    async def _call(
+        self, st: DeploymentState, req: ChatRequest, remaining: float, plan: _Plan
+    ) -> ChatResponse:
+        spec = st.spec
+        budget_tokens = plan.needs.prompt_tokens + plan.needs.max_tokens
+        st.headroom.consume(budget_tokens)
+        st.health.begin()
+        started, t = self.clock.now(), self.clock.monotonic()
+        try:
+            async with asyncio.timeout(min(remaining, st.provider.timeouts.total)):
+                resp = await st.provider.complete(req, spec.model)
+        except ProviderError as e:
+            self._attempt_failed(st, plan, e, started, t)
+            raise
+        except TimeoutError:
+            e = ProviderError(ErrorKind.timeout, "no answer within the deadline")
+            self._attempt_failed(st, plan, e, started, t)
+            raise e from None
+        except asyncio.CancelledError:
+            st.health.end()
+            st.breaker.release()
+            raise
+        latency = (self.clock.monotonic() - t) * 1000.0
+        st.health.end()
+        st.health.record_success(latency)
+        st.breaker.on_success()
+        if resp.ratelimit is not None:
+            st.headroom.learn(resp.ratelimit)
+        st.headroom.adjust(resp.usage.total_tokens - budget_tokens)
+        plan.attempts.append(Attempt(
+            deployment=spec.id, started_at=started, latency_ms=latency, status=resp.status,
+            usage=resp.usage, cost_nano=spec.cost_nano(
+                resp.usage.prompt_tokens, resp.usage.completion_tokens,
+                resp.usage.cached_prompt_tokens),
+        ))
+        return resp
+
+    def _attempt_failed(
+        self, st: DeploymentState, plan: _Plan, e: ProviderError, started: float, t: float
+    ) -> None:
+        latency = (self.clock.monotonic() - t) * 1000.0
+        st.health.end()
+        st.health.record_failure(e.kind, latency)
+        if e.kind is ErrorKind.rate_limited:
+            retry = e.retry_after_s
+            if retry is None and e.ratelimit is not None:
+                retry = e.ratelimit.retry_after_s
+            st.breaker.on_rate_limited(retry)
+            st.headroom.cooldown(retry)
+        else:
+            st.breaker.on_failure(e.kind)
+        if e.ratelimit is not None:
+            st.headroom.learn(e.ratelimit)
+        plan.attempts.append(Attempt(
+            deployment=st.spec.id, started_at=started, latency_ms=latency, status=e.status,
+            error_kind=e.kind, error=e.message, retry_after_s=e.retry_after_s,
+        ))
+
+    # ------------------------------------------------------------------ streaming
+
+    def stream(self, request: ChatRequest, ctx: RequestContext | None = None) -> EngineStream:
+        """A streaming request. `await s.start()` routes it (failing over until a first chunk
+        arrives) and raises RoutingError if nothing could; then `async for chunk in s`."""
+        return EngineStream(self, request, ctx or RequestContext())
+
+    # ------------------------------------------------------------------ records
+
+    def _succeed(
+        self, plan: _Plan, st: DeploymentState, usage: Usage, ttft_ms: float | None
+    ) -> RequestRecord:
+        return self._finish(plan, Outcome.ok, st, usage, None, None, ttft_ms)
+
+    def _fail_from(self, plan: _Plan, e: ProviderError) -> RoutingError:
+        kind = e.kind
+        kinds = {a.error_kind for a in plan.attempts}
+        retry = None
+        if kinds == {ErrorKind.rate_limited}:
+            kind = ErrorKind.rate_limited
+            waits = [a.retry_after_s for a in plan.attempts if a.retry_after_s is not None]
+            retry = min(waits) if waits else None
+        msg = e.message if not plan.attempts else self._attempts_summary(plan, "")
+        return self._fail(plan, kind, msg, retry)
+
+    def _attempts_summary(self, plan: _Plan, prefix: str) -> str:
+        n = len(plan.attempts)
+        parts = []
+        for a in plan.attempts:
+            status = f" {a.status}" if a.status else ""
+            parts.append(f"{a.deployment}: {a.error_kind}{status} {a.error or ''}".rstrip())
+        head = prefix or f"all {n} attempt{'s' if n != 1 else ''} failed"
+        return f"{head}: " + "; ".join(parts) if parts else head
+
+    def _fail(
+        self, plan: _Plan, kind: ErrorKind, message: str, retry_after_s: float | None
+    ) -> RoutingError:
+        outcome = Outcome.failed if plan.attempts else Outcome.rejected
+        record = self._finish(plan, outcome, None, None, kind, message, None)
+        return RoutingError(record, retry_after_s)
+
+    def _finish(
+        self,
+        plan: _Plan,
+        outcome: Outcome,
+        st: DeploymentState | None,
+        usage: Usage | None,
+        kind: ErrorKind | None,
+        error: str | None,
+        ttft_ms: float | None,
+    ) -> RequestRecord:
+        cost = sum(a.cost_nano for a in plan.attempts)
+        optimal = None
+        if usage is not None:
+            optimal = self._optimal_cost(plan, usage)
+        route_cfg = self.config.routes.get(plan.route)
+        reason = plan.reason
+        if len(plan.routes_tried) > 1:
+            reason = f"{reason}; via {' → '.join(plan.routes_tried)}".lstrip("; ")
+        if len(plan.attempts) > 1 and outcome is Outcome.ok:
+            reason = f"{reason}; failover after {len(plan.attempts) - 1}".lstrip("; ")
+        record = RequestRecord(
+            id=plan.record_id,
+            started_at=plan.started_at,
+            ended_at=self.clock.now(),
+            route=plan.route,
+            requested_route=plan.requested,
+            user=plan.ctx.user or plan.request.user,
+            key_id=plan.ctx.key_id,
+            tags=plan.ctx.tags or plan.request.tags,
+            stream=plan.request.stream,
+            est_prompt_tokens=plan.needs.prompt_tokens,
+            max_tokens=plan.request.max_tokens,
+            required_caps=sorted(plan.needs.caps),
+            complexity=plan.needs.complexity,
+            content_hash=plan.content_hash,
+            messages=plan.request.messages if route_cfg and route_cfg.capture_content else None,
+            attempts=plan.attempts,
+            outcome=outcome,
+            error_kind=kind,
+            error=error,
+            status=200 if kind is None else status_for(kind),
+            deployment=st.spec.id if st is not None else None,
+            usage=usage,
+            latency_ms=(self.clock.monotonic() - plan.t0) * 1000.0,
+            ttft_ms=ttft_ms,
+            cost_nano=cost,
+            optimal_cost_nano=optimal,
+            reason=reason,
+            flags=plan.flags,
+        )
+        user = record.user
+        if cost:
+            self.budgets.record(plan.route, user, plan.ctx.key_id, cost)
+        if self.quotas.enabled and outcome is not Outcome.rejected:
+            self.quotas.record(user, plan.ctx.key_id, usage.total_tokens if usage else 0, cost)
+        for fn in self._listeners:
+            try:
+                fn(record)
+            except Exception:  # the recorder counts its own drops; a listener must not kill us
+                log.exception("record listener failed")
+        return record
+
+    def _optimal_cost(self, plan: _Plan, usage: Usage) -> int | None:
+        """What the cheapest deployment of the route able to serve this request would have
+        charged for the same tokens."""
+        route = self.routes.get(plan.route)
+        if route is None:
+            return None
+        window = plan.needs.prompt_tokens + plan.needs.max_tokens
+        best = None
+        for st in route.deployments:
+            s = st.spec
+            if plan.needs.caps <= s.capabilities and window <= s.context_window:
+                c = s.cost_nano(usage.prompt_tokens, usage.completion_tokens,
+                                usage.cached_prompt_tokens)
+                if best is None or c < best:
+                    best = c
+        return best
+
+
+class EngineStream:
+    """One streaming request: `start()` fails over until a first chunk, then iteration yields
+    it and the rest. After the first chunk a failure ends the stream with RoutingError
+    (outcome `interrupted`); the caller leaving ends it as `cancelled`."""
+
+    def __init__(self, engine: Engine, request: ChatRequest, ctx: RequestContext) -> None:
+        self.engine = engine
+        request.stream = True
+        self.request = request
+        self.ctx = ctx
+        self.record: RequestRecord | None = None
+        self.deployment: str | None = None
+        self.route: str | None = None
+        self.attempts = 0
+        self._plan: _Plan | None = None
+        self._st: DeploymentState | None = None
+        self._upstream: AsyncIterator[ChatChunk] | None = None
+        self._first: ChatChunk | None = None
+        self._started_at = 0.0
+        self._t = 0.0
+        self._counted = False
+        self._gen: AsyncIterator[ChatChunk] | None = None
+
+    async def start(self) -> None:
+        eng = self.engine
+        plan = self._plan = eng._plan(self.request, self.ctx)
+        eng.in_flight += 1
+        self._counted = True
+        try:
+            rejection = eng._admit(plan)
+            if rejection is not None:
+                raise eng._fail(plan, *rejection)
+            await self._first_chunk(plan)
+        except RoutingError as e:
+            self.record = e.record
+            self._done()
+            raise
+        except asyncio.CancelledError:
+            self.record = eng._finish(plan, Outcome.cancelled, None, None, ErrorKind.cancelled,
+                                      "the caller went away", None)
+            self._done()
+            raise
+        self.deployment = self._st.spec.id if self._st else None
+        self.route = plan.route
+        self.attempts = len(plan.attempts) + 1
+
+    async def _first_chunk(self, plan: _Plan) -> None:
+        eng = self.engine
+        deadline = plan.t0 + eng.config.routes[plan.route].deadline_s
+        last_err: ProviderError | None = None
+        for route in eng._route_sequence(plan):
+            plan.routes_tried.append(route.name)
+            plan.route = route.name
+            cands, skipped = filter_candidates(route, plan.needs)
+            if not cands:
+                last_err = last_err or ProviderError(
+                    ErrorKind.no_candidates,
+                    f"no usable deployment in route {route.name}: "
+                    + "; ".join(f"{d} {why}" for d, why in skipped),
+                )
+                continue
+            ordered = order_candidates(route, cands, plan.needs, eng.rng)
+            plan.reason = plan.reason or route.cfg.strategy
+            tries = 0
+            for st in ordered:
+                if tries >= route.cfg.max_attempts:
+                    break
+                if not st.breaker.allow():
+                    continue
+                remaining = deadline - eng.clock.monotonic()
+                if remaining <= 0:
+                    st.breaker.release()
+                    raise eng._fail(plan, ErrorKind.deadline,
+                                    eng._attempts_summary(plan, "deadline passed"), None)
+                tries += 1
+                st.headroom.consume(plan.needs.prompt_tokens + plan.needs.max_tokens)
+                st.health.begin()
+                self._started_at, self._t = eng.clock.now(), eng.clock.monotonic()
+                upstream = st.provider.stream(plan.request, st.spec.model)
+                try:
+                    async with asyncio.timeout(min(remaining, st.provider.timeouts.total)):
+                        first = await anext(upstream)
+                except (ProviderError, TimeoutError, StopAsyncIteration) as exc:
+                    await _aclose(upstream)
+                    e = _as_provider_error(exc)
+                    eng._attempt_failed(st, plan, e, self._started_at, self._t)
+                    last_err = e
+                    step = decide(e.kind)
+                    if step is Next.give_up:
+                        raise eng._fail_from(plan, e) from None
+                    if step is Next.context_fallback:
+                        break
+                    continue
+                except asyncio.CancelledError:
+                    await _aclose(upstream)
+                    st.health.end()
+                    st.breaker.release()
+                    raise
+                if first.ratelimit is not None:
+                    st.headroom.learn(first.ratelimit)
+                self._st, self._upstream, self._first = st, upstream, first
+                return
+        raise eng._fail_from(plan, last_err or ProviderError(
+            ErrorKind.no_candidates, "no deployment could be tried"))
+
+    def __aiter__(self) -> AsyncIterator[ChatChunk]:
+        self._gen = self._iterate()
+        return self._gen
+
+    async def _iterate(self) -> AsyncIterator[ChatChunk]:
+        if self._plan is None:
+            await self.start()
+        eng, plan, st = self.engine, self._plan, self._st
+        assert plan is not None and st is not None and self._upstream is not None
+        ttft = (eng.clock.monotonic() - self._t) * 1000.0
+        usage: Usage | None = None
+        completion_chars = 0
+        finished = False
+        try:
+            chunk = self._first
+            self._first = None
+            while True:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.content:
+                    completion_chars += len(chunk.content)
+                yield chunk
+                try:
+                    chunk = await anext(self._upstream)
+                except StopAsyncIteration:
+                    break
+            finished = True
+        except ProviderError as e:
+            self._end_attempt(st, plan, usage, ttft, e)
+            self.record = eng._finish(
+                plan, Outcome.interrupted, st, usage, ErrorKind.interrupted,
+                f"{st.spec.id}: stream failed after first chunk: {e.kind} {e.message}", ttft)
+            raise RoutingError(self.record) from None
+        finally:
+            if not finished and self.record is None:
+                # the consumer stopped early (disconnect or cancellation)
+                await _aclose(self._upstream)
+                self._end_attempt(st, plan, usage, ttft,
+                                  ProviderError(ErrorKind.cancelled, "the caller went away"))
+                self.record = eng._finish(plan, Outcome.cancelled, st, usage,
+                                          ErrorKind.cancelled, "the caller went away", ttft)
+            self._done()
+        if usage is None:  # the upstream reported none: estimate, and say so in the reason
+            usage = Usage(prompt_tokens=plan.needs.prompt_tokens,
+                          completion_tokens=(completion_chars + 3) // 4)
+            plan.reason += "; usage estimated"
+        self._end_attempt(st, plan, usage, ttft, None)
+        self.record = eng._succeed(plan, st, usage, ttft)
+
+    def _end_attempt(
+        self, st: DeploymentState, plan: _Plan, usage: Usage | None, ttft: float,
+        err: ProviderError | None,
+    ) -> None:
+        eng = self.engine
+        latency = (eng.clock.monotonic() - self._t) * 1000.0
+        st.health.end()
+        cost = st.spec.cost_nano(usage.prompt_tokens, usage.completion_tokens,
+                                 usage.cached_prompt_tokens) if usage else 0
+        if err is None:
+            st.health.record_success(latency, ttft)
+            st.breaker.on_success()
+        elif err.kind is ErrorKind.cancelled:
+            st.breaker.release()
+        else:
+            st.health.record_failure(err.kind, latency)
+            st.breaker.on_failure(err.kind)
+        plan.attempts.append(Attempt(
+            deployment=st.spec.id, started_at=self._started_at, latency_ms=latency,
+            ttft_ms=ttft, status=200, usage=usage, cost_nano=cost,
+            error_kind=err.kind if err else None, error=err.message if err else None,
+        ))
+
+    def _done(self) -> None:
+        if self._counted:
+            self.engine.in_flight -= 1
+            self._counted = False
+
+    async def aclose(self) -> None:
+        """Abandon the stream (e.g. the client disconnected before iterating)."""
+        if self._gen is not None:
+            await self._gen.aclose()  # runs its clean-up if iteration had begun
+        if self.record is None and self._plan is not None and self._st is not None:
+            await _aclose(self._upstream)
+            self._end_attempt(self._st, self._plan, None, 0.0,
+                              ProviderError(ErrorKind.cancelled, "the caller went away"))
+            self.record = self.engine._finish(
+                self._plan, Outcome.cancelled, self._st, None, ErrorKind.cancelled,
+                "the caller went away", None)
+            self._done()
+
+
+def _as_provider_error(exc: BaseException) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ProviderError(ErrorKind.timeout, "no first chunk within the deadline")
+    return ProviderError(ErrorKind.malformed, "stream ended before any chunk")
+
+
+async def _aclose(it: AsyncIterator[ChatChunk] | None) -> None:
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except ProviderError as e:  # closing a failed upstream may re-raise its error
+            log.debug("upstream close: %s", e)
