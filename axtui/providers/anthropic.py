@@ -23,7 +23,14 @@ from axtui.providers.base import (
     classify_status,
     parse_anthropic_ratelimit,
 )
-from axtui.providers.openai import EventStream, load_json, or_none, post_json, retry_after
+from axtui.providers.openai import (
+    EventStream,
+    close_own_client,
+    load_json,
+    or_none,
+    post_json,
+    retry_after,
+)
 from axtui.records import ErrorKind, Usage
 
 API_VERSION = "2023-06-01"
@@ -53,6 +60,9 @@ _KIND = {
 
 class AnthropicProvider(Provider):
     protocol = "anthropic"
+
+    async def aclose(self) -> None:
+        await close_own_client(self)
 
     @property
     def messages_url(self) -> str:
@@ -130,7 +140,8 @@ class AnthropicProvider(Provider):
                 data = load_json(event.data, "stream event")
                 if not isinstance(data, dict):
                     raise ProviderError(ErrorKind.malformed, "upstream sent a non-object event")
-                if data.get("type", event.event) == "error":
+                data.setdefault("type", event.event)
+                if data["type"] == "error":
                     raise self.error_from_payload(None, data, rl)
                 try:
                     chunk = state.on_event(data)

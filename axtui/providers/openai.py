@@ -41,10 +41,19 @@ T = TypeVar("T")
 
 
 def client_of(provider: Provider) -> httpx.AsyncClient:
-    """The shared client, or (for an adapter built without one) a private one made once."""
+    """The shared client, or (for an adapter built without one) a private one made once,
+    which `close_own_client` releases."""
     if provider.client is None:
         provider.client = make_http_client()
+        provider._owns_client = True  # type: ignore[attr-defined]
     return provider.client
+
+
+async def close_own_client(provider: Provider) -> None:
+    if getattr(provider, "_owns_client", False) and provider.client is not None:
+        await provider.client.aclose()
+        provider.client = None
+        provider._owns_client = False  # type: ignore[attr-defined]
 
 
 async def post_json(
@@ -180,6 +189,9 @@ _PASS_THROUGH = ("max_tokens", "temperature", "top_p", "tools", "tool_choice")
 
 class OpenAIProvider(Provider):
     protocol = "openai"
+
+    async def aclose(self) -> None:
+        await close_own_client(self)
 
     def headers(self, *, stream: bool) -> dict[str, str]:
         h = {

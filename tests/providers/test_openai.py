@@ -454,3 +454,14 @@ async def test_default_answer_respects_max_tokens(up, http_client):
     resp = await make(up, http_client).complete(ChatRequest(HELLO, max_tokens=2), "gpt-4o-mini")
     assert resp.finish_reason == "length"
     assert resp.usage.completion_tokens <= 2
+
+
+async def test_adapter_without_a_shared_client_makes_and_closes_its_own(up):
+    provider = OpenAIProvider(
+        "openai", base_url=up.base_url, api_key=KEY, client=None, clock=RealClock()
+    )
+    assert (await provider.complete(ChatRequest(HELLO), "gpt-4o-mini")).content
+    own = provider.client
+    assert own is not None
+    await provider.aclose()
+    assert own.is_closed and provider.client is None
