@@ -1,0 +1,465 @@
+"""Rate limits on both sides of the engine: a deployment's headroom (the upstream's limits,
+configured and learned from its headers) and caller quotas (per user and per key).
+
+Every counter is a GCRA (generic cell rate algorithm: a token bucket kept as one
+"theoretical arrival time"): exact, O(1) in time and memory, and driven by our Clock (the
+`limits` library reads wall time itself, so it cannot run in virtual time). A limit of
+`L` per period allows a burst of `L`, then refills continuously at `L / period`, the way
+OpenAI and Anthropic describe their own limits. These classes are the in-process
+implementations; a Redis one (for a fleet) keeps the same methods.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from axtui.clock import Clock
+from axtui.config import QuotaLimits
+from axtui.providers.base import RateLimitInfo
+from axtui.records import NANO_PER_USD
+
+MINUTE = 60.0
+DAY = 86_400.0
+DEFAULT_RETRY_AFTER_S = 1.0  # a 429 that did not say how long
+DEFAULT_RESET_S = MINUTE  # learned `remaining` without a reset: assume a per-minute window
+_EPS = 1e-9
+
+
+class RateWindow:
+    """`limit` units per `period_s` as a GCRA. Times are the Clock's monotonic seconds.
+    A unit is a request or a token; a request of `cost` units fits when the bucket holds
+    that many. `take` always counts (post-paid tokens may run into debt)."""
+
+    __slots__ = ("limit", "period_s", "_interval", "_tat")
+
+    def __init__(self, limit: int, period_s: float) -> None:
+        if limit < 1 or period_s <= 0:
+            raise ValueError("a rate window needs limit >= 1 and period_s > 0")
+        self.limit = limit
+        self.period_s = period_s
+        self._interval = period_s / limit
+        self._tat = -math.inf  # theoretical arrival time: the bucket is empty from then on
+
+    def wait_s(self, now: float, cost: float = 1) -> float:
+        """Seconds until `cost` units fit (0.0: they fit now). A cost above the limit never
+        fits; the answer is then the time until the bucket is full."""
+        tat = self._tat if self._tat > now else now
+        over = tat + cost * self._interval - now - self.period_s
+        if over <= self.period_s * _EPS:
+            return 0.0
+        return over if cost <= self.limit else max(0.0, tat - now)
+
+    def fits(self, now: float, cost: float = 1) -> bool:
+        tat = self._tat if self._tat > now else now
+        return tat + cost * self._interval - now <= self.period_s * (1.0 + _EPS)
+
+    def take(self, now: float, cost: float = 1) -> None:
+        tat = self._tat if self._tat > now else now
+        self._tat = tat + cost * self._interval
+
+    def give_back(self, cost: float) -> None:
+        """Return units counted too early (an estimate above what was used)."""
+        self._tat -= cost * self._interval
+
+    def used(self, now: float) -> float:
+        """Units currently counted against the window (may exceed the limit when in debt)."""
+        return max(0.0, self._tat - now) / self._interval
+
+    def remaining(self, now: float) -> int:
+        return max(0, math.floor(self.limit - self.used(now) + _EPS))
+
+    def reset_s(self, now: float) -> float:
+        """Seconds until the window is full again."""
+        return max(0.0, self._tat - now)
+
+    def fraction_left(self, now: float) -> float:
+        return min(1.0, max(0.0, 1.0 - self.used(now) / self.limit))
+
+    def idle(self, now: float) -> bool:
+        """Full again: forgetting this window changes no decision."""
+        return self._tat <= now
+
+
+# --------------------------------------------------------------------------- headroom
+
+
+class Headroom:
+    """How much one deployment may still send before its upstream says 429.
+
+    Three sources, all of which must agree: configured windows (rpm/tpm, and a free
+    tier's rpd/tpd as day windows), what the upstream's last response said (`learn`:
+    `remaining` lasts until its `reset`), and a cooldown after a 429 (its retry-after).
+    Call `consume` when an attempt is sent, with the tokens it may use, and `adjust` with
+    the difference once the response reports what it used."""
+
+    __slots__ = (
+        "clock",
+        "_req_windows",
+        "_tok_windows",
+        "_cooldown_until",
+        "_req_left",
+        "_req_limit",
+        "_req_until",
+        "_tok_left",
+        "_tok_limit",
+        "_tok_until",
+    )
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        rpd: int | None = None,
+        tpd: int | None = None,
+    ) -> None:
+        self.clock = clock
+        self._req_windows = tuple(
+            RateWindow(n, p) for n, p in ((rpm, MINUTE), (rpd, DAY)) if n is not None
+        )
+        self._tok_windows = tuple(
+            RateWindow(n, p) for n, p in ((tpm, MINUTE), (tpd, DAY)) if n is not None
+        )
+        self._cooldown_until = -math.inf
+        # learned from the upstream: units left until (monotonic) `_until`; None: unknown
+        self._req_left: int | None = None
+        self._req_limit: int | None = None
+        self._req_until = -math.inf
+        self._tok_left: int | None = None
+        self._tok_limit: int | None = None
+        self._tok_until = -math.inf
+
+    # -- decisions
+
+    def has_room(self, est_tokens: int = 0) -> bool:
+        """Whether a request of about `est_tokens` tokens can go now without a 429."""
+        now = self.clock.monotonic()
+        if now < self._cooldown_until:
+            return False
+        for w in self._req_windows:
+            if not w.fits(now, 1):
+                return False
+        for w in self._tok_windows:
+            if not w.fits(now, est_tokens):
+                return False
+        if self._req_left is not None and now < self._req_until and self._req_left < 1:
+            return False
+        return not (
+            self._tok_left is not None
+            and now < self._tok_until
+            and self._tok_left < max(1, est_tokens)
+        )
+
+    def wait_s(self, est_tokens: int = 0) -> float:
+        """Seconds until `has_room(est_tokens)` may turn true (0.0: room now); a
+        retry-after for callers when every deployment is out of room."""
+        now = self.clock.monotonic()
+        wait = max(0.0, self._cooldown_until - now)
+        for w in self._req_windows:
+            wait = max(wait, w.wait_s(now, 1))
+        for w in self._tok_windows:
+            wait = max(wait, w.wait_s(now, est_tokens))
+        if self._req_left is not None and now < self._req_until and self._req_left < 1:
+            wait = max(wait, self._req_until - now)
+        if (
+            self._tok_left is not None
+            and now < self._tok_until
+            and self._tok_left < max(1, est_tokens)
+        ):
+            wait = max(wait, self._tok_until - now)
+        return wait
+
+    def fraction_left(self) -> float:
+        """0..1, the tightest of every window (0 while cooling down): the console's room."""
+        now = self.clock.monotonic()
+        if now < self._cooldown_until:
+            return 0.0
+        frac = 1.0
+        for w in self._req_windows:
+            frac = min(frac, w.fraction_left(now))
+        for w in self._tok_windows:
+            frac = min(frac, w.fraction_left(now))
+        if self._req_left is not None and self._req_limit and now < self._req_until:
+            frac = min(frac, max(0.0, self._req_left / self._req_limit))
+        if self._tok_left is not None and self._tok_limit and now < self._tok_until:
+            frac = min(frac, max(0.0, self._tok_left / self._tok_limit))
+        return frac
+
+    @property
+    def cooldown_until(self) -> float | None:
+        """Wall time (Clock.now) when a 429's cooldown ends, or None when not cooling."""
+        now = self.clock.monotonic()
+        if now >= self._cooldown_until:
+            return None
+        return self.clock.now() + (self._cooldown_until - now)
+
+    # -- accounting
+
+    def consume(self, tokens: int = 0) -> None:
+        """Count one request sent now, with the tokens it may use (prompt + max output)."""
+        now = self.clock.monotonic()
+        for w in self._req_windows:
+            w.take(now, 1)
+        for w in self._tok_windows:
+            w.take(now, tokens)
+        if self._req_left is not None:
+            self._req_left -= 1
+        if self._tok_left is not None:
+            self._tok_left -= tokens
+
+    def adjust(self, delta_tokens: int) -> None:
+        """Correct the tokens of the last `consume` once the response says what it used
+        (negative: the estimate was high, give the difference back)."""
+        if not delta_tokens:
+            return
+        now = self.clock.monotonic()
+        for w in self._tok_windows:
+            if delta_tokens > 0:
+                w.take(now, delta_tokens)
+            else:
+                w.give_back(-delta_tokens)
+        if self._tok_left is not None:
+            self._tok_left -= delta_tokens
+
+    def learn(self, info: RateLimitInfo) -> None:
+        """Take in what the upstream said about its limits: `remaining` holds until its
+        reset (the upstream counts in-flight requests already; we count what we send
+        after this), and a retry-after starts a cooldown."""
+        now = self.clock.monotonic()
+        if info.remaining_requests is not None:
+            self._req_left = info.remaining_requests
+            self._req_limit = info.limit_requests or self._req_limit
+            reset = info.reset_requests_s
+            self._req_until = now + (reset if reset is not None else DEFAULT_RESET_S)
+        if info.remaining_tokens is not None:
+            self._tok_left = info.remaining_tokens
+            self._tok_limit = info.limit_tokens or self._tok_limit
+            reset = info.reset_tokens_s
+            self._tok_until = now + (reset if reset is not None else DEFAULT_RESET_S)
+        if info.retry_after_s is not None:
+            self.cooldown(info.retry_after_s)
+
+    def cooldown(self, retry_after_s: float | None) -> None:
+        """After a 429: no room until its retry-after has passed (1 s when it gave none)."""
+        wait = retry_after_s if retry_after_s is not None else DEFAULT_RETRY_AFTER_S
+        until = self.clock.monotonic() + max(0.0, wait)
+        if until > self._cooldown_until:
+            self._cooldown_until = until
+
+
+# --------------------------------------------------------------------------- caller quotas
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaDecision:
+    ok: bool
+    reason: str = ""
+    retry_after_s: float | None = None  # None: waiting will not help (or nothing to wait for)
+    scope: str = ""  # "user" or "key" when refused
+
+
+QUOTA_OK = QuotaDecision(True)
+
+
+class _CallerState:
+    __slots__ = ("rpm", "tpm", "day", "spent_nano")
+
+    def __init__(self, limits: QuotaLimits) -> None:
+        self.rpm = RateWindow(limits.rpm, MINUTE) if limits.rpm else None
+        self.tpm = RateWindow(limits.tpm, MINUTE) if limits.tpm else None
+        self.day = -1  # UTC day number of `spent_nano`
+        self.spent_nano = 0
+
+    def spent_today(self, day: int) -> int:
+        return self.spent_nano if self.day == day else 0
+
+    def idle(self, now: float, day: int) -> bool:
+        return (
+            (self.rpm is None or self.rpm.idle(now))
+            and (self.tpm is None or self.tpm.idle(now))
+            and self.spent_today(day) == 0
+        )
+
+
+def _nano(usd: Decimal | None) -> int | None:
+    return None if usd is None else int(usd * NANO_PER_USD)
+
+
+class CallerQuotas:
+    """Per user id and per key id: requests and tokens per minute, and spend per UTC day.
+
+    `check` admits a request: when it says ok, the request already counts toward rpm
+    (so concurrent requests cannot all slip under the limit). Tokens and spend are known
+    only afterwards and are counted by `record`; `check` refuses when what is already
+    counted leaves no room for the request's estimate. Idle callers are forgotten (least
+    recently seen first) once more than `max_callers` are tracked."""
+
+    SWEEP_EVERY_S = 60.0
+
+    def __init__(
+        self,
+        clock: Clock,
+        per_user: QuotaLimits | None = None,
+        per_key: QuotaLimits | None = None,
+        *,
+        max_callers: int = 100_000,
+    ) -> None:
+        self.clock = clock
+        self.per_user = per_user or QuotaLimits()
+        self.per_key = per_key or QuotaLimits()
+        self.max_callers = max_callers
+        self._spend_limit = {
+            "user": _nano(self.per_user.spend_day_usd),
+            "key": _nano(self.per_key.spend_day_usd),
+        }
+        self._limits = {"user": self.per_user, "key": self.per_key}
+        self._active = {scope: _limited(lim) for scope, lim in self._limits.items()}
+        self._callers: OrderedDict[tuple[str, str], _CallerState] = OrderedDict()
+        self._next_sweep = clock.monotonic() + self.SWEEP_EVERY_S
+
+    @property
+    def enabled(self) -> bool:
+        """False when no limit is configured: callers may skip check/record entirely."""
+        return self._active["user"] or self._active["key"]
+
+    def __len__(self) -> int:
+        return len(self._callers)
+
+    def check(self, user: str | None, key_id: str | None, est_tokens: int = 0) -> QuotaDecision:
+        """Admit (and count toward rpm) or refuse a request, key limits first."""
+        now = self.clock.monotonic()
+        day = _utc_day(self.clock.now())
+        states = []
+        for scope, who in (("key", key_id), ("user", user)):
+            if who is None or not self._active[scope]:
+                continue
+            st = self._state(scope, who)
+            refusal = self._refusal(scope, st, now, day, est_tokens)
+            if refusal is not None:
+                return refusal
+            states.append(st)
+        for st in states:
+            if st.rpm is not None:
+                st.rpm.take(now, 1)
+        return QUOTA_OK
+
+    def record(self, user: str | None, key_id: str | None, tokens: int, cost_nano: int) -> None:
+        """Count what a finished request used."""
+        if not tokens and not cost_nano:
+            return
+        now = self.clock.monotonic()
+        day = _utc_day(self.clock.now())
+        for scope, who in (("key", key_id), ("user", user)):
+            if who is None or not self._active[scope]:
+                continue
+            st = self._state(scope, who)
+            if st.tpm is not None and tokens:
+                st.tpm.take(now, tokens)
+            if cost_nano:
+                if st.day != day:
+                    st.day, st.spent_nano = day, 0
+                st.spent_nano += cost_nano
+
+    def remaining(self, user: str | None, key_id: str | None) -> RateLimitInfo:
+        """The tightest request and token limits for this caller, for x-ratelimit-*
+        headers (resets: seconds until the window is full). Empty when unlimited."""
+        now = self.clock.monotonic()
+        info = RateLimitInfo()
+        for scope, who in (("key", key_id), ("user", user)):
+            if who is None or not self._active[scope]:
+                continue
+            st = self._callers.get((scope, who)) or _CallerState(self._limits[scope])
+            if st.rpm is not None:
+                left = st.rpm.remaining(now)
+                if info.remaining_requests is None or left < info.remaining_requests:
+                    info.limit_requests = st.rpm.limit
+                    info.remaining_requests = left
+                    info.reset_requests_s = st.rpm.reset_s(now)
+            if st.tpm is not None:
+                left = st.tpm.remaining(now)
+                if info.remaining_tokens is None or left < info.remaining_tokens:
+                    info.limit_tokens = st.tpm.limit
+                    info.remaining_tokens = left
+                    info.reset_tokens_s = st.tpm.reset_s(now)
+        return info
+
+    # -- internals
+
+    def _refusal(
+        self, scope: str, st: _CallerState, now: float, day: int, est_tokens: int
+    ) -> QuotaDecision | None:
+        if st.rpm is not None and not st.rpm.fits(now, 1):
+            return QuotaDecision(
+                False,
+                f"{scope} rate limit: {st.rpm.limit} requests per minute",
+                st.rpm.wait_s(now, 1),
+                scope,
+            )
+        if st.tpm is not None:
+            if est_tokens > st.tpm.limit:
+                return QuotaDecision(
+                    False,
+                    f"request needs ~{est_tokens} tokens, above the {scope} limit of "
+                    f"{st.tpm.limit} tokens per minute",
+                    None,
+                    scope,
+                )
+            if not st.tpm.fits(now, est_tokens):
+                return QuotaDecision(
+                    False,
+                    f"{scope} token limit: {st.tpm.limit} tokens per minute",
+                    st.tpm.wait_s(now, est_tokens),
+                    scope,
+                )
+        limit = self._spend_limit[scope]
+        if limit is not None and st.spent_today(day) >= limit:
+            return QuotaDecision(
+                False,
+                f"{scope} daily spend limit reached (${self._limits[scope].spend_day_usd})",
+                _seconds_to_utc_midnight(self.clock.now()),
+                scope,
+            )
+        return None
+
+    def _state(self, scope: str, who: str) -> _CallerState:
+        key = (scope, who)
+        st = self._callers.get(key)
+        if st is not None:
+            self._callers.move_to_end(key)
+            return st
+        self._maybe_sweep()
+        st = _CallerState(self._limits[scope])
+        self._callers[key] = st
+        if len(self._callers) > self.max_callers:
+            self._callers.popitem(last=False)  # the least recently seen caller
+        return st
+
+    def _maybe_sweep(self) -> None:
+        """Forget callers whose windows are full again and who spent nothing today, from
+        the least recently seen on; stops at the first one still counted."""
+        now = self.clock.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.SWEEP_EVERY_S
+        day = _utc_day(self.clock.now())
+        while self._callers:
+            key, st = next(iter(self._callers.items()))
+            if not st.idle(now, day):
+                break
+            del self._callers[key]
+
+
+def _limited(limits: QuotaLimits) -> bool:
+    return bool(limits.rpm or limits.tpm or limits.spend_day_usd is not None)
+
+
+def _utc_day(wall: float) -> int:
+    return int(wall // DAY)  # Unix time has no leap seconds: days start at UTC midnight
+
+
+def _seconds_to_utc_midnight(wall: float) -> float:
+    return (_utc_day(wall) + 1) * DAY - wall
