@@ -23,13 +23,14 @@ def _window(store, since_min: float) -> tuple[float, float]:
     return anchor - since_min * 60.0, anchor
 
 
-def _breaker_states(store, since: float) -> dict[str, dict]:
+def _breaker_states(store, since: float, now: float) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for ev in store.events(kind="breaker", since_ts=since, limit=10_000):
-        out.setdefault(ev.subject, {"state": ev.detail.get("to"), "at": ev.ts,
+        state, until = ev.detail.get("to"), ev.detail.get("until")
+        if state == "open" and until is not None and until <= now:
+            state = "half_open"  # its open time ran out after the last recorded transition
+        out.setdefault(ev.subject, {"state": state, "at": ev.ts, "until": until,
                                     "reason": ev.detail.get("reason")})  # newest first
-    for ev in store.events(kind="drain", since_ts=0, limit=10_000):
-        out.setdefault(f"drain:{ev.subject}", {"reason": ev.detail.get("reason"), "at": ev.ts})
     return out
 
 
@@ -39,7 +40,7 @@ def _rows(cfg, store, since_min: float):
     cat = Catalog(cfg)
     since, until = _window(store, since_min)
     health = store.deployment_health(since, until)
-    breakers = _breaker_states(store, since)
+    breakers = _breaker_states(store, since, until)
     rows = []
     for s in cat:
         h = health.get(s.id)

@@ -27,13 +27,7 @@ from axtui.engine.catalog import Catalog, DeploymentSpec
 from axtui.engine.failover import Next, backoff_s, decide, may_retry_same, status_for
 from axtui.engine.health import CircuitBreaker, DeploymentHealth
 from axtui.engine.limits import CallerQuotas, Headroom
-from axtui.engine.select import (
-    DeploymentState,
-    Needs,
-    RouteState,
-    filter_candidates,
-    order_candidates,
-)
+from axtui.engine.select import DeploymentState, Needs, RouteState, select
 from axtui.engine.tokens import complexity, estimate_prompt
 from axtui.providers import build_provider
 from axtui.providers.base import ChatChunk, ChatRequest, ChatResponse, Provider, ProviderError
@@ -162,8 +156,11 @@ class Engine:
         )
 
     def _on_breaker_transition(self, deployment: str, old: str, new: str, reason: str) -> None:
-        self._emit_event("breaker", deployment, {"from": str(old), "to": str(new),
-                                                 "reason": reason})
+        detail = {"from": str(old), "to": str(new), "reason": reason}
+        st = self.deployments.get(deployment)
+        if st is not None and str(new) == "open":
+            detail["until"] = st.breaker.open_until  # wall time; readers can tell it expired
+        self._emit_event("breaker", deployment, detail)
 
     def _on_budget_threshold(self, t: ThresholdCrossed) -> None:
         self._emit_event(
@@ -199,12 +196,18 @@ class Engine:
     def drain(self, deployment: str, reason: str) -> None:
         st = self.deployments[deployment]
         st.drained = reason or "drained"
+        self._invalidate()
         self._emit_event("drain", deployment, {"reason": st.drained})
 
     def undrain(self, deployment: str) -> None:
         st = self.deployments[deployment]
         st.drained = None
+        self._invalidate()
         self._emit_event("undrain", deployment, {})
+
+    def _invalidate(self) -> None:
+        for route in self.routes.values():
+            route.invalidate()
 
     # ------------------------------------------------------------------ planning
 
@@ -315,15 +318,10 @@ class Engine:
         for route in self._route_sequence(plan):
             plan.routes_tried.append(route.name)
             plan.route = route.name
-            cands, skipped = filter_candidates(route, plan.needs)
-            if not cands:
-                last_err = last_err or ProviderError(
-                    ErrorKind.no_candidates,
-                    f"no usable deployment in route {route.name}: "
-                    + "; ".join(f"{d} {why}" for d, why in skipped),
-                )
+            ordered, skipped = select(route, plan.needs, self.rng, route.cfg.max_attempts)
+            if not ordered:
+                last_err = last_err or _no_candidates(route, skipped)
                 continue
-            ordered = order_candidates(route, cands, plan.needs, self.rng)
             if not plan.reason:
                 plan.reason = f"{route.cfg.strategy}"
             tries = 0
@@ -621,15 +619,10 @@ class EngineStream:
         for route in eng._route_sequence(plan):
             plan.routes_tried.append(route.name)
             plan.route = route.name
-            cands, skipped = filter_candidates(route, plan.needs)
-            if not cands:
-                last_err = last_err or ProviderError(
-                    ErrorKind.no_candidates,
-                    f"no usable deployment in route {route.name}: "
-                    + "; ".join(f"{d} {why}" for d, why in skipped),
-                )
+            ordered, skipped = select(route, plan.needs, eng.rng, route.cfg.max_attempts)
+            if not ordered:
+                last_err = last_err or _no_candidates(route, skipped)
                 continue
-            ordered = order_candidates(route, cands, plan.needs, eng.rng)
             plan.reason = plan.reason or route.cfg.strategy
             tries = 0
             for st in ordered:
@@ -762,6 +755,12 @@ class EngineStream:
                 self._plan, Outcome.cancelled, self._st, None, ErrorKind.cancelled,
                 "the caller went away", None)
             self._done()
+
+
+def _no_candidates(route: RouteState, skipped: list[tuple[str, str]]) -> ProviderError:
+    why = "; ".join(f"{d} {reason}" for d, reason in skipped) or "no candidates"
+    return ProviderError(ErrorKind.no_candidates,
+                         f"no usable deployment in route {route.name}: {why}")
 
 
 def _as_provider_error(exc: BaseException) -> ProviderError:

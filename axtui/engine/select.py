@@ -9,6 +9,7 @@ walks that order. Both run on every request, so they stay allocation-light.
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from axtui.config import RouteConfig
@@ -28,6 +29,10 @@ class DeploymentState:
     breaker: CircuitBreaker
     headroom: Headroom
     drained: str | None = None  # the operator's reason, while drained
+    # cached routing scores (see _scores)
+    latency_ms: float = 0.0
+    success: float = 1.0
+    scored_at: float = float("-inf")
 
     @property
     def id(self) -> str:
@@ -40,7 +45,14 @@ class RouteState:
     cfg: RouteConfig
     deployments: list[DeploymentState]
     turn: int = 0  # round-robin position
-    _weights: list[float] = field(default_factory=list)
+    windows: list[int] = field(default_factory=list)  # distinct context windows, sorted
+    cache: dict = field(default_factory=dict)  # eligible() results by request kind
+
+    def __post_init__(self) -> None:
+        self.windows = sorted({st.spec.context_window for st in self.deployments})
+
+    def invalidate(self) -> None:
+        self.cache.clear()
 
 
 @dataclass(slots=True, frozen=True)
@@ -51,44 +63,116 @@ class Needs:
     complexity: str = "medium"
 
 
-def filter_candidates(
-    route: RouteState, needs: Needs, extra: dict[str, DeploymentState] | None = None
+def _static_skip(st: DeploymentState, caps: frozenset[str], window: int) -> str | None:
+    spec = st.spec
+    if st.drained is not None:
+        return f"drained: {st.drained}"
+    if caps and not caps <= spec.capabilities:
+        return "lacks " + ",".join(sorted(caps - spec.capabilities))
+    if window > spec.context_window:
+        return f"context {window} > {spec.context_window}"
+    return None
+
+
+def eligible(
+    route: RouteState, needs: Needs
 ) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
-    """(usable deployments in route order, [(deployment, why skipped)]).
-    `extra` adds deployments a flag made candidates for this request."""
+    """Deployments that can take this kind of request at all (drain, capabilities, context
+    window), in route order, and why the others cannot. Cached per route and request kind:
+    these facts change only when an operator drains or undrains (`route.invalidate()`)."""
+    window = needs.prompt_tokens + needs.max_tokens
+    key = (needs.caps, bisect_left(route.windows, window))
+    hit = route.cache.get(key)
+    if hit is not None:
+        return hit
     usable: list[DeploymentState] = []
     skipped: list[tuple[str, str]] = []
-    window = needs.prompt_tokens + needs.max_tokens
-    caps = needs.caps
-    pool = route.deployments if not extra else [*route.deployments, *extra.values()]
-    for st in pool:
-        spec = st.spec
-        if st.drained is not None:
-            skipped.append((spec.id, f"drained: {st.drained}"))
-        elif caps and not caps <= spec.capabilities:
-            missing = ",".join(sorted(caps - spec.capabilities))
-            skipped.append((spec.id, f"lacks {missing}"))
-        elif window > spec.context_window:
-            skipped.append((spec.id, f"context {window} > {spec.context_window}"))
-        elif not st.breaker.available():
-            skipped.append((spec.id, f"breaker {st.breaker.state}"))
-        elif not st.headroom.has_room(needs.prompt_tokens + needs.max_tokens):
-            skipped.append((spec.id, "no headroom"))
-        else:
+    for st in route.deployments:
+        why = _static_skip(st, needs.caps, window)
+        if why is None:
             usable.append(st)
+        else:
+            skipped.append((st.spec.id, why))
+    if len(route.cache) > 256:  # bounded: request kinds are few, but never trust that
+        route.cache.clear()
+    route.cache[key] = (usable, skipped)
     return usable, skipped
 
 
-def _est_cost(st: DeploymentState, needs: Needs) -> int:
-    s = st.spec
-    return needs.prompt_tokens * s.price_in + needs.max_tokens * s.price_out
+def filter_candidates(
+    route: RouteState, needs: Needs
+) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
+    """(usable deployments in route order, [(deployment, why skipped)]), checking everything:
+    static eligibility, breakers and headroom."""
+    static, skipped = eligible(route, needs)
+    skipped = list(skipped)
+    usable = []
+    tokens = needs.prompt_tokens + needs.max_tokens
+    for st in static:
+        why = _dynamic_skip(st, tokens)
+        if why is None:
+            usable.append(st)
+        else:
+            skipped.append((st.spec.id, why))
+    return usable, skipped
+
+
+def _dynamic_skip(st: DeploymentState, tokens: int) -> str | None:
+    if not st.breaker.available():
+        return f"breaker {st.breaker.state}"
+    if not st.headroom.has_room(tokens):
+        return "no headroom"
+    return None
+
+
+def select(
+    route: RouteState, needs: Needs, rng: random.Random, k: int
+) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
+    """One routing decision: the first `k` usable deployments in strategy order, and why
+    the deployments passed over were skipped. Breakers and headroom are checked only
+    while walking the order, so a decision costs O(eligible) arithmetic plus O(k) checks."""
+    static, skipped = eligible(route, needs)
+    ordered = order_candidates(route, static, needs, rng)
+    chosen: list[DeploymentState] = []
+    passed: list[tuple[str, str]] | None = None
+    tokens = needs.prompt_tokens + needs.max_tokens
+    for st in ordered:
+        why = _dynamic_skip(st, tokens)
+        if why is None:
+            chosen.append(st)
+            if len(chosen) >= k:
+                break
+        else:
+            if passed is None:
+                passed = list(skipped)
+            passed.append((st.spec.id, why))
+    return chosen, (passed if passed is not None else skipped)
+
+
+def _by_cost(cands: list[DeploymentState], needs: Needs) -> list[DeploymentState]:
+    pt, mt = needs.prompt_tokens, needs.max_tokens
+    costs = [pt * st.spec.price_in + mt * st.spec.price_out for st in cands]
+    return [cands[i] for i in sorted(range(len(cands)), key=costs.__getitem__)]
+
+
+SCORE_TTL_S = 0.1  # latency and success scores are re-read at most this often
+
+
+def _scores(st: DeploymentState) -> tuple[float, float]:
+    """(latency ms, success rate): recent p95, or the EWMA while the window is thin, 0 when
+    unknown so that a new deployment gets tried (and measured). Cached for SCORE_TTL_S:
+    health moves on the scale of seconds, decisions happen thousands of times a second."""
+    now = st.health.clock.monotonic()
+    if now - st.scored_at > SCORE_TTL_S:
+        h = st.health
+        st.latency_ms = h.p95_ms() or h.ewma_ms or 0.0
+        st.success = h.success_rate()
+        st.scored_at = now
+    return st.latency_ms, st.success
 
 
 def _latency(st: DeploymentState) -> float:
-    """Recent p95, or the EWMA while the window is thin; 0 when unknown so that a new
-    deployment gets tried (and measured)."""
-    h = st.health
-    return h.p95_ms() or h.ewma_ms or 0.0
+    return _scores(st)[0]
 
 
 _CATEGORY_FOR = {"simple": "small", "medium": "small", "complex": "large"}
@@ -112,7 +196,7 @@ def order_candidates(
         ordered = sorted(cands, key=lambda st: rng.random() ** (1.0 / st.spec.weight),
                          reverse=True)
     elif strategy == "cost":
-        ordered = sorted(cands, key=lambda st: _est_cost(st, needs))
+        ordered = _by_cost(cands, needs)
     elif strategy == "latency":
         ordered = _by_latency(cands, route.cfg.latency_tolerance, rng)
     elif strategy == "performance":
@@ -121,14 +205,9 @@ def order_candidates(
         ordered = sorted(cands, key=lambda st: (st.health.in_flight, rng.random()))
     elif strategy == "free_first":
         want = _CATEGORY_FOR.get(needs.complexity, "small")
-        ordered = sorted(
-            cands,
-            key=lambda st: (
-                not st.spec.free_tier,
-                st.spec.category != want,
-                _est_cost(st, needs),
-            ),
-        )
+        by_cost = _by_cost(cands, needs)  # sorted() is stable: cost breaks the ties below
+        ordered = sorted(by_cost, key=lambda st: (not st.spec.free_tier,
+                                                  st.spec.category != want))
     else:  # config validation makes this unreachable
         ordered = cands
     if route.cfg.simple_to_small and needs.complexity == "simple":
@@ -151,6 +230,6 @@ def _by_latency(
 
 def _performance_score(st: DeploymentState) -> float:
     """Lower is better: latency inflated by failures (a 90%-ok deployment pays ~23%)."""
-    h = st.health
-    ok = max(h.success_rate(), 0.05)
-    return (_latency(st) or 1.0) / (ok * ok)
+    latency, ok = _scores(st)
+    ok = max(ok, 0.05)
+    return (latency or 1.0) / (ok * ok)

@@ -29,6 +29,8 @@ def build_provider(
     """Make the adapter for one configured provider. The API key is read from the
     environment variable the config names; it is held only by the adapter. `models` gives
     per-deployment profiles for a sim provider."""
+    t = cfg.timeout
+    timeouts = Timeouts(connect=t.connect, read=t.read, total=t.total)
     if cfg.protocol == "sim":
         from axtui.providers.sim import SimProvider
 
@@ -39,17 +41,17 @@ def build_provider(
             rpm=cfg.rpm or (free.rpm if free else None),
             tpm=cfg.tpm or (free.tpm if free else None),
             models=models or None,
+            timeouts=timeouts,
         )
     module, cls = _ADAPTERS[cfg.protocol]
     adapter = getattr(import_module(module), cls)
     api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
-    t = cfg.timeout
     return adapter(
         name,
         base_url=cfg.resolved_base_url(),
         api_key=api_key,
         client=client,
         clock=clock,
-        timeouts=Timeouts(connect=t.connect, read=t.read, total=t.total),
+        timeouts=timeouts,
         headers=cfg.headers,
     )
