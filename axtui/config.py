@@ -332,7 +332,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
             loc = _loc(err["loc"])
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
-            if loc == "(top level)" and "; " in msg:
+            if loc == "(top level)" and err["type"] == "value_error":  # _references: has paths
                 problems.extend(f"{source}: {m}" for m in msg.split("; "))
             else:
                 problems.append(f"{source}: {loc}: {msg}")
