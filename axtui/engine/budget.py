@@ -27,6 +27,7 @@ class BudgetDecision:
 
 
 ALLOW = BudgetDecision(ok=True)
+_ADJECTIVE = {"day": "daily", "month": "monthly"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -120,7 +121,7 @@ class Budgets:
                     ok=False,
                     scope=subject,
                     reason=(
-                        f"{b.cfg.period}ly budget for {subject} is spent: "
+                        f"{_ADJECTIVE[b.cfg.period]} budget for {subject} is spent: "
                         f"${_usd(spent)} of ${_usd(b.limit_nano)}"
                     ),
                     retry_after_s=max(0.0, b.period_end - now),
