@@ -67,7 +67,9 @@ def estimate_prompt(request: ChatRequest) -> tuple[int, bool, str]:
 
 def complexity(prompt_tokens: int, request: ChatRequest, text: str) -> str:
     """simple / medium / complex, from size, tools and reasoning hints."""
-    hints = bool(_REASONING_HINTS.search(text[-4000:]))
+    # instructions sit at the start ("Analyze the following...") or the end of a long prompt
+    probe = text if len(text) <= 4000 else text[:2000] + "\n" + text[-2000:]
+    hints = bool(_REASONING_HINTS.search(probe))
     if prompt_tokens > 4000 or (hints and (prompt_tokens > 800 or request.tools)):
         return "complex"
     if hints or request.tools or prompt_tokens > 400 or len(request.messages) > 6:
