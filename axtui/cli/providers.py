@@ -145,3 +145,8 @@ def info(
             typer.echo(f"  {when} {e['kind']}: " + ", ".join(
                 f"{k}={v}" for k, v in e["detail"].items()))
         typer.echo("")
+
+
+from axtui.cli import validate  # noqa: E402 - the probe command lives in its own module
+
+app.command("validate")(validate.validate)
