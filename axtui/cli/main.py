@@ -44,7 +44,8 @@ def run() -> None:
     from axtui.config import ConfigError
 
     try:
-        app(standalone_mode=False)
+        # without standalone mode click returns a command's `typer.Exit(code)` as a value
+        code = app(standalone_mode=False)
     except CliError as e:
         typer.echo(f"error: {e.message}", err=True)
         sys.exit(e.code)
@@ -64,6 +65,8 @@ def run() -> None:
             e.show()
             sys.exit(2)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":
