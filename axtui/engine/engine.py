@@ -209,6 +209,21 @@ class Engine:
         self._invalidate()
         self._emit_event("undrain", deployment, {})
 
+    def apply_control(self, snapshot) -> None:
+        """Apply the control plane's state (a store ControlSnapshot): drains for now."""
+        from axtui.engine.control import drains
+
+        drained = drains(snapshot)
+        changed = False
+        for dep_id, st in self.deployments.items():
+            entry = drained.get(dep_id)
+            reason = (entry.get("reason") or "drained") if entry is not None else None
+            if st.drained != reason:
+                st.drained = reason
+                changed = True
+        if changed:
+            self._invalidate()
+
     def _invalidate(self) -> None:
         for route in self.routes.values():
             route.invalidate()

@@ -1,0 +1,100 @@
+"""The control plane as the engine sees it: operator state (drains now; flags and kills
+later) lives in the store, versioned, so every engine sharing the store applies a change
+within one poll (100 ms by default), and the same operation works from the CLI, the admin
+API or the console.
+
+Operations write through here (one place, audited as events); `ControlSync` polls the
+store's control version and applies the snapshot to an engine when it moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from axtui.engine.engine import Engine
+    from axtui.store.control import ControlSnapshot
+    from axtui.store.db import Store
+
+log = logging.getLogger(__name__)
+
+DRAIN_PREFIX = "drain:"
+
+
+def drain(store: Store, deployment: str, reason: str, by: str) -> int:
+    """Take `deployment` out of every route of every engine sharing `store`, until undrained.
+    Returns the control version written."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("a drain needs a reason")
+    now = store.clock.now()
+    version = store.set_control(DRAIN_PREFIX + deployment,
+                                {"reason": reason, "by": by, "at": now}, by=by)
+    store.add_event("drain", deployment, {"reason": reason, "by": by}, ts=now)
+    return version
+
+
+def undrain(store: Store, deployment: str, by: str) -> bool:
+    """Put `deployment` back; False if it was not drained."""
+    gone = store.delete_control(DRAIN_PREFIX + deployment)
+    if gone:
+        store.add_event("undrain", deployment, {"by": by})
+    return gone
+
+
+def drains(snapshot: ControlSnapshot) -> dict[str, dict]:
+    return {k[len(DRAIN_PREFIX):]: e.value for k, e in snapshot.entries.items()
+            if k.startswith(DRAIN_PREFIX)}
+
+
+class ControlSync:
+    """Keeps one engine in step with the store's control plane."""
+
+    def __init__(self, engine: Engine, store: Store, *, interval_s: float = 0.1) -> None:
+        self.engine = engine
+        self.store = store
+        self.interval_s = interval_s
+        self.version = -1
+        self.applied_at: float | None = None
+        self.errors = 0
+        self.last_error: str | None = None
+        self._task: asyncio.Task | None = None
+
+    def sync_now(self) -> bool:
+        """Apply the store's state if it changed (blocking read; call off the event loop or
+        at start-up). True if something was applied."""
+        version = self.store.control_version()
+        if version == self.version:
+            return False
+        snapshot = self.store.control_snapshot()
+        self.engine.apply_control(snapshot)
+        self.version = snapshot.version
+        self.applied_at = self.store.clock.now()
+        return True
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.sync_now)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a locked or vanished store must not stop routing
+                self.errors += 1
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.warning("control plane poll failed: %s", self.last_error)
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> asyncio.Task:
+        self.sync_now()
+        self._task = asyncio.ensure_future(self.run())
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
