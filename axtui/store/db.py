@@ -1,0 +1,219 @@
+"""Open a store from any SQLAlchemy URL; the only place that knows about SQLite.
+
+SQLite gets WAL (readers never block the writer, and several processes share one file),
+synchronous=NORMAL (durable at checkpoints, fast commits) and a busy timeout (a writer
+waits for another process's transaction instead of failing). Everything else uses portable
+SQLAlchemy, so PostgreSQL needs only a different URL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlmodel import SQLModel
+
+from axtui.clock import Clock, RealClock
+from axtui.records import RequestRecord
+from axtui.store import control, queries, sqlite
+from axtui.store import tables as _tables  # noqa: F401  (registers the tables)
+from axtui.store.bulk import NATIVE_UPSERT_DIALECTS
+from axtui.store.ingest import PreparedBatch, prepare, record_json, write_prepared
+from axtui.store.tables import CounterRow
+
+DEFAULT_URL = "sqlite:///axtui.db"
+
+
+class Store:
+    """Owns the SQLAlchemy engine; every read and write of the store goes through it."""
+
+    def __init__(self, engine: Engine, *, clock: Clock | None = None, shared_connection=False):
+        self.engine = engine
+        self.clock: Clock = clock or RealClock()
+        # The recorder's thread and the caller share one in-memory connection: take turns.
+        self._lock: threading.RLock | None = threading.RLock() if shared_connection else None
+        self._checkpointer: sqlite.WalCheckpointer | None = None
+        self.native_upsert = engine.dialect.name in NATIVE_UPSERT_DIALECTS
+        # Parameters per bulk statement; 0 leaves bulk writes to the driver's executemany.
+        self.max_params = 0
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self._lock or nullcontext(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self._lock or nullcontext(), self.engine.begin() as conn:
+            yield conn
+
+    def create_tables(self) -> None:
+        """Create every registered SQLModel table that is missing (racing processes too)."""
+        for attempt in range(3):
+            try:
+                with self._lock or nullcontext():
+                    SQLModel.metadata.create_all(self.engine)
+                return
+            except (OperationalError, ProgrammingError):
+                # Another process created a table between our check and our CREATE.
+                if attempt == 2:
+                    raise
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes (the recorder's) --------------------------------------------------------
+
+    def write_records(
+        self, records: Sequence[RequestRecord], record_jsons: Sequence[str] | None = None
+    ) -> None:
+        """Store records atomically with their rollups (the recorder batches this for you)."""
+        if record_jsons is None:
+            record_jsons = [record_json(r) for r in records]
+        self.write_prepared(prepare(records, record_jsons))
+
+    def write_prepared(self, batch: PreparedBatch, *, dropped: int = 0) -> None:
+        """Store a prepared batch in one transaction: rows, rollups, recorder counters."""
+        with self.begin() as conn:
+            write_prepared(
+                conn,
+                batch,
+                dropped=dropped,
+                native_upsert=self.native_upsert,
+                max_params=self.max_params,
+            )
+
+    def counter(self, name: str) -> int:
+        with self.connect() as conn:
+            n = conn.execute(select(CounterRow.n).where(CounterRow.name == name)).scalar()
+        return int(n or 0)
+
+    # -- records ------------------------------------------------------------------------
+
+    def get_record(self, record_id: str) -> RequestRecord | None:
+        with self.connect() as conn:
+            return queries.get_record(conn, record_id)
+
+    def recent_records(self, **filters: Any) -> list[RequestRecord]:
+        """Newest first; see queries.recent_records for the filters."""
+        with self.connect() as conn:
+            return queries.recent_records(conn, **filters)
+
+    def records_after(self, cursor: int = 0, **filters: Any) -> queries.RecordPage:
+        """Records written after `cursor`, oldest first, and the cursor to ask from next."""
+        with self.connect() as conn:
+            return queries.records_after(conn, cursor, **filters)
+
+    def latest_cursor(self) -> int:
+        with self.connect() as conn:
+            return queries.latest_cursor(conn)
+
+    # -- rollups ------------------------------------------------------------------------
+
+    def deployment_health(
+        self, since_ts: float, until_ts: float | None = None
+    ) -> dict[str, queries.DeploymentHealth]:
+        with self.connect() as conn:
+            return queries.deployment_health(conn, since_ts, until_ts)
+
+    def route_stats(
+        self, since_ts: float, until_ts: float | None = None
+    ) -> dict[str, queries.RouteStats]:
+        with self.connect() as conn:
+            return queries.route_stats(conn, since_ts, until_ts)
+
+    def minute_series(self, since_ts: float, until_ts: float | None = None, **filters: Any):
+        with self.connect() as conn:
+            return queries.minute_series(conn, since_ts, until_ts, **filters)
+
+    def spend(
+        self,
+        since_ts: float,
+        until_ts: float | None = None,
+        group_by: queries.SpendGroup = "route",
+    ) -> dict[str | None, int]:
+        with self.connect() as conn:
+            return queries.spend(conn, since_ts, until_ts, group_by)
+
+    # -- events and the control plane ----------------------------------------------------
+
+    def add_event(
+        self, kind: str, subject: str, detail: dict | None = None, *, ts: float | None = None
+    ) -> int:
+        when = self.clock.now() if ts is None else ts
+        with self.begin() as conn:
+            return control.add_event(conn, kind, subject, detail, when)
+
+    def events(self, **filters: Any) -> list[control.StoredEvent]:
+        """Newest first; see control.events for the filters."""
+        with self.connect() as conn:
+            return control.events(conn, **filters)
+
+    def events_after(self, after_id: int = 0, *, limit: int = 1000) -> list[control.StoredEvent]:
+        with self.connect() as conn:
+            return control.events_after(conn, after_id, limit=limit)
+
+    def control_version(self) -> int:
+        with self.connect() as conn:
+            return control.control_version(conn)
+
+    def get_control(self, key: str) -> control.ControlEntry | None:
+        with self.connect() as conn:
+            return control.get_control(conn, key)
+
+    def control_snapshot(self) -> control.ControlSnapshot:
+        with self.connect() as conn:
+            return control.control_snapshot(conn)
+
+    def set_control(
+        self, key: str, value: Any, *, by: str, expected_version: int | None = None
+    ) -> int:
+        with self.begin() as conn:
+            return control.set_control(
+                conn,
+                key,
+                value,
+                by=by,
+                now=self.clock.now(),
+                expected_version=expected_version,
+                native_upsert=self.native_upsert,
+            )
+
+    def delete_control(self, key: str) -> bool:
+        with self.begin() as conn:
+            return control.delete_control(conn, key, native_upsert=self.native_upsert)
+
+
+def open_store(url: str = DEFAULT_URL, *, clock: Clock | None = None) -> Store:
+    """Connect (any SQLAlchemy URL), set SQLite up for several processes, create tables."""
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() != "sqlite":
+        store = Store(create_engine(sa_url, pool_pre_ping=True), clock=clock)
+        store.create_tables()
+        return store
+    in_memory = sqlite.is_in_memory(sa_url)
+    engine = sqlite.create_sqlite_engine(sa_url)
+    store = Store(engine, clock=clock, shared_connection=in_memory)
+    store.create_tables()
+    store.max_params = sqlite.max_params(engine)
+    if not in_memory:
+        store._checkpointer = sqlite.WalCheckpointer(engine)
+    return store

@@ -1,0 +1,129 @@
+"""Write batches of records: raw rows, rollups and the recorder counters, in one transaction.
+
+Rows are plain tuples built with one C-level itemgetter and go in as bulk statements
+(bulk.py); SQLAlchemy's per-row parameter processing measured ~3x the cost of the insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import itemgetter
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import Connection
+
+from axtui.records import RequestRecord
+from axtui.store.bulk import execute_rows, increment
+from axtui.store.rollups import RollupDelta, apply_delta
+from axtui.store.tables import CounterRow, RequestRow
+
+# Columns read straight off the record (enums bind as their str values), then the derived.
+_DIRECT = (
+    "id",
+    "started_at",
+    "ended_at",
+    "route",
+    "requested_route",
+    "user",
+    "key_id",
+    "deployment",
+    "outcome",
+    "error_kind",
+    "status",
+    "stream",
+    "est_prompt_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "cost_nano",
+    "optimal_cost_nano",
+    "reason",
+)
+REQUEST_COLUMNS = (*_DIRECT, "prompt_tokens", "completion_tokens", "attempts_n", "record")
+_direct = itemgetter(*_DIRECT)
+_RECORD_FIELDS = len(RequestRecord.model_fields)
+
+WRITTEN_COUNTER = "recorder.written"
+DROPPED_COUNTER = "recorder.dropped"
+
+
+def _fields(obj: object) -> dict:
+    if isinstance(obj, BaseModel):
+        return obj.__dict__
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def record_json(r: RequestRecord) -> str:
+    """Exactly `r.model_dump_json()` (a test holds it to that, byte for byte), in ~40% of
+    the time: orjson over the models' field dicts. Anything orjson cannot encode the same
+    way falls back to pydantic."""
+    fields = r.__dict__
+    if len(fields) == _RECORD_FIELDS:  # nothing but fields (no cached values)
+        try:
+            return orjson.dumps(fields, default=_fields).decode()
+        except TypeError:
+            pass  # e.g. a captured message holding a non-JSON value: pydantic decides
+    return r.model_dump_json()
+
+
+def request_row(r: RequestRecord, record_json: str) -> tuple:
+    """The `request` row of a record, ordered like REQUEST_COLUMNS."""
+    fields = r.__dict__  # a C-level itemgetter over it beats pydantic's attribute hook
+    u = fields["usage"]
+    n = len(fields["attempts"])
+    if u is None:
+        return (*_direct(fields), None, None, n, record_json)
+    return (*_direct(fields), u.prompt_tokens, u.completion_tokens, n, record_json)
+
+
+class PreparedBatch:
+    """Records turned into what the database takes: the GIL-bound half of a write.
+
+    Built in pieces (`extend`) so a preparing thread can let the writer run in between.
+    """
+
+    __slots__ = ("rows", "delta")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+        self.delta = RollupDelta()
+
+    def extend(self, records: Sequence[RequestRecord], record_jsons: Sequence[str]) -> None:
+        self.rows.extend(map(request_row, records, record_jsons))
+        self.delta.add_all(records)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def prepare(records: Sequence[RequestRecord], record_jsons: Sequence[str]) -> PreparedBatch:
+    if len(records) != len(record_jsons):
+        raise ValueError("prepare: one JSON text per record")
+    batch = PreparedBatch()
+    batch.extend(records, record_jsons)
+    return batch
+
+
+def add_counters(
+    conn: Connection, deltas: dict[str, int], *, native: bool | None = None, max_params: int = 0
+) -> None:
+    rows = [(name, n) for name, n in sorted(deltas.items()) if n]
+    table = CounterRow.__table__
+    increment(conn, table, ("name",), ("n",), rows, native=native, max_params=max_params)
+
+
+def write_prepared(
+    conn: Connection,
+    batch: PreparedBatch,
+    *,
+    dropped: int = 0,
+    native_upsert: bool | None = None,
+    max_params: int = 0,
+) -> None:
+    """Inside the caller's transaction: rows, rollups, and the recorder's counters."""
+    if batch.rows:
+        table = RequestRow.__table__
+        execute_rows(conn, table, REQUEST_COLUMNS, batch.rows, max_params=max_params)
+        apply_delta(conn, batch.delta, native=native_upsert, max_params=max_params)
+    deltas = {WRITTEN_COUNTER: len(batch.rows), DROPPED_COUNTER: dropped}
+    add_counters(conn, deltas, native=native_upsert, max_params=max_params)
