@@ -1,9 +1,8 @@
-"""Open a store from any SQLAlchemy URL; the only place that knows about SQLite.
+"""Open a store from any SQLAlchemy URL; `Store` owns the engine and offers the queries.
 
-SQLite gets WAL (readers never block the writer, and several processes share one file),
-synchronous=NORMAL (durable at checkpoints, fast commits) and a busy timeout (a writer
-waits for another process's transaction instead of failing). Everything else uses portable
-SQLAlchemy, so PostgreSQL needs only a different URL.
+SQLite's connection setup lives in sqlite.py (the one module that knows the store may be
+SQLite); everything else is portable SQLAlchemy, so PostgreSQL needs only a different URL.
+Every method is a short blocking call: from asyncio, run it in a thread.
 """
 
 from __future__ import annotations
@@ -112,15 +111,31 @@ class Store:
         with self.connect() as conn:
             return queries.get_record(conn, record_id)
 
-    def recent_records(self, **filters: Any) -> list[RequestRecord]:
-        """Newest first; see queries.recent_records for the filters."""
+    def recent_records(
+        self,
+        *,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        route: str | None = None,
+        deployment: str | None = None,
+        user: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+    ) -> list[RequestRecord]:
+        """The newest records (by started_at) matching every filter given."""
         with self.connect() as conn:
-            return queries.recent_records(conn, **filters)
+            return queries.recent_records(
+                conn, since_ts=since_ts, until_ts=until_ts, route=route,
+                deployment=deployment, user=user, outcome=outcome, limit=limit,
+            )  # fmt: skip
 
-    def records_after(self, cursor: int = 0, **filters: Any) -> queries.RecordPage:
-        """Records written after `cursor`, oldest first, and the cursor to ask from next."""
+    def records_after(
+        self, cursor: int = 0, *, route: str | None = None, limit: int = 1000
+    ) -> queries.RecordPage:
+        """Records written after `cursor`, oldest first, and the cursor to ask from next
+        (start a live tail from `latest_cursor()`)."""
         with self.connect() as conn:
-            return queries.records_after(conn, cursor, **filters)
+            return queries.records_after(conn, cursor, route=route, limit=limit)
 
     def latest_cursor(self) -> int:
         with self.connect() as conn:
@@ -140,9 +155,18 @@ class Store:
         with self.connect() as conn:
             return queries.route_stats(conn, since_ts, until_ts)
 
-    def minute_series(self, since_ts: float, until_ts: float | None = None, **filters: Any):
+    def minute_series(
+        self,
+        since_ts: float,
+        until_ts: float | None = None,
+        *,
+        route: str | None = None,
+        deployment: str | None = None,
+    ) -> list[queries.MinutePoint]:
         with self.connect() as conn:
-            return queries.minute_series(conn, since_ts, until_ts, **filters)
+            return queries.minute_series(
+                conn, since_ts, until_ts, route=route, deployment=deployment
+            )
 
     def spend(
         self,
@@ -162,10 +186,21 @@ class Store:
         with self.begin() as conn:
             return control.add_event(conn, kind, subject, detail, when)
 
-    def events(self, **filters: Any) -> list[control.StoredEvent]:
-        """Newest first; see control.events for the filters."""
+    def events(
+        self,
+        *,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        kind: str | None = None,
+        subject: str | None = None,
+        limit: int = 100,
+    ) -> list[control.StoredEvent]:
+        """The newest events first."""
         with self.connect() as conn:
-            return control.events(conn, **filters)
+            return control.events(
+                conn, since_ts=since_ts, until_ts=until_ts, kind=kind, subject=subject,
+                limit=limit,
+            )  # fmt: skip
 
     def events_after(self, after_id: int = 0, *, limit: int = 1000) -> list[control.StoredEvent]:
         with self.connect() as conn:

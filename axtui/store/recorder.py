@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from axtui.records import RequestRecord
 from axtui.store.db import Store
@@ -67,8 +67,23 @@ class _FlushMarker:
 
 @dataclass
 class _Batch:
-    size: int
+    records: list[RequestRecord]  # kept to split the batch if one record poisons it
+    jsons: list[str]
     prepared: PreparedBatch
+
+    @property
+    def size(self) -> int:
+        return len(self.records)
+
+    def halves(self) -> tuple[_Batch, _Batch]:
+        mid = len(self.records) // 2
+        return tuple(  # type: ignore[return-value]
+            _Batch(rs, js, prepare(rs, js))
+            for rs, js in (
+                (self.records[:mid], self.jsons[:mid]),
+                (self.records[mid:], self.jsons[mid:]),
+            )
+        )
 
 
 def _one_line(err: BaseException) -> str:
@@ -171,6 +186,9 @@ class Recorder:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return not (self._preparer.is_alive() or self._writer.is_alive())
 
+    async def aflush(self, timeout: float | None = None) -> bool:
+        return await asyncio.to_thread(self.flush, timeout)
+
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
@@ -237,24 +255,26 @@ class Recorder:
                 # rather than after a whole switch interval.
                 time.sleep(0)
         except Exception:  # a record the store cannot take: find it, keep the others
-            batch, jsons = PreparedBatch(), []
+            good, jsons = [], []
             for r in records:
                 try:
                     j = record_json(r)
                     prepare([r], [j])
                 except Exception as err:
-                    self._report(f"record {r.id!r} not storable: {_one_line(err)}")
+                    reason = _one_line(err)
+                    self._report(f"record {r.id!r} not storable: {reason}", reason)
                     continue
-                batch.extend([r], [j])
+                good.append(r)
                 jsons.append(j)
-            bad = len(records) - len(batch)
+            bad = len(records) - len(good)
             with self._lock:
                 self._unserializable += bad
                 self._in_flight -= bad
-            if not batch:
+            if not good:
                 return None
+            records, batch = good, prepare(good, jsons)
         self._append_trace(jsons)
-        return _Batch(len(batch), batch)
+        return _Batch(records, jsons, batch)
 
     def _append_trace(self, jsons: list[str]) -> None:
         if self._trace is None:
@@ -279,12 +299,16 @@ class Recorder:
                     waiter.done.set()
                 failures = 0
                 continue
-            if not self._commit(item):
-                failures += item.size
+            failures += self._commit(item)
 
-    def _commit(self, batch: _Batch) -> bool:
-        """Store a batch, retrying with backoff; at the last try (or once closing), count
-        its records as failed."""
+    def _commit(self, batch: _Batch) -> int:
+        """Store a batch; returns how many of its records failed.
+
+        A store error is retried with backoff, and at the last try (or once closing) the
+        batch's records are counted as failed. A data error (a duplicate id, a NaN where a
+        number must be) is one record's fault: the batch is halved until that record is
+        alone, so it fails by itself.
+        """
         tries = 0
         while True:
             with self._lock:
@@ -292,15 +316,19 @@ class Recorder:
             dropped -= self._dropped_reported
             try:
                 self._store.write_prepared(batch.prepared, dropped=dropped)
-            except Exception as err:  # any failure of the store: counted, reported, retried
+            except (IntegrityError, DataError) as err:
+                self._write_errors += 1
+                if batch.size > 1:
+                    return sum(self._commit(half) for half in batch.halves())
+                reason = _one_line(err)
+                self._report(f"record {batch.records[0].id!r} not stored: {reason}", reason)
+                return self._give_up(batch)
+            except Exception as err:  # any other failure of the store: retried, then counted
                 tries += 1
                 self._write_errors += 1
                 self._report(_one_line(err))
                 if self._closing.is_set() or tries >= self._max_write_tries:
-                    with self._lock:
-                        self._write_failed += batch.size
-                        self._in_flight -= batch.size
-                    return False
+                    return self._give_up(batch)
                 self._closing.wait(min(5.0, self._flush_interval_s * 2 ** (tries - 1)))
                 continue
             self._dropped_reported += dropped
@@ -312,10 +340,19 @@ class Recorder:
             if self._logged_error is not None:
                 log.info("recorder: writing again after: %s", self._logged_error)
                 self._logged_error = None
-            return True
+            return 0
 
-    def _report(self, message: str) -> None:
+    def _give_up(self, batch: _Batch) -> int:
+        with self._lock:
+            self._write_failed += batch.size
+            self._in_flight -= batch.size
+        return batch.size
+
+    def _report(self, message: str, kind: str | None = None) -> None:
+        """Keep `message` as the last error; log it unless the same kind of failure (by
+        default, the same message) was the last one logged."""
         self._last_error = message
-        if message != self._logged_error:  # a failure that repeats is logged once
+        kind = kind or message
+        if kind != self._logged_error:
             log.error("recorder: %s", message)
-            self._logged_error = message
+            self._logged_error = kind

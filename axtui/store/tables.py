@@ -79,7 +79,6 @@ ROLLUP_COUNTERS = (
     "attempt_completion_tokens",
     "attempt_cost_nano",
 )
-_FLOAT_COUNTERS = {"latency_ms_sum", "ttft_ms_sum", "attempt_latency_ms_sum", "attempt_ttft_ms_sum"}
 
 
 class RollupRow(SQLModel, table=True):
@@ -173,7 +172,3 @@ class CounterRow(SQLModel, table=True):
 
     name: str = Field(sa_column=Column(String, primary_key=True))
     n: int = Field(default=0, sa_column=_big())
-
-
-def is_float_counter(name: str) -> bool:
-    return name in _FLOAT_COUNTERS

@@ -68,12 +68,15 @@ def test_close_writes_everything_queued(store):
     assert store.counter(WRITTEN_COUNTER) == 1234
 
 
-async def test_aclose_writes_everything_queued(store):
+async def test_aflush_and_aclose_write_without_blocking_the_loop(store):
     recorder = Recorder(store, flush_interval_s=3600)
+    recorder.submit(record())
+    assert await recorder.aflush(timeout=5)
+    assert stored(store) == 1
     for _ in range(7):
         recorder.submit(record())
     await recorder.aclose()
-    assert stored(store) == 7
+    assert stored(store) == 8
 
 
 def test_flush_returns_once_everything_submitted_is_stored(store):
@@ -172,3 +175,21 @@ def test_stats_count_queued_records_until_written(store):
     assert recorder.flush(timeout=5)
     assert recorder.stats().queued == 0
     recorder.close()
+
+
+def test_a_record_that_breaks_its_batch_fails_alone(store, caplog):
+    store.write_records([record(id="dup")])  # already stored: a second copy is refused
+    nan_end = record(id="nan").model_copy(update={"ended_at": float("nan")})
+    batch = [record(id=f"ok-{i}") for i in range(10)]
+    batch[3:3] = [record(id="dup"), nan_end]
+    with Recorder(store, flush_interval_s=3600) as recorder:
+        for r in batch:
+            recorder.submit(r)
+        assert recorder.flush(timeout=10) is False
+        stats = recorder.stats()
+    assert (stats.written, stats.failed, stats.queued) == (10, 2, 0)
+    assert all(store.get_record(f"ok-{i}") for i in range(10))
+    assert store.get_record("nan") is None
+    # rollups count what was stored, not what was refused
+    assert store.route_stats(0)["chat"].requests == 11
+    assert len([r for r in caplog.records if "UNIQUE" in r.getMessage()]) == 1
