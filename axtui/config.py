@@ -6,6 +6,7 @@ Secrets never live here: a provider names the environment variable that holds it
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal
 from importlib import resources
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -218,6 +220,112 @@ class BudgetConfig(_Strict):
         raise ValueError("scope must be 'global', 'route:NAME', 'user:ID|*' or 'key:ID|*'")
 
 
+def _one_decimal(v: float) -> float:
+    if round(v, 1) != v:
+        raise ValueError("a rollout percentage has at most one decimal (e.g. 2.5)")
+    return v
+
+
+# A rollout percentage: 0-100 with one decimal (2.5 %), as every guardrail reads it.
+Percent = Annotated[float, Field(ge=0, le=100), AfterValidator(_one_decimal)]
+FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class FlagVariant(_Strict):
+    """One arm of a weighted split: the cohort is divided among variants by weight."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    deployment: str
+    weight: float = Field(1.0, gt=0)
+
+
+class FlagEffect(_Strict):
+    """What a flag does to routing for its cohort.
+
+    capability: `deployment` counts as having `capability` (on every route that lists it,
+    or only `route`); split: the cohort of `route` goes to `deployment` (or `variants`)
+    first, with the route's normal failover behind; force: the cohort of `route` goes only
+    to `deployment` (at 100 %, all of it)."""
+
+    kind: Literal["capability", "split", "force"]
+    route: str | None = None
+    deployment: str | None = None
+    capability: Capability | None = None
+    variants: list[FlagVariant] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _shape(self) -> FlagEffect:
+        if self.kind == "capability":
+            if not self.deployment or not self.capability:
+                raise ValueError("a capability flag needs `deployment` and `capability`")
+        elif not self.route:
+            raise ValueError(f"a {self.kind} flag needs `route`")
+        elif self.kind == "split" and bool(self.deployment) == bool(self.variants):
+            raise ValueError("a split flag needs `deployment` or `variants` (one of them)")
+        elif self.kind == "force" and not self.deployment:
+            raise ValueError("a force flag needs `deployment`")
+        if self.variants and self.kind != "split":
+            raise ValueError("only a split flag has `variants`")
+        if self.capability and self.kind != "capability":
+            raise ValueError("only a capability flag has `capability`")
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names) or {"on", "off"} & set(names):
+            raise ValueError("variant names must be unique and not 'on' or 'off'")
+        return self
+
+    def deployments(self) -> list[str]:
+        return [v.deployment for v in self.variants] or [self.deployment or ""]
+
+
+class FlagGates(_Strict):
+    """Metric gates before an increase: the cohort against the baseline running alongside."""
+
+    min_samples: int = Field(100, ge=1)  # per side; fewer is inconclusive, never a pass
+    max_error_rate: float = Field(0.05, ge=0, le=1)  # the cohort's, absolute
+    max_error_rate_increase: float = Field(0.01, ge=0, le=1)  # over the baseline's
+    max_p95_ratio: float = Field(1.2, gt=0)  # cohort p95 <= baseline p95 x this
+    max_cost_ratio: float = Field(1.0, gt=0)  # cohort cost/request <= baseline's x this
+    srm_p: float = Field(0.001, gt=0, lt=1)  # sample-ratio mismatch below this p-value
+
+
+class FlagGuardrails(_Strict):
+    max_step_factor: float = Field(5.0, gt=1)  # an increase may at most multiply by this
+    canary_pct: Percent = 1.0  # the largest first step from 0
+    dwell_s: float = Field(3600.0, ge=0)  # minimum time since the last change
+    rollback_after: int | None = Field(None, ge=1)  # consecutive failed gate evaluations
+    rollback_to: Literal["previous", "kill"] = "previous"
+
+
+class FlagConfig(_Strict):
+    """A flag's definition. Its live state (percentage, kill) lives in the store."""
+
+    description: str = ""
+    owner: str = ""
+    expected_impact: str = ""
+    enabled: bool = True
+    pct: Percent = 0.0  # the percentage when first seeded into a store
+    stickiness: Literal["user", "key"] = "user"  # then the other; else per request
+    salt: str | None = None  # bucketing group; default the flag's name
+    effect: FlagEffect
+    ladder: list[Percent] = Field(default_factory=list)  # planned steps for `advance`
+    gates: FlagGates = FlagGates()
+    guardrails: FlagGuardrails = FlagGuardrails()
+
+    @model_validator(mode="after")
+    def _ladder(self) -> FlagConfig:
+        prev = 0.0
+        for step in self.ladder:
+            if step <= prev:
+                raise ValueError(f"ladder: steps must rise, {step:g} after {prev:g}")
+            limit = (self.guardrails.canary_pct if prev == 0
+                     else prev * self.guardrails.max_step_factor)
+            if step > limit + 1e-9:
+                raise ValueError(f"ladder: step {prev:g} -> {step:g} exceeds the step limit "
+                                 f"({limit:g})")
+            prev = step
+        return self
+
+
 class StoreConfig(_Strict):
     url: str = "sqlite:///axtui.db"
     flush_interval_s: float = Field(0.25, gt=0, le=5)
@@ -226,6 +334,42 @@ class StoreConfig(_Strict):
 
 class TraceConfig(_Strict):
     path: str | None = None
+
+
+class KeyConfig(_Strict):
+    """A caller (virtual) key for the gateway. The key itself lives in the environment
+    variable `key_env`; only its hash is ever kept."""
+
+    name: str = Field(min_length=1)
+    key_env: str = Field(min_length=1)
+    routes: list[str] | None = None  # None: every route
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    budget_day_usd: Money | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_key(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for k in data:
+                if str(k).lower() in _SECRET_KEYS:
+                    raise ValueError(
+                        f"{k!r}: a literal caller key is not allowed in the config; put it in "
+                        "an environment variable and name that with `key_env = \"...\"`"
+                    )
+        return data
+
+
+class GatewayConfig(_Strict):
+    """`axtui serve`: where it listens and how it guards itself."""
+
+    listen: str = "127.0.0.1:4000"
+    admin_token_env: str = "AXTUI_ADMIN_TOKEN"  # the admin API is off while this is unset
+    auth: Literal["auto", "required"] = "auto"  # auto: keys required once any key exists
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(30.0, gt=0)  # a client that stops sending its body
+    shutdown_grace_s: float = Field(30.0, ge=0)  # in-flight requests get this long on SIGTERM
+    control_poll_s: float = Field(0.1, gt=0, le=0.25)  # keys, drains: how fresh
 
 
 class Config(_Strict):
@@ -238,9 +382,10 @@ class Config(_Strict):
     breaker: BreakerConfig = BreakerConfig()
     store: StoreConfig = StoreConfig()
     trace: TraceConfig = TraceConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    keys: list[KeyConfig] = Field(default_factory=list)
     # sections later issues fill in; kept as raw tables so configs stay forward-compatible
-    keys: list[dict[str, Any]] = Field(default_factory=list)
-    flags: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    flags: dict[str, FlagConfig] = Field(default_factory=dict)
     alerts: list[dict[str, Any]] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -274,12 +419,40 @@ class Config(_Strict):
         for i, b in enumerate(self.budgets):
             if b.scope.startswith("route:") and b.scope[6:] not in self.routes:
                 problems.append(f"budgets[{i}].scope: unknown route {b.scope[6:]!r}")
+        names: set[str] = set()
+        for i, k in enumerate(self.keys):
+            if k.name in names:
+                problems.append(f"keys[{i}].name: duplicate key name {k.name!r}")
+            names.add(k.name)
+            for r in k.routes or []:
+                if r not in self.routes:
+                    problems.append(f"keys[{i}].routes: unknown route {r!r}")
+        problems.extend(self._flag_problems(ids))
         for pname, p in self.providers.items():
             if p.protocol == "sim" and p.sim is None:
                 problems.append(f"providers.{pname}.sim: a sim provider needs a [sim] profile")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _flag_problems(self, ids: set[str]) -> list[str]:
+        problems = []
+        for name, f in self.flags.items():
+            at = f"flags.{name}"
+            if not FLAG_NAME.match(name):
+                problems.append(f"{at}: a flag name is lower-case letters, digits, _ and -")
+            e = f.effect
+            if e.route is not None and e.route not in self.routes:
+                problems.append(f"{at}.effect.route: unknown route {e.route!r}")
+            for d in e.deployments():
+                if d not in ids:
+                    problems.append(f"{at}.effect: unknown deployment {d!r}")
+            if (e.kind == "capability" and e.route in self.routes and e.deployment in ids
+                    and e.deployment not in self.routes[e.route].candidates):
+                # a capability flag grants, it does not add candidates (a split does)
+                problems.append(f"{at}.effect.route: {e.deployment!r} is not a candidate of "
+                                f"route {e.route!r}")
+        return problems
 
     def deployment(self, name: str) -> DeploymentConfig:
         for d in self.deployments:

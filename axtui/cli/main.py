@@ -27,13 +27,17 @@ def _root(ctx: typer.Context) -> None:
 
 
 def _register() -> None:
-    from axtui.cli import config_cmd, demo, providers, route, trace
+    from axtui.cli import config_cmd, demo, deployments, flags, keys, providers, route, serve, trace
 
     app.command("demo")(demo.demo)
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(providers.app, name="providers")
     app.command("route")(route.route)
     app.command("trace")(trace.trace)
+    app.add_typer(flags.app, name="flags")
+    app.add_typer(deployments.app, name="deployments")
+    app.command("serve")(serve.serve)
+    app.add_typer(keys.app, name="keys")
 
 
 _register()

@@ -1,0 +1,68 @@
+"""`axtui serve`: the OpenAI-compatible HTTP gateway (the engine behind uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from axtui.cli.output import CliError
+
+
+def serve(
+    config: Path | None = typer.Option(None, "--config", "-c",
+                                       help="config file (default: the bundled demo)"),
+    listen: str | None = typer.Option(None, "--listen",
+                                      help="HOST:PORT (default: gateway.listen, 127.0.0.1:4000)"),
+    store: str | None = typer.Option(None, "--store", help="store URL (default: the config's)"),
+    trace_out: Path | None = typer.Option(None, "--trace-out",
+                                          help="also append every record to this JSONL file"),
+    grace: float | None = typer.Option(None, "--grace", min=0,
+                                       help="seconds in-flight requests get on SIGTERM"),
+) -> None:
+    """Serve the OpenAI API (POST /v1/chat/completions, GET /v1/models) until SIGTERM."""
+    from axtui.cli.common import open_cli_store
+    from axtui.config import load_config
+    from axtui.gateway.app import Gateway
+    from axtui.gateway.keys import KeyProblem, config_keys
+    from axtui.gateway.serve import parse_listen
+    from axtui.gateway.serve import serve as run_server
+
+    cfg = load_config(config)
+    if grace is not None:
+        cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(
+            update={"shutdown_grace_s": grace})})
+    listen = listen or cfg.gateway.listen
+    try:
+        parse_listen(listen)
+        config_keys(cfg)  # every key the config names must be in the environment
+    except (ValueError, KeyProblem) as e:
+        raise CliError(str(e)) from None
+    url = store or cfg.store.url
+    open_cli_store(url).close()  # a bad URL fails here, in one line, not inside uvicorn
+    source = str(config) if config else "demo.toml (bundled, simulated providers)"
+
+    def announce(host: str, port: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"axtui serve: http://{shown}:{port}/v1 · config {source} · store {url}"
+                   + (f" · trace {trace_out}" if trace_out else ""), err=True)
+
+    def ready(gw: Gateway) -> None:
+        routes = ", ".join(sorted(gw.engine.routes))
+        typer.echo(f"  routes (models): {routes}", err=True)
+        if gw.keys.auth_required:
+            typer.echo(f"  caller keys required ({len(gw.keys)} live)", err=True)
+        else:
+            typer.echo("  no caller keys configured: serving WITHOUT auth "
+                       "(axtui keys create --name NAME turns auth on)", err=True)
+        env = cfg.gateway.admin_token_env
+        typer.echo("  admin API at /admin" if gw.admin_token else
+                   f"  admin API off (set {env} to enable it)", err=True)
+
+    gateway = Gateway(cfg, store_url=url, trace_path=trace_out, on_ready=ready)
+    try:
+        code = run_server(gateway, listen, on_bound=announce)
+    except OSError as e:
+        raise CliError(str(e)) from None
+    if code:
+        raise CliError("the gateway did not start (see the error above)", 1)

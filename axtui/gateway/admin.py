@@ -1,0 +1,156 @@
+"""The admin API under /admin, behind its own bearer token (from the environment variable
+named by `gateway.admin_token_env`); while that variable is unset the API does not exist
+(404). Operations go through the store's control plane, so every gateway sharing the store
+applies them, and each is audited in the event log.
+
+    GET  /admin/status                          deployments (health, breaker, drain), routes,
+                                                recorder, keys, control-plane sync
+    POST /admin/deployments/{id}/drain          {"reason": "...", "by": "..."}; reason required
+    POST /admin/deployments/{id}/undrain        {"by": "..."}
+    GET  /admin/events?kind=&subject=&limit=    the audit/event log, newest first
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from axtui.engine import control
+from axtui.gateway.asgi import Receive, Scope, Send, header, read_body, respond_json
+from axtui.gateway.errors import ApiError, bad_request
+
+if TYPE_CHECKING:
+    from axtui.gateway.app import Gateway
+
+Handler = Callable[["Gateway", Scope, Receive, Send, re.Match], Awaitable[None]]
+
+ADMIN_BODY_LIMIT = 64 * 1024
+
+
+async def status(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+    eng = gw.engine
+    deployments = []
+    for dep_id, st in eng.deployments.items():
+        deployments.append({
+            "id": dep_id, "provider": st.spec.provider, "model": st.spec.model,
+            "drained": st.drained, "breaker": str(st.breaker.state),
+            "open_until": st.breaker.open_until, "headroom": st.headroom.fraction_left(),
+            "cooldown_until": st.headroom.cooldown_until,
+            "health": asdict(st.health.snapshot(st.breaker)),
+        })
+    sync = gw.sync
+    await respond_json(send, {
+        "at": time.time(), "uptime_s": time.monotonic() - gw.started_at,
+        "in_flight": eng.in_flight,
+        "auth": {"required": gw.keys.auth_required, "keys": len(gw.keys)},
+        "control": {"version": sync.version, "applied_at": sync.applied_at,
+                    "errors": sync.errors, "last_error": sync.last_error},
+        "recorder": asdict(gw.recorder.stats()),
+        "deployments": deployments,
+        "routes": {name: {"candidates": list(r.candidates), "strategy": r.strategy,
+                          "fallbacks": list(r.fallbacks)}
+                   for name, r in eng.config.routes.items()},
+    })
+
+
+async def drain(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+    dep = _deployment(gw, m)
+    body = await _body(scope, receive)
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise bad_request("reason: a drain needs a reason (who reads the audit log later "
+                          "will want it)", "reason")
+    by = _by(body)
+    version = await asyncio.to_thread(control.drain, gw.store, dep, reason, by)
+    await asyncio.to_thread(gw.sync.sync_now)  # this process applies it before answering
+    await respond_json(send, {"deployment": dep, "drained": True, "reason": reason.strip(),
+                              "by": by, "version": version})
+
+
+async def undrain(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+    dep = _deployment(gw, m)
+    by = _by(await _body(scope, receive))
+    gone = await asyncio.to_thread(control.undrain, gw.store, dep, by)
+    await asyncio.to_thread(gw.sync.sync_now)
+    await respond_json(send, {"deployment": dep, "undrained": gone, "by": by})
+
+
+async def events(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+    q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    filters: dict[str, Any] = {}
+    for name in ("kind", "subject"):
+        if q.get(name):
+            filters[name] = q[name][0]
+    limit = q.get("limit", ["100"])[0]
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise bad_request("limit: expected an integer from 1 to 1000", "limit")
+    found = await asyncio.to_thread(gw.store.events, limit=int(limit), **filters)
+    await respond_json(send, {"object": "list", "data": [e.model_dump() for e in found]})
+
+
+# Method, path under /admin, handler. Flag operations (issue 4) join here, e.g.
+# GET /flags, POST /flags/{name}/rollout, POST /flags/{name}/kill.
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    ("GET", re.compile(r"/status"), status),
+    ("POST", re.compile(r"/deployments/(?P<id>.+)/drain"), drain),
+    ("POST", re.compile(r"/deployments/(?P<id>.+)/undrain"), undrain),
+    ("GET", re.compile(r"/events"), events),
+]
+
+
+async def admin(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    if gw.admin_token is None:
+        raise ApiError(404, "the admin API is off: set the environment variable "
+                            f"{gw.config.gateway.admin_token_env} to enable it")
+    auth = header(scope, b"authorization") or b""
+    if not auth.startswith(b"Bearer ") or not hmac.compare_digest(auth[7:], gw.admin_token):
+        raise ApiError(401, "the admin API needs `Authorization: Bearer <admin token>`",
+                       type="authentication_error", code="invalid_admin_token")
+    path = scope["path"][len("/admin"):]
+    allowed = []
+    for method, pattern, handler in ROUTES:
+        m = pattern.fullmatch(path)
+        if m is None:
+            continue
+        if method == scope["method"]:
+            return await handler(gw, scope, receive, send, m)
+        allowed.append(method)
+    if allowed:
+        raise ApiError(405, f"{scope['method']} is not allowed here; use {', '.join(allowed)}",
+                       headers=[(b"allow", ", ".join(allowed).encode())])
+    raise ApiError(404, f"no admin endpoint {scope['method']} {scope['path']}")
+
+
+def _deployment(gw: Gateway, m: re.Match) -> str:
+    dep = m["id"]
+    if dep not in gw.engine.deployments:
+        raise ApiError(404, f"unknown deployment {dep!r}", code="deployment_not_found")
+    return dep
+
+
+def _by(body: dict[str, Any]) -> str:
+    by = body.get("by", "admin-api")
+    if not isinstance(by, str) or not by.strip():
+        raise bad_request("by: expected a non-empty string (who did this)", "by")
+    return by.strip()
+
+
+async def _body(scope: Scope, receive: Receive) -> dict[str, Any]:
+    raw = await read_body(receive, header(scope, b"content-length"), ADMIN_BODY_LIMIT, 10.0)
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("the request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    return body

@@ -1,0 +1,194 @@
+"""POST /v1/chat/completions: parse, admit the caller's key, hand the request to the engine,
+shape its answer. The engine does the routing, failover and recording.
+
+A client that disconnects cancels the engine call (the engine records `cancelled` and
+closes the upstream): a watcher task waits on `receive()` for `http.disconnect` and
+cancels the handler. A stream fails over until its first chunk, before any header is sent,
+so the headers can name the deployment; an error after that is one SSE `data: {"error"}`
+event, then the stream closes without `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from axtui.engine.engine import RequestContext, RoutingError
+from axtui.gateway.asgi import JSON, SSE, Header, Receive, Scope, Send, read_body, respond
+from axtui.gateway.errors import ApiError, for_kind
+from axtui.gateway.wire import DONE, ChatCall, ChunkFrames, completion_body, parse_chat
+from axtui.records import ErrorKind, RequestRecord
+
+if TYPE_CHECKING:
+    from axtui.gateway.app import Gateway
+    from axtui.gateway.keys import CallerKey
+
+
+class _Watch:
+    """Cancels the handler when the client goes away; `gone` tells that cancel apart."""
+
+    __slots__ = ("gone", "task", "_watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        self.gone = False
+        self.task = asyncio.current_task()
+        self._watcher = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        assert self.task is not None
+        self.task.cancel()
+
+    def stop(self) -> None:
+        """Called with no await since the handler last resumed, so no cancel is pending."""
+        self._watcher.cancel()
+
+    def swallow(self) -> bool:
+        """In an `except CancelledError`: True (and the cancel undone) if the client left."""
+        if self.gone and self.task is not None:
+            self.task.uncancel()
+            return True
+        return False
+
+
+async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    t0 = time.perf_counter()
+    auth = ctype = clen = tags = None
+    rule_headers = gw.rule_headers
+    picked: dict[str, str] = {}
+    for k, v in scope["headers"]:
+        if k == b"authorization":
+            auth = v
+        elif k == b"content-type":
+            ctype = v
+        elif k == b"content-length":
+            clen = v
+        elif k == b"x-axtui-tags":
+            tags = v
+        elif rule_headers and k in rule_headers:
+            picked[k.decode("latin-1")] = v.decode("latin-1")
+    key = gw.authenticate(auth)
+    if ctype is not None and b"json" not in ctype.split(b";", 1)[0]:
+        raise ApiError(415, "Content-Type must be application/json",
+                       code="unsupported_media_type")
+    raw = await read_body(receive, clen, gw.max_body_bytes, gw.body_timeout_s)
+    call = parse_chat(raw)
+    req = call.request
+    ctx = RequestContext(
+        request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None, headers=picked,
+        tags=[t.strip() for t in tags.decode("latin-1").split(",") if t.strip()] if tags else [],
+    )
+    if key is not None:
+        refusal = gw.keys.admit(key, req.model)
+        if refusal is not None:
+            record = gw.reject(req, ctx, refusal.kind, refusal.message)
+            err = for_kind(refusal.kind, record.status, refusal.message, refusal.retry_after_s)
+            err.headers.append((b"x-request-id", record.id.encode()))
+            err.headers += gw.ratelimit_headers(ctx.user, key)
+            raise err
+    if req.stream:
+        await _stream(gw, call, ctx, key, t0, receive, send)
+    else:
+        await _complete(gw, call, ctx, key, t0, receive, send)
+
+
+async def _complete(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
+                    t0: float, receive: Receive, send: Send) -> None:
+    watch = _Watch(receive)
+    try:
+        try:
+            result = await gw.engine.complete(call.request, ctx)
+        except RoutingError as e:
+            watch.stop()
+            raise _routing_error(gw, e, ctx, key, t0) from None
+        watch.stop()
+        rec = result.record
+        body = completion_body(result.response, "chatcmpl-" + rec.id, int(rec.started_at),
+                               call.request.model)
+        headers = JSON + _trail(rec, rec.deployment, len(rec.attempts), _overhead(rec, t0))
+        await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key))
+    except asyncio.CancelledError:
+        if not watch.swallow():
+            raise
+    finally:
+        watch.stop()
+
+
+async def _stream(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
+                  t0: float, receive: Receive, send: Send) -> None:
+    s = gw.engine.stream(call.request, ctx)
+    watch = _Watch(receive)
+    try:
+        t_start = time.perf_counter()
+        try:
+            await s.start()
+        except RoutingError as e:
+            watch.stop()
+            raise _routing_error(gw, e, ctx, key, t0) from None
+        t_first = time.perf_counter()
+        rid = ctx.request_id or ""
+        frames = ChunkFrames("chatcmpl-" + rid, int(time.time()), call.request.model,
+                             call.include_usage)
+        # The engine exposes no per-attempt start for streams: all of start() counts as
+        # upstream time (the routing decision inside it takes microseconds).
+        overhead = (t_start - t0 + time.perf_counter() - t_first) * 1000.0
+        headers = SSE + _trail(None, s.deployment, s.attempts, overhead, rid, s.route)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": headers + gw.ratelimit_headers(ctx.user, key)})
+        try:
+            async for chunk in s:
+                await send({"type": "http.response.body", "body": frames.chunk(chunk),
+                            "more_body": True})
+        except RoutingError as e:
+            watch.stop()
+            err = for_kind(e.kind, e.status, e.record.error or str(e.kind))
+            await send({"type": "http.response.body", "body": frames.error(err)})
+            return
+        watch.stop()
+        tail = frames.usage(s.record.usage) + DONE if call.include_usage and s.record and \
+            s.record.usage else DONE
+        await send({"type": "http.response.body", "body": tail})
+    except asyncio.CancelledError:
+        await s.aclose()
+        if not watch.swallow():
+            raise
+    except OSError:  # the transport broke under a send: the client is gone
+        await s.aclose()
+    finally:
+        watch.stop()
+
+
+def _overhead(rec: RequestRecord, t0: float) -> float:
+    """The gateway's own time: all of it minus the attempts and the backoffs between them."""
+    upstream = sum(a.latency_ms + a.backoff_ms for a in rec.attempts)
+    return max(0.0, (time.perf_counter() - t0) * 1000.0 - upstream)
+
+
+def _trail(rec: RequestRecord | None, deployment: str | None, attempts: int, overhead: float,
+           rid: str | None = None, route: str | None = None) -> list[Header]:
+    """x-axtui-* headers: what happened to the request."""
+    h = [
+        (b"x-request-id", (rid or rec.id).encode()),
+        (b"x-axtui-route", (route or rec.route).encode()),
+        (b"x-axtui-attempts", str(attempts).encode()),
+        (b"x-axtui-overhead-ms", f"{overhead:.3f}".encode()),
+    ]
+    if deployment:
+        h.append((b"x-axtui-deployment", deployment.encode()))
+    return h
+
+
+def _routing_error(gw: Gateway, e: RoutingError, ctx: RequestContext,
+                   key: CallerKey | None, t0: float) -> ApiError:
+    rec = e.record
+    message = rec.error or str(e.kind)
+    if e.kind is ErrorKind.no_route:
+        message = gw.no_such_model(rec.requested_route, key)
+    err = for_kind(e.kind, e.status, message, e.retry_after_s)
+    last = rec.attempts[-1].deployment if rec.attempts else None
+    err.headers += _trail(rec, last, len(rec.attempts), _overhead(rec, t0))
+    err.headers += gw.ratelimit_headers(ctx.user, key)
+    return err

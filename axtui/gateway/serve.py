@@ -1,0 +1,82 @@
+"""Run the gateway on uvicorn: one process, uvloop, httptools, no access log.
+
+SIGTERM (or Ctrl-C) stops accepting, lets in-flight requests finish for up to
+`gateway.shutdown_grace_s` (then cancels them: the engine records each as `cancelled`),
+runs the app's shutdown (the recorder writes every queued record), and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from axtui.gateway.app import Gateway
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`127.0.0.1:4000`, `[::1]:4000`, `:4000` (all interfaces) → (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:4000")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises a caught SIGTERM after a graceful shutdown, so the process would
+    die of it; a gateway that drained cleanly exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def make_server(gateway: Gateway, host: str, port: int, *, loop: str = "uvloop") -> _Server:
+    config = uvicorn.Config(
+        gateway,
+        host=host,
+        port=port,
+        loop=loop,
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # no per-request logging: the store has every request
+        log_level="warning",
+        server_header=False,
+        backlog=2048,
+        workers=1,
+        timeout_graceful_shutdown=gateway.config.gateway.shutdown_grace_s,
+    )
+    return _Server(config)
+
+
+def serve(gateway: Gateway, listen: str, on_bound: Callable[[str, int], None] | None = None
+          ) -> int:
+    """Serve until SIGTERM/SIGINT. 0 after a clean shutdown, 1 if startup failed."""
+    host, port = parse_listen(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {listen}: {e.strerror}") from None
+    if on_bound is not None:
+        on_bound(host, sock.getsockname()[1])
+    server = make_server(gateway, host, port)
+    server.run(sockets=[sock])
+    return 0 if server.started else 1

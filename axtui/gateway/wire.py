@@ -1,0 +1,273 @@
+"""OpenAI's chat-completions wire format on the gateway side: the request body validated by
+hand into a ChatRequest (each 400 names the field: `messages[2].role: expected one of ...`),
+and answers shaped as `chat.completion` bodies and `chat.completion.chunk` SSE frames.
+
+Parameters the engine has no use for (`seed`, penalties, `logprobs`, `metadata`, ...) are
+accepted and ignored, as an OpenAI-compatible server must; `n` above 1 is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from axtui.gateway.errors import ApiError, bad_request
+from axtui.providers.base import ChatChunk, ChatRequest, ChatResponse
+from axtui.records import Usage
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+_ROLE_SET = frozenset(ROLES)
+_TOOL_CHOICES = frozenset({"none", "auto", "required"})
+_FORMATS = frozenset({"text", "json_object", "json_schema"})
+
+
+@dataclass(slots=True)
+class ChatCall:
+    request: ChatRequest
+    include_usage: bool = False  # stream_options.include_usage
+
+
+def parse_chat(raw: bytes) -> ChatCall:
+    """The body of POST /v1/chat/completions, or an ApiError(400) naming the bad field."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise _not_json(raw, e) from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _missing_or_type(body, "model", "a non-empty string (a route name)")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        if "messages" not in body:
+            raise bad_request("Missing required parameter: 'messages'.", "messages",
+                              "missing_required_parameter")
+        raise bad_request("messages: expected a non-empty array of messages", "messages")
+    for i, m in enumerate(messages):
+        _check_message(i, m)
+    g = body.get
+    req = ChatRequest(messages=messages, model=model)
+    n = g("n")
+    if n is not None and n != 1:
+        raise bad_request("n: only 1 choice per request is supported", "n")
+    max_tokens = g("max_completion_tokens")
+    name = "max_completion_tokens"
+    if max_tokens is None:
+        max_tokens, name = g("max_tokens"), "max_tokens"
+    if max_tokens is not None:
+        if not _is_int(max_tokens) or max_tokens < 1:
+            raise bad_request(f"{name}: expected an integer >= 1", name)
+        req.max_tokens = max_tokens
+    req.temperature = _number(g("temperature"), "temperature", 0.0, 2.0)
+    req.top_p = _number(g("top_p"), "top_p", 0.0, 1.0)
+    stop = g("stop")
+    if stop is not None:
+        if isinstance(stop, str):
+            stop = [stop]
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            raise bad_request("stop: expected a string or an array of strings", "stop")
+        req.stop = stop or None
+    tools = g("tools")
+    if tools is not None:
+        req.tools = _check_tools(tools) or None
+    choice = g("tool_choice")
+    if choice is not None:
+        req.tool_choice = _check_tool_choice(choice)
+    fmt = g("response_format")
+    if fmt is not None:
+        req.response_format = _check_format(fmt)
+    stream = g("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise bad_request("stream: expected a boolean", "stream")
+    req.stream = bool(stream)
+    include_usage = False
+    opts = g("stream_options")
+    if opts is not None:
+        if not req.stream:
+            raise bad_request("The 'stream_options' parameter is only allowed when 'stream' is "
+                              "enabled.", "stream_options")
+        if not isinstance(opts, dict):
+            raise bad_request("stream_options: expected an object", "stream_options")
+        include_usage = opts.get("include_usage") is True
+    user = g("user")
+    if user is not None:
+        if not isinstance(user, str):
+            raise bad_request("user: expected a string", "user")
+        req.user = user
+    return ChatCall(req, include_usage)
+
+
+def _not_json(raw: bytes, e: orjson.JSONDecodeError) -> ApiError:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as u:
+        return bad_request(f"the request body is not valid UTF-8 (byte {u.start})")
+    if not raw.strip():
+        return bad_request("the request body is empty; expected a JSON object")
+    return bad_request(f"the request body is not valid JSON: {e.msg} (position {e.pos})")
+
+
+def _missing_or_type(body: dict, name: str, expected: str) -> ApiError:
+    if body.get(name) is None:
+        return bad_request(f"Missing required parameter: '{name}'.", name,
+                           "missing_required_parameter")
+    return bad_request(f"{name}: expected {expected}", name)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v: Any, name: str, lo: float, hi: float) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+        raise bad_request(f"{name}: expected a number from {lo:g} to {hi:g}", name)
+    return float(v)
+
+
+def _check_message(i: int, m: Any) -> None:
+    where = f"messages[{i}]"
+    if not isinstance(m, dict):
+        raise bad_request(f"{where}: expected an object with a role and content", "messages")
+    role = m.get("role")
+    if role not in _ROLE_SET:
+        raise bad_request(f"{where}.role: expected one of {', '.join(ROLES)}", "messages")
+    content = m.get("content")
+    if content is not None and not isinstance(content, str):
+        if not isinstance(content, list):
+            raise bad_request(f"{where}.content: expected a string or an array of parts",
+                              "messages")
+        for j, part in enumerate(content):
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise bad_request(f"{where}.content[{j}]: expected an object with a type",
+                                  "messages")
+    if role == "assistant":
+        calls = m.get("tool_calls")
+        if calls is not None:
+            if not isinstance(calls, list):
+                raise bad_request(f"{where}.tool_calls: expected an array", "messages")
+            for j, c in enumerate(calls):
+                fn = c.get("function") if isinstance(c, dict) else None
+                if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                    raise bad_request(f"{where}.tool_calls[{j}].function.name: expected a "
+                                      "string", "messages")
+        if content is None and not calls:
+            raise bad_request(f"{where}.content: an assistant message needs content or "
+                              "tool_calls", "messages")
+    elif content is None:
+        raise bad_request(f"{where}.content: expected a string or an array of parts",
+                          "messages")
+    if role == "tool" and not isinstance(m.get("tool_call_id"), str):
+        raise bad_request(f"{where}.tool_call_id: a tool message needs the id of the call it "
+                          "answers", "messages")
+
+
+def _check_tools(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, list):
+        raise bad_request("tools: expected an array of function tools", "tools")
+    for i, t in enumerate(tools):
+        if not isinstance(t, dict) or t.get("type") != "function":
+            raise bad_request(f"tools[{i}].type: expected 'function'", "tools")
+        fn = t.get("function")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise bad_request(f"tools[{i}].function.name: expected a non-empty string", "tools")
+        params = fn.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise bad_request(f"tools[{i}].function.parameters: expected a JSON Schema object",
+                              "tools")
+    return tools
+
+
+def _check_tool_choice(choice: Any) -> Any:
+    if isinstance(choice, str):
+        if choice not in _TOOL_CHOICES:
+            raise bad_request("tool_choice: expected none, auto, required or a function",
+                              "tool_choice")
+        return choice
+    fn = choice.get("function") if isinstance(choice, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        raise bad_request("tool_choice: expected none, auto, required or "
+                          '{"type": "function", "function": {"name": ...}}', "tool_choice")
+    return choice
+
+
+def _check_format(fmt: Any) -> dict[str, Any]:
+    if not isinstance(fmt, dict) or fmt.get("type") not in _FORMATS:
+        raise bad_request("response_format.type: expected one of text, json_object, "
+                          "json_schema", "response_format")
+    if fmt["type"] == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
+        raise bad_request("response_format.json_schema: expected an object with a name and "
+                          "schema", "response_format")
+    return fmt
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def usage_json(u: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.prompt_tokens + u.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_prompt_tokens},
+    }
+
+
+def completion_body(resp: ChatResponse, rid: str, created: int, model: str) -> bytes:
+    """A `chat.completion`; `model` is the route the caller named (the deployment that
+    served it is in the x-axtui-deployment header)."""
+    message: dict[str, Any] = {"role": "assistant", "content": resp.content, "refusal": None}
+    if resp.tool_calls:
+        message["tool_calls"] = resp.tool_calls
+    return orjson.dumps({
+        "id": rid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": resp.finish_reason or "stop"}],
+        "usage": usage_json(resp.usage),
+    })
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+class ChunkFrames:
+    """SSE frames of one stream. The fixed head of every chunk is encoded once."""
+
+    __slots__ = ("_head", "_tail", "_usage_tail", "include_usage", "_role_sent")
+
+    def __init__(self, rid: str, created: int, model: str, include_usage: bool) -> None:
+        head = orjson.dumps({"id": rid, "object": "chat.completion.chunk", "created": created,
+                             "model": model})
+        self._head = b"data: " + head[:-1] + b',"choices":['
+        # OpenAI sends `"usage": null` on every chunk but the last when usage was asked for
+        self._usage_tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
+        self._tail = self._usage_tail
+        self.include_usage = include_usage
+        self._role_sent = False
+
+    def chunk(self, c: ChatChunk) -> bytes:
+        delta: dict[str, Any] = {}
+        if not self._role_sent:
+            delta["role"] = "assistant"
+            self._role_sent = True
+        if c.content is not None:
+            delta["content"] = c.content
+        if c.tool_calls:
+            delta["tool_calls"] = c.tool_calls
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": c.finish_reason}
+        return self._head + orjson.dumps(choice) + b"]" + self._tail
+
+    def usage(self, u: Usage) -> bytes:
+        return self._head + b'],"usage":' + orjson.dumps(usage_json(u)) + b"}\n\n"
+
+    @staticmethod
+    def error(err: ApiError) -> bytes:
+        """An error after the stream began: one event the OpenAI SDKs raise as APIError."""
+        return b"data: " + err.body() + b"\n\n"
