@@ -200,6 +200,12 @@ def test_open_store_sets_sqlite_up_for_several_processes(store):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
 
 
+def test_a_store_file_in_a_new_directory_is_created(tmp_path):
+    with open_store(f"sqlite:///{tmp_path / 'state' / 'axtui' / 'x.db'}") as store:
+        store.write_records([record()])
+    assert (tmp_path / "state" / "axtui" / "x.db").exists()
+
+
 def test_opening_an_existing_store_keeps_its_rows(tmp_path):
     url = f"sqlite:///{tmp_path / 'again.db'}"
     with open_store(url) as first:
