@@ -45,7 +45,7 @@ def route(
 
         url = store or cfg.store.url
         try:
-            recorder = Recorder(open_store(url))
+            recorder = Recorder(open_store(url), trace_path=cfg.trace.path)
         except Exception as e:
             raise CliError(f"cannot open store {url!r}: {e}") from None
 
