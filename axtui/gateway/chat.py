@@ -15,7 +15,17 @@ import time
 from typing import TYPE_CHECKING
 
 from axtui.engine.engine import RequestContext, RoutingError
-from axtui.gateway.asgi import JSON, SSE, Header, Receive, Scope, Send, read_body, respond
+from axtui.gateway.asgi import (
+    JSON,
+    SSE,
+    Header,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    respond,
+    respond_error,
+)
 from axtui.gateway.errors import ApiError, for_kind
 from axtui.gateway.wire import DONE, ChatCall, ChunkFrames, completion_body, parse_chat
 from axtui.records import ErrorKind, RequestRecord
@@ -46,12 +56,17 @@ class _Watch:
         """Called with no await since the handler last resumed, so no cancel is pending."""
         self._watcher.cancel()
 
-    def swallow(self) -> bool:
-        """In an `except CancelledError`: True (and the cancel undone) if the client left."""
-        if self.gone and self.task is not None:
-            self.task.uncancel()
-            return True
-        return False
+    def absorb(self) -> bool:
+        """In an `except CancelledError`: undo the cancel (the engine has recorded it) and
+        say whether the client left (True: nothing more to send) or the server cancelled
+        the request (False: shutting down past its grace period; tell the client)."""
+        assert self.task is not None
+        self.task.uncancel()
+        return self.gone
+
+
+_SHUTDOWN = ApiError(503, "the gateway cancelled this request before it finished: it is "
+                          "shutting down", type="server_error", code="shutting_down")
 
 
 async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,6 +113,7 @@ async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Se
 async def _complete(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
                     t0: float, receive: Receive, send: Send) -> None:
     watch = _Watch(receive)
+    started = False
     try:
         try:
             result = await gw.engine.complete(call.request, ctx)
@@ -109,10 +125,11 @@ async def _complete(gw: Gateway, call: ChatCall, ctx: RequestContext, key: Calle
         body = completion_body(result.response, "chatcmpl-" + rec.id, int(rec.started_at),
                                call.request.model)
         headers = JSON + _trail(rec, rec.deployment, len(rec.attempts), _overhead(rec, t0))
+        started = True
         await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key))
     except asyncio.CancelledError:
-        if not watch.swallow():
-            raise
+        if not watch.absorb() and not started:
+            await respond_error(send, _SHUTDOWN)
     finally:
         watch.stop()
 
@@ -121,6 +138,7 @@ async def _stream(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerK
                   t0: float, receive: Receive, send: Send) -> None:
     s = gw.engine.stream(call.request, ctx)
     watch = _Watch(receive)
+    started = False
     try:
         t_start = time.perf_counter()
         try:
@@ -136,6 +154,7 @@ async def _stream(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerK
         # upstream time (the routing decision inside it takes microseconds).
         overhead = (t_start - t0 + time.perf_counter() - t_first) * 1000.0
         headers = SSE + _trail(None, s.deployment, s.attempts, overhead, rid, s.route)
+        started = True
         await send({"type": "http.response.start", "status": 200,
                     "headers": headers + gw.ratelimit_headers(ctx.user, key)})
         try:
@@ -153,8 +172,11 @@ async def _stream(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerK
         await send({"type": "http.response.body", "body": tail})
     except asyncio.CancelledError:
         await s.aclose()
-        if not watch.swallow():
-            raise
+        if not watch.absorb():
+            if started:
+                await send({"type": "http.response.body", "body": frames.error(_SHUTDOWN)})
+            else:
+                await respond_error(send, _SHUTDOWN)
     except OSError:  # the transport broke under a send: the client is gone
         await s.aclose()
     finally:

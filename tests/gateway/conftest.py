@@ -105,7 +105,7 @@ def config_data(env: dict[str, Any], store_url: str) -> dict[str, Any]:
             {"name": "chatonly", "key_env": KEY_ENV["chatonly"], "routes": ["chat"]},
             {"name": "broke", "key_env": KEY_ENV["broke"], "budget_day_usd": "0"},
         ],
-        "gateway": {"admin_token_env": ADMIN_ENV, "max_body_bytes": 65536},
+        "gateway": {"admin_token_env": ADMIN_ENV, "max_body_bytes": 65536, "body_timeout_s": 1},
     }
 
 
