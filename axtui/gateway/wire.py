@@ -240,16 +240,14 @@ DONE = b"data: [DONE]\n\n"
 class ChunkFrames:
     """SSE frames of one stream. The fixed head of every chunk is encoded once."""
 
-    __slots__ = ("_head", "_tail", "_usage_tail", "include_usage", "_role_sent")
+    __slots__ = ("_head", "_tail", "_role_sent")
 
     def __init__(self, rid: str, created: int, model: str, include_usage: bool) -> None:
         head = orjson.dumps({"id": rid, "object": "chat.completion.chunk", "created": created,
                              "model": model})
         self._head = b"data: " + head[:-1] + b',"choices":['
         # OpenAI sends `"usage": null` on every chunk but the last when usage was asked for
-        self._usage_tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
-        self._tail = self._usage_tail
-        self.include_usage = include_usage
+        self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._role_sent = False
 
     def chunk(self, c: ChatChunk) -> bytes:
