@@ -43,8 +43,10 @@ def demo(
     from axtui.traces.summary import summarize
 
     s = summarize(records)
+    flags = _flag_split(records)
     if json_out:
-        emit_json({**s.to_dict(), "store": url, "recorder": stats, "wall_s": round(wall, 3)})
+        emit_json({**s.to_dict(), "store": url, "recorder": stats, "wall_s": round(wall, 3),
+                   "flags": flags})
         return
     typer.echo(f"axtui demo: {s.requests} requests over {s.duration_s:,.0f}s of virtual time "
                f"in {wall:.2f}s; ok {pct(s.ok / s.requests)}; spent {usd(s.cost_nano, 4)} "
@@ -66,11 +68,27 @@ def demo(
     if s.errors:
         typer.echo("\nfailed requests by kind: " + ", ".join(
             f"{k} {v}" for k, v in sorted(s.errors.items())))
+    if flags:
+        typer.echo("\nflags (cohort vs baseline requests): " + "; ".join(
+            f"{name} {n['cohort']} vs {n['baseline']}" for name, n in sorted(flags.items()))
+            + "   ·   axtui flags report NAME")
     dropped = stats.get("dropped", 0)
     typer.echo(f"\nrecorded {stats.get('written', 0)} records to {url}"
                + (f" ({dropped} DROPPED)" if dropped else "")
                + (f"; trace in {trace_out}" if trace_out else ""))
     typer.echo("next: axtui providers list   ·   axtui trace --route chat")
+
+
+def _flag_split(records) -> dict[str, dict[str, int]]:
+    from axtui.flags.evaluate import in_cohort_variant
+
+    out: dict[str, dict[str, int]] = {}
+    for r in records:
+        for name, variant in r.flags.items():
+            n = out.setdefault(name, {"cohort": 0, "baseline": 0})
+            if variant == "off" or in_cohort_variant(variant):  # env overrides: neither
+                n["cohort" if variant != "off" else "baseline"] += 1
+    return out
 
 
 def _run(cfg, n, rate, mix, seed, url, trace_out):
@@ -88,6 +106,10 @@ def _run(cfg, n, rate, mix, seed, url, trace_out):
         raise CliError(f"cannot open store {url!r}: {e}") from None
     recorder = Recorder(store, trace_path=str(trace_out) if trace_out else None)
     engine = Engine(cfg, clock=clock, seed=seed)
+    from axtui.flags.ops import seed as seed_flags
+
+    seed_flags(store, cfg, now=clock.now())  # the config's flags, unless the store has them
+    engine.apply_control(store.control_snapshot())  # a kill or rollout from the CLI applies
     records = []
     engine.on_record(records.append)
     engine.on_record(recorder.submit)

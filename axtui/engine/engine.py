@@ -15,7 +15,7 @@ import logging
 import os
 import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -28,8 +28,10 @@ from axtui.engine.catalog import Catalog, DeploymentSpec
 from axtui.engine.failover import Next, backoff_s, decide, may_retry_same, status_for
 from axtui.engine.health import CircuitBreaker, DeploymentHealth
 from axtui.engine.limits import CallerQuotas, Headroom
-from axtui.engine.select import DeploymentState, Needs, RouteState, select
+from axtui.engine.select import DeploymentState, Needs, RouteState, Steer, select
 from axtui.engine.tokens import complexity, estimate_prompt
+from axtui.flags.evaluate import FlagSet
+from axtui.flags.model import EnvOverrides
 from axtui.providers import build_provider
 from axtui.providers.base import ChatChunk, ChatRequest, ChatResponse, Provider, ProviderError
 from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage
@@ -135,6 +137,13 @@ class Engine:
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
         self.in_flight = 0
+        # flags: this process's env overrides are read once; the set is rebuilt on change
+        self.flag_overrides = EnvOverrides.read()
+        self._capabilities = {spec.id: spec.capabilities for spec in self.catalog}
+        self.flags = FlagSet.empty()
+        self.flag_counts = {"per_request": 0, "errors": 0}  # bucketed by request id; failures
+        self._set_flags(FlagSet.from_snapshot(None, config, self._capabilities,
+                                              self.flag_overrides, now=self.clock.now()))
 
     # ------------------------------------------------------------------ set-up
 
@@ -210,8 +219,11 @@ class Engine:
         self._emit_event("undrain", deployment, {})
 
     def apply_control(self, snapshot) -> None:
-        """Apply the control plane's state (a store ControlSnapshot): drains for now."""
+        """Apply the control plane's state (a store ControlSnapshot): drains and flags."""
         from axtui.engine.control import drains
+
+        self._set_flags(FlagSet.from_snapshot(snapshot, self.config, self._capabilities,
+                                              self.flag_overrides, now=self.clock.now()))
 
         drained = drains(snapshot)
         changed = False
@@ -227,6 +239,43 @@ class Engine:
     def _invalidate(self) -> None:
         for route in self.routes.values():
             route.invalidate()
+
+    def _set_flags(self, flags: FlagSet) -> None:
+        for problem in flags.problems:
+            if problem not in self.flags.problems:  # say each once, not at every change
+                log.warning("%s", problem)
+        self.flags = flags
+
+    def _choose(
+        self, route: RouteState, plan: _Plan
+    ) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
+        """select(), with the flags that touch this route applied to this request."""
+        k = route.cfg.max_attempts
+        flags = self.flags
+        if not flags.by_route:
+            return select(route, plan.needs, self.rng, k)
+        try:
+            ctx = plan.ctx
+            fx = flags.effects(route.name, plan.needs.caps, ctx.user or plan.request.user,
+                               ctx.key_id, plan.record_id)
+        except Exception:  # a flag must never stop a request: route as if it were off
+            self.flag_counts["errors"] += 1
+            log.exception("flag evaluation failed on route %s", route.name)
+            fx = None
+        if fx is None:
+            return select(route, plan.needs, self.rng, k)
+        plan.flags.update(fx.variants)
+        if fx.per_request:
+            self.flag_counts["per_request"] += 1
+        needs = replace(plan.needs, grants=fx.grants) if fx.grants else plan.needs
+        target = fx.only or fx.prefer
+        steer = None
+        if target is not None and target in self.deployments:
+            steer = Steer(self.deployments[target], fx.only is not None, f"flag {fx.by}")
+        ordered, skipped = select(route, needs, self.rng, k, steer)
+        if steer is not None and ordered and ordered[0] is steer.deployment:
+            plan.reason = f"{plan.reason or route.cfg.strategy}; flag {fx.by} → {target}"
+        return ordered, skipped
 
     # ------------------------------------------------------------------ planning
 
@@ -337,7 +386,7 @@ class Engine:
         for route in self._route_sequence(plan):
             plan.routes_tried.append(route.name)
             plan.route = route.name
-            ordered, skipped = select(route, plan.needs, self.rng, route.cfg.max_attempts)
+            ordered, skipped = self._choose(route, plan)
             if not ordered:
                 last_err = last_err or _no_candidates(route, skipped)
                 continue

@@ -61,14 +61,32 @@ class Needs:
     prompt_tokens: int
     max_tokens: int  # what the request may produce (for the window and cost estimate)
     complexity: str = "medium"
+    # (deployment, capability) pairs a flag grants this request's cohort
+    grants: frozenset[tuple[str, str]] = frozenset()
 
 
-def _static_skip(st: DeploymentState, caps: frozenset[str], window: int) -> str | None:
+@dataclass(slots=True, frozen=True)
+class Steer:
+    """A flag's say in one decision: `deployment` first (split) or alone (force)."""
+
+    deployment: DeploymentState
+    exclusive: bool
+    why: str  # "flag NAME", for skip reasons
+
+
+def _static_skip(
+    st: DeploymentState, caps: frozenset[str], window: int,
+    grants: frozenset[tuple[str, str]] = frozenset(),
+) -> str | None:
     spec = st.spec
     if st.drained is not None:
         return f"drained: {st.drained}"
     if caps and not caps <= spec.capabilities:
-        return "lacks " + ",".join(sorted(caps - spec.capabilities))
+        missing = caps - spec.capabilities
+        if grants:
+            missing = {c for c in missing if (spec.id, c) not in grants}
+        if missing:
+            return "lacks " + ",".join(sorted(missing))
     if window > spec.context_window:
         return f"context {window} > {spec.context_window}"
     return None
@@ -79,16 +97,19 @@ def eligible(
 ) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
     """Deployments that can take this kind of request at all (drain, capabilities, context
     window), in route order, and why the others cannot. Cached per route and request kind:
-    these facts change only when an operator drains or undrains (`route.invalidate()`)."""
+    these facts change only when an operator drains or undrains (`route.invalidate()`);
+    a flag's capability grants are part of the kind."""
     window = needs.prompt_tokens + needs.max_tokens
-    key = (needs.caps, bisect_left(route.windows, window))
+    grants = needs.grants
+    key = ((needs.caps, bisect_left(route.windows, window)) if not grants
+           else (needs.caps, bisect_left(route.windows, window), grants))
     hit = route.cache.get(key)
     if hit is not None:
         return hit
     usable: list[DeploymentState] = []
     skipped: list[tuple[str, str]] = []
     for st in route.deployments:
-        why = _static_skip(st, needs.caps, window)
+        why = _static_skip(st, needs.caps, window, grants)
         if why is None:
             usable.append(st)
         else:
@@ -126,13 +147,18 @@ def _dynamic_skip(st: DeploymentState, tokens: int) -> str | None:
 
 
 def select(
-    route: RouteState, needs: Needs, rng: random.Random, k: int
+    route: RouteState, needs: Needs, rng: random.Random, k: int, steer: Steer | None = None
 ) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
     """One routing decision: the first `k` usable deployments in strategy order, and why
     the deployments passed over were skipped. Breakers and headroom are checked only
-    while walking the order, so a decision costs O(eligible) arithmetic plus O(k) checks."""
+    while walking the order, so a decision costs O(eligible) arithmetic plus O(k) checks.
+    A flag's `steer` puts its deployment first (or alone), even one the route does not
+    list; if that deployment cannot take the request, a split falls back to the route's
+    order and a force leaves nothing."""
     static, skipped = eligible(route, needs)
     ordered = order_candidates(route, static, needs, rng)
+    if steer is not None:
+        ordered, skipped = _steered(ordered, skipped, needs, steer)
     chosen: list[DeploymentState] = []
     passed: list[tuple[str, str]] | None = None
     tokens = needs.prompt_tokens + needs.max_tokens
@@ -147,6 +173,19 @@ def select(
                 passed = list(skipped)
             passed.append((st.spec.id, why))
     return chosen, (passed if passed is not None else skipped)
+
+
+def _steered(
+    ordered: list[DeploymentState], skipped: list[tuple[str, str]], needs: Needs, steer: Steer
+) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
+    st = steer.deployment
+    why = _static_skip(st, needs.caps, needs.prompt_tokens + needs.max_tokens, needs.grants)
+    if why is not None:
+        skipped = [*skipped, (st.spec.id, f"{steer.why}: {why}")]
+        return ([] if steer.exclusive else ordered), skipped
+    if steer.exclusive:
+        return [st], skipped
+    return [st, *(o for o in ordered if o is not st)], skipped
 
 
 def _by_cost(cands: list[DeploymentState], needs: Needs) -> list[DeploymentState]:

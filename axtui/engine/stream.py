@@ -16,7 +16,7 @@ from axtui.engine.engine import (
     _Plan,
 )
 from axtui.engine.failover import Next, decide
-from axtui.engine.select import DeploymentState, select
+from axtui.engine.select import DeploymentState
 from axtui.providers.base import ChatChunk, ChatRequest, ProviderError
 from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage
 
@@ -77,7 +77,7 @@ class EngineStream:
         for route in eng._route_sequence(plan):
             plan.routes_tried.append(route.name)
             plan.route = route.name
-            ordered, skipped = select(route, plan.needs, eng.rng, route.cfg.max_attempts)
+            ordered, skipped = eng._choose(route, plan)
             if not ordered:
                 last_err = last_err or _no_candidates(route, skipped)
                 continue

@@ -1,0 +1,109 @@
+"""The go/no-go report and audit history of a flag, as text for people (the CLI prints it;
+`--json` prints the models themselves)."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from axtui.flags.gates import GateReport, Side, fmt
+from axtui.flags.guardrails import Step
+from axtui.flags.model import FlagState
+from axtui.records import NANO_PER_USD
+
+
+def _usd(nano: float | None, places: int = 6) -> str:
+    if nano is None:
+        return "–"
+    return f"${Decimal(round(nano)) / NANO_PER_USD:,.{places}f}"
+
+
+def _ms(v: float | None) -> str:
+    return "–" if v is None else f"{v:,.0f}ms"
+
+
+def _rate(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2%}"
+
+
+def when(ts: float | None) -> str:
+    return "–" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def status(state: FlagState, env_label: str | None = None) -> str:
+    """One word or phrase for a flag's state, with this process's env override shown."""
+    if env_label is not None:
+        return f"env override {env_label} (store: {_stored(state)})"
+    return _stored(state)
+
+
+def _stored(state: FlagState) -> str:
+    if state.killed is not None:
+        return "killed"
+    if not state.enabled:
+        return "disabled"
+    return f"{state.pct:g}%"
+
+
+def render_report(r: GateReport) -> list[str]:
+    lines = [
+        f"flag {r.flag} at {r.pct:g}%: {r.verdict.upper()}   "
+        f"({when(r.since)} → {when(r.until)})",
+        "",
+        f"{'':16}{'cohort':>14}{'baseline':>14}",
+    ]
+
+    def row(label: str, fn) -> str:
+        return f"{label:16}{fn(r.cohort):>14}{fn(r.baseline):>14}"
+
+    lines += [
+        row("requests", lambda s: f"{s.requests:,}"),
+        row("units", lambda s: f"{s.units:,}"),
+        row("error rate", lambda s: _rate(s.error_rate)),
+        row("p50 latency", lambda s: _ms(s.p50_ms)),
+        row("p95 latency", lambda s: _ms(s.p95_ms)),
+        row("cost/request", lambda s: _usd(s.cost_per_request_nano)),
+        row("cost", lambda s: _usd(s.cost_nano, 4)),
+        "",
+    ]
+    if r.savings_per_request_nano is not None:
+        lines.append(f"savings: {_usd(r.savings_per_request_nano)} per request, "
+                     f"{_usd(r.savings_nano, 4)} over the cohort's {r.cohort.requests:,} "
+                     f"requests")
+    srm = r.sample_ratio
+    observed = "–" if srm.observed_pct is None else f"{srm.observed_pct:.2f}%"
+    p = "not testable yet" if srm.p_value is None else f"p = {srm.p_value:.3g}"
+    lines.append(f"split: {observed} of {srm.units:,} units in the cohort, {srm.expected_pct:g}% "
+                 f"expected ({p})" + ("  SAMPLE-RATIO MISMATCH" if srm.mismatch else ""))
+    lines.append("")
+    for c in r.checks:
+        mark = {True: "pass", False: "FAIL", None: "n/a "}[c.passed]
+        nums = ""
+        if c.observed is not None and c.limit is not None:
+            nums = f"  ({fmt(c.name, c.observed)} vs {fmt(c.name, c.limit)})"
+        lines.append(f"  {mark}  {c.name:24}{c.detail}{nums}")
+    if r.excluded:
+        lines.append(f"\n{r.excluded} requests excluded (env override or refused for the caller)")
+    if r.truncated:
+        lines.append("only the newest records of the window were read")
+    lines.append("")
+    lines += [f"{r.verdict}: {why}" for why in r.reasons]
+    return lines
+
+
+def render_schedule(state: FlagState, steps: list[Step]) -> list[str]:
+    if not state.definition.ladder:
+        return [f"flag {state.name} has no ladder"]
+    lines = [f"flag {state.name}: {_stored(state)} now; ladder "
+             + " → ".join(f"{p:g}" for p in state.definition.ladder)]
+    if not steps:
+        lines.append("at the top of the ladder")
+    for s in steps:
+        lines.append(f"  {s.pct:>5g}%  {when(s.earliest_at) if s.earliest_at else 'blocked':19}"
+                     f"  {s.note}")
+    return lines
+
+
+def describe_side(s: Side) -> str:
+    return (f"{s.requests} requests, errors {_rate(s.error_rate)}, p95 {_ms(s.p95_ms)}, "
+            f"cost/request {_usd(s.cost_per_request_nano)}")
