@@ -8,6 +8,7 @@ applies them, and each is audited in the event log.
     POST /admin/deployments/{id}/drain          {"reason": "...", "by": "..."}; reason required
     POST /admin/deployments/{id}/undrain        {"by": "..."}
     GET  /admin/events?kind=&subject=&limit=    the audit/event log, newest first
+    /admin/flags...                             flag operations: see admin_flags.py
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from axtui.engine import control
+from axtui.gateway.admin_flags import FLAG_ROUTES
 from axtui.gateway.asgi import Receive, Scope, Send, header, read_body, respond_json
 from axtui.gateway.errors import ApiError, bad_request
 
@@ -103,6 +105,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/deployments/(?P<id>.+)/drain"), drain),
     ("POST", re.compile(r"/deployments/(?P<id>.+)/undrain"), undrain),
     ("GET", re.compile(r"/events"), events),
+    *FLAG_ROUTES,  # GET /flags, POST /flags/{name}/rollout|kill|..., see admin_flags
 ]
 
 
