@@ -99,8 +99,11 @@ async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Se
     if key is not None:
         refusal = gw.keys.admit(key, req.model)
         if refusal is not None:
-            record = gw.reject(req, ctx, refusal.kind, refusal.message)
-            err = for_kind(refusal.kind, record.status, refusal.message, refusal.retry_after_s)
+            message = refusal.message
+            if refusal.kind is ErrorKind.no_route:  # the same 404 as an unknown route
+                message = gw.no_such_model(req.model, key)
+            record = gw.reject(req, ctx, refusal.kind, message)
+            err = for_kind(refusal.kind, record.status, message, refusal.retry_after_s)
             err.headers.append((b"x-request-id", record.id.encode()))
             err.headers += gw.ratelimit_headers(ctx.user, key)
             raise err

@@ -56,6 +56,9 @@ def make_server(gateway: Gateway, host: str, port: int, *, loop: str = "uvloop")
         access_log=False,  # no per-request logging: the store has every request
         log_level="warning",
         server_header=False,
+        # no X-Forwarded-* rewriting: the gateway never uses the client address, and the
+        # middleware parses it as an IP on every request (~3% of the event loop's time)
+        proxy_headers=False,
         backlog=2048,
         workers=1,
         timeout_graceful_shutdown=gateway.config.gateway.shutdown_grace_s,

@@ -97,7 +97,9 @@ def config_data(env: dict[str, Any], store_url: str) -> dict[str, Any]:
             "limited": {"candidates": ["limited/x", "limited/y"], "max_attempts": 2},
             "slow": {"candidates": ["slow/s"], "max_attempts": 1},
             "leaky": {"candidates": ["leaky/l"], "max_attempts": 1},
+            "budgeted": {"candidates": ["a/gpt-a"]},
         },
+        "budgets": [{"scope": "route:budgeted", "period": "day", "limit_usd": "0"}],
         "quotas": {"per_key": {"rpm": 10000}},
         "keys": [
             {"name": "alice", "key_env": KEY_ENV["alice"]},

@@ -146,7 +146,7 @@ def test_gemini_route_streams(env: Env):
 
 def test_models_lists_the_routes_a_key_may_use(env: Env):
     assert {m.id for m in env.client().models.list()} == {
-        "chat", "claude", "gemini", "limited", "slow", "leaky"}
+        "chat", "claude", "gemini", "limited", "slow", "leaky", "budgeted"}
     assert [m.id for m in env.client(KEYS["chatonly"]).models.list()] == ["chat"]
     assert env.client().models.retrieve("claude").id == "claude"
     with pytest.raises(openai.NotFoundError):
@@ -184,7 +184,7 @@ def test_an_unknown_model_is_not_found_and_lists_routes(env: Env):
 def test_a_route_outside_the_keys_list_is_the_same_404(env: Env):
     with pytest.raises(openai.NotFoundError) as e:
         env.client(KEYS["chatonly"]).chat.completions.create(model="claude", messages=HELLO)
-    assert "does not exist or you do not have access" in e.value.message
+    assert "does not exist or you do not have access to it; routes: chat" in e.value.message
     assert "gemini" not in e.value.message  # other routes are not exposed to this key
 
 
@@ -221,6 +221,15 @@ def test_a_spent_budget_is_429_insufficient_quota_not_to_be_retried(env: Env):
     assert "daily budget" in e.value.message
     assert e.value.response.headers["x-should-retry"] == "false"
     assert int(e.value.response.headers["retry-after"]) > 0
+
+
+def test_a_spent_route_budget_is_the_same_429(env: Env):
+    with pytest.raises(openai.RateLimitError) as e:
+        env.client().chat.completions.create(model="budgeted", messages=HELLO)
+    assert (e.value.body["type"], e.value.body["code"]) == ("insufficient_quota",
+                                                            "budget_exceeded")
+    assert "daily budget for route:budgeted is spent" in e.value.message
+    assert e.value.response.headers["x-should-retry"] == "false"
 
 
 def test_all_upstreams_rate_limited_is_429_with_their_retry_after(env: Env):
