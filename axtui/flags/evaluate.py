@@ -123,6 +123,8 @@ class FlagSet:
                 out.only, out.prefer, out.by = ev.deployment, None, f.name
             elif f.kind == "split" and out.only is None and out.prefer is None:
                 out.prefer, out.by = ev.deployment, f.name
+        if not out.variants:
+            return None  # only capability flags the request does not need: untouched
         if grants:
             out.grants = frozenset(grants)
         return out

@@ -197,8 +197,6 @@ def change(
     elif action != "rollout":
         raise InvalidChange(f"unknown action {action!r}")
     target = _valid_pct(pct)
-    if state.definition.effect.kind == "force" and not reason:
-        raise InvalidChange("a force flag's percentage changes need a reason (it is audited)")
     new = state.model_copy(update={"pct": target})
     return _guarded(store, state, new, version, action, by, reason, force, now)
 
@@ -254,6 +252,8 @@ def _guarded(store, state: FlagState, new: FlagState, version: int, action: str,
                                 state=state, note="already there")
         return _write(store, state, new.model_copy(update=update), version, action, by,
                       reason, now)
+    if state.definition.effect.kind == "force" and not reason:
+        raise InvalidChange("raising a force flag needs a reason (it is audited)")
     verdict = evaluate_gates(store, state, now) if old_pct > 0 else None
     violations = check_increase(state, new_pct, now, verdict)
     if violations and not force:

@@ -2,7 +2,8 @@
 (the same guardrails as the CLI and the console), then this process applies the control
 plane before answering; other gateways sharing the store follow within one poll.
 
-    GET  /admin/flags                       every flag: state, this process's env override
+    GET  /admin/flags                       every flag: state, this process's env override;
+                                            requests bucketed per request, flag problems
     POST /admin/flags                       {"name", "definition": {...}, "by", "reason",
                                             "force"}: define a flag
     GET  /admin/flags/{name}                one flag
@@ -101,7 +102,9 @@ async def list_flags(gw: Gateway, scope: Scope, receive: Receive, send: Send,
                      m: re.Match) -> None:
     await _seeded(gw)
     flags = await asyncio.to_thread(ops.list_flags, gw.store)
-    await respond_json(send, {"object": "list", "data": [_view(gw, f) for f in flags]})
+    eng = gw.engine
+    await respond_json(send, {"object": "list", "data": [_view(gw, f) for f in flags],
+                              "engine": {**eng.flag_counts, "problems": list(eng.flags.problems)}})
 
 
 async def show(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:

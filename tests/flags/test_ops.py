@@ -137,14 +137,17 @@ def test_force_without_a_reason_is_refused_and_changes_nothing(store):
     assert get_flag(store, "to_dear")[0].pct == 1 and len(events(store)) == 1
 
 
-def test_changes_to_a_force_flag_need_a_reason(store):
+def test_creating_or_raising_a_force_flag_needs_a_reason_lowering_does_not(store):
+    force = {"kind": "force", "route": "chat", "deployment": "b/mid"}
     with pytest.raises(InvalidChange, match="force flag needs a reason"):
-        create(store, pct=1, effect={"kind": "force", "route": "chat", "deployment": "b/mid"})
+        create(store, pct=1, effect=force)
     change(store, "to_dear", action="create", by="alice", reason="pin chat to mid for a test",
-           definition=definition(pct=1, effect={"kind": "force", "route": "chat",
-                                                "deployment": "b/mid"}))
-    with pytest.raises(InvalidChange, match="need a reason"):
-        change(store, "to_dear", action="rollout", pct=0, by="alice")
+           definition=definition(pct=1, effect=force))
+    assert change(store, "to_dear", action="rollout", pct=0, by="oncall").to_pct == 0
+    with pytest.raises(InvalidChange, match="raising a force flag needs a reason"):
+        change(store, "to_dear", action="rollout", pct=1, by="alice")
+    assert change(store, "to_dear", action="rollout", pct=1, by="alice",
+                  reason="test again").to_pct == 1
 
 
 # ---------------------------------------------------------------------------- decreases, kill

@@ -85,8 +85,9 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(env: Env):
 
 def test_list_report_and_schedule(env: Env):
     admin(env, "POST", "/flags", {"name": "listed", "definition": {**SPLIT, "pct": 1}})
-    names = {f["name"] for f in admin(env, "GET", "/flags").json()["data"]}
-    assert "listed" in names
+    listing = admin(env, "GET", "/flags").json()
+    assert "listed" in {f["name"] for f in listing["data"]}
+    assert listing["engine"]["per_request"] == 0 and listing["engine"]["problems"] == []
     report = admin(env, "GET", "/flags/listed/report").json()
     assert report["verdict"] == "inconclusive"
     assert {c["name"] for c in report["checks"]} >= {"samples", "p95_latency", "sample_ratio"}
