@@ -1,0 +1,162 @@
+"""A fast fake OpenAI-compatible upstream for the gateway benchmark.
+
+    python bench/upstream.py --port 9100 [--latency-ms 20]
+
+POST /v1/chat/completions answers a valid non-streaming `chat.completion` (with usage)
+after a fixed latency; GET /stats returns how many completions it served per requested
+model (the bench tells direct calls from the gateway's by model name).
+
+Raw asyncio protocol + httptools parser on uvloop, no framework: it shares two cores
+with the gateway and wrk, so every microsecond it spends is taken from the gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import time
+from collections import Counter
+
+import httptools
+import orjson
+import uvloop
+
+_ids = itertools.count(1)
+served: Counter[str] = Counter()  # completions served per requested model
+
+
+def completion_body(request_body: bytes) -> tuple[int, bytes]:
+    """Status and JSON body for one chat request: a short fixed answer, usage counted
+    roughly from the prompt size so the gateway's cost path has real numbers."""
+    try:
+        req = orjson.loads(request_body)
+        model = str(req["model"])
+        messages = req["messages"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        err = {"error": {"message": "bad request body", "type": "invalid_request_error"}}
+        return 400, orjson.dumps(err)
+    served[model] += 1
+    prompt_chars = sum(len(str(m.get("content", ""))) for m in messages if isinstance(m, dict))
+    prompt_tokens = max(1, prompt_chars // 4)
+    body = {
+        "id": f"chatcmpl-bench{next(_ids)}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "The quick brown fox."},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 6,
+            "total_tokens": prompt_tokens + 6,
+        },
+        "system_fingerprint": "fp_bench",
+    }
+    return 200, orjson.dumps(body)
+
+
+_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed"}
+
+
+def http_response(status: int, body: bytes, keep_alive: bool) -> bytes:
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % (
+        status,
+        _REASONS[status],
+        len(body),
+    )
+    if not keep_alive:
+        head += b"connection: close\r\n"
+    return head + b"\r\n" + body
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection; requests answered in order (clients here never pipeline,
+    and a fixed latency keeps call_later order equal to arrival order)."""
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._send(http_response(400, b'{"error":{"message":"bad http"}}', False), True)
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.body = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        method = self.parser.get_method()
+        keep_alive = self.parser.should_keep_alive()
+        path = self.url.split(b"?", 1)[0]
+        if path == b"/v1/chat/completions" and method == b"POST":
+            status, body = completion_body(b"".join(self.body))
+        elif path == b"/stats" and method == b"GET":
+            status, body = 200, orjson.dumps(dict(served))
+        else:
+            status, body = 404, b'{"error":{"message":"not found","type":"not_found"}}'
+        payload = http_response(status, body, keep_alive)
+        if self.latency_s > 0 and path != b"/stats":
+            asyncio.get_running_loop().call_later(
+                self.latency_s, self._send, payload, not keep_alive
+            )
+        else:
+            self._send(payload, not keep_alive)
+
+    def _send(self, payload: bytes, close: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return  # the client went away while we "thought"
+        self.transport.write(payload)
+        if close:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
+async def serve(host: str, port: int, latency_ms: float) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: UpstreamProtocol(latency_ms / 1000), host, port, backlog=2048, reuse_address=True
+    )
+    print(f"upstream listening on http://{host}:{port} latency {latency_ms:g} ms", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=9100)
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="fixed delay per completion")
+    args = ap.parse_args()
+    try:
+        uvloop.run(serve(args.host, args.port, args.latency_ms))
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a person stops it: no traceback
+
+
+if __name__ == "__main__":
+    main()
