@@ -24,11 +24,17 @@ CHILD = textwrap.dedent(
     from axtui.store import Recorder, open_store
     from tests.store.factory import T0, record
 
+    import os
+
     store = open_store(sys.argv[1])
-    n = int(sys.argv[2])
+    n, go = int(sys.argv[2]), sys.argv[3]
     start = time.time()
     recorder = Recorder(store, flush_interval_s=0.005, batch_max=100)
     for i in range(n):
+        if i == n // 2:  # the second half waits for the parent, so the two surely overlap
+            deadline = time.time() + 30
+            while not os.path.exists(go) and time.time() < deadline:
+                time.sleep(0.005)
         recorder.submit(record(id=f"child-{i}", started_at=T0 + i % 120))
         if i % 100 == 99:
             recorder.flush()  # many small transactions: many chances to collide
@@ -42,10 +48,11 @@ CHILD = textwrap.dedent(
 
 def test_two_processes_writing_one_file_lose_no_rows(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
+    go = tmp_path / "go"
     store = open_store(url)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, url, str(N)],
+        [sys.executable, "-c", CHILD, url, str(N), str(go)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -62,6 +69,7 @@ def test_two_processes_writing_one_file_lose_no_rows(tmp_path):
     while child_rows() == 0 and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     parent_start = time.time()
+    go.touch()
     recorder = Recorder(store, flush_interval_s=0.005, batch_max=100)
     for i in range(N):
         recorder.submit(record(id=f"parent-{i}", started_at=T0 + i % 120))
