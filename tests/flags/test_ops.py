@@ -287,7 +287,7 @@ def test_a_go_resets_the_failure_count_and_inconclusive_leaves_it(store, clock):
             prefix="dear")
     clock.advance(120)
     assert watch_once(store, "to_dear").state.consecutive_failures == 1  # cost rose
-    traffic(store, st, start=clock.now() + 1, users=10_000, cohort={"cost_nano": 4_000},
+    traffic(store, st, start=clock.now() + 1, users=3000, cohort={"cost_nano": 4_000},
             prefix="cheap")
     clock.advance(120)
     r = watch_once(store, "to_dear")
