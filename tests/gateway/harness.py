@@ -78,8 +78,8 @@ class Served:
 
 
 async def start_gateway(config: Config, store_url: str, environ: dict[str, str] | None = None,
-                        ) -> Served:
-    gw = Gateway(config, store_url=store_url, environ=environ or {})
+                        trace_path: str | None = None) -> Served:
+    gw = Gateway(config, store_url=store_url, environ=environ or {}, trace_path=trace_path)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

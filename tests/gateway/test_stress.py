@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from axtui.traces.jsonl import read_trace
 from tests.fakes.openai_upstream import OpenAIUpstream
 
 from .harness import (
@@ -51,7 +52,8 @@ def test_200_concurrent_requests_fail_over_and_each_is_recorded_once(loop, tmp_p
         "deployments": [deployment("dead", "x"), deployment("good", "y")],
         "routes": {"chat": {"candidates": ["dead/x", "good/y"], "strategy": "priority"}},
     })
-    served = loop.run(start_gateway(cfg, url))
+    trace = tmp_path / "trace.jsonl"
+    served = loop.run(start_gateway(cfg, url, trace_path=str(trace)))
 
     async def load() -> list:
         client = openai.AsyncOpenAI(base_url=served.base_url, api_key="none", max_retries=0,
@@ -78,6 +80,8 @@ def test_200_concurrent_requests_fail_over_and_each_is_recorded_once(loop, tmp_p
     assert {r.outcome for r in records} == {"ok"}
     assert dead.received >= 1  # the dead upstream was tried before the breaker opened
     assert sum(len(r.attempts) for r in records) == 200 + dead.received
+    traced = read_trace(trace)  # --trace-out: the same records, as JSONL
+    assert not traced.bad_lines and {r.id for r in traced.records} == {r.id for r in records}
 
 
 # --------------------------------------------------------------------------- SIGTERM
@@ -134,14 +138,16 @@ candidates = ["up/m"]
 
 
 async def _load_then_sigterm(proc: subprocess.Popen, base: str, upstream: OpenAIUpstream,
-                             n: int) -> list:
+                             n: int) -> tuple[list, float]:
+    """Fire `n` requests, SIGTERM once all are in flight upstream; (results, signal time)."""
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=n)) as c:
         calls = [asyncio.ensure_future(c.post(f"{base}/chat/completions", json={
             "model": "chat", "messages": HELLO})) for _ in range(n)]
         while upstream.received < n:  # every request accepted and in flight upstream
             await asyncio.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
-        return await asyncio.gather(*calls, return_exceptions=True)
+        sent_at = time.monotonic()
+        return await asyncio.gather(*calls, return_exceptions=True), sent_at
 
 
 def test_sigterm_during_load_finishes_in_flight_requests_and_loses_no_record(loop, tmp_path):
@@ -149,7 +155,7 @@ def test_sigterm_during_load_finishes_in_flight_requests_and_loses_no_record(loo
     loop.run(upstream.start())
     proc, base, url = _start_serve(tmp_path, upstream.base_url, grace=10)
     try:
-        results = asyncio.run(_load_then_sigterm(proc, base, upstream, 50))
+        results, _ = asyncio.run(_load_then_sigterm(proc, base, upstream, 50))
         assert proc.wait(timeout=15) == 0
     finally:
         if proc.poll() is None:
@@ -167,10 +173,10 @@ def test_sigterm_past_the_grace_period_records_the_cut_requests_as_cancelled(loo
     loop.run(upstream.start())
     proc, base, url = _start_serve(tmp_path, upstream.base_url, grace=0.3)
     try:
-        t0 = time.monotonic()
-        results = asyncio.run(_load_then_sigterm(proc, base, upstream, 20))
+        results, sent_at = asyncio.run(_load_then_sigterm(proc, base, upstream, 20))
         assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - t0 < 4  # bounded by the grace period, not the upstream
+        # bounded by the 0.3 s grace period, not the upstream's 5 s
+        assert time.monotonic() - sent_at < 3.5
     finally:
         if proc.poll() is None:
             proc.kill()
