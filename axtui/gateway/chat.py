@@ -11,6 +11,7 @@ event, then the stream closes without `[DONE]`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,8 @@ from axtui.records import ErrorKind, RequestRecord
 if TYPE_CHECKING:
     from axtui.gateway.app import Gateway
     from axtui.gateway.keys import CallerKey
+
+log = logging.getLogger(__name__)
 
 
 class _Watch:
@@ -93,7 +96,8 @@ async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Se
     call = parse_chat(raw)
     req = call.request
     ctx = RequestContext(
-        request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None, headers=picked,
+        request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None,
+        headers=picked,
         tags=[t.strip() for t in tags.decode("latin-1").split(",") if t.strip()] if tags else [],
     )
     if key is not None:
@@ -170,20 +174,22 @@ async def _stream(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerK
             await send({"type": "http.response.body", "body": frames.error(err)})
             return
         watch.stop()
-        tail = frames.usage(s.record.usage) + DONE if call.include_usage and s.record and \
-            s.record.usage else DONE
+        usage = s.record.usage if s.record is not None else None
+        tail = frames.usage(usage) + DONE if call.include_usage and usage else DONE
         await send({"type": "http.response.body", "body": tail})
     except asyncio.CancelledError:
-        await s.aclose()
+        await s.aclose()  # records `cancelled` now, before anything else can interleave
         if not watch.absorb():
             if started:
                 await send({"type": "http.response.body", "body": frames.error(_SHUTDOWN)})
             else:
                 await respond_error(send, _SHUTDOWN)
-    except OSError:  # the transport broke under a send: the client is gone
-        await s.aclose()
+    except OSError as e:  # the transport broke under a send: the client is gone
+        log.debug("stream %s: the client went away: %s", ctx.request_id, e)
     finally:
         watch.stop()
+        if s.record is None:  # however we got here, the stream ends with its one record
+            await s.aclose()
 
 
 def _overhead(rec: RequestRecord, t0: float) -> float:

@@ -84,6 +84,19 @@ def test_streaming_without_include_usage_has_no_usage_chunk(env: Env):
     assert all(c.usage is None for c in chunks)
 
 
+def test_a_stream_that_fails_midway_ends_with_an_error_event(env: Env):
+    env.a.stream_error("Half an answer", "upstream fell over")
+    stream = env.client().chat.completions.create(model="chat", messages=HELLO, stream=True)
+    text = []
+    with pytest.raises(openai.APIError) as e:
+        for chunk in stream:
+            text.append(chunk.choices[0].delta.content or "")
+    assert "".join(text) == "Half an answer"
+    assert "stream failed after first chunk" in e.value.message
+    [rec] = wait_for_records(env.served.store_url, lambda r: r.outcome == "interrupted")
+    assert rec.deployment == "a/gpt-a"
+
+
 def test_stream_headers_name_the_deployment(env: Env):
     with httpx.stream("POST", f"{env.base_url}/chat/completions",
                       headers={"authorization": f"Bearer {KEYS['alice']}"},
