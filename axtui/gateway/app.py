@@ -27,6 +27,7 @@ from axtui.clock import RealClock
 from axtui.config import Config
 from axtui.engine.control import ControlSync
 from axtui.engine.engine import Engine, RequestContext
+from axtui.engine.failover import status_for
 from axtui.engine.limits import DAY
 from axtui.gateway import admin as admin_api
 from axtui.gateway.asgi import (
@@ -238,8 +239,6 @@ class Gateway:
                message: str) -> RequestRecord:
         """Record a request the gateway refused for its key (allow-list, rpm, budget) the
         way the engine records its own refusals, so the store sees every admitted caller."""
-        from axtui.engine.failover import status_for
-
         now = time.time()
         record = RequestRecord(
             id=ctx.request_id or self.next_id(), started_at=now, ended_at=now,
