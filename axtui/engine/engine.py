@@ -277,6 +277,23 @@ class Engine:
             plan.reason = f"{plan.reason or route.cfg.strategy}; flag {fx.by} → {target}"
         return ordered, skipped
 
+    def reject(
+        self,
+        request: ChatRequest,
+        ctx: RequestContext,
+        kind: ErrorKind,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        reason: str = "",
+    ) -> RoutingError:
+        """Refuse a request for a reason decided outside the engine (e.g. a gateway key's
+        limits). The record goes to every listener like the engine's own refusals."""
+        plan = self._plan(request, ctx)
+        if reason:
+            plan.reason = reason
+        return self._fail(plan, kind, message, retry_after_s)
+
     # ------------------------------------------------------------------ planning
 
     def _plan(self, request: ChatRequest, ctx: RequestContext) -> _Plan:

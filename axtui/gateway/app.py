@@ -27,7 +27,6 @@ from axtui.clock import RealClock
 from axtui.config import Config
 from axtui.engine.control import ControlSync
 from axtui.engine.engine import Engine, RequestContext
-from axtui.engine.failover import status_for
 from axtui.engine.limits import DAY
 from axtui.gateway import admin as admin_api
 from axtui.gateway.asgi import (
@@ -45,7 +44,7 @@ from axtui.gateway.errors import ApiError, unauthorized
 from axtui.gateway.events import EventLog
 from axtui.gateway.keys import CallerKey, KeyRing, config_keys
 from axtui.providers.base import ChatRequest, RateLimitInfo
-from axtui.records import ErrorKind, Outcome, RequestRecord
+from axtui.records import ErrorKind, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -237,18 +236,9 @@ class Gateway:
 
     def reject(self, req: ChatRequest, ctx: RequestContext, kind: ErrorKind,
                message: str) -> RequestRecord:
-        """Record a request the gateway refused for its key (allow-list, rpm, budget) the
-        way the engine records its own refusals, so the store sees every admitted caller."""
-        now = time.time()
-        record = RequestRecord(
-            id=ctx.request_id or self.next_id(), started_at=now, ended_at=now,
-            route=req.model, requested_route=req.model, user=ctx.user, key_id=ctx.key_id,
-            tags=ctx.tags, stream=req.stream, max_tokens=req.max_tokens,
-            outcome=Outcome.rejected, error_kind=kind, error=message, status=status_for(kind),
-            reason="key limits",
-        )
-        self.recorder.submit(record)
-        return record
+        """Record a request the gateway refused for its key (allow-list, rpm, budget) through
+        the engine, so every record listener (store, trace, live tail) sees it."""
+        return self.engine.reject(req, ctx, kind, message, reason="key limits").record
 
 
 def _ratelimit_headers(infos: list[RateLimitInfo]) -> list[Header]:
