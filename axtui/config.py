@@ -330,6 +330,9 @@ class StoreConfig(_Strict):
     url: str = "sqlite:///axtui.db"
     flush_interval_s: float = Field(0.25, gt=0, le=5)
     queue_max: int = Field(100_000, ge=100)
+    # where `axtui serve` prepares and writes records: a thread of the serving process, or
+    # a child process on another core (keeps the GIL free for serving; not for :memory:)
+    recorder: Literal["thread", "process"] = "thread"
 
 
 class TraceConfig(_Strict):

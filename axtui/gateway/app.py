@@ -155,14 +155,16 @@ class Gateway:
 
     async def startup(self) -> None:
         from axtui.store.db import open_store
-        from axtui.store.recorder import Recorder
+        from axtui.store.process_recorder import make_recorder
 
         cfg = self.config
         clock = RealClock()
         keys = config_keys(cfg, self.environ)  # before anything opens: a missing key is fatal
         self.store = store = await asyncio.to_thread(open_store, self.store_url)
-        self.recorder = Recorder(store, flush_interval_s=cfg.store.flush_interval_s,
-                                 queue_max=cfg.store.queue_max, trace_path=self.trace_path)
+        self.recorder = await asyncio.to_thread(
+            make_recorder, store, process=cfg.store.recorder == "process",
+            flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
+            trace_path=self.trace_path)
         self.engine = engine = Engine(cfg, clock=clock)
         self.keys = KeyRing(clock, keys, required=cfg.gateway.auth == "required")
         now = clock.now()

@@ -40,13 +40,14 @@ def loop() -> Iterator[LoopThread]:
     lt.close()
 
 
-def test_200_concurrent_requests_fail_over_and_each_is_recorded_once(loop, tmp_path):
+@pytest.mark.parametrize("recorder", ["thread", "process"])
+def test_200_concurrent_requests_fail_over_and_each_is_recorded_once(loop, tmp_path, recorder):
     dead, good = Failing(500), OpenAIUpstream(latency_s=0.02)
     for f in (dead, good):
         loop.run(f.start())
     url = f"sqlite:///{tmp_path}/load.db"
     cfg = make_config({
-        "store": {"url": url, "flush_interval_s": 0.05},
+        "store": {"url": url, "flush_interval_s": 0.05, "recorder": recorder},
         "providers": {"dead": openai_provider(dead.base_url),
                       "good": openai_provider(good.base_url)},
         "deployments": [deployment("dead", "x"), deployment("good", "y")],
