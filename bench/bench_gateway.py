@@ -33,6 +33,7 @@ from harness import (  # noqa: E402
     free_port,
     upstream_served,
     wait_http,
+    wait_quiet,
 )
 from loadgen import LoadgenError, WrkResult, ensure_wrk, run_wrk  # noqa: E402
 
@@ -43,16 +44,18 @@ BUSY_CORES = 0.15  # other processes busier than this during a measurement get a
 UPSTREAM_KEY_ENV = "AXTUI_BENCH_UPSTREAM_KEY"  # a dummy: the fake upstream ignores it
 MODEL = "gpt-4o-mini"  # what the gateway's deployments ask the upstream for
 DIRECT_MODEL = "gpt-4o-mini-direct"  # what direct calls ask for: the upstream counts apart
+LITELLM_MODEL = "gpt-4o-mini-litellm"  # and LiteLLM's, so its calls are not counted as ours
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def gateway_config(up0: str, up20: str, db_url: str) -> str:
+def gateway_config(up0: str, up20: str, db_url: str, recorder: str | None = None) -> str:
     """One openai-protocol provider per fake upstream (0 ms and 20 ms), one deployment
     each, and a priority route per phase; recording on into a temporary SQLite store."""
+    recorder_line = f'recorder = "{recorder}"\n' if recorder else ""
     return f"""\
 [store]
 url = "{db_url}"
-
+{recorder_line}
 [providers.fake]
 protocol = "openai"
 vendor = "openai"
@@ -104,7 +107,7 @@ def litellm_config(up0: str) -> str:
 model_list:
   - model_name: bench
     litellm_params:
-      model: openai/{MODEL}
+      model: openai/{LITELLM_MODEL}
       api_base: {up0}/v1
       api_key: sk-bench-dummy
 """
@@ -188,7 +191,7 @@ class Bench:
             wait_http(f"{url}/stats", self.procs, 15)
         db = self.tmp / "bench.db"
         cfg = self.tmp / "axtui.toml"
-        cfg.write_text(gateway_config(up0, up20, f"sqlite:///{db}"))
+        cfg.write_text(gateway_config(up0, up20, f"sqlite:///{db}", self.args.recorder))
         self.gateway_pid = self.procs.start(
             "gateway",
             serve_command(cfg, f"127.0.0.1:{ports[2]}", f"sqlite:///{db}"),
@@ -201,6 +204,9 @@ class Bench:
     def run(self) -> int:
         a = self.args
         d = a.duration
+        if a.wait_quiet > 0:
+            print(f"waiting up to {a.wait_quiet:g} s for the machine to be quiet ...", flush=True)
+            print(f"machine busy before start: {wait_quiet(a.wait_quiet):.2f} cores", flush=True)
         up0, up20, gw = self.start()
         direct0 = f"{up0}/v1/chat/completions"
         direct20 = f"{up20}/v1/chat/completions"
@@ -208,7 +214,8 @@ class Bench:
         print(
             f"axtui gateway benchmark: wrk (-t1), the fake upstreams (bench/upstream.py) and one\n"
             f"`axtui serve` process share this machine's {os.cpu_count()} cores; non-streaming "
-            f"requests, recording on (SQLite), {d:g} s per measurement.\n"
+            f"requests, recording on (SQLite, {a.recorder or 'default'} recorder), "
+            f"{d:g} s per measurement.\n"
             f"gateway pid {self.gateway_pid}; its log and store in {self.tmp}",
             flush=True,
         )
@@ -324,6 +331,18 @@ def main() -> int:
         "--litellm",
         metavar="VENV_PYTHON",
         help="also run LiteLLM's proxy from this virtualenv's python",
+    )
+    ap.add_argument(
+        "--recorder",
+        choices=["thread", "process"],
+        help="the store's recorder (default: the config default)",
+    )
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="first wait up to S seconds until other processes use < 0.2 cores",
     )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, store)")
     args = ap.parse_args()

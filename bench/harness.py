@@ -175,6 +175,18 @@ def machine_busy_s() -> float:
     return (user + nice + system + irq + softirq + steal) * _TICK_S
 
 
+def wait_quiet(max_wait_s: float, below_cores: float = 0.2, window_s: float = 2.0) -> float:
+    """Wait (at most `max_wait_s`) until the machine's busy cores over `window_s` fall below
+    `below_cores`; the last reading, so the caller can say how busy it still was."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        b0, t0 = machine_busy_s(), time.monotonic()
+        time.sleep(window_s)
+        cores = (machine_busy_s() - b0) / (time.monotonic() - t0)
+        if cores < below_cores or time.monotonic() >= deadline:
+            return cores
+
+
 def _own_children_s() -> float:
     """CPU seconds of this process and its reaped children (wrk, once it has exited)."""
     me, kids = (
