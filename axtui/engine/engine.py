@@ -33,7 +33,14 @@ from axtui.engine.tokens import complexity, estimate_prompt
 from axtui.flags.evaluate import FlagSet
 from axtui.flags.model import EnvOverrides
 from axtui.providers import build_provider
-from axtui.providers.base import ChatChunk, ChatRequest, ChatResponse, Provider, ProviderError
+from axtui.providers.base import (
+    REQUEST_DEADLINE,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Provider,
+    ProviderError,
+)
 from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage
 
 if TYPE_CHECKING:
@@ -480,9 +487,17 @@ class Engine:
         st.headroom.consume(budget_tokens)
         st.health.begin()
         started, t = self.clock.now(), self.clock.monotonic()
+        provider = st.provider
         try:
-            async with asyncio.timeout(min(remaining, st.provider.timeouts.total)):
-                resp = await st.provider.complete(req, spec.model)
+            if provider.honours_deadline:  # it bounds itself: no second timer per attempt
+                token = REQUEST_DEADLINE.set(t + remaining)
+                try:
+                    resp = await provider.complete(req, spec.model)
+                finally:
+                    REQUEST_DEADLINE.reset(token)
+            else:
+                async with asyncio.timeout(min(remaining, provider.timeouts.total)):
+                    resp = await provider.complete(req, spec.model)
         except ProviderError as e:
             self._attempt_failed(st, plan, e, started, t)
             raise

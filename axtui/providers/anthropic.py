@@ -59,6 +59,7 @@ _KIND = {
 
 
 class AnthropicProvider(Provider):
+    honours_deadline = True  # complete() ends by REQUEST_DEADLINE
     protocol = "anthropic"
 
     async def aclose(self) -> None:

@@ -41,6 +41,7 @@ _MONTHLY = re.compile(r"/\s*month|per month|monthly", re.I)
 
 
 class CohereProvider(Provider):
+    honours_deadline = True  # complete() ends by REQUEST_DEADLINE
     protocol = "cohere"
 
     async def aclose(self) -> None:

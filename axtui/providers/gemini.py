@@ -57,6 +57,7 @@ _UNSIGNED = "skip_thought_signature_validator"
 
 
 class GeminiProvider(Provider):
+    honours_deadline = True  # complete() ends by REQUEST_DEADLINE
     protocol = "gemini"
 
     async def aclose(self) -> None:

@@ -22,6 +22,7 @@ import orjson
 from httpx_sse import EventSource, ServerSentEvent
 
 from axtui.providers.base import (
+    REQUEST_DEADLINE,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -60,15 +61,22 @@ async def post_json(
     provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
 ) -> httpx.Response:
     """POST a JSON body and read the whole response: connect/read timeouts per step (the
-    transport), and the total timeout around everything."""
+    transport), and the total timeout (or the request's deadline, if sooner) around
+    everything."""
     total = provider.timeouts.total
+    at = asyncio.get_running_loop().time() + total
+    deadline = REQUEST_DEADLINE.get()
+    by_deadline = deadline is not None and deadline < at
+    if by_deadline:
+        at = deadline
     try:
-        async with asyncio.timeout(total):
+        async with asyncio.timeout_at(at):
             return await client_of(provider).post(
                 url, content=orjson.dumps(body), headers=headers, timeout=provider.http_timeout()
             )
     except TimeoutError:
-        raise ProviderError(ErrorKind.timeout, f"no complete response within {total:g}s") from None
+        what = "the request's deadline" if by_deadline else f"{total:g}s"
+        raise ProviderError(ErrorKind.timeout, f"no complete response within {what}") from None
     except httpx.HTTPError as exc:
         raise error_from_transport(exc) from exc
 
@@ -188,6 +196,7 @@ _PASS_THROUGH = ("max_tokens", "temperature", "top_p", "tools", "tool_choice")
 
 
 class OpenAIProvider(Provider):
+    honours_deadline = True  # complete() ends by REQUEST_DEADLINE
     protocol = "openai"
 
     async def aclose(self) -> None:

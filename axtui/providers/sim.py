@@ -28,6 +28,7 @@ from typing import Any
 from axtui.clock import Clock
 from axtui.config import SimProfile
 from axtui.providers.base import (
+    REQUEST_DEADLINE,
     ChatChunk,
     ChatRequest,
     ChatResponse,
@@ -163,6 +164,8 @@ class SimProvider(Provider):
     """A simulated provider. `rpm`/`tpm` are the upstream's own limits (None: none);
     `models` gives per-model profiles that replace `profile` for those models."""
 
+    honours_deadline = True  # complete() ends by REQUEST_DEADLINE
+
     protocol = "sim"
 
     def __init__(
@@ -204,12 +207,12 @@ class SimProvider(Provider):
         fault = self._fault(request, b, d, streaming=False)
         if fault is not None:
             delay, err = fault
-            await self.clock.sleep(delay)
+            await self._wait(delay)
             raise err
         latency = b.p50_s * d.factor
         if d.capped:
             latency *= b.gen_s(d.tokens) / b.gen_s(d.capped)
-        await self.clock.sleep(latency)
+        await self._wait(latency)
         if d.malformed:  # the whole body arrived, then failed to parse
             raise self._error(ErrorKind.malformed, d)
         self._ids += 1
@@ -221,6 +224,18 @@ class SimProvider(Provider):
             id=f"sim-{self.name}-{self._ids}",
             ratelimit=d.rl,
         )
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep like the upstream would, but like a client never past the total timeout or
+        the request's deadline (see REQUEST_DEADLINE): then the call ends as a timeout."""
+        limit, what = self.timeouts.total, f"{self.timeouts.total:g}s"
+        deadline = REQUEST_DEADLINE.get()
+        if deadline is not None and deadline - self.clock.monotonic() < limit:
+            limit, what = deadline - self.clock.monotonic(), "the request's deadline"
+        if seconds > limit:
+            await self.clock.sleep(max(0.0, limit))
+            raise ProviderError(ErrorKind.timeout, f"no answer within {what}")
+        await self.clock.sleep(seconds)
 
     async def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
         b = self._models.get(model) or self._default
