@@ -161,8 +161,10 @@ class Gateway:
         clock = RealClock()
         keys = config_keys(cfg, self.environ)  # before anything opens: a missing key is fatal
         self.store = store = await asyncio.to_thread(open_store, self.store_url)
+        in_memory = store.engine.url.get_backend_name() == "sqlite" and store.engine.url.database in (
+            None, "", ":memory:")
         self.recorder = await asyncio.to_thread(
-            make_recorder, store, process=cfg.store.recorder == "process",
+            make_recorder, store, process=cfg.store.recorder == "process" and not in_memory,
             flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
             trace_path=self.trace_path)
         self.engine = engine = Engine(cfg, clock=clock)

@@ -144,12 +144,12 @@ def classify_status(status: int, message: str = "") -> ErrorKind:
 
 
 def error_from_transport(exc: Exception) -> ProviderError:
-    """An httpx transport failure as a ProviderError."""
+    """An httpx (or raw aiohttp) transport failure as a ProviderError."""
     import aiohttp
 
     # httpx-aiohttp maps every aiohttp connection error (refused, server disconnected) to
     # httpx.ConnectTimeout, so classify by the aiohttp cause when there is one.
-    cause = exc.__cause__
+    cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
     if isinstance(cause, aiohttp.ServerTimeoutError):
         return ProviderError(ErrorKind.timeout, f"upstream timed out ({type(cause).__name__})")
     if isinstance(cause, aiohttp.ClientConnectorError):
@@ -158,6 +158,8 @@ def error_from_transport(exc: Exception) -> ProviderError:
         return ProviderError(ErrorKind.malformed, "upstream closed the connection mid-response")
     if isinstance(cause, aiohttp.ClientConnectionError):
         return ProviderError(ErrorKind.connect, f"transport error ({type(cause).__name__})")
+    if isinstance(cause, aiohttp.ClientResponseError):  # e.g. an unparsable status line
+        return ProviderError(ErrorKind.malformed, f"malformed response ({type(cause).__name__})")
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(ErrorKind.timeout, f"upstream timed out ({type(exc).__name__})")
     if isinstance(exc, httpx.ConnectError):

@@ -13,12 +13,17 @@ a truncated stream reads the same whichever way the upstream dropped it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+import functools
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 import orjson
+import yarl
+from httpx_aiohttp import AiohttpTransport
 from httpx_sse import EventSource, ServerSentEvent
 
 from axtui.providers.base import (
@@ -57,28 +62,66 @@ async def close_own_client(provider: Provider) -> None:
         provider._owns_client = False  # type: ignore[attr-defined]
 
 
+@dataclass(slots=True)
+class RawResponse:
+    """What the JSON adapters read of a response: status, headers (case-insensitive .get),
+    and the whole body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
 async def post_json(
     provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
-) -> httpx.Response:
-    """POST a JSON body and read the whole response: connect/read timeouts per step (the
-    transport), and the total timeout (or the request's deadline, if sooner) around
-    everything."""
+) -> RawResponse | httpx.Response:
+    """POST a JSON body and read the whole response: connect/read timeouts per step, and the
+    total timeout (or the request's deadline, if sooner) around everything.
+
+    Over the shared client's aiohttp transport this goes to aiohttp's session directly:
+    httpx's request building, URL re-parsing and cookie extraction measured ~190 µs of a
+    gateway request's ~590 µs of CPU. Streams keep the httpx path (see EventStream)."""
     total = provider.timeouts.total
     at = asyncio.get_running_loop().time() + total
     deadline = REQUEST_DEADLINE.get()
     by_deadline = deadline is not None and deadline < at
     if by_deadline:
         at = deadline
+    client = client_of(provider)
+    session = _aiohttp_session(client)
+    data = orjson.dumps(body)
     try:
         async with asyncio.timeout_at(at):
-            return await client_of(provider).post(
-                url, content=orjson.dumps(body), headers=headers, timeout=provider.http_timeout()
-            )
+            if session is None:
+                return await client.post(url, content=data, headers=headers,
+                                         timeout=provider.http_timeout())
+            t = provider.timeouts
+            async with session.post(
+                _url(url), data=data, headers=headers, allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(sock_connect=t.connect, sock_read=t.read,
+                                              connect=t.connect),
+            ) as r:
+                return RawResponse(r.status, r.headers, await r.read())
+    except (httpx.HTTPError, aiohttp.ClientError) as exc:
+        raise error_from_transport(exc) from exc
     except TimeoutError:
         what = "the request's deadline" if by_deadline else f"{total:g}s"
         raise ProviderError(ErrorKind.timeout, f"no complete response within {what}") from None
-    except httpx.HTTPError as exc:
-        raise error_from_transport(exc) from exc
+
+
+def _aiohttp_session(client: httpx.AsyncClient) -> aiohttp.ClientSession | None:
+    """The aiohttp session under the shared client's transport, if that is what it has."""
+    transport = getattr(client, "_transport", None)
+    if not isinstance(transport, AiohttpTransport):
+        return None
+    if not isinstance(transport.client, aiohttp.ClientSession):
+        transport.client = transport.get_client()
+    return transport.client
+
+
+@functools.lru_cache(maxsize=1024)
+def _url(url: str) -> yarl.URL:
+    return yarl.URL(url)  # parsed once per endpoint, not per request
 
 
 class EventStream:
