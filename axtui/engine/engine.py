@@ -28,6 +28,7 @@ from axtui.engine.catalog import Catalog, DeploymentSpec
 from axtui.engine.failover import Next, backoff_s, decide, may_retry_same, status_for
 from axtui.engine.health import CircuitBreaker, DeploymentHealth
 from axtui.engine.limits import CallerQuotas, Headroom
+from axtui.engine.rules import resolve_route
 from axtui.engine.select import DeploymentState, Needs, RouteState, Steer, select
 from axtui.engine.tokens import complexity, estimate_prompt
 from axtui.flags.evaluate import FlagSet
@@ -324,7 +325,9 @@ class Engine:
             complexity=level,
         )
         requested = request.model
-        route, reason = self._resolve_route(requested, request, ctx, level)
+        route, reason = resolve_route(
+            self.config.rules, requested, user=ctx.user or request.user,
+            tags=ctx.tags or request.tags, headers=ctx.headers, level=level)
         content_hash = hashlib.blake2b(orjson.dumps(request.messages), digest_size=12).hexdigest()
         return _Plan(
             request=request,
@@ -338,32 +341,6 @@ class Engine:
             content_hash=content_hash,
             reason=reason,
         )
-
-    def _resolve_route(
-        self, requested: str, request: ChatRequest, ctx: RequestContext, level: str
-    ) -> tuple[str, str]:
-        user = ctx.user or request.user
-        tags = ctx.tags or request.tags
-        for i, rule in enumerate(self.config.rules):
-            m = rule.match
-            if m.route is not None and m.route != requested:
-                continue
-            if m.tag is not None and m.tag not in tags:
-                continue
-            if m.complexity is not None and m.complexity != level:
-                continue
-            if m.user is not None:
-                if user is None:
-                    continue
-                if m.user.endswith("*"):
-                    if not user.startswith(m.user[:-1]):
-                        continue
-                elif m.user != user:
-                    continue
-            if m.header and any(ctx.headers.get(k.lower()) != v for k, v in m.header.items()):
-                continue
-            return rule.route, f"rule {i} → {rule.route}"
-        return requested, ""
 
     # ------------------------------------------------------------------ non-streaming
 

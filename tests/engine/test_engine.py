@@ -310,3 +310,15 @@ def test_cancelling_a_request_records_it_once_as_cancelled():
     clock.run(go())
     assert [r.outcome for r in records] == [Outcome.cancelled]
     assert engine.in_flight == 0
+
+
+def test_rules_match_by_user_prefix_and_header():
+    routes = {**BASE["routes"], "vip": {"candidates": ["c/dear"]}}
+    rules = [{"match": {"user": "team-*", "header": {"X-Tier": "gold"}}, "route": "vip"}]
+    clock, engine, providers, records = setup(make_config(routes=routes, rules=rules))
+    gold = RequestContext(user="team-a", headers={"x-tier": "gold"})
+    assert clock.run(engine.complete(ask(), gold)).record.route == "vip"
+    other_user = RequestContext(user="solo", headers={"x-tier": "gold"})
+    assert clock.run(engine.complete(ask(), other_user)).record.route == "chat"
+    no_header = RequestContext(user="team-a")
+    assert clock.run(engine.complete(ask(), no_header)).record.route == "chat"
