@@ -168,6 +168,11 @@ class Gateway:
             flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
             trace_path=self.trace_path)
         self.engine = engine = Engine(cfg, clock=clock)
+        from axtui.flags.ops import seed as seed_flags
+
+        # the config's flags into the control plane, unless the store already has them
+        # (operator state survives restarts)
+        await asyncio.to_thread(seed_flags, store, cfg, now=clock.now())
         self.keys = KeyRing(clock, keys, required=cfg.gateway.auth == "required")
         now = clock.now()
         spent = await asyncio.to_thread(store.spend, now - now % DAY, None, "key")

@@ -189,3 +189,27 @@ def test_sigterm_past_the_grace_period_records_the_cut_requests_as_cancelled(loo
     assert len(records) == 20
     assert {r.outcome for r in records} == {"cancelled"}
     assert "Exception in ASGI application" not in (tmp_path / "serve.log").read_text()
+
+
+def test_the_configs_flags_are_in_the_store_once_the_gateway_has_started(loop, tmp_path):
+    from axtui.flags.ops import list_flags
+    from axtui.store.db import open_store
+
+    good = OpenAIUpstream()
+    loop.run(good.start())
+    url = f"sqlite:///{tmp_path}/flags.db"
+    cfg = make_config({
+        "store": {"url": url},
+        "providers": {"good": openai_provider(good.base_url)},
+        "deployments": [deployment("good", "x"), deployment("good", "y")],
+        "routes": {"chat": {"candidates": ["good/x"]}},
+        "flags": {"to_y": {"pct": 5, "owner": "tests",
+                           "effect": {"kind": "split", "route": "chat", "deployment": "good/y"}}},
+    })
+    served = loop.run(start_gateway(cfg, url))
+    try:
+        flags = {f.name: f.pct for f in list_flags(open_store(url))}
+        assert flags == {"to_y": 5}
+    finally:
+        loop.run(stop_gateway(served))
+        loop.run(good.close())
