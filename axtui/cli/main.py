@@ -62,13 +62,23 @@ def run() -> None:
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except Exception as e:  # click's usage errors and anything unforeseen: one line
+    except Exception as e:  # usage errors, and anything unforeseen: one line, no traceback
+        import os
+
         import click
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(2)
-        raise
+        if isinstance(e, click.ClickException | typer.TyperException):
+            show = getattr(e, "show", None)
+            if show is not None:
+                show()
+            else:
+                typer.echo(f"error: {e}", err=True)
+            sys.exit(getattr(e, "exit_code", 2) or 2)
+        if os.environ.get("AXTUI_DEBUG"):
+            raise
+        typer.echo(f"error: internal error: {type(e).__name__}: {e} "
+                   "(AXTUI_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -217,3 +217,17 @@ def test_providers_info_on_an_unknown_name_exits_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: unknown provider or deployment 'nosuch'; known: ")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("demo", "--requests", "0"),
+    ("demo", "--requests", "abc"),
+    ("route",),
+    ("no-such-command",),
+    ("trace", "--limit", "-5"),
+])
+def test_bad_usage_is_a_short_message_and_exit_2_never_a_traceback(tmp_path, args):
+    result = axtui(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error:" in result.stderr
