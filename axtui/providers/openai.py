@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -236,6 +237,9 @@ def _count(v: Any) -> int:
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
 _POLICY_CODES = {"content_filter", "content_policy_violation"}
 _PASS_THROUGH = ("max_tokens", "temperature", "top_p", "tools", "tool_choice")
+# OpenAI's reasoning models refuse `max_tokens` and take `max_completion_tokens`; other
+# OpenAI-compatible servers (vLLM, Ollama, older proxies) know only `max_tokens`.
+_REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)")
 
 
 class OpenAIProvider(Provider):
@@ -261,6 +265,8 @@ class OpenAIProvider(Provider):
             value = getattr(request, name)
             if value is not None:
                 body[name] = value
+        if "max_tokens" in body and _REASONING_MODEL.match(model):
+            body["max_completion_tokens"] = body.pop("max_tokens")
         if request.stop:
             body["stop"] = request.stop
         if request.response_format is not None:

@@ -465,3 +465,16 @@ async def test_adapter_without_a_shared_client_makes_and_closes_its_own(up):
     assert own is not None
     await provider.aclose()
     assert own.is_closed and provider.client is None
+
+
+@pytest.mark.parametrize("model", ["o3-mini", "o1", "o4-mini", "gpt-5-nano", "openai/o3"])
+async def test_reasoning_models_get_max_completion_tokens(up, http_client, model):
+    await make(up, http_client).complete(ChatRequest(HELLO, max_tokens=50), model)
+    body = up.requests[-1].body
+    assert body["max_completion_tokens"] == 50
+    assert "max_tokens" not in body
+
+
+async def test_other_models_keep_max_tokens(up, http_client):
+    await make(up, http_client).complete(ChatRequest(HELLO, max_tokens=50), "llama-3.1-8b")
+    assert up.requests[-1].body["max_tokens"] == 50
