@@ -14,9 +14,9 @@ import itertools
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import orjson
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from axtui.engine.stream import EngineStream
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_TOKENS_ESTIMATE = 256  # when the caller sets no max_tokens
 
@@ -382,6 +383,20 @@ class Engine:
 
     async def _attempt_loop(self, plan: _Plan) -> EngineResult:
         req = plan.request
+
+        def call(st: DeploymentState, remaining: float) -> Awaitable[ChatResponse]:
+            return self._call(st, req, remaining, plan)
+
+        st, resp = await self._walk(plan, call)
+        return EngineResult(resp, self._succeed(plan, st, resp.usage, None))
+
+    async def _walk(
+        self, plan: _Plan, attempt: Callable[[DeploymentState, float], Awaitable[T]]
+    ) -> tuple[DeploymentState, T]:
+        """The failover loop, for plain calls and stream starts alike: routes in order, the
+        chosen deployments of each, `attempt(deployment, seconds left)` until one succeeds.
+        `attempt` records its own failure and raises ProviderError; this decides what next
+        (another deployment, the same one after backoff, the context fallback, give up)."""
         deadline = plan.t0 + self.config.routes[plan.route].deadline_s
         last_err: ProviderError | None = None
         for route in self._route_sequence(plan):
@@ -391,8 +406,7 @@ class Engine:
             if not ordered:
                 last_err = last_err or _no_candidates(route, skipped)
                 continue
-            if not plan.reason:
-                plan.reason = f"{route.cfg.strategy}"
+            plan.reason = plan.reason or route.cfg.strategy
             tries = 0
             queue = list(ordered)
             while queue and tries < route.cfg.max_attempts:
@@ -406,7 +420,7 @@ class Engine:
                                      self._attempts_summary(plan, "deadline passed"), None)
                 tries += 1
                 try:
-                    resp = await self._call(st, req, remaining, plan)
+                    return st, await attempt(st, remaining)
                 except ProviderError as e:
                     last_err = e
                     step = decide(e.kind)
@@ -429,11 +443,8 @@ class Engine:
                         elif wait > 0:
                             plan.attempts[-1].backoff_ms = wait * 1000.0
                             await self.clock.sleep(wait)
-                    continue
-                return EngineResult(resp, self._succeed(plan, st, resp.usage, None))
-        if last_err is None:
-            last_err = ProviderError(ErrorKind.no_candidates, "no deployment could be tried")
-        raise self._fail_from(plan, last_err)
+        raise self._fail_from(plan, last_err or ProviderError(
+            ErrorKind.no_candidates, "no deployment could be tried"))
 
     def _route_sequence(self, plan: _Plan):
         """The route first, then (on context_length) its context fallback, then its fallbacks."""

@@ -12,10 +12,8 @@ from axtui.engine.engine import (
     RoutingError,
     _aclose,
     _as_provider_error,
-    _no_candidates,
     _Plan,
 )
-from axtui.engine.failover import Next, decide
 from axtui.engine.select import DeploymentState
 from axtui.providers.base import ChatChunk, ChatRequest, ProviderError
 from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage
@@ -71,58 +69,33 @@ class EngineStream:
         self.attempts = len(plan.attempts) + 1
 
     async def _first_chunk(self, plan: _Plan) -> None:
+        """Fail over (the engine's loop) until some deployment's stream yields a chunk."""
         eng = self.engine
-        deadline = plan.t0 + eng.config.routes[plan.route].deadline_s
-        last_err: ProviderError | None = None
-        for route in eng._route_sequence(plan):
-            plan.routes_tried.append(route.name)
-            plan.route = route.name
-            ordered, skipped = eng._choose(route, plan)
-            if not ordered:
-                last_err = last_err or _no_candidates(route, skipped)
-                continue
-            plan.reason = plan.reason or route.cfg.strategy
-            tries = 0
-            for st in ordered:
-                if tries >= route.cfg.max_attempts:
-                    break
-                if not st.breaker.allow():
-                    continue
-                remaining = deadline - eng.clock.monotonic()
-                if remaining <= 0:
-                    st.breaker.release()
-                    raise eng._fail(plan, ErrorKind.deadline,
-                                    eng._attempts_summary(plan, "deadline passed"), None)
-                tries += 1
-                st.headroom.consume(plan.needs.prompt_tokens + plan.needs.max_tokens)
-                st.health.begin()
-                self._started_at, self._t = eng.clock.now(), eng.clock.monotonic()
-                upstream = st.provider.stream(plan.request, st.spec.model)
-                try:
-                    async with asyncio.timeout(min(remaining, st.provider.timeouts.total)):
-                        first = await anext(upstream)
-                except (ProviderError, TimeoutError, StopAsyncIteration) as exc:
-                    await _aclose(upstream)
-                    e = _as_provider_error(exc)
-                    eng._attempt_failed(st, plan, e, self._started_at, self._t)
-                    last_err = e
-                    step = decide(e.kind)
-                    if step is Next.give_up:
-                        raise eng._fail_from(plan, e) from None
-                    if step is Next.context_fallback:
-                        break
-                    continue
-                except asyncio.CancelledError:
-                    await _aclose(upstream)
-                    st.health.end()
-                    st.breaker.release()
-                    raise
-                if first.ratelimit is not None:
-                    st.headroom.learn(first.ratelimit)
-                self._st, self._upstream, self._first = st, upstream, first
-                return
-        raise eng._fail_from(plan, last_err or ProviderError(
-            ErrorKind.no_candidates, "no deployment could be tried"))
+
+        async def start(st: DeploymentState, remaining: float):
+            st.headroom.consume(plan.needs.prompt_tokens + plan.needs.max_tokens)
+            st.health.begin()
+            self._started_at, self._t = eng.clock.now(), eng.clock.monotonic()
+            upstream = st.provider.stream(plan.request, st.spec.model)
+            try:
+                async with asyncio.timeout(min(remaining, st.provider.timeouts.total)):
+                    first = await anext(upstream)
+            except (ProviderError, TimeoutError, StopAsyncIteration) as exc:
+                await _aclose(upstream)
+                e = _as_provider_error(exc)
+                eng._attempt_failed(st, plan, e, self._started_at, self._t)
+                raise e from None
+            except asyncio.CancelledError:
+                await _aclose(upstream)
+                st.health.end()
+                st.breaker.release()
+                raise
+            if first.ratelimit is not None:
+                st.headroom.learn(first.ratelimit)
+            return upstream, first
+
+        st, (upstream, first) = await eng._walk(plan, start)
+        self._st, self._upstream, self._first = st, upstream, first
 
     def __aiter__(self) -> AsyncIterator[ChatChunk]:
         self._gen = self._iterate()

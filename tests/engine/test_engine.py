@@ -322,3 +322,21 @@ def test_rules_match_by_user_prefix_and_header():
     assert clock.run(engine.complete(ask(), other_user)).record.route == "chat"
     no_header = RequestContext(user="team-a")
     assert clock.run(engine.complete(ask(), no_header)).record.route == "chat"
+
+
+def test_a_stream_start_follows_the_same_retry_policy_as_a_plain_call():
+    cfg = make_config(routes={"chat": {"candidates": ["a/cheap"], "max_attempts": 2}})
+    clock, engine, providers, records = setup(cfg)
+    providers["a"].then("cheap", Fail(ErrorKind.rate_limited, 429, retry_after_s=2.0))
+    s = engine.stream(ask(stream=True))
+    t0 = clock.monotonic()
+
+    async def go():
+        await s.start()
+        return await _drain(s)
+
+    clock.run(go())
+    assert s.record.outcome is Outcome.ok
+    assert [a.error_kind for a in s.record.attempts] == [ErrorKind.rate_limited, None]
+    assert s.record.attempts[0].backoff_ms == 2000
+    assert clock.monotonic() - t0 >= 2.0
