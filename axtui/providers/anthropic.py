@@ -30,6 +30,7 @@ from axtui.providers.openai import (
     or_none,
     post_json,
     retry_after,
+    status_error,
 )
 from axtui.records import ErrorKind, Usage
 
@@ -170,14 +171,8 @@ class AnthropicProvider(Provider):
             data = None
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             return self.error_from_payload(status, data, rl)
-        text = self.redact(raw[:200].decode("utf-8", "replace"))
-        return ProviderError(
-            classify_status(status, text),
-            f"HTTP {status}: {text}" if text else f"HTTP {status}",
-            status=status,
-            retry_after_s=retry_after(rl),
-            ratelimit=or_none(rl),
-        )
+        return status_error(self, status, raw, retry_after_s=retry_after(rl),
+                            ratelimit=or_none(rl))
 
     def error_from_payload(
         self, status: int | None, data: dict[str, Any], rl: RateLimitInfo

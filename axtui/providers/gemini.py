@@ -31,7 +31,13 @@ from axtui.providers.base import (
     parse_duration,
     parse_retry_after,
 )
-from axtui.providers.openai import EventStream, close_own_client, load_json, post_json
+from axtui.providers.openai import (
+    EventStream,
+    close_own_client,
+    load_json,
+    post_json,
+    status_error,
+)
 from axtui.records import ErrorKind, Usage
 
 _FINISH = {
@@ -123,13 +129,8 @@ class GeminiProvider(Provider):
             data = data[0]
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             return self.error_from_payload(status, data["error"], headers)
-        text = self.redact(raw[:200].decode("utf-8", "replace"))
-        return ProviderError(
-            classify_status(status, text),
-            f"HTTP {status}: {text}" if text else f"HTTP {status}",
-            status=status,
-            retry_after_s=parse_retry_after(headers, self.clock.now()),
-        )
+        return status_error(self, status, raw,
+                            retry_after_s=parse_retry_after(headers, self.clock.now()))
 
     def error_from_payload(
         self, status: int | None, err: dict[str, Any], headers: httpx.Headers

@@ -228,6 +228,22 @@ def or_none(rl: RateLimitInfo) -> RateLimitInfo | None:
     return None if rl.is_empty() else rl
 
 
+def status_error(
+    provider: Provider, status: int, raw: bytes, *, retry_after_s: float | None,
+    ratelimit: RateLimitInfo | None = None,
+) -> ProviderError:
+    """An error status whose body is not the vendor's error JSON (a proxy's HTML page, plain
+    text): classified by status and text, the text redacted and cut short."""
+    text = provider.redact(raw[:200].decode("utf-8", "replace"))
+    return ProviderError(
+        classify_status(status, text),
+        f"HTTP {status}: {text}" if text else f"HTTP {status}",
+        status=status,
+        retry_after_s=retry_after_s,
+        ratelimit=ratelimit,
+    )
+
+
 def _count(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
 
@@ -369,14 +385,8 @@ class OpenAIProvider(Provider):
                 status=status,
                 ratelimit=or_none(rl),
             )
-        text = self.redact(raw[:200].decode("utf-8", "replace"))
-        return ProviderError(
-            classify_status(status, text),
-            f"HTTP {status}: {text}" if text else f"HTTP {status}",
-            status=status,
-            retry_after_s=retry_after(rl),
-            ratelimit=or_none(rl),
-        )
+        return status_error(self, status, raw, retry_after_s=retry_after(rl),
+                            ratelimit=or_none(rl))
 
     def error_from_payload(
         self, status: int | None, data: dict[str, Any], rl: RateLimitInfo
