@@ -9,8 +9,11 @@ the virtual clock and which jumps straight to the next timer whenever nothing is
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import selectors
 import time
+from asyncio import events
 from collections.abc import Coroutine
 from typing import Any, Protocol, TypeVar
 
@@ -82,36 +85,111 @@ class VirtualClock:
             return runner.run(main)
 
 
-class _JumpingSelector(selectors.DefaultSelector):
-    """Polls real I/O without blocking; a wait for a timer becomes a jump of the clock."""
+class _VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose time is the virtual clock, tuned for its one job.
 
-    # With callbacks ready (timeout 0) the loop polls I/O on every iteration; in virtual
-    # time that poll is mostly wasted, so it happens only every POLL_EVERY such iterations.
+    `_run_once` is asyncio's own, less what virtual time does not need:
+    - a wait for a timer is a jump of the clock, not a sleep;
+    - real I/O (other threads' wake-ups, sockets) is polled, without blocking, once every
+      `POLL_EVERY` iterations rather than on each: a poll is a syscall that also hands the
+      GIL to any thread that wants it. Callbacks from other threads do not wait for the
+      poll (`call_soon_threadsafe` queues them before it writes the wake-up byte);
+    - timers sit in the heap as `(when, seq, handle)` tuples, so ordering them is a C
+      comparison instead of `TimerHandle.__lt__` in Python, about eight per timer.
+    With nothing scheduled and nothing ready only real I/O can wake the loop, so it blocks.
+    """
+
     POLL_EVERY = 32
 
     def __init__(self, clock: VirtualClock) -> None:
-        super().__init__()
-        self._clock = clock
-        self._skipped = 0
-
-    def select(self, timeout: float | None = None):  # type: ignore[override]
-        if timeout is None:
-            return super().select(None)  # nothing scheduled: only real I/O can wake us
-        if timeout <= 0:
-            self._skipped += 1
-            if self._skipped < self.POLL_EVERY:
-                return []
-        self._skipped = 0
-        ready = super().select(0)
-        if not ready and timeout > 0:
-            self._clock.advance(timeout)
-        return ready
-
-
-class _VirtualTimeLoop(asyncio.SelectorEventLoop):
-    def __init__(self, clock: VirtualClock) -> None:
         self._virtual_clock = clock
-        super().__init__(_JumpingSelector(clock))
+        self._timer_seq = itertools.count()
+        self._unpolled = 0
+        super().__init__(selectors.DefaultSelector())
 
     def time(self) -> float:
-        return self._virtual_clock.monotonic()
+        return self._virtual_clock._elapsed
+
+    def call_at(self, when, callback, *args, context=None):  # type: ignore[override]
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = events.TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        heapq.heappush(self._scheduled, (when, next(self._timer_seq), timer))
+        timer._scheduled = True
+        return timer
+
+    def call_later(self, delay, callback, *args, context=None):  # type: ignore[override]
+        if delay is None:
+            raise TypeError("delay must not be None")
+        return self.call_at(self._virtual_clock._elapsed + delay, callback, *args, context=context)
+
+    def _run_once(self) -> None:
+        scheduled = self._scheduled
+        ready = self._ready
+        if self._timer_cancelled_count > 100 and self._timer_cancelled_count * 2 > len(scheduled):
+            kept = []
+            for entry in scheduled:
+                if entry[2]._cancelled:
+                    entry[2]._scheduled = False
+                else:
+                    kept.append(entry)
+            heapq.heapify(kept)
+            self._scheduled = scheduled = kept
+            self._timer_cancelled_count = 0
+        else:
+            while scheduled and scheduled[0][2]._cancelled:
+                self._timer_cancelled_count -= 1
+                heapq.heappop(scheduled)[2]._scheduled = False
+
+        clock = self._virtual_clock
+        if ready or self._stopping:
+            self._unpolled += 1
+            if self._unpolled >= self.POLL_EVERY:
+                self._poll(0)
+        elif scheduled:
+            self._unpolled += 1
+            if self._unpolled >= self.POLL_EVERY and self._poll(0):
+                pass  # real I/O came first: run it before jumping
+            else:
+                wait = scheduled[0][0] - clock._elapsed
+                if wait > 0:
+                    clock._elapsed += wait
+        else:
+            self._poll(None)  # nothing scheduled: only real I/O can wake us
+
+        end = clock._elapsed + self._clock_resolution
+        pop = heapq.heappop
+        while scheduled and scheduled[0][0] < end:
+            timer = pop(scheduled)[2]
+            timer._scheduled = False
+            ready.append(timer)
+
+        popleft = ready.popleft
+        if self._debug:
+            for _ in range(len(ready)):
+                handle = popleft()
+                if not handle._cancelled:
+                    self._current_handle = handle
+                    try:
+                        handle._run()
+                    finally:
+                        self._current_handle = None
+        else:
+            for _ in range(len(ready)):
+                handle = popleft()
+                if not handle._cancelled:
+                    handle._run()
+        handle = None  # noqa: F841  (breaks a cycle when a callback raised)
+
+    def _poll(self, timeout: float | None) -> int:
+        self._unpolled = 0
+        events_ = self._selector.select(timeout)
+        if events_:
+            self._process_events(events_)
+        return len(events_)

@@ -87,7 +87,7 @@ class Store:
         """Store records atomically with their rollups (the recorder batches this for you)."""
         if record_jsons is None:
             record_jsons = [record_json(r) for r in records]
-        self.write_prepared(prepare(records, record_jsons))
+        self.write_prepared(prepare(record_jsons))
 
     def write_prepared(self, batch: PreparedBatch, *, dropped: int = 0) -> None:
         """Store a prepared batch in one transaction: rows, rollups, recorder counters."""

@@ -462,37 +462,30 @@ class _LineRecorder(Recorder):
         self._dropped_reported += rest
 
     def _prepare(self, lines: list[str]) -> _Batch | None:  # type: ignore[override]
-        parse = RequestRecord.model_validate_json
         try:
-            batch, records, jsons = PreparedBatch(), [], []
+            batch = PreparedBatch()
             for start in range(0, len(lines), _YIELD_EVERY):
-                chunk = lines[start : start + _YIELD_EVERY]
-                chunk_records = [parse(line) for line in chunk]
-                batch.extend(chunk_records, chunk)
-                records += chunk_records
-                jsons += chunk
+                batch.extend(lines[start : start + _YIELD_EVERY])
                 time.sleep(0)  # let the writer thread back in, as Recorder does
         except Exception:  # a line the store cannot take: find it, keep the others
-            records, jsons = [], []
+            good = []
             for line in lines:
                 try:
-                    r = parse(line)
-                    prepare([r], [line])
+                    prepare([line])
                 except Exception as err:
                     reason = _one_line(err)
                     self._report(f"record {_id_of(line)!r} not storable: {reason}", reason)
                     continue
-                records.append(r)
-                jsons.append(line)
-            bad = len(lines) - len(records)
+                good.append(line)
+            bad = len(lines) - len(good)
             with self._lock:
                 self._unserializable += bad
                 self._in_flight -= bad
-            if not records:
+            if not good:
                 return None
-            batch = prepare(records, jsons)
-        self._append_trace(jsons)
-        return _Batch(records, jsons, batch)
+            lines, batch = good, prepare(good)
+        self._append_trace(lines)
+        return _Batch(lines, batch)
 
 
 def _id_of(line: str) -> str:

@@ -67,22 +67,17 @@ class _FlushMarker:
 
 @dataclass
 class _Batch:
-    records: list[RequestRecord]  # kept to split the batch if one record poisons it
-    jsons: list[str]
+    jsons: list[str]  # kept to split the batch if one record poisons it
     prepared: PreparedBatch
 
     @property
     def size(self) -> int:
-        return len(self.records)
+        return len(self.jsons)
 
     def halves(self) -> tuple[_Batch, _Batch]:
-        mid = len(self.records) // 2
+        mid = len(self.jsons) // 2
         return tuple(  # type: ignore[return-value]
-            _Batch(rs, js, prepare(rs, js))
-            for rs, js in (
-                (self.records[:mid], self.jsons[:mid]),
-                (self.records[mid:], self.jsons[mid:]),
-            )
+            _Batch(js, prepare(js)) for js in (self.jsons[:mid], self.jsons[mid:])
         )
 
 
@@ -247,34 +242,32 @@ class Recorder:
         try:
             batch, jsons = PreparedBatch(), []
             for start in range(0, len(records), _YIELD_EVERY):
-                chunk = records[start : start + _YIELD_EVERY]
-                chunk_jsons = [record_json(r) for r in chunk]
-                batch.extend(chunk, chunk_jsons)
+                chunk_jsons = [record_json(r) for r in records[start : start + _YIELD_EVERY]]
+                batch.extend(chunk_jsons)
                 jsons += chunk_jsons
                 # The writer needs the GIL back each time SQLite returns: hand it over now
                 # rather than after a whole switch interval.
                 time.sleep(0)
         except Exception:  # a record the store cannot take: find it, keep the others
-            good, jsons = [], []
+            jsons = []
             for r in records:
                 try:
                     j = record_json(r)
-                    prepare([r], [j])
+                    prepare([j])
                 except Exception as err:
                     reason = _one_line(err)
                     self._report(f"record {r.id!r} not storable: {reason}", reason)
                     continue
-                good.append(r)
                 jsons.append(j)
-            bad = len(records) - len(good)
+            bad = len(records) - len(jsons)
             with self._lock:
                 self._unserializable += bad
                 self._in_flight -= bad
-            if not good:
+            if not jsons:
                 return None
-            records, batch = good, prepare(good, jsons)
+            batch = prepare(jsons)
         self._append_trace(jsons)
-        return _Batch(records, jsons, batch)
+        return _Batch(jsons, batch)
 
     def _append_trace(self, jsons: list[str]) -> None:
         if self._trace is None:
@@ -321,7 +314,7 @@ class Recorder:
                 if batch.size > 1:
                     return sum(self._commit(half) for half in batch.halves())
                 reason = _one_line(err)
-                self._report(f"record {batch.records[0].id!r} not stored: {reason}", reason)
+                self._report(f"record {batch.prepared.ids()[0]!r} not stored: {reason}", reason)
                 return self._give_up(batch)
             except Exception as err:  # any other failure of the store: retried, then counted
                 tries += 1

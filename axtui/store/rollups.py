@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection
 
-from axtui.records import Outcome, RequestRecord
+from axtui.records import Outcome
 from axtui.store.bulk import increment
 from axtui.store.tables import (
     ROLLUP_COUNTERS,
@@ -24,6 +24,7 @@ from axtui.store.tables import (
 )
 
 MINUTE_S = 60
+_OUTCOME_OK = Outcome.ok.value
 BUCKETS_PER_DOUBLING = 4
 BUCKET_RATIO = 2 ** (1 / BUCKETS_PER_DOUBLING)
 # Bucket 0 holds < 1 ms; bucket i >= 1 holds [2^((i-1)/4), 2^(i/4)) ms; the last one is open.
@@ -117,10 +118,8 @@ class RollupDelta:
             g = self.groups[key] = _Group()
         return g
 
-    def add(self, record: RequestRecord) -> None:
-        # Fields are read from the models' __dict__: pydantic's attribute hook made plain
-        # attribute reads about half of this loop's cost.
-        r = record.__dict__
+    def add(self, r: dict) -> None:
+        """Add one record, as parsed from its JSON (enums are their string values)."""
         minute = int(r["started_at"] // MINUTE_S) * MINUTE_S
         route = r["route"]
         served = r["deployment"]
@@ -128,11 +127,11 @@ class RollupDelta:
         c = g.c
         c[_REQUESTS] += 1
         cost = r["cost_nano"]
-        if r["outcome"] is Outcome.ok:
+        if r["outcome"] == _OUTCOME_OK:
             c[_OK] += 1
         else:
             c[_ERRORS] += 1
-            kind = (r["error_kind"] or r["outcome"]).value
+            kind = r["error_kind"] or r["outcome"]
             g.request_errors[kind] = g.request_errors.get(kind, 0) + 1
         attempts = r["attempts"]
         if attempts:  # refused requests never reached a provider: not a latency sample
@@ -147,7 +146,7 @@ class RollupDelta:
         usage = r["usage"]
         pt = ct = 0
         if usage is not None:
-            pt, ct = usage.prompt_tokens, usage.completion_tokens
+            pt, ct = usage["prompt_tokens"], usage["completion_tokens"]
             c[_PT] += pt
             c[_CT] += ct
         c[_COST] += cost
@@ -156,8 +155,7 @@ class RollupDelta:
 
         a_pt = a_ct = a_cost = 0
         ag = g
-        for attempt in attempts:
-            a = attempt.__dict__
+        for a in attempts:
             deployment = a["deployment"]
             ag = g if deployment == served else self._group((minute, route, deployment))
             d = ag.c
@@ -167,8 +165,7 @@ class RollupDelta:
                 d[_A_OK] += 1
             else:
                 d[_A_ERRORS] += 1
-                kind = error_kind.value
-                ag.attempt_errors[kind] = ag.attempt_errors.get(kind, 0) + 1
+                ag.attempt_errors[error_kind] = ag.attempt_errors.get(error_kind, 0) + 1
             latency = a["latency_ms"]
             d[_A_LAT_SUM] += latency
             ag.attempt_hist[bucket_of(latency)] += 1
@@ -178,10 +175,11 @@ class RollupDelta:
                 d[_A_TTFT_SUM] += ttft
             a_usage = a["usage"]
             if a_usage is not None:
-                a_pt += a_usage.prompt_tokens
-                a_ct += a_usage.completion_tokens
-                d[_A_PT] += a_usage.prompt_tokens
-                d[_A_CT] += a_usage.completion_tokens
+                upt, uct = a_usage["prompt_tokens"], a_usage["completion_tokens"]
+                a_pt += upt
+                a_ct += uct
+                d[_A_PT] += upt
+                d[_A_CT] += uct
             d[_A_COST] += a["cost_nano"]
             a_cost += a["cost_nano"]
         # Tokens or cost the record carries beyond its attempts' own go to the deployment
@@ -192,7 +190,7 @@ class RollupDelta:
             d[_A_CT] += max(0, ct - a_ct)
             d[_A_COST] += max(0, cost - a_cost)
 
-    def add_all(self, records: Iterable[RequestRecord]) -> RollupDelta:
+    def add_all(self, records: Iterable[dict]) -> RollupDelta:
         add = self.add
         for r in records:
             add(r)
