@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from axtui.clock import VirtualClock  # noqa: E402
 from axtui.config import parse_config  # noqa: E402
 from axtui.engine.engine import Engine, RoutingError  # noqa: E402
+from axtui.heap import tune_gc  # noqa: E402
 from axtui.providers.base import ChatRequest  # noqa: E402
 from axtui.store.db import open_store  # noqa: E402
 from axtui.store.ingest import WRITTEN_COUNTER  # noqa: E402
@@ -60,6 +61,7 @@ def run(n: int, concurrency: int, recorder: Recorder | ProcessRecorder | None) -
     engine = Engine(config(), clock=clock, seed=1)
     if recorder is not None:
         engine.on_record(recorder.submit)
+    tune_gc()  # as `axtui serve` and the demo do once set up (see axtui/heap.py)
     failed = 0
 
     async def worker(count: int) -> None:

@@ -9,13 +9,13 @@ The engine knows no HTTP server and no UI. It is the only retry loop in axtui.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import logging
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from hashlib import blake2b
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -42,7 +42,7 @@ from axtui.providers.base import (
     Provider,
     ProviderError,
 )
-from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage
+from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage, trusted
 
 if TYPE_CHECKING:
     from axtui.engine.stream import EngineStream
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_MAX_TOKENS_ESTIMATE = 256  # when the caller sets no max_tokens
+_NO_CAPS: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -306,41 +307,46 @@ class Engine:
     # ------------------------------------------------------------------ planning
 
     def _plan(self, request: ChatRequest, ctx: RequestContext) -> _Plan:
-        now = self.clock.now()
+        clock = self.clock
+        now, t0 = clock.now(), clock.monotonic()
         est_in, has_images, text = estimate_prompt(request)
-        caps = set()
-        if request.stream:
-            caps.add("streaming")
-        if request.tools:
-            caps.add("tools")
-        if request.response_format and request.response_format.get("type") in (
-            "json_object", "json_schema"):
-            caps.add("json")
-        if has_images:
-            caps.add("vision")
+        rf = request.response_format
+        if request.stream or request.tools or rf or has_images:
+            caps = set()
+            if request.stream:
+                caps.add("streaming")
+            if request.tools:
+                caps.add("tools")
+            if rf and rf.get("type") in ("json_object", "json_schema"):
+                caps.add("json")
+            if has_images:
+                caps.add("vision")
+            needed = frozenset(caps)
+        else:
+            needed = _NO_CAPS
         level = complexity(est_in, request, text)
-        needs = Needs(
-            caps=frozenset(caps),
-            prompt_tokens=est_in,
-            max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE,
-            complexity=level,
-        )
+        needs = Needs(needed, est_in, request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE, level)
         requested = request.model
-        route, reason = resolve_route(
-            self.config.rules, requested, user=ctx.user or request.user,
-            tags=ctx.tags or request.tags, headers=ctx.headers, level=level)
-        content_hash = hashlib.blake2b(orjson.dumps(request.messages), digest_size=12).hexdigest()
+        route, reason = requested, ""
+        if self.config.rules:
+            route, reason = resolve_route(
+                self.config.rules, requested, user=ctx.user or request.user,
+                tags=ctx.tags or request.tags, headers=ctx.headers, level=level)
+        content_hash = blake2b(orjson.dumps(request.messages), digest_size=12).hexdigest()
         return _Plan(
-            request=request,
-            ctx=ctx,
-            record_id=ctx.request_id or f"{self._id_prefix}{next(self._ids):010x}",
-            started_at=now,
-            t0=self.clock.monotonic(),
-            requested=requested,
-            route=route,
-            needs=needs,
-            content_hash=content_hash,
-            reason=reason,
+            request,
+            ctx,
+            ctx.request_id or f"{self._id_prefix}{next(self._ids):010x}",
+            now,
+            t0,
+            requested,
+            route,
+            needs,
+            content_hash,
+            reason,
+            [],
+            [],
+            {},
         )
 
     # ------------------------------------------------------------------ non-streaming
@@ -350,14 +356,15 @@ class Engine:
     ) -> EngineResult:
         """Route one request. Returns the answer and its record; raises RoutingError with the
         record when it cannot be served. Either way the record is emitted exactly once."""
-        ctx = ctx or RequestContext()
-        plan = self._plan(request, ctx)
+        plan = self._plan(request, ctx or RequestContext())
         self.in_flight += 1
         try:
             rejection = self._admit(plan)
             if rejection is not None:
                 raise self._fail(plan, *rejection)
-            return await self._attempt_loop(plan)
+            st, resp = await self._walk(plan, self._call)
+            return EngineResult(resp, self._finish(plan, Outcome.ok, st, resp.usage, None,
+                                                   None, None))
         except asyncio.CancelledError:
             self._finish(plan, Outcome.cancelled, None, None, ErrorKind.cancelled,
                          "the caller went away", None)
@@ -381,25 +388,20 @@ class Engine:
                 return ErrorKind.budget, b.reason, b.retry_after_s
         return None
 
-    async def _attempt_loop(self, plan: _Plan) -> EngineResult:
-        req = plan.request
-
-        def call(st: DeploymentState, remaining: float) -> Awaitable[ChatResponse]:
-            return self._call(st, req, remaining, plan)
-
-        st, resp = await self._walk(plan, call)
-        return EngineResult(resp, self._succeed(plan, st, resp.usage, None))
-
     async def _walk(
-        self, plan: _Plan, attempt: Callable[[DeploymentState, float], Awaitable[T]]
+        self, plan: _Plan, attempt: Callable[[DeploymentState, float, _Plan], Awaitable[T]]
     ) -> tuple[DeploymentState, T]:
         """The failover loop, for plain calls and stream starts alike: routes in order, the
-        chosen deployments of each, `attempt(deployment, seconds left)` until one succeeds.
+        chosen deployments of each, `attempt(deployment, seconds left, plan)` until one
+        succeeds.
         `attempt` records its own failure and raises ProviderError; this decides what next
         (another deployment, the same one after backoff, the context fallback, give up)."""
-        deadline = plan.t0 + self.config.routes[plan.route].deadline_s
+        first = self.routes[plan.route]
+        deadline = plan.t0 + first.cfg.deadline_s
         last_err: ProviderError | None = None
-        for route in self._route_sequence(plan):
+        # a route with nowhere to fall back to is the common case: no generator for it
+        sequence = (first,) if first.alone else self._route_sequence(plan)
+        for route in sequence:
             plan.routes_tried.append(route.name)
             plan.route = route.name
             ordered, skipped = self._choose(route, plan)
@@ -420,7 +422,7 @@ class Engine:
                                      self._attempts_summary(plan, "deadline passed"), None)
                 tries += 1
                 try:
-                    return st, await attempt(st, remaining)
+                    return st, await attempt(st, remaining, plan)
                 except ProviderError as e:
                     last_err = e
                     step = decide(e.kind)
@@ -467,9 +469,8 @@ class Engine:
                 return
             pending.extend(self.routes[f] for f in route.cfg.fallbacks)
 
-    async def _call(
-        self, st: DeploymentState, req: ChatRequest, remaining: float, plan: _Plan
-    ) -> ChatResponse:
+    async def _call(self, st: DeploymentState, remaining: float, plan: _Plan) -> ChatResponse:
+        req = plan.request
         spec = st.spec
         budget_tokens = plan.needs.prompt_tokens + plan.needs.max_tokens
         st.headroom.consume(budget_tokens)
@@ -504,12 +505,21 @@ class Engine:
         if resp.ratelimit is not None:
             st.headroom.learn(resp.ratelimit)
         st.headroom.adjust(resp.usage.total_tokens - budget_tokens)
-        plan.attempts.append(Attempt(
-            deployment=spec.id, started_at=started, latency_ms=latency, status=resp.status,
-            usage=resp.usage, cost_nano=spec.cost_nano(
-                resp.usage.prompt_tokens, resp.usage.completion_tokens,
-                resp.usage.cached_prompt_tokens),
-        ))
+        usage = resp.usage
+        plan.attempts.append(trusted(Attempt, {
+            "deployment": spec.id,
+            "started_at": started,
+            "latency_ms": latency,
+            "ttft_ms": None,
+            "status": resp.status,
+            "error_kind": None,
+            "error": None,
+            "retry_after_s": None,
+            "usage": usage,
+            "cost_nano": spec.cost_nano(usage.prompt_tokens, usage.completion_tokens,
+                                        usage.cached_prompt_tokens),
+            "backoff_ms": 0.0,
+        }))
         return resp
 
     def _attempt_failed(
@@ -586,7 +596,9 @@ class Engine:
         error: str | None,
         ttft_ms: float | None,
     ) -> RequestRecord:
-        cost = sum(a.cost_nano for a in plan.attempts)
+        attempts = plan.attempts
+        cost = attempts[0].cost_nano if len(attempts) == 1 else sum(
+            a.cost_nano for a in attempts)
         optimal = None
         if usage is not None:
             optimal = self._optimal_cost(plan, usage)
@@ -594,38 +606,41 @@ class Engine:
         reason = plan.reason
         if len(plan.routes_tried) > 1:
             reason = f"{reason}; via {' → '.join(plan.routes_tried)}".lstrip("; ")
-        if len(plan.attempts) > 1 and outcome is Outcome.ok:
-            reason = f"{reason}; failover after {len(plan.attempts) - 1}".lstrip("; ")
-        record = RequestRecord(
-            id=plan.record_id,
-            started_at=plan.started_at,
-            ended_at=self.clock.now(),
-            route=plan.route,
-            requested_route=plan.requested,
-            user=plan.ctx.user or plan.request.user,
-            key_id=plan.ctx.key_id,
-            tags=plan.ctx.tags or plan.request.tags,
-            stream=plan.request.stream,
-            est_prompt_tokens=plan.needs.prompt_tokens,
-            max_tokens=plan.request.max_tokens,
-            required_caps=sorted(plan.needs.caps),
-            complexity=plan.needs.complexity,
-            content_hash=plan.content_hash,
-            messages=plan.request.messages if route_cfg and route_cfg.capture_content else None,
-            attempts=plan.attempts,
-            outcome=outcome,
-            error_kind=kind,
-            error=error,
-            status=200 if kind is None else status_for(kind),
-            deployment=st.spec.id if st is not None else None,
-            usage=usage,
-            latency_ms=(self.clock.monotonic() - plan.t0) * 1000.0,
-            ttft_ms=ttft_ms,
-            cost_nano=cost,
-            optimal_cost_nano=optimal,
-            reason=reason,
-            flags=plan.flags,
-        )
+        if len(attempts) > 1 and outcome is Outcome.ok:
+            reason = f"{reason}; failover after {len(attempts) - 1}".lstrip("; ")
+        request, ctx, needs = plan.request, plan.ctx, plan.needs
+        # Every field, in declaration order, each of its type: see records.trusted.
+        record = trusted(RequestRecord, {
+            "id": plan.record_id,
+            "started_at": plan.started_at,
+            "ended_at": self.clock.now(),
+            "route": plan.route,
+            "requested_route": plan.requested,
+            "user": ctx.user or request.user,
+            "key_id": ctx.key_id,
+            "tags": list(ctx.tags or request.tags),
+            "stream": request.stream,
+            "est_prompt_tokens": needs.prompt_tokens,
+            "max_tokens": request.max_tokens,
+            "required_caps": sorted(needs.caps),
+            "complexity": needs.complexity,
+            "content_hash": plan.content_hash,
+            "messages": (list(request.messages) if route_cfg and route_cfg.capture_content
+                         else None),
+            "attempts": list(attempts),
+            "outcome": outcome,
+            "error_kind": kind,
+            "error": error,
+            "status": 200 if kind is None else status_for(kind),
+            "deployment": st.spec.id if st is not None else None,
+            "usage": usage,
+            "latency_ms": (self.clock.monotonic() - plan.t0) * 1000.0,
+            "ttft_ms": ttft_ms,
+            "cost_nano": cost,
+            "optimal_cost_nano": optimal,
+            "reason": reason,
+            "flags": dict(plan.flags),
+        })
         user = record.user
         if cost:
             self.budgets.record(plan.route, user, plan.ctx.key_id, cost)

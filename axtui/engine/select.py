@@ -47,15 +47,17 @@ class RouteState:
     turn: int = 0  # round-robin position
     windows: list[int] = field(default_factory=list)  # distinct context windows, sorted
     cache: dict = field(default_factory=dict)  # eligible() results by request kind
+    alone: bool = False  # no fallback or context fallback: the failover loop needs no plan
 
     def __post_init__(self) -> None:
         self.windows = sorted({st.spec.context_window for st in self.deployments})
+        self.alone = not self.cfg.fallbacks and not self.cfg.context_fallback
 
     def invalidate(self) -> None:
         self.cache.clear()
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Needs:
     caps: frozenset[str]
     prompt_tokens: int

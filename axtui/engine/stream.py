@@ -72,7 +72,7 @@ class EngineStream:
         """Fail over (the engine's loop) until some deployment's stream yields a chunk."""
         eng = self.engine
 
-        async def start(st: DeploymentState, remaining: float):
+        async def start(st: DeploymentState, remaining: float, plan: _Plan):
             st.headroom.consume(plan.needs.prompt_tokens + plan.needs.max_tokens)
             st.health.begin()
             self._started_at, self._t = eng.clock.now(), eng.clock.monotonic()

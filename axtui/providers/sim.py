@@ -37,7 +37,7 @@ from axtui.providers.base import (
     RateLimitInfo,
     Timeouts,
 )
-from axtui.records import ErrorKind, Usage
+from axtui.records import ErrorKind, Usage, trusted
 
 _Z95 = 1.6448536269514722  # the standard normal's 95th percentile
 _WINDOW_S = 60.0  # the upstream's rate-limit window
@@ -84,6 +84,11 @@ def filler_text(tokens: int) -> str:
     if n <= len(_FILLER):
         return _FILLER[:n]
     return (_FILLER * (n // len(_FILLER) + 1))[:n]
+
+
+def _usage(d: _Draw) -> Usage:
+    return trusted(Usage, {"prompt_tokens": d.prompt_tokens, "completion_tokens": d.tokens,
+                           "cached_prompt_tokens": 0})
 
 
 def _prompt_shape(messages: list[dict[str, Any]]) -> tuple[int, bool]:
@@ -219,7 +224,7 @@ class SimProvider(Provider):
         return ChatResponse(
             content=_content(request, d.tokens),
             finish_reason="length" if d.capped else "stop",
-            usage=Usage(prompt_tokens=d.prompt_tokens, completion_tokens=d.tokens),
+            usage=_usage(d),
             model=model,
             id=f"sim-{self.name}-{self._ids}",
             ratelimit=d.rl,
@@ -264,7 +269,7 @@ class SimProvider(Provider):
         self._ids += 1
         yield ChatChunk(
             finish_reason="length" if d.capped else "stop",
-            usage=Usage(prompt_tokens=d.prompt_tokens, completion_tokens=d.tokens),
+            usage=_usage(d),
         )
 
     # ------------------------------------------------------------------ one call's plan
