@@ -20,6 +20,7 @@ import gc
 import itertools
 import logging
 import multiprocessing
+import pickle
 import signal
 import threading
 import time
@@ -40,7 +41,7 @@ from sqlalchemy.engine import make_url
 from axtui.records import RequestRecord
 from axtui.store import sqlite
 from axtui.store.db import Store, open_store
-from axtui.store.ingest import PreparedBatch, prepare, record_json
+from axtui.store.ingest import PreparedBatch, prepare, record_json_bytes
 from axtui.store.recorder import _YIELD_EVERY, Recorder, RecorderStats, _Batch, _one_line
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ STATS_INTERVAL_S = 0.02  # how stale the child's counts (and so the in-flight bo
 PIPE_BYTES = 1 << 22  # a handoff of 2,000 records is ~2 MB
 CLOSE_TIMEOUT_S = 60.0
 # Parent -> child messages, and child -> parent ones; each a tuple led by its kind.
-_LINES, _FLUSH, _CLOSE = "lines", "flush", "close"
+_FLUSH, _CLOSE = "flush", "close"
+_LINES_TAG = b"L"  # a raw lines message (every other message is a pickle: b"\x80"...)
 _READY, _STATS, _FLUSHED, _CLOSED, _FAILED = "ready", "stats", "flushed", "closed", "failed"
 _NO_STATS = RecorderStats(0, 0, 0, 0, 0, 0, 0, None, None, 0, 0)
 
@@ -85,7 +87,7 @@ class ProcessRecorder:
         self._queue_max = queue_max  # set to -1 on close or the child's death: submit refuses
         self._handoff_max = min(HANDOFF_MAX, batch_max)
         self._handoff_interval_s = min(HANDOFF_INTERVAL_S, flush_interval_s)
-        self._pending: deque[str] = deque()
+        self._pending: deque[bytes] = deque()
         self._lock = threading.Lock()  # counters moved by more than one thread
         # Lines handed to the child, and how many of them it has written or failed: the
         # sender alone raises the first, the receiver alone the second.
@@ -151,7 +153,7 @@ class ProcessRecorder:
                 self._refused += 1
             return False
         try:
-            line = record_json(record)
+            line = record_json_bytes(record)
         except Exception as err:  # pydantic could not serialize it either
             with self._lock:
                 self._unserializable += 1
@@ -267,7 +269,7 @@ class ProcessRecorder:
             if closing:
                 dropped = self._unreported_drops()
                 if dropped:  # refused since the last handoff: still for the store's counter
-                    self._send((_LINES, b"", dropped))
+                    self._send_lines([], dropped)
                 self._send((_CLOSE,))
                 return
 
@@ -282,7 +284,7 @@ class ProcessRecorder:
             with self._lock:
                 self._lost += take
             return
-        self._send((_LINES, "\n".join(lines).encode(), self._unreported_drops()))
+        self._send_lines(lines, self._unreported_drops())
 
     def _unreported_drops(self) -> int:
         dropped = self._refused + self._unserializable - self._drops_reported
@@ -290,10 +292,18 @@ class ProcessRecorder:
         return dropped
 
     def _send(self, message: tuple) -> None:
+        self._send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+
+    def _send_lines(self, lines: list[bytes], dropped: int) -> None:
+        """Lines go raw, not pickled: a header line `L<dropped>`, then the JSON lines, in
+        one buffer built by a single join (pickling would copy the ~2 MB again)."""
+        self._send_bytes(b"\n".join([b"%s%d" % (_LINES_TAG, dropped), *lines]))
+
+    def _send_bytes(self, data: bytes) -> None:
         if self._dead:
             return
         try:
-            self._outbox.send(message)
+            self._outbox.send_bytes(data)
         except (OSError, ValueError):  # the child is gone; the receiver reads why
             self._child_gone()
 
@@ -516,20 +526,22 @@ def _child_main(url: str, options: dict, inbox: Connection, outbox: Connection) 
         while True:
             if inbox.poll(STATS_INTERVAL_S):
                 try:
-                    message = inbox.recv()
+                    data = inbox.recv_bytes()
                 except EOFError:  # the parent is gone: write what arrived, then stop
                     break
-                kind = message[0]
-                if kind == _LINES:
-                    text = message[1]
-                    recorder.add_lines(text.decode().split("\n") if text else [], message[2])
-                elif kind == _FLUSH:
-                    ok = recorder.flush()
-                    sent = recorder.own_stats()
-                    outbox.send((_FLUSHED, message[1], ok, sent))
-                    continue
-                elif kind == _CLOSE:
-                    break
+                if data[:1] == _LINES_TAG:
+                    header, _, body = data.partition(b"\n")
+                    recorder.add_lines(body.decode().split("\n") if body else [],
+                                       int(header[1:]))
+                else:
+                    message = pickle.loads(data)
+                    if message[0] == _FLUSH:
+                        ok = recorder.flush()
+                        sent = recorder.own_stats()
+                        outbox.send((_FLUSHED, message[1], ok, sent))
+                        continue
+                    if message[0] == _CLOSE:
+                        break
             stats = recorder.own_stats()
             if sent is None or _progress(stats) != _progress(sent):
                 outbox.send((_STATS, stats))
