@@ -13,6 +13,7 @@ import itertools
 import logging
 import os
 import random
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from hashlib import blake2b
@@ -29,7 +30,7 @@ from axtui.engine.failover import Next, backoff_s, decide, may_retry_same, statu
 from axtui.engine.health import CircuitBreaker, DeploymentHealth
 from axtui.engine.limits import CallerQuotas, Headroom
 from axtui.engine.rules import resolve_route
-from axtui.engine.select import DeploymentState, Needs, RouteState, Steer, select
+from axtui.engine.select import DeploymentState, Needs, RouteState, Steer, dynamic_skip, order
 from axtui.engine.tokens import complexity, estimate_prompt
 from axtui.flags.evaluate import FlagSet
 from axtui.flags.model import EnvOverrides
@@ -259,11 +260,10 @@ class Engine:
     def _choose(
         self, route: RouteState, plan: _Plan
     ) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
-        """select(), with the flags that touch this route applied to this request."""
-        k = route.cfg.max_attempts
+        """order(), with the flags that touch this route applied to this request."""
         flags = self.flags
         if not flags.by_route:
-            return select(route, plan.needs, self.rng, k)
+            return order(route, plan.needs, self.rng)
         try:
             ctx = plan.ctx
             fx = flags.effects(route.name, plan.needs.caps, ctx.user or plan.request.user,
@@ -273,7 +273,7 @@ class Engine:
             log.exception("flag evaluation failed on route %s", route.name)
             fx = None
         if fx is None:
-            return select(route, plan.needs, self.rng, k)
+            return order(route, plan.needs, self.rng)
         plan.flags.update(fx.variants)
         if fx.per_request:
             self.flag_counts["per_request"] += 1
@@ -282,7 +282,7 @@ class Engine:
         steer = None
         if target is not None and target in self.deployments:
             steer = Steer(self.deployments[target], fx.only is not None, f"flag {fx.by}")
-        ordered, skipped = select(route, needs, self.rng, k, steer)
+        ordered, skipped = order(route, needs, self.rng, steer)
         if steer is not None and ordered and ordered[0] is steer.deployment:
             plan.reason = f"{plan.reason or route.cfg.strategy}; flag {fx.by} → {target}"
         return ordered, skipped
@@ -401,19 +401,25 @@ class Engine:
         last_err: ProviderError | None = None
         # a route with nowhere to fall back to is the common case: no generator for it
         sequence = (first,) if first.alone else self._route_sequence(plan)
+        tokens = plan.needs.prompt_tokens + plan.needs.max_tokens
         for route in sequence:
             plan.routes_tried.append(route.name)
             plan.route = route.name
-            ordered, skipped = self._choose(route, plan)
-            if not ordered:
+            # The static order; breakers and headroom are looked at as the walk reaches
+            # each deployment (most requests need only the first).
+            queue, skipped = self._choose(route, plan)
+            skipped = _skip_unusable(queue, tokens, skipped)
+            if not queue:
                 last_err = last_err or _no_candidates(route, skipped)
                 continue
             plan.reason = plan.reason or route.cfg.strategy
             tries = 0
-            queue = list(ordered)
-            while queue and tries < route.cfg.max_attempts:
+            max_attempts = route.cfg.max_attempts
+            while queue and tries < max_attempts:
                 st = queue.pop(0)
-                if not st.breaker.allow():
+                if not st.breaker.allow():  # e.g. a half-open breaker's trials are all out
+                    skipped = _skip_unusable(
+                        queue, tokens, [*skipped, (st.spec.id, f"breaker {st.breaker.state}")])
                     continue
                 remaining = deadline - self.clock.monotonic()
                 if remaining <= 0:
@@ -430,10 +436,11 @@ class Engine:
                         raise self._fail_from(plan, e) from None
                     if step is Next.context_fallback:
                         break  # on to the next route (the context fallback comes first)
-                    if not queue and tries < route.cfg.max_attempts and may_retry_same(
+                    skipped = _skip_unusable(queue, tokens, skipped)
+                    if not queue and tries < max_attempts and may_retry_same(
                             e.kind, e.retryable):
                         queue.append(st)
-                    if queue and tries < route.cfg.max_attempts:
+                    if queue and tries < max_attempts:
                         nxt = queue[0]
                         wait = backoff_s(
                             tries, e.retry_after_s,
@@ -445,6 +452,9 @@ class Engine:
                         elif wait > 0:
                             plan.attempts[-1].backoff_ms = wait * 1000.0
                             await self.clock.sleep(wait)
+                            skipped = _skip_unusable(queue, tokens, skipped)
+            if tries == 0:  # every deployment refused at the last moment
+                last_err = last_err or _no_candidates(route, skipped)
         raise self._fail_from(plan, last_err or ProviderError(
             ErrorKind.no_candidates, "no deployment could be tried"))
 
@@ -659,16 +669,32 @@ class Engine:
         route = self.routes.get(plan.route)
         if route is None:
             return None
-        window = plan.needs.prompt_tokens + plan.needs.max_tokens
-        best = None
-        for st in route.deployments:
-            s = st.spec
-            if plan.needs.caps <= s.capabilities and window <= s.context_window:
-                c = s.cost_nano(usage.prompt_tokens, usage.completion_tokens,
-                                usage.cached_prompt_tokens)
-                if best is None or c < best:
-                    best = c
-        return best
+        needs = plan.needs
+        window = needs.prompt_tokens + needs.max_tokens
+        key = ("capable", needs.caps, bisect_left(route.windows, window))
+        specs = route.cache.get(key)
+        if specs is None:  # the same for every request of this kind: cached beside eligible()
+            specs = route.cache[key] = [
+                st.spec for st in route.deployments
+                if needs.caps <= st.spec.capabilities and window <= st.spec.context_window]
+        if not specs:
+            return None
+        pt, ct, cached = usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens
+        return min(s.cost_nano(pt, ct, cached) for s in specs)
+
+
+def _skip_unusable(
+    queue: list[DeploymentState], tokens: int, skipped: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Drop from the front of `queue` the deployments that cannot take a call now (open
+    breaker, no headroom), adding why to `skipped` (copied first: it may be a cached list).
+    Afterwards `queue[0]`, if any, is usable."""
+    while queue:
+        why = dynamic_skip(queue[0], tokens)
+        if why is None:
+            break
+        skipped = [*skipped, (queue.pop(0).spec.id, why)]
+    return skipped
 
 
 def _no_candidates(route: RouteState, skipped: list[tuple[str, str]]) -> ProviderError:

@@ -132,7 +132,7 @@ def filter_candidates(
     usable = []
     tokens = needs.prompt_tokens + needs.max_tokens
     for st in static:
-        why = _dynamic_skip(st, tokens)
+        why = dynamic_skip(st, tokens)
         if why is None:
             usable.append(st)
         else:
@@ -140,12 +140,28 @@ def filter_candidates(
     return usable, skipped
 
 
-def _dynamic_skip(st: DeploymentState, tokens: int) -> str | None:
+def dynamic_skip(st: DeploymentState, tokens: int) -> str | None:
+    """Why `st` cannot take a call of `tokens` right now (open breaker, no headroom)."""
     if not st.breaker.available():
         return f"breaker {st.breaker.state}"
     if not st.headroom.has_room(tokens):
         return "no headroom"
     return None
+
+
+def order(
+    route: RouteState, needs: Needs, rng: random.Random, steer: Steer | None = None
+) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
+    """Deployments that can take this kind of request, in strategy order (a list of the
+    caller's own), and why the others cannot; breakers and headroom are not looked at
+    (see `dynamic_skip`). A flag's `steer` puts its deployment first (or alone), even one
+    the route does not list; if that deployment cannot take the request, a split falls
+    back to the route's order and a force leaves nothing."""
+    static, skipped = eligible(route, needs)
+    ordered = order_candidates(route, static, needs, rng)
+    if steer is not None:
+        ordered, skipped = _steered(ordered, skipped, needs, steer)
+    return (ordered if ordered is not static else list(static)), skipped
 
 
 def select(
@@ -154,18 +170,13 @@ def select(
     """One routing decision: the first `k` usable deployments in strategy order, and why
     the deployments passed over were skipped. Breakers and headroom are checked only
     while walking the order, so a decision costs O(eligible) arithmetic plus O(k) checks.
-    A flag's `steer` puts its deployment first (or alone), even one the route does not
-    list; if that deployment cannot take the request, a split falls back to the route's
-    order and a force leaves nothing."""
-    static, skipped = eligible(route, needs)
-    ordered = order_candidates(route, static, needs, rng)
-    if steer is not None:
-        ordered, skipped = _steered(ordered, skipped, needs, steer)
+    (The engine's failover loop does the same walk lazily, one attempt at a time.)"""
+    ordered, skipped = order(route, needs, rng, steer)
     chosen: list[DeploymentState] = []
     passed: list[tuple[str, str]] | None = None
     tokens = needs.prompt_tokens + needs.max_tokens
     for st in ordered:
-        why = _dynamic_skip(st, tokens)
+        why = dynamic_skip(st, tokens)
         if why is None:
             chosen.append(st)
             if len(chosen) >= k:
