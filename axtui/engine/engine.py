@@ -680,7 +680,12 @@ class Engine:
         if not specs:
             return None
         pt, ct, cached = usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens
-        return min(s.cost_nano(pt, ct, cached) for s in specs)
+        best = specs[0].cost_nano(pt, ct, cached)
+        for spec in specs[1:]:
+            c = spec.cost_nano(pt, ct, cached)
+            if c < best:
+                best = c
+        return best
 
 
 def _skip_unusable(

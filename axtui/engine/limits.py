@@ -201,11 +201,12 @@ class Headroom:
 
     def consume(self, tokens: int = 0) -> None:
         """Count one request sent now, with the tokens it may use (prompt + max output)."""
-        now = self.clock.monotonic()
-        for w in self._req_windows:
-            w.take(now, 1)
-        for w in self._tok_windows:
-            w.take(now, tokens)
+        if self._req_windows or self._tok_windows:
+            now = self.clock.monotonic()
+            for w in self._req_windows:
+                w.take(now, 1)
+            for w in self._tok_windows:
+                w.take(now, tokens)
         if self._req_left is not None:
             self._req_left -= 1
         if self._tok_left is not None:
@@ -216,7 +217,8 @@ class Headroom:
         (negative: the estimate was high, give the difference back)."""
         if not delta_tokens:
             return
-        now = self.clock.monotonic()
+        if self._tok_windows:
+            now = self.clock.monotonic()
         for w in self._tok_windows:
             if delta_tokens > 0:
                 w.take(now, delta_tokens)

@@ -233,12 +233,15 @@ class SimProvider(Provider):
     async def _wait(self, seconds: float) -> None:
         """Sleep like the upstream would, but like a client never past the total timeout or
         the request's deadline (see REQUEST_DEADLINE): then the call ends as a timeout."""
-        limit, what = self.timeouts.total, f"{self.timeouts.total:g}s"
+        limit, by_deadline = self.timeouts.total, False
         deadline = REQUEST_DEADLINE.get()
-        if deadline is not None and deadline - self.clock.monotonic() < limit:
-            limit, what = deadline - self.clock.monotonic(), "the request's deadline"
+        if deadline is not None:
+            left = deadline - self.clock.monotonic()
+            if left < limit:
+                limit, by_deadline = left, True
         if seconds > limit:
             await self.clock.sleep(max(0.0, limit))
+            what = "the request's deadline" if by_deadline else f"{self.timeouts.total:g}s"
             raise ProviderError(ErrorKind.timeout, f"no answer within {what}")
         await self.clock.sleep(seconds)
 
