@@ -276,3 +276,36 @@ def test_records_are_equal_after_a_round_trip_through_the_child(url):
     store = open_store(url)
     assert [store.get_record(r.id) for r in records] == records
     store.close()
+
+
+def test_lines_reach_the_other_end_whole_even_when_the_pipe_takes_them_in_pieces(monkeypatch):
+    """The handoff writes Connection's framing itself, with writev; a write that takes only
+    part of what it was given (a signal mid-write) resumes where it stopped."""
+    import multiprocessing
+    import os
+    import threading
+
+    from axtui.store import process_recorder as pr
+
+    real_writev = os.writev
+    calls = []
+
+    def stingy_writev(fd, buffers):
+        calls.append(len(buffers))
+        first = bytes(buffers[0])
+        return real_writev(fd, [first[: max(1, len(first) // 3)]])  # a third of one buffer
+
+    received = []
+    inbox, outbox = multiprocessing.Pipe(duplex=False)
+    reader = threading.Thread(target=lambda: received.append(inbox.recv_bytes()))
+    reader.start()
+    lines = [b'{"id": "r%d", "pad": "%s"}' % (i, b"x" * (i % 50)) for i in range(3000)]
+    parts = [b"L7"]
+    for line in lines:
+        parts += [b"\n", line]
+    size = sum(map(len, parts))
+    monkeypatch.setattr(pr.os, "writev", stingy_writev)
+    pr._writev_all(outbox.fileno(), [pr._FRAME.pack(size), *parts])
+    reader.join(10)
+    assert received == [b"\n".join([b"L7", *lines])]
+    assert len(calls) > 3000  # it really was written in pieces
