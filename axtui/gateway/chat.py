@@ -2,8 +2,8 @@
 shape its answer. The engine does the routing, failover and recording.
 
 A client that disconnects cancels the engine call (the engine records `cancelled` and
-closes the upstream): a watcher task waits on `receive()` for `http.disconnect` and
-cancels the handler. A stream fails over until its first chunk, before any header is sent,
+closes the upstream): a watch on `receive()` (no task: see _Watch) sees `http.disconnect`
+and cancels the handler. A stream fails over until its first chunk, before any header is sent,
 so the headers can name the deployment; an error after that is one SSE `data: {"error"}`
 event, then the stream closes without `[DONE]`.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from axtui.engine.engine import RequestContext, RoutingError
 from axtui.gateway.asgi import (
@@ -39,25 +39,61 @@ log = logging.getLogger(__name__)
 
 
 class _Watch:
-    """Cancels the handler when the client goes away; `gone` tells that cancel apart."""
+    """Cancels the handler when the client goes away; `gone` tells that cancel apart.
 
-    __slots__ = ("gone", "task", "_watcher")
+    No task of its own: it steps the `receive()` coroutine by hand, up to the future that
+    coroutine waits on (uvicorn's message event), and resumes it from that future's done
+    callback. A watcher task cost a task, a loop step to start and another to cancel, per
+    request; this costs one future callback."""
+
+    __slots__ = ("gone", "task", "_receive", "_coro")
 
     def __init__(self, receive: Receive) -> None:
         self.gone = False
         self.task = asyncio.current_task()
-        self._watcher = asyncio.ensure_future(self._watch(receive))
+        self._receive = receive
+        self._coro: Any = None
+        self._listen()
 
-    async def _watch(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self.gone = True
-        assert self.task is not None
-        self.task.cancel()
+    def _listen(self) -> None:
+        """Call receive() and run it until it waits; a message already there is read now."""
+        for _ in range(64):  # a receive() that never waits is not one to watch
+            if not self._step(self._receive()):
+                return
+
+    def _resume(self, _: asyncio.Future[Any]) -> None:
+        coro, self._coro = self._coro, None
+        if coro is not None and self._step(coro):  # None: stopped meanwhile
+            self._listen()
+
+    def _step(self, coro: Any) -> bool:
+        """Advance receive(): True when it returned a message that is not a disconnect (so
+        listen again), False when it waits (on a future this watch now holds) or is done."""
+        try:
+            waiting = coro.send(None)
+        except StopIteration as done:
+            if done.value["type"] != "http.disconnect":
+                return True
+            self.gone = True
+            assert self.task is not None
+            self.task.cancel()
+            return False
+        except (Exception, asyncio.CancelledError):  # receive() broke: nothing to watch
+            log.debug("the disconnect watch stopped", exc_info=True)
+            return False
+        if not asyncio.isfuture(waiting):  # not asyncio's receive: leave it be
+            coro.close()
+            return False
+        waiting._asyncio_future_blocking = False  # this watch, not a task, waits on it
+        self._coro = coro
+        waiting.add_done_callback(self._resume)
+        return False
 
     def stop(self) -> None:
         """Called with no await since the handler last resumed, so no cancel is pending."""
-        self._watcher.cancel()
+        coro, self._coro = self._coro, None
+        if coro is not None:
+            coro.close()  # receive() stops waiting (uvicorn drops its waiter)
 
     def absorb(self) -> bool:
         """In an `except CancelledError`: undo the cancel (the engine has recorded it) and

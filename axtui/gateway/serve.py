@@ -1,4 +1,5 @@
-"""Run the gateway on uvicorn: one process, uvloop, httptools, no access log.
+"""Run the gateway on uvicorn: one process, uvloop, httptools (each response in one write),
+no access log.
 
 SIGTERM (or Ctrl-C) stops accepting, lets in-flight requests finish for up to
 `gateway.shutdown_grace_s` (then cancels them: the engine records each as `cancelled`),
@@ -7,14 +8,17 @@ runs the app's shutdown (the recorder writes every queued record), and exits 0.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from axtui.gateway.app import Gateway
 
@@ -46,6 +50,58 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class _HeadHeld:
+    """A request's view of its connection's transport: the first write (the status line and
+    headers) waits for the next (the body), so a whole response leaves in one write: one
+    syscall and one segment, where uvicorn writes the head and the body apart (measured
+    ~25 µs of CPU a write here, and a second wake-up of the client). A head with no body
+    right behind it (a stream's, a HEAD's) goes out at the end of the loop step."""
+
+    __slots__ = ("_transport", "_loop", "_head", "_first")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+        self._first = True
+
+    def write(self, data: bytes) -> None:
+        if self._first:
+            self._first = False
+            self._head = data
+            self._loop.call_soon(self.flush)
+            return
+        head = self._head
+        if head is not None:
+            self._head = None
+            data = head + data
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if not self._transport.is_closing():  # the client may have left meanwhile
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, ...
+        return getattr(self._transport, name)
+
+
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol; each request's cycle writes through a _HeadHeld."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = _HeadHeld(self.transport, self.loop)  # type: ignore[assignment]
+
+
 def tune_gc() -> None:
     """Once the app has started: park everything loaded so far (config, catalog, price
     data, SQLAlchemy) outside the collector's reach, and run young collections less often,
@@ -64,7 +120,7 @@ def make_server(gateway: Gateway, host: str, port: int, *, loop: str = "uvloop")
         host=host,
         port=port,
         loop=loop,
-        http="httptools",
+        http=_Protocol,  # httptools, one write per response
         lifespan="on",
         access_log=False,  # no per-request logging: the store has every request
         log_level="warning",
