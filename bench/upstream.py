@@ -8,15 +8,26 @@ model (the bench tells direct calls from the gateway's by model name).
 
 Raw asyncio protocol + httptools parser on uvloop, no framework: it shares two cores
 with the gateway and wrk, so every microsecond it spends is taken from the gateway.
+
+The latency is exact, from each request's arrival: a Linux timerfd (nanoseconds) wakes the
+loop when the oldest waiting answer is due. uvloop's own timers (libuv's) count whole
+milliseconds from the loop's cached clock, so `call_later(0.020)` answered every request
+that arrived within the same millisecond at the same instant, 19-21 ms after it came: the
+fake re-bunched requests a proxy had spread out, and the proxy then queued them behind each
+other, a cost no real upstream (whose latency is not quantized) imposes. Direct calls get
+the same exact latency. Where timerfd is missing, `call_later` is the fallback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import itertools
+import os
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable
 
 import httptools
 import orjson
@@ -76,12 +87,73 @@ def http_response(status: int, body: bytes, keep_alive: bool) -> bytes:
     return head + b"\r\n" + body
 
 
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+_CLOCK_MONOTONIC = 1  # time.monotonic()'s clock on Linux
+_TFD_NONBLOCK, _TFD_CLOEXEC, _TFD_TIMER_ABSTIME = os.O_NONBLOCK, os.O_CLOEXEC, 1
+
+
+class Delays:
+    """Run callbacks at exact times on the monotonic clock. With one fixed latency, answers
+    fall due in arrival order: a FIFO and one timerfd armed for its head suffice."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.due: deque[tuple[float, Callable[..., None], tuple]] = deque()
+        self.fd = -1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            self._settime = libc.timerfd_settime
+            fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
+        except (OSError, AttributeError):  # not Linux: call_later (ms-granular) instead
+            return
+        if fd >= 0:
+            self.fd = fd
+            loop.add_reader(fd, self._fire)
+
+    def at(self, when: float, fn: Callable[..., None], *args: object) -> None:
+        if self.fd < 0:
+            self.loop.call_later(max(0.0, when - time.monotonic()), fn, *args)
+            return
+        self.due.append((when, fn, args))
+        if len(self.due) == 1:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        sec = int(when)
+        spec = _Itimerspec(_Timespec(0, 0), _Timespec(sec, int((when - sec) * 1e9) or 1))
+        if self._settime(self.fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None) != 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
+
+    def _fire(self) -> None:
+        try:
+            os.read(self.fd, 8)
+        except BlockingIOError:
+            return  # re-armed for a later time before this wake-up was read
+        due, now = self.due, time.monotonic()
+        while due and due[0][0] <= now:
+            _, fn, args = due.popleft()
+            fn(*args)
+        if due:
+            self._arm(due[0][0])
+
+
+_delays: Delays | None = None
+
+
 class UpstreamProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection; requests answered in order (clients here never pipeline,
-    and a fixed latency keeps call_later order equal to arrival order)."""
+    and a fixed latency keeps answers due in arrival order)."""
 
     def __init__(self, latency_s: float) -> None:
         self.latency_s = latency_s
+        self.arrived = 0.0
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
@@ -98,6 +170,7 @@ class UpstreamProtocol(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
+        self.arrived = time.monotonic()
         self.url = b""
         self.body = []
 
@@ -119,9 +192,8 @@ class UpstreamProtocol(asyncio.Protocol):
             status, body = 404, b'{"error":{"message":"not found","type":"not_found"}}'
         payload = http_response(status, body, keep_alive)
         if self.latency_s > 0 and path != b"/stats":
-            asyncio.get_running_loop().call_later(
-                self.latency_s, self._send, payload, not keep_alive
-            )
+            assert _delays is not None
+            _delays.at(self.arrived + self.latency_s, self._send, payload, not keep_alive)
         else:
             self._send(payload, not keep_alive)
 
@@ -137,7 +209,9 @@ class UpstreamProtocol(asyncio.Protocol):
 
 
 async def serve(host: str, port: int, latency_ms: float) -> None:
+    global _delays
     loop = asyncio.get_running_loop()
+    _delays = Delays(loop)
     server = await loop.create_server(
         lambda: UpstreamProtocol(latency_ms / 1000), host, port, backlog=2048, reuse_address=True
     )
