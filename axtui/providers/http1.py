@@ -218,7 +218,11 @@ class _Connection(asyncio.Protocol):
         self.deadline, self.read_s, self.last_read = deadline, read_s, now
         self.status, self.complete, self.reusable, self.headers_done = 0, False, False, False
         assert self.transport is not None
-        self.transport.write(request)
+        try:
+            self.transport.write(request)
+        except (RuntimeError, OSError):  # closed under us between the pool and here
+            raise ProviderError(ErrorKind.connect, "could not send to upstream (its "
+                                "connection closed)") from None
         self.timer = loop.call_at(min(deadline, now + read_s), self._on_timer)
         return waiter
 
@@ -353,9 +357,9 @@ class Http1Pool:
     ) -> Response:
         """POST `body` (with the header lines `headers`, from `header_block`) to `ep`, by the
         loop-time `deadline`. A reused connection sends the request in this very step."""
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
         if self.closed:
             raise ProviderError(ErrorKind.connect, "could not connect to upstream (the HTTP "
                                 "client is closed)")
@@ -363,9 +367,8 @@ class Http1Pool:
         if conn is None:
             conn = await self._connect(ep, deadline, connect_s)
         head = b"%s%scontent-length: %d\r\n\r\n" % (ep.head, headers, len(body))
-        waiter = conn.send(head + body, deadline, read_s)
         try:
-            return await waiter
+            return await conn.send(head + body, deadline, read_s)
         except BaseException:
             conn.reusable = False
             raise
@@ -384,11 +387,24 @@ class Http1Pool:
 
     # ---------------------------------------------------------------- pooling
 
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve this loop. Connections made on an earlier loop (a client used by one
+        asyncio.run, then another) belong to it: they are forgotten, not reused."""
+        self._loop = loop
+        for conn in self._all:
+            conn.counted = False
+            conn.closed = True
+        self._all.clear()
+        self._idle.clear()
+        self._waiters.clear()
+        self._open = 0
+
     def _take_idle(self, key: tuple[str, str, int], now: float) -> _Connection | None:
         q = self._idle.get(key)
         while q:
             conn = q.pop()
-            if conn.closed:
+            if conn.closed or conn.transport is None or conn.transport.is_closing():
+                conn.abort()  # closing already: its connection_lost is on its way
                 continue
             if now - conn.idle_since > self.keepalive_s:
                 conn.abort()

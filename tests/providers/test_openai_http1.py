@@ -422,3 +422,27 @@ async def test_shared_client_closes_its_pool(server):
     assert pool.open_connections == 1
     await client.aclose()
     assert pool.closed and pool.open_connections == 0
+
+
+def test_a_pool_used_by_one_event_loop_then_another():
+    pool = Http1Pool()
+
+    async def once() -> bytes:
+        srv = RawServer()
+        srv.server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+        srv.port = srv.server.sockets[0].getsockname()[1]
+        try:
+            return (await post(pool, srv)).content
+        finally:
+            srv.server.close()
+
+    assert asyncio.run(once()) == OK_BODY
+    assert asyncio.run(once()) == OK_BODY  # the first loop's connection is not reused
+
+
+async def test_a_connection_closing_under_the_pool_is_not_taken(server, pool):
+    await post(pool, server)
+    [conn] = [c for q in pool._idle.values() for c in q]
+    conn.transport.close()  # closing: its connection_lost has not run yet
+    assert (await post(pool, server)).content == OK_BODY
+    assert server.connections == 2
