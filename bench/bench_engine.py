@@ -61,7 +61,7 @@ def run(n: int, concurrency: int, recorder: Recorder | ProcessRecorder | None) -
     engine = Engine(config(), clock=clock, seed=1)
     if recorder is not None:
         engine.on_record(recorder.submit)
-    tune_gc()  # as `axtui serve` and the demo do once set up (see axtui/heap.py)
+    tune_gc()  # as `axtui serve` does once set up (see axtui/heap.py)
     failed = 0
 
     async def worker(count: int) -> None:

@@ -504,9 +504,14 @@ class Engine:
             e = ProviderError(ErrorKind.timeout, "no answer within the deadline")
             self._attempt_failed(st, plan, e, started, t)
             raise e from None
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the caller left mid-call: the attempt is recorded
             st.health.end()
             st.breaker.release()
+            plan.attempts.append(Attempt(
+                deployment=spec.id, started_at=started,
+                latency_ms=(self.clock.monotonic() - t) * 1000.0,
+                error_kind=ErrorKind.cancelled, error="the caller went away",
+            ))
             raise
         latency = (self.clock.monotonic() - t) * 1000.0
         st.health.end()

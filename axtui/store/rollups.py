@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection
 
-from axtui.records import Outcome
+from axtui.records import ErrorKind, Outcome
 from axtui.store.bulk import increment
 from axtui.store.tables import (
     ROLLUP_COUNTERS,
@@ -25,6 +25,7 @@ from axtui.store.tables import (
 
 MINUTE_S = 60
 _OUTCOME_OK = Outcome.ok.value
+_CANCELLED = ErrorKind.cancelled.value
 BUCKETS_PER_DOUBLING = 4
 BUCKET_RATIO = 2 ** (1 / BUCKETS_PER_DOUBLING)
 # Bucket 0 holds < 1 ms; bucket i >= 1 holds [2^((i-1)/4), 2^(i/4)) ms; the last one is open.
@@ -159,20 +160,26 @@ class RollupDelta:
             deployment = a["deployment"]
             ag = g if deployment == served else self._group((minute, route, deployment))
             d = ag.c
-            d[_ATTEMPTS] += 1
             error_kind = a["error_kind"]
-            if error_kind is None:
-                d[_A_OK] += 1
-            else:
-                d[_A_ERRORS] += 1
+            if error_kind == _CANCELLED:
+                # The caller left, not the deployment failing: listed by kind, and its
+                # tokens and cost count, but it is no attempt in the health figures
+                # (attempts, error rate, latency).
                 ag.attempt_errors[error_kind] = ag.attempt_errors.get(error_kind, 0) + 1
-            latency = a["latency_ms"]
-            d[_A_LAT_SUM] += latency
-            ag.attempt_hist[bucket_of(latency)] += 1
-            ttft = a["ttft_ms"]
-            if ttft is not None:
-                d[_A_TTFT_N] += 1
-                d[_A_TTFT_SUM] += ttft
+            else:
+                d[_ATTEMPTS] += 1
+                if error_kind is None:
+                    d[_A_OK] += 1
+                else:
+                    d[_A_ERRORS] += 1
+                    ag.attempt_errors[error_kind] = ag.attempt_errors.get(error_kind, 0) + 1
+                latency = a["latency_ms"]
+                d[_A_LAT_SUM] += latency
+                ag.attempt_hist[bucket_of(latency)] += 1
+                ttft = a["ttft_ms"]
+                if ttft is not None:
+                    d[_A_TTFT_N] += 1
+                    d[_A_TTFT_SUM] += ttft
             a_usage = a["usage"]
             if a_usage is not None:
                 upt, uct = a_usage["prompt_tokens"], a_usage["completion_tokens"]

@@ -310,6 +310,13 @@ def test_cancelling_a_request_records_it_once_as_cancelled():
     clock.run(go())
     assert [r.outcome for r in records] == [Outcome.cancelled]
     assert engine.in_flight == 0
+    # the call in flight when the caller left is in the record, as cancelled
+    (a,) = records[0].attempts
+    assert (a.deployment, a.error_kind) == ("a/cheap", ErrorKind.cancelled)
+    assert a.latency_ms == pytest.approx(1000)
+    # and it is no failure of the deployment's
+    assert engine.deployments["a/cheap"].health.consecutive_failures == 0
+    assert engine.deployments["a/cheap"].breaker.state == "closed"
 
 
 def test_rules_match_by_user_prefix_and_header():

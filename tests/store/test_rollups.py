@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy.dialects import postgresql
 
-from axtui.records import ErrorKind
+from axtui.records import ErrorKind, Outcome
 from axtui.store import Recorder, open_store
 from axtui.store.bulk import _statement
 from axtui.store.rollups import (
@@ -122,6 +122,19 @@ def test_deployment_health_counts_attempts_including_failed_over_ones(store):
     assert (a.cost_nano, b.cost_nano, c.cost_nano) == (30, 300, 7)
     assert (a.prompt_tokens, a.completion_tokens) == (200, 40)
     assert a.mean_latency_ms == pytest.approx(110)
+
+
+def test_an_attempt_the_caller_abandoned_is_listed_but_is_no_failure_of_the_deployment(store):
+    store.write_records([
+        record(attempts=[attempt(A, latency_ms=100)]),
+        record(attempts=[attempt(A, latency_ms=9000, error_kind=ErrorKind.cancelled,
+                                 prompt_tokens=0, completion_tokens=0, cost_nano=0)],
+               outcome=Outcome.cancelled, error_kind=ErrorKind.cancelled),
+    ])
+    a = store.deployment_health(T0)[A]
+    assert (a.attempts, a.ok, a.errors, a.error_rate) == (1, 1, 0, 0.0)
+    assert a.errors_by_kind == {"cancelled": 1}
+    assert a.mean_latency_ms == pytest.approx(100)  # the abandoned call's 9 s is not in it
 
 
 def test_percentiles_over_stored_rollups_match_the_records_within_bucket_error(store):
