@@ -96,6 +96,7 @@ class VirtualClock:
 
 
 _Timer = events.TimerHandle
+_real_monotonic = time.monotonic
 
 
 class _VirtualTimeLoop(asyncio.SelectorEventLoop):
@@ -103,21 +104,25 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     `_run_once` is asyncio's own, less what virtual time does not need:
     - a wait for a timer is a jump of the clock, not a sleep;
-    - real I/O (other threads' wake-ups, sockets) is polled, without blocking, once every
-      `POLL_EVERY` iterations rather than on each: a poll is a syscall that also hands the
-      GIL to any thread that wants it. Callbacks from other threads do not wait for the
-      poll (`call_soon_threadsafe` queues them before it writes the wake-up byte);
+    - real I/O (other threads' wake-ups, sockets) is polled, without blocking, at most
+      every `POLL_INTERVAL_S` of real time rather than on each iteration. A poll is a
+      syscall that releases the GIL for a moment, and a thread waiting for the GIL is woken
+      by every release: released more often than the switch interval (5 ms), the waiter's
+      timeout never runs out, it never asks for a switch, and it starves. That is what
+      held the process recorder's handoff thread off for seconds at a time (polling every
+      32 iterations, ~1 ms). Callbacks from other threads do not wait for the poll
+      (`call_soon_threadsafe` queues them before it writes the wake-up byte);
     - timers sit in the heap as `(when, seq, handle)` tuples, so ordering them is a C
       comparison instead of `TimerHandle.__lt__` in Python, about eight per timer.
     With nothing scheduled and nothing ready only real I/O can wake the loop, so it blocks.
     """
 
-    POLL_EVERY = 32
+    POLL_INTERVAL_S = 0.01  # real seconds: twice the GIL's switch interval
 
     def __init__(self, clock: VirtualClock) -> None:
         self._virtual_clock = clock
         self._timer_seq = itertools.count()
-        self._unpolled = 0
+        self._polled_at = _real_monotonic()
         super().__init__(selectors.DefaultSelector())
 
     def time(self) -> float:
@@ -178,12 +183,10 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
 
         clock = self._virtual_clock
         if ready or self._stopping:
-            self._unpolled += 1
-            if self._unpolled >= self.POLL_EVERY:
+            if _real_monotonic() - self._polled_at >= self.POLL_INTERVAL_S:
                 self._poll(0)
         elif scheduled:
-            self._unpolled += 1
-            if self._unpolled >= self.POLL_EVERY and self._poll(0):
+            if _real_monotonic() - self._polled_at >= self.POLL_INTERVAL_S and self._poll(0):
                 pass  # real I/O came first: run it before jumping
             else:
                 wait = scheduled[0][0] - clock._elapsed
@@ -220,8 +223,8 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
         handle = None  # noqa: F841  (breaks a cycle when a callback raised)
 
     def _poll(self, timeout: float | None) -> int:
-        self._unpolled = 0
         events_ = self._selector.select(timeout)
+        self._polled_at = _real_monotonic()
         if events_:
             self._process_events(events_)
         return len(events_)
