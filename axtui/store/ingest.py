@@ -80,22 +80,27 @@ def record_json(r: RequestRecord) -> str:
 
 
 def request_row(r: dict, record_json: str) -> tuple:
-    """The `request` row of a record (as parsed from its JSON), ordered like REQUEST_COLUMNS."""
+    """The `request` row of a record (its fields, see PreparedBatch), ordered like
+    REQUEST_COLUMNS."""
     u = r["usage"]
     n = len(r["attempts"])
     if u is None:
         return (*_direct(r), None, None, n, record_json)
+    if type(u) is not dict:  # a Usage model
+        u = u.__dict__
     return (*_direct(r), u["prompt_tokens"], u["completion_tokens"], n, record_json)
 
 
 class PreparedBatch:
     """Records turned into what the database takes: the GIL-bound half of a write.
 
-    Built from the records' JSON lines, each parsed once (orjson) into plain dicts: the row
-    and the rollups read those, and the line itself is the `record` column. That is the
-    same path whether the lines were just serialized here or arrived from another process,
-    and it skips re-validating them into models (which was half the cost of a write).
-    Built in pieces (`extend`) so a preparing thread can let the writer run in between.
+    The row and the rollups read each record as a dict of its fields: the dict its JSON
+    line parses to, or a model's own `__dict__` (nested usage and attempts may be dicts or
+    models; enums may be StrEnum members or their strings, which compare and hash alike).
+    Its JSON line is the `record` column. Lines that arrived from another process are
+    parsed once with orjson (`extend`): re-validating them into models was half the cost
+    of a write. Records at hand are read in place (`extend_records`). Built in pieces so
+    a preparing thread can let the writer run in between.
     """
 
     __slots__ = ("rows", "delta")
@@ -110,6 +115,15 @@ class PreparedBatch:
         rows, add = self.rows, self.delta.add
         for line in record_jsons:
             r = loads(line)
+            rows.append(request_row(r, line))
+            add(r)
+
+    def extend_records(self, records: Sequence[RequestRecord], record_jsons: Sequence[str]
+                       ) -> None:
+        """Add records whose JSON lines are already made (`record_json`); as `extend`."""
+        rows, add = self.rows, self.delta.add
+        for record, line in zip(records, record_jsons, strict=True):
+            r = record.__dict__  # nested models are read through theirs (see RollupDelta.add)
             rows.append(request_row(r, line))
             add(r)
 

@@ -242,8 +242,9 @@ class Recorder:
         try:
             batch, jsons = PreparedBatch(), []
             for start in range(0, len(records), _YIELD_EVERY):
-                chunk_jsons = [record_json(r) for r in records[start : start + _YIELD_EVERY]]
-                batch.extend(chunk_jsons)
+                chunk = records[start : start + _YIELD_EVERY]
+                chunk_jsons = [record_json(r) for r in chunk]
+                batch.extend_records(chunk, chunk_jsons)
                 jsons += chunk_jsons
                 # The writer needs the GIL back each time SQLite returns: hand it over now
                 # rather than after a whole switch interval.
@@ -253,7 +254,7 @@ class Recorder:
             for r in records:
                 try:
                     j = record_json(r)
-                    prepare([j])
+                    PreparedBatch().extend_records([r], [j])
                 except Exception as err:
                     reason = _one_line(err)
                     self._report(f"record {r.id!r} not storable: {reason}", reason)
@@ -265,7 +266,7 @@ class Recorder:
                 self._in_flight -= bad
             if not jsons:
                 return None
-            batch = prepare(jsons)
+            batch = prepare(jsons)  # the good ones, from their lines (rare: after a failure)
         self._append_trace(jsons)
         return _Batch(jsons, batch)
 

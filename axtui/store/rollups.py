@@ -120,7 +120,9 @@ class RollupDelta:
         return g
 
     def add(self, r: dict) -> None:
-        """Add one record, as parsed from its JSON (enums are their string values)."""
+        """Add one record: the dict of its fields, as parsed from its JSON or a model's own
+        `__dict__` (nested usage and attempts as dicts or models; enums as StrEnum members
+        or their strings, which compare and hash alike)."""
         minute = int(r["started_at"] // MINUTE_S) * MINUTE_S
         route = r["route"]
         served = r["deployment"]
@@ -147,6 +149,8 @@ class RollupDelta:
         usage = r["usage"]
         pt = ct = 0
         if usage is not None:
+            if type(usage) is not dict:
+                usage = usage.__dict__
             pt, ct = usage["prompt_tokens"], usage["completion_tokens"]
             c[_PT] += pt
             c[_CT] += ct
@@ -157,6 +161,8 @@ class RollupDelta:
         a_pt = a_ct = a_cost = 0
         ag = g
         for a in attempts:
+            if type(a) is not dict:
+                a = a.__dict__
             deployment = a["deployment"]
             ag = g if deployment == served else self._group((minute, route, deployment))
             d = ag.c
@@ -182,6 +188,8 @@ class RollupDelta:
                     d[_A_TTFT_SUM] += ttft
             a_usage = a["usage"]
             if a_usage is not None:
+                if type(a_usage) is not dict:
+                    a_usage = a_usage.__dict__
                 upt, uct = a_usage["prompt_tokens"], a_usage["completion_tokens"]
                 a_pt += upt
                 a_ct += uct

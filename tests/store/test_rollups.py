@@ -244,3 +244,22 @@ def test_postgres_gets_an_adding_upsert_with_named_parameters():
     assert "ON CONFLICT (minute, route, deployment) DO UPDATE" in sql
     assert "requests = (rollup.requests + excluded.requests)" in sql
     assert "%(requests)s" in sql
+
+
+def test_records_at_hand_and_their_json_lines_prepare_alike():
+    """The thread recorder reads models in place, the process recorder's child parses JSON
+    lines: both must give the same rows and rollups."""
+    from axtui.store.ingest import PreparedBatch, prepare, record_json
+
+    records = traffic() + [
+        record(attempts=[attempt(A, error_kind=ErrorKind.cancelled, cost_nano=0)],
+               outcome=Outcome.cancelled, error_kind=ErrorKind.cancelled),
+        record(attempts=[], outcome=Outcome.rejected, error_kind=ErrorKind.quota),
+    ]
+    jsons = [record_json(r) for r in records]
+    from_models = PreparedBatch()
+    from_models.extend_records(records, jsons)
+    from_lines = prepare(jsons)
+    assert from_models.rows == from_lines.rows
+    for rows in ("counter_rows", "histogram_rows", "error_rows"):
+        assert getattr(from_models.delta, rows)() == getattr(from_lines.delta, rows)()
