@@ -17,7 +17,9 @@ build); `gzip`/`deflate` bodies decoded; 1xx interim responses skipped; a body d
 the connection's end read to its end. Bounded by the caller's deadline, a connect timeout
 and a read timeout (between bytes), with one timer per request. A request that fails or is
 cancelled closes its connection (so the upstream sees the caller go), and a connection is
-reused only after a clean, complete, keep-alive response. No redirects, proxies or cookies:
+reused only after a clean, complete, keep-alive response. A request on a reused connection
+that is lost before any byte of an answer (the server closed it as we reused it) is sent
+once more on a fresh connection. No redirects, proxies or cookies:
 the call this replaces had none either.
 
 Errors are `ProviderError`s of the kinds the transport errors always mapped to (connect,
@@ -141,6 +143,8 @@ class _Connection(asyncio.Protocol):
         self.framed = False  # content-length or chunked: the body does not run to EOF
         self.complete = False
         self.reusable = False
+        self.answered = False  # a byte of the response has come
+        self.stale = False  # lost (closed, or a write refused) before a byte of an answer
 
     # ---------------------------------------------------------------- asyncio
 
@@ -152,6 +156,7 @@ class _Connection(asyncio.Protocol):
             self.abort()  # bytes nobody asked for: the connection's framing is lost
             return
         self.last_read = self.loop.time()
+        self.answered = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -170,9 +175,14 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
-        if self.headers_done and not self.framed and self.status not in (204, 304):
+        if exc is None and self.headers_done and not self.framed \
+                and self.status not in (204, 304):
             self._finish()  # a body delimited by the connection's end: it has ended
-        else:
+        elif not self.answered:
+            self.stale = True
+            self._fail(ProviderError(ErrorKind.malformed, "upstream closed the connection "
+                                     "before answering"))
+        else:  # closed early, or broken (a reset is not an end)
             self._fail(ProviderError(ErrorKind.malformed,
                                      "upstream closed the connection mid-response"))
 
@@ -205,6 +215,7 @@ class _Connection(asyncio.Protocol):
             self.reusable = False
             return
         if 100 <= self.status < 200:
+            self.headers_done = False
             return  # an interim response (100 Continue, 103 Early Hints): the answer follows
         self.reusable = self.parser.should_keep_alive()
         self._finish()
@@ -217,10 +228,13 @@ class _Connection(asyncio.Protocol):
         self.waiter = waiter = loop.create_future()
         self.deadline, self.read_s, self.last_read = deadline, read_s, now
         self.status, self.complete, self.reusable, self.headers_done = 0, False, False, False
+        self.answered = self.stale = False
         assert self.transport is not None
         try:
             self.transport.write(request)
         except (RuntimeError, OSError):  # closed under us between the pool and here
+            self.stale = True
+            self.abort()
             raise ProviderError(ErrorKind.connect, "could not send to upstream (its "
                                 "connection closed)") from None
         self.timer = loop.call_at(min(deadline, now + read_s), self._on_timer)
@@ -363,10 +377,23 @@ class Http1Pool:
         if self.closed:
             raise ProviderError(ErrorKind.connect, "could not connect to upstream (the HTTP "
                                 "client is closed)")
-        conn = self._take_idle(ep.key, loop.time())
-        if conn is None:
-            conn = await self._connect(ep, deadline, connect_s)
         head = b"%s%scontent-length: %d\r\n\r\n" % (ep.head, headers, len(body))
+        conn = self._take_idle(ep.key, loop.time())
+        if conn is not None:
+            # A kept-alive connection the server closed just as we reused it (its close
+            # still on the way) fails before any byte of an answer: once, on a fresh one.
+            try:
+                return await conn.send(head + body, deadline, read_s)
+            except ProviderError:
+                conn.reusable = False
+                if not conn.stale:
+                    raise
+            except BaseException:
+                conn.reusable = False
+                raise
+            finally:
+                conn.done()
+        conn = await self._connect(ep, deadline, connect_s)
         try:
             return await conn.send(head + body, deadline, read_s)
         except BaseException:
@@ -464,9 +491,12 @@ class Http1Pool:
                     self._waiters.append(w)
                     try:
                         await w
-                    finally:
-                        if not w.done():
+                    except BaseException:
+                        if w.done() and not w.cancelled():
+                            self._wake()  # woken, then cancelled before it ran: pass it on
+                        else:
                             w.cancel()
+                        raise
                     if self.closed:
                         raise ProviderError(ErrorKind.connect, "could not connect to upstream "
                                             "(the HTTP client is closed)")

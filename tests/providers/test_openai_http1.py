@@ -446,3 +446,94 @@ async def test_a_connection_closing_under_the_pool_is_not_taken(server, pool):
     conn.transport.close()  # closing: its connection_lost has not run yet
     assert (await post(pool, server)).content == OK_BODY
     assert server.connections == 2
+
+
+# ------------------------------------------------------------------- review: races and edges
+
+
+async def test_a_reused_connection_closed_before_any_answer_is_retried_once_fresh(server, pool):
+    answered = []
+
+    def script(r: Received) -> bytes | None:
+        answered.append(r)
+        # the kept-alive connection's second request meets a server that has just closed it
+        return None if len(answered) == 2 else reply()
+
+    server.script = script
+    assert (await post(pool, server)).content == OK_BODY
+    resp = await post(pool, server)
+    assert (resp.status_code, resp.content) == (200, OK_BODY)
+    assert server.connections == 2 and len(server.received) == 3
+
+
+async def test_a_fresh_connection_failing_twice_is_not_retried_forever(server, pool):
+    count = []
+    server.script = lambda r: (count.append(r), reply() if len(count) == 1 else None)[1]
+    await post(pool, server)
+    with pytest.raises(ProviderError) as info:
+        await post(pool, server)
+    # reused (closed) -> fresh (closed): one retry only, then the error
+    assert len(server.received) == 3 and server.connections == 2
+    assert info.value.kind is ErrorKind.malformed
+    assert "before answering" in info.value.message
+
+
+async def test_a_reset_mid_body_delimited_by_close_is_not_a_complete_response(server, pool):
+    import struct
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(2)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"ok\": t")
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the client has read it
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST: the connection broke, it did not end
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    ep = endpoint(f"http://127.0.0.1:{port}/v1/x")
+    at = asyncio.get_running_loop().time() + 5
+    try:
+        with pytest.raises(ProviderError) as info:
+            await pool.post(ep, HEADERS, b"{}", deadline=at, connect_s=1, read_s=1)
+        assert info.value.kind is ErrorKind.malformed
+    finally:
+        srv.close()
+
+
+async def test_an_interim_response_then_close_is_not_an_answer(server, pool):
+    server.script = lambda r: (b"HTTP/1.1 100 Continue\r\n\r\n", "close")
+    with pytest.raises(ProviderError) as info:
+        await post(pool, server)
+    assert info.value.kind is ErrorKind.malformed
+
+
+async def test_a_woken_waiter_cancelled_passes_the_slot_on(server):
+    pool = Http1Pool(max_connections=1)
+    server.delay_s = 0.05
+    try:
+        holder = asyncio.ensure_future(post(pool, server))
+        await asyncio.sleep(0.01)
+        a = asyncio.ensure_future(post(pool, server, connect_s=2.0))
+        b = asyncio.ensure_future(post(pool, server, connect_s=2.0))
+        await asyncio.sleep(0.01)
+        assert len(pool._waiters) == 2
+        real_release = pool._release
+
+        def release_then_cancel_a(conn):
+            real_release(conn)  # wakes a...
+            a.cancel()  # ...which is cancelled in the same step, before it runs
+
+        pool._release = release_then_cancel_a
+        await holder
+        pool._release = real_release
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert (await b).content == OK_BODY
+        assert loop.time() - t0 < 1.0  # b took the free connection, not its connect timeout
+        with pytest.raises(asyncio.CancelledError):
+            await a
+    finally:
+        await pool.aclose()
