@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table, and_, bindparam
@@ -84,9 +85,18 @@ def execute_rows(
         chunk = rows[start : start + size]
         start += size
         sql, order = _statement(dialect, table, columns, conflict_keys, size)
-        if order != identity:
-            chunk = [tuple(row[i] for i in order or ()) for row in chunk]
+        if order != identity:  # the compiled statement's parameter order, by a C getter
+            chunk = list(map(_getter(order), chunk))
         conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+
+
+@lru_cache(maxsize=64)
+def _getter(order: tuple[int, ...]) -> itemgetter:
+    """Reorders a row tuple; always returns a tuple (itemgetter of one index would not)."""
+    if len(order) == 1:
+        i = order[0]
+        return lambda row: (row[i],)  # type: ignore[return-value]
+    return itemgetter(*order)
 
 
 def chunk_sizes(n: int, per_statement: int) -> list[int]:

@@ -34,3 +34,16 @@ def test_rows_of_any_count_go_in_and_compiled_statements_stay_few(tmp_path):
     assert summed == sum(i for batch in range(1, 300) for i in range(batch))
     # 200 and the powers of two below it: 9 sizes, not one per remainder
     assert bulk._statement.cache_info().currsize <= 9
+
+
+def test_rows_given_in_another_column_order_than_the_tables_land_right(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    meta = MetaData()
+    t = Table("t", meta, Column("k", String, primary_key=True), Column("n", Integer),
+              Column("s", String))
+    meta.create_all(engine)
+    rows = [(i, f"k{i}", f"s{i}") for i in range(333)]  # ordered n, k, s
+    with engine.begin() as conn:
+        bulk.execute_rows(conn, t, ("n", "k", "s"), rows, max_params=32766)
+        got = conn.execute(select(t.c.k, t.c.n, t.c.s).order_by(t.c.n)).all()
+    assert [tuple(r) for r in got] == [(f"k{i}", i, f"s{i}") for i in range(333)]
