@@ -482,10 +482,12 @@ class Engine:
     async def _call(self, st: DeploymentState, remaining: float, plan: _Plan) -> ChatResponse:
         req = plan.request
         spec = st.spec
+        clock = self.clock
         budget_tokens = plan.needs.prompt_tokens + plan.needs.max_tokens
         st.headroom.consume(budget_tokens)
-        st.health.begin()
-        started, t = self.clock.now(), self.clock.monotonic()
+        health = st.health
+        health.begin()
+        started, t = clock.now(), clock.monotonic()
         provider = st.provider
         try:
             if provider.honours_deadline:  # it bounds itself: no second timer per attempt
@@ -513,14 +515,14 @@ class Engine:
                 error_kind=ErrorKind.cancelled, error="the caller went away",
             ))
             raise
-        latency = (self.clock.monotonic() - t) * 1000.0
-        st.health.end()
-        st.health.record_success(latency)
+        latency = (clock.monotonic() - t) * 1000.0
+        health.end()
+        health.record_success(latency)
         st.breaker.on_success()
+        usage = resp.usage
         if resp.ratelimit is not None:
             st.headroom.learn(resp.ratelimit)
-        st.headroom.adjust(resp.usage.total_tokens - budget_tokens)
-        usage = resp.usage
+        st.headroom.adjust(usage.prompt_tokens + usage.completion_tokens - budget_tokens)
         plan.attempts.append(trusted(Attempt, {
             "deployment": spec.id,
             "started_at": started,
@@ -679,9 +681,12 @@ class Engine:
         key = ("capable", needs.caps, bisect_left(route.windows, window))
         specs = route.cache.get(key)
         if specs is None:  # the same for every request of this kind: cached beside eligible()
-            specs = route.cache[key] = [
-                st.spec for st in route.deployments
-                if needs.caps <= st.spec.capabilities and window <= st.spec.context_window]
+            by_price = {}  # one deployment per distinct price: the same model on several
+            for st in route.deployments:  # providers is priced alike
+                spec = st.spec
+                if needs.caps <= spec.capabilities and window <= spec.context_window:
+                    by_price.setdefault((spec.price_in, spec.price_out, spec.price_cached), spec)
+            specs = route.cache[key] = list(by_price.values())
         if not specs:
             return None
         pt, ct, cached = usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens
