@@ -159,3 +159,35 @@ def test_sleep_outside_the_virtual_loop_is_asyncio_sleep():
     assert asyncio.run(main()) >= 0.015
     assert order == ["other", "main"]
     assert clock.monotonic() == 0.0  # only advance() moves it there
+
+
+def test_a_thread_waiting_for_the_gil_is_not_starved_by_a_busy_virtual_loop():
+    """A thread waiting for the GIL asks for a switch only after 5 ms without a release;
+    a loop that releases it more often (each I/O poll) kept such threads off for seconds
+    (the process recorder's handoff thread). The loop polls at most every 10 ms."""
+    clock = VirtualClock()
+    lags: list[float] = []
+    stop = threading.Event()
+
+    def waiter():
+        while not stop.is_set() and len(lags) < 20:
+            t = time.monotonic()
+            stop.wait(0.02)  # times out: then it needs the GIL back
+            lags.append(time.monotonic() - t - 0.02)
+
+    async def busy(i: int):
+        for n in range(20_000):
+            await clock.sleep(0.001 * ((i + n) % 7 + 1))
+            if len(lags) >= 20:
+                return
+
+    async def main():
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        await asyncio.gather(*(busy(i) for i in range(50)))
+        stop.set()
+        await asyncio.to_thread(thread.join)
+
+    clock.run(main())
+    assert len(lags) == 20
+    assert max(lags) < 0.5, f"the thread waited up to {max(lags):.3f} s for the GIL"
