@@ -182,18 +182,13 @@ class _VirtualTimeLoop(asyncio.SelectorEventLoop):
                 heapq.heappop(scheduled)
 
         clock = self._virtual_clock
-        if ready or self._stopping:
-            if _real_monotonic() - self._polled_at >= self.POLL_INTERVAL_S:
-                self._poll(0)
-        elif scheduled:
-            if _real_monotonic() - self._polled_at >= self.POLL_INTERVAL_S and self._poll(0):
-                pass  # real I/O came first: run it before jumping
-            else:
-                wait = scheduled[0][0] - clock._elapsed
-                if wait > 0:
-                    clock._elapsed += wait
-        else:
+        if not (ready or self._stopping or scheduled):
             self._poll(None)  # nothing scheduled: only real I/O can wake us
+        else:
+            got_io = (_real_monotonic() - self._polled_at >= self.POLL_INTERVAL_S
+                      and self._poll(0))
+            if not (ready or self._stopping or got_io):  # idle: jump to the next timer
+                clock._elapsed = max(clock._elapsed, scheduled[0][0])
 
         end = clock._elapsed + self._clock_resolution
         pop = heapq.heappop

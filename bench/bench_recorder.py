@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage  # noqa: E402
 from axtui.heap import tune_gc  # noqa: E402
+from axtui.records import Attempt, ErrorKind, Outcome, RequestRecord, Usage  # noqa: E402
 from axtui.store import Recorder, open_store  # noqa: E402
 
 TARGET_RECORDS_PER_S = 50_000

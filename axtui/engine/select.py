@@ -170,7 +170,9 @@ def select(
     """One routing decision: the first `k` usable deployments in strategy order, and why
     the deployments passed over were skipped. Breakers and headroom are checked only
     while walking the order, so a decision costs O(eligible) arithmetic plus O(k) checks.
-    (The engine's failover loop does the same walk lazily, one attempt at a time.)"""
+    The engine's failover loop does this walk lazily, one attempt at a time (`order`,
+    then `dynamic_skip` per deployment reached); this eager form is what bench_select
+    times, an upper bound on a decision's cost."""
     ordered, skipped = order(route, needs, rng, steer)
     chosen: list[DeploymentState] = []
     passed: list[tuple[str, str]] | None = None
