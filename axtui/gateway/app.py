@@ -5,6 +5,7 @@ API over one Engine. Routes are functions; the engine does the work.
     GET  /v1/models, /v1/models/{route}
     GET  /healthz               alive
     GET  /readyz                store reachable and at least one deployment routable
+    GET  /metrics               Prometheus exposition, see metrics.py
          /admin/...             see admin.py
 
 Lifespan: startup opens the store, the recorder, the engine, and the control-plane sync
@@ -43,6 +44,8 @@ from axtui.gateway.chat import chat_completions
 from axtui.gateway.errors import ApiError, unauthorized
 from axtui.gateway.events import EventLog
 from axtui.gateway.keys import CallerKey, KeyRing, config_keys
+from axtui.gateway.metrics import MetricsExporter
+from axtui.gateway.metrics import metrics as metrics_route
 from axtui.providers.base import ChatRequest, RateLimitInfo
 from axtui.records import ErrorKind, RequestRecord
 
@@ -96,6 +99,7 @@ class Gateway:
         self.keys: KeyRing = None  # type: ignore[assignment]
         self.sync: ControlSync = None  # type: ignore[assignment]
         self.events: EventLog | None = None
+        self.metrics: MetricsExporter | None = None
 
     # ------------------------------------------------------------------ ASGI
 
@@ -160,13 +164,14 @@ class Gateway:
         cfg = self.config
         clock = RealClock()
         keys = config_keys(cfg, self.environ)  # before anything opens: a missing key is fatal
+        self.metrics = MetricsExporter.from_config(cfg, self.store_url, self.environ)
         self.store = store = await asyncio.to_thread(open_store, self.store_url)
         in_memory = store.engine.url.get_backend_name() == "sqlite" and store.engine.url.database in (
             None, "", ":memory:")
         self.recorder = await asyncio.to_thread(
             make_recorder, store, process=cfg.store.recorder == "process" and not in_memory,
             flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
-            trace_path=self.trace_path)
+            trace_path=self.trace_path, metrics_dir=self.metrics and self.metrics.path)
         self.engine = engine = Engine(cfg, clock=clock)
         from axtui.flags.ops import seed as seed_flags
 
@@ -186,6 +191,8 @@ class Gateway:
                                 interval_s=cfg.gateway.control_poll_s)
         await asyncio.to_thread(self.sync.sync_now)
         self.sync.start()
+        if self.metrics is not None:
+            self.metrics.start(engine)
         self.started_at = time.monotonic()
         self.ready = True
         if self.on_ready is not None:
@@ -201,6 +208,8 @@ class Gateway:
             await self.events.stop()
         if self.recorder is not None:
             await asyncio.to_thread(self.recorder.close)  # writes every queued record
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.store is not None:
             self.store.close()
 
@@ -326,4 +335,5 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/models": {"GET": list_models},
     "/healthz": {"GET": healthz},
     "/readyz": {"GET": readyz},
+    "/metrics": {"GET": metrics_route},
 }

@@ -98,6 +98,7 @@ class Recorder:
         queue_max: int = 100_000,
         trace_path: str | Path | None = None,
         max_write_tries: int = 5,
+        metrics_dir: str | Path | None = None,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or queue_max < 1 or max_write_tries < 1:
             raise ValueError("recorder: interval, batch_max, queue_max and tries must be > 0")
@@ -110,6 +111,12 @@ class Recorder:
         # Two batches in hand: the writer commits one while the next is prepared.
         self._ready: queue.Queue[_Batch | _FlushMarker | None] = queue.Queue(maxsize=2)
         self._trace = TraceWriter(trace_path) if trace_path is not None else None
+        # Prometheus request metrics, counted here, off the serving path (see prometheus/)
+        self._metrics = None
+        if metrics_dir is not None:
+            from axtui.prometheus.records import RecordMetrics  # prometheus_client: ~60 ms
+
+            self._metrics = RecordMetrics(metrics_dir)
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._waiters: list[_FlushWaiter] = []
@@ -174,6 +181,9 @@ class Recorder:
             self._report(f"{lost} records submitted during close were not written")
         if self._trace is not None:
             self._trace.close()
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
 
     def _join(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -239,6 +249,8 @@ class Recorder:
                 return
 
     def _prepare(self, records: list[RequestRecord]) -> _Batch | None:
+        if self._metrics is not None:  # every record served, storable or not
+            self._metrics.observe([r.__dict__ for r in records])
         try:
             batch, jsons = PreparedBatch(), []
             for start in range(0, len(records), _YIELD_EVERY):

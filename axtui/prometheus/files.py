@@ -1,0 +1,180 @@
+"""The multiprocess directory: prometheus-client's per-process mmap files, written by us.
+
+Every process that counts (a gateway, a recorder child) writes its own `counter_<pid>.db`,
+`histogram_<pid>.db` and `gauge_<mode>_<pid>.db` in prometheus-client's format (its own
+`MmapedDict` and `mmap_key`); `/metrics` reads them all with its `MultiProcessCollector`,
+so processes sharing the directory add up. We write the files ourselves rather than through
+prometheus-client's metric classes because those pick one directory per interpreter, from
+the environment, at import time: the recorder child (forked from a server started long
+before) and tests running several gateways in one process each need their own.
+
+Counters of processes that have exited stay (totals never go backwards); their live gauges
+are removed on an orderly stop (`mark_process_dead`) and, after a crash, by the next
+process to open the directory (`sweep_dead`).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.multiprocess import mark_process_dead
+
+log = logging.getLogger(__name__)
+
+ENV_DIR = "PROMETHEUS_MULTIPROC_DIR"
+LIVE_MODES = ("livesum", "livemax", "livemin")  # the gauge modes we write
+
+
+def metrics_dir(configured: str | None, store_url: str,
+                environ: Mapping[str, str] | None = None) -> Path:
+    """Where this store's processes share their metric files: the configured directory,
+    else $PROMETHEUS_MULTIPROC_DIR, else `<store file>.metrics/` beside an SQLite file,
+    else one per store URL under the temp directory (in-memory stores: per process)."""
+    env = os.environ if environ is None else environ
+    if configured:
+        return Path(configured).expanduser()
+    if env.get(ENV_DIR):
+        return Path(env[ENV_DIR])
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store_url)
+    db = url.database
+    if url.get_backend_name() == "sqlite" and db and db != ":memory:" and not db.startswith(
+            "file:"):
+        return Path(db).expanduser().resolve().with_name(Path(db).name + ".metrics")
+    if url.get_backend_name() == "sqlite":  # in memory: nothing to share with
+        return Path(tempfile.gettempdir()) / f"axtui-metrics-mem-{os.getpid()}"
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
+    return Path(tempfile.gettempdir()) / f"axtui-metrics-{digest[:16]}"
+
+
+def open_dir(path: str | Path) -> Path:
+    """Create the directory and clear the live gauges of processes that died unannounced."""
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    sweep_dead(p)
+    return p
+
+
+def sweep_dead(path: Path) -> list[int]:
+    """Remove the live-gauge files of pids that no longer run (on this host); their pids."""
+    dead = set()
+    for mode in LIVE_MODES:
+        for f in glob.glob(os.path.join(path, f"gauge_{mode}_*.db")):
+            pid = f.rsplit("_", 1)[1][:-3]
+            if pid.isdigit() and not _alive(int(pid)):
+                dead.add(int(pid))
+    for pid in dead:
+        mark_process_dead(pid, str(path))
+    return sorted(dead)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+class Value:
+    """One sample's float in this process's file (a counter's `_total`, a bucket, a gauge)."""
+
+    __slots__ = ("_files", "_file", "_key", "value", "_nano")
+
+    def __init__(self, files: MetricFiles, file: MmapedDict, key: str) -> None:
+        self._files = files
+        self._file = file
+        self._key = key
+        self.value = file.read_value(key)[0]  # a reused pid's file: carry on from it
+        self._nano: int | None = None
+
+    def inc(self, amount: float) -> None:
+        with self._files.lock:
+            self.value += amount
+            self._file.write_value(self._key, self.value, 0.0)
+
+    def set(self, value: float) -> None:
+        with self._files.lock:
+            self.value = value
+            self._file.write_value(self._key, value, 0.0)
+
+    def add_nano(self, nano: int) -> None:
+        """Add integer nano-units (nano-dollars) to a value kept in units: the exact sum is
+        kept as an int and each write is its one rounding, so errors never accumulate."""
+        with self._files.lock:
+            if self._nano is None:
+                self._nano = round(self.value * 1e9)
+            self._nano += nano
+            self.value = self._nano / 1e9
+            self._file.write_value(self._key, self.value, 0.0)
+
+
+class MetricFiles:
+    """This process's files in one directory. One instance per (directory, pid), shared by
+    every writer in the process (two `MmapedDict`s on one file would overwrite each other):
+    get it with `acquire`, give it back with `release`."""
+
+    _open: dict[tuple[str, int], MetricFiles] = {}
+    _open_lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self._files: dict[str, MmapedDict] = {}
+        self._values: dict[tuple[str, str], Value] = {}  # shared: writers in a process add up
+        self._users = 0
+
+    @classmethod
+    def acquire(cls, path: str | Path) -> MetricFiles:
+        p = open_dir(path)
+        key = (str(p.resolve()), os.getpid())
+        with cls._open_lock:
+            files = cls._open.get(key)
+            if files is None:
+                files = cls._open[key] = cls(p)
+            files._users += 1
+            return files
+
+    def release(self, *, dead: bool = False) -> None:
+        """One user is done; the last one closes the files. `dead`: this process is
+        stopping, so its live gauges leave the directory (counters stay)."""
+        with self._open_lock:
+            self._users -= 1
+            last = self._users <= 0
+            if last:
+                self._open.pop((str(self.path.resolve()), self.pid), None)
+        if dead:
+            mark_process_dead(self.pid, str(self.path))
+        if last:
+            with self.lock:
+                for f in self._files.values():
+                    f.close()
+                self._files.clear()
+                self._values.clear()
+
+    def value(self, typ: str, metric: str, sample: str, labelnames: Sequence[str],
+              labelvalues: Sequence[str], help_text: str, mode: str = "") -> Value:
+        prefix = f"{typ}_{mode}" if typ == "gauge" else typ
+        key = mmap_key(metric, sample, list(labelnames), [str(v) for v in labelvalues],
+                       help_text)
+        with self.lock:
+            v = self._values.get((prefix, key))
+            if v is None:
+                file = self._files.get(prefix)
+                if file is None:
+                    file = self._files[prefix] = MmapedDict(
+                        os.path.join(self.path, f"{prefix}_{self.pid}.db"))
+                v = self._values[(prefix, key)] = Value(self, file, key)
+            return v
