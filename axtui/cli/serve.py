@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -25,6 +26,7 @@ def serve(
     from axtui.config import load_config
     from axtui.gateway.app import Gateway
     from axtui.gateway.keys import KeyProblem, config_keys
+    from axtui.gateway.metrics import MetricsExporter
     from axtui.gateway.serve import parse_listen
     from axtui.gateway.serve import serve as run_server
 
@@ -33,12 +35,13 @@ def serve(
         cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(
             update={"shutdown_grace_s": grace})})
     listen = listen or cfg.gateway.listen
+    url = store or cfg.store.url
     try:
         parse_listen(listen)
         config_keys(cfg)  # every key the config names must be in the environment
+        MetricsExporter.from_config(cfg, url, os.environ)  # so must a metrics token it names
     except (ValueError, KeyProblem) as e:
         raise CliError(str(e)) from None
-    url = store or cfg.store.url
     open_cli_store(url).close()  # a bad URL fails here, in one line, not inside uvicorn
     source = str(config) if config else "demo.toml (bundled, simulated providers)"
 

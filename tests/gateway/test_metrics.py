@@ -344,3 +344,18 @@ def _wait_ready(proc: subprocess.Popen) -> str:
 def _stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
+
+
+def test_serve_refuses_to_start_when_the_metrics_token_is_missing(tmp_path: Path):
+    cfg = tmp_path / "axtui.toml"
+    cfg.write_text('[providers.p]\nprotocol = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+                   '[[deployments]]\nprovider = "p"\nmodel = "m"\n'
+                   '[routes.chat]\ncandidates = ["p/m"]\n'
+                   '[metrics]\ntoken_env = "AXTUI_TEST_UNSET_METRICS_TOKEN"\n')
+    done = subprocess.run([sys.executable, "-m", "axtui.cli.main", "serve", "--config",
+                           str(cfg), "--store", f"sqlite:///{tmp_path}/s.db", "--listen",
+                           "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr == ("error: metrics.token_env: AXTUI_TEST_UNSET_METRICS_TOKEN is not "
+                           "set; set it, or remove token_env to serve /metrics without a "
+                           "token\n")

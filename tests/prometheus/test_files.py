@@ -1,0 +1,74 @@
+"""The multiprocess directory: where it is, and what a dead process leaves in it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+from axtui.config import parse_config
+from axtui.gateway.metrics import MetricsExporter
+from axtui.prometheus.files import MetricFiles, metrics_dir, open_dir
+
+MEM = "sqlite:///:memory:"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _file(path, name: str) -> None:
+    f = MmapedDict(str(path / name))
+    f.write_value(mmap_key("m", "m", [], [], "h"), 1.0, 0.0)
+    f.close()
+
+
+def test_a_dead_process_loses_its_live_gauges_and_keeps_its_counters(tmp_path):
+    pid = _dead_pid()
+    for name in (f"gauge_livesum_{pid}.db", f"gauge_livemax_{pid}.db", f"counter_{pid}.db"):
+        _file(tmp_path, name)
+    open_dir(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"counter_{pid}.db"]
+
+
+def test_an_orderly_stop_removes_this_process_gauges(tmp_path):
+    files = MetricFiles.acquire(tmp_path)
+    files.value("gauge", "g", "g", (), (), "h", "livesum").set(3)
+    files.value("counter", "c", "c_total", (), (), "h").inc(1)
+    files.release(dead=True)
+    assert [p.name for p in tmp_path.iterdir()] == [f"counter_{files.pid}.db"]
+
+
+def test_the_directory_defaults_to_one_beside_an_sqlite_store(tmp_path):
+    url = f"sqlite:///{tmp_path}/gw.db"
+    assert metrics_dir(None, url, {}) == tmp_path / "gw.db.metrics"
+    assert metrics_dir(None, url, {"PROMETHEUS_MULTIPROC_DIR": "/srv/m"}).as_posix() == "/srv/m"
+    assert metrics_dir("/etc/x", url, {"PROMETHEUS_MULTIPROC_DIR": "/srv/m"}).as_posix() == (
+        "/etc/x")
+    pg = metrics_dir(None, "postgresql://u:secret@db/axtui", {})
+    assert "secret" not in str(pg) and pg == metrics_dir(None, "postgresql://u:other@db/axtui",
+                                                         {})
+
+
+def _config(**metrics) -> object:
+    return parse_config({
+        "providers": {"p": {"protocol": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        "deployments": [{"provider": "p", "model": "m"}],
+        "routes": {"chat": {"candidates": ["p/m"]}},
+        "metrics": metrics,
+    }, "t.toml")
+
+
+def test_a_token_variable_named_but_unset_refuses_to_serve_metrics():
+    with pytest.raises(ValueError, match="metrics.token_env: AXTUI_T_UNSET is not set"):
+        MetricsExporter.from_config(_config(token_env="AXTUI_T_UNSET"), MEM, {})
+    exporter = MetricsExporter.from_config(_config(token_env="AXTUI_T"), MEM, {"AXTUI_T": "s"})
+    assert exporter is not None and exporter.token == b"s"
+
+
+def test_metrics_can_be_turned_off():
+    assert MetricsExporter.from_config(_config(enabled=False), MEM, {}) is None
