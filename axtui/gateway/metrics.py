@@ -25,7 +25,7 @@ from axtui.config import Config
 from axtui.gateway.asgi import Receive, Scope, Send, header, respond
 from axtui.gateway.errors import ApiError
 from axtui.prometheus.engine import EngineGauges, FiringAlerts
-from axtui.prometheus.files import metrics_dir
+from axtui.prometheus.files import dir_lock, metrics_dir
 
 if TYPE_CHECKING:
     from axtui.gateway.app import Gateway
@@ -100,7 +100,8 @@ class MetricsExporter:
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=str(self.path))
-        return generate_latest(registry)
+        with dir_lock(self.path, exclusive=False):  # no file folded away mid-read
+            return generate_latest(registry)
 
 
 async def metrics(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:

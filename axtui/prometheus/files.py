@@ -8,29 +8,37 @@ prometheus-client's metric classes because those pick one directory per interpre
 the environment, at import time: the recorder child (forked from a server started long
 before) and tests running several gateways in one process each need their own.
 
-Counters of processes that have exited stay (totals never go backwards); their live gauges
-are removed on an orderly stop (`mark_process_dead`) and, after a crash, by the next
-process to open the directory (`sweep_dead`).
+A process's live gauges leave on its orderly stop (`mark_process_dead`); whatever an exited
+process left (gauges after a crash, counters and histograms always) is tidied by the next
+process to open the directory: its totals are folded into archive files, so they never go
+backwards and the directory holds a few files per running process, not one per restart.
+Pids are this host's: one directory serves the processes of one host.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
-from prometheus_client.multiprocess import mark_process_dead
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
 ENV_DIR = "PROMETHEUS_MULTIPROC_DIR"
-LIVE_MODES = ("livesum", "livemax", "livemin")  # the gauge modes we write
+ARCHIVE = "archive"  # counter_archive.db, histogram_archive.db: exited processes' totals
 
 
 def metrics_dir(configured: str | None, store_url: str,
@@ -56,25 +64,73 @@ def metrics_dir(configured: str | None, store_url: str,
     return Path(tempfile.gettempdir()) / f"axtui-metrics-{digest[:16]}"
 
 
-def open_dir(path: str | Path) -> Path:
-    """Create the directory and clear the live gauges of processes that died unannounced."""
+@contextlib.contextmanager
+def dir_lock(path: str | Path, *, exclusive: bool) -> Iterator[None]:
+    """Folding exited processes' files (exclusive) and reading the directory for a scrape
+    (shared) exclude each other: a scrape never sees a file twice, or one vanish."""
+    if fcntl is None:  # no flock (Windows): folding and scraping may overlap
+        yield
+        return
+    with open(os.path.join(path, ".lock"), "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def open_dir(path: str | Path, *, own_leftovers: bool = False) -> Path:
+    """Create the directory and tidy what exited processes left (see `tidy`)."""
     p = Path(path)
     p.mkdir(parents=True, exist_ok=True)
-    sweep_dead(p)
+    with dir_lock(p, exclusive=True):
+        tidy(p, also=os.getpid() if own_leftovers else None)
     return p
 
 
-def sweep_dead(path: Path) -> list[int]:
-    """Remove the live-gauge files of pids that no longer run (on this host); their pids."""
-    dead = set()
-    for mode in LIVE_MODES:
-        for f in glob.glob(os.path.join(path, f"gauge_{mode}_*.db")):
-            pid = f.rsplit("_", 1)[1][:-3]
-            if pid.isdigit() and not _alive(int(pid)):
-                dead.add(int(pid))
-    for pid in dead:
+def tidy(path: Path, also: int | None = None) -> list[int]:
+    """For every pid that no longer runs on this host (and `also`: this pid's files from an
+    earlier process or user that has let go of them): remove its live gauges, and fold its
+    counters and histograms into `counter_archive.db` / `histogram_archive.db`, so totals
+    never go backwards and the directory does not grow by a file per restart. The pids.
+    Call under the exclusive `dir_lock`."""
+    gone = {pid for pid in _pids(path) if not _alive(pid)}
+    if also is not None and also in _pids(path):
+        gone.add(also)
+    for pid in gone:
         mark_process_dead(pid, str(path))
-    return sorted(dead)
+    for typ in ("counter", "histogram"):
+        files = [f for pid in sorted(gone) if (f := path / f"{typ}_{pid}.db").exists()]
+        if files:
+            _fold(path / f"{typ}_{ARCHIVE}.db", files)
+    return sorted(gone)
+
+
+def _pids(path: Path) -> set[int]:
+    out = set()
+    for f in glob.glob(os.path.join(path, "*_*.db")):
+        pid = f.rsplit("_", 1)[1][:-3]
+        if pid.isdigit():
+            out.add(int(pid))
+    return out
+
+
+def _fold(archive: Path, files: list[Path]) -> None:
+    """Add the files' values into `archive` (bucket by bucket: not accumulated), then
+    delete them."""
+    merged = MultiProcessCollector.merge([str(f) for f in files], accumulate=False)
+    out = MmapedDict(str(archive))
+    try:
+        for metric in merged:
+            for sample in metric.samples:
+                names = sorted(sample.labels)
+                key = mmap_key(metric.name, sample.name, names,
+                               [sample.labels[n] for n in names], metric.documentation)
+                out.write_value(key, out.read_value(key)[0] + sample.value, 0.0)
+    finally:
+        out.close()
+    for f in files:
+        f.unlink()
 
 
 def _alive(pid: int) -> bool:
@@ -138,11 +194,14 @@ class MetricFiles:
 
     @classmethod
     def acquire(cls, path: str | Path) -> MetricFiles:
-        p = open_dir(path)
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
         key = (str(p.resolve()), os.getpid())
         with cls._open_lock:
             files = cls._open.get(key)
             if files is None:
+                # nobody here holds this pid's files: any there are an earlier process's
+                open_dir(p, own_leftovers=True)
                 files = cls._open[key] = cls(p)
             files._users += 1
             return files

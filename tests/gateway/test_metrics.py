@@ -19,6 +19,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from axtui.prometheus.files import dir_lock, tidy
 from tests.fakes.openai_upstream import OpenAIUpstream
 
 from .harness import (
@@ -323,10 +324,21 @@ token_env = "{TOKEN_ENV}"
         metrics_dir = env.store_dir / "gw.db.metrics"
         assert glob.glob(str(metrics_dir / f"gauge_live*_{proc.pid}.db")) == []
         assert glob.glob(str(metrics_dir / f"gauge_live*_{os.getpid()}.db"))
+        # the next process to open the directory folds the exited ones' totals away
+        assert tidy_now(metrics_dir)  # the second gateway's recorder child counted its 3
+        live = {str(os.getpid()), str(env.served.gateway.recorder.pid), "archive"}
+        assert {f.stem.rsplit("_", 1)[1] for f in metrics_dir.glob("*.db")} == live
+        assert scrape(env.url).value("axtui_requests_total", **labels) == after.value(
+            "axtui_requests_total", **labels)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def tidy_now(path: Path) -> list[int]:
+    with dir_lock(path, exclusive=True):
+        return tidy(path)
 
 
 def _wait_ready(proc: subprocess.Popen) -> str:

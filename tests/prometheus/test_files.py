@@ -11,6 +11,10 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from axtui.config import parse_config
 from axtui.gateway.metrics import MetricsExporter
 from axtui.prometheus.files import MetricFiles, metrics_dir, open_dir
+from axtui.prometheus.records import RecordMetrics
+from tests.store.factory import attempt, record
+
+from .exposition import samples, value
 
 MEM = "sqlite:///:memory:"
 
@@ -21,18 +25,37 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _file(path, name: str) -> None:
+def _file(path, name: str, sample: str = "m_total", value: float = 1.0) -> None:
     f = MmapedDict(str(path / name))
-    f.write_value(mmap_key("m", "m", [], [], "h"), 1.0, 0.0)
+    f.write_value(mmap_key(sample.removesuffix("_total"), sample, [], [], "h"), value, 0.0)
     f.close()
 
 
-def test_a_dead_process_loses_its_live_gauges_and_keeps_its_counters(tmp_path):
-    pid = _dead_pid()
-    for name in (f"gauge_livesum_{pid}.db", f"gauge_livemax_{pid}.db", f"counter_{pid}.db"):
-        _file(tmp_path, name)
+def test_an_exited_process_leaves_its_totals_in_the_archive_and_no_gauges(tmp_path):
+    pid, other = _dead_pid(), _dead_pid()
+    _file(tmp_path, f"gauge_livesum_{pid}.db", "g")
+    _file(tmp_path, f"gauge_livemax_{pid}.db", "g")
+    _file(tmp_path, f"counter_{pid}.db", value=2.0)
+    _file(tmp_path, f"counter_{other}.db", value=3.0)
+    _file(tmp_path, "counter_archive.db", value=10.0)  # from earlier restarts
+    assert value(samples(tmp_path), "m_total") == 15
     open_dir(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"counter_{pid}.db"]
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_archive.db"]
+    assert value(samples(tmp_path), "m_total") == 15
+
+
+def test_histogram_buckets_fold_bucket_by_bucket(tmp_path):
+    metrics = RecordMetrics(tmp_path)
+    try:
+        metrics.observe([record(attempts=[attempt("p/a", latency_ms=ms)]).__dict__
+                         for ms in (40.0, 800.0, 800.0)])
+        before = samples(tmp_path)
+    finally:
+        metrics.close()
+    open_dir(tmp_path, own_leftovers=True)  # as the next process with this pid would
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_archive.db",
+                                                             "histogram_archive.db"]
+    assert samples(tmp_path) == before
 
 
 def test_an_orderly_stop_removes_this_process_gauges(tmp_path):
@@ -40,7 +63,7 @@ def test_an_orderly_stop_removes_this_process_gauges(tmp_path):
     files.value("gauge", "g", "g", (), (), "h", "livesum").set(3)
     files.value("counter", "c", "c_total", (), (), "h").inc(1)
     files.release(dead=True)
-    assert [p.name for p in tmp_path.iterdir()] == [f"counter_{files.pid}.db"]
+    assert [p.name for p in tmp_path.glob("*.db")] == [f"counter_{files.pid}.db"]
 
 
 def test_the_directory_defaults_to_one_beside_an_sqlite_store(tmp_path):

@@ -25,7 +25,7 @@ def _recorded(tmp_path, process: bool, records) -> tuple[dict, list[str]]:
     finally:
         rec.close()
         store.close()
-    return samples(metrics), sorted(os.listdir(metrics))
+    return samples(metrics), sorted(p.name for p in metrics.glob("*.db"))
 
 
 def test_both_recorders_count_the_same_metrics(tmp_path):
