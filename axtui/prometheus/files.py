@@ -191,6 +191,7 @@ class MetricFiles:
         self._files: dict[str, MmapedDict] = {}
         self._values: dict[tuple[str, str], Value] = {}  # shared: writers in a process add up
         self._users = 0
+        self._stopping = False
 
     @classmethod
     def acquire(cls, path: str | Path) -> MetricFiles:
@@ -208,20 +209,23 @@ class MetricFiles:
 
     def release(self, *, dead: bool = False) -> None:
         """One user is done; the last one closes the files. `dead`: this process is
-        stopping, so its live gauges leave the directory (counters stay)."""
+        stopping, so once the last user lets go its live gauges leave the directory
+        (counters stay)."""
         with self._open_lock:
             self._users -= 1
+            self._stopping |= dead
             last = self._users <= 0
             if last:
                 self._open.pop((str(self.path.resolve()), self.pid), None)
-        if dead:
+        if not last:
+            return
+        with self.lock:
+            for f in self._files.values():
+                f.close()
+            self._files.clear()
+            self._values.clear()
+        if self._stopping:
             mark_process_dead(self.pid, str(self.path))
-        if last:
-            with self.lock:
-                for f in self._files.values():
-                    f.close()
-                self._files.clear()
-                self._values.clear()
 
     def value(self, typ: str, metric: str, sample: str, labelnames: Sequence[str],
               labelvalues: Sequence[str], help_text: str, mode: str = "") -> Value:

@@ -371,3 +371,20 @@ def test_serve_refuses_to_start_when_the_metrics_token_is_missing(tmp_path: Path
     assert done.stderr == ("error: metrics.token_env: AXTUI_TEST_UNSET_METRICS_TOKEN is not "
                            "set; set it, or remove token_env to serve /metrics without a "
                            "token\n")
+
+
+def test_metrics_turned_off_answer_404(tmp_path: Path):
+    loop = LoopThread()
+    data = {"providers": {"p": openai_provider("http://127.0.0.1:9/v1")},
+            "deployments": [deployment("p", "m")], "routes": {"chat": {"candidates": ["p/m"]}},
+            "metrics": {"enabled": False}}
+    url = f"sqlite:///{tmp_path}/s.db"
+    served = loop.run(start_gateway(make_config(data), url))
+    try:
+        r = httpx.get(f"{served.url}/metrics", timeout=10)
+        assert r.status_code == 404
+        assert r.json()["error"]["message"] == "metrics are off here ([metrics] enabled = false)"
+        assert not (tmp_path / "s.db.metrics").exists()
+    finally:
+        loop.run(stop_gateway(served))
+        loop.close()

@@ -95,3 +95,13 @@ def test_a_token_variable_named_but_unset_refuses_to_serve_metrics():
 
 def test_metrics_can_be_turned_off():
     assert MetricsExporter.from_config(_config(enabled=False), MEM, {}) is None
+
+
+def test_gauges_stay_while_another_user_in_the_process_still_writes(tmp_path):
+    first, second = MetricFiles.acquire(tmp_path), MetricFiles.acquire(tmp_path)
+    assert first is second
+    first.value("gauge", "g", "g", (), (), "h", "livesum").set(3)
+    first.release(dead=True)
+    assert value(samples(tmp_path), "g") == 3
+    second.release()
+    assert value(samples(tmp_path), "g") == 0
