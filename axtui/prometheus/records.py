@@ -16,7 +16,6 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
@@ -47,10 +46,6 @@ ATTEMPT_SECONDS = ("axtui_attempt_duration_seconds", "One call to one deployment
 OBSERVED = ("axtui_metrics_records", "Records counted into these metrics.", ())
 OBSERVE_ERRORS = ("axtui_metrics_observe_errors", "Batches these metrics failed to count "
                   "(see the log).", ())
-
-
-def _fields(m: Any) -> dict:
-    return m if type(m) is dict else m.__dict__
 
 
 class _Histogram:
@@ -124,22 +119,28 @@ class RecordMetrics:
         n = 0
         for r in records:
             n += 1
-            route, dep, outcome = r["route"], r["deployment"] or "", str(r["outcome"])
+            # enums stay members here (they hash like their strings); labels are str()ed once
+            route, dep, outcome = r["route"], r["deployment"] or "", r["outcome"]
             requests[(route, dep, outcome, r["error_kind"] or "")] += 1
             latency[(route, dep, outcome)].append(r["latency_ms"])
             if r["ttft_ms"] is not None:
                 ttft[(route, dep)].append(r["ttft_ms"])
             for a in r["attempts"]:
-                a = _fields(a)
+                if type(a) is not dict:
+                    a = a.__dict__
                 adep, kind = a["deployment"], a["error_kind"]
-                a_outcome = "ok" if kind is None else "error"
-                attempts[(adep, a_outcome, kind or "")] += 1
-                attempt_latency[(adep, a_outcome)].append(a["latency_ms"])
+                if kind is None:
+                    attempts[(adep, "ok", "")] += 1
+                    attempt_latency[(adep, "ok")].append(a["latency_ms"])
+                else:
+                    attempts[(adep, "error", kind)] += 1
+                    attempt_latency[(adep, "error")].append(a["latency_ms"])
                 if a["cost_nano"]:
                     cost[(route, adep)] += a["cost_nano"]
                 u = a["usage"]
                 if u is not None:
-                    u = _fields(u)
+                    if type(u) is not dict:
+                        u = u.__dict__
                     tokens[(route, adep, "prompt")] += u["prompt_tokens"]
                     tokens[(route, adep, "completion")] += u["completion_tokens"]
         if not n:
