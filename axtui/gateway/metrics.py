@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,6 +62,12 @@ class MetricsExporter:
                                  "remove token_env to serve /metrics without a token")
             token = value.encode()
         path = metrics_dir(m.dir, store_url, environ)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"metrics.dir: cannot create {path}: {e.strerror}") from None
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"metrics.dir: {path} is not writable")
         return cls(path, token, m.publish_s)
 
     def start(self, engine: Any, firing_alerts: FiringAlerts | None = None) -> None:

@@ -111,12 +111,6 @@ class Recorder:
         # Two batches in hand: the writer commits one while the next is prepared.
         self._ready: queue.Queue[_Batch | _FlushMarker | None] = queue.Queue(maxsize=2)
         self._trace = TraceWriter(trace_path) if trace_path is not None else None
-        # Prometheus request metrics, counted here, off the serving path (see prometheus/)
-        self._metrics = None
-        if metrics_dir is not None:
-            from axtui.prometheus.records import RecordMetrics  # prometheus_client: ~60 ms
-
-            self._metrics = RecordMetrics(metrics_dir)
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._waiters: list[_FlushWaiter] = []
@@ -128,6 +122,15 @@ class Recorder:
         self._last_flush_at: float | None = None
         self._last_error: str | None = None
         self._logged_error: str | None = None
+        # Prometheus request metrics, counted here, off the serving path (see prometheus/)
+        self._metrics = None
+        if metrics_dir is not None:
+            from axtui.prometheus.records import RecordMetrics  # prometheus_client: ~60 ms
+
+            try:
+                self._metrics = RecordMetrics(metrics_dir)
+            except OSError as err:  # metrics are lost, never the records: said, and on
+                self._report(f"metrics in {metrics_dir} are off: {_one_line(err)}")
         self._preparer = threading.Thread(
             target=self._prepare_loop, name="axtui-recorder-prepare", daemon=True
         )

@@ -325,9 +325,11 @@ token_env = "{TOKEN_ENV}"
         assert glob.glob(str(metrics_dir / f"gauge_live*_{proc.pid}.db")) == []
         assert glob.glob(str(metrics_dir / f"gauge_live*_{os.getpid()}.db"))
         # the next process to open the directory folds the exited ones' totals away
-        assert tidy_now(metrics_dir)  # the second gateway's recorder child counted its 3
+        files = sorted(f.name for f in metrics_dir.glob("*.db"))
+        assert tidy_now(metrics_dir), files  # the second gateway's recorder child counted 3
         live = {str(os.getpid()), str(env.served.gateway.recorder.pid), "archive"}
-        assert {f.stem.rsplit("_", 1)[1] for f in metrics_dir.glob("*.db")} == live
+        left = {f.stem.rsplit("_", 1)[1] for f in metrics_dir.glob("*.db")}
+        assert left == live, (files, live)
         assert scrape(env.url).value("axtui_requests_total", **labels) == after.value(
             "axtui_requests_total", **labels)
     finally:
@@ -371,6 +373,24 @@ def test_serve_refuses_to_start_when_the_metrics_token_is_missing(tmp_path: Path
     assert done.stderr == ("error: metrics.token_env: AXTUI_TEST_UNSET_METRICS_TOKEN is not "
                            "set; set it, or remove token_env to serve /metrics without a "
                            "token\n")
+
+
+def test_with_the_thread_recorder_the_serving_process_counts(env: Env, tmp_path: Path):
+    loop = LoopThread()
+    data = {**env.data, "store": {"url": f"sqlite:///{tmp_path}/t.db", "recorder": "thread",
+                                  "flush_interval_s": 0.05}, "metrics": {}}
+    served = loop.run(start_gateway(make_config(data), data["store"]["url"]))
+    try:
+        ask(env.client(served.base_url), "chat", 2)
+        assert served.gateway.recorder.flush(10)
+        exp = scrape(served.url, token=None)  # no token_env: open
+        assert exp.value("axtui_requests_total", route="chat", deployment="a/gpt-a",
+                         outcome="ok", error_kind="") == 2
+        files = {f.name for f in (tmp_path / "t.db.metrics").glob("*.db")}
+        assert {f"counter_{os.getpid()}.db", f"histogram_{os.getpid()}.db"} <= files
+    finally:
+        loop.run(stop_gateway(served))
+        loop.close()
 
 
 def test_metrics_turned_off_answer_404(tmp_path: Path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
@@ -105,3 +107,20 @@ def test_gauges_stay_while_another_user_in_the_process_still_writes(tmp_path):
     assert value(samples(tmp_path), "g") == 3
     second.release()
     assert value(samples(tmp_path), "g") == 0
+
+
+def test_a_metrics_directory_that_cannot_be_made_is_one_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match=r"^metrics.dir: cannot create .*/a-file/m: Not a dir"):
+        MetricsExporter.from_config(_config(dir=str(tmp_path / "a-file" / "m")), MEM, {})
+
+
+def test_an_exited_child_not_yet_reaped_counts_as_gone(tmp_path):
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    stat = Path(f"/proc/{zombie.pid}/stat")
+    while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        os.sched_yield()  # until it has exited (we have not reaped it)
+    _file(tmp_path, f"counter_{zombie.pid}.db")
+    open_dir(tmp_path)
+    assert [p.name for p in tmp_path.glob("*.db")] == ["counter_archive.db"]
+    zombie.wait()

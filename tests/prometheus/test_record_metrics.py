@@ -104,3 +104,17 @@ def test_latencies_fill_cumulative_buckets_in_seconds(tmp_path):
     assert buckets == {"0.05": 2, "0.75": 2, "1.0": 3, "120.0": 3, "+Inf": 4}
     assert value(found, f"{name}_count", **labels) == 4
     assert value(found, f"{name}_sum", **labels) == (40 + 50 + 800 + 200_000) / 1000
+
+
+def test_a_metrics_directory_that_cannot_be_made_costs_the_metrics_not_the_records(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    rec = make_recorder(store, process=False, metrics_dir=tmp_path / "a-file" / "metrics")
+    try:
+        assert rec.submit(record())
+        assert rec.flush(10)
+        assert rec.stats().written == 1
+        assert rec.stats().last_error.startswith(f"metrics in {tmp_path}/a-file/metrics are off")
+    finally:
+        rec.close()
+        store.close()
