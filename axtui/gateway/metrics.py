@@ -26,12 +26,13 @@ from axtui.config import Config
 from axtui.gateway.asgi import Receive, Scope, Send, header, respond
 from axtui.gateway.errors import ApiError
 from axtui.prometheus.engine import EngineGauges, FiringAlerts
-from axtui.prometheus.files import dir_lock, metrics_dir
+from axtui.prometheus.files import dir_lock, metrics_dir, tidy
 
 if TYPE_CHECKING:
     from axtui.gateway.app import Gateway
 
 log = logging.getLogger(__name__)
+TIDY_EVERY_S = 30.0
 
 
 class MetricsExporter:
@@ -87,9 +88,23 @@ class MetricsExporter:
             self.gauges = None
 
     async def _publish_loop(self) -> None:
+        next_tidy = time.monotonic() + TIDY_EVERY_S
         while True:
             await asyncio.sleep(self.publish_s)
             self._publish()
+            if time.monotonic() >= next_tidy:  # a crashed peer's gauges go within this
+                next_tidy = time.monotonic() + TIDY_EVERY_S
+                await asyncio.to_thread(self.tidy)
+
+    def tidy(self) -> list[int]:
+        """Fold away what exited processes left in the directory (see files.tidy)."""
+        try:
+            with dir_lock(self.path, exclusive=True):
+                return tidy(self.path)
+        except OSError as e:  # the next round tries again; the log says why
+            self.publish_errors += 1
+            log.error("metrics: tidying %s failed: %s", self.path, e)
+            return []
 
     def _publish(self) -> None:
         if self.gauges is None:

@@ -134,6 +134,8 @@ def _fold(archive: Path, files: list[Path]) -> None:
 
 
 def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) there is CTRL_C_EVENT: never tidy on Windows
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -19,7 +19,6 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from axtui.prometheus.files import dir_lock, tidy
 from tests.fakes.openai_upstream import OpenAIUpstream
 
 from .harness import (
@@ -324,9 +323,11 @@ token_env = "{TOKEN_ENV}"
         metrics_dir = env.store_dir / "gw.db.metrics"
         assert glob.glob(str(metrics_dir / f"gauge_live*_{proc.pid}.db")) == []
         assert glob.glob(str(metrics_dir / f"gauge_live*_{os.getpid()}.db"))
-        # the next process to open the directory folds the exited ones' totals away
+        # tidying (every 30 s, and by the next process to open the directory) folds the
+        # exited ones' totals away
         files = sorted(f.name for f in metrics_dir.glob("*.db"))
-        assert tidy_now(metrics_dir), files  # the second gateway's recorder child counted 3
+        # the second gateway's recorder child, which counted its 3
+        assert env.served.gateway.metrics.tidy(), files
         live = {str(os.getpid()), str(env.served.gateway.recorder.pid), "archive"}
         left = {f.stem.rsplit("_", 1)[1] for f in metrics_dir.glob("*.db")}
         assert left == live, (files, live)
@@ -336,11 +337,6 @@ token_env = "{TOKEN_ENV}"
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-
-
-def tidy_now(path: Path) -> list[int]:
-    with dir_lock(path, exclusive=True):
-        return tidy(path)
 
 
 def _wait_ready(proc: subprocess.Popen) -> str:
