@@ -81,12 +81,13 @@ def naive_us(records: list) -> float:
 
 def publish_us(path: Path, rounds: int = 2000) -> tuple[float, int]:
     engine = Engine(load_config(None), clock=RealClock())  # the demo: every kind of provider
-    gauges = EngineGauges(engine, path, firing_alerts=lambda: {("mistral_down", "critical"): 1})
+    gauges = EngineGauges(engine, path)
+    firing = {("mistral_down", "critical"): 1}
     try:
-        gauges.publish()
+        gauges.publish(firing)
         t0 = time.perf_counter()
         for _ in range(rounds):
-            gauges.publish()
+            gauges.publish(firing)
         return (time.perf_counter() - t0) / rounds * 1e6, len(engine.deployments)
     finally:
         gauges.close()

@@ -43,6 +43,8 @@ class MetricsExporter:
         self.token = token
         self.publish_s = publish_s
         self.gauges: EngineGauges | None = None
+        self.firing_alerts: FiringAlerts | None = None
+        self._firing: Mapping[tuple[str, str], int] | None = None  # as last read
         self.publish_errors = 0
         self.last_scrape_s: float | None = None
         self._task: asyncio.Task | None = None
@@ -72,9 +74,14 @@ class MetricsExporter:
         return cls(path, token, m.publish_s)
 
     def start(self, engine: Any, firing_alerts: FiringAlerts | None = None) -> None:
-        """Publish `engine`'s gauges from now on (on the running loop). `firing_alerts`: the
-        alert evaluator's hook, see EngineGauges."""
-        self.gauges = EngineGauges(engine, self.path, firing_alerts)
+        """Publish `engine`'s gauges from now on (on the running loop).
+
+        `firing_alerts` is the hook for alerts: a function returning {(rule name,
+        severity): alerts firing}, called in a worker thread every `publish_s` (so it may
+        read the store). Without one, no alert series is exported (rather than a
+        misleading 0)."""
+        self.gauges = EngineGauges(engine, self.path)
+        self.firing_alerts = firing_alerts
         self._publish()
         self._task = asyncio.get_running_loop().create_task(self._publish_loop())
 
@@ -91,6 +98,8 @@ class MetricsExporter:
         next_tidy = time.monotonic() + TIDY_EVERY_S
         while True:
             await asyncio.sleep(self.publish_s)
+            if self.firing_alerts is not None:
+                self._firing = await asyncio.to_thread(self._read_alerts)
             self._publish()
             if time.monotonic() >= next_tidy:  # a crashed peer's gauges go within this
                 next_tidy = time.monotonic() + TIDY_EVERY_S
@@ -106,11 +115,19 @@ class MetricsExporter:
             log.error("metrics: tidying %s failed: %s", self.path, e)
             return []
 
+    def _read_alerts(self) -> Mapping[tuple[str, str], int] | None:
+        try:
+            return self.firing_alerts() if self.firing_alerts is not None else None
+        except Exception:  # counted and logged; the series keep their last values
+            self.publish_errors += 1
+            log.exception("metrics: reading the firing alerts failed")
+            return self._firing
+
     def _publish(self) -> None:
         if self.gauges is None:
             return
         try:
-            self.gauges.publish()
+            self.gauges.publish(self._firing)
         except Exception:  # a gauge must never take the gateway down: counted and logged
             self.publish_errors += 1
             log.exception("metrics: publishing the engine gauges failed")

@@ -41,15 +41,10 @@ _STATES = tuple(s.value for s in BreakerState)
 
 
 class EngineGauges:
-    """Publishes one engine's gauges into the multiprocess directory `path`.
+    """Publishes one engine's gauges into the multiprocess directory `path`."""
 
-    `firing_alerts` is the hook for the alert evaluator: until one is given, no alert
-    series is exported (rather than a misleading 0)."""
-
-    def __init__(self, engine: Any, path: str | Path,
-                 firing_alerts: FiringAlerts | None = None) -> None:
+    def __init__(self, engine: Any, path: str | Path) -> None:
         self.engine = engine
-        self.firing_alerts = firing_alerts
         self.files = MetricFiles.acquire(path)
         self._values: dict[tuple, Value] = {}
         self._alert_labels: set[tuple[str, str]] = set()
@@ -67,7 +62,9 @@ class EngineGauges:
         if v.value != value:
             v.set(value)
 
-    def publish(self) -> None:
+    def publish(self, firing: Mapping[tuple[str, str], int] | None = None) -> None:
+        """This process's view, now. `firing`: {(rule name, severity): alerts firing}, from
+        the alerts hook; None exports no alert series."""
         engine = self.engine
         self._set(INFLIGHT_REQUESTS, (), engine.in_flight)
         for dep, st in engine.deployments.items():
@@ -82,8 +79,7 @@ class EngineGauges:
             self._set(FLAG_RATIO, (name,), compiled.pct_tenths / 1000.0)
             state = flags.states.get(name)
             self._set(FLAG_KILLED, (name,), 1.0 if state and state.killed else 0.0)
-        if self.firing_alerts is not None:
-            firing = self.firing_alerts()
+        if firing is not None:
             for labels in self._alert_labels - set(firing):  # resolved since: back to 0
                 self._set(ALERTS, labels, 0.0)
             for labels, n in firing.items():
