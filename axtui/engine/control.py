@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -61,8 +62,13 @@ class ControlSync:
     slow poll cannot undo an operator's change that the host applied right after writing."""
 
     def __init__(self, target: ControlTarget | Engine, store: Store, *,
-                 interval_s: float = 0.1) -> None:
+                 interval_s: float = 0.1, virtual_time: bool = False) -> None:
         self.target = target
+        # On a virtual-time loop a read in a thread lets the loop jump ahead, so polls read
+        # inline (virtual time stands still) and at most every `interval_s` of real time:
+        # operators act in real time, and a demo's 5 virtual minutes last about a second.
+        self.virtual_time = virtual_time
+        self._polled_real = -float("inf")
         self.store = store
         self.interval_s = interval_s
         self.version = -1
@@ -99,7 +105,11 @@ class ControlSync:
     async def run(self) -> None:
         while True:
             try:
-                await self.refresh()
+                if not self.virtual_time:
+                    await self.refresh()
+                elif time.monotonic() - self._polled_real >= self.interval_s:
+                    self._polled_real = time.monotonic()
+                    self.sync_now()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a locked or vanished store must not stop routing

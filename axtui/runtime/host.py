@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from axtui.clock import Clock, RealClock
+from axtui.clock import Clock, RealClock, VirtualClock
 from axtui.engine import control
 from axtui.engine.control import ControlSync, ControlTarget
 from axtui.runtime.events import EngineEvent, EventWriter, EventWriterStats
@@ -123,6 +125,8 @@ class RuntimeHost:
         self._listener_errors = 0
         self._stop_errors: list[str] = []
         self._beat_written = False
+        self._beat_real = -math.inf  # time.monotonic() of the last heartbeat
+        self._wall_started = time.time()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -162,6 +166,7 @@ class RuntimeHost:
         self._engine = engine = Engine(cfg, clock=clock, providers=self._providers,
                                        seed=self._seed)
         self.started_at = clock.now()
+        self._wall_started = time.time()
         if not self.read_only:
             from axtui.flags.ops import seed as seed_flags
 
@@ -173,7 +178,8 @@ class RuntimeHost:
         for fn in self._record_subs:
             engine.on_record(fn)
         engine.on_event(self._on_engine_event)
-        self.sync = ControlSync(self, store, interval_s=self.control_poll_s)
+        self.sync = ControlSync(self, store, interval_s=self.control_poll_s,
+                                virtual_time=isinstance(clock, VirtualClock))
         await self.sync.refresh()  # drains, kills and rollouts apply before the first request
         self.sync.start(sync_first=False)
         if self.events is not None:
@@ -354,17 +360,31 @@ class RuntimeHost:
             rec = RecorderLive(written=s.written, dropped=s.dropped, queued=s.queued)
         return LiveState(in_flight=eng.in_flight, deployments=deployments, recorder=rec)
 
-    async def _beat(self, now: float) -> None:
+    async def publish_status(self) -> None:
+        """Write this host's heartbeat row now (the heartbeat job calls it every
+        `heartbeat_s`). Its times are wall time whatever the engine's clock: a heartbeat
+        says that a process is alive."""
         live = self.live_state()
-        await asyncio.to_thread(self._write_beat, now, live)
+        self._beat_real = time.monotonic()
+        if isinstance(self.clock, VirtualClock):  # virtual time stands still meanwhile
+            self._write_beat(live)
+        else:
+            await asyncio.to_thread(self._write_beat, live)
 
-    def _write_beat(self, now: float, live: LiveState) -> None:
+    async def _beat(self, now: float) -> None:
+        # on a virtual clock the job ticks every virtual `heartbeat_s`, which can be many
+        # times a real second: publish at the real pace only
+        if time.monotonic() - self._beat_real >= 0.9 * (self.heartbeat_s or 0.0):
+            await self.publish_status()
+
+    def _write_beat(self, live: LiveState) -> None:
         from axtui.store.process_status import write_process_status
 
         with self._store().begin() as conn:
             write_process_status(conn, process_id=self.process_id, face=self.face,
                                  host=socket.gethostname(), pid=os.getpid(),
-                                 started_at=self.started_at or now, updated_at=now, live=live)
+                                 started_at=self._wall_started, updated_at=time.time(),
+                                 live=live)
         self._beat_written = True
 
     def _remove_beat(self) -> None:

@@ -2,8 +2,10 @@
 
 A job is `fn(now)` called every `interval_s` of clock time (virtual time on a VirtualClock,
 so a demo or a replay evaluates alerts when its traffic happens). A plain function runs in
-a worker thread, off the event loop; a coroutine function is awaited on the loop and must
-not block. A failing run is counted, logged and kept in the job's stats; the job carries on
+a worker thread, off the event loop; on a VirtualClock it runs inline instead, because
+virtual time stands still while the loop is busy: every tick then happens exactly at its
+time, whereas a thread would let the loop jump ahead and skip ticks. A coroutine function
+is awaited on the loop and must not block. A failing run is counted, logged and kept in the job's stats; the job carries on
 at its next tick. Runs never overlap: a run that outlasts its interval skips the ticks it
 missed.
 """
@@ -18,6 +20,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from axtui.clock import VirtualClock
 
 if TYPE_CHECKING:
     from axtui.clock import Clock
@@ -50,6 +54,7 @@ class PeriodicJob:
         self.clock = clock
         self.run_at_start = run_at_start
         self.is_async = inspect.iscoroutinefunction(fn)
+        self.inline = isinstance(clock, VirtualClock)
         self.runs = 0
         self.failures = 0
         self.skipped = 0
@@ -87,6 +92,8 @@ class PeriodicJob:
         try:
             if self.is_async:
                 await self.fn(now)  # type: ignore[misc]
+            elif self.inline:
+                self.fn(now)
             else:
                 await asyncio.to_thread(self.fn, now)
             ok = True

@@ -26,8 +26,8 @@ class ProcessStatusRow(SQLModel, table=True):
     face: str = Field(sa_column=Column(String, nullable=False))  # serve, demo, route, console
     host: str = Field(sa_column=Column(String, nullable=False))  # machine name
     pid: int = Field(sa_column=Column(Integer, nullable=False))
-    started_at: float = Field(sa_column=Column(Float, nullable=False))
-    updated_at: float = Field(sa_column=Column(Float, nullable=False, index=True))
+    started_at: float = Field(sa_column=Column(Float, nullable=False))  # wall time
+    updated_at: float = Field(sa_column=Column(Float, nullable=False, index=True))  # wall time
     state: str = Field(sa_column=Column(Text, nullable=False))  # JSON: see LiveState
 
 
@@ -107,7 +107,9 @@ def delete_process_status(conn: Connection, process_id: str) -> bool:
 def read_process_states(
     conn: Connection, now: float, *, stale_after_s: float = STALE_AFTER_S
 ) -> list[ProcessState]:
-    """Every host's heartbeat, freshest first; `stale` marks rows older than stale_after_s.
+    """Every host's heartbeat, freshest first, aged against `now` (wall time: heartbeats
+    are stamped with it whatever the engine's clock); `stale` marks rows older than
+    stale_after_s.
     A row whose state does not parse is returned with `problem` set, never skipped."""
     rows = conn.execute(select(ProcessStatusRow.__table__)
                         .order_by(ProcessStatusRow.updated_at.desc())).all()
