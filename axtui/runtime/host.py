@@ -378,13 +378,15 @@ class RuntimeHost:
             await self.publish_status()
 
     def _write_beat(self, live: LiveState) -> None:
-        from axtui.store.process_status import write_process_status
+        from axtui.store.process_status import remove_gone, write_process_status
 
+        now = time.time()
         with self._store().begin() as conn:
+            if not self._beat_written:  # the first beat clears rows of processes long dead
+                remove_gone(conn, now)
             write_process_status(conn, process_id=self.process_id, face=self.face,
                                  host=socket.gethostname(), pid=os.getpid(),
-                                 started_at=self._wall_started, updated_at=time.time(),
-                                 live=live)
+                                 started_at=self._wall_started, updated_at=now, live=live)
         self._beat_written = True
 
     def _remove_beat(self) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Column, Connection, Float, Integer, String, Text, delete,
 from sqlmodel import Field, SQLModel
 
 STALE_AFTER_S = 5.0  # five missed beats of a 1 s heartbeat
+GONE_AFTER_S = 3600.0  # a row this old belongs to a process that died: a host removes it
 
 
 class ProcessStatusRow(SQLModel, table=True):
@@ -102,6 +103,12 @@ def write_process_status(
 def delete_process_status(conn: Connection, process_id: str) -> bool:
     stmt = delete(ProcessStatusRow).where(ProcessStatusRow.process_id == process_id)
     return conn.execute(stmt).rowcount > 0
+
+
+def remove_gone(conn: Connection, now: float, *, after_s: float = GONE_AFTER_S) -> int:
+    """Remove the rows of processes silent for `after_s` (they died without stopping)."""
+    stmt = delete(ProcessStatusRow).where(ProcessStatusRow.updated_at < now - after_s)
+    return conn.execute(stmt).rowcount
 
 
 def read_process_states(

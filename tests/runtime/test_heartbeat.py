@@ -99,3 +99,22 @@ def test_a_real_clock_host_renews_its_heartbeat_at_its_interval(url):
 
     first, later = asyncio.run(main())
     assert later.updated_at > first.updated_at
+
+
+def test_a_starting_host_removes_rows_of_processes_silent_for_an_hour(url):
+    from axtui.store.process_status import LiveState, write_process_status
+
+    with other_process(url).begin() as conn:
+        for pid, age in ((1, 4000.0), (2, 30.0)):
+            write_process_status(conn, process_id=f"serve-old-{pid}", face="serve",
+                                 host="old", pid=pid, started_at=0.0,
+                                 updated_at=time.time() - age, live=LiveState())
+    clock, host, _ = make_host(url)
+
+    async def main():
+        async with host:
+            return states(url)
+
+    found = clock.run(main())
+    assert sorted(s.process_id for s in found) == sorted([host.process_id, "serve-old-2"])
+    assert next(s for s in found if s.process_id == "serve-old-2").stale
