@@ -100,3 +100,30 @@ def test_demo_writes_to_the_store_only_outside_engine_callbacks(cli, url, monkey
     assert len(store.recent_records(limit=1000)) == 300
     breakers = store.events(kind="breaker", limit=1000)
     assert breakers, "the demo's outages open breakers; their events reach the store"
+
+
+def test_serve_runs_on_a_host_that_publishes_and_removes_its_heartbeat(url):
+    import asyncio
+    import time
+
+    from axtui.config import load_config
+    from axtui.gateway.app import Gateway
+    from axtui.store.process_status import read_process_states
+
+    gw = Gateway(load_config(), store_url=url, environ={})
+
+    def faces():
+        with open_store(url).connect() as conn:
+            return [s.face for s in read_process_states(conn, time.time())]
+
+    async def main():
+        await gw.startup()
+        try:
+            await gw.host.drain(FAST[0], "slow", by="oncall")
+            return faces(), gw.engine.deployments[FAST[0]].drained
+        finally:
+            await gw.shutdown()
+
+    running, drained = asyncio.run(main())
+    assert running == ["serve"] and drained == "slow"
+    assert faces() == [] and gw.host.state == "stopped"
