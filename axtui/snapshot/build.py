@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, literal, select
+from sqlalchemy import Connection, func, select
 
 from axtui.config import Config
 from axtui.engine.budget import period_bounds
@@ -39,6 +39,7 @@ from axtui.snapshot.model import (
 from axtui.store import control, queries
 from axtui.store.control import ControlSnapshot, StoredEvent
 from axtui.store.db import Store
+from axtui.store.metrics import metric_value
 from axtui.store.tables import EventRow, RequestRow
 
 HOUR = 3600.0
@@ -245,10 +246,7 @@ def _per_hour(nano: int, window_s: float) -> int:
 
 
 def _global_p95(conn: Connection, since: float, until: float) -> float | None:
-    from axtui.store.rollups import REQUEST, percentile
-
-    hists = queries._grouped_histograms(conn, literal(""), REQUEST, since, until)
-    return percentile(hists.get("", {}), 0.95)
+    return metric_value(conn, "p95", "global", since, until)
 
 
 def _sparklines(conn: Connection, names: Iterable[str], now: float) -> dict[str, tuple[int, ...]]:

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from axtui.cli.status_text import render
 from axtui.clock import VirtualClock
 from axtui.config import load_config
 from axtui.engine.control import drain
@@ -13,7 +14,6 @@ from axtui.flags.ops import change
 from axtui.flags.ops import seed as seed_flags
 from axtui.records import ErrorKind
 from axtui.snapshot.build import SnapshotBuilder, build_snapshot
-from axtui.snapshot.text import render
 from axtui.store import open_store
 from axtui.store.tables import RequestRow
 from tests.store.factory import T0, attempt, record

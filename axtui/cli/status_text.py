@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from axtui.cli.output import ms, pct, table, usd
+from axtui.cli.output import table
 from axtui.snapshot.model import DEPLOYMENT_GLYPHS, DEPLOYMENT_WORDS, Snapshot
+from axtui.units import ms, pct, usd
 
 SEVERITY_WORDS = {"critical": "CRIT", "warning": "WARN", "info": "INFO"}
 BAR_CELLS = 5
