@@ -17,6 +17,7 @@ import contextlib
 import hmac
 import logging
 import os
+import struct
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,7 +83,7 @@ class MetricsExporter:
         misleading 0)."""
         self.gauges = EngineGauges(engine, self.path)
         self.firing_alerts = firing_alerts
-        self._publish()
+        self.publish()
         self._task = asyncio.get_running_loop().create_task(self._publish_loop())
 
     async def stop(self) -> None:
@@ -100,7 +101,7 @@ class MetricsExporter:
             await asyncio.sleep(self.publish_s)
             if self.firing_alerts is not None:
                 self._firing = await asyncio.to_thread(self._read_alerts)
-            self._publish()
+            self.publish()
             if time.monotonic() >= next_tidy:  # a crashed peer's gauges go within this
                 next_tidy = time.monotonic() + TIDY_EVERY_S
                 await asyncio.to_thread(self.tidy)
@@ -123,7 +124,8 @@ class MetricsExporter:
             log.exception("metrics: reading the firing alerts failed")
             return self._firing
 
-    def _publish(self) -> None:
+    def publish(self) -> None:
+        """This process's engine gauges, now (on the event loop)."""
         if self.gauges is None:
             return
         try:
@@ -144,7 +146,7 @@ class MetricsExporter:
 
 
 async def metrics(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    exporter: MetricsExporter | None = getattr(gw, "metrics", None)
+    exporter = gw.metrics
     if exporter is None:
         raise ApiError(404, "metrics are off here ([metrics] enabled = false)")
     if exporter.token is not None:
@@ -155,8 +157,13 @@ async def metrics(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> No
                            "of [metrics] token_env)", type="authentication_error",
                            code="invalid_metrics_token")
     t0 = time.perf_counter()
-    exporter._publish()  # this process's gauges as of now; others' are at most publish_s old
-    body = await asyncio.to_thread(exporter.exposition)
+    exporter.publish()  # this process's gauges as of now; others' are at most publish_s old
+    try:
+        body = await asyncio.to_thread(exporter.exposition)
+    except (OSError, RuntimeError, ValueError, struct.error) as e:  # unreadable or corrupt
+        log.exception("metrics: reading %s failed", exporter.path)
+        raise ApiError(500, f"metrics in {exporter.path} could not be read: "
+                       f"{type(e).__name__}: {e}", type="server_error") from None
     exporter.last_scrape_s = time.perf_counter() - t0
     await respond(send, 200, body, [(b"content-type", CONTENT_TYPE)])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -282,6 +283,22 @@ def test_a_scrape_without_the_token_is_refused(env: Env):
                       timeout=10)
     assert wrong.status_code == 401
     assert TOKEN not in r.text + wrong.text
+
+
+def test_a_corrupt_metrics_file_is_one_clear_500(env: Env):
+    bad = env.store_dir / "gw.db.metrics" / "counter_corrupt.db"
+    # 24 bytes used; the first key claims 1,000 bytes
+    bad.write_bytes(struct.pack("i", 24) + b"\0" * 4 + struct.pack("i", 1000) + b"\0" * 12)
+    try:
+        r = httpx.get(f"{env.url}/metrics", headers={"authorization": f"Bearer {TOKEN}"},
+                      timeout=10)
+    finally:
+        bad.unlink()
+    assert r.status_code == 500
+    assert r.json()["error"]["message"] == (
+        f"metrics in {bad.parent} could not be read: RuntimeError: Read beyond file size "
+        "detected, file is corrupted.")
+    assert scrape(env.url).value("axtui_inflight_requests") == 0  # and fine once it is gone
 
 
 def test_two_gateway_processes_sharing_the_directory_add_up(env: Env, tmp_path: Path):
