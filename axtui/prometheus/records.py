@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from prometheus_client.utils import floatToGoString
 
 from axtui.prometheus.files import MetricFiles, Value
+from axtui.records import ErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0,
              30.0, 45.0, 60.0, 90.0, 120.0)
 _BOUNDS_MS = tuple(b * 1000.0 for b in BUCKETS_S)
+NO_ROUTE = ErrorKind.no_route.value
+UNKNOWN_ROUTE = "(unknown)"  # the route label of requests for a route that does not exist
 _LE = (*(floatToGoString(b) for b in BUCKETS_S), "+Inf")
 
 REQUESTS = ("axtui_requests", "Requests finished, by route, serving deployment, outcome and "
@@ -70,8 +73,10 @@ class _Histogram:
 class RecordMetrics:
     """Counts batches of records into the multiprocess directory `path`."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, routes: Collection[str] | None = None) -> None:
         self.files = MetricFiles.acquire(path)
+        # the configured routes: any other name (a caller's free text) is UNKNOWN_ROUTE
+        self.routes = frozenset(routes) if routes is not None else None
         self._series: dict[tuple, Value] = {}
         self._histograms: dict[tuple, _Histogram] = {}
         self.errors = 0
@@ -116,12 +121,15 @@ class RecordMetrics:
         latency: dict[tuple, list[float]] = defaultdict(list)
         ttft: dict[tuple, list[float]] = defaultdict(list)
         attempt_latency: dict[tuple, list[float]] = defaultdict(list)
-        n = 0
+        n, known = 0, self.routes
         for r in records:
             n += 1
             # enums stay members here (they hash like their strings); labels are str()ed once
-            route, dep, outcome = r["route"], r["deployment"] or "", r["outcome"]
-            requests[(route, dep, outcome, r["error_kind"] or "")] += 1
+            route, dep, outcome, why = r["route"], r["deployment"] or "", r["outcome"], r[
+                "error_kind"]
+            if why == NO_ROUTE or (known is not None and route not in known):
+                route = UNKNOWN_ROUTE  # the caller's word: one series, not one per name
+            requests[(route, dep, outcome, why or "")] += 1
             latency[(route, dep, outcome)].append(r["latency_ms"])
             if r["ttft_ms"] is not None:
                 ttft[(route, dep)].append(r["ttft_ms"])

@@ -164,7 +164,8 @@ class RuntimeHost:
             self.recorder = await asyncio.to_thread(
                 make_recorder, store, process=self.recorder_kind == "process" and not in_memory,
                 flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
-                trace_path=self.trace_path, metrics_dir=self.metrics_dir)
+                trace_path=self.trace_path, metrics_dir=self.metrics_dir,
+                metrics_routes=list(cfg.routes))
         self._engine = engine = Engine(cfg, clock=clock, providers=self._providers,
                                        seed=self._seed)
         self.started_at = clock.now()

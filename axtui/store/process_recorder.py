@@ -26,6 +26,7 @@ import signal
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -83,6 +84,7 @@ class ProcessRecorder:
         trace_path: str | Path | None = None,
         start_method: str | None = None,
         metrics_dir: str | Path | None = None,
+        metrics_routes: Sequence[str] | None = None,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or queue_max < 1:
             raise ValueError("recorder: interval, batch_max and queue_max must be > 0")
@@ -125,6 +127,7 @@ class ProcessRecorder:
             "queue_max": queue_max,  # unused there: lines bypass submit(), bounded here
             "trace_path": None if trace_path is None else str(trace_path),
             "metrics_dir": None if metrics_dir is None else str(metrics_dir),  # counted there
+            "metrics_routes": None if metrics_routes is None else list(metrics_routes),
         }
         self._process = ctx.Process(
             target=_child_main,
@@ -454,15 +457,18 @@ def make_recorder(
     queue_max: int = 100_000,
     trace_path: str | Path | None = None,
     metrics_dir: str | Path | None = None,
+    metrics_routes: Sequence[str] | None = None,
 ) -> Recorder | ProcessRecorder:
     """A recorder of either kind; `process=True` writes from a child process. With
-    `metrics_dir`, it also counts Prometheus request metrics there (see prometheus/)."""
+    `metrics_dir`, it also counts Prometheus request metrics there (see prometheus/), with
+    any route label not in `metrics_routes` (when given) counted as "(unknown)"."""
     options: dict[str, Any] = {
         "flush_interval_s": flush_interval_s,
         "batch_max": batch_max,
         "queue_max": queue_max,
         "trace_path": trace_path,
         "metrics_dir": metrics_dir,
+        "metrics_routes": metrics_routes,
     }
     if process:
         url = store_or_url

@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,7 @@ class Recorder:
         trace_path: str | Path | None = None,
         max_write_tries: int = 5,
         metrics_dir: str | Path | None = None,
+        metrics_routes: Sequence[str] | None = None,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or queue_max < 1 or max_write_tries < 1:
             raise ValueError("recorder: interval, batch_max, queue_max and tries must be > 0")
@@ -128,7 +130,7 @@ class Recorder:
             from axtui.prometheus.records import RecordMetrics  # prometheus_client: ~60 ms
 
             try:
-                self._metrics = RecordMetrics(metrics_dir)
+                self._metrics = RecordMetrics(metrics_dir, metrics_routes)
             except OSError as err:  # metrics are lost, never the records: said, and on
                 self._report(f"metrics in {metrics_dir} are off: {_one_line(err)}")
         self._preparer = threading.Thread(

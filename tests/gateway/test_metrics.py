@@ -151,12 +151,16 @@ def test_requests_are_counted_by_route_deployment_and_outcome(env: Env):
         "axtui_attempts_total", **attempt) >= 3
 
 
-def test_a_rejected_request_is_counted_with_its_error_kind(env: Env):
-    with pytest.raises(openai.NotFoundError):
-        ask(env.client(), "no-such-route")
+def test_requests_for_unknown_routes_are_one_series_whatever_the_names(env: Env):
+    for name in ("no-such-route", "gpt-5-turbo-xl", "x" * 40):  # a caller's free text
+        with pytest.raises(openai.NotFoundError):
+            ask(env.client(), name)
     env.flush()
-    assert scrape(env.url).value("axtui_requests_total", outcome="rejected",
-                                 error_kind="no_route", deployment="") == 1
+    exp = scrape(env.url)
+    assert exp.value("axtui_requests_total", route="(unknown)", outcome="rejected",
+                     error_kind="no_route", deployment="") == 3
+    routes = {s.labels["route"] for s in exp.families["axtui_requests"].samples}
+    assert not routes & {"no-such-route", "gpt-5-turbo-xl", "x" * 40}
 
 
 def test_a_slow_request_lands_in_its_latency_bucket(env: Env):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from axtui.prometheus.records import RecordMetrics
-from axtui.records import ErrorKind
+from axtui.records import ErrorKind, Outcome
 from axtui.store.db import open_store
 from axtui.store.process_recorder import make_recorder
 from tests.store.factory import attempt, record
@@ -118,3 +118,19 @@ def test_a_metrics_directory_that_cannot_be_made_costs_the_metrics_not_the_recor
     finally:
         rec.close()
         store.close()
+
+
+def test_a_route_outside_the_configured_ones_is_counted_as_unknown(tmp_path):
+    """A key at its rate limit is refused before its `model` is looked up: the record's route
+    is then the caller's free text, which must not become a series of its own."""
+    metrics = RecordMetrics(tmp_path, routes=["chat"])
+    try:
+        metrics.observe([record(route=name, attempts=[], outcome=Outcome.rejected,
+                                error_kind=ErrorKind.quota).__dict__
+                         for name in ("chat", "made-up-1", "made-up-2")])
+    finally:
+        metrics.close()
+    found = samples(tmp_path)
+    labels = {"deployment": "", "outcome": "rejected", "error_kind": "quota"}
+    assert value(found, "axtui_requests_total", route="chat", **labels) == 1
+    assert value(found, "axtui_requests_total", route="(unknown)", **labels) == 2
