@@ -124,7 +124,7 @@ _QUANTILES = {"p50": ("latency", 0.50), "p95": ("latency", 0.95), "p99": ("laten
 def _needs(metric: Metric, level: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(counters, histogram series) the metric reads at this level."""
     if metric.name in _QUANTILES:
-        return (level["total"],), (level[_QUANTILES[metric.name][0]],)
+        return (), (level[_QUANTILES[metric.name][0]],)
     if metric.name in _RATIOS:
         return (level["total"], level[_RATIOS[metric.name]]), ()
     if metric.name == "cost_per_hour":

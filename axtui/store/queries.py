@@ -486,15 +486,16 @@ def scope_totals(
     def step_of(period: int) -> int:
         return starts[bisect_right(starts, period) - 1]
 
-    where = _scope_filters(_U, route, deployments, deployment_prefix)
-    cols = [func.coalesce(func.sum(_U[n]), 0) for n in counters]
-    q = (select(_U.period, *cols).where(_in_segments(_U, segments), *where)
-         .group_by(_U.res, _U.period))
     sums: dict[int, list[float]] = {}
-    for period, *values in conn.execute(q):
-        acc = sums.setdefault(step_of(int(period)), [0] * len(counters))
-        for i, v in enumerate(values):
-            acc[i] += v
+    if counters:
+        where = _scope_filters(_U, route, deployments, deployment_prefix)
+        cols = [func.coalesce(func.sum(_U[n]), 0) for n in counters]
+        q = (select(_U.period, *cols).where(_in_segments(_U, segments), *where)
+             .group_by(_U.res, _U.period))
+        for period, *values in conn.execute(q):
+            acc = sums.setdefault(step_of(int(period)), [0] * len(counters))
+            for i, v in enumerate(values):
+                acc[i] += v
     hists: dict[int, dict[str, dict[int, int]]] = {}
     if series:
         hwhere = _scope_filters(_H, route, deployments, deployment_prefix)
