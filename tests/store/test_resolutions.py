@@ -15,9 +15,9 @@ from axtui.quantiles import ALPHA, percentile
 from axtui.records import ErrorKind
 from axtui.store import open_store
 from axtui.store.metrics import metric_value
-from axtui.store.queries import covering
 from axtui.store.rollups import DAY_S, HOUR_S, MINUTE_S
 from axtui.store.tables import rollup_table
+from axtui.store.windows import covering
 from tests.store.factory import T0, attempt, record
 
 A, B = "acme/a", "acme/b"
