@@ -89,3 +89,12 @@ def test_bad_input_is_one_line_and_exit_code_2(url, args, message):
                            "--store", url], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1
+
+
+def test_until_latest_ends_the_range_at_the_newest_record(url):
+    result = runner.invoke(app, ["monitor", "metrics", "failover_rate", "--store", url,
+                                 "--range", "1h", "--until", "latest", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["until"] == pytest.approx(T0 + 59 * 60, abs=1)
+    assert out["value"] == pytest.approx(12 / 60)
