@@ -58,6 +58,10 @@ def serve(
         else:
             typer.echo("  no caller keys configured: serving WITHOUT auth "
                        "(axtui keys create --name NAME turns auth on)", err=True)
+        m = gw.metrics
+        typer.echo("  metrics off" if m is None else
+                   f"  metrics at /metrics ({'bearer token' if m.token else 'open'}; files in "
+                   f"{m.path})", err=True)
         env = cfg.gateway.admin_token_env
         typer.echo("  admin API at /admin" if gw.admin_token else
                    f"  admin API off (set {env} to enable it)", err=True)

@@ -330,7 +330,7 @@ token_env = "{TOKEN_ENV}"
         stderr=subprocess.PIPE, text=True,
         env={**os.environ, TOKEN_ENV: TOKEN, "PYTHONPATH": os.getcwd()})
     try:
-        other = _wait_ready(proc)
+        other = _wait_ready(proc, env.store_dir / "gw.db.metrics")
         before = scrape(env.url)
         labels = {"route": "chat", "deployment": "a/gpt-a", "outcome": "ok"}
         ask(env.client(), "chat", 2)
@@ -360,13 +360,16 @@ token_env = "{TOKEN_ENV}"
             proc.wait(10)
 
 
-def _wait_ready(proc: subprocess.Popen) -> str:
-    url = None
+def _wait_ready(proc: subprocess.Popen, metrics_dir: Path) -> str:
+    url = announced = None
     assert proc.stderr is not None
     for line in proc.stderr:
         if line.startswith("axtui serve: "):
             url = line.split()[2].removesuffix("/v1")
+        if line.startswith("  metrics"):
+            announced = line
         if "admin API" in line:  # the last line of the ready announcement
+            assert announced == f"  metrics at /metrics (bearer token; files in {metrics_dir})\n"
             assert url
             return url
     raise AssertionError(f"the second gateway did not start (exit {proc.wait(10)})")
