@@ -163,7 +163,7 @@ class Gateway:
         spent = await asyncio.to_thread(host.store.spend, now - now % DAY, None, "key")
         self.keys.seed_spend(spent)
         if self.metrics is not None:
-            self.metrics.start(self.engine)
+            self.metrics.start(self.engine, recorder=self.recorder)
         self.started_at = time.monotonic()
         self.ready = True
         if self.on_ready is not None:

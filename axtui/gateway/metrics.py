@@ -74,14 +74,15 @@ class MetricsExporter:
             raise ValueError(f"metrics.dir: {path} is not writable")
         return cls(path, token, m.publish_s)
 
-    def start(self, engine: Any, firing_alerts: FiringAlerts | None = None) -> None:
+    def start(self, engine: Any, firing_alerts: FiringAlerts | None = None,
+              recorder: Any = None) -> None:
         """Publish `engine`'s gauges from now on (on the running loop).
 
         `firing_alerts` is the hook for alerts: a function returning {(rule name,
         severity): alerts firing}, called in a worker thread every `publish_s` (so it may
         read the store). Without one, no alert series is exported (rather than a
-        misleading 0)."""
-        self.gauges = EngineGauges(engine, self.path)
+        misleading 0). `recorder`: its written, dropped and queued counts are exported too."""
+        self.gauges = EngineGauges(engine, self.path, recorder)
         self.firing_alerts = firing_alerts
         self.publish()
         self._task = asyncio.get_running_loop().create_task(self._publish_loop())
@@ -92,6 +93,7 @@ class MetricsExporter:
             with contextlib.suppress(asyncio.CancelledError):  # the cancel we asked for
                 await self._task
         if self.gauges is not None:
+            self.publish()  # the final counts (the recorder has closed: all written)
             self.gauges.close()
             self.gauges = None
 

@@ -35,6 +35,13 @@ FLAG_KILLED = ("axtui_flag_killed", "1 while a flag's kill switch is on.", ("fla
 ALERTS = ("axtui_alerts_firing", "Alerts firing, by rule name and severity.",
           ("alertname", "severity"), "livemax")
 
+RECORDER_WRITTEN = ("axtui_recorder_written", "Records the recorder committed to the store.",
+                    ())
+RECORDER_DROPPED = ("axtui_recorder_dropped", "Records the recorder will never store (refused "
+                    "when full, or failed after retries): not in the request metrics either.",
+                    ())
+RECORDER_QUEUED = ("axtui_recorder_queued", "Records waiting to be written.", (), "livesum")
+
 # What `firing_alerts` returns: (rule name, severity) -> how many alerts of it fire.
 FiringAlerts = Callable[[], Mapping[tuple[str, str], int]]
 _STATES = tuple(s.value for s in BreakerState)
@@ -43,8 +50,9 @@ _STATES = tuple(s.value for s in BreakerState)
 class EngineGauges:
     """Publishes one engine's gauges into the multiprocess directory `path`."""
 
-    def __init__(self, engine: Any, path: str | Path) -> None:
+    def __init__(self, engine: Any, path: str | Path, recorder: Any = None) -> None:
         self.engine = engine
+        self.recorder = recorder  # its stats() too, when given
         self.files = MetricFiles.acquire(path)
         self._values: dict[tuple, Value] = {}
         self._alert_labels: set[tuple[str, str]] = set()
@@ -62,10 +70,25 @@ class EngineGauges:
         if v.value != value:
             v.set(value)
 
+    def _count(self, spec: tuple, total: int) -> None:
+        """A counter this process keeps itself (a monotonic total): its file holds it."""
+        v = self._values.get((spec, ()))
+        if v is None:
+            name, help_text, names = spec
+            v = self._values[(spec, ())] = self.files.value(
+                "counter", name, name + "_total", names, (), help_text)
+        if v.value != total:
+            v.set(total)
+
     def publish(self, firing: Mapping[tuple[str, str], int] | None = None) -> None:
         """This process's view, now. `firing`: {(rule name, severity): alerts firing}, from
         the alerts hook; None exports no alert series."""
         engine = self.engine
+        if self.recorder is not None:
+            stats = self.recorder.stats()
+            self._count(RECORDER_WRITTEN, stats.written)
+            self._count(RECORDER_DROPPED, stats.dropped)
+            self._set(RECORDER_QUEUED, (), stats.queued)
         self._set(INFLIGHT_REQUESTS, (), engine.in_flight)
         for dep, st in engine.deployments.items():
             state = st.breaker.state.value

@@ -148,7 +148,18 @@ def test_requests_are_counted_by_route_deployment_and_outcome(env: Env):
         "axtui_requests_total", **labels) == 3
     attempt = {"deployment": "a/gpt-a", "outcome": "ok", "error_kind": ""}
     assert after.value("axtui_attempts_total", **attempt) - before.value(
-        "axtui_attempts_total", **attempt) >= 3
+        "axtui_attempts_total", **attempt) == 3
+
+
+def test_the_recorder_counts_what_it_wrote_and_dropped(env: Env):
+    before = scrape(env.url)
+    ask(env.client(), "chat", 2)
+    env.flush()
+    after = scrape(env.url)
+    assert after.value("axtui_recorder_written_total") - before.value(
+        "axtui_recorder_written_total") == 2
+    assert after.value("axtui_recorder_dropped_total") == 0
+    assert after.value("axtui_recorder_queued") == 0
 
 
 def test_requests_for_unknown_routes_are_one_series_whatever_the_names(env: Env):
@@ -341,6 +352,9 @@ token_env = "{TOKEN_ENV}"
         assert after.value("axtui_requests_total", **labels) - before.value(
             "axtui_requests_total", **labels) == 5
         assert after.value("axtui_inflight_requests") == 0
+        # the second gateway's final count was published as it stopped
+        assert after.value("axtui_recorder_written_total") - before.value(
+            "axtui_recorder_written_total") == 5
         metrics_dir = env.store_dir / "gw.db.metrics"
         assert glob.glob(str(metrics_dir / f"gauge_live*_{proc.pid}.db")) == []
         assert glob.glob(str(metrics_dir / f"gauge_live*_{os.getpid()}.db"))
