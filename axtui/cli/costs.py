@@ -114,7 +114,8 @@ def _projection_lines(p) -> list[str]:
     interval = ("" if p.low_nano is None
                 else f"  (95%: {usd(p.low_nano, 2)} – {usd(p.high_nano, 2)})")
     return [
-        f"{p.scope}, this {p.period} ({_when(p.period_start)} → {_when(p.period_end)})",
+        f"{p.scope}, {'today' if p.period == 'day' else 'this month'} "
+        f"({_when(p.period_start)} → {_when(p.period_end)})",
         f"  spent so far   {usd(p.spent_nano, p_)}",
         f"  projected      {usd(p.projected_nano, 2)}{interval}",
         f"  rate now       {usd(p.rate_nano_per_hour, 4)}/h, trend {p.trend}"
@@ -262,8 +263,9 @@ def summary_(
             typer.echo(f"\ntoday by {b.by}\n" + _breakdown_table(b))
     o = s.optimal_7d
     if o.cost_nano:
-        typer.echo(f"\nlast 7 days: actual {usd(o.cost_nano, 2)}, optimal "
-                   f"{usd(o.optimal_cost_nano, 2)}, overspend {usd(o.overspend_nano, 2)} "
+        q = _places([o.cost_nano, o.optimal_cost_nano])
+        typer.echo(f"\nlast 7 days: actual {usd(o.cost_nano, q)}, optimal "
+                   f"{usd(o.optimal_cost_nano, q)}, overspend {usd(o.overspend_nano, q)} "
                    f"({pct(o.overspend_fraction)})")
     if s.budgets:
         typer.echo("\nbudgets\n" + table(_budget_rows(s.budgets), _BUDGET_HEADERS,

@@ -1,0 +1,91 @@
+"""Each cost query over a store of 1M records (30 days of traffic), against the 50 ms
+target of a dashboard query.
+
+    python bench/bench_costs.py [--n 1000000] [--path /tmp/axtui-costs-1m.db] [--repeat 3]
+
+The store is built once through the Recorder (bench/costs_store.py) and reused. Figures are
+the median of --repeat warm runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from costs_store import SPAN_S, T0, build  # noqa: E402
+
+from axtui import costs  # noqa: E402
+from axtui.config import BudgetConfig  # noqa: E402
+from axtui.store import open_store  # noqa: E402
+
+TARGET_MS = 50.0
+
+
+def timed(fn, repeat: int) -> float:
+    fn()  # warm the page cache and SQLAlchemy's statement cache
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - t) * 1000)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--path", type=Path, default=Path("/tmp/axtui-costs-1m.db"))
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    t = time.perf_counter()
+    build(a.path, a.n, 7)
+    print(f"store: {a.n:,} records over 30 days at {a.path} "
+          f"({a.path.stat().st_size / 1e6:,.0f} MB, ready in {time.perf_counter() - t:.0f}s)")
+    store = open_store(f"sqlite:///{a.path}")
+    at = T0 + SPAN_S - 5.5 * 3600  # late on the last day: day, week and month all hold data
+    budgets = [BudgetConfig(scope="global", period="day", limit_usd=Decimal(500)),
+               BudgetConfig(scope="route:chat", period="month", limit_usd=Decimal(9000)),
+               BudgetConfig(scope="user:*", period="day", limit_usd=Decimal(5))]
+    cases = []
+    for label in ("day", "week", "month"):
+        w = costs.window(label, at)
+        for by in costs.BY:
+            cases.append((f"breakdown --by {by} --range {label}",
+                          lambda w=w, by=by: costs.breakdown(store, by, w.since, w.until)))
+    w7 = costs.window("7d", at)
+    cases += [
+        ("optimal --range 7d", lambda: costs.optimal(store, w7.since, w7.until)),
+        ("projection day", lambda: costs.projection(store, "day", at)),
+        ("projection month", lambda: costs.projection(store, "month", at)),
+        ("projection month user:user-1",
+         lambda: costs.projection(store, "month", at, scope="user:user-1")),
+        ("budget_status (global, route, user:*)",
+         lambda: costs.budget_status(store, budgets, at)),
+        ("recommendations 7d", lambda: costs.recommendations(store, w7.since, w7.until)),
+        ("spend_series provider 24h / 5 min",
+         lambda: costs.spend_series(store, "provider", at - 86_400, at, 300)),
+        ("spend_series provider 7d / 1 h",
+         lambda: costs.spend_series(store, "provider", w7.since, at, 3600)),
+        ("summary (everything above for the CLI)", lambda: costs.summary(store, at)),
+    ]
+    width = max(len(name) for name, _ in cases)
+    print(f"\n{'query':{width}}  {'median':>9}  target")
+    over = 0
+    for name, fn in cases:
+        ms = timed(fn, a.repeat)
+        flag = "" if ms <= TARGET_MS else "  OVER"
+        over += ms > TARGET_MS
+        print(f"{name:{width}}  {ms:7.1f}ms  ≤ {TARGET_MS:.0f} ms{flag}")
+    print(f"\n{len(cases) - over} of {len(cases)} within target")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
