@@ -1,8 +1,9 @@
 """The SQL behind cost analytics: sums in the database, never a Python loop over rows.
 
-Route and deployment totals come from the minute rollups; user, key and complexity from raw
-`request` rows (the rollups do not carry them), over the same whole minutes
-(store/queries.py's convention), so every grouping adds up to the same total.
+Route and deployment totals come from the rollups, read at the coarsest resolution that
+tiles the range (days inside, hours beside them, minutes at the edges: store/queries.py's
+`covering`); user, key and complexity from raw `request` rows (the rollups do not carry
+them) over the same whole minutes, so every grouping adds up to the same total.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Integer, cast, func, select
+from sqlalchemy import Connection, Integer, and_, cast, false, func, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 
-from axtui.store.tables import RequestRow, RollupRow
+from axtui.store.queries import covering
+from axtui.store.rollups import MINUTE_S, RESOLUTIONS
+from axtui.store.tables import RequestRow, rollup_table
 
-MINUTE_S = 60
 RawDim = Literal["user", "key", "complexity"]
 _R = RequestRow.__table__.c
-_U = RollupRow.__table__.c
+_U = rollup_table.c
 
 
 def minutes(since: float, until: float) -> tuple[int, int]:
@@ -26,9 +28,37 @@ def minutes(since: float, until: float) -> tuple[int, int]:
     return (math.floor(since / MINUTE_S) * MINUTE_S, math.ceil(until / MINUTE_S) * MINUTE_S)
 
 
-def _rolled(since: float, until: float) -> list[Any]:
-    lo, hi = minutes(since, until)
-    return [_U.minute >= lo, _U.minute < hi]
+def _segments(lo: int, hi: int, step_s: int | None) -> list[tuple[int, int, int]]:
+    """Rollup rows (res, start, end) tiling whole minutes [lo, hi): the coarsest that fit,
+    or, for a series of step_s buckets from lo, only resolutions whose rows each fall inside
+    one bucket."""
+    if step_s is None:
+        return covering(lo, hi)
+    levels = [r for r in sorted(RESOLUTIONS, reverse=True) if step_s % r == 0 and lo % r == 0]
+    out: list[tuple[int, int, int]] = []
+
+    def tile(a: int, b: int, levels: list[int]) -> None:
+        if a >= b or not levels:
+            return
+        res = levels[0]
+        first, last = -(-a // res) * res, b // res * res
+        if first >= last:
+            tile(a, b, levels[1:])
+            return
+        tile(a, first, levels[1:])
+        out.append((res, first, last))
+        tile(last, b, levels[1:])
+
+    tile(lo, hi, levels)
+    return out
+
+
+def _rolled(since: float, until: float, step_s: int | None = None) -> list[Any]:
+    segments = _segments(*minutes(since, until), step_s)
+    if not segments:
+        return [false()]
+    return [or_(*(and_(_U.res == res, _U.period >= a, _U.period < b)
+                  for res, a, b in segments))]
 
 
 def _raw(since: float, until: float) -> list[Any]:
@@ -93,13 +123,14 @@ SeriesBy = Literal["deployment", "route", "total"]
 def rolled_series(conn: Connection, by: SeriesBy, since: float, until: float, step_s: int,
                   *, route: str | None = None) -> list[tuple[int, str, int]]:
     """(bucket start, deployment/route/"", cost_nano) per step_s bucket from `since`'s
-    minute, buckets without spend left out. By deployment counts attempt costs."""
+    minute, buckets without spend left out. By deployment counts attempt costs. step_s is a
+    whole number of minutes."""
     lo, _ = minutes(since, until)
-    bucket = (((_U.minute - lo) // int(step_s)) * int(step_s) + lo).label("bucket")
+    bucket = (((_U.period - lo) // int(step_s)) * int(step_s) + lo).label("bucket")
     cost = _U.attempt_cost_nano if by == "deployment" else _U.cost_nano
     keys = [bucket] + ([_U.deployment] if by == "deployment" else
                        [_U.route] if by == "route" else [])
-    q = select(*keys, func.sum(cost)).where(*_rolled(since, until))
+    q = select(*keys, func.sum(cost)).where(*_rolled(since, until, int(step_s)))
     if route is not None:
         q = q.where(_U.route == route)
     q = q.group_by(*keys)

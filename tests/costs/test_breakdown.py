@@ -105,3 +105,13 @@ def test_spend_series_puts_every_provider_on_the_same_zero_filled_buckets(filled
 def test_spend_series_refuses_a_step_that_is_not_whole_minutes(store):
     with pytest.raises(ValueError, match="whole number of minutes"):
         spend_series(store, "route", T0, T0 + 600, 90)
+
+
+def test_hourly_series_from_an_unaligned_start_buckets_every_request_where_it_falls(store):
+    # requests every 10 minutes for 3 hours; buckets of an hour that start at 00:30
+    fill(store, [served("a/x", 1 + i, at=T0 + 600 * i) for i in range(18)])
+    series = spend_series(store, "total", T0 + 1800, T0 + 3 * HOUR, 3600)["total"]
+    starts = (T0 + 1800, T0 + 5400, T0 + 9000)  # the last bucket holds the range's half hour
+    expect = [(b, sum(1 + i for i in range(18)
+                      if b <= T0 + 600 * i < min(b + 3600, T0 + 3 * HOUR))) for b in starts]
+    assert series == expect == [(T0 + 1800, 39), (T0 + 5400, 75), (T0 + 9000, 51)]
