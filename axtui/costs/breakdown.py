@@ -94,7 +94,8 @@ def spend_series(source: Any, by: str = "provider", since: float = 0.0,
                  ) -> dict[str, list[tuple[int, int]]]:
     """Spend per `by` (provider, model, deployment, route or total) in step_s buckets:
     {name: [(bucket start, nano-dollars), ...]}, every name on the same buckets, empty
-    buckets as 0, oldest first; for charts."""
+    buckets as 0, oldest first; for charts. Buckets start on multiples of step_s (UTC), so
+    the first and last may hold only the part inside [since, until)."""
     if by not in ("provider", "model", "deployment", "route", "total"):
         raise ValueError(f"unknown series grouping {by!r}: use provider, model, deployment, "
                          "route or total")
@@ -104,7 +105,7 @@ def spend_series(source: Any, by: str = "provider", since: float = 0.0,
     with connection(source) as conn:
         rows = q.rolled_series(conn, level, since, until, step_s)  # type: ignore[arg-type]
     lo, hi = q.minutes(since, until)
-    buckets = list(range(lo, hi, step_s))
+    buckets = list(range(lo // step_s * step_s, hi, step_s))
     index = {b: i for i, b in enumerate(buckets)}
     out: dict[str, list[int]] = {}
     for b, name, cost in rows:

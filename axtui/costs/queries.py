@@ -11,15 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Integer, and_, cast, false, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, and_, false, func, or_, select
 
+from axtui.costs import folded
 from axtui.store.queries import covering
 from axtui.store.rollups import MINUTE_S, RESOLUTIONS
-from axtui.store.tables import RequestRow, rollup_table
+from axtui.store.tables import rollup_table
 
 RawDim = Literal["user", "key", "complexity"]
-_R = RequestRow.__table__.c
 _U = rollup_table.c
 
 
@@ -30,11 +29,11 @@ def minutes(since: float, until: float) -> tuple[int, int]:
 
 def _segments(lo: int, hi: int, step_s: int | None) -> list[tuple[int, int, int]]:
     """Rollup rows (res, start, end) tiling whole minutes [lo, hi): the coarsest that fit,
-    or, for a series of step_s buckets from lo, only resolutions whose rows each fall inside
-    one bucket."""
+    or, for a series of step_s buckets (on multiples of step_s), only resolutions whose rows
+    each fall inside one bucket."""
     if step_s is None:
         return covering(lo, hi)
-    levels = [r for r in sorted(RESOLUTIONS, reverse=True) if step_s % r == 0 and lo % r == 0]
+    levels = [r for r in sorted(RESOLUTIONS, reverse=True) if step_s % r == 0]
     out: list[tuple[int, int, int]] = []
 
     def tile(a: int, b: int, levels: list[int]) -> None:
@@ -61,23 +60,6 @@ def _rolled(since: float, until: float, step_s: int | None = None) -> list[Any]:
                   for res, a, b in segments))]
 
 
-def _raw(since: float, until: float) -> list[Any]:
-    lo, hi = minutes(since, until)
-    return [_R.started_at >= lo, _R.started_at < hi]
-
-
-def complexity_column(conn: Connection) -> Any:
-    """The record's `complexity`, read from its JSON (no column holds it)."""
-    if conn.dialect.name == "postgresql":
-        return func.jsonb_extract_path_text(cast(_R.record, JSONB), "complexity")
-    return func.json_extract(_R.record, "$.complexity")
-
-
-def _raw_dim(conn: Connection, dim: RawDim) -> Any:
-    return {"user": _R.user, "key": _R.key_id}.get(dim) if dim != "complexity" else \
-        complexity_column(conn)
-
-
 def route_deployment_totals(conn: Connection, since: float, until: float
                             ) -> list[tuple[str, str, int, int, int]]:
     """(route, serving deployment or "", requests, cost_nano, optimal_cost_nano) per pair."""
@@ -101,19 +83,18 @@ def raw_totals(conn: Connection, dim: RawDim, since: float, until: float, *,
                ) -> list[tuple[Any, ...]]:
     """(value, requests, cost_nano, optimal_cost_nano) per value of `dim` (None where the
     record has none), or (route, value, ...) with `by_route`. Optimal is the actual cost
-    where a record has no optimal (no claimed saving), as the rollups count it."""
-    col = _raw_dim(conn, dim)
-    opt = func.coalesce(_R.optimal_cost_nano, _R.cost_nano)
-    keys = [_R.route, col] if by_route else [col]
-    q = (select(*keys, func.count(), func.sum(_R.cost_nano), func.sum(opt))
-         .where(*_raw(since, until)))
-    if route is not None:
-        q = q.where(_R.route == route)
-    q = q.group_by(*keys)
+    where a record has no optimal (no claimed saving), as the rollups count it. Read from
+    the folded rows (folded.py) plus raw rows for what is not folded."""
+    rows = folded.dim_rows(conn, dim, *minutes(since, until), by_route=by_route or
+                           route is not None)
     out = []
-    for row in conn.execute(q):
-        *k, n, c, o = row
-        out.append((*k, int(n), int(c or 0), int(o or 0)))
+    for row in rows:
+        if route is not None:
+            if row[0] != route:
+                continue
+            row = row[1:] if not by_route else row
+        *k, value, n, c, o = row
+        out.append((*k, value or None, n, c, o))
     return out
 
 
@@ -122,11 +103,10 @@ SeriesBy = Literal["deployment", "route", "total"]
 
 def rolled_series(conn: Connection, by: SeriesBy, since: float, until: float, step_s: int,
                   *, route: str | None = None) -> list[tuple[int, str, int]]:
-    """(bucket start, deployment/route/"", cost_nano) per step_s bucket from `since`'s
-    minute, buckets without spend left out. By deployment counts attempt costs. step_s is a
-    whole number of minutes."""
-    lo, _ = minutes(since, until)
-    bucket = (((_U.period - lo) // int(step_s)) * int(step_s) + lo).label("bucket")
+    """(bucket start, deployment/route/"", cost_nano) per step_s bucket (buckets start on
+    multiples of step_s; the first and last may be cut by the range), buckets without spend
+    left out. By deployment counts attempt costs. step_s is a whole number of minutes."""
+    bucket = ((_U.period // int(step_s)) * int(step_s)).label("bucket")
     cost = _U.attempt_cost_nano if by == "deployment" else _U.cost_nano
     keys = [bucket] + ([_U.deployment] if by == "deployment" else
                        [_U.route] if by == "route" else [])
@@ -144,12 +124,11 @@ def rolled_series(conn: Connection, by: SeriesBy, since: float, until: float, st
 
 def raw_series(conn: Connection, since: float, until: float, step_s: int, *,
                user: str | None = None, key: str | None = None) -> list[tuple[int, int]]:
-    """(bucket start, cost_nano) for one user's or key's requests."""
-    lo, _ = minutes(since, until)
-    bucket = (cast((_R.started_at - lo) / int(step_s), Integer) * int(step_s) + lo)
-    q = select(bucket, func.sum(_R.cost_nano)).where(*_raw(since, until))
-    if user is not None:
-        q = q.where(_R.user == user)
-    if key is not None:
-        q = q.where(_R.key_id == key)
-    return [(int(b), int(c)) for b, c in conn.execute(q.group_by(bucket)) if c]
+    """(bucket start, cost_nano) for one user's or key's requests, in buckets on multiples
+    of step_s (a whole number of minutes)."""
+    dim, value = ("user", user) if user is not None else ("key", key)
+    rows = folded.dim_rows(conn, dim, *minutes(since, until), value=value, step_s=step_s)
+    by_bucket: dict[int, int] = {}
+    for b, _value, _n, c, _o in rows:
+        by_bucket[int(b)] = by_bucket.get(int(b), 0) + c
+    return sorted((b, c) for b, c in by_bucket.items() if c)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from axtui.costs.folded import fold
 from axtui.records import Attempt, RequestRecord, Usage
 from axtui.store import Recorder, open_store
 from tests.store.factory import T0, record
@@ -11,9 +12,12 @@ from tests.store.factory import T0, record
 HOUR = 3600.0
 
 
-@pytest.fixture
-def store(tmp_path):
+@pytest.fixture(params=["raw", "half-folded"])
+def store(request, tmp_path):
+    """Every cost test runs on raw rows alone and with the older half of them folded into
+    cost_rollups (the rest read raw): the answers must be the same."""
     s = open_store(f"sqlite:///{tmp_path / 'axtui.db'}")
+    s.fold_half = request.param == "half-folded"
     yield s
     s.close()
 
@@ -24,6 +28,8 @@ def fill(store, records: list[RequestRecord]) -> None:
         assert rec.submit(r)
     rec.close()
     assert rec.stats().written == len(records)
+    if getattr(store, "fold_half", False):
+        assert fold(store, max_rows=len(records) // 2) == len(records) // 2
 
 
 def served(deployment: str, cost: int, *, at: float = T0, route: str = "chat",

@@ -1,0 +1,231 @@
+"""Spend by user, key and complexity, folded from raw `request` rows into hour and day rows.
+
+The rollups carry route and deployment only; summing raw rows by user over a month read a
+million rows (seconds). `fold` adds rows past a watermark (the last folded `seq`) into
+`cost_rollups` in SQL, a chunk per transaction; reads take whole days and hours inside a
+range from there, and raw rows only for the unfolded tail (seq above the watermark) and the
+partial hours at the edges. So answers are exact whether or not a fold has run; folding
+only makes them fast. Run `fold` periodically (the host's job) and before a batch of reads.
+
+Why seq: SQLite commits writers one at a time, so once seq N is visible every row below it
+is too (store/queries.py relies on the same for the live tail). Deleting raw rows
+(retention) leaves folded rows alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    cast,
+    false,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+
+from axtui.store.rollups import DAY_S, HOUR_S, MINUTE_S
+from axtui.store.tables import CounterRow, RequestRow
+
+log = logging.getLogger(__name__)
+WATERMARK = "costs.folded_seq"
+CHUNK_ROWS = 20_000  # rows folded per transaction: the write lock is held briefly
+DIMS = ("user", "key", "complexity")
+LEVELS = (DAY_S, HOUR_S)
+_R = RequestRow.__table__.c
+
+cost_table = Table(
+    "cost_rollups", SQLModel.metadata,
+    Column("dim", String, primary_key=True),  # user | key | complexity
+    Column("res", Integer, primary_key=True, autoincrement=False),  # 3600 or 86400
+    Column("period", BigInteger, primary_key=True, autoincrement=False),
+    Column("route", String, primary_key=True),
+    Column("value", String, primary_key=True),  # "" where the record has none
+    Column("requests", BigInteger, nullable=False, default=0),
+    Column("cost_nano", BigInteger, nullable=False, default=0),
+    Column("optimal_cost_nano", BigInteger, nullable=False, default=0),
+    sqlite_with_rowid=False,
+)
+# one user's or key's hours (a budget's projection) without reading everyone's; covering,
+# or SQLite prefers scanning the clustered key
+_by_value = Index("cost_rollups_by_value", *(cost_table.c[n] for n in (
+    "dim", "value", "res", "period", "route", "requests", "cost_nano", "optimal_cost_nano")))
+_C = cost_table.c
+_COUNTER = CounterRow.__table__
+_ready: set[int] = set()  # engines whose store has the table
+
+
+def dim_column(conn: Connection, dim: str) -> Any:
+    if dim == "user":
+        return _R.user
+    if dim == "key":
+        return _R.key_id
+    if conn.dialect.name == "postgresql":
+        return func.jsonb_extract_path_text(cast(_R.record, postgresql.JSONB), "complexity")
+    return func.json_extract(_R.record, "$.complexity")
+
+
+def _insert(conn: Connection):
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)
+
+
+def ensure(conn: Connection) -> None:
+    """Create the table and the watermark (a store made before they existed); commits."""
+    cost_table.create(conn, checkfirst=True)
+    _by_value.create(conn, checkfirst=True)
+    conn.execute(_insert(conn)(_COUNTER).values(name=WATERMARK, n=0).on_conflict_do_nothing())
+    conn.commit()
+    _ready.add(id(conn.engine))
+
+
+def has_table(conn: Connection) -> bool:
+    """Whether this store has folded rows to read (checked until it has; never writes, so
+    a caller's transaction is left alone)."""
+    key = id(conn.engine)
+    if key not in _ready and inspect(conn).has_table(cost_table.name):
+        _ready.add(key)
+    return key in _ready
+
+
+def watermark(conn: Connection) -> int:
+    """The last folded seq; 0 when nothing is folded (every row is read raw)."""
+    if not has_table(conn):
+        return 0
+    return int(conn.execute(select(_COUNTER.c.n).where(_COUNTER.c.name == WATERMARK))
+               .scalar() or 0)
+
+
+def fold(store: Any, *, max_rows: int | None = None) -> int:
+    """Fold raw rows past the watermark into hour and day rows; returns rows folded. Safe
+    with several processes folding at once: each chunk moves the watermark by compare-and-
+    set in the transaction that adds its rows, so a chunk is folded exactly once."""
+    done = 0
+    with store.connect() as conn:
+        ensure(conn)
+        while max_rows is None or done < max_rows:
+            w = watermark(conn)
+            newest = int(conn.execute(select(func.max(_R.seq))).scalar() or 0)
+            if newest <= w:
+                break
+            chunk = CHUNK_ROWS if max_rows is None else min(CHUNK_ROWS, max_rows - done)
+            m = min(newest, w + chunk)
+            moved = conn.execute(update(_COUNTER).where(_COUNTER.c.name == WATERMARK,
+                                                        _COUNTER.c.n == w).values(n=m))
+            if moved.rowcount != 1:  # another process folded this chunk first
+                conn.rollback()
+                continue
+            for dim in DIMS:
+                for res in LEVELS:
+                    _fold_chunk(conn, dim, res, w, m)
+            conn.commit()
+            done += int(conn.execute(select(func.count()).where(_R.seq > w, _R.seq <= m))
+                        .scalar() or 0)
+    return done
+
+
+def _fold_chunk(conn: Connection, dim: str, res: int, lo_seq: int, hi_seq: int) -> None:
+    period = cast(_R.started_at / res, Integer) * res
+    value = func.coalesce(dim_column(conn, dim), "")
+    src = (select(literal(dim), literal(res), period, _R.route, value, func.count(),
+                  func.sum(_R.cost_nano),
+                  func.sum(func.coalesce(_R.optimal_cost_nano, _R.cost_nano)))
+           .where(_R.seq > lo_seq, _R.seq <= hi_seq)
+           .group_by(period, _R.route, value))
+    ins = _insert(conn)(cost_table).from_select(
+        ["dim", "res", "period", "route", "value", "requests", "cost_nano",
+         "optimal_cost_nano"], src)
+    conn.execute(ins.on_conflict_do_update(
+        index_elements=["dim", "res", "period", "route", "value"],
+        set_={c: _C[c] + ins.excluded[c] for c in ("requests", "cost_nano",
+                                                    "optimal_cost_nano")}))
+
+
+def tile(lo: int, hi: int, levels: tuple[int, ...] = LEVELS
+         ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
+    """Whole minutes [lo, hi) as folded rows (res, start, end), coarsest first, and the
+    minute edges left over for raw rows."""
+    rows: list[tuple[int, int, int]] = []
+    edges: list[tuple[int, int]] = []
+
+    def go(a: int, b: int, levels: tuple[int, ...]) -> None:
+        if a >= b:
+            return
+        if not levels:
+            edges.append((a, b))
+            return
+        res = levels[0]
+        first, last = -(-a // res) * res, b // res * res
+        if first >= last:
+            go(a, b, levels[1:])
+            return
+        go(a, first, levels[1:])
+        rows.append((res, first, last))
+        go(last, b, levels[1:])
+
+    go(lo, hi, levels)
+    return rows, edges
+
+
+def dim_rows(conn: Connection, dim: str, lo: int, hi: int, *, by_route: bool = False,
+             value: str | None = None, step_s: int | None = None) -> list[tuple[Any, ...]]:
+    """(bucket?, route?, value, requests, cost_nano, optimal_cost_nano) over whole minutes
+    [lo, hi), with buckets on multiples of step_s (whole minutes) when given.
+    Exact: folded rows inside, raw rows for the tail and the edges. value "" is none."""
+    levels = LEVELS if step_s is None else tuple(r for r in LEVELS if step_s % r == 0)
+    w = watermark(conn)
+    folded, edges = tile(lo, hi, levels) if w else ([], [(lo, hi)])
+    sums: dict[tuple, list[int]] = {}
+
+    def add(rows: Any) -> None:
+        for *k, n, c, o in rows:
+            s = sums.setdefault(tuple(k), [0, 0, 0])
+            s[0] += int(n)
+            s[1] += int(c or 0)
+            s[2] += int(o or 0)
+
+    def keys(bucket_of: Any, route: Any, val: Any) -> list[Any]:
+        return (([bucket_of] if step_s else []) + ([route] if by_route else []) + [val])
+
+    if folded:
+        b = (_C.period // step_s * step_s) if step_s else None
+        ks = keys(b, _C.route, _C.value)
+        # dim (and value) inside each term: SQLite then searches the key once per term
+        fixed = [_C.dim == dim] + ([] if value is None else [_C.value == value])
+        q = (select(*ks, func.sum(_C.requests), func.sum(_C.cost_nano),
+                    func.sum(_C.optimal_cost_nano))
+             .where(or_(*(and_(*fixed, _C.res == r, _C.period >= a, _C.period < e)
+                          for r, a, e in folded))))
+        add(conn.execute(q.group_by(*ks)))
+    col = func.coalesce(dim_column(conn, dim), "")
+    rb = (cast(_R.started_at / step_s, Integer) * step_s) if step_s else None
+    ks = keys(rb, _R.route, col)
+    raw = select(*ks, func.count(), func.sum(_R.cost_nano),
+                 func.sum(func.coalesce(_R.optimal_cost_nano, _R.cost_nano)))
+    if value is not None:
+        raw = raw.where(col == value)
+    # the unfolded tail inside the folded part: by seq (the tail is the newest rows)
+    inside = [and_(func.coalesce(_R.started_at, 0) >= a, func.coalesce(_R.started_at, 0) < e)
+              for _, a, e in folded]
+    if inside:
+        add(conn.execute(raw.where(_R.seq > w, or_(*inside)).group_by(*ks)))
+    # the edges, every row: by started_at
+    edge = [and_(_R.started_at >= a, _R.started_at < e) for a, e in edges]
+    add(conn.execute(raw.where(or_(*edge) if edge else false()).group_by(*ks)))
+    return [(*k, n, c, o) for k, (n, c, o) in sums.items()]
+
+
+__all__ = ["MINUTE_S", "cost_table", "dim_rows", "fold", "tile", "watermark"]
