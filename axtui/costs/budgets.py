@@ -32,12 +32,15 @@ def budget_status(source: Any, budgets: list[Any], at: float) -> list[BudgetLine
     """One line per budget, or per charged user/key for `user:*` / `key:*`, highest use
     first within each budget."""
     out: list[BudgetLine] = []
+    global_by_period: dict[str, Any] = {}
     with connection(source) as conn:
         for b in budgets:
             start, end = period_start(at, b.period), period_end(at, b.period)
             limit = int(b.limit_usd * NANO_PER_USD)
             kind, _, target = b.scope.partition(":")
-            global_p = projection(conn, b.period, at)
+            global_p = global_by_period.get(b.period)
+            if global_p is None:
+                global_p = global_by_period[b.period] = projection(conn, b.period, at)
             if kind == "global":
                 spent = {"global": global_p.spent_nano}
             elif kind == "route":

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 WATERMARK = "costs.folded_seq"
 CHUNK_ROWS = 20_000  # rows folded per transaction: the write lock is held briefly
 DIMS = ("user", "key", "complexity")
+ROUTED = ("complexity",)  # kept per route (recommendations); user and key rows use route ""
 LEVELS = (DAY_S, HOUR_S)
 _R = RequestRow.__table__.c
 
@@ -53,7 +54,7 @@ cost_table = Table(
     Column("dim", String, primary_key=True),  # user | key | complexity
     Column("res", Integer, primary_key=True, autoincrement=False),  # 3600 or 86400
     Column("period", BigInteger, primary_key=True, autoincrement=False),
-    Column("route", String, primary_key=True),
+    Column("route", String, primary_key=True),  # "" for user and key (fewer rows)
     Column("value", String, primary_key=True),  # "" where the record has none
     Column("requests", BigInteger, nullable=False, default=0),
     Column("cost_nano", BigInteger, nullable=False, default=0),
@@ -140,11 +141,12 @@ def fold(store: Any, *, max_rows: int | None = None) -> int:
 def _fold_chunk(conn: Connection, dim: str, res: int, lo_seq: int, hi_seq: int) -> None:
     period = cast(_R.started_at / res, Integer) * res
     value = func.coalesce(dim_column(conn, dim), "")
-    src = (select(literal(dim), literal(res), period, _R.route, value, func.count(),
+    route = _R.route if dim in ROUTED else literal("")
+    src = (select(literal(dim), literal(res), period, route, value, func.count(),
                   func.sum(_R.cost_nano),
                   func.sum(func.coalesce(_R.optimal_cost_nano, _R.cost_nano)))
            .where(_R.seq > lo_seq, _R.seq <= hi_seq)
-           .group_by(period, _R.route, value))
+           .group_by(period, route, value))
     ins = _insert(conn)(cost_table).from_select(
         ["dim", "res", "period", "route", "value", "requests", "cost_nano",
          "optimal_cost_nano"], src)
@@ -183,8 +185,11 @@ def tile(lo: int, hi: int, levels: tuple[int, ...] = LEVELS
 def dim_rows(conn: Connection, dim: str, lo: int, hi: int, *, by_route: bool = False,
              value: str | None = None, step_s: int | None = None) -> list[tuple[Any, ...]]:
     """(bucket?, route?, value, requests, cost_nano, optimal_cost_nano) over whole minutes
-    [lo, hi), with buckets on multiples of step_s (whole minutes) when given.
+    [lo, hi), with buckets on multiples of step_s (whole minutes) when given; by_route
+    only for complexity.
     Exact: folded rows inside, raw rows for the tail and the edges. value "" is none."""
+    if by_route and dim not in ROUTED:
+        raise ValueError(f"spend by {dim} is not kept per route")
     levels = LEVELS if step_s is None else tuple(r for r in LEVELS if step_s % r == 0)
     w = watermark(conn)
     folded, edges = tile(lo, hi, levels) if w else ([], [(lo, hi)])
@@ -201,15 +206,17 @@ def dim_rows(conn: Connection, dim: str, lo: int, hi: int, *, by_route: bool = F
         return (([bucket_of] if step_s else []) + ([route] if by_route else []) + [val])
 
     if folded:
+        # One query per segment, each a plain key range: with several OR-ed ranges, or a
+        # GROUP BY on the bare column, SQLite (without statistics) walks an index in value
+        # order over every period instead. coalesce() keeps the grouping off that index.
         b = (_C.period // step_s * step_s) if step_s else None
-        ks = keys(b, _C.route, _C.value)
-        # dim (and value) inside each term: SQLite then searches the key once per term
+        ks = keys(b, _C.route, func.coalesce(_C.value, ""))
         fixed = [_C.dim == dim] + ([] if value is None else [_C.value == value])
-        q = (select(*ks, func.sum(_C.requests), func.sum(_C.cost_nano),
-                    func.sum(_C.optimal_cost_nano))
-             .where(or_(*(and_(*fixed, _C.res == r, _C.period >= a, _C.period < e)
-                          for r, a, e in folded))))
-        add(conn.execute(q.group_by(*ks)))
+        for r, a, e in folded:
+            q = (select(*ks, func.sum(_C.requests), func.sum(_C.cost_nano),
+                        func.sum(_C.optimal_cost_nano))
+                 .where(*fixed, _C.res == r, _C.period >= a, _C.period < e))
+            add(conn.execute(q.group_by(*ks)))
     col = func.coalesce(dim_column(conn, dim), "")
     rb = (cast(_R.started_at / step_s, Integer) * step_s) if step_s else None
     ks = keys(rb, _R.route, col)

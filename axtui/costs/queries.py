@@ -84,7 +84,8 @@ def raw_totals(conn: Connection, dim: RawDim, since: float, until: float, *,
     """(value, requests, cost_nano, optimal_cost_nano) per value of `dim` (None where the
     record has none), or (route, value, ...) with `by_route`. Optimal is the actual cost
     where a record has no optimal (no claimed saving), as the rollups count it. Read from
-    the folded rows (folded.py) plus raw rows for what is not folded."""
+    the folded rows (folded.py) plus raw rows for what is not folded; per route only for
+    complexity."""
     rows = folded.dim_rows(conn, dim, *minutes(since, until), by_route=by_route or
                            route is not None)
     out = []
