@@ -25,10 +25,21 @@ _RANGE = typer.Option("day", "--range", "-r", help="day, week, month (so far, UT
 
 
 def _open(config: Path | None, store: str | None):
+    """The config and the store, with spend by user, key and complexity folded up to now
+    (only rows new since the last fold; a store we cannot write is read raw, slower)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from axtui.cli.common import open_cli_store
     from axtui.config import load_config
+    from axtui.costs.folded import fold
 
-    return load_config(config), open_cli_store(store, config)
+    cfg, st = load_config(config), open_cli_store(store, config)
+    try:
+        fold(st)
+    except SQLAlchemyError as e:
+        typer.echo(f"warning: could not fold spend by user/key/complexity ({type(e).__name__});"
+                   " reading raw rows", err=True)
+    return cfg, st
 
 
 def _at(text: str | None, st) -> float:
