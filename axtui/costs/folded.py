@@ -65,9 +65,9 @@ cost_table = Table(
     sqlite_with_rowid=False,
 )
 # one user's or key's hours (a budget's projection) without reading everyone's; not
-# covering, so a fold's increments leave it alone (reads name it: see dim_rows)
+# covering, so a fold's increments leave it alone (see dim_rows for how reads get it)
 _by_value = Index("cost_rollups_by_value", *(cost_table.c[n] for n in (
-    "dim", "value", "res", "period")))
+    "dim", "value", "period")))
 _C = cost_table.c
 _COUNTER = CounterRow.__table__
 _ready: set[int] = set()  # engines whose store has the table
@@ -236,12 +236,13 @@ def dim_rows(conn: Connection, dim: str, lo: int, hi: int, *, by_route: bool = F
         b = (_C.period // step_s * step_s) if step_s else None
         ks = keys(b, _C.route, func.coalesce(_C.value, ""))
         fixed = [_C.dim == dim] + ([] if value is None else [_C.value == value])
+        # For one value, `res + 0` keeps SQLite off the clustered key (dim, res, period),
+        # which would read every value's rows of the period, and onto (dim, value, period).
+        res = _C.res if value is None else _C.res + 0
         for r, a, e in folded:
             q = (select(*ks, func.sum(_C.requests), func.sum(_C.cost_nano),
                         func.sum(_C.optimal_cost_nano))
-                 .where(*fixed, _C.res == r, _C.period >= a, _C.period < e))
-            if value is not None:  # else SQLite scans every value's rows of the period
-                q = q.with_hint(cost_table, f"INDEXED BY {_by_value.name}", "sqlite")
+                 .where(*fixed, res == r, _C.period >= a, _C.period < e))
             add(conn.execute(q.group_by(*ks)))
     col = func.coalesce(dim_column(conn, dim), "")
     rb = (cast(_R.started_at / step_s, Integer) * step_s) if step_s else None
