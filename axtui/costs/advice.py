@@ -136,11 +136,13 @@ def _clock(ts: float) -> str:
 def recommendations(source: Any, since: float, until: float, *, config: Any = None,
                     budgets: list[BudgetLine] | None = None,
                     min_saving_nano: int = MIN_SAVING_NANO) -> list[Recommendation]:
-    """What to change, from [since, until): simple requests sent to dear deployments,
-    route/deployment pairs that overspend, budgets spent or projected to run out (pass
-    `budget_status(...)`). `config` names deployments and settings when given."""
+    """What to change, from [since, until): budgets spent or projected to run out (pass
+    `budget_status(...)`), then simple requests sent to dear deployments, then route/
+    deployment pairs that overspend, each kind by saving. `config` names deployments and
+    settings when given."""
     with connection(source) as conn:
         out = _budget(budgets or [])
-        out += _simple(conn, since, until, min_saving_nano, config)
-        out += _overspend(conn, since, until, min_saving_nano, config)
+        for found in (_simple(conn, since, until, min_saving_nano, config),
+                      _overspend(conn, since, until, min_saving_nano, config)):
+            out += sorted(found, key=lambda r: -(r.saving_nano or 0))
     return out

@@ -43,12 +43,14 @@ def budget_status(source: Any, budgets: list[Any], at: float) -> list[BudgetLine
                 global_p = global_by_period[b.period] = projection(conn, b.period, at)
             if kind == "global":
                 spent = {"global": global_p.spent_nano}
-            elif kind == "route":
-                spent = {f"route:{r}": c for r, _d, _n, c, _o in
-                         q.route_deployment_totals(conn, start, at)}
             else:
-                spent = {f"{kind}:{v}": c for v, _n, c, _o in
-                         q.raw_totals(conn, kind, start, at) if v is not None}
+                spent = {}
+                rows = ([(r, c) for r, _d, _n, c, _o in q.route_deployment_totals(conn, start, at)]
+                        if kind == "route" else
+                        [(v, c) for v, _n, c, _o in q.raw_totals(conn, kind, start, at)
+                         if v is not None])
+                for name, c in rows:  # a route's rows are per deployment: add them up
+                    spent[f"{kind}:{name}"] = spent.get(f"{kind}:{name}", 0) + c
             if target not in ("", "*"):
                 spent = {b.scope: sum(c for s, c in spent.items() if s == b.scope)}
             lines = []

@@ -40,6 +40,14 @@ def test_each_budget_shows_spend_share_used_and_thresholds(store):
     assert [b.scope for b in lines if b.budget == "user:*"] == ["user:bob", "user:alice"]
 
 
+def test_a_route_budget_adds_up_every_deployment_that_served_the_route(store):
+    fill(store, [served("a/x", USD, at=DAY0 + 60, route="chat"),
+                 served("b/y", 2 * USD, at=DAY0 + 120, route="chat"),
+                 served("b/y", 4 * USD, at=DAY0 + 180, route="other")])
+    (line,) = budget_status(store, [budget("route:chat", "10")], DAY0 + 600)
+    assert (line.scope, line.spent_nano, line.used) == ("route:chat", 3 * USD, 0.3)
+
+
 def test_a_budget_for_a_named_user_with_no_spend_shows_zero(store):
     fill(store, [served("a/x", USD, at=DAY0 + 60, user="alice")])
     (line,) = budget_status(store, [budget("user:carol", "1")], DAY0 + 600)
