@@ -130,3 +130,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [f"error: {p.stderr.strip()[7:]}"]
     assert message in p.stderr
+
+
+def test_at_takes_an_iso_time_and_an_empty_range_says_so(tmp_path):
+    cfg = make(tmp_path)
+    r = runner.invoke(app, ["costs", "breakdown", "--config", str(cfg), "--at",
+                            "2025-06-01T00:00:00Z"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[-1] == "no spend in this range"
