@@ -34,6 +34,7 @@ def _register() -> None:
         deployments,
         flags,
         keys,
+        monitor,
         providers,
         route,
         serve,
@@ -50,6 +51,7 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.add_typer(keys.app, name="keys")
     app.add_typer(costs.app, name="costs")
+    app.add_typer(monitor.app, name="monitor")
 
 
 _register()

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from sqlalchemy import Connection, and_, false, func, or_, select
 
 from axtui.costs import folded
-from axtui.store.queries import covering
 from axtui.store.rollups import MINUTE_S, RESOLUTIONS
 from axtui.store.tables import rollup_table
+from axtui.store.windows import covering
 
 RawDim = Literal["user", "key", "complexity"]
 _U = rollup_table.c
