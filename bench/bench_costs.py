@@ -1,11 +1,14 @@
 """Each cost query over a store of 1M records (30 days of traffic), against the 50 ms
 target of a dashboard query.
 
-    python bench/bench_costs.py [--n 1000000] [--path /tmp/axtui-costs-1m.db] [--repeat 3]
+    python bench/bench_costs.py [--n 1000000] [--store make|costs] [--path P] [--repeat 3]
 
-The store is built once through the Recorder (bench/costs_store.py) and reused; spend by
-user, key and complexity is folded (axtui/costs/folded.py) before the queries, as the
-host's periodic job keeps it. Figures are the median of --repeat warm runs.
+`--store make` (the default) is the shared bench store (bench/make_store.py: 5,000 users
+on a Pareto curve, records without a complexity); `--store costs` is bench/costs_store.py
+(500 users every hour, the worst case for folding, and a complexity on every record).
+Either is built once and reused. Spend by user, key and complexity is folded
+(axtui/costs/folded.py) before the queries, as the host's periodic job keeps it. Figures
+are the median of --repeat warm runs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from costs_store import SPAN_S, T0, build  # noqa: E402
+import costs_store  # noqa: E402
+import make_store  # noqa: E402
 
 from axtui import costs  # noqa: E402
 from axtui.config import BudgetConfig  # noqa: E402
@@ -43,19 +47,27 @@ def timed(fn, repeat: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--path", type=Path, default=Path("/tmp/axtui-costs-1m.db"))
+    ap.add_argument("--store", choices=("make", "costs"), default="make")
+    ap.add_argument("--path", type=Path, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
+    path = a.path or Path(f"/tmp/axtui-{a.store}-{a.n}.db")
     t = time.perf_counter()
-    build(a.path, a.n, 7)
-    print(f"store: {a.n:,} records over 30 days at {a.path} "
-          f"({a.path.stat().st_size / 1e6:,.0f} MB, ready in {time.perf_counter() - t:.0f}s)")
-    store = open_store(f"sqlite:///{a.path}")
+    if a.store == "costs":
+        costs_store.build(path, a.n, 7)
+        end = costs_store.T0 + costs_store.SPAN_S
+    else:
+        if not path.exists():
+            make_store.build_store(path, a.n, seed=0)
+        end = make_store.END
+    print(f"store: {a.n:,} records over 30 days at {path} "
+          f"({path.stat().st_size / 1e6:,.0f} MB, ready in {time.perf_counter() - t:.0f}s)")
+    store = open_store(f"sqlite:///{path}")
     t = time.perf_counter()
     n = fold(store)
     print(f"fold of user/key/complexity spend: {n:,} rows in {time.perf_counter() - t:.1f}s "
           "(once; then only new rows)")
-    at = T0 + SPAN_S - 5.5 * 3600  # late on the last day: day, week and month all hold data
+    at = end - 5.5 * 3600  # late on the last day: day, week and month all hold data
     budgets = [BudgetConfig(scope="global", period="day", limit_usd=Decimal(500)),
                BudgetConfig(scope="route:chat", period="month", limit_usd=Decimal(9000)),
                BudgetConfig(scope="user:*", period="day", limit_usd=Decimal(5))]
