@@ -31,7 +31,6 @@ from sqlalchemy import (
     cast,
     false,
     func,
-    inspect,
     literal,
     or_,
     select,
@@ -70,7 +69,6 @@ _by_value = Index("cost_rollups_by_value", *(cost_table.c[n] for n in (
     "dim", "value", "period")))
 _C = cost_table.c
 _COUNTER = CounterRow.__table__
-_ready: set[int] = set()  # engines whose store has the table
 
 
 def dim_column(conn: Connection, dim: str) -> Any:
@@ -93,22 +91,11 @@ def ensure(conn: Connection) -> None:
     _by_value.create(conn, checkfirst=True)
     conn.execute(_insert(conn)(_COUNTER).values(name=WATERMARK, n=0).on_conflict_do_nothing())
     conn.commit()
-    _ready.add(id(conn.engine))
-
-
-def has_table(conn: Connection) -> bool:
-    """Whether this store has folded rows to read (checked until it has; never writes, so
-    a caller's transaction is left alone)."""
-    key = id(conn.engine)
-    if key not in _ready and inspect(conn).has_table(cost_table.name):
-        _ready.add(key)
-    return key in _ready
 
 
 def watermark(conn: Connection) -> int:
-    """The last folded seq; 0 when nothing is folded (every row is read raw)."""
-    if not has_table(conn):
-        return 0
+    """The last folded seq; 0 when nothing is folded (every row is read raw). The row is
+    made with the table (`ensure`), so a watermark above 0 means the table is there."""
     return int(conn.execute(select(_COUNTER.c.n).where(_COUNTER.c.name == WATERMARK))
                .scalar() or 0)
 
@@ -132,13 +119,11 @@ def fold(store: Any, *, max_rows: int | None = None) -> int:
             if moved.rowcount != 1:  # another process folded this chunk first
                 conn.rollback()
                 continue
-            _stage(conn, w, m)
+            done += _stage(conn, w, m)
             for dim in DIMS:
                 for res in LEVELS:
                     _fold_chunk(conn, dim, res)
             conn.commit()
-            done += int(conn.execute(select(func.count()).where(_R.seq > w, _R.seq <= m))
-                        .scalar() or 0)
     return done
 
 
@@ -153,14 +138,15 @@ _stage_table = Table(
 _S = _stage_table.c
 
 
-def _stage(conn: Connection, lo_seq: int, hi_seq: int) -> None:
+def _stage(conn: Connection, lo_seq: int, hi_seq: int) -> int:
+    """The rows with seq in (lo_seq, hi_seq] into the stage table; returns how many."""
     _stage_table.create(conn, checkfirst=True)
     conn.execute(_stage_table.delete())
-    conn.execute(_stage_table.insert().from_select(
+    return conn.execute(_stage_table.insert().from_select(
         [c.name for c in _stage_table.c],
         select(_R.started_at, _R.route, _R.user, _R.key_id, dim_column(conn, "complexity"),
                _R.cost_nano, func.coalesce(_R.optimal_cost_nano, _R.cost_nano))
-        .where(_R.seq > lo_seq, _R.seq <= hi_seq)))
+        .where(_R.seq > lo_seq, _R.seq <= hi_seq))).rowcount
 
 
 def _fold_chunk(conn: Connection, dim: str, res: int) -> None:
