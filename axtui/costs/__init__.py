@@ -5,7 +5,7 @@ these models. Money is integer nano-dollars throughout."""
 from axtui.costs.advice import Recommendation, recommendations
 from axtui.costs.breakdown import breakdown, optimal, spend_series
 from axtui.costs.budgets import BudgetLine, budget_status
-from axtui.costs.folded import fold
+from axtui.costs.folded import fold, prune
 from axtui.costs.model import (
     BY,
     Breakdown,
@@ -22,6 +22,6 @@ from axtui.costs.window import Window, window
 __all__ = [
     "BY", "Breakdown", "BudgetLine", "Line", "Opportunity", "Optimal", "Projection",
     "Recommendation", "RouteOptimal", "Summary", "Window", "breakdown", "budget_status",
-    "deployment_names", "fold", "optimal", "projection", "recommendations", "spend_series",
+    "deployment_names", "fold", "optimal", "projection", "prune", "recommendations", "spend_series",
     "summary", "window",
 ]

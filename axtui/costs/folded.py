@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     and_,
     cast,
+    delete,
     false,
     func,
     literal,
@@ -125,6 +126,29 @@ def fold(store: Any, *, max_rows: int | None = None) -> int:
                     _fold_chunk(conn, dim, res)
             conn.commit()
     return done
+
+
+def prune(store: Any, now: float, policy: Any = None) -> int:
+    """Delete folded hours and days older than the retention policy's hour_days and
+    day_days (the rollups' ages), a day of periods per transaction; returns rows deleted.
+    The host runs it beside store/retention.py's `prune`."""
+    from axtui.config import RetentionConfig
+
+    policy = policy or RetentionConfig()
+    total = 0
+    for res, days in ((HOUR_S, policy.hour_days), (DAY_S, policy.day_days)):
+        end = int(now - days * DAY_S) - res  # keep a period while any of it is within the age
+        with store.connect() as conn:
+            first = conn.execute(select(func.min(_C.period)).where(_C.res == res)).scalar()
+        upto = None if first is None else int(first)
+        while upto is not None and upto <= end:
+            upto = min(upto + DAY_S, end)
+            with store.begin() as conn:
+                total += conn.execute(delete(cost_table).where(
+                    _C.res == res, _C.period <= upto)).rowcount
+            if upto >= end:
+                break
+    return total
 
 
 # The chunk's rows, read (and their JSON parsed) once for the six sums below.

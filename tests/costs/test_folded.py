@@ -111,3 +111,24 @@ def test_a_users_projection_reads_folded_hours(raw_store):
 def watermark_of(store) -> int:
     with store.connect() as conn:
         return watermark(conn)
+
+
+def test_prune_drops_folded_hours_and_days_past_their_age_and_keeps_the_rest(raw_store):
+    from axtui.config import RetentionConfig
+    from axtui.costs.folded import prune
+
+    # one request a day for 10 days; keep hours 3 days and days 6 days, asked at day 10
+    fill(raw_store, [served("a/x", 1 + d, at=T0 + d * DAY + 60, user="ann") for d in range(10)])
+    fold(raw_store)
+    now = T0 + 10 * DAY
+    recent = breakdown(raw_store, "user", now - 3 * DAY, now).total_nano
+    deleted = prune(raw_store, now, RetentionConfig(hour_days=3, day_days=6))
+    assert breakdown(raw_store, "user", now - 3 * DAY, now).total_nano == recent == 8 + 9 + 10
+    assert deleted == 3 * (7 + 4)  # per dim: hour rows of days 0..6, day rows of days 0..3
+    with raw_store.connect() as conn:
+        from sqlalchemy import func, select
+
+        from axtui.costs.folded import cost_table
+        c = cost_table.c
+        left = conn.execute(select(c.res, func.min(c.period)).group_by(c.res)).all()
+    assert dict(left) == {3600: T0 + 7 * DAY, 86400: T0 + 4 * DAY}
