@@ -41,7 +41,8 @@ def breakdown(source: Any, by: str, since: float, until: float, *,
                 sums[route][0] += n
                 sums[route][1] += cost
         else:
-            for value, n, cost, _opt in q.raw_totals(conn, by, since, until):  # type: ignore[arg-type]
+            rows = q.raw_totals(conn, by, since, until)  # type: ignore[arg-type]
+            for value, n, cost, _opt in rows:
                 key = NONE_LABEL if value is None else str(value)
                 sums[key][0] += n
                 sums[key][1] += cost
