@@ -1,7 +1,7 @@
 """The SQL behind cost analytics: sums in the database, never a Python loop over rows.
 
 Route and deployment totals come from the rollups, read at the coarsest resolution that
-tiles the range (days inside, hours beside them, minutes at the edges: store/queries.py's
+tiles the range (days inside, hours beside them, minutes at the edges: store/windows.py's
 `covering`); user, key and complexity from raw `request` rows (the rollups do not carry
 them) over the same whole minutes, so every grouping adds up to the same total.
 """
