@@ -2,8 +2,9 @@
 
 Route and deployment totals come from the rollups, read at the coarsest resolution that
 tiles the range (days inside, hours beside them, minutes at the edges: store/windows.py's
-`covering`); user, key and complexity from raw `request` rows (the rollups do not carry
-them) over the same whole minutes, so every grouping adds up to the same total.
+`covering`); user, key and complexity (which the rollups do not carry) from the folded hour
+and day rows plus raw `request` rows for the rest (folded.py), over the same whole minutes,
+so every grouping adds up to the same total.
 """
 
 from __future__ import annotations
