@@ -29,6 +29,7 @@ def _root(ctx: typer.Context) -> None:
 def _register() -> None:
     from axtui.cli import (
         config_cmd,
+        costs,
         demo,
         deployments,
         flags,
@@ -51,6 +52,7 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.add_typer(keys.app, name="keys")
     monitor.app.command("status")(status.status)
+    app.add_typer(costs.app, name="costs")
     app.add_typer(monitor.app, name="monitor")
 
 
