@@ -45,6 +45,7 @@ def _register() -> None:
         providers,
         route,
         serve,
+        status,
         trace,
     )
 
@@ -57,6 +58,10 @@ def _register() -> None:
     app.add_typer(deployments.app, name="deployments")
     app.command("serve")(serve.serve)
     app.add_typer(keys.app, name="keys")
+    monitor = typer.Typer(help="the snapshot and metrics the console renders, headless",
+                          no_args_is_help=True)
+    monitor.command("status")(status.status)
+    app.add_typer(monitor, name="monitor")
     app.command("console")(console.console)
     app.command("attach")(console.attach)
 
