@@ -24,7 +24,7 @@ class SpendChart(PlotextPlot):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "4 Spend $/h by provider"
-        self.window = 1  # 24h
+        self.window = 0  # 1h: the demo's data starts when it does
         self._spend: Spend | None = None
         self._cache: tuple[tuple[int, int], Text] | None = None
         self._built_at = 0.0
@@ -41,6 +41,9 @@ class SpendChart(PlotextPlot):
 
     def action_next_window(self) -> None:
         self.window = (self.window + 1) % len(WINDOWS)
+        feed = getattr(self.app, "feed", None)
+        if feed is not None:  # the next snapshot covers the new range
+            feed.spend_range_s = WINDOWS[self.window][1]
         self._dirty = True
         self._built_at = 0.0
         self.refresh()

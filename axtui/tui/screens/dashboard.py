@@ -1,6 +1,6 @@
 """The dashboard: the pulse on top, five panes, the keys at the bottom.
 
-Wide terminals show every pane; below 120x36 the lower area holds one of rollouts (3),
+Wide terminals show every pane; below 140x36 the lower area holds one of rollouts (3),
 spend (4) or the live tail (5), so deployments, alerts and rollouts fit 80x24.
 """
 
@@ -24,7 +24,7 @@ from axtui.tui.palette import Palette
 
 PANES = ("deployments", "alerts", "rollouts", "spend", "live")
 LOWER = ("rollouts", "spend", "live")  # what the lower area can hold when narrow
-NARROW_WIDTH = 120
+NARROW_WIDTH = 140
 NARROW_HEIGHT = 36
 
 
@@ -91,7 +91,10 @@ class DashboardScreen(Screen):
         if pane in LOWER:
             self.lower = pane
             self._layout(self.size.width, self.size.height)
-        self.query_one(f"#{pane}").focus()
+        widget = self.query_one(f"#{pane}")
+        widget.focus()
+        if pane == "live":  # lines written while it was hidden: show the newest
+            self.call_after_refresh(widget.scroll_end, animate=False)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
