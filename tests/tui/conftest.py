@@ -6,21 +6,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.widget import Widget
 
 from axtui.clock import VirtualClock
 from axtui.flags.ops import change, get_flag
 from axtui.store.db import open_store
+from axtui.tui.actions import ConsoleActions
 from axtui.tui.context import ConsoleContext
-from axtui.tui.themes import VARIABLE_DEFAULTS
 from tests.flags.conftest import definition, traffic
 
 HOUR = 3600.0
 
 
-class HostApp(App):
-    """Hosts one widget (or nothing) with the console's theme variables, like the App."""
+class HostApp(ConsoleActions):
+    """Hosts one widget (or nothing) on the console's actions and bindings, like the App."""
 
     def __init__(self, context: ConsoleContext, make: Callable[[], Widget] | None = None,
                  snapshot=None) -> None:
@@ -30,8 +30,14 @@ class HostApp(App):
         self.snapshot = snapshot
         self.target = None
 
-    def get_theme_variable_defaults(self) -> dict[str, str]:
-        return dict(VARIABLE_DEFAULTS)
+    def action_focus_pane(self, n: int) -> None:
+        self.focused_pane = n
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not getattr(self, "paused", False)
+
+    def action_filter(self) -> None:
+        self.filtering = True
 
     def compose(self) -> ComposeResult:
         if self.make is not None:

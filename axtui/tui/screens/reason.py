@@ -64,9 +64,13 @@ class ReasonScreen(ModalScreen[str | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "confirm":
-            self.dismiss(self.query_one("#reason", Input).value.strip())
+            self.confirmed(self.query_one("#reason", Input).value.strip())
         else:
             self.dismiss(None)
+
+    def confirmed(self, reason: str) -> None:
+        """Confirm pressed (subclasses act here); the plain dialog returns the reason."""
+        self.dismiss(reason)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
