@@ -55,6 +55,21 @@ class Store:
         with self._lock or nullcontext(), self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: every query in it sees the store as of one moment, so
+        the numbers of one snapshot agree with each other. Nothing is written; it ends in a
+        rollback."""
+        with self._lock or nullcontext(), self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                sqlite.begin_read(conn)
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
     def create_tables(self) -> None:
         """Create every registered SQLModel table that is missing (racing processes too)."""
         for attempt in range(3):

@@ -353,3 +353,71 @@ def spend(
         if n:
             out[name] = out.get(name, 0) + n
     return out
+
+
+class Totals(_Frozen):
+    """Summed rollup counters and merged histograms over whole periods [lo, hi)."""
+
+    lo: int
+    hi: int
+    counters: dict[str, float]
+    histograms: dict[str, dict[int, int]]  # series -> bucket -> count
+
+
+def _scope_filters(table: Any, route: str | None, deployments: tuple[str, ...] | None,
+                   deployment_prefix: str | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if route is not None:
+        where.append(table.route == route)
+    if deployments is not None:
+        where.append(table.deployment.in_(deployments))
+    if deployment_prefix is not None:
+        # a LIKE pattern would need escaping of '_' and '%': compare the prefix instead
+        where.append(func.substr(table.deployment, 1, len(deployment_prefix))
+                     == deployment_prefix)
+    return where
+
+
+def scope_totals(
+    conn: Connection,
+    since_ts: float,
+    until_ts: float,
+    *,
+    counters: tuple[str, ...],
+    series: tuple[str, ...] = (),
+    step_s: int | None = None,
+    route: str | None = None,
+    deployments: tuple[str, ...] | None = None,
+    deployment_prefix: str | None = None,
+) -> list[Totals]:
+    """Counters and histograms of one scope over [since_ts, until_ts): one Totals, or with
+    `step_s`, one per step from the window's first whole period (steps with no rows are
+    left out)."""
+    lo, hi = _minutes(since_ts, until_ts)
+    assert hi is not None
+    step = step_s or (hi - lo) or MINUTE_S
+    where = _scope_filters(_U, route, deployments, deployment_prefix)
+    cols = [func.coalesce(func.sum(_U[n]), 0).label(n) for n in counters]
+    q = (select(_U.minute, *cols).where(_U.minute >= lo, _U.minute < hi, *where)
+         .group_by(_U.minute))
+    sums: dict[int, list[float]] = {}
+    for row in conn.execute(q):
+        k = lo + (int(row.minute) - lo) // step * step
+        acc = sums.setdefault(k, [0] * len(counters))
+        for i, v in enumerate(row[1:]):
+            acc[i] += v
+    hists: dict[int, dict[str, dict[int, int]]] = {}
+    if series:
+        hwhere = _scope_filters(_H, route, deployments, deployment_prefix)
+        hq = (select(_H.minute, _H.series, _H.bucket, func.sum(_H.n))
+              .where(_H.minute >= lo, _H.minute < hi, _H.series.in_(series), *hwhere)
+              .group_by(_H.minute, _H.series, _H.bucket))
+        for minute, name, bucket, n in conn.execute(hq):
+            k = lo + (int(minute) - lo) // step * step
+            h = hists.setdefault(k, {}).setdefault(name, {})
+            h[int(bucket)] = h.get(int(bucket), 0) + int(n)
+    return [
+        Totals(lo=k, hi=min(hi, k + step), counters=dict(zip(counters, sums.get(k, [0] * len(counters)), strict=True)),
+               histograms=hists.get(k, {}))
+        for k in sorted(set(sums) | set(hists))
+    ]

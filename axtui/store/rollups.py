@@ -33,12 +33,17 @@ LAST_BUCKET = 1 + 20 * BUCKETS_PER_DOUBLING  # 2^20 ms (~17 min) and beyond
 
 REQUEST = "request"
 ATTEMPT = "attempt"
+REQUEST_TTFT = "request_ttft"
+ATTEMPT_TTFT = "attempt_ttft"
+_REJECTED_OUTCOME = Outcome.rejected.value
 
 Key = tuple[int, str, str]  # minute, route, deployment
 (
     _REQUESTS,
     _OK,
     _ERRORS,
+    _REJECTED,
+    _FAILOVERS,
     _LAT_N,
     _LAT_SUM,
     _TTFT_N,
@@ -50,6 +55,7 @@ Key = tuple[int, str, str]  # minute, route, deployment
     _ATTEMPTS,
     _A_OK,
     _A_ERRORS,
+    _A_FAILOVERS,
     _A_LAT_SUM,
     _A_TTFT_N,
     _A_TTFT_SUM,
@@ -97,12 +103,15 @@ def percentile(histogram: Mapping[int, int], q: float) -> float | None:
 class _Group:
     """Counters, latency histograms and error kinds of one (minute, route, deployment)."""
 
-    __slots__ = ("c", "request_hist", "attempt_hist", "request_errors", "attempt_errors")
+    __slots__ = ("c", "request_hist", "attempt_hist", "request_ttft_hist", "attempt_ttft_hist",
+                 "request_errors", "attempt_errors")
 
     def __init__(self) -> None:
         self.c: list[float] = [0] * len(ROLLUP_COUNTERS)
         self.request_hist = [0] * (LAST_BUCKET + 1)
         self.attempt_hist = [0] * (LAST_BUCKET + 1)
+        self.request_ttft_hist = [0] * (LAST_BUCKET + 1)
+        self.attempt_ttft_hist = [0] * (LAST_BUCKET + 1)
         self.request_errors: dict[str, int] = {}
         self.attempt_errors: dict[str, int] = {}
 
@@ -130,13 +139,18 @@ class RollupDelta:
         c = g.c
         c[_REQUESTS] += 1
         cost = r["cost_nano"]
-        if r["outcome"] == _OUTCOME_OK:
+        outcome = r["outcome"]
+        if outcome == _OUTCOME_OK:
             c[_OK] += 1
         else:
             c[_ERRORS] += 1
+            if outcome == _REJECTED_OUTCOME:
+                c[_REJECTED] += 1
             kind = r["error_kind"] or r["outcome"]
             g.request_errors[kind] = g.request_errors.get(kind, 0) + 1
         attempts = r["attempts"]
+        if len(attempts) > 1:
+            c[_FAILOVERS] += 1
         if attempts:  # refused requests never reached a provider: not a latency sample
             latency = r["latency_ms"]
             c[_LAT_N] += 1
@@ -146,6 +160,7 @@ class RollupDelta:
         if ttft is not None:
             c[_TTFT_N] += 1
             c[_TTFT_SUM] += ttft
+            g.request_ttft_hist[bucket_of(ttft)] += 1
         usage = r["usage"]
         pt = ct = 0
         if usage is not None:
@@ -160,7 +175,8 @@ class RollupDelta:
 
         a_pt = a_ct = a_cost = 0
         ag = g
-        for a in attempts:
+        last = len(attempts) - 1
+        for i, a in enumerate(attempts):
             if type(a) is not dict:
                 a = a.__dict__
             deployment = a["deployment"]
@@ -186,6 +202,9 @@ class RollupDelta:
                 if ttft is not None:
                     d[_A_TTFT_N] += 1
                     d[_A_TTFT_SUM] += ttft
+                    ag.attempt_ttft_hist[bucket_of(ttft)] += 1
+                if i < last:
+                    d[_A_FAILOVERS] += 1
             a_usage = a["usage"]
             if a_usage is not None:
                 if type(a_usage) is not dict:
@@ -220,7 +239,12 @@ class RollupDelta:
         return [
             (*k, series, b, n)
             for k, g in sorted(self.groups.items())
-            for series, hist in ((REQUEST, g.request_hist), (ATTEMPT, g.attempt_hist))
+            for series, hist in (
+                (REQUEST, g.request_hist),
+                (ATTEMPT, g.attempt_hist),
+                (REQUEST_TTFT, g.request_ttft_hist),
+                (ATTEMPT_TTFT, g.attempt_ttft_hist),
+            )
             for b, n in enumerate(hist)
             if n
         ]

@@ -61,6 +61,8 @@ ROLLUP_COUNTERS = (
     "requests",
     "ok",
     "errors",
+    "rejected",  # outcome rejected: refused before any attempt
+    "failovers",  # requests that took more than one attempt
     "latency_n",  # requests that reached a provider: those in the latency histogram
     "latency_ms_sum",
     "ttft_n",
@@ -72,6 +74,7 @@ ROLLUP_COUNTERS = (
     "attempts",
     "attempts_ok",
     "attempt_errors",
+    "attempt_failovers",  # attempts after which the request moved on to another attempt
     "attempt_latency_ms_sum",
     "attempt_ttft_n",
     "attempt_ttft_ms_sum",
@@ -95,6 +98,8 @@ class RollupRow(SQLModel, table=True):
     requests: int = Field(default=0, sa_column=_big())
     ok: int = Field(default=0, sa_column=_big())
     errors: int = Field(default=0, sa_column=_big())
+    rejected: int = Field(default=0, sa_column=_big())
+    failovers: int = Field(default=0, sa_column=_big())
     latency_n: int = Field(default=0, sa_column=_big())
     latency_ms_sum: float = 0.0
     ttft_n: int = Field(default=0, sa_column=_big())
@@ -106,6 +111,7 @@ class RollupRow(SQLModel, table=True):
     attempts: int = Field(default=0, sa_column=_big())
     attempts_ok: int = Field(default=0, sa_column=_big())
     attempt_errors: int = Field(default=0, sa_column=_big())
+    attempt_failovers: int = Field(default=0, sa_column=_big())
     attempt_latency_ms_sum: float = 0.0
     attempt_ttft_n: int = Field(default=0, sa_column=_big())
     attempt_ttft_ms_sum: float = 0.0
