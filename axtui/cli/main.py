@@ -19,16 +19,25 @@ app = typer.Typer(
 
 
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
+def _root(
+    ctx: typer.Context,
+    readonly: bool = typer.Option(False, "--readonly", help="console: refuse destructive "
+                                  "actions (shown dimmed)"),
+    no_mouse: bool = typer.Option(False, "--no-mouse", help="console: no mouse capture"),
+    refresh: float = typer.Option(3.0, "--refresh", min=0.2, max=20.0,
+                                  help="console: snapshots per second"),
+) -> None:
+    """With no command: the console on the built-in demo (live simulated traffic)."""
     if ctx.invoked_subcommand is None:
-        # Until the console lands, the bare command says what there is.
-        typer.echo(ctx.get_help())
-        typer.echo("\nStart here:  axtui demo --requests 200")
+        from axtui.cli.console import demo_console
+
+        demo_console(refresh=refresh, readonly=readonly, no_mouse=no_mouse)
 
 
 def _register() -> None:
     from axtui.cli import (
         config_cmd,
+        console,
         demo,
         deployments,
         flags,
@@ -53,6 +62,8 @@ def _register() -> None:
                           no_args_is_help=True)
     monitor.command("status")(status.status)
     app.add_typer(monitor, name="monitor")
+    app.command("console")(console.console)
+    app.command("attach")(console.attach)
 
 
 _register()
