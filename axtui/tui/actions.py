@@ -7,14 +7,14 @@ from __future__ import annotations
 import logging
 
 from textual.app import App
+from textual.screen import ModalScreen
 
 from axtui.snapshot.model import Snapshot
 from axtui.tui import clipboard
 from axtui.tui import themes as theme_files
 from axtui.tui.commands import ConsoleCommands
 from axtui.tui.context import ConsoleContext, Target
-from axtui.tui.keys import KeymapError, app_bindings, validate_keymap
-from axtui.tui.screens.reason import ReasonScreen
+from axtui.tui.keys import DESTRUCTIVE, KeymapError, app_bindings, validate_keymap
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,22 @@ class ConsoleActions(App):
         if keymap:
             self.set_keymap(keymap)
         return keymap
+
+    # ------------------------------------------------------------------ read-only
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.context.readonly and action in DESTRUCTIVE:
+            return None  # dimmed in the footer; on_key says why
+        return True
+
+    def on_key(self, event) -> None:
+        if not self.context.readonly or isinstance(self.screen, ModalScreen):
+            return
+        for key in self.screen.active_bindings:
+            b = self.screen.active_bindings[key].binding
+            if key == event.key and b.action in DESTRUCTIVE:
+                self.notify(f"read-only console: {b.action} refused", severity="error")
+                return
 
     # ------------------------------------------------------------------ helpers
 
@@ -167,20 +183,6 @@ class ConsoleActions(App):
     def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
-
-    def action_quit_console(self) -> None:
-        if not self.context.serving:
-            self.exit()
-            return
-
-        def done(reason: str | None) -> None:
-            if reason is not None:
-                self.exit()
-
-        self.push_screen(ReasonScreen(
-            "Quit and stop serving?",
-            "This console's gateway is serving traffic: quitting stops it.",
-            confirm="Quit", reason_required=False, placeholder="(optional note)"), done)
 
 
 __all__ = ["ConsoleActions", "KeymapError"]

@@ -40,13 +40,15 @@ CONSOLE_KEYS: tuple[ConsoleKey, ...] = (
     ConsoleKey("rollout", "r", "rollout", "change the focused flag's rollout"),
     ConsoleKey("ack", "a", "ack", "acknowledge the focused alert"),
     ConsoleKey("silence", "s", "silence", "silence the focused alert", show=False),
-    ConsoleKey("filter", "slash", "filter", "filter the focused pane"),
-    ConsoleKey("focus-deployments", "1", "focus_pane(1)", "focus deployments", show=False),
-    ConsoleKey("focus-alerts", "2", "focus_pane(2)", "focus alerts", show=False),
-    ConsoleKey("focus-rollouts", "3", "focus_pane(3)", "focus rollouts", show=False),
-    ConsoleKey("focus-spend", "4", "focus_pane(4)", "focus spend", show=False),
-    ConsoleKey("focus-live", "5", "focus_pane(5)", "focus the live tail", show=False),
-    ConsoleKey("pause", "space,p", "toggle_pause", "pause / resume updates"),
+    ConsoleKey("filter", "slash", "screen.filter", "filter deployments and the live tail"),
+    ConsoleKey("focus-deployments", "1", "screen.focus_pane('deployments')",
+               "focus deployments", show=False),
+    ConsoleKey("focus-alerts", "2", "screen.focus_pane('alerts')", "focus alerts", show=False),
+    ConsoleKey("focus-rollouts", "3", "screen.focus_pane('rollouts')", "focus rollouts",
+               show=False),
+    ConsoleKey("focus-spend", "4", "screen.focus_pane('spend')", "spend"),
+    ConsoleKey("focus-live", "5", "screen.focus_pane('live')", "live tail"),
+    ConsoleKey("pause", "space,p", "pause", "pause / resume updates"),
     ConsoleKey("theme", "t", "cycle_theme", "next theme", show=False),
     ConsoleKey("help", "question_mark", "help", "this help"),
     ConsoleKey("commands", "colon", "command_palette", "command palette"),
@@ -57,9 +59,16 @@ CONSOLE_KEYS: tuple[ConsoleKey, ...] = (
 BY_ID = {k.id: k for k in CONSOLE_KEYS}
 
 
+# what --readonly refuses (shown dimmed, and a key press says why)
+DESTRUCTIVE = frozenset({"kill", "rollout", "ack", "silence"})
+
+
 def app_bindings() -> list[Binding]:
-    return [Binding(k.keys, k.action, k.description.split(" (")[0], show=k.show, id=k.id)
-            for k in CONSOLE_KEYS]
+    return [Binding(k.keys, k.action, _short(k), show=k.show, id=k.id) for k in CONSOLE_KEYS]
+
+
+def _short(k: ConsoleKey) -> str:
+    return k.description.split(" (")[0].split(" the ")[0].split(" / ")[0]
 
 
 class KeymapError(ValueError):

@@ -1,6 +1,6 @@
 """Themes from TOML files: the bundled ones (`themes/`, installed as `axtui.themes`) and the
 user's (`<user config dir>/axtui/themes/*.toml`). Severity and state colours are theme
-variables (`$sev-critical`, `$state-open`, ...), so CSS never names a colour.
+variables (`$severity-critical`, `$state-open`, ...), so CSS never names a colour.
 
 A bad file is reported once (the caller shows it as a toast) and skipped; the console then
 falls back to the default theme. Nothing here raises for a user's file.
@@ -24,12 +24,13 @@ COLOUR_KEYS = ("primary", "secondary", "accent", "foreground", "background", "su
                "panel", "success", "warning", "error")
 # every theme defines these; a file that leaves one out gets the default's value
 VARIABLE_DEFAULTS: dict[str, str] = {
-    "sev-critical": "#EB5757",
-    "sev-warning": "#F2C94C",
-    "sev-info": "#56CCF2",
+    "severity-critical": "#EB5757",
+    "severity-warning": "#F2C94C",
+    "severity-info": "#56CCF2",
+    "severity-resolved": "#4CC38A",
     "state-ok": "#4CC38A",
     "state-degraded": "#F2C94C",
-    "state-half-open": "#F2994A",
+    "state-half_open": "#F2994A",
     "state-open": "#EB5757",
     "state-drained": "#9B51E0",
     "state-idle": "#7D8CA3",
@@ -93,13 +94,8 @@ def load_theme_file(path: Path) -> Theme:
 
 
 def bundled_theme_dir() -> Path:
-    """`axtui.themes` when installed; the repo's top-level `themes/` when run from a checkout."""
-    try:
-        return Path(str(resources.files("axtui.themes")))
-    except ModuleNotFoundError:
-        import axtui
-
-        return Path(axtui.__file__).resolve().parent.parent / "themes"
+    """The top-level `themes/`, installed as `axtui.themes` (a checkout maps it too)."""
+    return Path(str(resources.files("axtui.themes")))
 
 
 def user_theme_dir() -> Path:

@@ -30,15 +30,6 @@ class HostApp(ConsoleActions):
         self.snapshot = snapshot
         self.target = None
 
-    def action_focus_pane(self, n: int) -> None:
-        self.focused_pane = n
-
-    def action_toggle_pause(self) -> None:
-        self.paused = not getattr(self, "paused", False)
-
-    def action_filter(self) -> None:
-        self.filtering = True
-
     def compose(self) -> ComposeResult:
         if self.make is not None:
             yield self.make()
@@ -61,7 +52,7 @@ def store(tmp_path, clock):
 
 @pytest.fixture
 def context(store) -> ConsoleContext:
-    return ConsoleContext(store=store, by="oncall")
+    return ConsoleContext.with_store(store, by="oncall")
 
 
 def flag_at(store, clock, pct: float, name: str = "to_dear", **kw) -> None:

@@ -81,16 +81,3 @@ async def test_help_lists_every_binding_with_its_current_key(context):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
-
-
-async def test_focus_pause_and_filter_keys_reach_their_actions(context):
-    app = HostApp(context)
-    async with app.run_test() as pilot:
-        await pilot.press("4")
-        assert app.focused_pane == 4
-        await pilot.press("space")
-        assert app.paused is True
-        await pilot.press("p")
-        assert app.paused is False
-        await pilot.press("slash")
-        assert app.filtering is True

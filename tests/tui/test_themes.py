@@ -31,10 +31,10 @@ def test_every_bundled_theme_defines_every_severity_and_state_colour():
 
 def test_a_user_theme_is_loaded_and_replaces_a_bundled_one_of_the_same_name(tmp_path):
     (tmp_path / "mine.toml").write_text('name = "mine"\nprimary = "#123456"\n'
-                                        '[variables]\nsev-critical = "#FF00FF"\n')
+                                        '[variables]\nseverity-critical = "#FF00FF"\n')
     (tmp_path / "dark.toml").write_text('name = "axtui-dark"\nprimary = "#000001"\n')
     loaded = load_themes(user=tmp_path)
-    assert loaded.themes["mine"].variables["sev-critical"] == "#FF00FF"
+    assert loaded.themes["mine"].variables["severity-critical"] == "#FF00FF"
     assert loaded.themes["mine"].variables["state-open"] == VARIABLE_DEFAULTS["state-open"]
     assert loaded.themes["axtui-dark"].primary == "#000001"
 
@@ -76,4 +76,4 @@ async def test_the_app_shows_one_toast_for_a_bad_file_and_starts_on_the_default(
         assert [n.message for n in app._notifications] == warnings
         await pilot.press("t")
         assert app.theme != DEFAULT_THEME
-        assert app.theme_variables["sev-critical"]
+        assert app.theme_variables["severity-critical"]
