@@ -12,38 +12,37 @@ import logging
 import time
 from collections.abc import Callable
 
-from textual.app import App
-from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
+from axtui.tui.actions import ConsoleActions
+from axtui.tui.components.keyed_table import KeyedTable
 from axtui.tui.components.pulse import freshness
+from axtui.tui.context import ConsoleContext, Target
 from axtui.tui.feed import Frame, StoreFeed
-from axtui.tui.messages import FeedFailed, FrameApplied
+from axtui.tui.messages import DetailRequested, FeedFailed, FrameApplied
 from axtui.tui.palette import Palette
 from axtui.tui.screens.dashboard import DashboardScreen
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_S = 0.33  # 3 Hz
-# actions that change the system: refused and shown dimmed with --readonly
-DESTRUCTIVE_ACTIONS = frozenset({"kill", "drain", "undrain", "rollout", "rollout_commit",
-                                 "ack", "unack", "silence", "unsilence", "revive"})
 
 
-class ConsoleApp(App):
+class ConsoleApp(ConsoleActions):
+    """Bindings, dialogs and detail screens come from ConsoleActions (tui/keys.py)."""
+
     CSS_PATH = "console.tcss"
     TITLE = "axtui"
-    BINDINGS = [
-        Binding("q", "quit_console", "quit", id="app.quit"),
-        Binding("p", "pause", "pause", id="app.pause"),
-        Binding("space", "pause", "pause", show=False, id="app.pause_space"),
-    ]
 
     def __init__(self, feed: StoreFeed | None = None, *, mode: str = "LIVE", where: str = "",
                  refresh_s: float = DEFAULT_REFRESH_S, readonly: bool = False,
                  live: bool = True, clock: Callable[[], float] = time.time,
-                 serving: bool = False) -> None:
+                 serving: bool = False, theme: str | None = None,
+                 keymap: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.context = ConsoleContext(store_url=feed.store_url if feed is not None else None,
+                                      readonly=readonly, serving=serving)
+        self.start_theme, self.start_keymap = theme, keymap
         self.feed = feed
         self.mode = feed.mode if feed is not None else mode
         self.where = feed.where if feed is not None else where
@@ -70,6 +69,9 @@ class ConsoleApp(App):
         return self.get_screen("dashboard") if self.is_screen_installed("dashboard") else None
 
     async def on_mount(self) -> None:
+        self.install_themes(self.start_theme)
+        if self.start_keymap:
+            self.set_keymap(self.start_keymap)  # validated by the CLI (keys.validate_keymap)
         self.install_screen(DashboardScreen(), "dashboard")
         await self.push_screen("dashboard")
         self.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
@@ -152,10 +154,19 @@ class ConsoleApp(App):
         self.show_pulse()
 
     # ---------------------------------------------------------------- keys
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.readonly and action in DESTRUCTIVE_ACTIONS:
-            return None  # shown dimmed in the footer, and refused
-        return True
+    @property
+    def snapshot(self):
+        return self.frame.snapshot if self.frame is not None else None
+
+    def focused_target(self) -> Target | None:
+        """The row under the cursor of the focused table (by key, never by position)."""
+        table = self.focused
+        if isinstance(table, KeyedTable) and (key := table.current_key()) is not None:
+            return Target(table.KIND, key)
+        return None
+
+    def on_detail_requested(self, event: DetailRequested) -> None:
+        self.open_detail(Target(event.kind, event.name))
 
     def action_pause(self) -> None:
         self.paused = not self.paused

@@ -7,7 +7,6 @@ spend (4) or the live tail (5), so deployments, alerts and rollouts fit 80x24.
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Input
@@ -29,11 +28,7 @@ NARROW_HEIGHT = 36
 
 
 class DashboardScreen(Screen):
-    BINDINGS = [
-        *(Binding(str(i + 1), f"focus_pane('{p}')", p, show=i >= 3, id=f"pane.{p}")
-          for i, p in enumerate(PANES)),
-        Binding("slash", "filter", "filter", id="dashboard.filter"),
-    ]
+    # 1-5 and / are the App's bindings (tui/keys.py: ids, remapping) calling screen.*
 
     def __init__(self) -> None:
         super().__init__(id="dashboard")
