@@ -1,6 +1,6 @@
 """Pane 3: every flag's rollout, keyed by name: a bar, the applied percentage, how far the
-guardrails allow next and each gate's verdict. (The slider widget replaces the bar when it
-lands; this pane stays the list.)"""
+guardrails allow next and each gate's verdict. `r` on a row opens the flag's slider
+(components/slider.py) to change it."""
 
 from __future__ import annotations
 
