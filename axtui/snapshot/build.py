@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, literal, select
+from sqlalchemy import Connection, func, select
 
 from axtui.config import Config
 from axtui.engine.budget import period_bounds
@@ -39,6 +39,8 @@ from axtui.snapshot.model import (
 from axtui.store import control, queries
 from axtui.store.control import ControlSnapshot, StoredEvent
 from axtui.store.db import Store
+from axtui.store.metrics import metric_value
+from axtui.store.process_status import read_process_states
 from axtui.store.tables import EventRow, RequestRow
 
 HOUR = 3600.0
@@ -234,7 +236,22 @@ class SnapshotBuilder:
 
     def _processes(self, conn: Connection, now: float, problems: list[str]
                    ) -> list[tuple[ProcessView, dict]]:
-        return []  # wired to the runtime host's heartbeats once they land
+        """Every host writing this store, from its heartbeat (wall time, whatever `now`
+        is: a replay's virtual time must not make a live gateway look stale)."""
+        out = []
+        for st in read_process_states(conn, time.time()):
+            if st.problem:
+                problems.append(f"process {st.process_id}: {st.problem}")
+            rec = st.live.recorder
+            view = ProcessView(
+                id=st.process_id, face=st.face, host=st.host, pid=st.pid,
+                updated_at=st.updated_at, age_s=st.age_s, stale=st.stale,
+                in_flight=st.live.in_flight,
+                records_written=rec.written if rec else None,
+                records_dropped=rec.dropped if rec else None,
+                records_queued=rec.queued if rec else None)
+            out.append((view, {d.deployment: d.model_dump() for d in st.live.deployments}))
+        return out
 
 
 # ---------------------------------------------------------------------- helpers
@@ -245,10 +262,7 @@ def _per_hour(nano: int, window_s: float) -> int:
 
 
 def _global_p95(conn: Connection, since: float, until: float) -> float | None:
-    from axtui.store.rollups import REQUEST, percentile
-
-    hists = queries._grouped_histograms(conn, literal(""), REQUEST, since, until)
-    return percentile(hists.get("", {}), 0.95)
+    return metric_value(conn, "p95", "global", since, until)
 
 
 def _sparklines(conn: Connection, names: Iterable[str], now: float) -> dict[str, tuple[int, ...]]:

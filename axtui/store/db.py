@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 from axtui.clock import Clock, RealClock
 from axtui.records import RequestRecord
 from axtui.store import control, queries, sqlite
+from axtui.store import process_status as _process_status  # noqa: F401  (its table)
 from axtui.store import tables as _tables  # noqa: F401  (registers the tables)
 from axtui.store.bulk import NATIVE_UPSERT_DIALECTS
 from axtui.store.ingest import PreparedBatch, prepare, record_json, write_prepared
