@@ -1,9 +1,8 @@
 """`axtui demo --live`: the console demo's engine, as a child process of the console.
 
 Synthetic traffic in real time (a daily shape) through the bundled config, with the incident
-schedule applied, into a store the console reads. The engine, recorder, event log and
-control-plane sync are wired by the gateway's host (without HTTP) until the runtime host
-lands; this module is the one place to switch.
+schedule applied, into a store the console reads. The runtime host wires the engine, the
+recorder, the event writer, the control-plane sync and the heartbeat, as for `axtui serve`.
 """
 
 from __future__ import annotations
@@ -25,11 +24,11 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int,
     """Send live traffic until `stop` is set; return counts (sent, failed, shed)."""
     from axtui.cli.demo import DEMO_MIX
     from axtui.engine.engine import RoutingError
-    from axtui.gateway.app import Gateway
+    from axtui.runtime import RuntimeHost
     from axtui.traces.live import live_arrivals
 
-    host = Gateway(cfg, store_url=store_url)
-    await host.startup()
+    host = RuntimeHost(cfg, face="demo", store_url=store_url, seed=seed)
+    await host.start()  # flags seeded; drains and kills from the console apply
     engine = host.engine
     counts = {"sent": 0, "failed": 0, "shed": 0}
     in_flight: set[asyncio.Task] = set()
@@ -65,7 +64,7 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int,
         if in_flight:
             await asyncio.wait(in_flight, timeout=cfg.gateway.shutdown_grace_s)
     finally:
-        await host.shutdown()
+        await host.stop()  # events, then every queued record, then the store
     return counts
 
 
