@@ -251,3 +251,34 @@ async def test_readonly_refuses_destructive_actions():
         assert app.check_action("kill", ()) is None
         assert app.check_action("pause", ()) is True
         assert "READONLY" in screen_text(app).splitlines()[0]
+
+
+async def test_the_spend_chart_is_not_plotted_while_hidden():
+    from axtui.tui.components.spend import SpendChart
+
+    app = frozen_app()
+    async with app.run_test(size=(80, 24)) as pilot:  # spend is one key away at 80x24
+        for _ in range(3):
+            app.apply_frame(frame())
+            await pilot.pause()
+        chart = app.screen.query_one(SpendChart)
+        assert chart.builds == 0
+        await pilot.press("4")
+        await pilot.pause()
+        assert chart.builds == 1
+
+
+async def test_the_spend_chart_replots_at_most_once_a_second():
+    from axtui.tui.components.spend import SpendChart
+    from tests.tui.snapshots_data import spend
+
+    app = frozen_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        app.apply_frame(frame())
+        await pilot.pause()
+        chart = app.screen.query_one(SpendChart)
+        assert chart.builds == 1
+        for hours in (2, 3, 4, 5):  # new data four times within the second
+            app.apply_frame(frame(make_snapshot(spend=spend(hours=hours))))
+            await pilot.pause()
+        assert chart.builds == 1 and chart._pending  # the newest is plotted when the second is up
