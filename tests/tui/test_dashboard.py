@@ -282,3 +282,19 @@ async def test_the_spend_chart_replots_at_most_once_a_second():
             app.apply_frame(frame(make_snapshot(spend=spend(hours=hours))))
             await pilot.pause()
         assert chart.builds == 1 and chart._pending  # the newest is plotted when the second is up
+
+
+async def test_no_color_drops_colour_but_keeps_every_glyph_and_word(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_frame(frame())
+        await pilot.pause()
+        assert app.no_color
+        text = screen_text(app)
+        colours = {c.triplet for strip in app.screen._compositor.render_strips()
+                   for seg in strip if seg.style is not None
+                   for c in (seg.style.color, seg.style.bgcolor)
+                   if c is not None and c.triplet is not None}
+    assert "○  groq/llama-3.1-8b-instant" in text and "OPEN" in text and "CRIT" in text
+    assert colours and all(r == g == b for r, g, b in colours)  # shades of grey only

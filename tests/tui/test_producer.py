@@ -4,6 +4,8 @@ fetch is a toast and a STALE badge, never a dead console."""
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 from axtui.config import load_config
 from axtui.store.db import open_store
@@ -12,6 +14,8 @@ from axtui.tui.feed import StoreFeed
 from tests.store.factory import record
 from tests.tui.conftest import screen_text
 from tests.tui.snapshots_data import make_snapshot
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def wait_until(pilot, condition, *, rounds: int = 400) -> None:
@@ -150,3 +154,43 @@ async def test_pause_stops_fetching_until_resumed(tmp_path):
         await wait_until(pilot, lambda: builder.calls > paused_at)
     app.feed.close()
     store.close()
+
+
+def test_console_with_listen_runs_the_gateway_as_a_child_that_serves_and_records(tmp_path,
+                                                                              monkeypatch):
+    import socket
+
+    import httpx
+
+    from axtui.tui.feed import console_feed
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # the child imports this checkout
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = str(REPO / "fixtures" / "demo.toml")
+    feed = console_feed(config, f"127.0.0.1:{port}", f"sqlite:///{tmp_path / 'gw.db'}")
+    assert feed.mode == "LIVE" and feed.where == f"127.0.0.1:{port}"
+    feed.start()
+    try:
+        body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+        answered = None
+        for _ in range(600):  # until the child is up (a loaded machine starts it slowly)
+            try:
+                answered = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
+                                      json=body, timeout=10)
+                break
+            except httpx.ConnectError:
+                assert feed.children[0].problem() is None, feed.children[0].problem()
+                time.sleep(0.1)  # poll for the signal
+        assert answered is not None and answered.status_code == 200, answered
+        seen = []
+        for _ in range(100):
+            seen.extend(feed.fetch().records)
+            if seen:
+                break
+            time.sleep(0.1)  # poll for the signal
+        assert [r.id for r in seen] == [answered.headers["x-request-id"]]
+    finally:
+        feed.close()
+    assert feed.children[0].proc.returncode == 0

@@ -70,7 +70,7 @@ class KeyedTable(DataTable):
     def flex_width(self, width: int, shown: tuple[Column, ...] = ()) -> int:
         """Room left for the FLEX column after the others (at least its own width)."""
         shown = shown or self._shown or tuple(self.COLUMNS)
-        return max(MIN_FLEX, width - sum(c.width + 2 for c in shown if c.key != self.FLEX) - 4)
+        return max(MIN_FLEX, width - sum(c.width + 2 for c in shown if c.key != self.FLEX) - 3)
 
     def cut_width(self, key: str) -> int:
         """How wide the text of column `key` may be, at the table's current width."""
