@@ -376,6 +376,14 @@ class GatewayConfig(_Strict):
     control_poll_s: float = Field(0.1, gt=0, le=0.25)  # keys, drains: how fresh
 
 
+class ConsoleConfig(_Strict):
+    """`[console]`: the starting theme and key remaps (`[console.keys]`: binding id -> key
+    or list of keys; ids and keys are checked when the console starts, see `?`)."""
+
+    theme: str | None = None
+    keys: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
 class Config(_Strict):
     providers: dict[str, ProviderConfig]
     deployments: list[DeploymentConfig] = Field(min_length=1)
@@ -391,6 +399,7 @@ class Config(_Strict):
     # sections later issues fill in; kept as raw tables so configs stay forward-compatible
     flags: dict[str, FlagConfig] = Field(default_factory=dict)
     alerts: list[dict[str, Any]] = Field(default_factory=list)
+    console: ConsoleConfig = ConsoleConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

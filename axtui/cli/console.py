@@ -17,13 +17,41 @@ _REFRESH = typer.Option(3.0, "--refresh", min=0.2, max=20.0,
                         help="snapshots per second (default 3)")
 _READONLY = typer.Option(False, "--readonly", help="refuse destructive actions (shown dimmed)")
 _NO_MOUSE = typer.Option(False, "--no-mouse", help="leave the mouse to the terminal")
+_WEB = typer.Option(False, "--web", help="serve the console in a browser (textual-serve)")
+_WEB_LISTEN = typer.Option("127.0.0.1:8566", "--web-listen",
+                           help="HOST:PORT the browser connects to (with --web)")
+
+
+def console_settings(config) -> tuple[str | None, dict[str, str]]:
+    """`[console]`: the theme and the keymap, checked before anything starts (exit 2)."""
+    from axtui.tui.keys import KeymapError, validate_keymap
+
+    try:
+        return config.console.theme, validate_keymap(config.console.keys)
+    except KeymapError as e:
+        raise CliError(str(e)) from None
 
 
 def run_console(feed, *, refresh: float, readonly: bool, no_mouse: bool,
-                serving: bool = False) -> None:
-    """Start the feed's children, run the app until it quits, then stop them in order."""
+                serving: bool = False, web: str | None = None,
+                config_path: str | None = None) -> None:
+    """Start the feed's children, run the app until it quits, then stop them in order.
+    With `web` (HOST:PORT) browsers get the console instead of this terminal."""
     import sys
 
+    try:
+        theme, keymap = console_settings(feed.config)
+    except CliError:
+        feed.close()
+        raise
+    if web is not None:
+        from axtui.tui.web import serve_web
+
+        try:
+            serve_web(feed, web, config=config_path, refresh=refresh, readonly=readonly)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        return
     # textual reads keys from stdin and draws on stderr
     if not (sys.stdin.isatty() and sys.stderr.isatty()) and not os.environ.get("AXTUI_FORCE_TUI"):
         feed.close()
@@ -33,7 +61,8 @@ def run_console(feed, *, refresh: float, readonly: bool, no_mouse: bool,
 
     try:
         feed.start()
-        app = ConsoleApp(feed, refresh_s=1.0 / refresh, readonly=readonly, serving=serving)
+        app = ConsoleApp(feed, refresh_s=1.0 / refresh, readonly=readonly, serving=serving,
+                         theme=theme, keymap=keymap)
         app.run(mouse=not no_mouse)
     finally:
         feed.close()  # the child flushes its recorder and exits
@@ -42,11 +71,11 @@ def run_console(feed, *, refresh: float, readonly: bool, no_mouse: bool,
 
 
 def demo_console(refresh: float = 3.0, readonly: bool = False, no_mouse: bool = False,
-                 rate: float = 30.0, store: str | None = None) -> None:
+                 rate: float = 30.0, store: str | None = None, web: str | None = None) -> None:
     from axtui.tui.feed import demo_feed
 
     run_console(demo_feed(rate=rate, store_url=store), refresh=refresh, readonly=readonly,
-                no_mouse=no_mouse)
+                no_mouse=no_mouse, web=web)
 
 
 def console(
@@ -57,6 +86,8 @@ def console(
     refresh: float = _REFRESH,
     readonly: bool = _READONLY,
     no_mouse: bool = _NO_MOUSE,
+    web: bool = _WEB,
+    web_listen: str = _WEB_LISTEN,
 ) -> None:
     """The console over a real config; with --listen the gateway serves traffic too."""
     from axtui.tui.feed import console_feed
@@ -69,7 +100,8 @@ def console(
         except ValueError as e:
             raise CliError(str(e)) from None
     run_console(console_feed(str(config), listen, store), refresh=refresh, readonly=readonly,
-                no_mouse=no_mouse, serving=bool(listen))
+                no_mouse=no_mouse, serving=bool(listen), web=web_listen if web else None,
+                config_path=str(config))
 
 
 def attach(
@@ -79,9 +111,12 @@ def attach(
     refresh: float = _REFRESH,
     readonly: bool = _READONLY,
     no_mouse: bool = _NO_MOUSE,
+    web: bool = _WEB,
+    web_listen: str = _WEB_LISTEN,
 ) -> None:
     """The console over a store; every action goes through its control plane (the fleet)."""
     from axtui.tui.feed import attach_feed
 
-    run_console(attach_feed(store, str(config) if config else None), refresh=refresh,
-                readonly=readonly, no_mouse=no_mouse)
+    cfg = str(config) if config else None
+    run_console(attach_feed(store, cfg), refresh=refresh, readonly=readonly,
+                no_mouse=no_mouse, web=web_listen if web else None, config_path=cfg)

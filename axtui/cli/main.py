@@ -26,12 +26,16 @@ def _root(
     no_mouse: bool = typer.Option(False, "--no-mouse", help="console: no mouse capture"),
     refresh: float = typer.Option(3.0, "--refresh", min=0.2, max=20.0,
                                   help="console: snapshots per second"),
+    web: bool = typer.Option(False, "--web", help="console: serve it in a browser"),
+    web_listen: str = typer.Option("127.0.0.1:8566", "--web-listen",
+                                   help="console: HOST:PORT for --web"),
 ) -> None:
     """With no command: the console on the built-in demo (live simulated traffic)."""
     if ctx.invoked_subcommand is None:
         from axtui.cli.console import demo_console
 
-        demo_console(refresh=refresh, readonly=readonly, no_mouse=no_mouse)
+        demo_console(refresh=refresh, readonly=readonly, no_mouse=no_mouse,
+                     web=web_listen if web else None)
 
 
 def _register() -> None:

@@ -108,10 +108,11 @@ class KeyedTable(DataTable):
     def current_key(self) -> str | None:
         if not self.row_count:
             return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except (RowDoesNotExist, IndexError):
+        # by row only: after the columns are re-fitted the cursor's column may not exist
+        row = self.cursor_row
+        if not 0 <= row < self.row_count:
             return None
+        return self.ordered_rows[row].key.value
 
     def _restore(self, key: str | None) -> None:
         if key is None or key not in self._cells:
