@@ -394,6 +394,14 @@ class MetricsConfig(_Strict):
     publish_s: float = Field(1.0, gt=0, le=60)  # engine gauges reach the shared dir this often
 
 
+class ConsoleConfig(_Strict):
+    """`[console]`: the starting theme and key remaps (`[console.keys]`: binding id -> key
+    or list of keys; ids and keys are checked when the console starts, see `?`)."""
+
+    theme: str | None = None
+    keys: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
 class Config(_Strict):
     providers: dict[str, ProviderConfig]
     deployments: list[DeploymentConfig] = Field(min_length=1)
@@ -411,6 +419,7 @@ class Config(_Strict):
     # sections later issues fill in; kept as raw tables so configs stay forward-compatible
     flags: dict[str, FlagConfig] = Field(default_factory=dict)
     alerts: list[dict[str, Any]] = Field(default_factory=list)
+    console: ConsoleConfig = ConsoleConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

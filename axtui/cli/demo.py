@@ -28,9 +28,21 @@ def demo(
     trace_out: Path | None = typer.Option(None, "--trace-out", help="also write a JSONL trace"),
     seed: int = typer.Option(7, "--seed", help="seed for traffic and simulated providers"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
+    live: bool = typer.Option(False, "--live", help="real-time traffic until SIGTERM (the "
+                              "console's demo engine); --rate is the mean requests/s"),
+    incident: Path | None = typer.Option(None, "--incident", help="with --live: an incident "
+                                         "schedule (default: fixtures/demo_incident.toml)"),
 ) -> None:
     """Route synthetic traffic through simulated providers and print a per-deployment summary."""
     from axtui.config import load_config
+
+    if live:
+        from axtui.cli.demo_live import main as live_main
+
+        counts = live_main(config, store, rate or 30.0, seed, incident)
+        if json_out:
+            emit_json(counts)
+        return
 
     cfg = load_config(config)
     mix = {r: w for r, w in DEMO_MIX.items() if r in cfg.routes} or {r: 1.0 for r in cfg.routes}

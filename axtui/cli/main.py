@@ -19,16 +19,29 @@ app = typer.Typer(
 
 
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
+def _root(
+    ctx: typer.Context,
+    readonly: bool = typer.Option(False, "--readonly", help="console: refuse destructive "
+                                  "actions (shown dimmed)"),
+    no_mouse: bool = typer.Option(False, "--no-mouse", help="console: no mouse capture"),
+    refresh: float = typer.Option(3.0, "--refresh", min=0.2, max=20.0,
+                                  help="console: snapshots per second"),
+    web: bool = typer.Option(False, "--web", help="console: serve it in a browser"),
+    web_listen: str = typer.Option("127.0.0.1:8566", "--web-listen",
+                                   help="console: HOST:PORT for --web"),
+) -> None:
+    """With no command: the console on the built-in demo (live simulated traffic)."""
     if ctx.invoked_subcommand is None:
-        # Until the console lands, the bare command says what there is.
-        typer.echo(ctx.get_help())
-        typer.echo("\nStart here:  axtui demo --requests 200")
+        from axtui.cli.console import demo_console
+
+        demo_console(refresh=refresh, readonly=readonly, no_mouse=no_mouse,
+                     web=web_listen if web else None)
 
 
 def _register() -> None:
     from axtui.cli import (
         config_cmd,
+        console,
         costs,
         demo,
         deployments,
@@ -54,6 +67,8 @@ def _register() -> None:
     monitor.app.command("status")(status.status)
     app.add_typer(costs.app, name="costs")
     app.add_typer(monitor.app, name="monitor")
+    app.command("console")(console.console)
+    app.command("attach")(console.attach)
 
 
 _register()

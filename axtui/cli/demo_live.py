@@ -1,0 +1,109 @@
+"""`axtui demo --live`: the console demo's engine, as a child process of the console.
+
+Synthetic traffic in real time (a daily shape) through the bundled config, with the incident
+schedule applied, into a store the console reads. The runtime host wires the engine, the
+recorder, the event writer, the control-plane sync and the heartbeat, as for `axtui serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 1.0  # the console waits on this child when it quits
+MAX_IN_FLIGHT = 512  # beyond this, arrivals are counted as shed rather than piling up
+
+
+async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio.Event,
+                   clock=None, duration_s: float | None = None) -> dict[str, int]:
+    """Send live traffic until `stop` is set (or for `duration_s`); return counts (sent,
+    failed, shed). `clock` defaults to the real one; tests pass a VirtualClock and run this
+    in its loop, so minutes of the demo take seconds."""
+    from axtui.cli.demo import DEMO_MIX
+    from axtui.clock import RealClock
+    from axtui.engine.engine import RoutingError
+    from axtui.runtime import RuntimeHost
+    from axtui.traces.live import live_arrivals
+
+    clock = clock or RealClock()
+    host = RuntimeHost(cfg, face="demo", store_url=store_url, seed=seed, clock=clock)
+    await host.start()  # flags seeded; drains and kills from the console apply
+    engine = host.engine
+    counts = {"sent": 0, "failed": 0, "shed": 0}
+    in_flight: set[asyncio.Task] = set()
+
+    async def one(arrival) -> None:
+        try:
+            if arrival.request.stream:
+                async for _ in engine.stream(arrival.request, arrival.ctx):
+                    pass
+            else:
+                await engine.complete(arrival.request, arrival.ctx)
+        except RoutingError:
+            counts["failed"] += 1  # the record says why; the console shows it
+
+    mix = {r: w for r, w in DEMO_MIX.items() if r in cfg.routes} or {r: 1.0 for r in cfg.routes}
+    start = clock.now()
+    t0 = clock.monotonic()
+    try:
+        for arrival in live_arrivals(rate, mix, start=start, seed=seed):
+            if duration_s is not None and arrival.at_s > duration_s:
+                break
+            delay = t0 + arrival.at_s - clock.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                break
+            if len(in_flight) >= MAX_IN_FLIGHT:
+                counts["shed"] += 1
+                continue
+            task = asyncio.create_task(one(arrival))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            counts["sent"] += 1
+        if in_flight:  # synthetic traffic: a short grace, then cancel (recorded as cancelled)
+            _, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=STOP_GRACE_S)
+    finally:
+        await host.stop()  # events, then every queued record, then the store
+    return counts
+
+
+def main(config, store_url: str | None, rate: float, seed: int, incident) -> dict[str, int]:
+    """Run until SIGTERM/SIGINT, or until the parent (the console) goes away."""
+    from axtui.config import load_config
+    from axtui.traces.live import load_incident, with_incident
+
+    cfg = with_incident(load_config(config), load_incident(incident))
+    url = store_url or cfg.store.url
+    parent = os.getppid()
+
+    async def run() -> dict[str, int]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+        async def orphaned() -> None:  # a console that died must not leave traffic running
+            while not stop.is_set():
+                if os.getppid() != parent:
+                    log.warning("the console is gone: stopping the demo")
+                    stop.set()
+                await asyncio.sleep(1.0)
+
+        watch = asyncio.create_task(orphaned())
+        try:
+            return await run_live(cfg, url, rate=rate, seed=seed, stop=stop)
+        finally:
+            watch.cancel()
+
+    return asyncio.run(run())

@@ -1,0 +1,1 @@
+"""The console: a Textual app that renders Snapshots. The only package that imports textual."""

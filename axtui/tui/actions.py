@@ -1,0 +1,188 @@
+"""The console's actions, as a base class of the App: kill, rollout, ack, silence, help,
+copy, theme, quit and the detail screens, with every binding (tui/keys.py). The App provides `context` (ConsoleContext), `snapshot`
+(the Snapshot on screen, or None) and `focused_target()` (the focused row's Target)."""
+
+from __future__ import annotations
+
+import logging
+
+from textual.app import App
+from textual.screen import ModalScreen
+
+from axtui.snapshot.model import Snapshot
+from axtui.tui import clipboard
+from axtui.tui import themes as theme_files
+from axtui.tui.commands import ConsoleCommands
+from axtui.tui.context import ConsoleContext, Target
+from axtui.tui.keys import DESTRUCTIVE, KeymapError, app_bindings, validate_keymap
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleActions(App):
+    """`class ConsoleApp(ConsoleActions)`: Textual merges BINDINGS only along App classes."""
+
+    context: ConsoleContext
+    snapshot: Snapshot | None = None
+
+    def focused_target(self) -> Target | None:
+        """The focused row's key; the dashboard overrides this."""
+        return None
+
+    BINDINGS = app_bindings()
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+
+    # ------------------------------------------------------------------ set-up
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(theme_files.VARIABLE_DEFAULTS)
+
+    def install_themes(self, wanted: str | None = None, user_dir=None) -> list[str]:
+        """Register every theme file and select `wanted` (or the default); returns the
+        warnings, each also shown once as a toast."""
+        loaded = theme_files.load_themes(user=user_dir)
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        self.theme_set = loaded
+        name, problem = theme_files.pick(loaded, wanted)
+        warnings = list(loaded.warnings) + ([problem] if problem else [])
+        self.theme = name
+        for w in warnings:
+            self.notify(w, severity="warning", timeout=8)
+        return warnings
+
+    def install_keymap(self, table: dict | None) -> dict[str, str]:
+        """`[console.keys]` from the config; raises KeymapError (one line) when bad."""
+        keymap = validate_keymap(table or {})
+        if keymap:
+            self.set_keymap(keymap)
+        return keymap
+
+    # ------------------------------------------------------------------ read-only
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.context.readonly and action in DESTRUCTIVE:
+            return None  # dimmed in the footer; on_key says why
+        return True
+
+    def on_key(self, event) -> None:
+        if not self.context.readonly or isinstance(self.screen, ModalScreen):
+            return
+        for key in self.screen.active_bindings:
+            b = self.screen.active_bindings[key].binding
+            if key == event.key and b.action in DESTRUCTIVE:
+                self.notify(f"read-only console: {b.action} refused", severity="error")
+                return
+
+    # ------------------------------------------------------------------ helpers
+
+    def _target(self, kind: str | None = None) -> Target | None:
+        t = self.focused_target()
+        if t is None or (kind is not None and t.kind != kind):
+            what = kind or "row"
+            self.notify(f"focus a {what} first", severity="warning")
+            return None
+        return t
+
+    def _refuse_readonly(self, what: str) -> bool:
+        if self.context.readonly:
+            self.notify(f"read-only console: {what} refused", severity="error")
+            return True
+        return False
+
+    # ------------------------------------------------------------------ actions
+
+    def action_kill(self) -> None:
+        t = self.focused_target()
+        if t is None:
+            self.notify("focus a deployment or a flag first (or :kill NAME)",
+                        severity="warning")
+            return
+        self.open_kill(t)
+
+    def open_kill(self, target: Target) -> None:
+        from axtui.tui.screens.kill import KillScreen, NoKillTarget, plan_kill
+
+        if self._refuse_readonly("kill"):
+            return
+        try:
+            plan = plan_kill(target, self.snapshot)
+        except NoKillTarget as e:
+            self.notify(str(e), severity="warning")
+            return
+        self.push_screen(KillScreen(plan, self.context))
+
+    def action_rollout(self) -> None:
+        t = self._target("flag")
+        if t is not None:
+            self.open_rollout(t.name)
+
+    def open_rollout(self, flag: str) -> None:
+        from axtui.tui.screens.rollout import RolloutScreen
+
+        self.push_screen(RolloutScreen(flag, self.context))
+
+    def _alert(self, name: str):
+        a = self.snapshot.alert(name) if self.snapshot is not None else None
+        if a is None:
+            self.notify(f"alert {name!r} is not in the snapshot", severity="warning")
+        return a
+
+    def action_ack(self) -> None:
+        t = self._target("alert")
+        if t is not None:
+            self.open_ack(t.name)
+
+    def open_ack(self, name: str) -> None:
+        from axtui.tui.screens.alert_dialogs import AckScreen
+
+        if not self._refuse_readonly("ack") and (a := self._alert(name)) is not None:
+            self.push_screen(AckScreen(a, self.context))
+
+    def action_silence(self) -> None:
+        t = self._target("alert")
+        if t is not None:
+            self.open_silence(t.name)
+
+    def open_silence(self, name: str) -> None:
+        from axtui.tui.screens.alert_dialogs import SilenceScreen
+
+        if not self._refuse_readonly("silence") and (a := self._alert(name)) is not None:
+            self.push_screen(SilenceScreen(a, self.context))
+
+    def open_detail(self, target: Target) -> None:
+        """Enter on a row: the dashboard's tables call this with the row's key."""
+        from axtui.tui.screens.detail_alert import AlertDetail
+        from axtui.tui.screens.detail_deployment import DeploymentDetail
+        from axtui.tui.screens.detail_flag import FlagDetail
+
+        if target.kind == "deployment":
+            self.push_screen(DeploymentDetail(target.name, self.context))
+        elif target.kind == "flag":
+            self.push_screen(FlagDetail(target.name, self.context))
+        elif target.kind == "alert" and (a := self._alert(target.name)) is not None:
+            self.push_screen(AlertDetail(a, self.context))
+
+    def action_help(self) -> None:
+        from axtui.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_copy(self) -> None:
+        t = self._target()
+        if t is not None:
+            clipboard.copy(self, t.name)
+            self.notify(f"copied {t.kind} {t.name}")
+
+    def action_cycle_theme(self) -> None:
+        themes = getattr(self, "theme_set", None)
+        if themes is not None:
+            self.theme = theme_files.next_theme(themes, self.theme)
+            self.notify(f"theme: {self.theme}", timeout=2)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+
+__all__ = ["ConsoleActions", "KeymapError"]

@@ -1,0 +1,195 @@
+"""The console app: one background producer makes frames (a snapshot and the live tail's new
+records), one at a time, never overlapping; each is applied inside `batch_update()`.
+
+A failed fetch is a toast and a STALE badge; the last good frame stays on screen, greyed.
+With `live=False` (tests, snapshots) nothing runs by itself: frames are injected with
+`apply_frame`, and `clock` is whatever the test froze.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from textual.css.query import NoMatches
+from textual.worker import Worker, WorkerState
+
+from axtui.tui.actions import ConsoleActions
+from axtui.tui.components.keyed_table import KeyedTable
+from axtui.tui.components.pulse import freshness
+from axtui.tui.context import ConsoleContext, Target
+from axtui.tui.feed import Frame, StoreFeed
+from axtui.tui.messages import DetailRequested, FeedFailed, FrameApplied
+from axtui.tui.palette import Palette
+from axtui.tui.screens.dashboard import DashboardScreen
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REFRESH_S = 0.33  # 3 Hz
+
+
+class ConsoleApp(ConsoleActions):
+    """Bindings, dialogs and detail screens come from ConsoleActions (tui/keys.py)."""
+
+    CSS_PATH = "console.tcss"
+    TITLE = "axtui"
+
+    def __init__(self, feed: StoreFeed | None = None, *, mode: str = "LIVE", where: str = "",
+                 refresh_s: float = DEFAULT_REFRESH_S, readonly: bool = False,
+                 live: bool = True, clock: Callable[[], float] = time.time,
+                 serving: bool = False, theme: str | None = None,
+                 keymap: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.context = ConsoleContext(store_url=feed.store_url if feed is not None else None,
+                                      readonly=readonly, serving=serving)
+        self.start_theme, self.start_keymap = theme, keymap
+        self.feed = feed
+        self.mode = feed.mode if feed is not None else mode
+        self.where = feed.where if feed is not None else where
+        self.refresh_s = refresh_s
+        self.readonly = readonly
+        self.live = live and feed is not None
+        self.clock = clock
+        self.serving = serving  # quitting stops traffic: ask twice
+        self.paused = False
+        self.frame: Frame | None = None
+        self.last_ok_at: float | None = None
+        self.problem: str | None = None
+        self.failures = 0  # fetches that failed, over the session
+        self.frames = 0  # frames applied
+        self.frames_dropped = 0  # frames that arrived while the app shut down
+        self._fetching = False
+        self._quit_armed_at: float | None = None
+
+    @property
+    def palette(self) -> Palette:
+        return Palette(self.theme_variables)
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        # None while exiting: a fetch that finishes during shutdown has no panes to fill
+        if self._exit or not self.is_screen_installed("dashboard"):
+            return None
+        board = self.get_screen("dashboard")
+        return board if board.is_mounted and board.children else None
+
+    async def on_mount(self) -> None:
+        self.install_themes(self.start_theme)
+        if self.start_keymap:
+            self.set_keymap(self.start_keymap)  # validated by the CLI (keys.validate_keymap)
+        self.install_screen(DashboardScreen(), "dashboard")
+        await self.push_screen("dashboard")
+        self.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
+        self.show_pulse()
+        if self.live:
+            self.set_interval(self.refresh_s, self.request_frame)
+            self.set_interval(1.0, self.show_pulse)
+            self.request_frame()
+
+    # ---------------------------------------------------------------- the producer
+    def request_frame(self) -> None:
+        """Start one fetch in a thread unless one is running or the console is paused."""
+        if self.paused or self._fetching or self.feed is None:
+            return
+        self._fetching = True
+        # exit_on_error=False: a failed fetch must not take the console down
+        self.run_worker(self.feed.fetch, name="snapshot", group="producer", thread=True,
+                        exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "producer":
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._fetching = False
+            self.apply_frame(worker.result)
+        elif event.state == WorkerState.ERROR:
+            self._fetching = False
+            self.feed_failed(worker.error)
+        elif event.state == WorkerState.CANCELLED:
+            self._fetching = False
+
+    def apply_frame(self, frame: Frame) -> None:
+        """Put a frame on screen, every pane in one batch."""
+        self.frame = frame
+        self.last_ok_at = frame.fetched_at or self.clock()
+        self.problem = None
+        self.frames += 1
+        board = self.dashboard
+        try:
+            with self.batch_update():
+                if board is not None:
+                    board.show_frame(frame, now=frame.snapshot.taken_at, palette=self.palette)
+                    board.set_stale(False)
+                self.show_pulse()
+        except NoMatches:  # the panes went away under us: only while the app shuts down
+            self.frames_dropped += 1
+            log.debug("frame dropped: the dashboard is being torn down")
+            return
+        self.post_message(FrameApplied(frame))
+
+    def feed_failed(self, error: BaseException | str | None) -> None:
+        message = error if isinstance(error, str) else (
+            f"{type(error).__name__}: {error}" if error is not None else "unknown error")
+        self.failures += 1
+        log.warning("console feed failed (%d so far): %s", self.failures, message)
+        if message != self.problem:  # one toast per distinct problem, not one per refresh
+            self.notify(message, title="data feed failed", severity="error", timeout=8)
+        self.problem = message
+        board = self.dashboard
+        if board is not None:
+            board.set_stale(True)
+        self.show_pulse()
+        self.post_message(FeedFailed(message))
+
+    def show_pulse(self) -> None:
+        board = self.dashboard
+        if board is None:
+            return
+        age = None if self.last_ok_at is None else max(0.0, self.clock() - self.last_ok_at)
+        level = freshness(age, self.refresh_s, self.problem is not None)
+        board.set_stale(level == "stale" and self.frame is not None)
+        board.show_pulse(mode=self.mode, where=self.where,
+                         pulse=self.frame.snapshot.pulse if self.frame else None,
+                         age_s=age, level=level, palette=self.palette, paused=self.paused,
+                         readonly=self.readonly,
+                         problem=self.problem[:60] if self.problem else None)
+
+    def _restyle(self) -> None:
+        board = self.dashboard
+        if board is not None and self.frame is not None:
+            board.show_frame(self.frame.__class__(self.frame.snapshot),  # no tail re-add
+                             now=self.frame.snapshot.taken_at, palette=self.palette,
+                             force=True)
+        self.show_pulse()
+
+    # ---------------------------------------------------------------- keys
+    @property
+    def snapshot(self):
+        return self.frame.snapshot if self.frame is not None else None
+
+    def focused_target(self) -> Target | None:
+        """The row under the cursor of the focused table (by key, never by position)."""
+        table = self.focused
+        if isinstance(table, KeyedTable) and (key := table.current_key()) is not None:
+            return Target(table.KIND, key)
+        return None
+
+    def on_detail_requested(self, event: DetailRequested) -> None:
+        self.open_detail(Target(event.kind, event.name))
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.show_pulse()
+        if not self.paused:
+            self.request_frame()
+
+    def action_quit_console(self) -> None:
+        now = time.monotonic()
+        if self.serving and (self._quit_armed_at is None or now - self._quit_armed_at > 3):
+            self._quit_armed_at = now
+            self.notify("this console is serving traffic: press q again to stop the gateway "
+                        "and quit", severity="warning", timeout=3)
+            return
+        self.exit()
