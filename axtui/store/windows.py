@@ -69,8 +69,29 @@ def in_segments(t: Any, segments: list[Segment]) -> ColumnElement[bool]:
     return or_(*(and_(t.res == res, t.period >= a, t.period < b) for res, a, b in segments))
 
 
-def in_range(t: Any, since_ts: float, until_ts: float | None) -> ColumnElement[bool]:
-    return in_segments(t, covering(*window(since_ts, until_ts)))
+def retained(conn: Connection, lo: int) -> int:
+    """`lo`, or the start of its hour (day) when retention has dropped the minute (hour)
+    rows there: a range reaching back past them reads whole coarser periods rather than
+    silently missing its oldest edge. Rows were dropped where coarser rows reach further
+    back than the finer ones (a store that just started has both begin together)."""
+    for fine, coarse in ((MINUTE_S, HOUR_S), (HOUR_S, DAY_S)):
+        if not lo % coarse:
+            continue
+        oldest_fine, oldest_coarse = (
+            conn.execute(select(func.min(_U.period)).where(_U.res == res)).scalar()
+            for res in (fine, coarse))
+        if oldest_coarse is None or oldest_fine is not None and lo >= oldest_fine:
+            continue
+        if oldest_fine is None or oldest_coarse < oldest_fine - oldest_fine % coarse:
+            lo -= lo % coarse
+    return lo
+
+
+def in_range(conn: Connection, t: Any, since_ts: float, until_ts: float | None
+             ) -> ColumnElement[bool]:
+    """Rows of `t` covering the whole minutes of a range, at the coarsest resolution."""
+    lo, hi = window(since_ts, until_ts)
+    return in_segments(t, covering(retained(conn, lo), hi))
 
 
 def slot_sums() -> list[Any]:
@@ -132,6 +153,7 @@ def scope_totals(
     `step_starts` that has rows. Each window is read at the coarsest resolution tiling it."""
     if step_s is None:
         lo, hi = window(since_ts, until_ts)
+        lo = retained(conn, lo)
         starts = [lo]
         windows = [(lo, hi)]
     else:
