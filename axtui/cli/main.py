@@ -27,7 +27,18 @@ def _root(ctx: typer.Context) -> None:
 
 
 def _register() -> None:
-    from axtui.cli import config_cmd, demo, deployments, flags, keys, providers, route, serve, trace
+    from axtui.cli import (
+        alerts,
+        config_cmd,
+        demo,
+        deployments,
+        flags,
+        keys,
+        providers,
+        route,
+        serve,
+        trace,
+    )
 
     app.command("demo")(demo.demo)
     app.add_typer(config_cmd.app, name="config")
@@ -38,6 +49,7 @@ def _register() -> None:
     app.add_typer(deployments.app, name="deployments")
     app.command("serve")(serve.serve)
     app.add_typer(keys.app, name="keys")
+    app.add_typer(alerts.app, name="alerts")
 
 
 _register()
