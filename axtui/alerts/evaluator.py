@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from axtui.alerts.rules import AlertRule, budget_rules
-from axtui.alerts.sources import EngineState, StoreMetrics
+from axtui.alerts.sources import EngineState, EngineStateSource, StoreMetrics
 from axtui.alerts.state import (
     ACK_PREFIX,
     AlertStateName,
@@ -144,10 +144,14 @@ class AlertEvaluator:
         self.metric_errors = 0  # rule values that raised (shown as nodata)
 
     @classmethod
-    def from_config(cls, store: Any, config: Any, clock: Clock, **kw: Any) -> AlertEvaluator:
+    def from_config(cls, store: Any, config: Any, clock: Clock, *, engine: Any = None,
+                    **kw: Any) -> AlertEvaluator:
         """The config's rules, plus one per budget threshold unless alerting.budget_alerts
-        is off; interval, repeat and resolved-keep from `[alerting]`."""
+        is off; interval, repeat and resolved-keep from `[alerting]`. With `engine` (an
+        axtui Engine), breaker_open reads its breakers instead of the store's events."""
         a = config.alerting
+        if engine is not None:
+            kw.setdefault("engine_source", EngineStateSource(engine))
         rules = list(config.alerts) + (budget_rules(config.budgets) if a.budget_alerts else [])
         kw.setdefault("providers", {d.id: d.provider for d in config.deployments})
         kw.setdefault("budgets", list(config.budgets))

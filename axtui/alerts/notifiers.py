@@ -116,6 +116,12 @@ class WebhookNotifier:
                                         daemon=True)
         self._thread.start()
 
+    @classmethod
+    def from_config(cls, alerting: Any, store: Any = None, **kw: Any) -> WebhookNotifier | None:
+        """The `[alerting]` webhooks, or None when there are none. Raises ValueError naming
+        a `url_env` variable that is not set."""
+        return cls(list(alerting.webhooks), store=store, **kw) if alerting.webhooks else None
+
     def submit(self, n: Notification) -> None:
         if not self.hooks:
             return

@@ -148,7 +148,8 @@ class AlertRule(BaseModel):
 
     def condition(self) -> str:
         """"error_rate of deployment:x > 0.2 over 5m for 1m"."""
-        text = (f"{self.metric} of {self.scope} {self.operator} {self.threshold:g}")
+        unit = "ms" if UNITS[self.metric] == "ms" else "%" if self.metric == "spend_vs_budget" else ""
+        text = f"{self.metric} of {self.scope} {self.operator} {self.threshold:g}{unit}"
         if self.metric not in ("spend_vs_budget", "breaker_open"):
             text += f" over {format_duration(self.window)}"
         return text + (f" for {format_duration(self.for_)}" if self.for_ else "")

@@ -12,7 +12,7 @@ import typer
 from axtui.cli.output import CliError, emit_json, ms, pct, table, usd
 
 DEMO_MIX = {"chat": 0.6, "chat-fast": 0.15, "chat-free": 0.1, "chat-large": 0.1,
-            "chat-long": 0.05}
+            "chat-long": 0.05, "chat-eu": 0.1}
 
 
 def demo(
