@@ -22,10 +22,10 @@ METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
 Operator = Literal[">", "<", ">=", "<=", "==", "!="]
 Severity = Literal["info", "warning", "critical"]
 SCOPE_KINDS = ("route", "deployment", "provider")
-# Measured over requests only (a deployment's attempts have no failover or rejection).
-REQUEST_ONLY = {"failover_rate", "rejected_rate"}
+# Measured over requests only: a rejected request reaches no deployment.
+REQUEST_ONLY = {"rejected_rate"}
 UNITS = {"error_rate": "ratio", "success_rate": "ratio", "p50": "ms", "p95": "ms", "p99": "ms",
-         "ttft_p95": "ms", "request_rate": "req/s", "cost_per_hour": "USD/h",
+         "ttft_p95": "ms", "request_rate": "req/s", "cost_per_hour": "USD/h",  # the store's metric is nano-USD/h; rules use USD
          "spend_vs_budget": "%", "breaker_open": "open breakers",
          "headroom_near_miss_rate": "ratio", "failover_rate": "ratio", "rejected_rate": "ratio"}
 

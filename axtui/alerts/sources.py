@@ -1,35 +1,30 @@
-"""Where a rule's value comes from: the store (rollups and raw rows, for every process) and,
-in the process that routes, the engine's own state (breakers).
+"""Where a rule's value comes from: the store (the rollups, for every process) and, in the
+process that routes, the engine's own state (breakers).
 
-`StoreMetrics` reads inside one connection for one evaluation and fetches each window once
-for every scope (a few grouped queries per distinct window, not one per rule), so 100 rules
-cost about as much as their distinct windows. A value of None means no data: nothing was
-measured in the window, which the evaluator shows as `nodata`, never as fine.
+Store metrics are `axtui.store.metrics` (one name, one computation, as `axtui monitor` and
+the console read them); alerts add spend_vs_budget (the config's budgets against the
+store's spend), breaker_open and headroom_near_miss_rate. Values are read through one
+connection per evaluation and identical reads are made once. None means no data: nothing
+was measured in the window, which the evaluator shows as `nodata`, never as fine.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from axtui.alerts.rules import AlertRule
 from axtui.records import NANO_PER_USD
-from axtui.store import queries
-from axtui.store.rollups import ATTEMPT, MINUTE_S, REQUEST, percentile
-from axtui.store.tables import EventRow, RequestRow, RollupErrorRow, RollupHistogramRow, RollupRow
+from axtui.store import metrics, queries
+from axtui.store.rollups import ATTEMPT
+from axtui.store.tables import EventRow, rollup_error_table
 
-_U = RollupRow.__table__.c
-_H = RollupHistogramRow.__table__.c
-_E = RollupErrorRow.__table__.c
-_R = RequestRow.__table__.c
+_E = rollup_error_table.c
 _V = EventRow.__table__.c
-_SUMS = ("requests", "ok", "errors", "attempts", "attempts_ok", "attempt_errors", "cost_nano",
-         "attempt_cost_nano")
+STORE_METRICS = frozenset(metrics.METRIC_NAMES)
 
 
 class EngineState(Protocol):
@@ -55,73 +50,6 @@ class EngineStateSource:
         return str(b._state) == "open" and b.clock.monotonic() < b._open_until
 
 
-class _Window:
-    """One window's grouped sums, histograms, rate-limit misses and raw-row counts."""
-
-    def __init__(self, conn: Connection, since_ts: float, until_ts: float) -> None:
-        self.conn, self.since_ts, self.until_ts = conn, since_ts, until_ts
-        lo = math.floor(since_ts / MINUTE_S) * MINUTE_S
-        self.span_s = max(1.0, until_ts - lo)  # rollups hold whole minutes from `lo`
-        self._range = [_U.minute >= lo, _U.minute < math.ceil(until_ts / MINUTE_S) * MINUTE_S]
-        self._lo, self._hi = lo, math.ceil(until_ts / MINUTE_S) * MINUTE_S
-        self._sums: dict[tuple[str, str], dict[str, int]] | None = None
-        self._hists: dict[str, dict[tuple[str, str], dict[int, int]]] = {}
-        self._misses: dict[tuple[str, str], int] | None = None
-        self._raw: dict[str, tuple[int, int, int]] | None = None
-        self._ttft: list[tuple[str, str, float]] | None = None
-
-    def sums(self) -> dict[tuple[str, str], dict[str, int]]:
-        if self._sums is None:
-            cols = [func.coalesce(func.sum(_U[n]), 0).label(n) for n in _SUMS]
-            q = select(_U.route, _U.deployment, *cols).where(*self._range).group_by(
-                _U.route, _U.deployment)
-            self._sums = {(r.route, r.deployment): {n: int(getattr(r, n)) for n in _SUMS}
-                          for r in self.conn.execute(q)}
-        return self._sums
-
-    def histograms(self, series: str) -> dict[tuple[str, str], dict[int, int]]:
-        if series not in self._hists:
-            q = (select(_H.route, _H.deployment, _H.bucket, func.sum(_H.n))
-                 .where(_H.series == series, _H.minute >= self._lo, _H.minute < self._hi)
-                 .group_by(_H.route, _H.deployment, _H.bucket))
-            out: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-            for route, dep, bucket, n in self.conn.execute(q):
-                out[(route, dep)][int(bucket)] = int(n)
-            self._hists[series] = out
-        return self._hists[series]
-
-    def misses(self) -> dict[tuple[str, str], int]:
-        """Attempts answered 429 although headroom predicted room (every 429 is such a
-        miss: a deployment without predicted room is skipped, not tried)."""
-        if self._misses is None:
-            q = (select(_E.route, _E.deployment, func.sum(_E.n))
-                 .where(_E.series == ATTEMPT, _E.kind == "rate_limited",
-                        _E.minute >= self._lo, _E.minute < self._hi)
-                 .group_by(_E.route, _E.deployment))
-            self._misses = {(r, d): int(n) for r, d, n in self.conn.execute(q)}
-        return self._misses
-
-    def raw(self) -> dict[str, tuple[int, int, int]]:
-        """Per route: (requests, requests with more than one attempt, rejected)."""
-        if self._raw is None:
-            q = (select(_R.route, func.count(),
-                        func.sum(case((_R.attempts_n > 1, 1), else_=0)),
-                        func.sum(case((_R.outcome == "rejected", 1), else_=0)))
-                 .where(_R.started_at >= self.since_ts, _R.started_at < self.until_ts)
-                 .group_by(_R.route))
-            self._raw = {r: (int(n), int(f or 0), int(x or 0))
-                         for r, n, f, x in self.conn.execute(q)}
-        return self._raw
-
-    def ttft(self) -> list[tuple[str, str, float]]:
-        if self._ttft is None:
-            q = select(_R.route, _R.deployment, _R.ttft_ms).where(
-                _R.started_at >= self.since_ts, _R.started_at < self.until_ts,
-                _R.ttft_ms.is_not(None))
-            self._ttft = [(r, d or "", float(t)) for r, d, t in self.conn.execute(q)]
-        return self._ttft
-
-
 class StoreMetrics:
     """Rule values for one evaluation, read through one connection (see the module doc).
 
@@ -134,7 +62,7 @@ class StoreMetrics:
         self.providers = dict(providers or {})
         self.budgets = list(budgets or [])
         self.engine = engine
-        self._windows: dict[tuple[float, float], _Window] = {}
+        self._memo: dict[tuple[str, str, float, float], float | None] = {}
         self._spend: dict[tuple[str, float], dict[str | None, int]] = {}
         self._breakers: dict[str, bool] | None = None
 
@@ -143,11 +71,49 @@ class StoreMetrics:
             return self._budget_pct(rule, now)
         if rule.metric == "breaker_open":
             return self._breakers_open(rule, now)
-        key = (now - rule.window, now)
-        w = self._windows.get(key)
-        if w is None:
-            w = self._windows[key] = _Window(self.conn, *key)
-        return _measure(w, rule, self._provider_of)
+        key = (rule.metric, rule.scope, now - rule.window, now)
+        if key not in self._memo:
+            self._memo[key] = self._measure(rule, now - rule.window, now)
+        return self._memo[key]
+
+    def _measure(self, rule: AlertRule, since_ts: float, until_ts: float) -> float | None:
+        scope = metrics.parse_scope(rule.scope)
+        if scope.kind == "provider" and self.providers:
+            scope = scope.with_deployments(
+                tuple(d for d, p in self.providers.items() if p == scope.name))
+        if rule.metric == "headroom_near_miss_rate":
+            return self._near_misses(scope, since_ts, until_ts)
+        value = metrics.metric_value(self.conn, rule.metric, scope, since_ts, until_ts)
+        if rule.metric == "cost_per_hour" and value is not None:
+            return value / NANO_PER_USD  # thresholds are written in USD per hour
+        return value
+
+    def _near_misses(self, scope: Any, since_ts: float, until_ts: float) -> float | None:
+        """Attempts answered 429 although headroom predicted room, per attempt (every 429
+        is such a miss: a deployment without predicted room is skipped, not tried)."""
+        where: dict[str, Any] = {}
+        if scope.kind == "route":
+            where["route"] = scope.name
+        elif scope.kind == "deployment":
+            where["deployments"] = (scope.name,)
+        elif scope.kind == "provider":
+            if scope.deployments is not None:
+                where["deployments"] = scope.deployments
+            else:
+                where["deployment_prefix"] = f"{scope.name}/"
+        totals = queries.scope_totals(self.conn, since_ts, until_ts, counters=("attempts",),
+                                      **where)
+        attempts = int(totals[0].counters["attempts"]) if totals else 0
+        if not attempts:
+            return None
+        lo, hi = queries._window(since_ts, until_ts)
+        segments = queries.merge_segments(queries.covering(lo, hi))
+        q = select(func.coalesce(func.sum(_E.n), 0)).where(
+            _E.series == ATTEMPT, _E.kind == "rate_limited",
+            or_(*(and_(_E.res == res, _E.period >= a, _E.period < b) for res, a, b in segments)),
+            *queries._scope_filters(_E, where.get("route"), where.get("deployments"),
+                                    where.get("deployment_prefix")))
+        return int(self.conn.execute(q).scalar() or 0) / attempts
 
     def _provider_of(self, deployment: str) -> str:
         return self.providers.get(deployment) or deployment.partition("/")[0]
@@ -208,53 +174,3 @@ class StoreMetrics:
             pct = spent * 100 / limit if limit else 0.0
             best = pct if best is None else max(best, pct)
         return best
-
-
-def _measure(w: _Window, rule: AlertRule, provider_of) -> float | None:
-    kind, name, metric = rule.scope_kind, rule.scope_name, rule.metric
-    per_attempt = kind in ("deployment", "provider")
-
-    def keep(route: str, dep: str) -> bool:
-        if kind == "route":
-            return route == name
-        if kind == "deployment":
-            return dep == name
-        if kind == "provider":
-            return bool(dep) and provider_of(dep) == name
-        return True
-
-    if metric in ("failover_rate", "rejected_rate"):
-        rows = [v for r, v in w.raw().items() if kind == "global" or r == name]
-        n = sum(v[0] for v in rows)
-        part = sum(v[1] if metric == "failover_rate" else v[2] for v in rows)
-        return part / n if n else None
-    if metric in ("p50", "p95", "p99"):
-        hist: dict[int, int] = defaultdict(int)
-        for (route, dep), h in w.histograms(ATTEMPT if per_attempt else REQUEST).items():
-            if keep(route, dep):
-                for b, n in h.items():
-                    hist[b] += n
-        return percentile(hist, {"p50": 0.50, "p95": 0.95, "p99": 0.99}[metric])
-    if metric == "ttft_p95":
-        values = sorted(t for r, d, t in w.ttft() if keep(r, d))
-        if not values:
-            return None
-        return values[min(len(values) - 1, max(0, math.ceil(0.95 * len(values)) - 1))]
-    total: dict[str, int] = defaultdict(int)
-    for (route, dep), sums in w.sums().items():
-        if keep(route, dep):
-            for k, v in sums.items():
-                total[k] += v
-    n, ok, bad = ((total["attempts"], total["attempts_ok"], total["attempt_errors"])
-                  if per_attempt else (total["requests"], total["ok"], total["errors"]))
-    if metric == "request_rate":
-        return n / w.span_s
-    if metric == "cost_per_hour":
-        cost = total["attempt_cost_nano" if per_attempt else "cost_nano"]
-        return cost / NANO_PER_USD * 3600 / w.span_s
-    if metric == "headroom_near_miss_rate":
-        misses = sum(v for (r, d), v in w.misses().items() if keep(r, d))
-        return misses / total["attempts"] if total["attempts"] else None
-    if not n:
-        return None
-    return bad / n if metric == "error_rate" else ok / n

@@ -62,10 +62,10 @@ def test_a_malformed_scope_is_refused():
     assert "alerts[0].scope" in problems[0] and "global, route:NAME" in problems[0]
 
 
-def test_failover_rate_is_not_measured_per_deployment():
-    problems = _problems([{"name": "x", "metric": "failover_rate", "threshold": 0.1,
+def test_rejected_rate_is_not_measured_per_deployment():
+    problems = _problems([{"name": "x", "metric": "rejected_rate", "threshold": 0.1,
                            "scope": "deployment:openai/gpt-4o"}])
-    assert "failover_rate is measured per route or globally" in problems[0]
+    assert "rejected_rate is measured per route or globally" in problems[0]
 
 
 def test_duplicate_rule_names_are_refused():
