@@ -10,7 +10,7 @@ was measured in the window, which the evaluator shows as `nodata`, never as fine
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -19,12 +19,88 @@ from sqlalchemy import Connection, and_, func, or_, select
 from axtui.alerts.rules import AlertRule
 from axtui.records import NANO_PER_USD
 from axtui.store import metrics, queries
-from axtui.store.rollups import ATTEMPT
-from axtui.store.tables import EventRow, rollup_error_table
+from axtui.store.rollups import ATTEMPT, ATTEMPT_TTFT, REQUEST, REQUEST_TTFT
+from axtui.store.tables import (
+    ROLLUP_COUNTERS,
+    SLOTS,
+    EventRow,
+    rollup_error_table,
+    rollup_hist_table,
+    rollup_table,
+)
 
+_U = rollup_table.c
+_H = rollup_hist_table.c
 _E = rollup_error_table.c
 _V = EventRow.__table__.c
 STORE_METRICS = frozenset(metrics.METRIC_NAMES)
+Key = tuple[str, str]  # (route, deployment) of a rollup row
+# built once: constructing these per query was a third of an evaluation
+_COUNTER_SUMS = [func.sum(_U[n]) for n in ROLLUP_COUNTERS]
+_SLOT_SUMS = [func.sum(_H[n]) for n in SLOTS]
+_SERIES = (REQUEST, ATTEMPT, REQUEST_TTFT, ATTEMPT_TTFT)
+
+
+class _Window:
+    """One window's rollups grouped by (route, deployment), read once for every rule that
+    measures over it: a few grouped queries per distinct window instead of one or two per
+    rule. Summed per scope, they are exactly what `queries.scope_totals` returns."""
+
+    def __init__(self, conn: Connection, since_ts: float, until_ts: float) -> None:
+        self.conn = conn
+        self.lo, self.hi = queries._window(since_ts, until_ts)
+        segments = queries.merge_segments(queries.covering(self.lo, self.hi))
+        self._in = [or_(*(and_(t.res == res, t.period >= a, t.period < b)
+                          for res, a, b in segments)) for t in (_U, _H, _E)]
+        self._counters: dict[Key, list[float]] | None = None
+        self._hists: dict[str, dict[Key, dict[int, int]]] = {}
+        self._misses: dict[Key, int] | None = None
+
+    def counters(self) -> dict[Key, list[float]]:
+        if self._counters is None:
+            q = select(_U.route, _U.deployment, *_COUNTER_SUMS).where(self._in[0]).group_by(
+                _U.route, _U.deployment)
+            self._counters = {(r, d): list(v) for r, d, *v in self.conn.execute(q)}
+        return self._counters
+
+    def histograms(self, series: str) -> dict[Key, dict[int, int]]:
+        if not self._hists:  # every series in one read: most evaluations need several
+            q = (select(_H.series, _H.route, _H.deployment, _H.octave, *_SLOT_SUMS)
+                 .where(_H.series.in_(_SERIES), self._in[1])  # series leads period in the key
+                 .group_by(_H.series, _H.route, _H.deployment, _H.octave))
+            self._hists[""] = {}
+            for name, r, d, octave, *slots in self.conn.execute(q):
+                hists = self._hists.setdefault(name, {})
+                queries._add_octave(hists.setdefault((r, d), {}), octave, slots)
+        return self._hists.get(series, {})
+
+    def misses(self) -> dict[Key, int]:
+        if self._misses is None:
+            q = (select(_E.route, _E.deployment, func.sum(_E.n))
+                 .where(_E.series == ATTEMPT, _E.kind == "rate_limited", self._in[2])
+                 .group_by(_E.route, _E.deployment))
+            self._misses = {(r, d): int(n) for r, d, n in self.conn.execute(q)}
+        return self._misses
+
+    def totals(self, keep: Callable[[Key], bool], counters: tuple[str, ...],
+               series: tuple[str, ...]) -> queries.Totals | None:
+        """The scope's totals, or None when no row of the window is in the scope."""
+        rows = [v for k, v in self.counters().items() if keep(k)]
+        sums = dict.fromkeys(counters, 0.0)
+        index = [ROLLUP_COUNTERS.index(c) for c in counters]
+        for v in rows:
+            for c, i in zip(counters, index, strict=True):
+                sums[c] += v[i] or 0
+        hists: dict[str, dict[int, int]] = {}
+        for name in series:
+            for k, h in self.histograms(name).items():
+                if keep(k):
+                    merged = hists.setdefault(name, {})
+                    for b, n in h.items():
+                        merged[b] = merged.get(b, 0) + n
+        if not rows and not hists:
+            return None
+        return queries.Totals(lo=self.lo, hi=self.hi, counters=sums, histograms=hists)
 
 
 class EngineState(Protocol):
@@ -63,6 +139,7 @@ class StoreMetrics:
         self.budgets = list(budgets or [])
         self.engine = engine
         self._memo: dict[tuple[str, str, float, float], float | None] = {}
+        self._windows: dict[tuple[float, float], _Window] = {}
         self._spend: dict[tuple[str, float], dict[str | None, int]] = {}
         self._breakers: dict[str, bool] | None = None
 
@@ -81,39 +158,26 @@ class StoreMetrics:
         if scope.kind == "provider" and self.providers:
             scope = scope.with_deployments(
                 tuple(d for d, p in self.providers.items() if p == scope.name))
+        key = (since_ts, until_ts)
+        w = self._windows.get(key)
+        if w is None:
+            w = self._windows[key] = _Window(self.conn, since_ts, until_ts)
+        keep = _keeper(scope)
         if rule.metric == "headroom_near_miss_rate":
-            return self._near_misses(scope, since_ts, until_ts)
-        value = metrics.metric_value(self.conn, rule.metric, scope, since_ts, until_ts)
+            t = w.totals(keep, ("attempts",), ())
+            attempts = int(t.counters["attempts"]) if t is not None else 0
+            misses = sum(n for k, n in w.misses().items() if keep(k))
+            return misses / attempts if attempts else None
+        # metrics.metric_value's own computation, over totals read for every rule at once
+        metric = metrics.parse_metric(rule.metric)
+        metrics.check(metric, scope)
+        level = metrics._ATTEMPT_LEVEL if scope.attempt_level else metrics._REQUEST_LEVEL
+        counters, series = metrics._needs(metric, level)
+        t = w.totals(keep, counters, series)
+        value = None if t is None else metrics._value(metric, level, t, until_ts)
         if rule.metric == "cost_per_hour" and value is not None:
             return value / NANO_PER_USD  # thresholds are written in USD per hour
         return value
-
-    def _near_misses(self, scope: Any, since_ts: float, until_ts: float) -> float | None:
-        """Attempts answered 429 although headroom predicted room, per attempt (every 429
-        is such a miss: a deployment without predicted room is skipped, not tried)."""
-        where: dict[str, Any] = {}
-        if scope.kind == "route":
-            where["route"] = scope.name
-        elif scope.kind == "deployment":
-            where["deployments"] = (scope.name,)
-        elif scope.kind == "provider":
-            if scope.deployments is not None:
-                where["deployments"] = scope.deployments
-            else:
-                where["deployment_prefix"] = f"{scope.name}/"
-        totals = queries.scope_totals(self.conn, since_ts, until_ts, counters=("attempts",),
-                                      **where)
-        attempts = int(totals[0].counters["attempts"]) if totals else 0
-        if not attempts:
-            return None
-        lo, hi = queries._window(since_ts, until_ts)
-        segments = queries.merge_segments(queries.covering(lo, hi))
-        q = select(func.coalesce(func.sum(_E.n), 0)).where(
-            _E.series == ATTEMPT, _E.kind == "rate_limited",
-            or_(*(and_(_E.res == res, _E.period >= a, _E.period < b) for res, a, b in segments)),
-            *queries._scope_filters(_E, where.get("route"), where.get("deployments"),
-                                    where.get("deployment_prefix")))
-        return int(self.conn.execute(q).scalar() or 0) / attempts
 
     def _provider_of(self, deployment: str) -> str:
         return self.providers.get(deployment) or deployment.partition("/")[0]
@@ -174,3 +238,18 @@ class StoreMetrics:
             pct = spent * 100 / limit if limit else 0.0
             best = pct if best is None else max(best, pct)
         return best
+
+
+def _keeper(scope: Any) -> Callable[[Key], bool]:
+    """Whether a (route, deployment) rollup row is in `scope` (as queries' filters say)."""
+    if scope.kind == "route":
+        return lambda k: k[0] == scope.name
+    if scope.kind == "deployment":
+        return lambda k: k[1] == scope.name
+    if scope.kind == "provider":
+        if scope.deployments is not None:
+            names = frozenset(scope.deployments)
+            return lambda k: k[1] in names
+        prefix = f"{scope.name}/"
+        return lambda k: k[1].startswith(prefix)
+    return lambda k: True

@@ -126,3 +126,45 @@ def test_breaker_open_reads_the_engine_when_the_host_gives_one(store, clock):
     providers = {d.id: d.provider for d in engine.config.deployments}
     assert value(store, "breaker_open", "provider:a", engine=source, providers=providers) == 1.0
     assert value(store, "breaker_open", engine=source, providers=providers) == 1.0
+
+
+def test_batched_values_equal_the_store_metric_vocabulary(store):
+    """Alerts read each window once for all rules; every value must still be exactly what
+    axtui.store.metrics.metric_value says for that metric and scope."""
+    import random
+
+    from axtui.store import metrics
+
+    rng = random.Random(3)
+    deployments = ["a/x", "a/z", "b/y"]
+    records = []
+    for i in range(400):
+        t = T0 - 3600 + i * 9.0 + rng.random()
+        first = rng.choice(deployments)
+        attempts = [attempt(first, started_at=t, latency_ms=rng.lognormvariate(5, 1),
+                            ttft_ms=rng.uniform(10, 300),
+                            error_kind=rng.choice([None, None, None, ErrorKind.server,
+                                                   ErrorKind.rate_limited]))]
+        if attempts[0].error_kind is not None and rng.random() < 0.7:
+            attempts.append(attempt("b/y", started_at=t, latency_ms=rng.uniform(50, 900)))
+        records.append(record(started_at=t, route=rng.choice(["chat", "fast"]),
+                              attempts=attempts, ttft_ms=rng.uniform(10, 300)))
+    store.write_records(records)
+    scopes = ["global", "route:chat", "route:fast", "deployment:a/x", "deployment:b/y",
+              "provider:a"]
+    measured = 0
+    with store.connect() as conn:
+        batched = StoreMetrics(conn)
+        for window in ("1m", "5m", "15m", "1h"):
+            for metric in metrics.METRIC_NAMES:
+                for scope in scopes:
+                    if metric == "rejected_rate" and scope.startswith(("deployment", "provider")):
+                        continue
+                    r = rule(metric=metric, scope=scope, window=window)
+                    expected = metrics.metric_value(conn, metric, scope, NOW - r.window, NOW)
+                    got = batched.value(r, NOW)
+                    if metric == "cost_per_hour" and expected is not None:
+                        expected = expected / 1e9
+                    assert got == pytest.approx(expected), (metric, scope, window)
+                    measured += got is not None
+    assert measured > 100  # most metrics had data in most windows
