@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -139,6 +140,7 @@ class AlertEvaluator:
         self.resolved_keep_s = resolved_keep_s
         self._metrics = metrics or self._store_metrics
         self.before_evaluate = before_evaluate  # e.g. flush the recorder in a virtual run
+        self.recent: deque[Transition] = deque(maxlen=1000)  # for faces that embed us
         self.evaluations = 0
         self.failures = 0  # evaluations that raised (logged; the loop goes on)
         self.metric_errors = 0  # rule values that raised (shown as nodata)
@@ -224,6 +226,7 @@ class AlertEvaluator:
                     control.delete_control(conn, ACK_PREFIX + t.rule.name,
                                            native_upsert=self.store.native_upsert)
         self.evaluations += 1
+        self.recent.extend(transitions)
         if self.notifier is not None:
             for kind, rule, value in notify:
                 if silence_for(rule, silences, now) is None:

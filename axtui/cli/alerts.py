@@ -62,7 +62,9 @@ def _value(v: float | None, metric: str) -> str:
         return "no data"
     unit = UNITS.get(metric, "")
     if unit == "ratio":
-        return f"{v * 100:.2f}%"
+        return f"{v * 100:.2f}".rstrip("0").rstrip(".") + "%"
+    if unit == "%":
+        return f"{v:.2f}".rstrip("0").rstrip(".") + "%"
     if unit == "ms":
         return f"{v / 1000:.2f}s" if v >= 1000 else f"{v:.0f}ms"
     return f"{v:.4g} {unit}".rstrip()
@@ -113,7 +115,8 @@ def list_(firing: bool = typer.Option(False, "--firing", help="only firing alert
                    "silences": silences})
     else:
         rows = [(f"{_GLYPH[a.state]} {a.state}", a.severity, a.name,
-                 f"{_value(a.value, a.metric)} {a.operator} {a.threshold:g}", _ago(a.since),
+                 f"{_value(a.value, a.metric)} {a.operator} {_value(a.threshold, a.metric)}",
+                 _ago(a.since),
                  ("ack " + a.ack.by if a.ack else "")
                  + (" silenced " + a.silenced_by.id if a.silenced_by else ""))
                 for a in statuses]
@@ -359,5 +362,5 @@ def test(name: str, config: Path | None = _CONFIG, store: str | None = _STORE,
     verdict = ("no data" if p.holds is None else "condition holds" if p.holds
                else "condition does not hold")
     typer.echo(f"{r.name}: {r.metric} of {r.scope} = {_value(p.value, r.metric)} "
-               f"{r.operator} {r.threshold:g}: {verdict}")
+               f"{r.operator} {_value(r.threshold, r.metric)}: {verdict}")
     typer.echo(f"state {p.state} → would be {p.would_be}")

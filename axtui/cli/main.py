@@ -37,6 +37,7 @@ def _register() -> None:
         providers,
         route,
         serve,
+        status,
         trace,
     )
 
@@ -50,6 +51,10 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.add_typer(keys.app, name="keys")
     app.add_typer(alerts.app, name="alerts")
+    monitor = typer.Typer(help="the snapshot and metrics the console renders, headless",
+                          no_args_is_help=True)
+    monitor.command("status")(status.status)
+    app.add_typer(monitor, name="monitor")
 
 
 _register()

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from axtui.records import NANO_PER_USD
+from axtui.units import ms, pct, usd  # noqa: F401  (re-exported: the CLI's formatting)
 
 
 class CliError(Exception):
@@ -49,19 +49,3 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], right: set[int]
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def usd(nano: int | None, places: int = 4) -> str:
-    if nano is None:
-        return "–"
-    return f"${Decimal(nano) / NANO_PER_USD:,.{places}f}"
-
-
-def ms(v: float | None) -> str:
-    if v is None:
-        return "–"
-    return f"{v / 1000:.2f}s" if v >= 1000 else f"{v:.0f}ms"
-
-
-def pct(v: float | None) -> str:
-    return "–" if v is None else f"{v * 100:.1f}%"

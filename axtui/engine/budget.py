@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from axtui.clock import Clock
 from axtui.config import BudgetConfig
 from axtui.records import NANO_PER_USD
+from axtui.units import usd
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,7 +122,7 @@ class Budgets:
                     scope=subject,
                     reason=(
                         f"{_ADJECTIVE[b.cfg.period]} budget for {subject} is spent: "
-                        f"${_usd(spent)} of ${_usd(b.limit_nano)}"
+                        f"{usd(spent, grouping=False)} of {usd(b.limit_nano, grouping=False)}"
                     ),
                     retry_after_s=max(0.0, b.period_end - now),
                 )
@@ -177,6 +177,3 @@ class Budgets:
                     self._on_threshold(ThresholdCrossed(subject, b.cfg.period, t, after,
                                                         b.limit_nano, now))
 
-
-def _usd(nano: int) -> str:
-    return f"{Decimal(nano) / NANO_PER_USD:.4f}"

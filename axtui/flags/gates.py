@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from axtui import units
 from axtui.flags.evaluate import in_cohort_variant, unit_id
 from axtui.flags.model import FlagState
 from axtui.quantiles import percentile
@@ -180,13 +181,10 @@ def _checks(state: FlagState, c: Side, b: Side, srm: SampleRatio) -> list[Check]
             f"cohort cost/request <= baseline x {g.max_cost_ratio:g}"),
         Check(name="sample_ratio", passed=None if srm.p_value is None else not srm.mismatch,
               observed=srm.p_value, limit=g.srm_p,
-              detail=f"observed cohort share {_pct(srm.observed_pct)} of {srm.units} units vs "
+              detail=f"observed cohort share {units.pct_points(srm.observed_pct)} of {srm.units} units vs "
                      f"{srm.expected_pct:g}% expected (mismatch when p < {g.srm_p:g})"),
     ]
 
-
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1f}%"
 
 
 def fmt(check: str, v: float | None) -> str:
@@ -194,11 +192,11 @@ def fmt(check: str, v: float | None) -> str:
     if v is None:
         return "–"
     if check.startswith("error_rate"):
-        return f"{v:.2%}"
+        return units.pct(v, 2)
     if check == "p95_latency":
-        return f"{v:,.0f}ms"
+        return units.ms_plain(v)
     if check == "cost_per_request":
-        return f"${v / 1e9:.6f}"
+        return units.usd(v, 6)
     if check == "sample_ratio":
         return f"p={v:.3g}"
     return f"{v:g}"

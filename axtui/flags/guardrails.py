@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from axtui.flags.gates import GateReport
 from axtui.flags.model import FlagState, tenths
+from axtui.units import duration as _dur
 
 
 class Violation(BaseModel):
@@ -93,11 +94,3 @@ def schedule(state: FlagState, now: float) -> list[Step]:
         cur = p
     return steps
 
-
-def _dur(s: float) -> str:
-    s = max(0.0, s)
-    if s < 120:
-        return f"{s:.0f}s"
-    if s < 7200:
-        return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"

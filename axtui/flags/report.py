@@ -4,26 +4,11 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 
 from axtui.flags.gates import GateReport, Side, fmt
 from axtui.flags.guardrails import Step
 from axtui.flags.model import FlagState
-from axtui.records import NANO_PER_USD
-
-
-def _usd(nano: float | None, places: int = 6) -> str:
-    if nano is None:
-        return "–"
-    return f"${Decimal(round(nano)) / NANO_PER_USD:,.{places}f}"
-
-
-def _ms(v: float | None) -> str:
-    return "–" if v is None else f"{v:,.0f}ms"
-
-
-def _rate(v: float | None) -> str:
-    return "–" if v is None else f"{v:.2%}"
+from axtui.units import ms_plain, pct, pct_points, usd
 
 
 def when(ts: float | None) -> str:
@@ -59,19 +44,19 @@ def render_report(r: GateReport) -> list[str]:
     lines += [
         row("requests", lambda s: f"{s.requests:,}"),
         row("units", lambda s: f"{s.units:,}"),
-        row("error rate", lambda s: _rate(s.error_rate)),
-        row("p50 latency", lambda s: _ms(s.p50_ms)),
-        row("p95 latency", lambda s: _ms(s.p95_ms)),
-        row("cost/request", lambda s: _usd(s.cost_per_request_nano)),
-        row("cost", lambda s: _usd(s.cost_nano, 4)),
+        row("error rate", lambda s: pct(s.error_rate, 2)),
+        row("p50 latency", lambda s: ms_plain(s.p50_ms)),
+        row("p95 latency", lambda s: ms_plain(s.p95_ms)),
+        row("cost/request", lambda s: usd(s.cost_per_request_nano, 6)),
+        row("cost", lambda s: usd(s.cost_nano, 4)),
         "",
     ]
     if r.savings_per_request_nano is not None:
-        lines.append(f"savings: {_usd(r.savings_per_request_nano)} per request, "
-                     f"{_usd(r.savings_nano, 4)} over the cohort's {r.cohort.requests:,} "
+        lines.append(f"savings: {usd(r.savings_per_request_nano, 6)} per request, "
+                     f"{usd(r.savings_nano, 4)} over the cohort's {r.cohort.requests:,} "
                      f"requests")
     srm = r.sample_ratio
-    observed = "–" if srm.observed_pct is None else f"{srm.observed_pct:.2f}%"
+    observed = pct_points(srm.observed_pct, 2)
     p = "not testable yet" if srm.p_value is None else f"p = {srm.p_value:.3g}"
     lines.append(f"split: {observed} of {srm.units:,} units in the cohort, {srm.expected_pct:g}% "
                  f"expected ({p})" + ("  SAMPLE-RATIO MISMATCH" if srm.mismatch else ""))
@@ -105,5 +90,5 @@ def render_schedule(state: FlagState, steps: list[Step]) -> list[str]:
 
 
 def describe_side(s: Side) -> str:
-    return (f"{s.requests} requests, errors {_rate(s.error_rate)}, p95 {_ms(s.p95_ms)}, "
-            f"cost/request {_usd(s.cost_per_request_nano)}")
+    return (f"{s.requests} requests, errors {pct(s.error_rate, 2)}, p95 {ms_plain(s.p95_ms)}, "
+            f"cost/request {usd(s.cost_per_request_nano, 6)}")

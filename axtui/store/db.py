@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 from axtui.clock import Clock, RealClock
 from axtui.records import RequestRecord
 from axtui.store import control, queries, sqlite
+from axtui.store import process_status as _process_status  # noqa: F401  (its table)
 from axtui.store import tables as _tables  # noqa: F401  (registers the tables)
 from axtui.store.bulk import NATIVE_UPSERT_DIALECTS
 from axtui.store.ingest import PreparedBatch, prepare, record_json, write_prepared
@@ -54,6 +55,21 @@ class Store:
     def begin(self) -> Iterator[Connection]:
         with self._lock or nullcontext(), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: every query in it sees the store as of one moment, so
+        the numbers of one snapshot agree with each other. Nothing is written; it ends in a
+        rollback."""
+        with self._lock or nullcontext(), self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                sqlite.begin_read(conn)
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            try:
+                yield conn
+            finally:
+                conn.rollback()
 
     def create_tables(self) -> None:
         """Create every registered SQLModel table that is missing (racing processes too)."""

@@ -62,6 +62,12 @@ def create_sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def begin_read(conn: Any) -> None:
+    """Open a read transaction now: pysqlite only begins one before a write, so without it
+    each SELECT would see the store at its own moment."""
+    conn.exec_driver_sql("BEGIN")
+
+
 def max_params(engine: Engine) -> int:
     """This build's bound-parameter limit (999 before SQLite 3.32, 32766 after)."""
     with engine.connect() as conn:

@@ -102,3 +102,23 @@ def test_a_store_rule_cannot_take_a_name_already_in_use(store):
         create_rule(store, rule("x"), by="ops", taken=set())
     with pytest.raises(AlertActionError, match="already exists"):
         create_rule(store, rule("from-config"), by="ops", taken={"from-config"})
+
+
+def test_the_snapshot_shows_alerts_with_ack_and_silence(store, clock):
+    from axtui.config import load_config
+    from axtui.snapshot.build import build_snapshot
+
+    bad_minute(store, T0 + 1)
+    ev = evaluator(store, clock, rule("errors", severity="critical", **{"for": 0}),
+                   rule("quiet", threshold=2.0))
+    clock.set(T0 + 10)
+    ev.evaluate()
+    ack(store, "errors", by="alice")
+    s = silence(store, {"alertname": "quiet"}, 600, "noisy", by="bob")
+    snap = build_snapshot(store, load_config(), clock.now())
+    errors, quiet = snap.alert("errors"), snap.alert("quiet")
+    assert (errors.state, errors.value, errors.threshold, errors.acked_by) == (
+        "firing", 1.0, 0.5, "alice")
+    assert (quiet.state, quiet.silenced_by, quiet.silenced_until) == (
+        "inactive", "bob", s.ends_at)
+    assert snap.pulse.firing_alerts == 1

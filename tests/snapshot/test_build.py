@@ -1,0 +1,229 @@
+"""The Snapshot: one consistent, immutable view built from the store."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from axtui.cli.status_text import render
+from axtui.clock import VirtualClock
+from axtui.config import load_config
+from axtui.engine.control import drain
+from axtui.flags.ops import change
+from axtui.flags.ops import seed as seed_flags
+from axtui.records import ErrorKind
+from axtui.snapshot.build import SnapshotBuilder, build_snapshot
+from axtui.store import open_store
+from axtui.store.tables import RequestRow
+from tests.store.factory import T0, attempt, record
+
+NOW = T0 + 600
+
+
+@pytest.fixture
+def cfg():
+    return load_config(None)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(f"sqlite:///{tmp_path / 'axtui.db'}", clock=VirtualClock(start=NOW - 60))
+    yield s
+    s.close()
+
+
+def _traffic(store, *, minutes=5, per_minute=20, failing="gemini/gemini-2.0-flash-lite"):
+    recs = []
+    for m in range(minutes):
+        for i in range(per_minute):
+            t = NOW - minutes * 60 + m * 60 + i
+            recs.append(record(started_at=t, attempts=[
+                attempt("openai/gpt-4o-mini", started_at=t, latency_ms=400 + i)]))
+            recs.append(record(started_at=t, route="chat-fast", attempts=[
+                attempt(failing, started_at=t, error_kind=ErrorKind.server),
+                attempt("groq/llama-3.1-8b-instant", started_at=t, latency_ms=150)]))
+    store.write_records(recs)
+
+
+def test_pulse_counts_the_window_requests_and_their_success(store, cfg):
+    _traffic(store)
+    snap = build_snapshot(store, cfg, NOW)
+    assert snap.pulse.requests == 200
+    assert snap.pulse.request_rate == pytest.approx(200 / 300)
+    assert snap.pulse.success_rate == 1.0
+    assert snap.pulse.p95_ms is not None and snap.pulse.p95_ms > 400
+
+
+def test_a_deployment_failing_every_attempt_is_degraded_with_its_errors(store, cfg):
+    _traffic(store)
+    d = build_snapshot(store, cfg, NOW).deployment("gemini/gemini-2.0-flash-lite")
+    assert d.state == "degraded" and d.ok_rate == 0.0
+    assert [(e.kind, e.n) for e in d.errors] == [("server", 100)]
+    assert d.routes == ("chat-fast",) or "chat-fast" in d.routes
+
+
+def test_a_drained_deployment_shows_drained_with_who_and_why(store, cfg):
+    _traffic(store)
+    drain(store, "openai/gpt-4o-mini", "bad output", "oncall")
+    d = build_snapshot(store, cfg, NOW).deployment("openai/gpt-4o-mini")
+    assert (d.state, d.drained_reason, d.drained_by) == ("drained", "bad output", "oncall")
+
+
+def test_an_idle_deployment_says_idle_not_ok(store, cfg):
+    _traffic(store)
+    assert build_snapshot(store, cfg, NOW).deployment("mistral/mistral-small-latest").state == "idle"
+
+
+def test_share_of_traffic_splits_the_window_attempts(store, cfg):
+    _traffic(store)
+    snap = build_snapshot(store, cfg, NOW)
+    assert snap.deployment("openai/gpt-4o-mini").share_of_traffic == pytest.approx(1 / 3)
+    assert sum(d.share_of_traffic for d in snap.deployments) == pytest.approx(1.0)
+
+
+def test_a_breaker_opened_by_an_engine_shows_open_until_its_time_runs_out(store, cfg):
+    store.add_event("breaker", "groq/llama-3.1-8b-instant",
+                    {"from": "closed", "to": "open", "reason": "5 failures", "until": NOW + 30},
+                    ts=NOW - 1)
+    d = build_snapshot(store, cfg, NOW).deployment("groq/llama-3.1-8b-instant")
+    assert (d.state, d.open_until) == ("open", NOW + 30)
+    later = build_snapshot(store, cfg, NOW + 31).deployment("groq/llama-3.1-8b-instant")
+    assert later.state == "half_open"
+
+
+def test_a_killed_flag_shows_killed_with_who_and_why(store, cfg):
+    seed_flags(store, cfg, now=NOW - 100)
+    change(store, "flash_lite_chat", action="kill", by="oncall", reason="latency spike",
+           now=NOW - 10)
+    f = build_snapshot(store, cfg, NOW).flag("flash_lite_chat")
+    assert (f.status, f.effective_pct, f.killed_by, f.kill_reason) == (
+        "killed", 0.0, "oncall", "latency spike")
+
+
+def test_a_flag_view_says_how_far_the_next_step_may_go_and_when(store, cfg):
+    seed_flags(store, cfg, now=NOW - 100)
+    f = build_snapshot(store, cfg, NOW).flag("flash_lite_chat")
+    g = cfg.flags["flash_lite_chat"].guardrails
+    assert f.step_limit == min(100.0, f.pct * g.max_step_factor)
+    assert f.dwell_left_s == pytest.approx(max(0.0, g.dwell_s - 100))
+    assert f.verdict in ("go", "no-go", "inconclusive")
+
+
+def test_the_tail_cursor_is_the_newest_record_and_data_age_follows_it(store, cfg):
+    _traffic(store)
+    snap = build_snapshot(store, cfg, NOW)
+    assert snap.tail_cursor == 200
+    assert snap.pulse.data_age_s == pytest.approx(NOW - snap.pulse.last_record_at)
+
+
+def test_spend_by_provider_adds_up_to_the_window_cost(store, cfg):
+    _traffic(store)
+    snap = build_snapshot(store, cfg, NOW)
+    total = sum(p.nano for s in snap.spend.by_provider for p in s.points)
+    assert total == 200 * 5_000
+    assert {s.provider for s in snap.spend.by_provider} == {"openai", "groq"}
+
+
+def test_events_are_typed_lines_newest_first(store, cfg):
+    drain(store, "openai/gpt-4o-mini", "bad output", "oncall")
+    store.add_event("breaker", "groq/llama-3.1-8b-instant",
+                    {"from": "closed", "to": "open", "reason": "5 failures"}, ts=NOW + 1)
+    events = build_snapshot(store, cfg, NOW + 2).events
+    assert [e.kind for e in events] == ["breaker", "drain"]
+    assert events[1].summary == "openai/gpt-4o-mini drained by oncall: bad output"
+
+
+def test_a_snapshot_cannot_be_changed(store, cfg):
+    snap = build_snapshot(store, cfg, NOW)
+    with pytest.raises(ValidationError):
+        snap.pulse.requests = 5  # type: ignore[misc]
+    assert isinstance(snap.deployments, tuple)
+
+
+def test_a_read_transaction_sees_one_moment_while_another_process_writes(store, tmp_path):
+    other = open_store(f"sqlite:///{tmp_path / 'axtui.db'}")
+    count = select(func.count()).select_from(RequestRow.__table__)
+    try:
+        with store.read() as conn:
+            before = conn.execute(count).scalar()
+            other.write_records([record(started_at=NOW)])
+            assert conn.execute(count).scalar() == before
+        with store.read() as conn:
+            assert conn.execute(count).scalar() == before + 1
+    finally:
+        other.close()
+
+
+def test_gate_verdicts_are_reused_until_the_flag_changes(store, cfg, monkeypatch):
+    seed_flags(store, cfg, now=NOW - 100)
+    builder = SnapshotBuilder(store, cfg)
+    calls = []
+    import axtui.snapshot.build as build
+
+    real = build.evaluate_gates
+    monkeypatch.setattr(build, "evaluate_gates",
+                        lambda *a, **k: calls.append(a[1].name) or real(*a, **k))
+    builder.build(NOW)
+    builder.build(NOW + 1)
+    assert sorted(calls) == ["flash_lite_chat", "gemini_streaming"]
+    change(store, "flash_lite_chat", action="kill", by="oncall", reason="x", now=NOW + 2)
+    builder.build(NOW + 3)
+    builder.build(NOW + 3 + builder.gate_ttl_s)
+    assert sorted(calls) == ["flash_lite_chat", "gemini_streaming", "gemini_streaming"]
+
+
+def test_status_text_names_every_deployment_with_a_glyph_and_a_word(store, cfg):
+    _traffic(store)
+    drain(store, "openai/gpt-4o-mini", "bad output", "oncall")
+    lines = {line.split()[2]: line for line in render(build_snapshot(store, cfg, NOW))
+             .splitlines() if line and line[0] in "⊘◒·●○◐"}
+    assert lines["openai/gpt-4o-mini"].startswith("⊘ DRAINED")
+    assert lines["openai/gpt-4o-mini"].endswith('"bad output" by oncall')
+    assert lines["gemini/gemini-2.0-flash-lite"].startswith("◒ degraded")
+    assert lines["mistral/mistral-small-latest"].startswith("· idle")
+
+
+def _heartbeat(store, pid, deployments, *, age_s=0.0, dropped=0):
+    import time
+
+    from axtui.store.process_status import (
+        DeploymentLive,
+        LiveState,
+        RecorderLive,
+        write_process_status,
+    )
+
+    now = time.time()
+    live = LiveState(in_flight=sum(d.get("in_flight", 0) for d in deployments),
+                     deployments=tuple(DeploymentLive(**{"headroom": 1.0, **d})
+                                       for d in deployments),
+                     recorder=RecorderLive(written=10, dropped=dropped, queued=0))
+    with store.begin() as conn:
+        write_process_status(conn, process_id=f"p{pid}", face="serve", host="h", pid=pid,
+                             started_at=now - 60, updated_at=now - age_s, live=live)
+
+
+def test_live_engine_state_merges_every_gateway_worst_breaker_least_headroom(store, cfg):
+    dep = "groq/llama-3.1-8b-instant"
+    _heartbeat(store, 1, [{"deployment": dep, "breaker": "closed", "headroom": 0.8,
+                           "in_flight": 2}])
+    _heartbeat(store, 2, [{"deployment": dep, "breaker": "open", "open_until": NOW + 9,
+                           "headroom": 0.3, "in_flight": 1}])
+    snap = build_snapshot(store, cfg, NOW)
+    d = snap.deployment(dep)
+    assert (d.state, d.breaker, d.headroom, d.in_flight) == ("open", "open", 0.3, 3)
+    assert sorted(p.pid for p in snap.processes) == [1, 2]
+
+
+def test_a_silent_gateway_is_listed_stale_and_its_state_ignored(store, cfg):
+    dep = "groq/llama-3.1-8b-instant"
+    _heartbeat(store, 1, [{"deployment": dep, "breaker": "open", "headroom": 0.1}], age_s=60)
+    snap = build_snapshot(store, cfg, NOW)
+    assert snap.processes[0].stale
+    assert snap.deployment(dep).breaker is None and snap.deployment(dep).headroom is None
+
+
+def test_records_a_gateway_dropped_are_in_the_snapshot(store, cfg):
+    _heartbeat(store, 1, [], dropped=7)
+    assert build_snapshot(store, cfg, NOW).processes[0].records_dropped == 7

@@ -1,0 +1,1 @@
+"""The console's theme files (*.toml), installed as the package `axtui.themes`."""
