@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from axtui import units
+
 Metric = Literal[
     "error_rate", "success_rate", "p50", "p95", "p99", "ttft_p95", "request_rate",
     "cost_per_hour", "spend_vs_budget", "breaker_open", "headroom_near_miss_rate",
@@ -33,22 +35,20 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": _op.gt, "<": _op.lt, ">=": _op.ge, "<=": _op.le, "==": _op.eq, "!=": _op.ne,
 }
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 MAX_WINDOW_S = 31 * 86400.0
 
 
 def parse_duration(value: Any) -> float:
-    """"90s", "5m", "1h", "1d" or a number of seconds; ValueError with one line otherwise."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h)")
-    if isinstance(value, int | float):
-        seconds = float(value)
+    """"90s", "5m", "1h", "1d" (axtui.units' parser), 0, or a number of seconds; ValueError
+    with one line otherwise, or beyond 31 days."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 1h, 7d)")
+    if isinstance(value, str) and value.strip() in ("0", "0s"):
+        seconds = 0.0
+    elif isinstance(value, str):
+        seconds = units.parse_duration(value)
     else:
-        m = _DURATION.match(str(value).strip().lower())
-        if not m:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 1h, 1d)")
-        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+        seconds = float(value)
     if not 0 <= seconds <= MAX_WINDOW_S:
         raise ValueError(f"duration {value!r} is out of range (0 to 31d)")
     return seconds

@@ -56,6 +56,7 @@ def _statuses(st):
 
 
 def _value(v: float | None, metric: str) -> str:
+    from axtui import units
     from axtui.alerts.rules import UNITS
 
     if v is None:
@@ -66,7 +67,7 @@ def _value(v: float | None, metric: str) -> str:
     if unit == "%":
         return f"{v:.2f}".rstrip("0").rstrip(".") + "%"
     if unit == "ms":
-        return f"{v / 1000:.2f}s" if v >= 1000 else f"{v:.0f}ms"
+        return units.ms(v)
     return f"{v:.4g} {unit}".rstrip()
 
 

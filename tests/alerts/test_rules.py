@@ -43,8 +43,8 @@ def test_an_unknown_metric_names_its_key():
 
 def test_a_bad_window_names_its_key():
     problems = _problems([{"name": "x", "metric": "p95", "threshold": 1, "window": "5x"}])
-    assert problems == ["a.toml: alerts[0].window: not a duration: '5x' (use e.g. 30s, 5m, "
-                        "1h, 1d)"]
+    assert problems == ["a.toml: alerts[0].window: not a duration: '5x' (use e.g. 90s, 15m, "
+                        "1h, 7d)"]
 
 
 @pytest.mark.parametrize("scope, why", [

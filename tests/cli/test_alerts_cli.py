@@ -75,7 +75,7 @@ def test_bad_input_is_one_line_and_exit_2(firing_url, tmp_path):
          "error: bad matcher 'team': use key=value, e.g. severity=critical or "
          "alertname=mistral-*"),
         (("alerts", "silence", "mistral-errors", "--for", "5x", "--reason", "x"),
-         "error: not a duration: '5x' (use e.g. 30s, 5m, 1h, 1d)"),
+         "error: not a duration: '5x' (use e.g. 90s, 15m, 1h, 7d)"),
         (("alerts", "rules", "create", "x", "--metric", "error_rte", "--threshold", "1"),
          "error: alert rule: metric: unknown metric 'error_rte' (one of error_rate, "
          "success_rate, p50, p95, p99, ttft_p95, request_rate, cost_per_hour, "
