@@ -49,16 +49,19 @@ class _Window:
     def __init__(self, conn: Connection, since_ts: float, until_ts: float) -> None:
         self.conn = conn
         self.lo, self.hi = queries._window(since_ts, until_ts)
-        segments = queries.merge_segments(queries.covering(self.lo, self.hi))
-        self._in = [or_(*(and_(t.res == res, t.period >= a, t.period < b)
-                          for res, a, b in segments)) for t in (_U, _H, _E)]
+        self._segments = queries.merge_segments(queries.covering(self.lo, self.hi))
         self._counters: dict[Key, list[float]] | None = None
         self._hists: dict[str, dict[Key, dict[int, int]]] = {}
         self._misses: dict[Key, int] | None = None
 
+    def _in(self, t: Any) -> Any:
+        """The window's periods of table `t` (the coarsest resolution tiling it)."""
+        return or_(*(and_(t.res == res, t.period >= a, t.period < b)
+                     for res, a, b in self._segments))
+
     def counters(self) -> dict[Key, list[float]]:
         if self._counters is None:
-            q = select(_U.route, _U.deployment, *_COUNTER_SUMS).where(self._in[0]).group_by(
+            q = select(_U.route, _U.deployment, *_COUNTER_SUMS).where(self._in(_U)).group_by(
                 _U.route, _U.deployment)
             self._counters = {(r, d): list(v) for r, d, *v in self.conn.execute(q)}
         return self._counters
@@ -66,7 +69,7 @@ class _Window:
     def histograms(self, series: str) -> dict[Key, dict[int, int]]:
         if not self._hists:  # every series in one read: most evaluations need several
             q = (select(_H.series, _H.route, _H.deployment, _H.octave, *_SLOT_SUMS)
-                 .where(_H.series.in_(_SERIES), self._in[1])  # series leads period in the key
+                 .where(_H.series.in_(_SERIES), self._in(_H))  # series leads period in the key
                  .group_by(_H.series, _H.route, _H.deployment, _H.octave))
             self._hists[""] = {}
             for name, r, d, octave, *slots in self.conn.execute(q):
@@ -77,7 +80,7 @@ class _Window:
     def misses(self) -> dict[Key, int]:
         if self._misses is None:
             q = (select(_E.route, _E.deployment, func.sum(_E.n))
-                 .where(_E.series == ATTEMPT, _E.kind == "rate_limited", self._in[2])
+                 .where(_E.series == ATTEMPT, _E.kind == "rate_limited", self._in(_E))
                  .group_by(_E.route, _E.deployment))
             self._misses = {(r, d): int(n) for r, d, n in self.conn.execute(q)}
         return self._misses

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -113,6 +114,14 @@ def silence_for(rule: AlertRule, silences: list[Silence], now: float) -> Silence
     return next((s for s in silences if s.active(now) and s.matches(identity)), None)
 
 
+@lru_cache(maxsize=4096)
+def _rule(text: str) -> tuple[AlertRule, str]:
+    """A stored rule and its condition, parsed once: rules change rarely, snapshots are
+    read often."""
+    rule = AlertRule.model_validate_json(text)
+    return rule, rule.condition()
+
+
 def read_alert_statuses(conn: Connection, now: float | None = None) -> list[AlertStatus]:
     """Every rule's alert, most urgent first (firing by severity, then pending, nodata,
     resolved, inactive). `now` decides which silences are active (default: wall time;
@@ -121,13 +130,13 @@ def read_alert_statuses(conn: Connection, now: float | None = None) -> list[Aler
     acks, silences, _ = alert_controls(conn)
     out = []
     for row in conn.execute(select(AlertStateRow.__table__)):
-        rule = AlertRule.model_validate_json(row.rule)
+        rule, condition = _rule(row.rule)
         out.append(AlertStatus(
             name=row.name, state=row.state, severity=rule.severity, metric=rule.metric,
             scope=rule.scope, operator=rule.operator, threshold=row.threshold,
             window_s=rule.window, for_s=rule.for_, value=row.value, since=row.since,
             active_since=row.active_since, evaluated_at=row.evaluated_at,
-            condition=rule.condition(), summary=rule.annotations.summary,
+            condition=condition, summary=rule.annotations.summary,
             runbook=rule.annotations.runbook, labels=rule.labels, origin=rule.origin,
             ack=acks.get(row.name), silenced_by=silence_for(rule, silences, now),
             notifications_sent=row.notifications_sent,
