@@ -34,10 +34,12 @@ from axtui.alerts.state import (
 )
 from axtui.clock import Clock, VirtualClock
 from axtui.store import control
+from axtui.store.ingest import add_counters
 from axtui.store.tables import AlertStateRow
 
 log = logging.getLogger(__name__)
 _S = AlertStateRow.__table__.c
+EVALUATIONS = "alerts.evaluations"  # a store counter: every process's evaluations
 _ROW_FIELDS = ("state", "value", "threshold", "since", "active_since", "evaluated_at",
                "last_notified_at", "rule")
 
@@ -190,6 +192,10 @@ class AlertEvaluator:
         notify: list[tuple[str, AlertRule, float | None]] = []
         transitions: list[Transition] = []
         with self.store.begin() as conn:
+            # A write first takes the store's write lock: evaluators in several processes
+            # sharing the store then take turns, and each reads the states the last wrote,
+            # so a transition is made (and notified) once, not once per process.
+            add_counters(conn, {EVALUATIONS: 1}, native=self.store.native_upsert)
             acks, silences, stored = alert_controls(conn)
             rules = self.all_rules(stored)
             prev = {r.name: r for r in conn.execute(select(AlertStateRow.__table__))}

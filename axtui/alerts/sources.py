@@ -196,10 +196,10 @@ class StoreMetrics:
     def _breakers_open(self, rule: AlertRule, now: float) -> float | None:
         opened = 0
         for d in self._deployments_in(rule, now):
-            is_open = self.engine.breaker_open(d) if self.engine is not None else None
-            if is_open is None:  # no engine here: the store's breaker events say
-                is_open = self._stored_breakers(now).get(d, False)
-            opened += bool(is_open)
+            # this engine's breaker (at once), or any engine's by the store's breaker events
+            # (every process sharing the store then agrees)
+            mine = self.engine.breaker_open(d) if self.engine is not None else None
+            opened += bool(mine) or self._stored_breakers(now).get(d, False)
         return float(opened)
 
     def _stored_breakers(self, now: float) -> dict[str, bool]:

@@ -185,3 +185,25 @@ def test_the_run_loop_fires_in_virtual_time(store, clock):
     assert [(e.kind, e.ts - T0) for e in events] == [("alert.pending", 5.0),
                                                      ("alert.firing", 35.0)]
     assert ev.evaluations == 4
+
+
+def test_evaluators_in_two_processes_share_the_state_and_transition_once(store, store_url,
+                                                                          clock):
+    store.write_records(failing(T0 + 1))
+    other = open_store(store_url, clock=clock)  # a second gateway on the same store
+    sent: list = []
+
+    class Notifier:
+        def submit(self, n) -> None:
+            sent.append(n.kind)
+
+    a = evaluator(store, clock, rule("errors", **{"for": 0}), notifier=Notifier())
+    b = evaluator(other, clock, rule("errors", **{"for": 0}), notifier=Notifier())
+    clock.set(T0 + 10)
+    assert moves(a.evaluate()) == [("inactive", "firing")]
+    clock.set(T0 + 15)
+    assert b.evaluate() == []  # it reads what the first wrote
+    other.close()
+    assert sent == ["firing"]
+    assert [e.kind for e in store.events(limit=10)] == ["alert.firing"]
+    assert store.counter("alerts.evaluations") == 2
