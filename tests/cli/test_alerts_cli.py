@@ -167,3 +167,24 @@ def test_test_evaluates_one_rule_now_and_changes_nothing(firing_url):
     assert "state nodata → would be nodata" in out
     assert (len(st.events(limit=1000)), st.control_version()) == before
     st.close()
+
+
+def test_config_check_lists_alert_rules_and_webhooks_without_their_secret(tmp_path):
+    from importlib import resources
+
+    demo = resources.files("axtui.fixtures").joinpath("demo.toml").read_text()
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(demo.replace(
+        "# webhooks = [", 'webhooks = [{ url = "https://hooks.example.com/T0/B0/s3cr3t" }]\n#'))
+    code, out = cli("config", "check", str(cfg), "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["webhooks"] == [{"name": "webhook", "url": "https://hooks.example.com/…",
+                                 "url_env": None, "format": "json"}]
+    assert "s3cr3t" not in out
+    assert {"name": "mistral-errors", "severity": "critical",
+            "condition": "error_rate of deployment:mistral/mistral-small-latest > 0.5 over 1m "
+                         "for 30s"} in data["alerts"]
+    code, out = cli("config", "check", str(cfg))
+    assert "3 alert rules" in out and "webhook webhook: https://hooks.example.com/…" in out
+    assert "s3cr3t" not in out
