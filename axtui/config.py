@@ -475,6 +475,8 @@ class Config(_Strict):
     def _alert_problems(self) -> list[str]:
         problems, names = [], set()
         for i, rule in enumerate(self.alerts):
+            if "[" in rule.name:
+                problems.append(f"alerts[{i}].name: [ ] are kept for a wildcard rule's alerts")
             if rule.name in names:
                 problems.append(f"alerts[{i}].name: duplicate alert rule {rule.name!r}")
             names.add(rule.name)

@@ -100,6 +100,8 @@ def unsilence(store: Store, silence_id: str, by: str) -> Silence:
 
 def create_rule(store: Store, rule: AlertRule, by: str, taken: set[str]) -> None:
     """Keep `rule` in the store; `taken` are the names of the config's rules."""
+    if "[" in rule.name:
+        raise AlertActionError("a rule name cannot hold [ ] (kept for a wildcard rule's alerts)")
     if rule.name in taken or store.get_control(RULE_PREFIX + rule.name) is not None:
         raise AlertActionError(f"alert rule {rule.name!r} already exists")
     rule = rule.model_copy(update={"origin": "store"})

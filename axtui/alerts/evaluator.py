@@ -123,6 +123,7 @@ class AlertEvaluator:
         engine_source: EngineState | None = None,
         notifier: Notifier | None = None,
         providers: dict[str, str] | None = None,
+        routes: list[str] | None = None,
         budgets: list[Any] | None = None,
         interval_s: float = 15.0,
         repeat_interval_s: float = 4 * 3600.0,
@@ -135,7 +136,8 @@ class AlertEvaluator:
         self.clock = clock
         self.engine_source = engine_source
         self.notifier = notifier
-        self.providers = providers or {}
+        self.providers = providers or {}  # deployment -> provider
+        self.routes = list(routes or [])
         self.budgets = budgets or []
         self.interval_s = interval_s
         self.repeat_interval_s = repeat_interval_s
@@ -158,6 +160,7 @@ class AlertEvaluator:
             kw.setdefault("engine_source", EngineStateSource(engine))
         rules = list(config.alerts) + (budget_rules(config.budgets) if a.budget_alerts else [])
         kw.setdefault("providers", {d.id: d.provider for d in config.deployments})
+        kw.setdefault("routes", list(config.routes))
         kw.setdefault("budgets", list(config.budgets))
         kw.setdefault("interval_s", a.interval_s)
         kw.setdefault("repeat_interval_s", a.repeat_interval)
@@ -169,9 +172,19 @@ class AlertEvaluator:
                             engine=self.engine_source)
 
     def all_rules(self, stored: list[AlertRule]) -> list[AlertRule]:
-        """The configured rules, then the store's (a store rule never shadows a config one)."""
+        """The configured rules, then the store's (a store rule never shadows a config one),
+        as written: a wildcard rule is one rule here (see `instances`)."""
         names = {r.name for r in self.rules}
         return self.rules + [r for r in stored if r.name not in names]
+
+    def instances(self, rule: AlertRule) -> list[AlertRule]:
+        """The alerts a rule makes: itself, or one per route, deployment or provider of
+        the config for a wildcard scope."""
+        if not rule.wildcard:
+            return [rule]
+        names = {"route": self.routes, "deployment": sorted(self.providers),
+                 "provider": sorted(set(self.providers.values()))}[rule.scope_kind]
+        return [rule.instance(n) for n in names]
 
     def _value(self, metrics: MetricReader, rule: AlertRule, now: float) -> float | None:
         try:
@@ -197,7 +210,7 @@ class AlertEvaluator:
             # so a transition is made (and notified) once, not once per process.
             add_counters(conn, {EVALUATIONS: 1}, native=self.store.native_upsert)
             acks, silences, stored = alert_controls(conn)
-            rules = self.all_rules(stored)
+            rules = [i for r in self.all_rules(stored) for i in self.instances(r)]
             prev = {r.name: r for r in conn.execute(select(AlertStateRow.__table__))}
             metrics = self._metrics(conn)
             updates, inserts = [], []

@@ -35,6 +35,7 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": _op.gt, "<": _op.lt, ">=": _op.ge, "<=": _op.le, "==": _op.eq, "!=": _op.ne,
 }
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
+INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}\[[^\[\]]{1,200}\]$")
 MAX_WINDOW_S = 31 * 86400.0
 
 
@@ -65,7 +66,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def parse_scope(text: str) -> tuple[str, str]:
-    """("global", "") or (kind, name) for route:NAME, deployment:NAME, provider:NAME."""
+    """("global", "") or (kind, name) for route:NAME, deployment:NAME, provider:NAME; a
+    name of `*` is every one of them (one alert per route, deployment or provider)."""
     text = text.strip()
     if text == "global":
         return "global", ""
@@ -75,7 +77,7 @@ def parse_scope(text: str) -> tuple[str, str]:
     if sep and kind in ("user", "key") and name:  # budget scopes, for spend_vs_budget
         return kind, name
     raise ValueError(f"bad scope {text!r}: use global, route:NAME, deployment:NAME or "
-                     "provider:NAME")
+                     "provider:NAME (NAME may be *)")
 
 
 class Annotations(BaseModel):
@@ -106,7 +108,7 @@ class AlertRule(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not RULE_NAME.match(v):
+        if not (RULE_NAME.match(v) or INSTANCE_NAME.match(v)):  # instances: rule[scope name]
             raise ValueError(f"bad rule name {v!r}: letters, digits and _ . : - (up to 80)")
         return v
 
@@ -143,6 +145,18 @@ class AlertRule(BaseModel):
     def scope_name(self) -> str:
         return self.scope.partition(":")[2]
 
+    @property
+    def wildcard(self) -> bool:
+        """One alert per route, deployment or provider (scope `kind:*`)."""
+        return self.scope_name == "*" and self.scope_kind in SCOPE_KINDS
+
+    def instance(self, name: str) -> AlertRule:
+        """This wildcard rule for one route, deployment or provider: named `rule[name]`,
+        labelled with it (so a silence can match `deployment=mistral/*`)."""
+        kind = self.scope_kind
+        return self.model_copy(update={"name": f"{self.name}[{name}]", "scope": f"{kind}:{name}",
+                                       "labels": {**self.labels, kind: name}})
+
     def holds(self, value: float) -> bool:
         return COMPARE[self.operator](value, self.threshold)
 
@@ -156,8 +170,8 @@ class AlertRule(BaseModel):
 
     def identity(self) -> dict[str, str]:
         """The labels that identify it (as in Alertmanager: alertname plus the rule's)."""
-        return {**self.labels, "alertname": self.name, "severity": self.severity,
-                "scope": self.scope, "metric": self.metric}
+        return {**self.labels, "alertname": self.name, "rule": self.name.partition("[")[0],
+                "severity": self.severity, "scope": self.scope, "metric": self.metric}
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -184,6 +198,8 @@ def budget_rules(budgets: Iterable[Any]) -> list[AlertRule]:
 def check_references(rule: AlertRule, config: Any) -> str | None:
     """Why the rule's scope names nothing in `config`, or None when it does."""
     kind, name = rule.scope_kind, rule.scope_name
+    if rule.wildcard:
+        return None
     if kind == "route" and name not in config.routes:
         return f"unknown route {name!r}"
     if kind == "deployment" and name not in {d.id for d in config.deployments}:

@@ -56,7 +56,8 @@ class Silence(_Frozen):
         return self.starts_at <= now < self.ends_at
 
     def matches(self, identity: dict[str, str]) -> bool:
-        return all(k in identity and fnmatch.fnmatchcase(identity[k], v)
+        # exact first: an alert's name may hold [ ], which a glob reads as a class
+        return all(k in identity and (identity[k] == v or fnmatch.fnmatchcase(identity[k], v))
                    for k, v in self.matchers.items())
 
 

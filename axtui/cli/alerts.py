@@ -42,10 +42,24 @@ def _every_rule(ev) -> list:
 
 
 def _rule(ev, name: str):
+    """The rule called `name`, or one alert of a wildcard rule (`rule[deployment]`)."""
     for r in _every_rule(ev):
         if r.name == name:
             return r
+        if r.wildcard and name.startswith(r.name + "["):
+            for alert in ev.instances(r):
+                if alert.name == name:
+                    return alert
     raise CliError(f"unknown alert {name!r}; axtui alerts rules lists them")
+
+
+def _one_alert(ev, name: str):
+    """Acknowledging acts on one alert: a wildcard rule names several."""
+    rule = _rule(ev, name)
+    if rule.wildcard:
+        names = ", ".join(a.name for a in ev.instances(rule)[:4])
+        raise CliError(f"{name!r} is a wildcard rule; name one of its alerts ({names}, ...)")
+    return rule
 
 
 def _statuses(st):
@@ -106,7 +120,7 @@ def list_(firing: bool = typer.Option(False, "--firing", help="only firing alert
     _, st, ev = _open(config, store)
     statuses = _statuses(st)
     seen = {a.name for a in statuses}
-    never = [r for r in _every_rule(ev) if r.name not in seen]
+    never = [a for r in _every_rule(ev) for a in ev.instances(r) if a.name not in seen]
     with st.connect() as conn:
         silences = [s for s in alert_controls(conn)[1] if s.ends_at > st.clock.now()]
     if firing:
@@ -153,11 +167,13 @@ def show(name: str, config: Path | None = _CONFIG, store: str | None = _STORE,
 
     _, st, ev = _open(config, store)
     rule = _rule(ev, name)
-    status = next((a for a in _statuses(st) if a.name == name), None)
+    statuses = _statuses(st)
+    status = next((a for a in statuses if a.name == name), None)
+    alerts = [a for a in statuses if a.name.startswith(name + "[")] if rule.wildcard else []
     events = [e for e in st.events(subject=name, limit=limit * 3)
               if e.kind.startswith("alert.")][:limit]
     if json_out:
-        emit_json({"rule": rule.to_json(), "status": status,
+        emit_json({"rule": rule.to_json(), "status": status, "alerts": alerts,
                    "events": [{"id": e.id, "ts": e.ts, "kind": e.kind,
                                "detail": alert_event(e)} for e in events]})
         return
@@ -169,7 +185,11 @@ def show(name: str, config: Path | None = _CONFIG, store: str | None = _STORE,
         typer.echo(f"  runbook     {rule.annotations.runbook}")
     if rule.labels:
         typer.echo(f"  labels      {_matchers(rule.labels)}")
-    if status is None:
+    for a in alerts:
+        typer.echo(f"  {_GLYPH[a.state]} {a.state:9} {a.name}  {_value(a.value, rule.metric)}")
+    if rule.wildcard:
+        pass  # its alerts, above, carry the states
+    elif status is None:
         typer.echo("  state       not evaluated yet (the serving or demo process evaluates)")
     else:
         typer.echo(f"  state       {_GLYPH[status.state]} {status.state} since "
@@ -199,7 +219,7 @@ def ack(name: str, note: str = typer.Option("", "--note", help="what is being do
     from axtui.alerts.actions import ack as ack_alert
 
     _, st, ev = _open(config, store)
-    _rule(ev, name)
+    _one_alert(ev, name)
     a = ack_alert(st, name, operator(by), note)
     if json_out:
         emit_json({"alert": name, "ack": a})
@@ -214,7 +234,7 @@ def unack(name: str, config: Path | None = _CONFIG, store: str | None = _STORE,
     from axtui.alerts.actions import unack as unack_alert
 
     _, st, ev = _open(config, store)
-    _rule(ev, name)
+    _one_alert(ev, name)
     if not unack_alert(st, name, operator(by)):
         raise CliError(f"alert {name!r} is not acknowledged")
     if json_out:
@@ -240,16 +260,17 @@ def silence(name: str | None = typer.Argument(None, help="an alert rule (or use 
     try:
         seconds = parse_duration(for_)
         matchers = parse_matchers(match) if match or not name else {}
-        if name is not None:
-            _rule(ev, name)
-            matchers = {"alertname": name, **matchers}
+        if name is not None:  # every alert of a wildcard rule, or the one alert
+            key = "rule" if _rule(ev, name).wildcard else "alertname"
+            matchers = {key: name, **matchers}
         s = add_silence(st, matchers, seconds, reason, operator(by))
     except (ValueError, AlertActionError) as e:
         raise CliError(str(e)) from None
     if json_out:
         emit_json({"silence": s})
         return
-    muted = [r.name for r in _every_rule(ev) if s.matches(r.identity())]
+    muted = [a.name for r in _every_rule(ev) for a in ev.instances(r)
+             if s.matches(a.identity())]
     typer.echo(f"silence {s.id}: {_matchers(s.matchers)} until {_when(s.ends_at)}; mutes "
                f"{len(muted)} rule(s)" + (f": {', '.join(muted)}" if muted else ""))
 
@@ -354,14 +375,17 @@ def test(name: str, config: Path | None = _CONFIG, store: str | None = _STORE,
     """Evaluate one rule now against the store: value vs threshold and the state it would
     move to. Changes nothing."""
     _, st, ev = _open(config, store)
-    p = ev.preview(_rule(ev, name))
-    r = p.rule
+    previews = [ev.preview(a) for a in ev.instances(_rule(ev, name))]
     if json_out:
-        emit_json({"rule": r.to_json(), "value": p.value, "holds": p.holds,
-                   "state": p.state, "would_be": p.would_be})
+        out = [{"rule": p.rule.to_json(), "value": p.value, "holds": p.holds,
+                "state": p.state, "would_be": p.would_be} for p in previews]
+        emit_json(out[0] if len(out) == 1 and out[0]["rule"]["name"] == name
+                  else {"alerts": out})
         return
-    verdict = ("no data" if p.holds is None else "condition holds" if p.holds
-               else "condition does not hold")
-    typer.echo(f"{r.name}: {r.metric} of {r.scope} = {_value(p.value, r.metric)} "
-               f"{r.operator} {_value(r.threshold, r.metric)}: {verdict}")
-    typer.echo(f"state {p.state} → would be {p.would_be}")
+    for p in previews:
+        r = p.rule
+        verdict = ("no data" if p.holds is None else "condition holds" if p.holds
+                   else "condition does not hold")
+        typer.echo(f"{r.name}: {r.metric} of {r.scope} = {_value(p.value, r.metric)} "
+                   f"{r.operator} {_value(r.threshold, r.metric)}: {verdict}")
+        typer.echo(f"state {p.state} → would be {p.would_be}")

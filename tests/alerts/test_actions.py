@@ -122,3 +122,14 @@ def test_the_snapshot_shows_alerts_with_ack_and_silence(store, clock):
     assert (quiet.state, quiet.silenced_by, quiet.silenced_until) == (
         "inactive", "bob", s.ends_at)
     assert snap.pulse.firing_alerts == 1
+
+
+def test_a_silence_can_mute_one_alert_of_a_wildcard_rule(store):
+    wild = rule("dep-errors", scope="deployment:*")
+    mistral, openai = wild.instance("mistral/small"), wild.instance("openai/mini")
+    by_label = silence(store, {"deployment": "mistral/*"}, 60, "vendor incident", by="b")
+    assert by_label.matches(mistral.identity()) and not by_label.matches(openai.identity())
+    by_name = silence(store, {"alertname": "dep-errors[mistral/small]"}, 60, "x", by="b")
+    assert by_name.matches(mistral.identity()) and not by_name.matches(openai.identity())
+    by_rule = silence(store, {"rule": "dep-errors"}, 60, "x", by="b")
+    assert by_rule.matches(mistral.identity()) and by_rule.matches(openai.identity())

@@ -207,3 +207,21 @@ def test_evaluators_in_two_processes_share_the_state_and_transition_once(store, 
     assert sent == ["firing"]
     assert [e.kind for e in store.events(limit=10)] == ["alert.firing"]
     assert store.counter("alerts.evaluations") == 2
+
+
+def test_a_wildcard_scope_makes_one_alert_per_deployment(store, clock):
+    store.write_records([record(started_at=T0 + 1, attempts=[
+        attempt("a/x", started_at=T0 + 1, error_kind=ErrorKind.server),
+        attempt("b/y", started_at=T0 + 1)]) for _ in range(5)])
+    ev = evaluator(store, clock, rule("dep-errors", scope="deployment:*", **{"for": 0}),
+                   providers={"a/x": "a", "b/y": "b", "c/z": "c"})
+    clock.set(T0 + 10)
+    assert sorted((t.rule.name, t.to_state) for t in ev.evaluate()) == [
+        ("dep-errors[a/x]", "firing"), ("dep-errors[c/z]", "nodata")]
+    with store.connect() as conn:
+        alerts = {a.name: a for a in read_alert_statuses(conn, clock.now())}
+    assert {n: a.state for n, a in alerts.items()} == {
+        "dep-errors[a/x]": "firing", "dep-errors[b/y]": "inactive",
+        "dep-errors[c/z]": "nodata"}
+    a = alerts["dep-errors[a/x]"]
+    assert (a.scope, a.labels, a.value) == ("deployment:a/x", {"deployment": "a/x"}, 1.0)

@@ -119,3 +119,13 @@ def test_a_webhook_needs_exactly_one_of_url_and_url_env():
     with pytest.raises(ValueError, match="url"):
         WebhookConfig(name="x", url="http://127.0.0.1/h", url_env="HOOK")
     assert WebhookConfig(url_env="HOOK").format == "json"
+
+
+def test_a_wildcard_scope_is_accepted_and_brackets_are_kept_for_its_alerts():
+    data = copy.deepcopy(DEMO)
+    data["alerts"] = [{"name": "dep-errors", "metric": "error_rate", "threshold": 0.2,
+                       "scope": "deployment:*"}]
+    (r,) = parse_config(data, "a.toml").alerts
+    assert r.wildcard and r.instance("groq/x").scope == "deployment:groq/x"
+    problems = _problems([{"name": "x[y]", "metric": "p95", "threshold": 1}])
+    assert problems == ["a.toml: alerts[0].name: [ ] are kept for a wildcard rule's alerts"]

@@ -188,3 +188,18 @@ def test_config_check_lists_alert_rules_and_webhooks_without_their_secret(tmp_pa
     code, out = cli("config", "check", str(cfg))
     assert "3 alert rules" in out and "webhook webhook: https://hooks.example.com/…" in out
     assert "s3cr3t" not in out
+
+
+def test_a_wildcard_rule_is_acked_per_alert_and_tested_per_alert(firing_url):
+    code, out = cli("alerts", "rules", "create", "dep-errors", "--metric", "error_rate",
+                    "--scope", "deployment:*", "--threshold", "0.5", "--store", firing_url)
+    assert code == 0, out
+    code, out = cli("alerts", "ack", "dep-errors", "--store", firing_url)
+    assert code == 2 and "is a wildcard rule; name one of its alerts" in out
+    code, out = cli("alerts", "test", "dep-errors", "--json", "--store", firing_url)
+    tested = {a["rule"]["name"]: a for a in json.loads(out)["alerts"]}
+    assert len(tested) == len(load_config().deployments)
+    mistral = tested[f"dep-errors[{MISTRAL}]"]
+    assert (mistral["value"], mistral["holds"]) == (1.0, True)
+    code, _ = cli("alerts", "ack", f"dep-errors[{MISTRAL}]", "--store", firing_url)
+    assert code == 0
