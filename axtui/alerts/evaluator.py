@@ -154,7 +154,7 @@ class AlertEvaluator:
                     **kw: Any) -> AlertEvaluator:
         """The config's rules, plus one per budget threshold unless alerting.budget_alerts
         is off; interval, repeat and resolved-keep from `[alerting]`. With `engine` (an
-        axtui Engine), breaker_open reads its breakers instead of the store's events."""
+        axtui Engine), breaker_open also reads its breakers (at once, not by events)."""
         a = config.alerting
         if engine is not None:
             kw.setdefault("engine_source", EngineStateSource(engine))

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, select
 
 from axtui.alerts.rules import AlertRule
 from axtui.records import NANO_PER_USD
-from axtui.store import metrics, queries
+from axtui.store import metrics, queries, windows
 from axtui.store.rollups import ATTEMPT, ATTEMPT_TTFT, REQUEST, REQUEST_TTFT
 from axtui.store.tables import (
     ROLLUP_COUNTERS,
@@ -44,20 +44,19 @@ _SERIES = (REQUEST, ATTEMPT, REQUEST_TTFT, ATTEMPT_TTFT)
 class _Window:
     """One window's rollups grouped by (route, deployment), read once for every rule that
     measures over it: a few grouped queries per distinct window instead of one or two per
-    rule. Summed per scope, they are exactly what `queries.scope_totals` returns."""
+    rule. Summed per scope, they are exactly what `windows.scope_totals` returns."""
 
     def __init__(self, conn: Connection, since_ts: float, until_ts: float) -> None:
         self.conn = conn
-        self.lo, self.hi = queries._window(since_ts, until_ts)
-        self._segments = queries.merge_segments(queries.covering(self.lo, self.hi))
+        self.lo, self.hi = windows.window(since_ts, until_ts)
+        self._segments = windows.merge_segments(windows.covering(self.lo, self.hi))
         self._counters: dict[Key, list[float]] | None = None
         self._hists: dict[str, dict[Key, dict[int, int]]] = {}
         self._misses: dict[Key, int] | None = None
 
     def _in(self, t: Any) -> Any:
         """The window's periods of table `t` (the coarsest resolution tiling it)."""
-        return or_(*(and_(t.res == res, t.period >= a, t.period < b)
-                     for res, a, b in self._segments))
+        return windows.in_segments(t, self._segments)
 
     def counters(self) -> dict[Key, list[float]]:
         if self._counters is None:
@@ -74,7 +73,7 @@ class _Window:
             self._hists[""] = {}
             for name, r, d, octave, *slots in self.conn.execute(q):
                 hists = self._hists.setdefault(name, {})
-                queries._add_octave(hists.setdefault((r, d), {}), octave, slots)
+                windows.add_octave(hists.setdefault((r, d), {}), octave, slots)
         return self._hists.get(series, {})
 
     def misses(self) -> dict[Key, int]:
@@ -86,7 +85,7 @@ class _Window:
         return self._misses
 
     def totals(self, keep: Callable[[Key], bool], counters: tuple[str, ...],
-               series: tuple[str, ...]) -> queries.Totals | None:
+               series: tuple[str, ...]) -> windows.Totals | None:
         """The scope's totals, or None when no row of the window is in the scope."""
         rows = [v for k, v in self.counters().items() if keep(k)]
         sums = dict.fromkeys(counters, 0.0)
@@ -103,7 +102,7 @@ class _Window:
                         merged[b] = merged.get(b, 0) + n
         if not rows and not hists:
             return None
-        return queries.Totals(lo=self.lo, hi=self.hi, counters=sums, histograms=hists)
+        return windows.Totals(lo=self.lo, hi=self.hi, counters=sums, histograms=hists)
 
 
 class EngineState(Protocol):

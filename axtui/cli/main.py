@@ -34,6 +34,7 @@ def _register() -> None:
         deployments,
         flags,
         keys,
+        monitor,
         providers,
         route,
         serve,
@@ -51,10 +52,8 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.add_typer(keys.app, name="keys")
     app.add_typer(alerts.app, name="alerts")
-    monitor = typer.Typer(help="the snapshot and metrics the console renders, headless",
-                          no_args_is_help=True)
-    monitor.command("status")(status.status)
-    app.add_typer(monitor, name="monitor")
+    monitor.app.command("status")(status.status)
+    app.add_typer(monitor.app, name="monitor")
 
 
 _register()

@@ -20,7 +20,7 @@ from typing import Literal
 from sqlalchemy import Connection
 
 from axtui.quantiles import histogram_percentile
-from axtui.store import queries
+from axtui.store import windows
 from axtui.store.rollups import ATTEMPT, ATTEMPT_TTFT, REQUEST, REQUEST_TTFT
 
 ScopeKind = Literal["global", "route", "deployment", "provider"]
@@ -124,7 +124,7 @@ _QUANTILES = {"p50": ("latency", 0.50), "p95": ("latency", 0.95), "p99": ("laten
 def _needs(metric: Metric, level: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(counters, histogram series) the metric reads at this level."""
     if metric.name in _QUANTILES:
-        return (level["total"],), (level[_QUANTILES[metric.name][0]],)
+        return (), (level[_QUANTILES[metric.name][0]],)
     if metric.name in _RATIOS:
         return (level["total"], level[_RATIOS[metric.name]]), ()
     if metric.name == "cost_per_hour":
@@ -132,7 +132,7 @@ def _needs(metric: Metric, level: dict[str, str]) -> tuple[tuple[str, ...], tupl
     return (level["total"],), ()
 
 
-def _value(metric: Metric, level: dict[str, str], t: queries.Totals, until_ts: float
+def _value(metric: Metric, level: dict[str, str], t: windows.Totals, until_ts: float
            ) -> float | None:
     c = t.counters
     name = metric.name
@@ -158,7 +158,7 @@ def _window(since_ts: float, until_ts: float) -> None:
 
 
 def _read(conn: Connection, metric: Metric, scope: Scope, since_ts: float, until_ts: float,
-          step_s: int | None) -> tuple[dict[str, str], list[queries.Totals]]:
+          step_s: int | None) -> tuple[dict[str, str], list[windows.Totals]]:
     check(metric, scope)
     level = _ATTEMPT_LEVEL if scope.attempt_level else _REQUEST_LEVEL
     counters, series = _needs(metric, level)
@@ -172,7 +172,7 @@ def _read(conn: Connection, metric: Metric, scope: Scope, since_ts: float, until
             where["deployments"] = scope.deployments
         else:
             where["deployment_prefix"] = f"{scope.name}/"
-    totals = queries.scope_totals(conn, since_ts, until_ts, counters=counters, series=series,
+    totals = windows.scope_totals(conn, since_ts, until_ts, counters=counters, series=series,
                                   step_s=step_s, **where)
     return level, totals
 
@@ -208,5 +208,5 @@ def metric_series(conn: Connection, metric: Metric | str, scope: Scope | str, si
     by_start = {t.lo: t for t in totals}
     return [
         (float(t0), None if t0 not in by_start else _value(metric, level, by_start[t0], until_ts))
-        for t0 in queries.step_starts(since_ts, until_ts, step)
+        for t0 in windows.step_starts(since_ts, until_ts, step)
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -227,3 +229,13 @@ def test_a_silent_gateway_is_listed_stale_and_its_state_ignored(store, cfg):
 def test_records_a_gateway_dropped_are_in_the_snapshot(store, cfg):
     _heartbeat(store, 1, [], dropped=7)
     assert build_snapshot(store, cfg, NOW).processes[0].records_dropped == 7
+
+
+@pytest.mark.parametrize("range_s,step_s", [(86400, 900), (7 * 86400, 7200)])
+def test_longer_spend_ranges_use_coarser_steps_and_still_add_up(store, cfg, range_s, step_s):
+    _traffic(store)
+    spend = SnapshotBuilder(store, cfg, spend_range_s=range_s).build(NOW).spend
+    assert spend.step_s == step_s
+    assert sum(p.nano for s in spend.by_provider for p in s.points) == 200 * 5_000
+    assert all(len(s.points) == math.ceil((NOW - spend.since) / step_s)
+               for s in spend.by_provider)

@@ -15,9 +15,9 @@ from axtui.quantiles import ALPHA, percentile
 from axtui.records import ErrorKind
 from axtui.store import open_store
 from axtui.store.metrics import metric_value
-from axtui.store.queries import covering
 from axtui.store.rollups import DAY_S, HOUR_S, MINUTE_S
 from axtui.store.tables import rollup_table
+from axtui.store.windows import covering
 from tests.store.factory import T0, attempt, record
 
 A, B = "acme/a", "acme/b"
@@ -93,3 +93,22 @@ def test_a_week_is_read_as_days_with_hours_and_minutes_only_at_its_edges():
 
 def test_a_range_inside_one_hour_is_read_in_minutes():
     assert covering(int(T0) + 60, int(T0) + 600) == [(MINUTE_S, int(T0) + 60, int(T0) + 600)]
+
+
+@given(st.integers(0, 3 * DAY_S), st.integers(60, 3 * DAY_S))
+def test_metrics_over_any_range_match_the_records(three_days, start, length):
+    store, records = three_days
+    since, until = T0 + start, T0 + start + length  # whole seconds: minute edges happen
+    expected = covered(records, since, until)
+    with store.connect() as conn:
+        error_rate = metric_value(conn, "error_rate", "global", since, until)
+        cost = metric_value(conn, "cost_per_hour", "route:chat", since, until)
+    if not expected:
+        assert error_rate is None
+        return
+    assert error_rate == pytest.approx(sum(not r.ok for r in expected) / len(expected))
+    chat_cost = sum(r.cost_nano for r in expected if r.route == "chat")
+    lo = math.floor(since / MINUTE_S) * MINUTE_S
+    span_ms = (until - lo) * 1000  # the whole minutes read, up to the window's end
+    if any(r.route == "chat" for r in expected):  # nano-USD per hour, rounded half up
+        assert cost == (2 * chat_cost * 3_600_000 + span_ms) // (2 * span_ms)
