@@ -197,3 +197,35 @@ def test_a_silenced_alert_still_shows_but_sends_nothing_until_the_silence_ends(
 def test_a_webhook_url_from_an_unset_variable_is_refused_by_name():
     with pytest.raises(ValueError, match="AXTUI_TEST_HOOK is not set"):
         WebhookNotifier([WebhookConfig(url_env="AXTUI_TEST_HOOK")], env={})
+
+
+def test_a_receiver_that_hangs_times_out_and_is_recorded(store, clock, waits):
+    with Receiver(hold=threading.Event()) as rx:  # answers only when the test ends
+        n = notifier(store, rx.url, waits, timeout_s=0.2, max_attempts=1)
+        ev = evaluator(store, clock, rule("errors", **{"for": 0}), notifier=n)
+        bad_minute(store, T0 + 1)
+        clock.set(T0 + 10)
+        ev.evaluate()
+        assert n.wait_idle(10)
+        n.close()
+    (failed,) = [e for e in store.events(limit=50) if e.kind == "alert.notify_failed"]
+    assert failed.detail["error"].startswith("ReadTimeout")
+
+
+def test_notifications_the_full_queue_refuses_are_counted_and_recorded(store, clock, waits):
+    release = threading.Event()
+    with Receiver(hold=release) as rx:
+        hook = WebhookConfig(name="oncall", url=rx.url + SECRET_PATH, max_attempts=1)
+        n = WebhookNotifier([hook], store=store, sleep=waits.append, queue_max=1)
+        ev = evaluator(store, clock, *(rule(f"r{i}", **{"for": 0}) for i in range(4)),
+                       notifier=n)
+        bad_minute(store, T0 + 1)
+        clock.set(T0 + 10)
+        ev.evaluate()  # four firing notifications: one in flight, one queued, two refused
+        assert n.dropped >= 2
+        release.set()
+        assert n.wait_idle(10)
+        n.close()
+    failed = [e for e in store.events(limit=50) if e.kind == "alert.notify_failed"]
+    assert len(failed) == n.dropped and {e.detail["error"] for e in failed} == {"queue full"}
+    assert n.sent + n.dropped == 4
