@@ -225,3 +225,19 @@ def test_a_wildcard_scope_makes_one_alert_per_deployment(store, clock):
         "dep-errors[c/z]": "nodata"}
     a = alerts["dep-errors[a/x]"]
     assert (a.scope, a.labels, a.value) == ("deployment:a/x", {"deployment": "a/x"}, 1.0)
+
+
+def test_budget_thresholds_fire_as_built_in_alerts(store, clock):
+    from axtui.alerts.rules import budget_rules
+    from axtui.config import BudgetConfig
+
+    budgets = [BudgetConfig(scope="global", period="day", limit_usd="0.0001")]  # 100,000 nano
+    ev = evaluator(store, clock, *budget_rules(budgets), budgets=budgets)
+    store.write_records([record(started_at=T0 + 1) for _ in range(17)])  # 85,000 nano
+    clock.set(T0 + 10)
+    fired = sorted(t.rule.name for t in ev.evaluate() if t.to_state == "firing")
+    assert fired == ["budget:global:day:50", "budget:global:day:80"]
+    with store.connect() as conn:
+        hundred = next(a for a in read_alert_statuses(conn, clock.now())
+                       if a.name == "budget:global:day:100")
+    assert (hundred.state, hundred.value, hundred.severity) == ("inactive", 85.0, "critical")
