@@ -387,6 +387,15 @@ class GatewayConfig(_Strict):
     control_poll_s: float = Field(0.1, gt=0, le=0.25)  # keys, drains: how fresh
 
 
+class MetricsConfig(_Strict):
+    """`GET /metrics` for Prometheus (multiprocess mode: processes sharing `dir` add up)."""
+
+    enabled: bool = True
+    dir: str | None = None  # None: $PROMETHEUS_MULTIPROC_DIR, else one beside the store
+    token_env: str | None = None  # when set, a scrape needs `Authorization: Bearer <it>`
+    publish_s: float = Field(1.0, gt=0, le=60)  # engine gauges reach the shared dir this often
+
+
 class Config(_Strict):
     providers: dict[str, ProviderConfig]
     deployments: list[DeploymentConfig] = Field(min_length=1)
@@ -399,6 +408,7 @@ class Config(_Strict):
     retention: RetentionConfig = RetentionConfig()
     trace: TraceConfig = TraceConfig()
     gateway: GatewayConfig = GatewayConfig()
+    metrics: MetricsConfig = MetricsConfig()
     keys: list[KeyConfig] = Field(default_factory=list)
     # sections later issues fill in; kept as raw tables so configs stay forward-compatible
     flags: dict[str, FlagConfig] = Field(default_factory=dict)

@@ -30,6 +30,7 @@ def _register() -> None:
     from axtui.cli import (
         alerts,
         config_cmd,
+        costs,
         demo,
         deployments,
         flags,
@@ -53,6 +54,7 @@ def _register() -> None:
     app.add_typer(keys.app, name="keys")
     app.add_typer(alerts.app, name="alerts")
     monitor.app.command("status")(status.status)
+    app.add_typer(costs.app, name="costs")
     app.add_typer(monitor.app, name="monitor")
 
 

@@ -99,6 +99,7 @@ class RuntimeHost:
         control_poll_s: float | None = None,
         heartbeat_s: float | None = 1.0,
         event_interval_s: float = 0.25,
+        metrics_dir: str | Path | None = None,
     ) -> None:
         self.config = config
         self.face = face
@@ -112,6 +113,7 @@ class RuntimeHost:
         self.control_poll_s = control_poll_s or config.gateway.control_poll_s
         self.heartbeat_s = None if read_only else heartbeat_s
         self.event_interval_s = event_interval_s
+        self.metrics_dir = metrics_dir  # the recorder counts Prometheus metrics there
         self.process_id = f"{face}-{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self.state = "new"
         self.started_at: float | None = None
@@ -166,7 +168,8 @@ class RuntimeHost:
             self.recorder = await asyncio.to_thread(
                 make_recorder, store, process=self.recorder_kind == "process" and not in_memory,
                 flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
-                trace_path=self.trace_path)
+                trace_path=self.trace_path, metrics_dir=self.metrics_dir,
+                metrics_routes=list(cfg.routes))
         self._engine = engine = Engine(cfg, clock=clock, providers=self._providers,
                                        seed=self._seed)
         self.started_at = clock.now()

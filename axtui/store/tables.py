@@ -109,7 +109,8 @@ rollup_table = Table(
     sqlite_with_rowid=False,  # clustered on the key: range reads touch only their pages
 )
 # series (request, attempt, request_ttft, attempt_ttft) leads the period, so a query reads
-# only the series it needs out of the primary key's range.
+# only the series it needs out of the primary key's range. Request series are kept per route
+# (deployment ""), attempt series per deployment (route ""): the only ways they are read.
 rollup_hist_table = Table(
     "rollup_hist", SQLModel.metadata,
     *_keys("res", "series", "period", "route", "deployment", "octave"),

@@ -5,11 +5,10 @@ whole or per step (what store/metrics.py computes its metrics from)."""
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, false, func, literal, or_, select
 
 from axtui.quantiles import BUCKETS_PER_DOUBLING
 from axtui.store.rollups import DAY_S, HOUR_S, MINUTE_S
@@ -140,28 +139,29 @@ def scope_totals(
         hi = math.ceil(until_ts / MINUTE_S) * MINUTE_S
         windows = [(t, min(t + step_s, hi)) for t in starts]
     segments = merge_segments([seg for a, b in windows for seg in covering(a, b)])
+    first, step = starts[0], step_s or (windows[0][1] - windows[0][0])
 
-    def step_of(period: int) -> int:
-        return starts[bisect_right(starts, period) - 1]
+    def step_index(t: Any) -> Any:
+        # rows are summed per step inside the database: every period read lies in one step
+        return ((t.period - first) // step) if step_s else literal(0)
 
     sums: dict[int, list[float]] = {}
     if counters:
         where = _scope_filters(_U, route, deployments, deployment_prefix)
         cols = [func.coalesce(func.sum(_U[n]), 0) for n in counters]
-        q = (select(_U.period, *cols).where(in_segments(_U, segments), *where)
-             .group_by(_U.res, _U.period))
-        for period, *values in conn.execute(q):
-            acc = sums.setdefault(step_of(int(period)), [0] * len(counters))
-            for i, v in enumerate(values):
-                acc[i] += v
+        k = step_index(_U).label("k")
+        q = select(k, *cols).where(in_segments(_U, segments), *where).group_by(k)
+        for i, *values in conn.execute(q):
+            sums[first + int(i) * step] = list(values)
     hists: dict[int, dict[str, dict[int, int]]] = {}
     if series:
         hwhere = _scope_filters(_H, route, deployments, deployment_prefix)
-        hq = (select(_H.period, _H.series, _H.octave, *slot_sums())
+        k = step_index(_H).label("k")
+        hq = (select(k, _H.series, _H.octave, *slot_sums())
               .where(_H.series.in_(series), in_segments(_H, segments), *hwhere)
-              .group_by(_H.res, _H.series, _H.period, _H.octave))
-        for period, name, octave, *slots in conn.execute(hq):
-            by_series = hists.setdefault(step_of(int(period)), {})
+              .group_by(k, _H.series, _H.octave))
+        for i, name, octave, *slots in conn.execute(hq):
+            by_series = hists.setdefault(first + int(i) * step, {})
             add_octave(by_series.setdefault(name, {}), octave, slots)
     ends = dict(windows)
     zero = [0] * len(counters)
