@@ -147,6 +147,17 @@ def read_alert_statuses(conn: Connection, now: float | None = None) -> list[Aler
     return out
 
 
+def firing_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    """{(rule name, severity): alerts of it firing}: the `axtui_alerts_firing` series (a
+    wildcard rule counts each of its alerts under its own name)."""
+    out: dict[tuple[str, str], int] = {}
+    q = select(_S.name, _S.rule).where(_S.state == "firing")
+    for name, text in conn.execute(q):
+        key = (name.partition("[")[0], _rule(text)[0].severity)
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
 # --------------------------------------------------------------------------- typed events
 
 

@@ -241,3 +241,18 @@ def test_budget_thresholds_fire_as_built_in_alerts(store, clock):
         hundred = next(a for a in read_alert_statuses(conn, clock.now())
                        if a.name == "budget:global:day:100")
     assert (hundred.state, hundred.value, hundred.severity) == ("inactive", 85.0, "critical")
+
+
+def test_firing_counts_feed_the_prometheus_series_per_rule_and_severity(store, clock):
+    from axtui.alerts.state import firing_counts
+
+    store.write_records([record(started_at=T0 + 1, attempts=[
+        attempt(d, started_at=T0 + 1, error_kind=ErrorKind.server)]) for d in ("a/x", "b/y")])
+    ev = evaluator(store, clock, rule("dep-errors", scope="deployment:*", severity="critical",
+                                      **{"for": 0}),
+                   rule("errors", **{"for": 0}), rule("quiet", threshold=2.0),
+                   providers={"a/x": "a", "b/y": "b", "c/z": "c"})
+    clock.set(T0 + 10)
+    ev.evaluate()
+    with store.connect() as conn:
+        assert firing_counts(conn) == {("dep-errors", "critical"): 2, ("errors", "warning"): 1}
