@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from axtui.alerts.rules import AlertingConfig, AlertRule, check_references
+
 Protocol = Literal["openai", "anthropic", "gemini", "cohere", "sim"]
 Strategy = Literal[
     "priority", "round_robin", "weighted", "cost", "latency", "performance", "least_busy",
@@ -418,7 +420,8 @@ class Config(_Strict):
     keys: list[KeyConfig] = Field(default_factory=list)
     # sections later issues fill in; kept as raw tables so configs stay forward-compatible
     flags: dict[str, FlagConfig] = Field(default_factory=dict)
-    alerts: list[dict[str, Any]] = Field(default_factory=list)
+    alerts: list[AlertRule] = Field(default_factory=list)
+    alerting: AlertingConfig = AlertingConfig()
     console: ConsoleConfig = ConsoleConfig()
 
     @model_validator(mode="after")
@@ -461,6 +464,7 @@ class Config(_Strict):
                 if r not in self.routes:
                     problems.append(f"keys[{i}].routes: unknown route {r!r}")
         problems.extend(self._flag_problems(ids))
+        problems.extend(self._alert_problems())
         for pname, p in self.providers.items():
             if p.protocol == "sim" and p.sim is None:
                 problems.append(f"providers.{pname}.sim: a sim provider needs a [sim] profile")
@@ -485,6 +489,19 @@ class Config(_Strict):
                 # a capability flag grants, it does not add candidates (a split does)
                 problems.append(f"{at}.effect.route: {e.deployment!r} is not a candidate of "
                                 f"route {e.route!r}")
+        return problems
+
+    def _alert_problems(self) -> list[str]:
+        problems, names = [], set()
+        for i, rule in enumerate(self.alerts):
+            if "[" in rule.name:
+                problems.append(f"alerts[{i}].name: [ ] are kept for a wildcard rule's alerts")
+            if rule.name in names:
+                problems.append(f"alerts[{i}].name: duplicate alert rule {rule.name!r}")
+            names.add(rule.name)
+            why = check_references(rule, self)
+            if why:
+                problems.append(f"alerts[{i}].scope: {why}")
         return problems
 
     def deployment(self, name: str) -> DeploymentConfig:

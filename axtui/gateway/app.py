@@ -163,11 +163,19 @@ class Gateway:
         spent = await asyncio.to_thread(host.store.spend, now - now % DAY, None, "key")
         self.keys.seed_spend(spent)
         if self.metrics is not None:
-            self.metrics.start(self.engine, recorder=self.recorder)
+            self.metrics.start(self.engine, firing_alerts=self._firing_alerts,
+                               recorder=self.recorder)
         self.started_at = time.monotonic()
         self.ready = True
         if self.on_ready is not None:
             self.on_ready(self)
+
+    def _firing_alerts(self) -> dict[tuple[str, str], int]:
+        """What the alert evaluator last wrote (any process's): read in a worker thread."""
+        from axtui.alerts.state import firing_counts
+
+        with self.store.connect() as conn:
+            return firing_counts(conn)
 
     async def shutdown(self) -> None:
         self.ready = False

@@ -35,6 +35,8 @@ from axtui.runtime.jobs import JobFn, JobStats, PeriodicJob
 from axtui.store.process_status import DeploymentLive, LiveState, RecorderLive
 
 if TYPE_CHECKING:
+    from axtui.alerts.evaluator import AlertEvaluator
+    from axtui.alerts.notifiers import WebhookNotifier
     from axtui.config import Config
     from axtui.engine.engine import Engine
     from axtui.flags.ops import ChangeResult
@@ -121,6 +123,8 @@ class RuntimeHost:
         self.sync: ControlSync | None = None
         self._engine: Engine | None = None
         self._jobs: dict[str, PeriodicJob] = {}
+        self.alerts: AlertEvaluator | None = None
+        self.notifier: WebhookNotifier | None = None
         self._record_subs: list[Callable[[RequestRecord], None]] = []
         self._event_subs: list[Callable[[EngineEvent], None]] = []
         self._control_targets: list[ControlTarget] = []
@@ -187,7 +191,8 @@ class RuntimeHost:
         self.sync.start(sync_first=False)
         if self.events is not None:
             self.events.start()
-        # TODO(lead, issue 8 §4): self.add_job("alerts", cfg.alerts.interval_s, evaluator.evaluate)
+        if not self.read_only and self.face != "route":  # a one-shot request evaluates nothing
+            self._start_alerts(store, engine)
         # TODO(lead, issue 8 §3): self.add_job("retention", 3600, lambda now: prune(store, now))
         if self.heartbeat_s:
             beat = PeriodicJob(HEARTBEAT_JOB, self.heartbeat_s, self._beat, clock)
@@ -195,6 +200,21 @@ class RuntimeHost:
             await beat.run_once()  # the row exists once start() returns
         for job in self._jobs.values():
             job.start()
+
+    def _start_alerts(self, store: Store, engine: Engine) -> None:
+        """The alert evaluator as a job on the engine's clock, with the config's webhooks.
+        In virtual time the recorder is flushed before each evaluation, so the rules see
+        the records of the virtual time they evaluate."""
+        from axtui.alerts.evaluator import AlertEvaluator
+        from axtui.alerts.notifiers import WebhookNotifier
+
+        cfg = self.config
+        self.notifier = WebhookNotifier.from_config(cfg.alerting, store)
+        flush = self.recorder.flush if isinstance(self.clock, VirtualClock) else None
+        self.alerts = AlertEvaluator.from_config(store, cfg, self.clock, engine=engine,
+                                                 notifier=self.notifier, before_evaluate=flush)
+        if self.alerts.rules:
+            self.add_job("alerts", cfg.alerting.interval_s, self.alerts.evaluate)
 
     async def stop(self) -> None:
         """Orderly stop; safe to call twice, and after a failed start."""
@@ -205,6 +225,8 @@ class RuntimeHost:
             await self._step("control sync", self.sync.stop())
         for job in self._jobs.values():
             await self._step(f"job {job.name}", job.stop())
+        if self.notifier is not None:  # delivers what is queued, up to its timeout
+            await self._step("alert notifier", asyncio.to_thread(self.notifier.close))
         if self._engine is not None:
             await self._step("engine", self._engine.aclose())
         if self.events is not None:

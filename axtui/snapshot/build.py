@@ -235,7 +235,20 @@ class SnapshotBuilder:
 
     def _alerts(self, conn: Connection, now: float, problems: list[str]
                 ) -> tuple[AlertView, ...]:
-        return ()  # wired to axtui.alerts once it lands
+        """What the evaluator (in whichever process hosts it) last wrote, most urgent
+        first, with acks and the silences active at `now`."""
+        from axtui.alerts.state import read_alert_statuses
+
+        return tuple(
+            AlertView(name=a.name, severity=a.severity, state=a.state, metric=a.metric,
+                      scope=a.scope, op=a.operator, threshold=a.threshold, value=a.value,
+                      since=a.since, for_s=a.for_s, summary=a.summary,
+                      runbook=a.runbook or None,
+                      acked_by=a.ack.by if a.ack else None,
+                      acked_at=a.ack.at if a.ack else None,
+                      silenced_until=a.silenced_by.ends_at if a.silenced_by else None,
+                      silenced_by=a.silenced_by.by if a.silenced_by else None)
+            for a in read_alert_statuses(conn, now))
 
     def _processes(self, conn: Connection, now: float, problems: list[str]
                    ) -> list[tuple[ProcessView, dict]]:
