@@ -4,8 +4,8 @@
 
 The store comes from bench/make_store.py (built once through the recorder's write path and
 kept for later runs, shared with bench_queries.py). The config names the store's routes and
-deployments, with two flags rolling out (so gate verdicts are computed) and the demo's alert
-rules when the alerts package is present. Prints the first build (gate verdicts computed)
+deployments, with two flags rolling out (so gate verdicts are computed) and alert rules
+over every deployment and route, evaluated once so their states are in the store. Prints the first build (gate verdicts computed)
 and the median and worst of the next builds (verdicts reused until a flag changes or
 `gate_ttl_s` passes) beside the 50 ms target, at the time of the newest record.
 """
@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from axtui.alerts.evaluator import AlertEvaluator  # noqa: E402
+from axtui.clock import VirtualClock  # noqa: E402
 from axtui.config import parse_config  # noqa: E402
 from axtui.flags.ops import seed as seed_flags  # noqa: E402
 from axtui.snapshot.build import SnapshotBuilder  # noqa: E402
@@ -41,6 +43,14 @@ def bench_config(url: str):
                          "price": {"input": "1", "output": "2"}} for d in deployments],
         "routes": {r: {"candidates": ds} for r, ds in ROUTES.items()},
         "budgets": [{"scope": "global", "period": "day", "limit_usd": "500"}],
+        "alerts": [
+            {"name": "deployment-errors", "metric": "error_rate", "scope": "deployment:*",
+             "threshold": 0.2, "window": "5m", "for": "1m", "severity": "critical"},
+            {"name": "route-p95", "metric": "p95", "scope": "route:*", "threshold": 3000,
+             "window": "5m", "for": "2m", "severity": "warning"},
+            {"name": "error-rate", "metric": "error_rate", "threshold": 0.05, "window": "5m",
+             "for": "2m", "severity": "critical"},
+        ],
         "flags": {
             "canary_split": {"effect": {"kind": "split", "route": "chat-default",
                                         "deployment": second}, "pct": 5,
@@ -67,6 +77,7 @@ def main() -> int:
         with store.connect() as conn:
             now = float(conn.exec_driver_sql("SELECT max(ended_at) FROM request").scalar())
         seed_flags(store, cfg, now=now - 7200)
+        AlertEvaluator.from_config(store, cfg, VirtualClock(start=now)).evaluate(now)
         builder = SnapshotBuilder(store, cfg)
         t0 = time.perf_counter()
         snap = builder.build(now)
