@@ -86,7 +86,10 @@ class DashboardScreen(Screen):
         if pane in LOWER:
             self.lower = pane
             self._layout(self.size.width, self.size.height)
-        self.query_one(f"#{pane}").focus()
+        widget = self.query_one(f"#{pane}")
+        self.set_focus(widget)  # at once: `1K` typed together must kill in pane 1
+        if self.focused is not widget:
+            widget.focus()  # shown by this very switch: focused once laid out
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
