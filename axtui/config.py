@@ -336,6 +336,15 @@ class StoreConfig(_Strict):
     recorder: Literal["thread", "process"] = "process"
 
 
+class RetentionConfig(_Strict):
+    """How long the store keeps raw records and each rollup resolution (store/retention.py)."""
+
+    raw_days: float = Field(7.0, gt=0)
+    minute_days: float = Field(30.0, gt=0)
+    hour_days: float = Field(90.0, gt=0)
+    day_days: float = Field(365.0, gt=0)
+
+
 class TraceConfig(_Strict):
     path: str | None = None
 
@@ -393,6 +402,7 @@ class Config(_Strict):
     budgets: list[BudgetConfig] = Field(default_factory=list)
     breaker: BreakerConfig = BreakerConfig()
     store: StoreConfig = StoreConfig()
+    retention: RetentionConfig = RetentionConfig()
     trace: TraceConfig = TraceConfig()
     gateway: GatewayConfig = GatewayConfig()
     keys: list[KeyConfig] = Field(default_factory=list)

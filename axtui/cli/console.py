@@ -52,7 +52,8 @@ def run_console(feed, *, refresh: float, readonly: bool, no_mouse: bool,
         except ValueError as e:
             raise CliError(str(e)) from None
         return
-    if not sys.stdout.isatty() and not os.environ.get("AXTUI_FORCE_TUI"):
+    # textual reads keys from stdin and draws on stderr
+    if not (sys.stdin.isatty() and sys.stderr.isatty()) and not os.environ.get("AXTUI_FORCE_TUI"):
         feed.close()
         raise CliError("the console needs a terminal (headless: axtui demo, axtui trace, "
                        "axtui providers list)")

@@ -105,30 +105,19 @@ def _flag_split(records) -> dict[str, dict[str, int]]:
 
 def _run(cfg, n, rate, mix, seed, url, trace_out):
     from axtui.clock import VirtualClock
-    from axtui.engine.engine import Engine, RoutingError
-    from axtui.store.db import open_store
-    from axtui.store.recorder import Recorder
+    from axtui.engine.engine import RoutingError
+    from axtui.runtime import RuntimeHost
     from axtui.traces.synthetic import traffic
 
     # virtual time that ends about now, so the store's health views show the run
     clock = VirtualClock(start=time.time() - n / rate - 30.0)
-    try:
-        store = open_store(url)
-    except Exception as e:  # a bad URL or an unwritable file: say which, exit 2
-        raise CliError(f"cannot open store {url!r}: {e}") from None
-    recorder = Recorder(store, trace_path=str(trace_out) if trace_out else None)
-    engine = Engine(cfg, clock=clock, seed=seed)
-    from axtui.flags.ops import seed as seed_flags
-
-    seed_flags(store, cfg, now=clock.now())  # the config's flags, unless the store has them
-    engine.apply_control(store.control_snapshot())  # a kill or rollout from the CLI applies
+    # a thread recorder: a child process costs ~0.5 s to start, a demo run about a second
+    host = RuntimeHost(cfg, face="demo", store_url=url, clock=clock, seed=seed,
+                       recorder="thread", trace_path=str(trace_out) if trace_out else None)
     records = []
-    engine.on_record(records.append)
-    engine.on_record(recorder.submit)
-    engine.on_event(lambda kind, subject, detail: store.add_event(kind, subject, detail,
-                                                                  ts=clock.now()))
+    host.subscribe_records(records.append)
 
-    async def one(arrival, t0):
+    async def one(engine, arrival, t0):
         await clock.sleep(max(0.0, t0 + arrival.at_s - clock.monotonic()))
         try:
             if arrival.request.stream:
@@ -141,15 +130,18 @@ def _run(cfg, n, rate, mix, seed, url, trace_out):
             pass  # the record says what happened; the summary counts it
 
     async def main():
-        t0 = clock.monotonic()
-        arrivals = list(traffic(n, routes=mix, rate_per_s=rate, seed=seed))
-        await asyncio.gather(*(one(a, t0) for a in arrivals))
-        await engine.aclose()
+        try:
+            await host.start()  # flags seeded; a kill or a drain from the CLI applies
+        except Exception as e:  # a bad URL or an unwritable file: say which, exit 2
+            raise CliError(f"cannot open store {url!r}: {type(e).__name__}: {e}") from None
+        try:
+            t0 = clock.monotonic()
+            arrivals = list(traffic(n, routes=mix, rate_per_s=rate, seed=seed))
+            await asyncio.gather(*(one(host.engine, a, t0) for a in arrivals))
+        finally:
+            await host.stop()  # events, then every queued record, then the store
 
-    try:
-        clock.run(main())
-    finally:
-        recorder.close()
+    clock.run(main())
     from dataclasses import asdict
 
-    return records, asdict(recorder.stats())
+    return records, asdict(host.recorder.stats())

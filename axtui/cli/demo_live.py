@@ -1,9 +1,8 @@
 """`axtui demo --live`: the console demo's engine, as a child process of the console.
 
 Synthetic traffic in real time (a daily shape) through the bundled config, with the incident
-schedule applied, into a store the console reads. The engine, recorder, event log and
-control-plane sync are wired by the gateway's host (without HTTP) until the runtime host
-lands; this module is the one place to switch.
+schedule applied, into a store the console reads. The runtime host wires the engine, the
+recorder, the event writer, the control-plane sync and the heartbeat, as for `axtui serve`.
 """
 
 from __future__ import annotations
@@ -13,23 +12,26 @@ import contextlib
 import logging
 import os
 import signal
-import time
 
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 512  # beyond this, arrivals are counted as shed rather than piling up
 
 
-async def run_live(cfg, store_url: str, *, rate: float, seed: int,
-                   stop: asyncio.Event) -> dict[str, int]:
-    """Send live traffic until `stop` is set; return counts (sent, failed, shed)."""
+async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio.Event,
+                   clock=None, duration_s: float | None = None) -> dict[str, int]:
+    """Send live traffic until `stop` is set (or for `duration_s`); return counts (sent,
+    failed, shed). `clock` defaults to the real one; tests pass a VirtualClock and run this
+    in its loop, so minutes of the demo take seconds."""
     from axtui.cli.demo import DEMO_MIX
+    from axtui.clock import RealClock
     from axtui.engine.engine import RoutingError
-    from axtui.gateway.app import Gateway
+    from axtui.runtime import RuntimeHost
     from axtui.traces.live import live_arrivals
 
-    host = Gateway(cfg, store_url=store_url)
-    await host.startup()
+    clock = clock or RealClock()
+    host = RuntimeHost(cfg, face="demo", store_url=store_url, seed=seed, clock=clock)
+    await host.start()  # flags seeded; drains and kills from the console apply
     engine = host.engine
     counts = {"sent": 0, "failed": 0, "shed": 0}
     in_flight: set[asyncio.Task] = set()
@@ -45,11 +47,13 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int,
             counts["failed"] += 1  # the record says why; the console shows it
 
     mix = {r: w for r, w in DEMO_MIX.items() if r in cfg.routes} or {r: 1.0 for r in cfg.routes}
-    start = time.time()
-    t0 = time.monotonic()
+    start = clock.now()
+    t0 = clock.monotonic()
     try:
         for arrival in live_arrivals(rate, mix, start=start, seed=seed):
-            delay = t0 + arrival.at_s - time.monotonic()
+            if duration_s is not None and arrival.at_s > duration_s:
+                break
+            delay = t0 + arrival.at_s - clock.monotonic()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
@@ -65,7 +69,7 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int,
         if in_flight:
             await asyncio.wait(in_flight, timeout=cfg.gateway.shutdown_grace_s)
     finally:
-        await host.shutdown()
+        await host.stop()  # events, then every queued record, then the store
     return counts
 
 

@@ -46,6 +46,7 @@ def _register() -> None:
         deployments,
         flags,
         keys,
+        monitor,
         providers,
         route,
         serve,
@@ -62,10 +63,8 @@ def _register() -> None:
     app.add_typer(deployments.app, name="deployments")
     app.command("serve")(serve.serve)
     app.add_typer(keys.app, name="keys")
-    monitor = typer.Typer(help="the snapshot and metrics the console renders, headless",
-                          no_args_is_help=True)
-    monitor.command("status")(status.status)
-    app.add_typer(monitor, name="monitor")
+    monitor.app.command("status")(status.status)
+    app.add_typer(monitor.app, name="monitor")
     app.command("console")(console.console)
     app.command("attach")(console.attach)
 

@@ -21,14 +21,16 @@ def route(
     tag: list[str] = typer.Option([], "--tag", help="request tag (rules); repeatable"),
     config: Path | None = typer.Option(None, "--config", "-c"),
     store: str | None = typer.Option(None, "--store", help="store URL to record into"),
-    no_record: bool = typer.Option(False, "--no-record", help="do not write to the store"),
+    no_record: bool = typer.Option(False, "--no-record",
+                                   help="do not write to the store (its drains and flags "
+                                        "still apply)"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Route one chat request; exit 1 if it could not be served."""
-    from axtui.clock import RealClock
     from axtui.config import load_config
-    from axtui.engine.engine import Engine, RequestContext, RoutingError
+    from axtui.engine.engine import RequestContext, RoutingError
     from axtui.providers.base import ChatRequest
+    from axtui.runtime import RuntimeHost
 
     cfg = load_config(config)
     if route_name not in cfg.routes:
@@ -38,21 +40,18 @@ def route(
     req = ChatRequest(messages=messages, model=route_name, max_tokens=max_tokens,
                       stream=stream, user=user, tags=list(tag))
     ctx = RequestContext(user=user, tags=list(tag))
-    recorder = None
-    if not no_record:
-        from axtui.store.db import open_store
-        from axtui.store.recorder import Recorder
-
-        url = store or cfg.store.url
-        try:
-            recorder = Recorder(open_store(url), trace_path=cfg.trace.path)
-        except Exception as e:
-            raise CliError(f"cannot open store {url!r}: {e}") from None
+    # the host reads the store's control plane, so drains and killed flags apply here too;
+    # --no-record only reads it
+    host = RuntimeHost(cfg, face="route", store_url=store, read_only=no_record,
+                       recorder="thread")
 
     async def go():
-        engine = Engine(cfg, clock=RealClock())
-        if recorder is not None:
-            engine.on_record(recorder.submit)
+        try:
+            await host.start()
+        except Exception as e:  # a bad URL or an unwritable file: say which, exit 2
+            raise CliError(f"cannot open store {host.store_url!r}: {type(e).__name__}: {e}"
+                           ) from None
+        engine = host.engine
         text = []
         try:
             if stream:
@@ -70,16 +69,12 @@ def route(
             result = await engine.complete(req, ctx)
             return result.record, result.response.content or "", result.response.tool_calls
         finally:
-            await engine.aclose()
+            await host.stop()  # the record is written before this returns
 
     try:
-        try:
-            record, text, tool_calls = asyncio.run(go())
-        except RoutingError as e:
-            record, text, tool_calls = e.record, None, None
-    finally:
-        if recorder is not None:
-            recorder.close()
+        record, text, tool_calls = asyncio.run(go())
+    except RoutingError as e:
+        record, text, tool_calls = e.record, None, None
     if json_out:
         emit_json({"content": text, "tool_calls": tool_calls,
                    "record": record.model_dump(mode="json")})

@@ -9,22 +9,6 @@ import typer
 
 from axtui.cli.output import CliError, emit_json
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def window_seconds(text: str) -> float:
-    """`90s`, `5m`, `1h`, `7d` in seconds."""
-    t = text.strip().lower()
-    if len(t) < 2 or t[-1] not in _UNITS:
-        raise ValueError(f"{text!r} is not a duration like 90s, 5m, 1h or 7d")
-    try:
-        n = float(t[:-1])
-    except ValueError:
-        raise ValueError(f"{text!r} is not a duration like 90s, 5m, 1h or 7d") from None
-    if not n > 0 or n != n:
-        raise ValueError(f"{text!r} must be positive")
-    return n * _UNITS[t[-1]]
-
 
 def status(
     config: Path | None = typer.Option(None, "--config", "-c",
@@ -39,12 +23,13 @@ def status(
     """Everything the on-call engineer looks at, in one snapshot: pulse, deployments, alerts,
     flags, spend. Exit 1 when an alert fires."""
     from axtui.cli.common import open_cli_store
+    from axtui.cli.status_text import render
     from axtui.config import load_config
     from axtui.snapshot.build import SnapshotBuilder
-    from axtui.snapshot.text import render
+    from axtui.units import parse_duration
 
     try:
-        window_s = window_seconds(window)
+        window_s = parse_duration(window)
     except ValueError as e:
         raise CliError(f"--window: {e}") from None
     if not 60 <= window_s <= 86400:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from axtui.engine.engine import Engine
@@ -50,11 +51,24 @@ def drains(snapshot: ControlSnapshot) -> dict[str, dict]:
             if k.startswith(DRAIN_PREFIX)}
 
 
-class ControlSync:
-    """Keeps one engine in step with the store's control plane."""
+class ControlTarget(Protocol):
+    def apply_control(self, snapshot: ControlSnapshot) -> None: ...
 
-    def __init__(self, engine: Engine, store: Store, *, interval_s: float = 0.1) -> None:
-        self.engine = engine
+
+class ControlSync:
+    """Keeps a target (an engine, or a host fanning out to several) in step with the store's
+    control plane. Snapshots are read off the event loop and applied on it, and only ever
+    forward: a poll that read an older version than one already applied is discarded, so a
+    slow poll cannot undo an operator's change that the host applied right after writing."""
+
+    def __init__(self, target: ControlTarget | Engine, store: Store, *,
+                 interval_s: float = 0.1, virtual_time: bool = False) -> None:
+        self.target = target
+        # On a virtual-time loop a read in a thread lets the loop jump ahead, so polls read
+        # inline (virtual time stands still) and at most every `interval_s` of real time:
+        # operators act in real time, and a demo's 5 virtual minutes last about a second.
+        self.virtual_time = virtual_time
+        self._polled_real = -float("inf")
         self.store = store
         self.interval_s = interval_s
         self.version = -1
@@ -63,22 +77,39 @@ class ControlSync:
         self.last_error: str | None = None
         self._task: asyncio.Task | None = None
 
-    def sync_now(self) -> bool:
-        """Apply the store's state if it changed (blocking read; call off the event loop or
-        at start-up). True if something was applied."""
-        version = self.store.control_version()
-        if version == self.version:
+    def fetch(self) -> ControlSnapshot | None:
+        """The store's snapshot if its version moved past the applied one (blocking read)."""
+        if self.store.control_version() == self.version:
+            return None
+        return self.store.control_snapshot()
+
+    def apply(self, snapshot: ControlSnapshot) -> bool:
+        """Apply `snapshot` unless one as new or newer is already applied."""
+        if snapshot.version <= self.version:
             return False
-        snapshot = self.store.control_snapshot()
-        self.engine.apply_control(snapshot)
+        self.target.apply_control(snapshot)
         self.version = snapshot.version
         self.applied_at = self.store.clock.now()
         return True
 
+    def sync_now(self) -> bool:
+        """Fetch and apply in one blocking call (at start-up, or with no loop running)."""
+        snapshot = self.fetch()
+        return snapshot is not None and self.apply(snapshot)
+
+    async def refresh(self) -> bool:
+        """Read off the loop, apply on it. True if something was applied."""
+        snapshot = await asyncio.to_thread(self.fetch)
+        return snapshot is not None and self.apply(snapshot)
+
     async def run(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.sync_now)
+                if not self.virtual_time:
+                    await self.refresh()
+                elif time.monotonic() - self._polled_real >= self.interval_s:
+                    self._polled_real = time.monotonic()
+                    self.sync_now()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a locked or vanished store must not stop routing
@@ -87,8 +118,11 @@ class ControlSync:
                 log.warning("control plane poll failed: %s", self.last_error)
             await asyncio.sleep(self.interval_s)
 
-    def start(self) -> asyncio.Task:
-        self.sync_now()
+    def start(self, *, sync_first: bool = True) -> asyncio.Task:
+        """Poll from now on; `sync_first` applies the store's state before returning (a
+        blocking read: pass False when it was just done off the loop)."""
+        if sync_first:
+            self.sync_now()
         self._task = asyncio.ensure_future(self.run())
         return self._task
 

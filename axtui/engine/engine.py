@@ -206,8 +206,17 @@ class Engine:
         self._listeners.append(fn)
 
     def on_event(self, fn: Callable[[str, str, dict], None]) -> None:
-        """Call `fn(kind, subject, detail)` for breaker transitions, budget thresholds, drains."""
+        """Call `fn(kind, subject, detail)` for breaker transitions and budget thresholds."""
         self._event_listeners.append(fn)
+
+    def off_record(self, fn: Callable[[RequestRecord], None]) -> None:
+        """Stop calling `fn` (no-op if it was not listening)."""
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def off_event(self, fn: Callable[[str, str, dict], None]) -> None:
+        if fn in self._event_listeners:
+            self._event_listeners.remove(fn)
 
     async def aclose(self) -> None:
         for p in self.providers.values():
@@ -217,20 +226,11 @@ class Engine:
 
     # ------------------------------------------------------------------ operator controls
 
-    def drain(self, deployment: str, reason: str) -> None:
-        st = self.deployments[deployment]
-        st.drained = reason or "drained"
-        self._invalidate()
-        self._emit_event("drain", deployment, {"reason": st.drained})
-
-    def undrain(self, deployment: str) -> None:
-        st = self.deployments[deployment]
-        st.drained = None
-        self._invalidate()
-        self._emit_event("undrain", deployment, {})
-
     def apply_control(self, snapshot) -> None:
-        """Apply the control plane's state (a store ControlSnapshot): drains and flags."""
+        """Apply the control plane's state (a store ControlSnapshot): drains and flags. The
+        only way operator state reaches an engine: drains, kills and rollouts are written to
+        the store (engine/control.py, flags/ops.py) and arrive here, so a poll never undoes
+        them."""
         from axtui.engine.control import drains
 
         self._set_flags(FlagSet.from_snapshot(snapshot, self.config, self._capabilities,

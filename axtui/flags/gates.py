@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from axtui import units
 from axtui.flags.evaluate import in_cohort_variant, unit_id
 from axtui.flags.model import FlagState
+from axtui.quantiles import percentile
 from axtui.records import ErrorKind, Outcome, RequestRecord
-from axtui.traces.summary import percentile
 
 Verdict = Literal["go", "no-go", "inconclusive"]
 MAX_RECORDS = 200_000  # newest records read per evaluation

@@ -4,7 +4,7 @@ named by `gateway.admin_token_env`); while that variable is unset the API does n
 applies them, and each is audited in the event log.
 
     GET  /admin/status                          deployments (health, breaker, drain), routes,
-                                                recorder, keys, control-plane sync
+                                                recorder, keys, control-plane sync, host jobs
     POST /admin/deployments/{id}/drain          {"reason": "...", "by": "..."}; reason required
     POST /admin/deployments/{id}/undrain        {"by": "..."}
     GET  /admin/events?kind=&subject=&limit=    the audit/event log, newest first
@@ -24,7 +24,6 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from axtui.engine import control
 from axtui.gateway.admin_flags import FLAG_ROUTES
 from axtui.gateway.asgi import Receive, Scope, Send, header, read_body, respond_json
 from axtui.gateway.errors import ApiError, bad_request
@@ -48,13 +47,15 @@ async def status(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.
             "cooldown_until": st.headroom.cooldown_until,
             "health": asdict(st.health.snapshot(st.breaker)),
         })
-    sync = gw.sync
+    hs = gw.host.stats()
     await respond_json(send, {
         "at": time.time(), "uptime_s": time.monotonic() - gw.started_at,
         "in_flight": eng.in_flight,
         "auth": {"required": gw.keys.auth_required, "keys": len(gw.keys)},
-        "control": {"version": sync.version, "applied_at": sync.applied_at,
-                    "errors": sync.errors, "last_error": sync.last_error},
+        "control": asdict(hs.control),
+        "host": {"process_id": hs.process_id, "jobs": [asdict(j) for j in hs.jobs],
+                 "events": asdict(hs.events) if hs.events else None,
+                 "listener_errors": hs.listener_errors},
         "recorder": asdict(gw.recorder.stats()),
         "deployments": deployments,
         "routes": {name: {"candidates": list(r.candidates), "strategy": r.strategy,
@@ -71,8 +72,7 @@ async def drain(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.M
         raise bad_request("reason: a drain needs a reason (who reads the audit log later "
                           "will want it)", "reason")
     by = _by(body)
-    version = await asyncio.to_thread(control.drain, gw.store, dep, reason, by)
-    await asyncio.to_thread(gw.sync.sync_now)  # this process applies it before answering
+    version = await gw.host.drain(dep, reason, by)  # applied here before answering
     await respond_json(send, {"deployment": dep, "drained": True, "reason": reason.strip(),
                               "by": by, "version": version})
 
@@ -80,8 +80,7 @@ async def drain(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.M
 async def undrain(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
     dep = _deployment(gw, m)
     by = _by(await _body(scope, receive))
-    gone = await asyncio.to_thread(control.undrain, gw.store, dep, by)
-    await asyncio.to_thread(gw.sync.sync_now)
+    gone = await gw.host.undrain(dep, by)
     await respond_json(send, {"deployment": dep, "undrained": gone, "by": by})
 
 

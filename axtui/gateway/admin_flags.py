@@ -134,9 +134,11 @@ async def _change(gw: Gateway, send: Send, name: str, body: dict[str, Any], **kw
     if not isinstance(force, bool):
         raise bad_request("force: expected true or false", "force")
     await _seeded(gw)
-    result = await _call(gw, ops.change, gw.store, name, by=_by(body),
-                         reason=_opt_str(body, "reason"), force=force, **kw)
-    await asyncio.to_thread(gw.sync.sync_now)  # this process applies it before answering
+    try:  # written to the store, then applied here before answering
+        result = await gw.host.change_flag(name, by=_by(body), reason=_opt_str(body, "reason"),
+                                           force=force, **kw)
+    except ops.FlagError as e:
+        raise FlagApiError(e) from None
     out = result.model_dump(mode="json")
     out["state"] = _view(gw, result.state)
     await respond_json(send, out)

@@ -7,9 +7,9 @@ API over one Engine. Routes are functions; the engine does the work.
     GET  /readyz                store reachable and at least one deployment routable
          /admin/...             see admin.py
 
-Lifespan: startup opens the store, the recorder, the engine, and the control-plane sync
-that applies drains and caller keys from the store; shutdown (after uvicorn has let
-in-flight requests finish) stops the sync, closes the engine and flushes the recorder.
+Lifespan: startup starts a runtime host (axtui/runtime: store, recorder, engine, event
+writer, control-plane sync) with the caller keys following the control plane too;
+shutdown (after uvicorn has let in-flight requests finish) stops the host in order.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from axtui.clock import RealClock
 from axtui.config import Config
-from axtui.engine.control import ControlSync
 from axtui.engine.engine import Engine, RequestContext
 from axtui.engine.limits import DAY
 from axtui.gateway import admin as admin_api
@@ -41,25 +39,16 @@ from axtui.gateway.asgi import (
 )
 from axtui.gateway.chat import chat_completions
 from axtui.gateway.errors import ApiError, unauthorized
-from axtui.gateway.events import EventLog
 from axtui.gateway.keys import CallerKey, KeyRing, config_keys
 from axtui.providers.base import ChatRequest, RateLimitInfo
 from axtui.records import ErrorKind, RequestRecord
 
+if TYPE_CHECKING:
+    from axtui.runtime import RuntimeHost
+
 log = logging.getLogger(__name__)
 
 Route = Callable[["Gateway", Scope, Receive, Send], Awaitable[None]]
-
-
-class _ControlTargets:
-    """One control-plane poll feeds the engine (drains) and the key ring (caller keys)."""
-
-    def __init__(self, *targets: Any) -> None:
-        self.targets = targets
-
-    def apply_control(self, snapshot: Any) -> None:
-        for t in self.targets:
-            t.apply_control(snapshot)
 
 
 class Gateway:
@@ -90,12 +79,11 @@ class Gateway:
         self.started_at = time.monotonic()
         self.ready = False
         # set at startup
+        self.host: RuntimeHost | None = None
         self.store: Any = None
         self.recorder: Any = None
         self.engine: Engine = None  # type: ignore[assignment]
         self.keys: KeyRing = None  # type: ignore[assignment]
-        self.sync: ControlSync = None  # type: ignore[assignment]
-        self.events: EventLog | None = None
 
     # ------------------------------------------------------------------ ASGI
 
@@ -154,38 +142,20 @@ class Gateway:
     # ------------------------------------------------------------------ lifecycle
 
     async def startup(self) -> None:
-        from axtui.store.db import open_store
-        from axtui.store.process_recorder import make_recorder
+        from axtui.runtime import RuntimeHost
 
         cfg = self.config
-        clock = RealClock()
         keys = config_keys(cfg, self.environ)  # before anything opens: a missing key is fatal
-        self.store = store = await asyncio.to_thread(open_store, self.store_url)
-        in_memory = store.engine.url.get_backend_name() == "sqlite" and store.engine.url.database in (
-            None, "", ":memory:")
-        self.recorder = await asyncio.to_thread(
-            make_recorder, store, process=cfg.store.recorder == "process" and not in_memory,
-            flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
-            trace_path=self.trace_path)
-        self.engine = engine = Engine(cfg, clock=clock)
-        from axtui.flags.ops import seed as seed_flags
-
-        # the config's flags into the control plane, unless the store already has them
-        # (operator state survives restarts)
-        await asyncio.to_thread(seed_flags, store, cfg, now=clock.now())
-        self.keys = KeyRing(clock, keys, required=cfg.gateway.auth == "required")
-        now = clock.now()
-        spent = await asyncio.to_thread(store.spend, now - now % DAY, None, "key")
+        self.host = host = RuntimeHost(cfg, face="serve", store_url=self.store_url,
+                                       trace_path=self.trace_path)
+        self.keys = KeyRing(host.clock, keys, required=cfg.gateway.auth == "required")
+        host.add_control_target(self.keys)  # revocations arrive with drains and flags
+        host.subscribe_records(self.keys.on_record)
+        await host.start()
+        self.engine, self.store, self.recorder = host.engine, host.store, host.recorder
+        now = host.clock.now()
+        spent = await asyncio.to_thread(host.store.spend, now - now % DAY, None, "key")
         self.keys.seed_spend(spent)
-        engine.on_record(self.recorder.submit)
-        engine.on_record(self.keys.on_record)
-        self.events = EventLog(store, clock)
-        engine.on_event(self.events)
-        self.events.start()
-        self.sync = ControlSync(_ControlTargets(engine, self.keys), store,  # type: ignore[arg-type]
-                                interval_s=cfg.gateway.control_poll_s)
-        await asyncio.to_thread(self.sync.sync_now)
-        self.sync.start()
         self.started_at = time.monotonic()
         self.ready = True
         if self.on_ready is not None:
@@ -193,16 +163,8 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.ready = False
-        if self.sync is not None:
-            await self.sync.stop()
-        if self.engine is not None:
-            await self.engine.aclose()
-        if self.events is not None:
-            await self.events.stop()
-        if self.recorder is not None:
-            await asyncio.to_thread(self.recorder.close)  # writes every queued record
-        if self.store is not None:
-            self.store.close()
+        if self.host is not None:
+            await self.host.stop()  # engine, events, every queued record, then the store
 
     # ------------------------------------------------------------------ for the routes
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, literal, select
+from sqlalchemy import Connection, func, select
 
 from axtui.config import Config
 from axtui.engine.budget import period_bounds
@@ -39,7 +39,12 @@ from axtui.snapshot.model import (
 from axtui.store import control, queries
 from axtui.store.control import ControlSnapshot, StoredEvent
 from axtui.store.db import Store
-from axtui.store.tables import EventRow, RequestRow
+from axtui.store.metrics import metric_value
+from axtui.store.process_status import read_process_states
+from axtui.store.rollups import HOUR_S, MINUTE_S
+from axtui.store.tables import EventRow, RequestRow, rollup_table
+
+_U = rollup_table.c
 
 HOUR = 3600.0
 DEGRADED_BELOW = 0.95  # an attempt success rate under this shows a deployment as degraded
@@ -204,17 +209,13 @@ class SnapshotBuilder:
         step = spend_step(self.spend_range_s)
         since = math.floor((now - self.spend_range_s) / step) * step
         provider_of = {d.id: d.provider for d in self.config.deployments}
-        series: dict[str, list[SpendPoint]] = {}
-        t = since
-        while t < now:
-            by_dep = queries.spend(conn, t, min(t + step, now), "deployment")
-            per_provider: dict[str, int] = {}
-            for dep, nano in by_dep.items():
-                p = provider_of.get(dep or "", (dep or "?").split("/", 1)[0])
-                per_provider[p] = per_provider.get(p, 0) + nano
-            for p in set(per_provider) | set(series):
-                series.setdefault(p, []).append(SpendPoint(ts=t, nano=per_provider.get(p, 0)))
-            t += step
+        steps = int(math.ceil((now - since) / step))
+        series: dict[str, list[int]] = {}
+        for dep, i, nano in _spend_steps(conn, since, now, step):
+            p = provider_of.get(dep, dep.split("/", 1)[0])
+            row = series.setdefault(p, [0] * steps)
+            if 0 <= i < steps:
+                row[i] += nano
         day_start, day_end = period_bounds(now, "day")
         today = sum(queries.spend(conn, day_start, now, "route").values())
         elapsed = max(now - day_start, 1.0)
@@ -223,8 +224,10 @@ class SnapshotBuilder:
         budget_h = (int(min(b.limit_usd for b in budgets) * NANO_PER_USD / 24) if budgets
                     else None)
         return Spend(step_s=step, since=since, until=now,
-                     by_provider=tuple(ProviderSpend(provider=p, points=tuple(pts))
-                                       for p, pts in sorted(series.items())),
+                     by_provider=tuple(
+                         ProviderSpend(provider=p, points=tuple(
+                             SpendPoint(ts=since + i * step, nano=n) for i, n in enumerate(pts)))
+                         for p, pts in sorted(series.items())),
                      budget_per_hour_nano=budget_h, today_nano=today,
                      projected_day_nano=projected)
 
@@ -234,7 +237,22 @@ class SnapshotBuilder:
 
     def _processes(self, conn: Connection, now: float, problems: list[str]
                    ) -> list[tuple[ProcessView, dict]]:
-        return []  # wired to the runtime host's heartbeats once they land
+        """Every host writing this store, from its heartbeat (wall time, whatever `now`
+        is: a replay's virtual time must not make a live gateway look stale)."""
+        out = []
+        for st in read_process_states(conn, time.time()):
+            if st.problem:
+                problems.append(f"process {st.process_id}: {st.problem}")
+            rec = st.live.recorder
+            view = ProcessView(
+                id=st.process_id, face=st.face, host=st.host, pid=st.pid,
+                updated_at=st.updated_at, age_s=st.age_s, stale=st.stale,
+                in_flight=st.live.in_flight,
+                records_written=rec.written if rec else None,
+                records_dropped=rec.dropped if rec else None,
+                records_queued=rec.queued if rec else None)
+            out.append((view, {d.deployment: d.model_dump() for d in st.live.deployments}))
+        return out
 
 
 # ---------------------------------------------------------------------- helpers
@@ -245,21 +263,37 @@ def _per_hour(nano: int, window_s: float) -> int:
 
 
 def _global_p95(conn: Connection, since: float, until: float) -> float | None:
-    from axtui.store.rollups import REQUEST, percentile
-
-    hists = queries._grouped_histograms(conn, literal(""), REQUEST, since, until)
-    return percentile(hists.get("", {}), 0.95)
+    return metric_value(conn, "p95", "global", since, until)
 
 
 def _sparklines(conn: Connection, names: Iterable[str], now: float) -> dict[str, tuple[int, ...]]:
-    since = now - SPARK_MINUTES * 60
-    first = int(since // 60) * 60
-    out = {}
-    for name in names:
-        counts = {p.minute: p.attempts for p in
-                  queries.minute_series(conn, since, now, deployment=name)}
-        out[name] = tuple(counts.get(first + 60 * i, 0) for i in range(SPARK_MINUTES + 1))
-    return out
+    """Attempts per minute over the last SPARK_MINUTES, per deployment, in one read."""
+    first = int((now - SPARK_MINUTES * 60) // 60) * 60
+    counts: dict[str, list[int]] = {name: [0] * (SPARK_MINUTES + 1) for name in names}
+    q = (select(_U.deployment, _U.period, func.sum(_U.attempts))
+         .where(_U.res == MINUTE_S, _U.period >= first, _U.period <= now)
+         .group_by(_U.deployment, _U.period))
+    for dep, period, n in conn.execute(q):
+        row = counts.get(dep)
+        i = (int(period) - first) // 60
+        if row is not None and 0 <= i <= SPARK_MINUTES:
+            row[i] = int(n)
+    return {name: tuple(c) for name, c in counts.items()}
+
+
+def _spend_steps(conn: Connection, since: float, until: float, step: float
+                 ) -> Iterable[tuple[str, int, int]]:
+    """(deployment, step index, nano-dollars of its attempts) from the coarsest rollups whose
+    periods fall whole inside a step: hours when the steps are whole hours, else minutes."""
+    res = HOUR_S if step % HOUR_S == 0 and since % HOUR_S == 0 else MINUTE_S
+    lo = int(since // res) * res
+    index = (_U.period - lo).self_group().op("/")(int(step))  # integer division
+    q = (select(_U.deployment, index.label("i"), func.sum(_U.attempt_cost_nano))
+         .where(_U.res == res, _U.period >= lo, _U.period < until, _U.deployment != "")
+         .group_by(_U.deployment, index))
+    for dep, i, nano in conn.execute(q):
+        if nano:
+            yield dep, int(i), int(nano)
 
 
 def _latest_breakers(conn: Connection) -> dict[str, StoredEvent]:

@@ -181,6 +181,10 @@ class ProcessView(_Frozen):
     updated_at: float
     age_s: float
     stale: bool
+    in_flight: int
+    records_written: int | None  # None: this process records nothing
+    records_dropped: int | None  # never silently: the console shows any drop
+    records_queued: int | None
 
 
 class Snapshot(_Frozen):

@@ -19,7 +19,8 @@ from sqlmodel import SQLModel
 
 from axtui.clock import Clock, RealClock
 from axtui.records import RequestRecord
-from axtui.store import control, queries, sqlite
+from axtui.store import control, metrics, queries, sqlite
+from axtui.store import process_status as _process_status  # noqa: F401  (its table)
 from axtui.store import tables as _tables  # noqa: F401  (registers the tables)
 from axtui.store.bulk import NATIVE_UPSERT_DIALECTS
 from axtui.store.ingest import PreparedBatch, prepare, record_json, write_prepared
@@ -191,6 +192,21 @@ class Store:
     ) -> dict[str | None, int]:
         with self.connect() as conn:
             return queries.spend(conn, since_ts, until_ts, group_by)
+
+    def metric_value(
+        self, metric: metrics.Metric | str, scope: metrics.Scope | str, since_ts: float,
+        until_ts: float,
+    ) -> float | None:
+        """A named metric (store/metrics.py) over [since_ts, until_ts); None: no data."""
+        with self.connect() as conn:
+            return metrics.metric_value(conn, metric, scope, since_ts, until_ts)
+
+    def metric_series(
+        self, metric: metrics.Metric | str, scope: metrics.Scope | str, since_ts: float,
+        until_ts: float, step_s: float,
+    ) -> list[tuple[float, float | None]]:
+        with self.connect() as conn:
+            return metrics.metric_series(conn, metric, scope, since_ts, until_ts, step_s)
 
     # -- events and the control plane ----------------------------------------------------
 

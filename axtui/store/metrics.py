@@ -19,8 +19,9 @@ from typing import Literal
 
 from sqlalchemy import Connection
 
-from axtui.store import queries
-from axtui.store.rollups import ATTEMPT, ATTEMPT_TTFT, REQUEST, REQUEST_TTFT, percentile
+from axtui.quantiles import histogram_percentile
+from axtui.store import windows
+from axtui.store.rollups import ATTEMPT, ATTEMPT_TTFT, REQUEST, REQUEST_TTFT
 
 ScopeKind = Literal["global", "route", "deployment", "provider"]
 SCOPE_KINDS: tuple[ScopeKind, ...] = ("global", "route", "deployment", "provider")
@@ -123,7 +124,7 @@ _QUANTILES = {"p50": ("latency", 0.50), "p95": ("latency", 0.95), "p99": ("laten
 def _needs(metric: Metric, level: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(counters, histogram series) the metric reads at this level."""
     if metric.name in _QUANTILES:
-        return (level["total"],), (level[_QUANTILES[metric.name][0]],)
+        return (), (level[_QUANTILES[metric.name][0]],)
     if metric.name in _RATIOS:
         return (level["total"], level[_RATIOS[metric.name]]), ()
     if metric.name == "cost_per_hour":
@@ -131,13 +132,13 @@ def _needs(metric: Metric, level: dict[str, str]) -> tuple[tuple[str, ...], tupl
     return (level["total"],), ()
 
 
-def _value(metric: Metric, level: dict[str, str], t: queries.Totals, until_ts: float
+def _value(metric: Metric, level: dict[str, str], t: windows.Totals, until_ts: float
            ) -> float | None:
     c = t.counters
     name = metric.name
     if name in _QUANTILES:
         series, q = _QUANTILES[name]
-        return percentile(t.histograms.get(level[series], {}), q)
+        return histogram_percentile(t.histograms.get(level[series], {}), q)
     if name in _RATIOS:
         total = int(c[level["total"]])
         return int(c[level[_RATIOS[name]]]) / total if total else None
@@ -157,7 +158,7 @@ def _window(since_ts: float, until_ts: float) -> None:
 
 
 def _read(conn: Connection, metric: Metric, scope: Scope, since_ts: float, until_ts: float,
-          step_s: int | None) -> tuple[dict[str, str], list[queries.Totals]]:
+          step_s: int | None) -> tuple[dict[str, str], list[windows.Totals]]:
     check(metric, scope)
     level = _ATTEMPT_LEVEL if scope.attempt_level else _REQUEST_LEVEL
     counters, series = _needs(metric, level)
@@ -171,7 +172,7 @@ def _read(conn: Connection, metric: Metric, scope: Scope, since_ts: float, until
             where["deployments"] = scope.deployments
         else:
             where["deployment_prefix"] = f"{scope.name}/"
-    totals = queries.scope_totals(conn, since_ts, until_ts, counters=counters, series=series,
+    totals = windows.scope_totals(conn, since_ts, until_ts, counters=counters, series=series,
                                   step_s=step_s, **where)
     return level, totals
 
@@ -196,8 +197,8 @@ def metric_value(conn: Connection, metric: Metric | str, scope: Scope | str, sin
 def metric_series(conn: Connection, metric: Metric | str, scope: Scope | str, since_ts: float,
                   until_ts: float, step_s: float) -> list[tuple[float, float | None]]:
     """(start of step, value) for every step of `step_s` seconds (a whole number of
-    minutes) from the window's first minute up to `until_ts`; None where a step has no
-    data."""
+    minutes), steps aligned to multiples of step_s, from the one holding since_ts up to
+    until_ts; None where a step has no data."""
     metric, scope = _coerce(metric, scope)
     _window(since_ts, until_ts)
     step = int(step_s)
@@ -205,11 +206,7 @@ def metric_series(conn: Connection, metric: Metric | str, scope: Scope | str, si
         raise ValueError(f"bad step {step_s!r}: a whole number of minutes (60, 300, 3600 ...)")
     level, totals = _read(conn, metric, scope, since_ts, until_ts, step)
     by_start = {t.lo: t for t in totals}
-    start = math.floor(since_ts / 60) * 60
-    out: list[tuple[float, float | None]] = []
-    t0 = start
-    while t0 < until_ts:
-        t = by_start.get(t0)
-        out.append((float(t0), None if t is None else _value(metric, level, t, until_ts)))
-        t0 += step
-    return out
+    return [
+        (float(t0), None if t0 not in by_start else _value(metric, level, by_start[t0], until_ts))
+        for t0 in windows.step_starts(since_ts, until_ts, step)
+    ]

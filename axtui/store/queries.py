@@ -1,29 +1,40 @@
 """Reads for the CLI, the console, alerts and rollout gates.
 
-Rollup-backed answers cover the whole minutes that overlap [since_ts, until_ts). Spend by
-user or key reads raw rows over the same whole minutes, so every grouping adds up to the
-same total. The live tail pages by `seq`, the insertion order: SQLite commits writers one
-at a time, so a reader that saw seq N has seen every row below it.
+Rollup-backed answers cover the whole minutes that overlap [since_ts, until_ts), read at
+the coarsest resolution that tiles them: whole days inside the range from day rows, whole
+hours beside them from hour rows, minutes only at the edges (`covering`). So a week reads a
+few hundred rows per group, not ten thousand. Spend by user or key reads raw rows over the
+same whole minutes, so every grouping adds up to the same total. The live tail pages by
+`seq`, the insertion order: SQLite commits writers one at a time, so a reader that saw seq
+N has seen every row below it.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Connection, func, select
 
+from axtui.quantiles import histogram_percentile
 from axtui.records import RequestRecord
-from axtui.store.rollups import ATTEMPT, MINUTE_S, REQUEST, percentile
-from axtui.store.tables import RequestRow, RollupErrorRow, RollupHistogramRow, RollupRow
+from axtui.store.rollups import ATTEMPT, MINUTE_S, REQUEST
+from axtui.store.tables import RequestRow, rollup_error_table, rollup_hist_table, rollup_table
+from axtui.store.windows import (
+    add_octave,
+    in_range,
+    in_segments,
+    minutes,
+    slot_sums,
+    window,
+)
 
 SpendGroup = Literal["route", "deployment", "user", "key"]
 _R = RequestRow.__table__.c
-_U = RollupRow.__table__.c
-_H = RollupHistogramRow.__table__.c
-_E = RollupErrorRow.__table__.c
+_U = rollup_table.c
+_H = rollup_hist_table.c
+_E = rollup_error_table.c
 
 
 class _Frozen(BaseModel):
@@ -84,15 +95,9 @@ class MinutePoint(_Frozen):
     mean_latency_ms: float | None
 
 
-def _minutes(since_ts: float, until_ts: float | None) -> tuple[int, int | None]:
-    lo = math.floor(since_ts / MINUTE_S) * MINUTE_S
-    hi = None if until_ts is None else math.ceil(until_ts / MINUTE_S) * MINUTE_S
-    return lo, hi
-
-
-def _in_range(col: Any, since_ts: float, until_ts: float | None) -> list[ColumnElement[bool]]:
-    lo, hi = _minutes(since_ts, until_ts)
-    return [col >= lo] if hi is None else [col >= lo, col < hi]
+def _raw_range(since_ts: float, until_ts: float | None) -> list[ColumnElement[bool]]:
+    lo, hi = minutes(since_ts, until_ts)
+    return [_R.started_at >= lo] if hi is None else [_R.started_at >= lo, _R.started_at < hi]
 
 
 def _mean(total: float | None, n: int | None) -> float | None:
@@ -162,7 +167,7 @@ def _grouped_errors(
 ) -> dict[str, dict[str, int]]:
     q = (
         select(group, _E.kind, func.sum(_E.n))
-        .where(_E.series == series, *_in_range(_E.minute, since_ts, until_ts))
+        .where(_E.series == series, in_range(_E, since_ts, until_ts))
         .group_by(group, _E.kind)
     )
     out: dict[str, dict[str, int]] = defaultdict(dict)
@@ -175,19 +180,19 @@ def _grouped_histograms(
     conn: Connection, group: Any, series: str, since_ts: float, until_ts: float | None
 ) -> dict[str, dict[int, int]]:
     q = (
-        select(group, _H.bucket, func.sum(_H.n))
-        .where(_H.series == series, *_in_range(_H.minute, since_ts, until_ts))
-        .group_by(group, _H.bucket)
+        select(group, _H.octave, *slot_sums())
+        .where(_H.series == series, in_range(_H, since_ts, until_ts))
+        .group_by(group, _H.octave)
     )
     out: dict[str, dict[int, int]] = defaultdict(dict)
-    for name, bucket, n in conn.execute(q):
-        out[name][int(bucket)] = int(n)
+    for name, octave, *slots in conn.execute(q):
+        add_octave(out[name], octave, slots)
     return out
 
 
 def _sums(conn: Connection, group: Any, names: list[str], since_ts, until_ts) -> list[Any]:
     cols = [func.coalesce(func.sum(_U[n]), 0).label(n) for n in names]
-    q = select(group, *cols).where(*_in_range(_U.minute, since_ts, until_ts)).group_by(group)
+    q = select(group, *cols).where(in_range(_U, since_ts, until_ts)).group_by(group)
     return list(conn.execute(q))
 
 
@@ -221,8 +226,8 @@ def deployment_health(
             errors=int(row.attempt_errors),
             error_rate=int(row.attempt_errors) / attempts,
             errors_by_kind=errors.get(row.deployment, {}),
-            p50_ms=percentile(hist, 0.50),
-            p95_ms=percentile(hist, 0.95),
+            p50_ms=histogram_percentile(hist, 0.50),
+            p95_ms=histogram_percentile(hist, 0.95),
             mean_latency_ms=_mean(row.attempt_latency_ms_sum, attempts),
             mean_ttft_ms=_mean(row.attempt_ttft_ms_sum, int(row.attempt_ttft_n)),
             prompt_tokens=int(row.attempt_prompt_tokens),
@@ -265,8 +270,8 @@ def route_stats(
             errors=int(row.errors),
             success_rate=int(row.ok) / requests,
             errors_by_kind=errors.get(row.route, {}),
-            p50_ms=percentile(hist, 0.50),
-            p95_ms=percentile(hist, 0.95),
+            p50_ms=histogram_percentile(hist, 0.50),
+            p95_ms=histogram_percentile(hist, 0.95),
             mean_latency_ms=_mean(row.latency_ms_sum, int(row.latency_n)),
             mean_ttft_ms=_mean(row.ttft_ms_sum, int(row.ttft_n)),
             attempts=int(row.attempts),
@@ -302,15 +307,16 @@ def minute_series(
         "latency_ms_sum",
     ]
     cols = [func.coalesce(func.sum(_U[n]), 0).label(n) for n in names]
-    q = select(_U.minute, *cols).where(*_in_range(_U.minute, since_ts, until_ts))
+    lo, hi = window(since_ts, until_ts)
+    q = select(_U.period, *cols).where(in_segments(_U, [(MINUTE_S, lo, hi)]))
     if route is not None:
         q = q.where(_U.route == route)
     if deployment is not None:
         q = q.where(_U.deployment == deployment)
-    q = q.group_by(_U.minute).order_by(_U.minute)
+    q = q.group_by(_U.period).order_by(_U.period)
     return [
         MinutePoint(
-            minute=int(r.minute),
+            minute=int(r.period),
             requests=int(r.requests),
             ok=int(r.ok),
             errors=int(r.errors),
@@ -332,7 +338,7 @@ def spend(
         total = _U.cost_nano if group_by == "route" else _U.attempt_cost_nano
         q = (
             select(group, func.sum(total))
-            .where(*_in_range(_U.minute, since_ts, until_ts))
+            .where(in_range(_U, since_ts, until_ts))
             .group_by(group)
         )
         rows = [(name or None, int(n)) for name, n in conn.execute(q)]
@@ -340,7 +346,7 @@ def spend(
         group = _R.user if group_by == "user" else _R.key_id
         q = (
             select(group, func.sum(_R.cost_nano))
-            .where(*_in_range(_R.started_at, since_ts, until_ts))
+            .where(*_raw_range(since_ts, until_ts))
             .group_by(group)
         )
         rows = [(name, int(n)) for name, n in conn.execute(q)]
@@ -353,71 +359,3 @@ def spend(
         if n:
             out[name] = out.get(name, 0) + n
     return out
-
-
-class Totals(_Frozen):
-    """Summed rollup counters and merged histograms over whole periods [lo, hi)."""
-
-    lo: int
-    hi: int
-    counters: dict[str, float]
-    histograms: dict[str, dict[int, int]]  # series -> bucket -> count
-
-
-def _scope_filters(table: Any, route: str | None, deployments: tuple[str, ...] | None,
-                   deployment_prefix: str | None) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if route is not None:
-        where.append(table.route == route)
-    if deployments is not None:
-        where.append(table.deployment.in_(deployments))
-    if deployment_prefix is not None:
-        # a LIKE pattern would need escaping of '_' and '%': compare the prefix instead
-        where.append(func.substr(table.deployment, 1, len(deployment_prefix))
-                     == deployment_prefix)
-    return where
-
-
-def scope_totals(
-    conn: Connection,
-    since_ts: float,
-    until_ts: float,
-    *,
-    counters: tuple[str, ...],
-    series: tuple[str, ...] = (),
-    step_s: int | None = None,
-    route: str | None = None,
-    deployments: tuple[str, ...] | None = None,
-    deployment_prefix: str | None = None,
-) -> list[Totals]:
-    """Counters and histograms of one scope over [since_ts, until_ts): one Totals, or with
-    `step_s`, one per step from the window's first whole period (steps with no rows are
-    left out)."""
-    lo, hi = _minutes(since_ts, until_ts)
-    assert hi is not None
-    step = step_s or (hi - lo) or MINUTE_S
-    where = _scope_filters(_U, route, deployments, deployment_prefix)
-    cols = [func.coalesce(func.sum(_U[n]), 0).label(n) for n in counters]
-    q = (select(_U.minute, *cols).where(_U.minute >= lo, _U.minute < hi, *where)
-         .group_by(_U.minute))
-    sums: dict[int, list[float]] = {}
-    for row in conn.execute(q):
-        k = lo + (int(row.minute) - lo) // step * step
-        acc = sums.setdefault(k, [0] * len(counters))
-        for i, v in enumerate(row[1:]):
-            acc[i] += v
-    hists: dict[int, dict[str, dict[int, int]]] = {}
-    if series:
-        hwhere = _scope_filters(_H, route, deployments, deployment_prefix)
-        hq = (select(_H.minute, _H.series, _H.bucket, func.sum(_H.n))
-              .where(_H.minute >= lo, _H.minute < hi, _H.series.in_(series), *hwhere)
-              .group_by(_H.minute, _H.series, _H.bucket))
-        for minute, name, bucket, n in conn.execute(hq):
-            k = lo + (int(minute) - lo) // step * step
-            h = hists.setdefault(k, {}).setdefault(name, {})
-            h[int(bucket)] = h.get(int(bucket), 0) + int(n)
-    return [
-        Totals(lo=k, hi=min(hi, k + step), counters=dict(zip(counters, sums.get(k, [0] * len(counters)), strict=True)),
-               histograms=hists.get(k, {}))
-        for k in sorted(set(sums) | set(hists))
-    ]

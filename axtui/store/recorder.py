@@ -28,7 +28,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from axtui.records import RequestRecord
 from axtui.store.db import Store
 from axtui.store.ingest import PreparedBatch, prepare, record_json
-from axtui.traces.jsonl import TraceWriter
+from axtui.store.tracefile import TraceWriter
 
 log = logging.getLogger(__name__)
 _YIELD_EVERY = 64

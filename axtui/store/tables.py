@@ -5,15 +5,19 @@ whole record as JSON text so it round-trips exactly. Attempts live only inside t
 in the rollups: an `attempt` table would double the rows written per request (the recorder's
 cost), while deployment health reads the rollups' attempt columns, which count attempts.
 
-Rollups are per minute x route x deployment. Their counters, histogram buckets and error
-kinds are all plain integer columns so concurrent writers (processes sharing the store) add
-to them with `SET n = n + ?`; a JSON histogram could only be merged by read-modify-write.
+Rollups are per period x route x deployment, at three resolutions (`res`: 60, 3600 and
+86400 s) in the same tables. Their counters, histogram buckets and error kinds are all plain
+columns so concurrent writers (processes sharing the store) add to them with `SET n = n + ?`;
+a JSON histogram could only be merged by read-modify-write. They are Core tables (no model
+class): nothing reads them as objects.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Integer, String, Text
+from sqlalchemy import BigInteger, Column, Float, Integer, String, Table, Text
 from sqlmodel import Field, SQLModel
+
+from axtui.quantiles import BUCKETS_PER_DOUBLING
 
 # An INTEGER PRIMARY KEY is SQLite's rowid (fast, monotonic); elsewhere a 64-bit identity.
 _SERIAL = BigInteger().with_variant(Integer(), "sqlite")
@@ -82,68 +86,43 @@ ROLLUP_COUNTERS = (
     "attempt_completion_tokens",
     "attempt_cost_nano",
 )
+_FLOAT_COUNTERS = {"latency_ms_sum", "ttft_ms_sum", "attempt_latency_ms_sum",
+                   "attempt_ttft_ms_sum"}
+# One histogram row holds one doubling of buckets (see axtui/quantiles.py): a latency
+# spread touches a handful of rows rather than a hundred.
+SLOTS = tuple(f"b{i}" for i in range(BUCKETS_PER_DOUBLING))
 
 
-class RollupRow(SQLModel, table=True):
-    """Counters for one minute (epoch seconds of its start), route and deployment.
-
-    `deployment` is "" for requests that no deployment served (rejected, all failed).
-    """
-
-    __tablename__ = "rollup"
-
-    minute: int = Field(sa_column=Column(BigInteger, primary_key=True))
-    route: str = Field(sa_column=Column(String, primary_key=True))
-    deployment: str = Field(sa_column=Column(String, primary_key=True))
-    requests: int = Field(default=0, sa_column=_big())
-    ok: int = Field(default=0, sa_column=_big())
-    errors: int = Field(default=0, sa_column=_big())
-    rejected: int = Field(default=0, sa_column=_big())
-    failovers: int = Field(default=0, sa_column=_big())
-    latency_n: int = Field(default=0, sa_column=_big())
-    latency_ms_sum: float = 0.0
-    ttft_n: int = Field(default=0, sa_column=_big())
-    ttft_ms_sum: float = 0.0
-    prompt_tokens: int = Field(default=0, sa_column=_big())
-    completion_tokens: int = Field(default=0, sa_column=_big())
-    cost_nano: int = Field(default=0, sa_column=_big())
-    optimal_cost_nano: int = Field(default=0, sa_column=_big())
-    attempts: int = Field(default=0, sa_column=_big())
-    attempts_ok: int = Field(default=0, sa_column=_big())
-    attempt_errors: int = Field(default=0, sa_column=_big())
-    attempt_failovers: int = Field(default=0, sa_column=_big())
-    attempt_latency_ms_sum: float = 0.0
-    attempt_ttft_n: int = Field(default=0, sa_column=_big())
-    attempt_ttft_ms_sum: float = 0.0
-    attempt_prompt_tokens: int = Field(default=0, sa_column=_big())
-    attempt_completion_tokens: int = Field(default=0, sa_column=_big())
-    attempt_cost_nano: int = Field(default=0, sa_column=_big())
+def _keys(*names: str) -> list[Column]:
+    """Primary-key columns: res (60, 3600, 86400), period (epoch s of its start), strings."""
+    types = {"res": Integer, "period": BigInteger, "octave": Integer}
+    return [Column(n, types.get(n, String), primary_key=True, autoincrement=False)
+            for n in names]
 
 
-class RollupHistogramRow(SQLModel, table=True):
-    """One latency histogram bucket (see rollups.bucket_of); series is request or attempt."""
-
-    __tablename__ = "rollup_histogram"
-
-    minute: int = Field(sa_column=Column(BigInteger, primary_key=True))
-    route: str = Field(sa_column=Column(String, primary_key=True))
-    deployment: str = Field(sa_column=Column(String, primary_key=True))
-    series: str = Field(sa_column=Column(String, primary_key=True))
-    bucket: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
-    n: int = Field(default=0, sa_column=_big())
-
-
-class RollupErrorRow(SQLModel, table=True):
-    """Errors of one kind; series is request or attempt."""
-
-    __tablename__ = "rollup_error"
-
-    minute: int = Field(sa_column=Column(BigInteger, primary_key=True))
-    route: str = Field(sa_column=Column(String, primary_key=True))
-    deployment: str = Field(sa_column=Column(String, primary_key=True))
-    series: str = Field(sa_column=Column(String, primary_key=True))
-    kind: str = Field(sa_column=Column(String, primary_key=True))
-    n: int = Field(default=0, sa_column=_big())
+# deployment is "" for requests that no deployment served (rejected, all failed)
+rollup_table = Table(
+    "rollups", SQLModel.metadata,
+    *_keys("res", "period", "route", "deployment"),
+    *(Column(n, Float, nullable=False, default=0.0) if n in _FLOAT_COUNTERS
+      else _big(name=n) for n in ROLLUP_COUNTERS),
+    sqlite_with_rowid=False,  # clustered on the key: range reads touch only their pages
+)
+# series (request, attempt, request_ttft, attempt_ttft) leads the period, so a query reads
+# only the series it needs out of the primary key's range.
+rollup_hist_table = Table(
+    "rollup_hist", SQLModel.metadata,
+    *_keys("res", "series", "period", "route", "deployment", "octave"),
+    *(_big(name=n) for n in SLOTS),
+    sqlite_with_rowid=False,
+)
+rollup_error_table = Table(
+    "rollup_errors", SQLModel.metadata,
+    *_keys("res", "series", "period", "route", "deployment", "kind"),  # series: request|attempt
+    _big(name="n"),
+    sqlite_with_rowid=False,
+)
+ROLLUP_TABLES = (rollup_table, rollup_hist_table, rollup_error_table)
 
 
 class EventRow(SQLModel, table=True):

@@ -70,15 +70,16 @@ def load_incident(path: str | Path | None = None) -> dict[str, list[SimOutage]]:
 
 
 def with_incident(cfg: Config, incident: dict[str, list[SimOutage]]) -> Config:
-    """The config with each named sim provider's outages replaced by the schedule's."""
+    """The config whose sim providers fail only as the schedule says (the config's own
+    outage windows are for the virtual-time demo)."""
     unknown = sorted(p for p in incident if p not in cfg.providers
                      or cfg.providers[p].sim is None)
     if unknown:
         raise ConfigError([f"incident: {p}: not a simulated provider of the config"
                            for p in unknown])
     providers = dict(cfg.providers)
-    for name, outages in incident.items():
-        p = providers[name]
-        providers[name] = p.model_copy(update={"sim": p.sim.model_copy(
-            update={"outages": outages})})
+    for name, p in cfg.providers.items():
+        if p.sim is not None:
+            providers[name] = p.model_copy(update={"sim": p.sim.model_copy(
+                update={"outages": incident.get(name, [])})})
     return cfg.model_copy(update={"providers": providers})

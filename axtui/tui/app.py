@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from textual.css.query import NoMatches
 from textual.worker import Worker, WorkerState
 
 from axtui.tui.actions import ConsoleActions
@@ -57,6 +58,7 @@ class ConsoleApp(ConsoleActions):
         self.problem: str | None = None
         self.failures = 0  # fetches that failed, over the session
         self.frames = 0  # frames applied
+        self.frames_dropped = 0  # frames that arrived while the app shut down
         self._fetching = False
         self._quit_armed_at: float | None = None
 
@@ -66,7 +68,11 @@ class ConsoleApp(ConsoleActions):
 
     @property
     def dashboard(self) -> DashboardScreen:
-        return self.get_screen("dashboard") if self.is_screen_installed("dashboard") else None
+        # None while exiting: a fetch that finishes during shutdown has no panes to fill
+        if self._exit or not self.is_screen_installed("dashboard"):
+            return None
+        board = self.get_screen("dashboard")
+        return board if board.is_mounted and board.children else None
 
     async def on_mount(self) -> None:
         self.install_themes(self.start_theme)
@@ -111,11 +117,16 @@ class ConsoleApp(ConsoleActions):
         self.problem = None
         self.frames += 1
         board = self.dashboard
-        with self.batch_update():
-            if board is not None:
-                board.show_frame(frame, now=frame.snapshot.taken_at, palette=self.palette)
-                board.set_stale(False)
-            self.show_pulse()
+        try:
+            with self.batch_update():
+                if board is not None:
+                    board.show_frame(frame, now=frame.snapshot.taken_at, palette=self.palette)
+                    board.set_stale(False)
+                self.show_pulse()
+        except NoMatches:  # the panes went away under us: only while the app shuts down
+            self.frames_dropped += 1
+            log.debug("frame dropped: the dashboard is being torn down")
+            return
         self.post_message(FrameApplied(frame))
 
     def feed_failed(self, error: BaseException | str | None) -> None:

@@ -31,6 +31,7 @@ from axtui.snapshot import Snapshot
 log = logging.getLogger(__name__)
 
 TAIL_BACKLOG = 40  # records the live tail shows from before the console opened
+WINDOW_S = 60.0  # the pulse and the deployments' rates: the last minute, for an on-call view
 TAIL_PAGE = 500  # the most records one frame carries; beyond that the tail skips ahead
 
 Builder = Callable[..., Snapshot]
@@ -48,14 +49,6 @@ class Frame:
     records: tuple[RequestRecord, ...] = ()
     skipped: int = 0  # records the tail jumped over (more than a page arrived)
     fetched_at: float = 0.0  # wall clock when the fetch finished
-
-
-def _default_builder() -> Builder:
-    try:
-        from axtui.snapshot.build import build_snapshot
-    except ImportError as e:  # the builder is not in this checkout yet
-        raise FeedError(f"no snapshot builder: {e}") from None
-    return build_snapshot
 
 
 @dataclass
@@ -77,8 +70,8 @@ class Child:
     def problem(self) -> str | None:
         if self.proc is None or self.proc.poll() is None:
             return None
-        return (f"{Path(self.argv[3]).name if len(self.argv) > 3 else 'child'} exited with "
-                f"code {self.proc.returncode} (log: {self.log_path})")
+        return (f"axtui {self.argv[3]} exited with code {self.proc.returncode} "
+                f"(log: {self.log_path})")
 
     def stop(self, timeout: float = 10.0) -> None:
         p = self.proc
@@ -102,10 +95,12 @@ class StoreFeed:
     config: Config
     mode: str  # LIVE, ATTACHED, REPLAY xN: the header's first word
     where: str = ""  # what the header shows beside the mode (demo, 127.0.0.1:4000, a file)
-    builder: Builder | None = None
+    builder: Builder | None = None  # tests: (store, config) -> Snapshot
+    spend_range_s: float = 3600.0  # the spend chart's range (the UI sets it; read per fetch)
     children: list[Child] = field(default_factory=list)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
     _store: object | None = None
+    _snapshots: object | None = None  # a SnapshotBuilder: keeps gate verdicts between builds
     _cursor: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -133,13 +128,22 @@ class StoreFeed:
                 problem = c.problem()
                 if problem:
                     raise FeedError(problem)
-            build = self.builder or _default_builder()
             store = self.store
-            snap = build(store, self.config)
+            snap = self._build(store)
             records, skipped = self._tail(store, snap.tail_cursor)
             return Frame(snap, records, skipped, time.time())
         finally:
             self._lock.release()
+
+    def _build(self, store) -> Snapshot:
+        if self.builder is not None:
+            return self.builder(store, self.config)
+        if self._snapshots is None:
+            from axtui.snapshot.build import SnapshotBuilder
+
+            self._snapshots = SnapshotBuilder(store, self.config, window_s=WINDOW_S)
+        self._snapshots.spend_range_s = self.spend_range_s
+        return self._snapshots.build()
 
     def _tail(self, store, tail_cursor: int) -> tuple[tuple[RequestRecord, ...], int]:
         """Records after the last frame's, up to the snapshot's cursor (one page at most)."""

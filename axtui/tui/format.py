@@ -60,7 +60,8 @@ def headroom_bar(fraction: float | None, cells: int = 5) -> str:
 
 def fill_bar(pct: float, cells: int = 20) -> str:
     """A rollout's percentage as a bar: ▕████░░░░▏."""
-    full = round(max(0.0, min(100.0, pct)) / 100 * cells)
+    pct = max(0.0, min(100.0, pct))
+    full = max(1, round(pct / 100 * cells)) if pct > 0 else 0  # a canary is never an empty bar
     return "▕" + "█" * full + "░" * (cells - full) + "▏"
 
 

@@ -12,6 +12,7 @@ from axtui.providers.base import ChatRequest
 from axtui.records import ErrorKind, Outcome
 
 from .conftest import BASE, make_config
+from .drains import apply_drains
 from .scripted import Fail, Ok, ScriptedProvider
 
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
@@ -167,7 +168,7 @@ def test_breaker_opens_after_consecutive_failures_and_the_deployment_is_skipped(
 
 def test_a_drained_deployment_takes_no_traffic():
     clock, engine, providers, records = setup()
-    engine.drain("a/cheap", "bad output")
+    apply_drains(engine, {"a/cheap": "bad output"})
     result = clock.run(engine.complete(ask()))
     assert result.record.deployment == "b/mid"
     assert providers["a"].calls == []
@@ -175,8 +176,7 @@ def test_a_drained_deployment_takes_no_traffic():
 
 def test_no_usable_deployment_is_refused_with_the_reasons():
     clock, engine, providers, records = setup()
-    for d in ("a/cheap", "b/mid", "c/dear"):
-        engine.drain(d, "maintenance")
+    apply_drains(engine, {d: "maintenance" for d in ("a/cheap", "b/mid", "c/dear")})
     with pytest.raises(RoutingError) as err:
         clock.run(engine.complete(ask()))
     assert err.value.kind is ErrorKind.no_candidates

@@ -13,6 +13,7 @@ from axtui.engine.select import Needs, eligible, filter_candidates, select
 from axtui.records import ErrorKind
 
 from .conftest import BASE, make_config
+from .drains import apply_drains
 from .scripted import ScriptedProvider
 
 ALL = ["a/cheap", "b/mid", "c/dear"]
@@ -208,7 +209,7 @@ def skipped(engine: Engine, n: Needs | None = None) -> dict[str, str]:
 
 def test_a_drained_deployment_is_skipped_with_the_operators_reason():
     engine = build({"candidates": ALL})
-    engine.drain("b/mid", "bad outputs since 10:02")
+    apply_drains(engine, {"b/mid": "bad outputs since 10:02"})
     assert skipped(engine) == {"b/mid": "drained: bad outputs since 10:02"}
     assert order(engine) == ["a/cheap", "c/dear"]
 
@@ -226,16 +227,16 @@ def test_a_deployment_whose_window_is_too_small_is_skipped_with_the_numbers():
         "a/cheap": "context 10000 > 8000"}
 
 
-def test_eligibility_is_cached_until_a_drain_or_undrain():
+def test_eligibility_is_cached_until_the_drains_change():
     engine = build({"candidates": ALL})
     route = engine.routes["r"]
     first = eligible(route, needs())
     assert eligible(route, needs())[0] is first[0]  # same request kind: no re-walk
-    engine.drain("a/cheap", "maintenance")
+    apply_drains(engine, {"a/cheap": "maintenance"})
     usable, why = eligible(route, needs())
     assert [st.id for st in usable] == ["b/mid", "c/dear"]
     assert why == [("a/cheap", "drained: maintenance")]
-    engine.undrain("a/cheap")
+    apply_drains(engine, {})
     usable, why = eligible(route, needs())
     assert [st.id for st in usable] == ALL
     assert why == []
@@ -264,7 +265,7 @@ def test_a_deployment_without_headroom_is_skipped():
 
 def test_a_decision_lists_static_and_dynamic_skips_together():
     engine = build({"candidates": ALL})
-    engine.drain("c/dear", "flaky")
+    apply_drains(engine, {"c/dear": "flaky"})
     engine.deployments["b/mid"].headroom.cooldown(30.0)
     chosen, why = select(engine.routes["r"], needs(), random.Random(0), k=3)
     assert [st.id for st in chosen] == ["a/cheap"]

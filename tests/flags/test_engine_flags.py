@@ -12,6 +12,7 @@ from axtui.flags.ops import change, seed
 from axtui.providers.base import ChatRequest
 from axtui.records import ErrorKind
 from tests.engine.conftest import make_config
+from tests.engine.drains import apply_drains
 from tests.engine.scripted import Fail, ScriptedProvider
 
 from .conftest import config_with, definition
@@ -79,7 +80,7 @@ def test_a_force_to_a_drained_deployment_leaves_nothing_and_says_why():
     cfg = config_with(only_mid=definition(
         pct=100, effect={"kind": "force", "route": "chat", "deployment": "b/mid"}))
     clock, eng, _ = engine_for(cfg)
-    eng.drain("b/mid", "bad answers")
+    apply_drains(eng, {"b/mid": "bad answers"})
     with pytest.raises(RoutingError) as err:
         clock.run(eng.complete(ask("u1")))
     assert err.value.kind is ErrorKind.no_candidates

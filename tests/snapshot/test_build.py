@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from axtui.cli.status_text import render
 from axtui.clock import VirtualClock
 from axtui.config import load_config
 from axtui.engine.control import drain
@@ -13,7 +16,6 @@ from axtui.flags.ops import change
 from axtui.flags.ops import seed as seed_flags
 from axtui.records import ErrorKind
 from axtui.snapshot.build import SnapshotBuilder, build_snapshot
-from axtui.snapshot.text import render
 from axtui.store import open_store
 from axtui.store.tables import RequestRow
 from tests.store.factory import T0, attempt, record
@@ -182,3 +184,58 @@ def test_status_text_names_every_deployment_with_a_glyph_and_a_word(store, cfg):
     assert lines["openai/gpt-4o-mini"].endswith('"bad output" by oncall')
     assert lines["gemini/gemini-2.0-flash-lite"].startswith("◒ degraded")
     assert lines["mistral/mistral-small-latest"].startswith("· idle")
+
+
+def _heartbeat(store, pid, deployments, *, age_s=0.0, dropped=0):
+    import time
+
+    from axtui.store.process_status import (
+        DeploymentLive,
+        LiveState,
+        RecorderLive,
+        write_process_status,
+    )
+
+    now = time.time()
+    live = LiveState(in_flight=sum(d.get("in_flight", 0) for d in deployments),
+                     deployments=tuple(DeploymentLive(**{"headroom": 1.0, **d})
+                                       for d in deployments),
+                     recorder=RecorderLive(written=10, dropped=dropped, queued=0))
+    with store.begin() as conn:
+        write_process_status(conn, process_id=f"p{pid}", face="serve", host="h", pid=pid,
+                             started_at=now - 60, updated_at=now - age_s, live=live)
+
+
+def test_live_engine_state_merges_every_gateway_worst_breaker_least_headroom(store, cfg):
+    dep = "groq/llama-3.1-8b-instant"
+    _heartbeat(store, 1, [{"deployment": dep, "breaker": "closed", "headroom": 0.8,
+                           "in_flight": 2}])
+    _heartbeat(store, 2, [{"deployment": dep, "breaker": "open", "open_until": NOW + 9,
+                           "headroom": 0.3, "in_flight": 1}])
+    snap = build_snapshot(store, cfg, NOW)
+    d = snap.deployment(dep)
+    assert (d.state, d.breaker, d.headroom, d.in_flight) == ("open", "open", 0.3, 3)
+    assert sorted(p.pid for p in snap.processes) == [1, 2]
+
+
+def test_a_silent_gateway_is_listed_stale_and_its_state_ignored(store, cfg):
+    dep = "groq/llama-3.1-8b-instant"
+    _heartbeat(store, 1, [{"deployment": dep, "breaker": "open", "headroom": 0.1}], age_s=60)
+    snap = build_snapshot(store, cfg, NOW)
+    assert snap.processes[0].stale
+    assert snap.deployment(dep).breaker is None and snap.deployment(dep).headroom is None
+
+
+def test_records_a_gateway_dropped_are_in_the_snapshot(store, cfg):
+    _heartbeat(store, 1, [], dropped=7)
+    assert build_snapshot(store, cfg, NOW).processes[0].records_dropped == 7
+
+
+@pytest.mark.parametrize("range_s,step_s", [(86400, 900), (7 * 86400, 7200)])
+def test_longer_spend_ranges_use_coarser_steps_and_still_add_up(store, cfg, range_s, step_s):
+    _traffic(store)
+    spend = SnapshotBuilder(store, cfg, spend_range_s=range_s).build(NOW).spend
+    assert spend.step_s == step_s
+    assert sum(p.nano for s in spend.by_provider for p in s.points) == 200 * 5_000
+    assert all(len(s.points) == math.ceil((NOW - spend.since) / step_s)
+               for s in spend.by_provider)

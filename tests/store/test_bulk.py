@@ -47,3 +47,25 @@ def test_rows_given_in_another_column_order_than_the_tables_land_right(tmp_path)
         bulk.execute_rows(conn, t, ("n", "k", "s"), rows, max_params=32766)
         got = conn.execute(select(t.c.k, t.c.n, t.c.s).order_by(t.c.n)).all()
     assert [tuple(r) for r in got] == [(f"k{i}", i, f"s{i}") for i in range(333)]
+
+
+def test_a_many_row_statement_is_what_sqlalchemy_would_compile():
+    """Many-row statements repeat the one-row VALUES group rather than compile thousands of
+    parameters: the SQL must be what SQLAlchemy itself compiles, parameters row by row."""
+    from sqlalchemy.dialects import sqlite
+
+    from axtui.store.bulk import _statement
+    from axtui.store.tables import ROLLUP_COUNTERS, rollup_table
+
+    dialect = sqlite.dialect(paramstyle="qmark")
+    keys = ("res", "period", "route", "deployment")
+    columns = (*keys, *ROLLUP_COUNTERS)
+    sql, order = _statement(dialect, rollup_table, columns, keys, 3)
+    base = sqlite.insert(rollup_table).values([dict.fromkeys(columns)] * 3)
+    stmt = base.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: rollup_table.c[c] + base.excluded[c] for c in columns if c not in keys})
+    compiled = stmt.compile(dialect=dialect)
+    assert sql == str(compiled)
+    assert order == tuple(range(len(columns)))
+    assert [n.rsplit("_m", 1)[0] for n in compiled.positiontup] == list(columns) * 3

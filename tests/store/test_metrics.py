@@ -152,3 +152,10 @@ def test_bad_windows_and_steps_are_refused(store):
         metric_value(conn, "p95", "global", T0, T0)
     with store.connect() as conn, pytest.raises(ValueError, match="bad step"):
         metric_series(conn, "p95", "global", T0, T0 + 600, 90)
+
+
+def test_the_store_answers_metrics_by_name_too(store):
+    store.write_records(traffic())
+    assert store.metric_value("rejected_rate", "route:chat", T0, T0 + 60) == pytest.approx(0.2)
+    assert store.metric_series("request_rate", "global", T0, T0 + 120, 60) == [
+        (T0, pytest.approx(5 / 60)), (T0 + 60, None)]

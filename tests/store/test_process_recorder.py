@@ -17,7 +17,7 @@ from axtui.store.process_recorder import ProcessRecorder, make_recorder
 from axtui.traces.jsonl import read_trace
 from tests.store.factory import T0, attempt, record
 
-TABLES = ("request", "rollup", "rollup_histogram", "rollup_error", "counter")
+TABLES = ("request", "rollups", "rollup_hist", "rollup_errors", "counter")
 
 
 @pytest.fixture

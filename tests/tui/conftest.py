@@ -1,8 +1,10 @@
-"""Console pieces under test: a small host App (the dashboard lands from another branch),
-a store on a virtual clock holding a flag with real traffic, and a Snapshot to inject."""
+"""Console pieces under test: a small host App, a store on a virtual clock holding a flag
+with real traffic, a Snapshot to inject; and the whole console with the live loop off, a
+frozen clock and injected frames."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -13,8 +15,10 @@ from axtui.clock import VirtualClock
 from axtui.flags.ops import change, get_flag
 from axtui.store.db import open_store
 from axtui.tui.actions import ConsoleActions
+from axtui.tui.app import ConsoleApp
 from axtui.tui.context import ConsoleContext
 from tests.flags.conftest import definition, traffic
+from tests.tui.snapshots_data import T0
 
 HOUR = 3600.0
 
@@ -66,3 +70,26 @@ def flag_at(store, clock, pct: float, name: str = "to_dear", **kw) -> None:
     st, _ = get_flag(store, name)
     traffic(store, st, start=clock.now() + 1, users=2000)
     clock.advance(HOUR)
+
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """Times on screen (a kill's hh:mm, the live tail) read the same on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def frozen_app(**kwargs) -> ConsoleApp:
+    """The console with no producer running: frames are applied by the test."""
+    return ConsoleApp(None, mode="LIVE", where="demo", live=False, clock=lambda: T0 + 2,
+                      **kwargs)
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text lines."""
+    return "\n".join("".join(seg.text for seg in strip)
+                     for strip in app.screen._compositor.render_strips())

@@ -46,8 +46,8 @@ class AlertsPane(KeyedTable):
     COLUMNS = (
         Column("sev", "sev", 4),
         Column("name", "alert", 22),
-        Column("value", "value vs threshold", 18, drop=1),
-        Column("state", "state", 18),
+        Column("value", "value vs threshold", 14),
+        Column("state", "state", 16),
     )
 
     def __init__(self, **kwargs) -> None:

@@ -25,7 +25,7 @@ class DeploymentsTable(KeyedTable):
         Column("p50", "p50", 6, right=True, drop=1),
         Column("p95", "p95", 6, right=True),
         Column("ttft", "ttft", 6, right=True, drop=2),
-        Column("room", "room", 9),
+        Column("room", "room", 8),
         Column("cost", "$/h", 6, right=True),
         Column("trend", "rpm trend", 10, drop=3),
     )
@@ -47,8 +47,8 @@ class DeploymentsTable(KeyedTable):
         name_w = self.cut_width("name")
         dead = d.attempts == 0
         if d.state == "drained":
-            room = Text(fmt.middle_cut(f'"{d.drained_reason or "drained"}"', 9),
-                        style=palette("muted"))
+            reason = d.drained_reason or "drained"  # the why, where the headroom would be
+            room = Text(reason if len(reason) <= 8 else reason[:7] + "…", style=palette("muted"))
         else:
             room = Text(fmt.headroom_bar(d.headroom))
         return {

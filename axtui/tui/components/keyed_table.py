@@ -23,12 +23,23 @@ class Column:
     drop: int = 0  # dropped at narrow widths: higher drops first; 0 never
 
 
+MIN_FLEX = 12  # the flexible column (a name) is cut in the middle, never below this
+
+
 class Ranked(Text):
     """A cell that carries its row's sort rank (DataTable.sort passes cells, not keys)."""
 
     def __init__(self, text: str, rank: tuple, style: str = "") -> None:
         super().__init__(text, style=style, no_wrap=True, overflow="ellipsis")
         self.rank = rank
+
+
+def same(a: object, b: object) -> bool:
+    """Whether a cell needs no update: Text's own == ignores its style and a Ranked's rank."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return (a.plain == b.plain and a.style == b.style and a.spans == b.spans
+                and getattr(a, "rank", None) == getattr(b, "rank", None))
+    return a == b
 
 
 class KeyedTable(DataTable):
@@ -59,8 +70,7 @@ class KeyedTable(DataTable):
     def flex_width(self, width: int, shown: tuple[Column, ...] = ()) -> int:
         """Room left for the FLEX column after the others (at least its own width)."""
         shown = shown or self._shown or tuple(self.COLUMNS)
-        own = next((c.width for c in self.COLUMNS if c.key == self.FLEX), 8)
-        return max(own, width - sum(c.width + 2 for c in shown if c.key != self.FLEX) - 4)
+        return max(MIN_FLEX, width - sum(c.width + 2 for c in shown if c.key != self.FLEX) - 3)
 
     def cut_width(self, key: str) -> int:
         """How wide the text of column `key` may be, at the table's current width."""
@@ -133,7 +143,7 @@ class KeyedTable(DataTable):
             else:
                 for c in self._shown:
                     new = cells.get(c.key, "")
-                    if old.get(c.key) != new:
+                    if not same(old.get(c.key), new):
                         self.update_cell(key, c.key, new, update_width=False)
             self._cells[key] = cells
         order = [k for k, _ in rows]

@@ -1,6 +1,6 @@
 """Pane 3: every flag's rollout, keyed by name: a bar, the applied percentage, how far the
-guardrails allow next and each gate's verdict. (The slider widget replaces the bar when it
-lands; this pane stays the list.)"""
+guardrails allow next and each gate's verdict. `r` on a row opens the flag's slider
+(components/slider.py) to change it."""
 
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ def _when(ts: float | None) -> str:
 
 def _next(f: FlagView) -> str:
     if f.status == "killed":
-        reason = f' "{f.kill_reason}"' if f.kill_reason else ""
-        return f"KILLED {_when(f.killed_at)} by {f.killed_by or '?'}{reason}"
+        return f"KILLED {_when(f.killed_at)} by {f.killed_by or '?'}"
     if f.status == "disabled":
         return "DISABLED"
     if f.verdict == "no-go":
@@ -36,6 +35,8 @@ def _next(f: FlagView) -> str:
 
 
 def _gates(f: FlagView) -> str:
+    if f.status == "killed":  # the why of a kill, where the gates would be
+        return f'"{f.kill_reason}"' if f.kill_reason else ""
     marks = {True: "✓", False: "✗", None: "?"}
     return "  ".join(f"{marks[c.ok]} {c.name}" for c in f.checks) or f.verdict
 
@@ -46,10 +47,10 @@ class RolloutsPane(KeyedTable):
     FLEX = "next"
     COLUMNS = (
         Column("name", "flag", 18),
-        Column("bar", "", 16),
+        Column("bar", "", 12),
         Column("pct", "%", 5, right=True),
-        Column("next", "next", 26),
-        Column("gates", "gates", 24, drop=1),
+        Column("next", "next", 20),
+        Column("gates", "gates", 22, drop=1),
     )
 
     def __init__(self, **kwargs) -> None:
@@ -69,7 +70,7 @@ class RolloutsPane(KeyedTable):
             rows.append((f.name, {
                 "name": Ranked(fmt.middle_cut(f.name, name_w),
                                (_STATUS_RANK.get(f.status, 9), f.name)),
-                "bar": Text(fmt.fill_bar(f.effective_pct, 14)),
+                "bar": Text(fmt.fill_bar(f.effective_pct, 10)),
                 "pct": Text(f"{f.effective_pct:g}%", justify="right"),
                 "next": Text(fmt.middle_cut(_next(f), next_w), style=colour),
                 "gates": Text(_gates(f)),

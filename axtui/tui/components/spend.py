@@ -24,13 +24,13 @@ class SpendChart(PlotextPlot):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "4 Spend $/h by provider"
-        self.window = 1  # 24h
+        self.window = 0  # 1h: the demo's data starts when it does
         self._spend: Spend | None = None
         self._cache: tuple[tuple[int, int], Text] | None = None
         self._built_at = 0.0
         self._dirty = True
         self._pending = False
-        self.builds = 0  # replots done: a benchmark and tests read it
+        self.builds = 0  # plots of data done: a benchmark and tests read it
         self._plotted = False
 
     def show(self, spend: Spend) -> None:
@@ -41,6 +41,9 @@ class SpendChart(PlotextPlot):
 
     def action_next_window(self) -> None:
         self.window = (self.window + 1) % len(WINDOWS)
+        feed = getattr(self.app, "feed", None)
+        if feed is not None:  # the next snapshot covers the new range
+            feed.spend_range_s = WINDOWS[self.window][1]
         self._dirty = True
         self._built_at = 0.0
         self.refresh()
@@ -61,7 +64,7 @@ class SpendChart(PlotextPlot):
         # a placeholder (no data yet) does not hold back the first real plot
         self._built_at = time.monotonic() if self._plotted else 0.0
         self._dirty = False
-        self.builds += 1
+        self.builds += self._plotted
         return text
 
     def _replot_due(self) -> None:
@@ -74,11 +77,13 @@ class SpendChart(PlotextPlot):
         self._plotted = False
         name, window_s = WINDOWS[self.window]
         spend = self._spend
-        if spend is None or size[0] < 20 or size[1] < 5:
-            return Text("no spend data yet" if spend is None else "")
-        title = f"{name} · today {fmt.usd_per_hour(spend.today_nano)} $"
+        if spend is None:
+            return Text("no spend data yet")
+        if size[0] < 20 or size[1] < 5:
+            return Text("too small for a chart: a bigger terminal shows it")
+        title = f"$/h over {name} · today ${fmt.usd_per_hour(spend.today_nano)}"
         if spend.projected_day_nano is not None:
-            title += f" · projected {fmt.usd_per_hour(spend.projected_day_nano)} $"
+            title += f" · projected ${fmt.usd_per_hour(spend.projected_day_nano)} for the day"
         plt.title(title)
         series = lines(spend, window_s, size[0] - _Y_AXIS_CELLS)
         for provider, xs, ys in series:

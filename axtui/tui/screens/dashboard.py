@@ -1,7 +1,8 @@
 """The dashboard: the pulse on top, five panes, the keys at the bottom.
 
-Wide terminals show every pane; below 120x36 the lower area holds one of rollouts (3),
-spend (4) or the live tail (5), so deployments, alerts and rollouts fit 80x24.
+Wide terminals show every pane; below 140x36 the lower area holds alerts and rollouts (2, 3),
+or spend (4) or the live tail (5) in their place, so deployments, alerts and rollouts fit
+80x24 and spend and the live tail are one key away.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from axtui.tui.palette import Palette
 
 PANES = ("deployments", "alerts", "rollouts", "spend", "live")
 LOWER = ("rollouts", "spend", "live")  # what the lower area can hold when narrow
-NARROW_WIDTH = 120
+NARROW_WIDTH = 140
 NARROW_HEIGHT = 36
 
 
@@ -83,13 +84,15 @@ class DashboardScreen(Screen):
 
     # ---------------------------------------------------------------- keys
     def action_focus_pane(self, pane: str) -> None:
-        if pane in LOWER:
-            self.lower = pane
+        if pane in LOWER or pane == "alerts":  # alerts share the narrow lower area
+            self.lower = pane if pane in LOWER else "rollouts"
             self._layout(self.size.width, self.size.height)
         widget = self.query_one(f"#{pane}")
         self.set_focus(widget)  # at once: `1K` typed together must kill in pane 1
         if self.focused is not widget:
             widget.focus()  # shown by this very switch: focused once laid out
+        if pane == "live":  # lines written while it was hidden: show the newest
+            self.call_after_refresh(widget.scroll_end, animate=False)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

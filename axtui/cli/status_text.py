@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from axtui.cli.output import ms, pct, table, usd
+from axtui.cli.output import table
 from axtui.snapshot.model import DEPLOYMENT_GLYPHS, DEPLOYMENT_WORDS, Snapshot
+from axtui.units import ms, pct, usd
 
 SEVERITY_WORDS = {"critical": "CRIT", "warning": "WARN", "info": "INFO"}
 BAR_CELLS = 5
@@ -110,6 +111,11 @@ def render(snap: Snapshot, *, stale_after_s: float = 10.0) -> str:
     lines.append(f"spend today {usd(s.today_nano, 2)}"
                  + (f", projected {usd(s.projected_day_nano, 2)} for the day"
                     if s.projected_day_nano is not None else ""))
+    if snap.processes:
+        lines.append("processes: " + "; ".join(
+            f"{p.face} {p.host}:{p.pid}" + (f" STALE {age(p.age_s)}" if p.stale else "")
+            + (f" DROPPED {p.records_dropped} records" if p.records_dropped else "")
+            for p in snap.processes))
     for e in snap.events[:5]:
         lines.append(f"  {clock(e.ts)} {e.summary}")
     for problem in snap.problems:

@@ -1,0 +1,137 @@
+"""Live engine state that each running host publishes for processes that attach to the store
+(the console, `axtui monitor`, `/metrics` of another gateway): one `process_status` row per
+host, rewritten about every second and removed on an orderly stop.
+
+This is not the control plane: a heartbeat never bumps the control version, so engines
+polling for operator changes do not reload on it. A host that died leaves its row behind;
+readers see it as stale by its age rather than trusting it.
+"""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import Column, Connection, Float, Integer, String, Text, delete, insert, select
+from sqlmodel import Field, SQLModel
+
+STALE_AFTER_S = 5.0  # five missed beats of a 1 s heartbeat
+GONE_AFTER_S = 3600.0  # a row this old belongs to a process that died: a host removes it
+
+
+class ProcessStatusRow(SQLModel, table=True):
+    """One running host's heartbeat."""
+
+    __tablename__ = "process_status"
+
+    process_id: str = Field(sa_column=Column(String, primary_key=True))
+    face: str = Field(sa_column=Column(String, nullable=False))  # serve, demo, route, console
+    host: str = Field(sa_column=Column(String, nullable=False))  # machine name
+    pid: int = Field(sa_column=Column(Integer, nullable=False))
+    started_at: float = Field(sa_column=Column(Float, nullable=False))  # wall time
+    updated_at: float = Field(sa_column=Column(Float, nullable=False, index=True))  # wall time
+    state: str = Field(sa_column=Column(Text, nullable=False))  # JSON: see LiveState
+
+
+class DeploymentLive(BaseModel):
+    """One deployment as one engine sees it right now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deployment: str
+    breaker: str  # closed, open, half_open
+    open_until: float | None = None  # wall time, while open
+    headroom: float  # 0..1, the tightest rate window left (0 while cooling down)
+    cooldown_until: float | None = None  # wall time, while a 429's cooldown lasts
+    in_flight: int = 0
+    drained: bool = False
+    drained_reason: str | None = None
+
+
+class RecorderLive(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    written: int = 0
+    dropped: int = 0
+    queued: int = 0
+
+
+class LiveState(BaseModel):
+    """The JSON in a heartbeat row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    in_flight: int = 0
+    deployments: tuple[DeploymentLive, ...] = ()
+    recorder: RecorderLive | None = None  # None: this host records nothing
+
+
+class ProcessState(BaseModel):
+    """One host's heartbeat as read back: what it published and how old that is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    process_id: str
+    face: str
+    host: str
+    pid: int
+    started_at: float
+    updated_at: float
+    age_s: float  # now - updated_at
+    stale: bool  # older than stale_after_s: the process may be gone
+    live: LiveState
+    problem: str | None = None  # the row's state could not be read (live is then empty)
+
+
+def write_process_status(
+    conn: Connection,
+    *,
+    process_id: str,
+    face: str,
+    host: str,
+    pid: int,
+    started_at: float,
+    updated_at: float,
+    live: LiveState,
+) -> None:
+    """Replace this process's row (delete + insert: portable, one transaction)."""
+    conn.execute(delete(ProcessStatusRow).where(ProcessStatusRow.process_id == process_id))
+    conn.execute(insert(ProcessStatusRow).values(
+        process_id=process_id, face=face, host=host, pid=pid, started_at=started_at,
+        updated_at=updated_at, state=live.model_dump_json()))
+
+
+def delete_process_status(conn: Connection, process_id: str) -> bool:
+    stmt = delete(ProcessStatusRow).where(ProcessStatusRow.process_id == process_id)
+    return conn.execute(stmt).rowcount > 0
+
+
+def remove_gone(conn: Connection, now: float, *, after_s: float = GONE_AFTER_S) -> int:
+    """Remove the rows of processes silent for `after_s` (they died without stopping)."""
+    stmt = delete(ProcessStatusRow).where(ProcessStatusRow.updated_at < now - after_s)
+    return conn.execute(stmt).rowcount
+
+
+def read_process_states(
+    conn: Connection, now: float, *, stale_after_s: float = STALE_AFTER_S
+) -> list[ProcessState]:
+    """Every host's heartbeat, freshest first, aged against `now` (wall time: heartbeats
+    are stamped with it whatever the engine's clock); `stale` marks rows older than
+    stale_after_s.
+    A row whose state does not parse is returned with `problem` set, never skipped."""
+    rows = conn.execute(select(ProcessStatusRow.__table__)
+                        .order_by(ProcessStatusRow.updated_at.desc())).all()
+    out = []
+    for r in rows:
+        problem = None
+        try:
+            live = LiveState.model_validate(orjson.loads(r.state))
+        except (orjson.JSONDecodeError, ValidationError) as e:
+            live = LiveState()
+            problem = f"unreadable state: {type(e).__name__}"
+        age = now - r.updated_at
+        out.append(ProcessState(
+            process_id=r.process_id, face=r.face, host=r.host, pid=r.pid,
+            started_at=r.started_at, updated_at=r.updated_at, age_s=age,
+            stale=age > stale_after_s, live=live, problem=problem))
+    return out
+

@@ -1,0 +1,120 @@
+"""Each host publishes its live engine state to `process_status` for processes that attach."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from axtui.store.process_status import read_process_states
+
+from .conftest import make_host, other_process
+
+
+def states(url: str, now: float | None = None):
+    with other_process(url).connect() as conn:
+        return read_process_states(conn, time.time() if now is None else now)
+
+
+def test_a_running_host_has_a_heartbeat_row_readable_from_another_connection(url):
+    clock, host, _ = make_host(url, face="serve")
+
+    async def main():
+        async with host:
+            await host.drain("b/mid", "slow answers", by="oncall")
+            await host.publish_status()
+            return states(url)
+
+    (st,) = clock.run(main())
+    assert (st.process_id, st.face) == (host.process_id, "serve")
+    assert not st.stale and st.problem is None and st.age_s < 5
+    deps = {d.deployment: d for d in st.live.deployments}
+    assert sorted(deps) == ["a/cheap", "b/mid", "c/dear"]
+    assert (deps["b/mid"].drained, deps["b/mid"].drained_reason) == (True, "slow answers")
+    assert deps["a/cheap"].breaker == "closed" and deps["a/cheap"].headroom == 1.0
+    assert st.live.recorder is not None and st.live.recorder.dropped == 0
+
+
+def test_the_row_is_gone_after_an_orderly_stop(url):
+    clock, host, _ = make_host(url)
+
+    async def main():
+        async with host:
+            assert [s.process_id for s in states(url)] == [host.process_id]
+
+    clock.run(main())
+    assert states(url) == []
+
+
+def test_a_heartbeat_not_renewed_reads_as_stale(url):
+    clock, host, _ = make_host(url)
+
+    async def main():
+        async with host:
+            return states(url, now=time.time() + 60)
+
+    (st,) = clock.run(main())
+    assert st.stale and st.age_s > 55
+
+
+def test_a_heartbeat_does_not_move_the_control_version(url):
+    clock, host, _ = make_host(url)
+
+    async def main():
+        async with host:
+            before = host.store.control_version()
+            for _ in range(3):
+                await host.publish_status()
+            return before, host.store.control_version()
+
+    before, after = clock.run(main())
+    assert before == after
+
+
+def test_two_hosts_on_one_store_each_publish_their_own_row(url):
+    clock, first, _ = make_host(url, face="serve")
+    _, second, _ = make_host(url, clock=clock, face="route")
+
+    async def main():
+        async with first, second:
+            return states(url)
+
+    found = clock.run(main())
+    assert sorted(s.face for s in found) == ["route", "serve"]
+    assert states(url) == []
+
+
+def test_a_real_clock_host_renews_its_heartbeat_at_its_interval(url):
+    from axtui.clock import RealClock
+
+    _, host, _ = make_host(url, clock=RealClock(), heartbeat_s=0.05)
+
+    async def main():
+        async with host:
+            (first,) = states(url)
+            deadline = time.monotonic() + 5
+            while (now := states(url)[0]).updated_at == first.updated_at:
+                assert time.monotonic() < deadline, "the heartbeat was not renewed"
+                await asyncio.sleep(0.01)
+            return first, now
+
+    first, later = asyncio.run(main())
+    assert later.updated_at > first.updated_at
+
+
+def test_a_starting_host_removes_rows_of_processes_silent_for_an_hour(url):
+    from axtui.store.process_status import LiveState, write_process_status
+
+    with other_process(url).begin() as conn:
+        for pid, age in ((1, 4000.0), (2, 30.0)):
+            write_process_status(conn, process_id=f"serve-old-{pid}", face="serve",
+                                 host="old", pid=pid, started_at=0.0,
+                                 updated_at=time.time() - age, live=LiveState())
+    clock, host, _ = make_host(url)
+
+    async def main():
+        async with host:
+            return states(url)
+
+    found = clock.run(main())
+    assert sorted(s.process_id for s in found) == sorted([host.process_id, "serve-old-2"])
+    assert next(s for s in found if s.process_id == "serve-old-2").stale
