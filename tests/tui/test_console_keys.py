@@ -124,3 +124,29 @@ async def test_resizing_down_to_80x24_and_back_keeps_the_console_alive():
         await pilot.resize_terminal(200, 60)
         await pilot.pause()
         assert app.screen is app.dashboard
+
+
+async def test_r_on_a_flag_opens_its_rollout_slider(store, clock):
+    from axtui.tui.components.rollouts import RolloutsPane
+    from axtui.tui.screens.rollout import RolloutScreen
+
+    async with console(store).run_test(size=(120, 40)) as pilot:
+        app = await started(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        flag = app.screen.query_one(RolloutsPane).current_key()
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, RolloutScreen) and app.screen.flag == flag
+        await app.workers.wait_for_complete()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.dashboard
+
+
+async def test_q_quits_a_console_that_serves_nothing():
+    async with console().run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert pilot.app._exit  # the app is on its way out

@@ -59,9 +59,9 @@ def test_axtui_in_tmux_shows_live_data_answers_keys_and_quits_cleanly(tmux):
     # live data: a deployment row with its rpm and ok%
     tmux.wait(lambda s: LIVE_ROW.search(s) is not None)
     tmux("send-keys", "-t", "console", "?")
-    tmux.wait(lambda s: "remap:" in s and "kill" in s)
+    tmux.wait(lambda s: "remap any by id" in s and "kill" in s)
     tmux("send-keys", "-t", "console", "Escape")
-    tmux.wait(lambda s: "remap:" not in s)
+    tmux.wait(lambda s: "remap any by id" not in s)
     tmux("send-keys", "-t", "console", "4")
     tmux.wait(lambda s: "4 Spend" in s)
     tmux("send-keys", "-t", "console", "1")
