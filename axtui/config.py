@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from axtui.alerts.rules import AlertingConfig, AlertRule, check_references
+
 Protocol = Literal["openai", "anthropic", "gemini", "cohere", "sim"]
 Strategy = Literal[
     "priority", "round_robin", "weighted", "cost", "latency", "performance", "least_busy",
@@ -385,6 +387,15 @@ class GatewayConfig(_Strict):
     control_poll_s: float = Field(0.1, gt=0, le=0.25)  # keys, drains: how fresh
 
 
+class MetricsConfig(_Strict):
+    """`GET /metrics` for Prometheus (multiprocess mode: processes sharing `dir` add up)."""
+
+    enabled: bool = True
+    dir: str | None = None  # None: $PROMETHEUS_MULTIPROC_DIR, else one beside the store
+    token_env: str | None = None  # when set, a scrape needs `Authorization: Bearer <it>`
+    publish_s: float = Field(1.0, gt=0, le=60)  # engine gauges reach the shared dir this often
+
+
 class ConsoleConfig(_Strict):
     """`[console]`: the starting theme and key remaps (`[console.keys]`: binding id -> key
     or list of keys; ids and keys are checked when the console starts, see `?`)."""
@@ -405,10 +416,12 @@ class Config(_Strict):
     retention: RetentionConfig = RetentionConfig()
     trace: TraceConfig = TraceConfig()
     gateway: GatewayConfig = GatewayConfig()
+    metrics: MetricsConfig = MetricsConfig()
     keys: list[KeyConfig] = Field(default_factory=list)
     # sections later issues fill in; kept as raw tables so configs stay forward-compatible
     flags: dict[str, FlagConfig] = Field(default_factory=dict)
-    alerts: list[dict[str, Any]] = Field(default_factory=list)
+    alerts: list[AlertRule] = Field(default_factory=list)
+    alerting: AlertingConfig = AlertingConfig()
     console: ConsoleConfig = ConsoleConfig()
 
     @model_validator(mode="after")
@@ -451,6 +464,7 @@ class Config(_Strict):
                 if r not in self.routes:
                     problems.append(f"keys[{i}].routes: unknown route {r!r}")
         problems.extend(self._flag_problems(ids))
+        problems.extend(self._alert_problems())
         for pname, p in self.providers.items():
             if p.protocol == "sim" and p.sim is None:
                 problems.append(f"providers.{pname}.sim: a sim provider needs a [sim] profile")
@@ -475,6 +489,19 @@ class Config(_Strict):
                 # a capability flag grants, it does not add candidates (a split does)
                 problems.append(f"{at}.effect.route: {e.deployment!r} is not a candidate of "
                                 f"route {e.route!r}")
+        return problems
+
+    def _alert_problems(self) -> list[str]:
+        problems, names = [], set()
+        for i, rule in enumerate(self.alerts):
+            if "[" in rule.name:
+                problems.append(f"alerts[{i}].name: [ ] are kept for a wildcard rule's alerts")
+            if rule.name in names:
+                problems.append(f"alerts[{i}].name: duplicate alert rule {rule.name!r}")
+            names.add(rule.name)
+            why = check_references(rule, self)
+            if why:
+                problems.append(f"alerts[{i}].scope: {why}")
         return problems
 
     def deployment(self, name: str) -> DeploymentConfig:

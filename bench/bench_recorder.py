@@ -3,7 +3,8 @@
     python bench/bench_recorder.py [--n 200000] [--trace]
 
 Prints sustained records/s (submit of the first record until everything is committed)
-beside the target, and the cost of one submit() call on the hot path.
+beside the target, and the cost of one submit() call on the hot path. Each record is
+written as serving writes it: its request row and its rollups at 1 minute, 1 hour and 1 day.
 """
 
 from __future__ import annotations

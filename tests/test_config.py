@@ -40,7 +40,8 @@ def problems(mutate, source: str = "axtui.toml") -> list[str]:
 def test_the_bundled_demo_loads():
     cfg = load_config()
     assert len(cfg.deployments) == 8
-    assert set(cfg.routes) == {"chat", "chat-fast", "chat-free", "chat-large", "chat-long"}
+    assert set(cfg.routes) == {"chat", "chat-fast", "chat-free", "chat-large", "chat-long",
+                               "chat-eu"}
     assert all(p.protocol == "sim" for p in cfg.providers.values())
 
 

@@ -33,10 +33,14 @@ def check(
                            "fallbacks": r.fallbacks, "context_fallback": r.context_fallback,
                            "max_attempts": r.max_attempts, "deadline_s": r.deadline_s}
                        for n, r in cfg.routes.items()},
+            "alerts": [{"name": a.name, "condition": a.condition(), "severity": a.severity}
+                       for a in cfg.alerts],
+            "webhooks": [_webhook_json(w) for w in cfg.alerting.webhooks],
         })
         return
     typer.echo(f"{file}: ok — {len(cfg.providers)} providers, {len(cat)} deployments, "
-               f"{len(cfg.routes)} routes, {len(cfg.rules)} rules, {len(cfg.budgets)} budgets")
+               f"{len(cfg.routes)} routes, {len(cfg.rules)} rules, {len(cfg.budgets)} budgets, "
+               f"{len(cfg.alerts)} alert rules")
     import os
 
     for name, p in cfg.providers.items():
@@ -60,6 +64,24 @@ def check(
             extra += f", long prompts to {r.context_fallback}"
         typer.echo(f"  route {name}: {r.strategy} over {len(r.candidates)} deployments, "
                    f"≤{r.max_attempts} attempts in {r.deadline_s:g}s{extra}")
+
+
+    for a in cfg.alerts:
+        typer.echo(f"  alert {a.name}: {a.condition()} ({a.severity})")
+    for w in cfg.alerting.webhooks:
+        hook = _webhook_json(w)
+        typer.echo(f"  webhook {w.name}: {hook['url']} ({w.format}, {w.min_severity} and up)")
+
+
+def _webhook_json(w) -> dict:
+    """Where a webhook goes, never its whole URL (its path often is the secret)."""
+    import os
+
+    from axtui.alerts.notifiers import redact_url
+
+    url = w.url or os.environ.get(w.url_env or "")
+    shown = redact_url(url) if url else f"${w.url_env} (NOT SET)"
+    return {"name": w.name, "url": shown, "url_env": w.url_env, "format": w.format}
 
 
 def _spec_json(s) -> dict:

@@ -57,10 +57,10 @@ def run_console(feed, *, refresh: float, readonly: bool, no_mouse: bool,
         feed.close()
         raise CliError("the console needs a terminal (headless: axtui demo, axtui trace, "
                        "axtui providers list)")
-    from axtui.tui.app import ConsoleApp
-
     try:
-        feed.start()
+        feed.start()  # the engine child starts up while this process imports textual
+        from axtui.tui.app import ConsoleApp
+
         app = ConsoleApp(feed, refresh_s=1.0 / refresh, readonly=readonly, serving=serving,
                          theme=theme, keymap=keymap)
         app.run(mouse=not no_mouse)

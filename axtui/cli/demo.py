@@ -12,7 +12,7 @@ import typer
 from axtui.cli.output import CliError, emit_json, ms, pct, table, usd
 
 DEMO_MIX = {"chat": 0.6, "chat-fast": 0.15, "chat-free": 0.1, "chat-large": 0.1,
-            "chat-long": 0.05}
+            "chat-long": 0.05, "chat-eu": 0.1}
 
 
 def demo(
@@ -49,7 +49,7 @@ def demo(
     rate = rate or max(requests / 300.0, 0.05)
     url = store or cfg.store.url
     started = time.perf_counter()
-    records, stats = _run(cfg, requests, rate, mix, seed, url, trace_out)
+    records, stats, alerts = _run(cfg, requests, rate, mix, seed, url, trace_out)
     wall = time.perf_counter() - started
 
     from axtui.traces.summary import summarize
@@ -58,7 +58,7 @@ def demo(
     flags = _flag_split(records)
     if json_out:
         emit_json({**s.to_dict(), "store": url, "recorder": stats, "wall_s": round(wall, 3),
-                   "flags": flags})
+                   "flags": flags, "alerts": alerts})
         return
     typer.echo(f"axtui demo: {s.requests} requests over {s.duration_s:,.0f}s of virtual time "
                f"in {wall:.2f}s; ok {pct(s.ok / s.requests)}; spent {usd(s.cost_nano, 4)} "
@@ -84,11 +84,22 @@ def demo(
         typer.echo("\nflags (cohort vs baseline requests): " + "; ".join(
             f"{name} {n['cohort']} vs {n['baseline']}" for name, n in sorted(flags.items()))
             + "   ·   axtui flags report NAME")
+    if any(a["to"] in ("pending", "firing", "resolved") for a in alerts):
+        typer.echo("\nalerts: " + _alert_story(alerts) + "   ·   axtui alerts list")
     dropped = stats.get("dropped", 0)
     typer.echo(f"\nrecorded {stats.get('written', 0)} records to {url}"
                + (f" ({dropped} DROPPED)" if dropped else "")
                + (f"; trace in {trace_out}" if trace_out else ""))
     typer.echo("next: axtui providers list   ·   axtui trace --route chat")
+
+
+def _alert_story(alerts: list[dict]) -> str:
+    """"mistral-errors pending → firing → resolved; ..." (no-data and inactive left out)."""
+    paths: dict[str, list[str]] = {}
+    for a in alerts:
+        if a["to"] in ("pending", "firing", "resolved"):
+            paths.setdefault(a["rule"], []).append(a["to"])
+    return "; ".join(f"{rule} {' → '.join(p)}" for rule, p in paths.items())
 
 
 def _flag_split(records) -> dict[str, dict[str, int]]:
@@ -144,4 +155,6 @@ def _run(cfg, n, rate, mix, seed, url, trace_out):
     clock.run(main())
     from dataclasses import asdict
 
-    return records, asdict(host.recorder.stats())
+    alerts = [{"rule": t.rule.name, "from": t.from_state, "to": t.to_state, "at": t.at,
+               "value": t.value} for t in (host.alerts.recent if host.alerts else ())]
+    return records, asdict(host.recorder.stats()), alerts

@@ -15,6 +15,7 @@ import signal
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE_S = 1.0  # the console waits on this child when it quits
 MAX_IN_FLIGHT = 512  # beyond this, arrivals are counted as shed rather than piling up
 
 
@@ -66,8 +67,12 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             counts["sent"] += 1
-        if in_flight:
-            await asyncio.wait(in_flight, timeout=cfg.gateway.shutdown_grace_s)
+        if in_flight:  # synthetic traffic: a short grace, then cancel (recorded as cancelled)
+            _, late = await asyncio.wait(in_flight, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=STOP_GRACE_S)
     finally:
         await host.stop()  # events, then every queued record, then the store
     return counts

@@ -40,8 +40,10 @@ def _root(
 
 def _register() -> None:
     from axtui.cli import (
+        alerts,
         config_cmd,
         console,
+        costs,
         demo,
         deployments,
         flags,
@@ -63,7 +65,9 @@ def _register() -> None:
     app.add_typer(deployments.app, name="deployments")
     app.command("serve")(serve.serve)
     app.add_typer(keys.app, name="keys")
+    app.add_typer(alerts.app, name="alerts")
     monitor.app.command("status")(status.status)
+    app.add_typer(costs.app, name="costs")
     app.add_typer(monitor.app, name="monitor")
     app.command("console")(console.console)
     app.command("attach")(console.attach)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -25,6 +26,7 @@ def serve(
     from axtui.config import load_config
     from axtui.gateway.app import Gateway
     from axtui.gateway.keys import KeyProblem, config_keys
+    from axtui.gateway.metrics import MetricsExporter
     from axtui.gateway.serve import parse_listen
     from axtui.gateway.serve import serve as run_server
 
@@ -33,12 +35,13 @@ def serve(
         cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(
             update={"shutdown_grace_s": grace})})
     listen = listen or cfg.gateway.listen
+    url = store or cfg.store.url
     try:
         parse_listen(listen)
         config_keys(cfg)  # every key the config names must be in the environment
+        MetricsExporter.from_config(cfg, url, os.environ)  # so must a metrics token it names
     except (ValueError, KeyProblem) as e:
         raise CliError(str(e)) from None
-    url = store or cfg.store.url
     open_cli_store(url).close()  # a bad URL fails here, in one line, not inside uvicorn
     source = str(config) if config else "demo.toml (bundled, simulated providers)"
 
@@ -55,6 +58,10 @@ def serve(
         else:
             typer.echo("  no caller keys configured: serving WITHOUT auth "
                        "(axtui keys create --name NAME turns auth on)", err=True)
+        m = gw.metrics
+        typer.echo("  metrics off" if m is None else
+                   f"  metrics at /metrics ({'bearer token' if m.token else 'open'}; files in "
+                   f"{m.path})", err=True)
         env = cfg.gateway.admin_token_env
         typer.echo("  admin API at /admin" if gw.admin_token else
                    f"  admin API off (set {env} to enable it)", err=True)

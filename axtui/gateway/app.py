@@ -5,6 +5,7 @@ API over one Engine. Routes are functions; the engine does the work.
     GET  /v1/models, /v1/models/{route}
     GET  /healthz               alive
     GET  /readyz                store reachable and at least one deployment routable
+    GET  /metrics               Prometheus exposition, see metrics.py
          /admin/...             see admin.py
 
 Lifespan: startup starts a runtime host (axtui/runtime: store, recorder, engine, event
@@ -40,6 +41,8 @@ from axtui.gateway.asgi import (
 from axtui.gateway.chat import chat_completions
 from axtui.gateway.errors import ApiError, unauthorized
 from axtui.gateway.keys import CallerKey, KeyRing, config_keys
+from axtui.gateway.metrics import MetricsExporter
+from axtui.gateway.metrics import metrics as metrics_route
 from axtui.providers.base import ChatRequest, RateLimitInfo
 from axtui.records import ErrorKind, RequestRecord
 
@@ -84,6 +87,7 @@ class Gateway:
         self.recorder: Any = None
         self.engine: Engine = None  # type: ignore[assignment]
         self.keys: KeyRing = None  # type: ignore[assignment]
+        self.metrics: MetricsExporter | None = None
 
     # ------------------------------------------------------------------ ASGI
 
@@ -146,8 +150,10 @@ class Gateway:
 
         cfg = self.config
         keys = config_keys(cfg, self.environ)  # before anything opens: a missing key is fatal
+        self.metrics = MetricsExporter.from_config(cfg, self.store_url, self.environ)
         self.host = host = RuntimeHost(cfg, face="serve", store_url=self.store_url,
-                                       trace_path=self.trace_path)
+                                       trace_path=self.trace_path,
+                                       metrics_dir=self.metrics and self.metrics.path)
         self.keys = KeyRing(host.clock, keys, required=cfg.gateway.auth == "required")
         host.add_control_target(self.keys)  # revocations arrive with drains and flags
         host.subscribe_records(self.keys.on_record)
@@ -156,15 +162,27 @@ class Gateway:
         now = host.clock.now()
         spent = await asyncio.to_thread(host.store.spend, now - now % DAY, None, "key")
         self.keys.seed_spend(spent)
+        if self.metrics is not None:
+            self.metrics.start(self.engine, firing_alerts=self._firing_alerts,
+                               recorder=self.recorder)
         self.started_at = time.monotonic()
         self.ready = True
         if self.on_ready is not None:
             self.on_ready(self)
 
+    def _firing_alerts(self) -> dict[tuple[str, str], int]:
+        """What the alert evaluator last wrote (any process's): read in a worker thread."""
+        from axtui.alerts.state import firing_counts
+
+        with self.store.connect() as conn:
+            return firing_counts(conn)
+
     async def shutdown(self) -> None:
         self.ready = False
         if self.host is not None:
             await self.host.stop()  # engine, events, every queued record, then the store
+        if self.metrics is not None:
+            await self.metrics.stop()  # this process's live gauges leave the directory
 
     # ------------------------------------------------------------------ for the routes
 
@@ -288,4 +306,5 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/models": {"GET": list_models},
     "/healthz": {"GET": healthz},
     "/readyz": {"GET": readyz},
+    "/metrics": {"GET": metrics_route},
 }

@@ -35,6 +35,8 @@ from axtui.runtime.jobs import JobFn, JobStats, PeriodicJob
 from axtui.store.process_status import DeploymentLive, LiveState, RecorderLive
 
 if TYPE_CHECKING:
+    from axtui.alerts.evaluator import AlertEvaluator
+    from axtui.alerts.notifiers import WebhookNotifier
     from axtui.config import Config
     from axtui.engine.engine import Engine
     from axtui.flags.ops import ChangeResult
@@ -97,6 +99,7 @@ class RuntimeHost:
         control_poll_s: float | None = None,
         heartbeat_s: float | None = 1.0,
         event_interval_s: float = 0.25,
+        metrics_dir: str | Path | None = None,
     ) -> None:
         self.config = config
         self.face = face
@@ -110,6 +113,7 @@ class RuntimeHost:
         self.control_poll_s = control_poll_s or config.gateway.control_poll_s
         self.heartbeat_s = None if read_only else heartbeat_s
         self.event_interval_s = event_interval_s
+        self.metrics_dir = metrics_dir  # the recorder counts Prometheus metrics there
         self.process_id = f"{face}-{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self.state = "new"
         self.started_at: float | None = None
@@ -119,6 +123,8 @@ class RuntimeHost:
         self.sync: ControlSync | None = None
         self._engine: Engine | None = None
         self._jobs: dict[str, PeriodicJob] = {}
+        self.alerts: AlertEvaluator | None = None
+        self.notifier: WebhookNotifier | None = None
         self._record_subs: list[Callable[[RequestRecord], None]] = []
         self._event_subs: list[Callable[[EngineEvent], None]] = []
         self._control_targets: list[ControlTarget] = []
@@ -162,7 +168,8 @@ class RuntimeHost:
             self.recorder = await asyncio.to_thread(
                 make_recorder, store, process=self.recorder_kind == "process" and not in_memory,
                 flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
-                trace_path=self.trace_path)
+                trace_path=self.trace_path, metrics_dir=self.metrics_dir,
+                metrics_routes=list(cfg.routes))
         self._engine = engine = Engine(cfg, clock=clock, providers=self._providers,
                                        seed=self._seed)
         self.started_at = clock.now()
@@ -184,7 +191,8 @@ class RuntimeHost:
         self.sync.start(sync_first=False)
         if self.events is not None:
             self.events.start()
-        # TODO(lead, issue 8 §4): self.add_job("alerts", cfg.alerts.interval_s, evaluator.evaluate)
+        if not self.read_only and self.face != "route":  # a one-shot request evaluates nothing
+            self._start_alerts(store, engine)
         # TODO(lead, issue 8 §3): self.add_job("retention", 3600, lambda now: prune(store, now))
         if self.heartbeat_s:
             beat = PeriodicJob(HEARTBEAT_JOB, self.heartbeat_s, self._beat, clock)
@@ -192,6 +200,21 @@ class RuntimeHost:
             await beat.run_once()  # the row exists once start() returns
         for job in self._jobs.values():
             job.start()
+
+    def _start_alerts(self, store: Store, engine: Engine) -> None:
+        """The alert evaluator as a job on the engine's clock, with the config's webhooks.
+        In virtual time the recorder is flushed before each evaluation, so the rules see
+        the records of the virtual time they evaluate."""
+        from axtui.alerts.evaluator import AlertEvaluator
+        from axtui.alerts.notifiers import WebhookNotifier
+
+        cfg = self.config
+        self.notifier = WebhookNotifier.from_config(cfg.alerting, store)
+        flush = self.recorder.flush if isinstance(self.clock, VirtualClock) else None
+        self.alerts = AlertEvaluator.from_config(store, cfg, self.clock, engine=engine,
+                                                 notifier=self.notifier, before_evaluate=flush)
+        if self.alerts.rules:
+            self.add_job("alerts", cfg.alerting.interval_s, self.alerts.evaluate)
 
     async def stop(self) -> None:
         """Orderly stop; safe to call twice, and after a failed start."""
@@ -202,6 +225,8 @@ class RuntimeHost:
             await self._step("control sync", self.sync.stop())
         for job in self._jobs.values():
             await self._step(f"job {job.name}", job.stop())
+        if self.notifier is not None:  # delivers what is queued, up to its timeout
+            await self._step("alert notifier", asyncio.to_thread(self.notifier.close))
         if self._engine is not None:
             await self._step("engine", self._engine.aclose())
         if self.events is not None:

@@ -88,16 +88,17 @@ class SnapshotBuilder:
             spend = self._spend(conn, now)
             stored_events = control.events(conn, limit=self.events_limit)
             cursor, last_record_at = _tail(conn)
+            span = _span(conn, since, now)
             alerts = self._alerts(conn, now, problems)
             processes = self._processes(conn, now, problems)
         flags = self._flags(ctl, now, problems)
-        deployments = self._deployments(ctl, health, sparks, breakers, processes, now)
-        pulse = _pulse(self.window_s, routes, p95, alerts, spend, last_record_at, processes,
+        deployments = self._deployments(ctl, health, sparks, breakers, processes, now, span)
+        pulse = _pulse(span, routes, p95, alerts, spend, last_record_at, processes,
                        now, self.config)
         return Snapshot(
             taken_at=now, store_url=self.store.url, control_version=ctl.version,
             tail_cursor=cursor, pulse=pulse, deployments=deployments,
-            routes=self._routes(routes), flags=flags, alerts=alerts, spend=spend,
+            routes=self._routes(routes, span), flags=flags, alerts=alerts, spend=spend,
             events=tuple(_event_view(e) for e in stored_events),
             processes=tuple(p for p, _ in processes), problems=tuple(problems))
 
@@ -105,7 +106,7 @@ class SnapshotBuilder:
 
     def _deployments(self, ctl: ControlSnapshot, health: dict[str, queries.DeploymentHealth],
                      sparks: dict[str, tuple[int, ...]], breakers: dict[str, StoredEvent],
-                     processes: list[tuple[ProcessView, dict]], now: float
+                     processes: list[tuple[ProcessView, dict]], now: float, span: float
                      ) -> tuple[DeploymentView, ...]:
         from axtui.engine.control import drains
 
@@ -115,7 +116,7 @@ class SnapshotBuilder:
             for c in route.candidates:
                 routes_of.setdefault(c, []).append(name)
         total_attempts = sum(h.attempts for h in health.values()) or 0
-        minutes = self.window_s / 60.0
+        minutes = span / 60.0
         out = []
         for spec in self.config.deployments:
             name = spec.id
@@ -153,15 +154,16 @@ class SnapshotBuilder:
                 p50_ms=h.p50_ms if h else None, p95_ms=h.p95_ms if h else None,
                 ttft_ms=h.mean_ttft_ms if h else None,
                 headroom=live.get("headroom"), in_flight=live.get("in_flight"),
-                cost_per_hour_nano=_per_hour(h.cost_nano if h else 0, self.window_s),
+                cost_per_hour_nano=_per_hour(h.cost_nano if h else 0, span),
                 share_of_traffic=attempts / total_attempts if total_attempts else 0.0,
                 rate_series=sparks.get(name, ()),
                 errors=tuple(ErrorCount(kind=k, n=n) for k, n in sorted(
                     (h.errors_by_kind if h else {}).items(), key=lambda kv: -kv[1]))))
         return tuple(out)
 
-    def _routes(self, stats: dict[str, queries.RouteStats]) -> tuple[RouteView, ...]:
-        minutes = self.window_s / 60.0
+    def _routes(self, stats: dict[str, queries.RouteStats], span: float
+                ) -> tuple[RouteView, ...]:
+        minutes = span / 60.0
         out = []
         for name, route in self.config.routes.items():
             s = stats.get(name)
@@ -170,7 +172,7 @@ class SnapshotBuilder:
                 fallbacks=tuple(route.fallbacks), requests=s.requests if s else 0,
                 rpm=(s.requests if s else 0) / minutes,
                 success_rate=s.success_rate if s else None, p95_ms=s.p95_ms if s else None,
-                cost_per_hour_nano=_per_hour(s.cost_nano if s else 0, self.window_s),
+                cost_per_hour_nano=_per_hour(s.cost_nano if s else 0, span),
                 failovers=max(0, (s.attempts - s.requests)) if s else 0))
         return tuple(out)
 
@@ -233,7 +235,20 @@ class SnapshotBuilder:
 
     def _alerts(self, conn: Connection, now: float, problems: list[str]
                 ) -> tuple[AlertView, ...]:
-        return ()  # wired to axtui.alerts once it lands
+        """What the evaluator (in whichever process hosts it) last wrote, most urgent
+        first, with acks and the silences active at `now`."""
+        from axtui.alerts.state import read_alert_statuses
+
+        return tuple(
+            AlertView(name=a.name, severity=a.severity, state=a.state, metric=a.metric,
+                      scope=a.scope, op=a.operator, threshold=a.threshold, value=a.value,
+                      since=a.since, for_s=a.for_s, summary=a.summary,
+                      runbook=a.runbook or None,
+                      acked_by=a.ack.by if a.ack else None,
+                      acked_at=a.ack.at if a.ack else None,
+                      silenced_until=a.silenced_by.ends_at if a.silenced_by else None,
+                      silenced_by=a.silenced_by.by if a.silenced_by else None)
+            for a in read_alert_statuses(conn, now))
 
     def _processes(self, conn: Connection, now: float, problems: list[str]
                    ) -> list[tuple[ProcessView, dict]]:
@@ -302,6 +317,18 @@ def _latest_breakers(conn: Connection) -> dict[str, StoredEvent]:
               .scalar_subquery())
     rows = conn.execute(select(EventRow.__table__).where(e.id.in_(newest)))
     return {r.subject: control._event(r) for r in rows}
+
+
+def _span(conn: Connection, since: float, now: float) -> float:
+    """The seconds the window's counts really cover: rollups count whole minutes from the
+    one holding `since`, and a store younger than the window has nothing before its first
+    record (else rates read low for the first minutes of a run)."""
+    r = RequestRow.__table__.c
+    first = conn.execute(select(r.started_at).order_by(r.seq).limit(1)).scalar()
+    start = math.floor(since / 60) * 60
+    if first is not None and first > start:
+        start = first
+    return max(now - start, 1.0)
 
 
 def _tail(conn: Connection) -> tuple[int, float | None]:

@@ -109,14 +109,17 @@ class PreparedBatch:
         self.rows: list[tuple] = []
         self.delta = RollupDelta()
 
-    def extend(self, record_jsons: Sequence[str]) -> None:
-        """Add records. A line that is not a record raises, and the batch is then unusable:
-        callers rebuild it from the lines that prepare alone."""
+    def extend(self, record_jsons: Sequence[str], parsed: list[dict] | None = None) -> None:
+        """Add records (and their parsed dicts to `parsed`, when given). A line that is not
+        a record raises, and the batch is then unusable: callers rebuild it from the lines
+        that prepare alone."""
         rows, add = self.rows, self.delta.add
         for line in record_jsons:
             r = loads(line)
             rows.append(request_row(r, line))
             add(r)
+            if parsed is not None:
+                parsed.append(r)
 
     def extend_records(self, records: Sequence[RequestRecord], record_jsons: Sequence[str]
                        ) -> None:

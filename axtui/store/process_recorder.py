@@ -26,6 +26,7 @@ import signal
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -82,6 +83,8 @@ class ProcessRecorder:
         queue_max: int = 100_000,
         trace_path: str | Path | None = None,
         start_method: str | None = None,
+        metrics_dir: str | Path | None = None,
+        metrics_routes: Sequence[str] | None = None,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or queue_max < 1:
             raise ValueError("recorder: interval, batch_max and queue_max must be > 0")
@@ -123,6 +126,8 @@ class ProcessRecorder:
             "batch_max": batch_max,
             "queue_max": queue_max,  # unused there: lines bypass submit(), bounded here
             "trace_path": None if trace_path is None else str(trace_path),
+            "metrics_dir": None if metrics_dir is None else str(metrics_dir),  # counted there
+            "metrics_routes": None if metrics_routes is None else list(metrics_routes),
         }
         self._process = ctx.Process(
             target=_child_main,
@@ -451,13 +456,19 @@ def make_recorder(
     batch_max: int = 5000,
     queue_max: int = 100_000,
     trace_path: str | Path | None = None,
+    metrics_dir: str | Path | None = None,
+    metrics_routes: Sequence[str] | None = None,
 ) -> Recorder | ProcessRecorder:
-    """A recorder of either kind; `process=True` writes from a child process."""
+    """A recorder of either kind; `process=True` writes from a child process. With
+    `metrics_dir`, it also counts Prometheus request metrics there (see prometheus/), with
+    any route label not in `metrics_routes` (when given) counted as "(unknown)"."""
     options: dict[str, Any] = {
         "flush_interval_s": flush_interval_s,
         "batch_max": batch_max,
         "queue_max": queue_max,
         "trace_path": trace_path,
+        "metrics_dir": metrics_dir,
+        "metrics_routes": metrics_routes,
     }
     if process:
         url = store_or_url
@@ -509,10 +520,11 @@ class _LineRecorder(Recorder):
         self._dropped_reported += rest
 
     def _prepare(self, lines: list[str]) -> _Batch | None:  # type: ignore[override]
+        parsed: list[dict] | None = [] if self._metrics is not None else None
         try:
             batch = PreparedBatch()
             for start in range(0, len(lines), _YIELD_EVERY):
-                batch.extend(lines[start : start + _YIELD_EVERY])
+                batch.extend(lines[start : start + _YIELD_EVERY], parsed)
                 time.sleep(0)  # let the writer thread back in, as Recorder does
         except Exception:  # a line the store cannot take: find it, keep the others
             good = []
@@ -531,6 +543,9 @@ class _LineRecorder(Recorder):
             if not good:
                 return None
             lines, batch = good, prepare(good)
+            parsed = None if parsed is None else [orjson.loads(line) for line in good]
+        if parsed is not None and self._metrics is not None:
+            self._metrics.observe(parsed)
         self._append_trace(lines)
         return _Batch(lines, batch)
 

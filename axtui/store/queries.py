@@ -2,7 +2,8 @@
 
 Rollup-backed answers cover the whole minutes that overlap [since_ts, until_ts), read at
 the coarsest resolution that tiles them: whole days inside the range from day rows, whole
-hours beside them from hour rows, minutes only at the edges (`covering`). So a week reads a
+hours beside them from hour rows, minutes only at the edges (`covering`); an edge older than
+the minutes (hours) retention kept reads its whole hour (day). So a week reads a
 few hundred rows per group, not ten thousand. Spend by user or key reads raw rows over the
 same whole minutes, so every grouping adds up to the same total. The live tail pages by
 `seq`, the insertion order: SQLite commits writers one at a time, so a reader that saw seq
@@ -167,7 +168,7 @@ def _grouped_errors(
 ) -> dict[str, dict[str, int]]:
     q = (
         select(group, _E.kind, func.sum(_E.n))
-        .where(_E.series == series, in_range(_E, since_ts, until_ts))
+        .where(_E.series == series, in_range(conn, _E, since_ts, until_ts))
         .group_by(group, _E.kind)
     )
     out: dict[str, dict[str, int]] = defaultdict(dict)
@@ -181,7 +182,7 @@ def _grouped_histograms(
 ) -> dict[str, dict[int, int]]:
     q = (
         select(group, _H.octave, *slot_sums())
-        .where(_H.series == series, in_range(_H, since_ts, until_ts))
+        .where(_H.series == series, in_range(conn, _H, since_ts, until_ts))
         .group_by(group, _H.octave)
     )
     out: dict[str, dict[int, int]] = defaultdict(dict)
@@ -192,7 +193,7 @@ def _grouped_histograms(
 
 def _sums(conn: Connection, group: Any, names: list[str], since_ts, until_ts) -> list[Any]:
     cols = [func.coalesce(func.sum(_U[n]), 0).label(n) for n in names]
-    q = select(group, *cols).where(in_range(_U, since_ts, until_ts)).group_by(group)
+    q = select(group, *cols).where(in_range(conn, _U, since_ts, until_ts)).group_by(group)
     return list(conn.execute(q))
 
 
@@ -338,7 +339,7 @@ def spend(
         total = _U.cost_nano if group_by == "route" else _U.attempt_cost_nano
         q = (
             select(group, func.sum(total))
-            .where(in_range(_U, since_ts, until_ts))
+            .where(in_range(conn, _U, since_ts, until_ts))
             .group_by(group)
         )
         rows = [(name or None, int(n)) for name, n in conn.execute(q)]

@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,8 @@ class Recorder:
         queue_max: int = 100_000,
         trace_path: str | Path | None = None,
         max_write_tries: int = 5,
+        metrics_dir: str | Path | None = None,
+        metrics_routes: Sequence[str] | None = None,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or queue_max < 1 or max_write_tries < 1:
             raise ValueError("recorder: interval, batch_max, queue_max and tries must be > 0")
@@ -121,6 +124,15 @@ class Recorder:
         self._last_flush_at: float | None = None
         self._last_error: str | None = None
         self._logged_error: str | None = None
+        # Prometheus request metrics, counted here, off the serving path (see prometheus/)
+        self._metrics = None
+        if metrics_dir is not None:
+            from axtui.prometheus.records import RecordMetrics  # prometheus_client: ~60 ms
+
+            try:
+                self._metrics = RecordMetrics(metrics_dir, metrics_routes)
+            except OSError as err:  # metrics are lost, never the records: said, and on
+                self._report(f"metrics in {metrics_dir} are off: {_one_line(err)}")
         self._preparer = threading.Thread(
             target=self._prepare_loop, name="axtui-recorder-prepare", daemon=True
         )
@@ -174,6 +186,9 @@ class Recorder:
             self._report(f"{lost} records submitted during close were not written")
         if self._trace is not None:
             self._trace.close()
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
 
     def _join(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -239,6 +254,8 @@ class Recorder:
                 return
 
     def _prepare(self, records: list[RequestRecord]) -> _Batch | None:
+        if self._metrics is not None:  # every record served, storable or not
+            self._metrics.observe([r.__dict__ for r in records])
         try:
             batch, jsons = PreparedBatch(), []
             for start in range(0, len(records), _YIELD_EVERY):

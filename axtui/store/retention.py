@@ -1,5 +1,7 @@
 """Retention: drop raw records and rollup periods older than the configured ages, so a
-store under steady traffic stops growing. The runtime host calls `prune` periodically.
+store under steady traffic stops growing. The runtime host calls `prune` periodically, off
+the event loop: `await asyncio.to_thread(prune, store, clock.now(), config.retention)`
+(every few minutes is plenty: ages are days).
 
 Rows go in bounded transactions (a few thousand raw rows, or a day of rollup periods, at a
 time), so a prune never holds the store's one write lock for long against the recorder.

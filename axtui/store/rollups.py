@@ -72,31 +72,13 @@ Levels = list[tuple[int, dict[Key, "_Group"]]]  # (res, groups) per resolution
 class _Group:
     """Counters, histograms ({bucket: n} per HIST_SERIES) and error kinds of one key."""
 
-    __slots__ = ("c", "hists", "request_errors", "attempt_errors", "_octaves")
+    __slots__ = ("c", "hists", "request_errors", "attempt_errors")
 
     def __init__(self) -> None:
         self.c: list[float] = [0] * len(ROLLUP_COUNTERS)
         self.hists: tuple[dict[int, int], ...] = ({}, {}, {}, {})
         self.request_errors: dict[str, int] = {}
         self.attempt_errors: dict[str, int] = {}
-        self._octaves: list[tuple] | None = None
-
-    def octaves(self) -> list[tuple]:
-        """(series, octave, *SLOTS) per octave with counts; made once, as the same group
-        often stands for its minute, its hour and its day."""
-        if self._octaves is None:
-            rows = []
-            for series, hist in zip(HIST_SERIES, self.hists, strict=True):
-                by_octave: dict[int, list[int]] = {}
-                for bucket, n in hist.items():
-                    octave, slot = divmod(bucket, BUCKETS_PER_DOUBLING)
-                    slots = by_octave.get(octave)
-                    if slots is None:
-                        slots = by_octave[octave] = [0] * BUCKETS_PER_DOUBLING
-                    slots[slot] += n
-                rows.extend((series, o, *by_octave[o]) for o in sorted(by_octave))
-            self._octaves = rows
-        return self._octaves
 
     def merge(self, other: _Group) -> None:
         self.c = [x + y for x, y in zip(self.c, other.c, strict=True)]
@@ -109,6 +91,29 @@ class _Group:
 def _add_counts(into: dict, counts: dict) -> None:
     for k, n in counts.items():
         into[k] = into.get(k, 0) + n
+
+
+_PER_ROUTE = (True, False, True, False)  # per HIST_SERIES: request series go by route
+
+
+def _by_reader(groups: dict[Key, _Group]) -> dict[tuple, dict[int, int]]:
+    """Histograms keyed (series, period, route, "") or (series, period, "", deployment)."""
+    out: dict[tuple, dict[int, int]] = {}
+    owned: set[tuple] = set()  # merged copies; the others are a group's own dict, shared
+    for (period, route, deployment), g in groups.items():
+        for series, per_route, hist in zip(HIST_SERIES, _PER_ROUTE, g.hists, strict=True):
+            if not hist:
+                continue
+            key = (series, period, route, "") if per_route else (series, period, "", deployment)
+            into = out.get(key)
+            if into is None:
+                out[key] = hist
+                continue
+            if key not in owned:
+                into = out[key] = dict(into)
+                owned.add(key)
+            _add_counts(into, hist)
+    return out
 
 
 class RollupDelta:
@@ -243,7 +248,7 @@ class RollupDelta:
                 parts.setdefault((minute - minute % res, route, deployment), []).append(g)
             merged: dict[Key, _Group] = {}
             for key, groups in parts.items():
-                if len(groups) == 1:  # most batches span one minute: share, do not copy
+                if len(groups) == 1:  # most batches span one minute: share, never modified
                     merged[key] = groups[0]
                     continue
                 into = merged[key] = _Group()
@@ -259,13 +264,22 @@ class RollupDelta:
 
     def histogram_rows(self, levels: Levels | None = None) -> list[tuple]:
         """(res, series, period, route, deployment, octave, *SLOTS) per octave with counts:
-        one row holds one doubling of buckets."""
-        return [
-            (res, series, *k, *octave_row)
-            for res, groups in levels or self.levels()
-            for k, g in sorted(groups.items())
-            for series, *octave_row in g.octaves()
-        ]
+        one row holds one doubling of buckets. Request series are kept per route
+        (deployment ""), attempt series per deployment (route ""): those are the only ways
+        they are read, and it keeps the rows (and a percentile's reads) few."""
+        rows = []
+        for res, groups in levels or self.levels():
+            for (series, period, route, deployment), hist in sorted(_by_reader(groups).items()):
+                by_octave: dict[int, list[int]] = {}
+                for bucket, n in hist.items():
+                    octave, slot = divmod(bucket, BUCKETS_PER_DOUBLING)
+                    slots = by_octave.get(octave)
+                    if slots is None:
+                        slots = by_octave[octave] = [0] * BUCKETS_PER_DOUBLING
+                    slots[slot] += n
+                rows.extend((res, series, period, route, deployment, o, *by_octave[o])
+                            for o in sorted(by_octave))
+        return rows
 
     def error_rows(self, levels: Levels | None = None) -> list[tuple]:
         """(res, series, period, route, deployment, kind, n) per error kind seen."""

@@ -109,7 +109,8 @@ rollup_table = Table(
     sqlite_with_rowid=False,  # clustered on the key: range reads touch only their pages
 )
 # series (request, attempt, request_ttft, attempt_ttft) leads the period, so a query reads
-# only the series it needs out of the primary key's range.
+# only the series it needs out of the primary key's range. Request series are kept per route
+# (deployment ""), attempt series per deployment (route ""): the only ways they are read.
 rollup_hist_table = Table(
     "rollup_hist", SQLModel.metadata,
     *_keys("res", "series", "period", "route", "deployment", "octave"),
@@ -157,3 +158,21 @@ class CounterRow(SQLModel, table=True):
 
     name: str = Field(sa_column=Column(String, primary_key=True))
     n: int = Field(default=0, sa_column=_big())
+
+
+class AlertStateRow(SQLModel, table=True):
+    """Where one alert rule stands (written by the evaluator, read by every face)."""
+
+    __tablename__ = "alert_state"
+
+    name: str = Field(sa_column=Column(String, primary_key=True))
+    state: str  # inactive | pending | firing | resolved | nodata
+    value: float | None = None
+    threshold: float
+    since: float  # when it entered this state
+    active_since: float | None = None  # pending or firing since (cleared when inactive)
+    evaluated_at: float
+    last_notified_at: float | None = None
+    notifications_sent: int = Field(default=0, sa_column=_big())
+    notifications_failed: int = Field(default=0, sa_column=_big())
+    rule: str = Field(sa_column=Column(Text, nullable=False))  # the rule as JSON

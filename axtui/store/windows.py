@@ -5,11 +5,10 @@ whole or per step (what store/metrics.py computes its metrics from)."""
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, false, func, literal, or_, select
 
 from axtui.quantiles import BUCKETS_PER_DOUBLING
 from axtui.store.rollups import DAY_S, HOUR_S, MINUTE_S
@@ -70,8 +69,29 @@ def in_segments(t: Any, segments: list[Segment]) -> ColumnElement[bool]:
     return or_(*(and_(t.res == res, t.period >= a, t.period < b) for res, a, b in segments))
 
 
-def in_range(t: Any, since_ts: float, until_ts: float | None) -> ColumnElement[bool]:
-    return in_segments(t, covering(*window(since_ts, until_ts)))
+def retained(conn: Connection, lo: int) -> int:
+    """`lo`, or the start of its hour (day) when retention has dropped the minute (hour)
+    rows there: a range reaching back past them reads whole coarser periods rather than
+    silently missing its oldest edge. Rows were dropped where coarser rows reach further
+    back than the finer ones (a store that just started has both begin together)."""
+    for fine, coarse in ((MINUTE_S, HOUR_S), (HOUR_S, DAY_S)):
+        if not lo % coarse:
+            continue
+        oldest_fine, oldest_coarse = (
+            conn.execute(select(func.min(_U.period)).where(_U.res == res)).scalar()
+            for res in (fine, coarse))
+        if oldest_coarse is None or oldest_fine is not None and lo >= oldest_fine:
+            continue
+        if oldest_fine is None or oldest_coarse < oldest_fine - oldest_fine % coarse:
+            lo -= lo % coarse
+    return lo
+
+
+def in_range(conn: Connection, t: Any, since_ts: float, until_ts: float | None
+             ) -> ColumnElement[bool]:
+    """Rows of `t` covering the whole minutes of a range, at the coarsest resolution."""
+    lo, hi = window(since_ts, until_ts)
+    return in_segments(t, covering(retained(conn, lo), hi))
 
 
 def slot_sums() -> list[Any]:
@@ -133,6 +153,7 @@ def scope_totals(
     `step_starts` that has rows. Each window is read at the coarsest resolution tiling it."""
     if step_s is None:
         lo, hi = window(since_ts, until_ts)
+        lo = retained(conn, lo)
         starts = [lo]
         windows = [(lo, hi)]
     else:
@@ -140,28 +161,29 @@ def scope_totals(
         hi = math.ceil(until_ts / MINUTE_S) * MINUTE_S
         windows = [(t, min(t + step_s, hi)) for t in starts]
     segments = merge_segments([seg for a, b in windows for seg in covering(a, b)])
+    first, step = starts[0], step_s or (windows[0][1] - windows[0][0])
 
-    def step_of(period: int) -> int:
-        return starts[bisect_right(starts, period) - 1]
+    def step_index(t: Any) -> Any:
+        # rows are summed per step inside the database: every period read lies in one step
+        return ((t.period - first) // step) if step_s else literal(0)
 
     sums: dict[int, list[float]] = {}
     if counters:
         where = _scope_filters(_U, route, deployments, deployment_prefix)
         cols = [func.coalesce(func.sum(_U[n]), 0) for n in counters]
-        q = (select(_U.period, *cols).where(in_segments(_U, segments), *where)
-             .group_by(_U.res, _U.period))
-        for period, *values in conn.execute(q):
-            acc = sums.setdefault(step_of(int(period)), [0] * len(counters))
-            for i, v in enumerate(values):
-                acc[i] += v
+        k = step_index(_U).label("k")
+        q = select(k, *cols).where(in_segments(_U, segments), *where).group_by(k)
+        for i, *values in conn.execute(q):
+            sums[first + int(i) * step] = list(values)
     hists: dict[int, dict[str, dict[int, int]]] = {}
     if series:
         hwhere = _scope_filters(_H, route, deployments, deployment_prefix)
-        hq = (select(_H.period, _H.series, _H.octave, *slot_sums())
+        k = step_index(_H).label("k")
+        hq = (select(k, _H.series, _H.octave, *slot_sums())
               .where(_H.series.in_(series), in_segments(_H, segments), *hwhere)
-              .group_by(_H.res, _H.series, _H.period, _H.octave))
-        for period, name, octave, *slots in conn.execute(hq):
-            by_series = hists.setdefault(step_of(int(period)), {})
+              .group_by(k, _H.series, _H.octave))
+        for i, name, octave, *slots in conn.execute(hq):
+            by_series = hists.setdefault(first + int(i) * step, {})
             add_octave(by_series.setdefault(name, {}), octave, slots)
     ends = dict(windows)
     zero = [0] * len(counters)

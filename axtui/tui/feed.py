@@ -99,10 +99,11 @@ class StoreFeed:
     spend_range_s: float = 3600.0  # the spend chart's range (the UI sets it; read per fetch)
     children: list[Child] = field(default_factory=list)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
-    _store: object | None = None
-    _snapshots: object | None = None  # a SnapshotBuilder: keeps gate verdicts between builds
-    _cursor: int | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _store: object | None = field(default=None, init=False, repr=False)
+    # a SnapshotBuilder: keeps gate verdicts between builds
+    _snapshots: object | None = field(default=None, init=False, repr=False)
+    _cursor: int | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def store(self):
@@ -184,11 +185,19 @@ def demo_feed(rate: float = 30.0, store_url: str | None = None, incident: str | 
     argv = _axtui("demo", "--live", "--rate", str(rate), "--store", url, "--seed", str(seed))
     if incident:
         argv += ["--incident", incident]
-    feed = StoreFeed(url, load_config(None), "LIVE", "demo",
-                     children=[Child(argv, workdir / "demo.log")])
-    feed.cleanup.append(lambda: shutil.rmtree(workdir, ignore_errors=True)
-                        if store_url is None else None)
+    child = Child(argv, workdir / "demo.log")
+    feed = StoreFeed(url, load_config(None), "LIVE", "demo", children=[child])
+    feed.cleanup.append(lambda: _remove_workdir(child, workdir))
     return feed
+
+
+def _remove_workdir(child: Child, workdir: Path) -> None:
+    """The child's folder goes when it stopped cleanly; kept otherwise: its log says why."""
+    if child.proc is None or child.proc.returncode == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        log.warning("%s failed (code %s); its log is in %s", " ".join(child.argv[3:5]),
+                    child.proc.returncode, workdir)
 
 
 def console_feed(config: str, listen: str | None, store_url: str | None) -> StoreFeed:
@@ -197,13 +206,14 @@ def console_feed(config: str, listen: str | None, store_url: str | None) -> Stor
 
     cfg = load_config(config)
     url = store_url or cfg.store.url
-    children = []
+    feed = StoreFeed(url, cfg, "LIVE" if listen else "ATTACHED", listen or Path(config).name)
     if listen:
         logdir = Path(tempfile.mkdtemp(prefix="axtui-console-"))
-        children.append(Child(_axtui("serve", "--config", str(config), "--listen", listen,
-                                     "--store", url), logdir / "serve.log"))
-    return StoreFeed(url, cfg, "LIVE" if listen else "ATTACHED", listen or Path(config).name,
-                     children=children)
+        child = Child(_axtui("serve", "--config", str(config), "--listen", listen,
+                             "--store", url), logdir / "serve.log")
+        feed.children.append(child)
+        feed.cleanup.append(lambda: _remove_workdir(child, logdir))
+    return feed
 
 
 def attach_feed(store_url: str, config: str | None = None) -> StoreFeed:

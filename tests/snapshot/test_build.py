@@ -239,3 +239,17 @@ def test_longer_spend_ranges_use_coarser_steps_and_still_add_up(store, cfg, rang
     assert sum(p.nano for s in spend.by_provider for p in s.points) == 200 * 5_000
     assert all(len(s.points) == math.ceil((NOW - spend.since) / step_s)
                for s in spend.by_provider)
+
+
+def test_a_store_younger_than_the_window_rates_over_its_own_age(store, cfg):
+    store.write_records([record(started_at=NOW - 30 + i) for i in range(30)])
+    pulse = build_snapshot(store, cfg, NOW).pulse
+    assert pulse.window_s == pytest.approx(30)
+    assert pulse.request_rate == pytest.approx(1.0)
+
+
+def test_rates_cover_the_whole_minutes_the_rollups_count(store, cfg):
+    store.write_records([record(started_at=NOW - 400 + i) for i in range(395)])
+    pulse = build_snapshot(store, cfg, NOW - 5).pulse  # since NOW-305, in minute NOW-360
+    assert pulse.window_s == pytest.approx(355) and pulse.requests == 355
+    assert pulse.request_rate == pytest.approx(1.0)

@@ -7,7 +7,7 @@ import math
 import random
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -61,6 +61,7 @@ def test_every_resolution_holds_the_same_totals(three_days):
 
 
 @given(st.integers(0, 3 * DAY_S), st.integers(1, 3 * DAY_S))
+@settings(deadline=None, max_examples=60)  # a store query: its time is the machine's
 def test_any_range_reads_what_its_records_say(three_days, start, length):
     store, records = three_days
     since, until = T0 + start + 0.5, T0 + start + length + 0.5
@@ -96,6 +97,7 @@ def test_a_range_inside_one_hour_is_read_in_minutes():
 
 
 @given(st.integers(0, 3 * DAY_S), st.integers(60, 3 * DAY_S))
+@settings(deadline=None, max_examples=60)
 def test_metrics_over_any_range_match_the_records(three_days, start, length):
     store, records = three_days
     since, until = T0 + start, T0 + start + length  # whole seconds: minute edges happen

@@ -98,3 +98,24 @@ def test_rollup_periods_go_once_wholly_past_their_age(store):
                                     DAY_S: 0}
     assert result.by_resolution[MINUTE_S] >= 1
     assert result.deleted["request"] == 1
+
+
+def test_a_range_reaching_past_the_kept_minutes_reads_whole_hours_not_a_missing_edge(store):
+    at = [T0 + i * 600 for i in range(10 * 144)]  # every 10 minutes for 10 days
+    store.write_records([record(started_at=t, attempts=[attempt("acme/a", started_at=t)])
+                         for t in at])
+    now = T0 + 10 * DAY_S
+    prune(store, now, SHORT)  # minutes kept 2 days, hours 3, days 5
+    for since, floor in ((now - 2.5 * DAY_S + 25 * 60, HOUR_S),
+                         (now - 4 * DAY_S + 7 * HOUR_S + 25 * 60, DAY_S)):
+        expected = sum(1 for t in at if since - since % floor <= t < now)
+        assert store.route_stats(since, now)["chat"].requests == expected
+        assert store.metric_value("request_rate", "global", since, now) == pytest.approx(
+            expected / (now - (since - since % floor)))
+
+
+def test_a_range_starting_before_a_new_stores_first_record_keeps_its_own_span(store):
+    store.write_records([record(started_at=T0 + 3600 + 17 * 60)])  # the store's first
+    since = T0 + 3600 + 5 * 60  # before it, inside its hour: nothing was pruned
+    assert store.metric_value("request_rate", "global", since, since + 1800) == pytest.approx(
+        1 / 1800)

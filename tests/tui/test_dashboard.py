@@ -274,9 +274,10 @@ async def test_the_spend_chart_replots_at_most_once_a_second():
 
     app = frozen_app()
     async with app.run_test(size=(200, 60)) as pilot:
+        chart = app.screen.query_one(SpendChart)
+        chart.monotonic = lambda: 1000.0  # the second never runs out by itself
         app.apply_frame(frame())
         await pilot.pause()
-        chart = app.screen.query_one(SpendChart)
         assert chart.builds == 1
         for hours in (2, 3, 4, 5):  # new data four times within the second
             app.apply_frame(frame(make_snapshot(spend=spend(hours=hours))))
@@ -298,3 +299,24 @@ async def test_no_color_drops_colour_but_keeps_every_glyph_and_word(monkeypatch)
                    if c is not None and c.triplet is not None}
     assert "○  groq/llama-3.1-8b-instant" in text and "OPEN" in text and "CRIT" in text
     assert colours and all(r == g == b for r, g, b in colours)  # shades of grey only
+
+
+async def test_w_on_the_spend_chart_asks_the_next_snapshots_for_another_range(tmp_path):
+    from axtui.config import load_config
+    from axtui.tui.app import ConsoleApp
+    from axtui.tui.components.spend import SpendChart
+    from axtui.tui.feed import StoreFeed
+
+    feed = StoreFeed(f"sqlite:///{tmp_path / 's.db'}", load_config(None), "ATTACHED")
+    app = ConsoleApp(feed, live=False, clock=lambda: T0)
+    async with app.run_test(size=(200, 60)) as pilot:
+        app.apply_frame(frame())
+        await pilot.press("4")
+        assert feed.spend_range_s == 3600.0
+        await pilot.press("w")
+        await pilot.pause()
+        assert feed.spend_range_s == 86_400.0
+        assert "over 24h" in screen_text(app)
+        await pilot.press("w", "w")
+        assert feed.spend_range_s == 3600.0
+        assert app.screen.query_one(SpendChart).window == 0

@@ -194,3 +194,4 @@ def test_console_with_listen_runs_the_gateway_as_a_child_that_serves_and_records
     finally:
         feed.close()
     assert feed.children[0].proc.returncode == 0
+    assert not feed.children[0].log_path.parent.exists()  # a clean stop leaves nothing behind

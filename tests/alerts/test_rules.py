@@ -1,0 +1,131 @@
+"""Alert rules as a user writes them: in the config, validated with errors that name the key."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+
+import pytest
+
+from axtui.alerts.rules import AlertRule, WebhookConfig, budget_rules, parse_duration
+from axtui.config import ConfigError, load_config, parse_config
+
+DEMO = tomllib.loads(resources.files("axtui.fixtures").joinpath("demo.toml").read_text())
+
+
+def _problems(alerts=None, **extra) -> list[str]:
+    data = copy.deepcopy(DEMO)
+    if alerts is not None:
+        data["alerts"] = alerts
+    data.update(extra)
+    with pytest.raises(ConfigError) as e:
+        parse_config(data, "a.toml")
+    return e.value.problems
+
+
+def test_the_demo_config_ships_rules_and_alerting():
+    cfg = load_config()
+    names = [r.name for r in cfg.alerts]
+    assert "mistral-errors" in names
+    mistral = next(r for r in cfg.alerts if r.name == "mistral-errors")
+    assert (mistral.metric, mistral.scope, mistral.window, mistral.for_) == (
+        "error_rate", "deployment:mistral/mistral-small-latest", 60.0, 30.0)
+    assert cfg.alerting.interval_s == 15
+
+
+def test_an_unknown_metric_names_its_key():
+    problems = _problems([{"name": "x", "metric": "error_rte", "threshold": 1}])
+    assert len(problems) == 1
+    assert problems[0].startswith("a.toml: alerts[0].metric:")
+    assert "error_rate" in problems[0]
+
+
+def test_a_bad_window_names_its_key():
+    problems = _problems([{"name": "x", "metric": "p95", "threshold": 1, "window": "5x"}])
+    assert problems == ["a.toml: alerts[0].window: not a duration: '5x' (use e.g. 90s, 15m, "
+                        "1h, 7d)"]
+
+
+@pytest.mark.parametrize("scope, why", [
+    ("route:nope", "unknown route 'nope'"),
+    ("deployment:x/y", "unknown deployment 'x/y'"),
+    ("provider:acme", "unknown provider 'acme'"),
+])
+def test_a_scope_naming_nothing_in_the_config_is_refused(scope, why):
+    problems = _problems([{"name": "x", "metric": "p95", "threshold": 1, "scope": scope}])
+    assert problems == [f"a.toml: alerts[0].scope: {why}"]
+
+
+def test_a_malformed_scope_is_refused():
+    problems = _problems([{"name": "x", "metric": "p95", "threshold": 1, "scope": "route"}])
+    assert "alerts[0].scope" in problems[0] and "global, route:NAME" in problems[0]
+
+
+def test_rejected_rate_is_not_measured_per_deployment():
+    problems = _problems([{"name": "x", "metric": "rejected_rate", "threshold": 0.1,
+                           "scope": "deployment:openai/gpt-4o"}])
+    assert "rejected_rate is measured per route or globally" in problems[0]
+
+
+def test_duplicate_rule_names_are_refused():
+    r = {"name": "x", "metric": "p95", "threshold": 1}
+    assert _problems([r, r]) == ["a.toml: alerts[1].name: duplicate alert rule 'x'"]
+
+
+def test_an_unknown_key_in_a_rule_is_refused():
+    problems = _problems([{"name": "x", "metric": "p95", "threshold": 1, "treshold": 2}])
+    assert problems == ["a.toml: alerts[0].treshold: unknown key"]
+
+
+def test_spend_vs_budget_needs_a_budget_with_that_scope():
+    problems = _problems([{"name": "x", "metric": "spend_vs_budget", "threshold": 90,
+                           "scope": "route:chat"}])
+    assert problems == ["a.toml: alerts[0].scope: no [[budgets]] entry has scope 'route:chat'"]
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1h", 3600),
+                                           ("1d", 86400), (30, 30), ("250ms", 0.25)])
+def test_durations_read_as_people_write_them(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["5x", "-1m", "", "m", "40d", True])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_the_condition_reads_as_a_sentence():
+    r = AlertRule.model_validate({"name": "x", "metric": "p95", "scope": "route:chat",
+                                  "threshold": 3000, "window": "5m", "for": "2m"})
+    assert r.condition() == "p95 of route:chat > 3000ms over 5m for 2m"
+
+
+def test_each_budget_threshold_is_a_built_in_rule():
+    cfg = load_config()
+    rules = budget_rules(cfg.budgets)
+    glob = [r for r in rules if r.scope == "global"]
+    assert [(r.threshold, r.severity) for r in glob] == [
+        (50, "info"), (80, "warning"), (100, "critical")]
+    assert all(r.metric == "spend_vs_budget" and r.operator == ">=" and r.origin == "budget"
+               for r in rules)
+    assert len(rules) == 3 * len(cfg.budgets)
+
+
+def test_a_webhook_needs_exactly_one_of_url_and_url_env():
+    with pytest.raises(ValueError, match="url"):
+        WebhookConfig(name="x")
+    with pytest.raises(ValueError, match="url"):
+        WebhookConfig(name="x", url="http://127.0.0.1/h", url_env="HOOK")
+    assert WebhookConfig(url_env="HOOK").format == "json"
+
+
+def test_a_wildcard_scope_is_accepted_and_brackets_are_kept_for_its_alerts():
+    data = copy.deepcopy(DEMO)
+    data["alerts"] = [{"name": "dep-errors", "metric": "error_rate", "threshold": 0.2,
+                       "scope": "deployment:*"}]
+    (r,) = parse_config(data, "a.toml").alerts
+    assert r.wildcard and r.instance("groq/x").scope == "deployment:groq/x"
+    problems = _problems([{"name": "x[y]", "metric": "p95", "threshold": 1}])
+    assert problems == ["a.toml: alerts[0].name: [ ] are kept for a wildcard rule's alerts"]
