@@ -139,3 +139,22 @@ async def test_a_flag_detail_shows_the_report_and_the_audit_history(store, clock
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, FlagDetail)
+
+
+@pytest.mark.skipif(not HAS_ALERT_OPS, reason="the alerts branch (ack/silence) is not merged")
+async def test_a_silence_goes_through_the_alerts_operations_with_its_duration(context, store):
+    app = HostApp(context, snapshot=SNAP)
+    app.target = Target("alert", "error-rate")
+    async with app.run_test() as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.click("#reason")
+        await pilot.press(*"2h provider incident", "tab", "tab", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, SilenceScreen)
+    silences = [e for e in store.events(kind="alert.silence")]
+    assert len(silences) == 1
+    d = silences[0].detail
+    assert d["matchers"] == {"alertname": "error-rate"} and d["reason"] == "provider incident"
+    assert d["ends_at"] - d["starts_at"] == 7200
