@@ -84,6 +84,13 @@ class ConsoleActions(App):
             return None
         return t
 
+    def after_action(self, result: object = None) -> None:
+        """A dialog changed something: fetch a frame now, so the effect shows on the next
+        one (the App's producer; a host without one has nothing to refresh)."""
+        request = getattr(self, "request_frame", None)
+        if result is not None and request is not None:
+            request()
+
     def _refuse_readonly(self, what: str) -> bool:
         if self.context.readonly:
             self.notify(f"read-only console: {what} refused", severity="error")
@@ -110,7 +117,7 @@ class ConsoleActions(App):
         except NoKillTarget as e:
             self.notify(str(e), severity="warning")
             return
-        self.push_screen(KillScreen(plan, self.context))
+        self.push_screen(KillScreen(plan, self.context), self.after_action)
 
     def action_rollout(self) -> None:
         t = self._target("flag")
@@ -120,7 +127,7 @@ class ConsoleActions(App):
     def open_rollout(self, flag: str) -> None:
         from axtui.tui.screens.rollout import RolloutScreen
 
-        self.push_screen(RolloutScreen(flag, self.context))
+        self.push_screen(RolloutScreen(flag, self.context), lambda _: self.after_action(True))
 
     def _alert(self, name: str):
         a = self.snapshot.alert(name) if self.snapshot is not None else None
@@ -137,7 +144,7 @@ class ConsoleActions(App):
         from axtui.tui.screens.alert_dialogs import AckScreen
 
         if not self._refuse_readonly("ack") and (a := self._alert(name)) is not None:
-            self.push_screen(AckScreen(a, self.context))
+            self.push_screen(AckScreen(a, self.context), self.after_action)
 
     def action_silence(self) -> None:
         t = self._target("alert")
@@ -148,7 +155,7 @@ class ConsoleActions(App):
         from axtui.tui.screens.alert_dialogs import SilenceScreen
 
         if not self._refuse_readonly("silence") and (a := self._alert(name)) is not None:
-            self.push_screen(SilenceScreen(a, self.context))
+            self.push_screen(SilenceScreen(a, self.context), self.after_action)
 
     def open_detail(self, target: Target) -> None:
         """Enter on a row: the dashboard's tables call this with the row's key."""

@@ -150,3 +150,32 @@ async def test_q_quits_a_console_that_serves_nothing():
         await pilot.press("q")
         await pilot.pause()
         assert pilot.app._exit  # the app is on its way out
+
+
+async def test_a_kill_shows_on_the_next_frame_read_from_the_store(tmp_path):
+    from axtui.store.db import open_store
+    from axtui.tui.feed import attach_feed
+
+    url = f"sqlite:///{tmp_path}/fleet.db"
+    open_store(url).close()
+    feed = attach_feed(url)
+    app = ConsoleApp(feed, live=False, clock=lambda: T0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.request_frame()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(DeploymentsTable)
+        table.focus()
+        await pilot.pause()
+        name = table.current_key()
+        await pilot.press("K")
+        await pilot.pause()
+        await pilot.click("#reason")
+        await pilot.press(*"bad output", "tab", "tab", "enter")
+        await app.workers.wait_for_complete()  # the drain, then the frame it asked for
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.snapshot.deployment(name).state == "drained"
+        assert app.snapshot.deployment(name).drained_reason == "bad output"
+    feed.close()
