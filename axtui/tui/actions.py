@@ -56,6 +56,8 @@ class ConsoleActions(App):
         keymap = validate_keymap(table or {})
         if keymap:
             self.set_keymap(keymap)
+            if self.is_screen_installed("help"):
+                self.uninstall_screen("help")  # it lists the keys as they were
         return keymap
 
     # ------------------------------------------------------------------ read-only
@@ -173,7 +175,9 @@ class ConsoleActions(App):
     def action_help(self) -> None:
         from axtui.tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        if not self.is_screen_installed("help"):  # built once: opening it is only a switch
+            self.install_screen(HelpScreen(), "help")
+        self.push_screen("help")
 
     def action_copy(self) -> None:
         t = self._target()
