@@ -34,6 +34,11 @@ class ConsoleActions(App):
 
     # ------------------------------------------------------------------ set-up
 
+    def on_unmount(self) -> None:
+        context = getattr(self, "context", None)
+        if context is not None:
+            context.close()  # the store actions opened, if they did
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(theme_files.VARIABLE_DEFAULTS)
 
