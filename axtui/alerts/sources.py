@@ -109,7 +109,8 @@ class EngineState(Protocol):
     """What only the routing process knows; the host passes one built on its engine."""
 
     def breaker_open(self, deployment: str) -> bool | None:
-        """Whether the deployment's breaker is open now (None: no such deployment)."""
+        """Whether the deployment's breaker is not closed now: open, or half-open waiting
+        for a trial to succeed (None: no such deployment)."""
 
 
 class EngineStateSource:
@@ -123,9 +124,10 @@ class EngineStateSource:
         st = self.engine.deployments.get(deployment)
         if st is None:
             return None
-        b = st.breaker
         # `state` would tick the breaker (a transition, events) from this thread: read raw.
-        return str(b._state) == "open" and b.clock.monotonic() < b._open_until
+        # An open breaker whose time ran out is half-open: still not proven healthy, so a
+        # flapping outage (open, trial fails, open again) reads as one outage, not several.
+        return str(st.breaker._state) != "closed"
 
 
 class StoreMetrics:
@@ -202,7 +204,7 @@ class StoreMetrics:
         return float(opened)
 
     def _stored_breakers(self, now: float) -> dict[str, bool]:
-        """Per deployment, whether its latest breaker event opened it (and it is not over)."""
+        """Per deployment, whether its latest breaker event left it open or half-open."""
         if self._breakers is None:
             latest = (select(func.max(_V.id)).where(_V.kind == "breaker")
                       .group_by(_V.subject).scalar_subquery())
@@ -210,10 +212,7 @@ class StoreMetrics:
                 and_(_V.kind == "breaker", _V.id.in_(latest))))
             self._breakers = {}
             for subject, detail, _ts in rows:
-                d = orjson.loads(detail)
-                until = d.get("until")
-                self._breakers[subject] = d.get("to") == "open" and (
-                    until is None or until > now)
+                self._breakers[subject] = orjson.loads(detail).get("to") in ("open", "half_open")
         return self._breakers
 
     def _budget_pct(self, rule: AlertRule, now: float) -> float | None:

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Face = Literal["serve", "demo", "route", "console", "replay"]
+RETENTION_EVERY_S = 3600.0
+COST_FOLD_EVERY_S = 60.0
 HEARTBEAT_JOB = "heartbeat"
 
 
@@ -193,7 +195,7 @@ class RuntimeHost:
             self.events.start()
         if not self.read_only and self.face != "route":  # a one-shot request evaluates nothing
             self._start_alerts(store, engine)
-        # TODO(lead, issue 8 §3): self.add_job("retention", 3600, lambda now: prune(store, now))
+            self._start_upkeep(store)
         if self.heartbeat_s:
             beat = PeriodicJob(HEARTBEAT_JOB, self.heartbeat_s, self._beat, clock)
             self._jobs[HEARTBEAT_JOB] = beat
@@ -215,6 +217,22 @@ class RuntimeHost:
                                                  notifier=self.notifier, before_evaluate=flush)
         if self.alerts.rules:
             self.add_job("alerts", cfg.alerting.interval_s, self.alerts.evaluate)
+
+    def _start_upkeep(self, store: Store) -> None:
+        """The store's upkeep: retention (raw rows and each rollup level past its age) and
+        the cost folds (spend by user, key and complexity into hour and day rows, so the
+        costs views stay fast). Both are safe with several hosts on one store."""
+        from axtui import costs
+        from axtui.store.retention import prune
+
+        policy = self.config.retention
+
+        def retention(now: float) -> None:
+            prune(store, now, policy)
+            costs.prune(store, now, policy)
+
+        self.add_job("retention", RETENTION_EVERY_S, retention)
+        self.add_job("cost-fold", COST_FOLD_EVERY_S, lambda now: costs.fold(store))
 
     async def stop(self) -> None:
         """Orderly stop; safe to call twice, and after a failed start."""

@@ -107,10 +107,15 @@ def test_breaker_open_reads_the_store_events_without_an_engine(store):
                     ts=T0 + 5)
     store.add_event("breaker", "b/y", {"from": "closed", "to": "open", "until": NOW - 1},
                     ts=T0 + 5)
+    store.add_event("breaker", "c/z", {"from": "half_open", "to": "closed"}, ts=T0 + 5)
     assert value(store, "breaker_open", "deployment:a/x") == 1.0
-    assert value(store, "breaker_open", "deployment:b/y") == 0.0  # its open time is over
-    assert value(store, "breaker_open") == 1.0  # open breakers, all deployments
+    # its open time is over but no trial has passed: half-open is not healthy yet
+    assert value(store, "breaker_open", "deployment:b/y") == 1.0
+    assert value(store, "breaker_open", "deployment:c/z") == 0.0  # a trial closed it
+    assert value(store, "breaker_open") == 2.0  # breakers not closed, all deployments
     store.add_event("breaker", "a/x", {"from": "open", "to": "half_open"}, ts=T0 + 20)
+    assert value(store, "breaker_open", "deployment:a/x") == 1.0  # a trial is pending
+    store.add_event("breaker", "a/x", {"from": "half_open", "to": "closed"}, ts=T0 + 21)
     assert value(store, "breaker_open", "deployment:a/x") == 0.0
 
 

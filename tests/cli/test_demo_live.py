@@ -1,5 +1,6 @@
 """The console's live demo, run on a virtual clock: within its first two minutes a provider
-fails (the bundled incident), its breakers open, traffic fails over, and it recovers."""
+fails (the bundled incident), its breakers open, traffic fails over, an alert fires, and
+it recovers."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def test_the_demo_incident_opens_a_breaker_and_recovers_within_two_minutes(tmp_p
 
     async def main():
         return await run_live(cfg, url, rate=20.0, seed=7, stop=asyncio.Event(), clock=clock,
-                              duration_s=150.0)
+                              duration_s=240.0)
 
     [(provider, windows)] = load_incident().items()  # whichever provider the schedule fails
     first = windows[0]
@@ -45,4 +46,9 @@ def test_the_demo_incident_opens_a_breaker_and_recovers_within_two_minutes(tmp_p
     served_elsewhere = [r for r in records if r.ok and len(r.attempts) > 1
                         and r.attempts[0].deployment.startswith(f"{provider}/")]
     assert served_elsewhere  # failover carried the traffic
+    alerts = [(e.ts - T0, e.kind) for e in sorted(store.events(subject="mistral-breaker"),
+                                                   key=lambda e: e.id)]
+    firing = [t for t, kind in alerts if kind == "alert.firing"]
+    assert firing and first.start_s < firing[0] <= 120, alerts  # fires in the first 2 min
+    assert [t for t, kind in alerts if kind == "alert.resolved" and t > firing[0]], alerts
     store.close()
