@@ -123,16 +123,22 @@ class SnapshotBuilder:
             h = health.get(name)
             live = _merge_live(name, processes)
             breaker, open_until = live.get("breaker"), live.get("open_until")
+            limited_until = live.get("cooldown_until")
             if breaker is None and name in breakers:  # no live process: the last transition
                 ev = breakers[name]
                 breaker, open_until = ev.detail.get("to"), ev.detail.get("until")
                 if breaker == "open" and open_until is not None and open_until <= now:
                     breaker = "half_open"  # its open time ran out: the next call is a trial
+                elif breaker == "open" and str(ev.detail.get("reason", "")).startswith(
+                        "rate limited"):
+                    limited_until = open_until
             drain = drained.get(name)
             attempts = h.attempts if h else 0
             ok_rate = h.ok / h.attempts if h and h.attempts else None
             if drain is not None:
                 state = "drained"
+            elif breaker == "open" and limited_until is not None:
+                state = "limited"  # a 429's retry-after: it answers again after the cooldown
             elif breaker == "open":
                 state = "open"
             elif breaker == "half_open":
@@ -146,7 +152,7 @@ class SnapshotBuilder:
             out.append(DeploymentView(
                 name=name, provider=spec.provider, model=spec.model,
                 routes=tuple(routes_of.get(name, ())), state=state, breaker=breaker,
-                open_until=open_until,
+                open_until=open_until, limited_until=limited_until,
                 drained_reason=drain.get("reason") if drain else None,
                 drained_by=drain.get("by") if drain else None,
                 drained_at=drain.get("at") if drain else None,
@@ -353,6 +359,8 @@ def _merge_live(name: str, processes: list[tuple[ProcessView, dict]]) -> dict:
             out["headroom"] = min(out.get("headroom", 1.0), d["headroom"])
         if d.get("in_flight") is not None:
             out["in_flight"] = out.get("in_flight", 0) + d["in_flight"]
+        if d.get("cooldown_until") is not None:
+            out["cooldown_until"] = max(out.get("cooldown_until") or 0.0, d["cooldown_until"])
     return out
 
 

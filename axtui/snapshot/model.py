@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-DeploymentState = Literal["ok", "degraded", "half_open", "open", "drained", "idle"]
+DeploymentState = Literal["ok", "degraded", "limited", "half_open", "open", "drained", "idle"]
 FlagStatus = Literal["on", "off", "killed", "disabled"]
 GateVerdict = Literal["go", "no-go", "inconclusive", "none"]
 AlertState = Literal["inactive", "pending", "firing", "resolved", "nodata"]
@@ -20,10 +20,12 @@ Severity = Literal["info", "warning", "critical"]
 
 # the glyph and the word of each state: never colour alone
 DEPLOYMENT_GLYPHS: dict[str, str] = {
-    "ok": "●", "degraded": "◒", "half_open": "◐", "open": "○", "drained": "⊘", "idle": "·",
+    "ok": "●", "degraded": "◒", "limited": "◔", "half_open": "◐", "open": "○", "drained": "⊘",
+    "idle": "·",
 }
 DEPLOYMENT_WORDS: dict[str, str] = {
-    "ok": "ok", "degraded": "degraded", "half_open": "half-open", "open": "OPEN",
+    "ok": "ok", "degraded": "degraded", "limited": "limited", "half_open": "half-open",
+    "open": "OPEN",
     "drained": "DRAINED", "idle": "idle",
 }
 
@@ -62,6 +64,7 @@ class DeploymentView(_Frozen):
     state: DeploymentState
     breaker: str | None  # closed / open / half_open as the engines report it; None: unknown
     open_until: float | None
+    limited_until: float | None  # a 429's cooldown: skipped for headroom, not broken
     drained_reason: str | None
     drained_by: str | None
     drained_at: float | None

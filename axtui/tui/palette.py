@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 _FALLBACK = {
-    "state-ok": "success", "state-degraded": "warning", "state-half_open": "warning",
+    "state-ok": "success", "state-degraded": "warning", "state-limited": "warning",
+    "state-half_open": "warning",
     "state-open": "error", "state-drained": "error", "state-idle": "foreground-muted",
     "severity-critical": "error", "severity-warning": "warning", "severity-info": "primary",
     "severity-resolved": "success", "muted": "foreground-muted",

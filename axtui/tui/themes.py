@@ -30,6 +30,7 @@ VARIABLE_DEFAULTS: dict[str, str] = {
     "severity-resolved": "#4CC38A",
     "state-ok": "#4CC38A",
     "state-degraded": "#F2C94C",
+    "state-limited": "#F2C94C",
     "state-half_open": "#F2994A",
     "state-open": "#EB5757",
     "state-drained": "#9B51E0",

@@ -186,7 +186,7 @@ def test_config_check_lists_alert_rules_and_webhooks_without_their_secret(tmp_pa
             "condition": "error_rate of deployment:mistral/mistral-small-latest > 0.5 over 1m "
                          "for 30s"} in data["alerts"]
     code, out = cli("config", "check", str(cfg))
-    assert "3 alert rules" in out and "webhook webhook: https://hooks.example.com/…" in out
+    assert "4 alert rules" in out and "webhook webhook: https://hooks.example.com/…" in out
     assert "s3cr3t" not in out
 
 

@@ -76,8 +76,8 @@ def test_stop_runs_in_order_sync_and_jobs_engine_events_recorder_store(url):
         await host.stop()
 
     clock.run(main())
-    assert order == ["sync", "job heartbeat", "job noop", "engine", "events", "recorder",
-                     "store"]
+    assert order == ["sync", "job retention", "job cost-fold", "job heartbeat", "job noop",
+                     "engine", "events", "recorder", "store"]
 
 
 def test_engine_events_reach_the_store_through_the_event_writer(url):

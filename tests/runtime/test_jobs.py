@@ -60,7 +60,7 @@ def test_a_job_that_fails_once_carries_on_at_its_next_tick(url):
 
     async def main():
         async with host:
-            job = host.add_job("retention", 60, flaky)
+            job = host.add_job("compaction", 60, flaky)
             await asyncio.sleep(181)
             return job.stats()
 

@@ -253,3 +253,21 @@ def test_rates_cover_the_whole_minutes_the_rollups_count(store, cfg):
     pulse = build_snapshot(store, cfg, NOW - 5).pulse  # since NOW-305, in minute NOW-360
     assert pulse.window_s == pytest.approx(355) and pulse.requests == 355
     assert pulse.request_rate == pytest.approx(1.0)
+
+
+def test_a_breaker_opened_by_a_429_cooldown_reads_limited_not_open(store, cfg):
+    import time
+
+    dep = "groq/llama-3.1-8b-instant"
+    _heartbeat(store, 1, [{"deployment": dep, "breaker": "open", "headroom": 0.0,
+                           "cooldown_until": time.time() + 2}])
+    d = build_snapshot(store, cfg, NOW).deployment(dep)
+    assert (d.state, d.breaker) == ("limited", "open") and d.limited_until is not None
+
+
+def test_without_a_live_engine_a_rate_limit_opening_reads_limited(store, cfg):
+    store.add_event("breaker", "groq/llama-3.1-8b-instant",
+                    {"from": "closed", "to": "open", "reason": "rate limited: retry after 2s",
+                     "until": NOW + 2}, ts=NOW - 1)
+    assert build_snapshot(store, cfg, NOW).deployment("groq/llama-3.1-8b-instant").state == \
+        "limited"

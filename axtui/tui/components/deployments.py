@@ -10,7 +10,8 @@ from axtui.tui.components.keyed_table import Column, KeyedTable, Ranked
 from axtui.tui.palette import Palette
 
 # the order an incident reads in: what is broken, then what an operator took out, then the rest
-SEVERITY = {"open": 0, "half_open": 1, "degraded": 2, "drained": 3, "ok": 4, "idle": 5}
+SEVERITY = {"open": 0, "half_open": 1, "degraded": 2, "limited": 3, "drained": 4, "ok": 5,
+            "idle": 6}
 
 
 class DeploymentsTable(KeyedTable):
