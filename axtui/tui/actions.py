@@ -34,6 +34,11 @@ class ConsoleActions(App):
 
     # ------------------------------------------------------------------ set-up
 
+    def on_unmount(self) -> None:
+        context = getattr(self, "context", None)
+        if context is not None:
+            context.close()  # the store actions opened, if they did
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(theme_files.VARIABLE_DEFAULTS)
 
@@ -56,6 +61,8 @@ class ConsoleActions(App):
         keymap = validate_keymap(table or {})
         if keymap:
             self.set_keymap(keymap)
+            if self.is_screen_installed("help"):
+                self.uninstall_screen("help")  # it lists the keys as they were
         return keymap
 
     # ------------------------------------------------------------------ read-only
@@ -84,6 +91,13 @@ class ConsoleActions(App):
             return None
         return t
 
+    def after_action(self, result: object = None) -> None:
+        """A dialog changed something: fetch a frame now, so the effect shows on the next
+        one (the App's producer; a host without one has nothing to refresh)."""
+        request = getattr(self, "request_frame", None)
+        if result is not None and request is not None:
+            request()
+
     def _refuse_readonly(self, what: str) -> bool:
         if self.context.readonly:
             self.notify(f"read-only console: {what} refused", severity="error")
@@ -110,7 +124,7 @@ class ConsoleActions(App):
         except NoKillTarget as e:
             self.notify(str(e), severity="warning")
             return
-        self.push_screen(KillScreen(plan, self.context))
+        self.push_screen(KillScreen(plan, self.context), self.after_action)
 
     def action_rollout(self) -> None:
         t = self._target("flag")
@@ -120,7 +134,7 @@ class ConsoleActions(App):
     def open_rollout(self, flag: str) -> None:
         from axtui.tui.screens.rollout import RolloutScreen
 
-        self.push_screen(RolloutScreen(flag, self.context))
+        self.push_screen(RolloutScreen(flag, self.context), lambda _: self.after_action(True))
 
     def _alert(self, name: str):
         a = self.snapshot.alert(name) if self.snapshot is not None else None
@@ -137,7 +151,7 @@ class ConsoleActions(App):
         from axtui.tui.screens.alert_dialogs import AckScreen
 
         if not self._refuse_readonly("ack") and (a := self._alert(name)) is not None:
-            self.push_screen(AckScreen(a, self.context))
+            self.push_screen(AckScreen(a, self.context), self.after_action)
 
     def action_silence(self) -> None:
         t = self._target("alert")
@@ -148,7 +162,7 @@ class ConsoleActions(App):
         from axtui.tui.screens.alert_dialogs import SilenceScreen
 
         if not self._refuse_readonly("silence") and (a := self._alert(name)) is not None:
-            self.push_screen(SilenceScreen(a, self.context))
+            self.push_screen(SilenceScreen(a, self.context), self.after_action)
 
     def open_detail(self, target: Target) -> None:
         """Enter on a row: the dashboard's tables call this with the row's key."""
@@ -166,7 +180,9 @@ class ConsoleActions(App):
     def action_help(self) -> None:
         from axtui.tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        if not self.is_screen_installed("help"):  # built once: opening it is only a switch
+            self.install_screen(HelpScreen(), "help")
+        self.push_screen("help")
 
     def action_copy(self) -> None:
         t = self._target()

@@ -1,6 +1,5 @@
-"""Ack and silence as the console calls them. They go through `axtui.alerts.actions` (the
-operations the CLI uses, from the alerts branch); until that package is present they refuse
-with one line instead of pretending."""
+"""Ack and silence as the console calls them: through `axtui.alerts.actions`, the operations
+`axtui alerts ack|silence` use. A build without that package refuses with one line."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ class ConsoleContext:
     readonly: bool = False
     serving: bool = False  # the console's own engine serves traffic: quitting stops it
     _store: Any = None
+    _opened: bool = False  # this context opened the store (and so closes it)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -44,11 +45,14 @@ class ConsoleContext:
                 from axtui.store.db import open_store
 
                 self._store = open_store(self.store_url)
+                self._opened = True
             return self._store
 
     def close(self) -> None:
-        if self._store is not None and self.store_url is not None:
-            self._store.close()
+        with self._lock:
+            if self._opened and self._store is not None:
+                self._store.close()
+                self._store, self._opened = None, False
 
 
 def operator() -> str:

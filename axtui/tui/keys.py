@@ -30,31 +30,36 @@ class ConsoleKey:
     id: str
     keys: str  # comma-separated, as Textual's Binding takes them
     action: str
-    description: str
+    label: str  # the footer's word
+    description: str  # what `?` and the README say
     show: bool = True  # in the footer
     group: str = "console"
 
 
+_FOCUS = "screen.focus_pane"
 CONSOLE_KEYS: tuple[ConsoleKey, ...] = (
-    ConsoleKey("kill", "K", "kill", "kill (drain / kill) the focused deployment or flag"),
-    ConsoleKey("rollout", "r", "rollout", "change the focused flag's rollout"),
-    ConsoleKey("ack", "a", "ack", "acknowledge the focused alert"),
-    ConsoleKey("silence", "s", "silence", "silence the focused alert", show=False),
-    ConsoleKey("filter", "slash", "screen.filter", "filter deployments and the live tail"),
-    ConsoleKey("focus-deployments", "1", "screen.focus_pane('deployments')",
+    ConsoleKey("kill", "K", "kill", "kill",
+               "kill the focused deployment (drain) or flag; on a killed one, the reversal"),
+    ConsoleKey("rollout", "r", "rollout", "rollout", "move the focused flag's rollout"),
+    ConsoleKey("ack", "a", "ack", "ack", "acknowledge the focused alert"),
+    ConsoleKey("silence", "s", "silence", "silence", "silence the focused alert", show=False),
+    ConsoleKey("filter", "slash", "screen.filter", "filter",
+               "filter deployments and the live tail"),
+    ConsoleKey("focus-deployments", "1", f"{_FOCUS}('deployments')", "deployments",
                "focus deployments", show=False),
-    ConsoleKey("focus-alerts", "2", "screen.focus_pane('alerts')", "focus alerts", show=False),
-    ConsoleKey("focus-rollouts", "3", "screen.focus_pane('rollouts')", "focus rollouts",
+    ConsoleKey("focus-alerts", "2", f"{_FOCUS}('alerts')", "alerts", "focus alerts",
                show=False),
-    ConsoleKey("focus-spend", "4", "screen.focus_pane('spend')", "spend"),
-    ConsoleKey("focus-live", "5", "screen.focus_pane('live')", "live tail"),
-    ConsoleKey("pause", "space,p", "pause", "pause / resume updates"),
-    ConsoleKey("theme", "t", "cycle_theme", "next theme", show=False),
-    ConsoleKey("help", "question_mark", "help", "this help"),
-    ConsoleKey("commands", "colon", "command_palette", "command palette"),
-    ConsoleKey("copy", "y", "copy", "copy the focused row's id (OSC 52)", show=False),
-    ConsoleKey("back", "escape", "back", "back / close", show=False),
-    ConsoleKey("quit", "q", "quit_console", "quit (confirms while serving traffic)"),
+    ConsoleKey("focus-rollouts", "3", f"{_FOCUS}('rollouts')", "rollouts", "focus rollouts",
+               show=False),
+    ConsoleKey("focus-spend", "4", f"{_FOCUS}('spend')", "spend", "focus spend"),
+    ConsoleKey("focus-live", "5", f"{_FOCUS}('live')", "live", "focus the live tail"),
+    ConsoleKey("pause", "space,p", "pause", "pause", "pause / resume updates"),
+    ConsoleKey("theme", "t", "cycle_theme", "theme", "next theme", show=False),
+    ConsoleKey("help", "question_mark", "help", "help", "every key (this list)"),
+    ConsoleKey("commands", "colon", "command_palette", "cmd", "command palette"),
+    ConsoleKey("copy", "y", "copy", "copy", "copy the focused row's id (OSC 52)", show=False),
+    ConsoleKey("back", "escape", "back", "back", "back / close", show=False),
+    ConsoleKey("quit", "q", "quit_console", "quit", "quit (confirms while serving traffic)"),
 )
 BY_ID = {k.id: k for k in CONSOLE_KEYS}
 
@@ -64,11 +69,7 @@ DESTRUCTIVE = frozenset({"kill", "rollout", "ack", "silence"})
 
 
 def app_bindings() -> list[Binding]:
-    return [Binding(k.keys, k.action, _short(k), show=k.show, id=k.id) for k in CONSOLE_KEYS]
-
-
-def _short(k: ConsoleKey) -> str:
-    return k.description.split(" (")[0].split(" the ")[0].split(" / ")[0]
+    return [Binding(k.keys, k.action, k.label, show=k.show, id=k.id) for k in CONSOLE_KEYS]
 
 
 class KeymapError(ValueError):

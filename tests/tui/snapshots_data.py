@@ -33,7 +33,7 @@ def deployment(name: str, state: str = "ok", *, rpm: float = 120.0, ok: float | 
     return DeploymentView(
         name=name, provider=provider, model=model, routes=("chat",), state=state,
         breaker={"open": "open", "half_open": "half_open"}.get(state, "closed"),
-        open_until=T0 + 20 if state == "open" else None,
+        open_until=T0 + 20 if state == "open" else None, limited_until=None,
         drained_reason=reason, drained_by="oncall" if reason else None,
         drained_at=T0 - 600 if reason else None,
         attempts=attempts, rpm=rpm, ok_rate=ok if attempts else None,

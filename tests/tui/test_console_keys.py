@@ -124,3 +124,58 @@ async def test_resizing_down_to_80x24_and_back_keeps_the_console_alive():
         await pilot.resize_terminal(200, 60)
         await pilot.pause()
         assert app.screen is app.dashboard
+
+
+async def test_r_on_a_flag_opens_its_rollout_slider(store, clock):
+    from axtui.tui.components.rollouts import RolloutsPane
+    from axtui.tui.screens.rollout import RolloutScreen
+
+    async with console(store).run_test(size=(120, 40)) as pilot:
+        app = await started(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        flag = app.screen.query_one(RolloutsPane).current_key()
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, RolloutScreen) and app.screen.flag == flag
+        await app.workers.wait_for_complete()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.dashboard
+
+
+async def test_q_quits_a_console_that_serves_nothing():
+    async with console().run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert pilot.app._exit  # the app is on its way out
+
+
+async def test_a_kill_shows_on_the_next_frame_read_from_the_store(tmp_path):
+    from axtui.store.db import open_store
+    from axtui.tui.feed import attach_feed
+
+    url = f"sqlite:///{tmp_path}/fleet.db"
+    open_store(url).close()
+    feed = attach_feed(url)
+    app = ConsoleApp(feed, live=False, clock=lambda: T0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.request_frame()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one(DeploymentsTable)
+        table.focus()
+        await pilot.pause()
+        name = table.current_key()
+        await pilot.press("K")
+        await pilot.pause()
+        await pilot.click("#reason")
+        await pilot.press(*"bad output", "tab", "tab", "enter")
+        await app.workers.wait_for_complete()  # the drain, then the frame it asked for
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.snapshot.deployment(name).state == "drained"
+        assert app.snapshot.deployment(name).drained_reason == "bad output"
+    feed.close()

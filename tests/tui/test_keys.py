@@ -81,3 +81,17 @@ async def test_help_lists_every_binding_with_its_current_key(context):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
+
+
+def test_the_readme_key_table_matches_the_bindings():
+    from pathlib import Path
+
+    from textual.keys import format_key
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("### Keys", 1)[1].split("| key | does | id |", 1)[1]
+    rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
+    rows = rows[:len(CONSOLE_KEYS)]
+    want = [f"| {' '.join(f'`{format_key(x)}`' for x in k.keys.split(','))} | "
+            f"{k.description} | `{k.id}` |" for k in CONSOLE_KEYS]
+    assert rows == want

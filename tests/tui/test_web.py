@@ -30,30 +30,34 @@ def web_console(tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed (.ci/run installs it: apt-get install "
                     "--no-install-recommends chromium chromium-driver)")
-    pytest.importorskip("playwright", reason="playwright is in the dev extra")
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = open(tmp_path / "web.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "axtui.cli.main", "--web", "--web-listen",
-                             f"127.0.0.1:{port}"], cwd=tmp_path, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp_path / "web.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "axtui.cli.main", "--web",
+                                 "--web-listen", f"127.0.0.1:{port}"], cwd=tmp_path, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_listening(proc, port, tmp_path / "web.log")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server, its demo child and the sessions
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_listening(proc, port: int, log: Path) -> None:
     deadline = time.monotonic() + 60
     while True:  # the signal: the server accepts connections
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((tmp_path / "web.log").read_text()) from None
+                raise AssertionError(log.read_text()) from None
             time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    os.killpg(proc.pid, signal.SIGTERM)  # the server, its demo child and the sessions
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    log.close()
 
 
 def _wait_for(page, frames: list, start: int, *needles: bytes, timeout_s: float = 60) -> None:

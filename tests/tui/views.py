@@ -20,7 +20,8 @@ T0 = 1_800_000_000.0
 def deployment(name: str, state: str = "ok", **kw) -> DeploymentView:
     provider, model = name.split("/", 1)
     data = dict(name=name, provider=provider, model=model, routes=("chat", "chat-long"),
-                state=state, breaker="closed", open_until=None, drained_reason=None,
+                state=state, breaker="closed", open_until=None, limited_until=None,
+                drained_reason=None,
                 drained_by=None, drained_at=None, attempts=540, rpm=540.0, ok_rate=0.999,
                 p50_ms=410.0, p95_ms=1200.0, ttft_ms=180.0, headroom=0.8, in_flight=3,
                 cost_per_hour_nano=200_000_000, share_of_traffic=0.62,

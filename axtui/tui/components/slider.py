@@ -100,8 +100,8 @@ class RolloutSlider(Widget, can_focus=True):
         Binding("escape", "revert", "revert", id="slider-revert"),
     ]
 
-    pending: reactive[float | None] = reactive(None)
-    message: reactive[str] = reactive("")
+    pending: reactive[float | None] = reactive(None, layout=True)
+    message: reactive[str] = reactive("", layout=True)
 
     class Committed(Message):
         def __init__(self, slider: RolloutSlider, result: ChangeResult) -> None:
@@ -280,7 +280,7 @@ class RolloutSlider(Widget, can_focus=True):
         out = Text()
         if self.state is None or self.pending is None:
             out.append(f"{self.flag}: {self.message or 'loading…'}")
-            return out
+            return self._wrapped(out)
         s, pending = self.state, self.pending
         out.append(f"{s.name}", "bold")
         out.append(f"  {s.definition.effect.kind}")
@@ -307,13 +307,19 @@ class RolloutSlider(Widget, can_focus=True):
         elif verdict:
             out.append("✗ past a guardrail: ", self._style("bad"))
             out.append("; ".join(v.message for v in verdict))
-            out.append("  (enter: override with a reason)", self._style("dim"))
+            out.append("\nenter: override with a typed reason (audited)  esc revert",
+                       self._style("dim"))
         else:
             out.append("✓ within the guardrails", self._style("ok"))
             out.append("  enter commit  esc revert", self._style("dim"))
         if self.message:
             out.append(f"\n{self.message}")
-        return out
+        return self._wrapped(out)
+
+    def _wrapped(self, text: Text) -> Text:
+        """Long verdicts wrap at the widget's width instead of being cut."""
+        width = self.content_region.width or 76
+        return Text("\n").join(text.wrap(self.app.console, width))
 
     def _guardrails(self) -> Text:
         """Step limit, dwell left and each gate with its numbers."""

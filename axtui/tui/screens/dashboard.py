@@ -88,7 +88,9 @@ class DashboardScreen(Screen):
             self.lower = pane if pane in LOWER else "rollouts"
             self._layout(self.size.width, self.size.height)
         widget = self.query_one(f"#{pane}")
-        widget.focus()
+        self.set_focus(widget)  # at once: `1K` typed together must kill in pane 1
+        if self.focused is not widget:
+            widget.focus()  # shown by this very switch: focused once laid out
         if pane == "live":  # lines written while it was hidden: show the newest
             self.call_after_refresh(widget.scroll_end, animate=False)
 

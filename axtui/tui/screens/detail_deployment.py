@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from axtui.store.rollups import MINUTE_S
 from axtui.tui.screens.detail import DetailScreen, clock_time, spark
 
 WINDOW_S = 3600.0
@@ -29,7 +30,7 @@ class DeploymentDetail(DetailScreen):
         else:
             first, last = points[0].minute, points[-1].minute
             by_minute = {p.minute: p for p in points}
-            minutes = range(first, last + 1)
+            minutes = range(first, last + MINUTE_S, MINUTE_S)  # a point is its minute's start
             lat = [by_minute[m].mean_latency_ms if m in by_minute else None for m in minutes]
             errs = [by_minute[m].attempt_errors if m in by_minute else None for m in minutes]
             att = [by_minute[m].attempts if m in by_minute else None for m in minutes]
@@ -37,6 +38,7 @@ class DeploymentDetail(DetailScreen):
             top = max((v for v in lat if v is not None), default=0)
             t.append(f"  latency    {spark(lat)}  max {top:,.0f} ms (mean per minute)\n")
             t.append(f"  errors     {spark(errs)}  total {sum(e or 0 for e in errs):,}\n")
+            t.append(f"             {clock_time(first)} → {clock_time(last)} UTC\n")
         t.append("\nerrors by kind\n", "bold")
         if health is None or not health.errors_by_kind:
             t.append("  none\n")

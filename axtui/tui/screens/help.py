@@ -6,7 +6,7 @@ from rich.table import Table
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingsMap
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import Screen
 from textual.widgets import Static
 
 from axtui.tui.keys import BY_ID
@@ -35,7 +35,7 @@ def binding_rows(app: App) -> list[tuple[str, str, str, str]]:
             for b in bindings:
                 if b.system:
                     continue
-                bid = b.id or f"{b.action}"
+                bid = b.id or f"action:{b.action}"
                 keys, _ = by_id.setdefault(bid, ([], b))
                 keys.append(app.get_key_display(b.with_key(key)))
         for bid, (keys, b) in by_id.items():
@@ -45,7 +45,7 @@ def binding_rows(app: App) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Screen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
@@ -56,14 +56,17 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close", id="help-close")]
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, expand=True, pad_edge=False, title="keys  (remap: "
-                      "[console.keys] in axtui.toml, by id)")
-        table.add_column("where", style="dim", no_wrap=True)
+        table = Table(box=None, expand=True, pad_edge=False, show_header=False,
+                      title="keys — remap any by id in axtui.toml's \\[console.keys]")
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("does")
         table.add_column("id", style="dim", no_wrap=True)
-        for row in binding_rows(self.app):
-            table.add_row(*row)
+        section = None
+        for where, keys, does, bid in binding_rows(self.app):
+            if where != section:
+                section = where
+                table.add_row(f"[b u]{where}[/]", "", "")
+            table.add_row(keys, does, bid)
         with VerticalScroll():
             yield Static(table)
 
