@@ -53,6 +53,29 @@ def _anchor(st, until: str) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
+def _check_known(conn, s, config: Path | None) -> None:
+    """CliError when the scope names a route, deployment or provider that neither the config
+    nor anything the store ever recorded knows (a typo reads as one line, not 'no data')."""
+    if s.kind == "global":
+        return
+    from sqlalchemy import select
+
+    from axtui.config import load_config
+    from axtui.store.tables import rollup_table as r
+
+    cfg = load_config(config)
+    known = {"route": set(cfg.routes), "deployment": {d.id for d in cfg.deployments},
+             "provider": set(cfg.providers)}[s.kind]
+    if s.name in known:
+        return
+    column = r.c.route if s.kind == "route" else r.c.deployment
+    match = column.like(f"{s.name}/%") if s.kind == "provider" else column == s.name
+    if conn.execute(select(column).where(match).limit(1)).first() is not None:
+        return
+    raise CliError(f"unknown {s.kind} {s.name!r}: not in the config or the store; "
+                   f"{s.kind}s: {', '.join(sorted(known)) or 'none'}")
+
+
 def _show(value: float | None, unit: str) -> str:
     if value is None:
         return "no data"
@@ -134,6 +157,8 @@ def metrics(
         with st.connect() as conn:
             value = metric_value(conn, m, s, t0, t1)
             points = metric_series(conn, m, s, t0, t1, step_s)
+            if value is None and all(v is None for _, v in points):
+                _check_known(conn, s, config)  # no data: a typo, or quiet? say which
     except ValueError as e:  # a metric that means nothing at this scope
         raise CliError(str(e)) from None
     finally:

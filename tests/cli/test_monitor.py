@@ -83,12 +83,22 @@ def test_no_data_is_said_not_shown_as_zero(url):
     (["p95", "--step", "0m"], "bad step '0m'"),
     (["p95", "--format", "pie"], "bad --format 'pie'"),
     (["rejected_rate", "--scope", "deployment:acme/a"], "rejected_rate has no deployment"),
+    (["p95", "--scope", "route:chta"], "unknown route 'chta'"),
+    (["p95", "--scope", "deployment:acme/z"], "unknown deployment 'acme/z'"),
+    (["p95", "--scope", "provider:acne"], "unknown provider 'acne'"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(url, args, message):
     done = subprocess.run([sys.executable, "-m", "axtui.cli.main", "monitor", "metrics", *args,
                            "--store", url], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1
+
+
+def test_a_quiet_scope_the_store_has_seen_says_no_data(url):
+    result = runner.invoke(app, ["monitor", "metrics", "p95", "--scope", "deployment:acme/b",
+                                 "--store", url, "--until", str(T0 - 86400), "--range", "1h"])
+    assert result.exit_code == 0, result.output
+    assert "p95 deployment:acme/b over 1h: no data" in result.stdout
 
 
 def test_until_latest_ends_the_range_at_the_newest_record(url):
