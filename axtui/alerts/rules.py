@@ -39,6 +39,23 @@ INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}\[[^\[\]]{1,200}\]
 MAX_WINDOW_S = 31 * 86400.0
 
 
+def value_text(v: float | None, metric: str) -> str:
+    """A rule's value or threshold in its metric's unit, as every face prints it: `6.2%`,
+    `1.59s`, `$1.20/h`, `0.9 req/s`, `2 open breakers`."""
+    if v is None:
+        return "no data"
+    unit = UNITS.get(metric, "")
+    if unit == "ratio":
+        return units.pct(v)
+    if unit == "%":
+        return units.pct_points(v)
+    if unit == "ms":
+        return units.ms(v)
+    if unit == "USD/h":
+        return f"${v:,.2f}/h" if abs(v) >= 1 else f"${v:.4g}/h"
+    return f"{v:.4g} {unit}".rstrip()
+
+
 def parse_duration(value: Any) -> float:
     """"90s", "5m", "1h", "1d" (axtui.units' parser), 0, or a number of seconds; ValueError
     with one line otherwise, or beyond 31 days."""

@@ -70,19 +70,9 @@ def _statuses(st):
 
 
 def _value(v: float | None, metric: str) -> str:
-    from axtui import units
-    from axtui.alerts.rules import UNITS
+    from axtui.alerts.rules import value_text
 
-    if v is None:
-        return "no data"
-    unit = UNITS.get(metric, "")
-    if unit == "ratio":
-        return f"{v * 100:.2f}".rstrip("0").rstrip(".") + "%"
-    if unit == "%":
-        return f"{v:.2f}".rstrip("0").rstrip(".") + "%"
-    if unit == "ms":
-        return units.ms(v)
-    return f"{v:.4g} {unit}".rstrip()
+    return value_text(v, metric)
 
 
 def _ago(ts: float | None) -> str:

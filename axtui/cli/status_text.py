@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from axtui.alerts.rules import value_text
 from axtui.cli.output import table
 from axtui.snapshot.model import DEPLOYMENT_GLYPHS, DEPLOYMENT_WORDS, Snapshot
 from axtui.units import ms, pct, usd
@@ -79,7 +80,6 @@ def render(snap: Snapshot, *, stale_after_s: float = 10.0) -> str:
     if snap.alerts:
         rows = []
         for a in snap.alerts:
-            value = "–" if a.value is None else f"{a.value:g}"
             notes = []
             if a.acked_by:
                 notes.append(f"acked by {a.acked_by}")
@@ -87,7 +87,7 @@ def render(snap: Snapshot, *, stale_after_s: float = 10.0) -> str:
                 notes.append(f"silenced until {clock(a.silenced_until)}")
             since = age(snap.taken_at - a.since) if a.since else "–"
             rows.append((SEVERITY_WORDS.get(a.severity, a.severity), a.state, a.name,
-                         f"{a.metric} {a.scope}", f"{value} {a.op} {a.threshold:g}", since,
+                         f"{a.metric} {a.scope}", f"{value_text(a.value, a.metric)} {a.op} {value_text(a.threshold, a.metric)}", since,
                          ", ".join(notes)))
         lines.append(table(rows, ["sev", "state", "alert", "metric", "value", "for", ""]))
     else:

@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from axtui.alerts.rules import AlertRule, WebhookConfig, budget_rules, parse_duration
+from axtui.alerts.rules import AlertRule, WebhookConfig, budget_rules, parse_duration, value_text
 from axtui.config import ConfigError, load_config, parse_config
 
 DEMO = tomllib.loads(resources.files("axtui.fixtures").joinpath("demo.toml").read_text())
@@ -129,3 +129,17 @@ def test_a_wildcard_scope_is_accepted_and_brackets_are_kept_for_its_alerts():
     assert r.wildcard and r.instance("groq/x").scope == "deployment:groq/x"
     problems = _problems([{"name": "x[y]", "metric": "p95", "threshold": 1}])
     assert problems == ["a.toml: alerts[0].name: [ ] are kept for a wildcard rule's alerts"]
+
+
+@pytest.mark.parametrize(("metric", "value", "text"), [
+    ("error_rate", 0.062, "6.2%"),
+    ("request_rate", 0.9, "0.9 req/s"),  # a rate per second, never a percentage
+    ("spend_vs_budget", 80, "80.0%"),  # already in percent
+    ("p95", 1594.2, "1.59s"),
+    ("cost_per_hour", 1.2, "$1.20/h"),
+    ("cost_per_hour", 0.0123, "$0.0123/h"),
+    ("breaker_open", 2, "2 open breakers"),
+    ("p99", None, "no data"),
+])
+def test_values_print_in_their_metrics_unit_on_every_face(metric, value, text):
+    assert value_text(value, metric) == text

@@ -57,7 +57,7 @@ def test_list_firing_exits_1_and_names_what_fires(firing_url, tmp_path):
     done = axtui("alerts", "list", "--firing", "--store", firing_url, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "firing" in done.stdout and "mistral-errors" in done.stdout
-    assert "100% > 50%" in done.stdout
+    assert "100.0% > 50.0%" in done.stdout
 
 
 def test_list_firing_exits_0_when_nothing_fires(tmp_path):
@@ -101,7 +101,7 @@ def test_show_gives_the_rule_the_state_and_its_events(firing_url):
     assert code == 0
     assert "error_rate of deployment:mistral/mistral-small-latest > 0.5 over 1m for 30s" in out
     assert "runbook     axtui deployments drain" in out
-    assert "▲ firing since" in out and "value 100%" in out
+    assert "▲ firing since" in out and "value 100.0%" in out
     assert "alert.firing" in out and "pending → firing" in out
     assert "0 sent, 0 failed" in out
 

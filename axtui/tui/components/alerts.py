@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from axtui.alerts.rules import value_text
 from axtui.snapshot.model import AlertView
 from axtui.tui import format as fmt
 from axtui.tui.components.keyed_table import Column, KeyedTable, Ranked
@@ -16,15 +17,7 @@ RESOLVED_SHOWN_S = 3600.0  # a resolved alert stays in the pane for an hour
 
 
 def _value(a: AlertView) -> str:
-    def num(v: float | None) -> str:
-        if v is None:
-            return "no data"
-        if a.metric.endswith(("rate", "ratio")) or a.metric in ("success", "errors", "budget"):
-            return f"{v * 100:.1f}%" if v <= 1.5 else f"{v:g}"
-        if "latency" in a.metric or a.metric.startswith(("p50", "p95", "p99", "ttft")):
-            return fmt.duration_ms(v)
-        return f"{v:.3g}"
-    return f"{num(a.value)} {a.op} {num(a.threshold)}"
+    return f"{value_text(a.value, a.metric)} {a.op} {value_text(a.threshold, a.metric)}"
 
 
 def _state(a: AlertView, now: float) -> str:

@@ -5,32 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 
 from textual.widgets import Button
 
+from axtui.alerts.rules import value_text
 from axtui.snapshot.model import AlertView
 from axtui.tui import alert_ops
 from axtui.tui.context import ConsoleContext
 from axtui.tui.screens.reason import ReasonScreen
+from axtui.units import parse_duration  # the one duration parser: 30m, 2h, 1h30m, 1d
 
 log = logging.getLogger(__name__)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """`30m`, `2h`, `1d` as seconds, or ValueError naming the expected form."""
-    m = _DURATION.match(text)
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a duration: use e.g. 30m, 2h or 1d")
-    return float(m.group(1)) * _UNIT[m.group(2)]
 
 
 def describe(a: AlertView) -> str:
-    value = "no data" if a.value is None else f"{a.value:g}"
+    value, threshold = value_text(a.value, a.metric), value_text(a.threshold, a.metric)
     lines = [f"{a.severity.upper()} {a.state}: {a.summary}",
-             f"{a.metric} {a.scope}: {value} {a.op} {a.threshold:g} (for {a.for_s:g}s)"]
+             f"{a.metric} {a.scope}: {value} {a.op} {threshold} (for {a.for_s:g}s)"]
     if a.acked_by:
         lines.append(f"acknowledged by {a.acked_by}")
     if a.silenced_by:
