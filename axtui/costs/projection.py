@@ -11,7 +11,8 @@ Method (deterministic; no sampling):
 - The 95% interval is the prediction interval of that sum, treating hours as independent
   with the residual variance s²: Var = s²·(Σw² + (Σw)²/n + (Σw(x−x̄))²/Sxx), scaled by
   Student's t with n−2 degrees of freedom; the low end is never below what is spent.
-  Fewer than 3 hours: the current rate carried forward, no interval.
+  Fewer than 3 hours: the last complete hour's rate carried forward, no interval; no
+  complete hour with spend yet (a young store): this hour's spend so far as a rate.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from axtui.costs.model import Frozen, connection
 from axtui.costs.window import period_end, period_start
 
 HOUR = 3600
+MIN_PARTIAL_S = 600  # this hour's rate is taken over at least 10 minutes (no wild guesses)
 LOOKBACK_S = {"day": 86_400, "month": 7 * 86_400}
 Trend = Literal["rising", "falling", "flat", "unknown"]
 
@@ -82,9 +84,10 @@ def fit_line(xs: list[float], ys: list[float]) -> Fit:
 
 
 def project(hourly: list[tuple[int, int]], spent_nano: int, at: float, start: float,
-            end: float, *, scope: str = "global", period: str = "day") -> Projection:
-    """The projection from complete hours of spend [(hour start, nano)] (pure: the tests
-    feed it known lines)."""
+            end: float, *, scope: str = "global", period: str = "day",
+            this_hour_nano: int = 0) -> Projection:
+    """The projection from complete hours of spend [(hour start, nano)] and what the
+    current hour has spent so far (pure: the tests feed it known lines)."""
     first = next((i for i, (_, c) in enumerate(hourly) if c), None)
     points = hourly[first:] if first is not None else []
     hour_now = math.floor(at / HOUR) * HOUR
@@ -98,13 +101,16 @@ def project(hourly: list[tuple[int, int]], spent_nano: int, at: float, start: fl
     base = dict(scope=scope, period=period, period_start=start, period_end=end, at=at,
                 spent_nano=spent_nano)
     if len(points) < 3:
-        rate = points[-1][1] if points else 0
+        if points:
+            rate, how = points[-1][1], "the last hour's rate"
+        else:  # nothing complete yet: this hour so far, as a rate
+            elapsed = max(MIN_PARTIAL_S, at - hour_now)
+            rate, how = round(this_hour_nano * HOUR / elapsed), "this hour's rate so far"
         rest = round(rate * sum(w for _, w in future))
         return Projection(**base, projected_nano=spent_nano + rest, low_nano=None,
                           high_nano=None, rate_nano_per_hour=rate, slope_nano_per_hour2=0.0,
                           trend="unknown", hours_fitted=len(points),
-                          method="too few complete hours to fit: the last hour's rate "
-                                 "carried forward")
+                          method=f"too few complete hours to fit: {how} carried forward")
     x0 = points[0][0]
     fit = fit_line([(t - x0) / HOUR for t, _ in points], [float(c) for _, c in points])
     xs = [(t - x0) / HOUR for t, _ in future]
@@ -156,4 +162,5 @@ def projection(source: Any, period: str, at: float, *, scope: str = "global",
     by_hour = dict(series)
     fit_from = math.floor((hour_now - lookback) / HOUR) * HOUR
     hourly = [(h, by_hour.get(h, 0)) for h in range(fit_from, hour_now, HOUR)]
-    return project(hourly, spent, at, start, end, scope=scope, period=period)
+    return project(hourly, spent, at, start, end, scope=scope, period=period,
+                   this_hour_nano=by_hour.get(hour_now, 0))

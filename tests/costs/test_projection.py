@@ -89,6 +89,21 @@ def test_with_fewer_than_three_hours_the_last_rate_carries_forward_without_an_in
     assert p.projected_nano == 4_000 + 21 * 4_000
 
 
+def test_a_store_younger_than_an_hour_projects_this_hours_rate_not_zero():
+    # 20 minutes into the first hour, 1,000 nano spent: 3,000 an hour for the 23 h 40 left
+    at = DAY0 + 20 * 60
+    p = project(hours([0, 0]), 1_000, at, DAY0, DAY0 + 24 * HOUR, this_hour_nano=1_000)
+    assert p.rate_nano_per_hour == 3_000
+    assert p.projected_nano == 1_000 + round(3_000 * (24 * HOUR - 20 * 60) / HOUR)
+    assert "this hour's rate so far" in p.method
+
+
+def test_projection_of_a_young_store_reads_the_current_hour(store):
+    fill(store, [served("openai/gpt-4o-mini", 5_000, at=DAY0 + 60 * m) for m in range(30)])
+    p = projection(store, "day", DAY0 + 30 * 60)
+    assert p.spent_nano == 150_000 and p.rate_nano_per_hour == 300_000
+
+
 def test_projection_from_the_store_fits_recorded_hourly_spend(store):
     # one request an hour for 6 hours, each 1000 nano dearer than the last; asked at 06:30
     fill(store, [served("openai/gpt-4o-mini", 10_000 + 1_000 * h, at=DAY0 + h * HOUR + 60)
