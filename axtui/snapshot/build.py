@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, func, select
 
 from axtui.config import Config
+from axtui.costs.projection import projection
 from axtui.engine.budget import period_bounds
 from axtui.flags.gates import GateReport, evaluate_gates
 from axtui.flags.guardrails import step_limit
@@ -224,10 +225,10 @@ class SnapshotBuilder:
             row = series.setdefault(p, [0] * steps)
             if 0 <= i < steps:
                 row[i] += nano
-        day_start, day_end = period_bounds(now, "day")
+        day_start, _ = period_bounds(now, "day")
         today = sum(queries.spend(conn, day_start, now, "route").values())
-        elapsed = max(now - day_start, 1.0)
-        projected = int(today * (day_end - day_start) / elapsed) if elapsed > 900 else None
+        # the same projection `axtui costs projection` prints: one answer on every face
+        projected = projection(conn, "day", now).projected_nano if today else None
         budgets = [b for b in self.config.budgets if b.scope == "global" and b.period == "day"]
         budget_h = (int(min(b.limit_usd for b in budgets) * NANO_PER_USD / 24) if budgets
                     else None)

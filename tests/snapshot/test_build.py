@@ -127,6 +127,16 @@ def test_spend_by_provider_adds_up_to_the_window_cost(store, cfg):
     assert {s.provider for s in snap.spend.by_provider} == {"openai", "groq"}
 
 
+def test_the_day_projection_is_the_one_costs_projection_gives(store, cfg):
+    from axtui.costs.projection import projection
+
+    _traffic(store)
+    spend = build_snapshot(store, cfg, NOW).spend
+    expected = projection(store, "day", NOW)
+    assert spend.today_nano == expected.spent_nano == 200 * 5_000
+    assert spend.projected_day_nano == expected.projected_nano > spend.today_nano
+
+
 def test_events_are_typed_lines_newest_first(store, cfg):
     drain(store, "openai/gpt-4o-mini", "bad output", "oncall")
     store.add_event("breaker", "groq/llama-3.1-8b-instant",
