@@ -211,7 +211,8 @@ def optimal_(
 def _budget_rows(lines) -> list[tuple]:
     from axtui.units import pct, usd
 
-    return [(b.scope, b.period, usd(b.limit_nano, 2), usd(b.spent_nano, _places([b.spent_nano])),
+    places = _places([b.spent_nano for b in lines])  # one column, one number of places
+    return [(b.scope, b.period, usd(b.limit_nano, 2), usd(b.spent_nano, places),
              pct(b.used), "–" if b.projected_nano is None else usd(b.projected_nano, 2),
              pct(b.projected_used), ("SPENT" if b.used >= 1 else
                                      f"crossed {b.thresholds_crossed[-1]}%"
