@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from axtui.alerts.rules import AlertRule
 from axtui.alerts.state import (
     ACK_PREFIX,
@@ -20,6 +22,7 @@ from axtui.alerts.state import (
     alert_controls,
 )
 from axtui.store import control
+from axtui.store.tables import AlertStateRow
 
 if TYPE_CHECKING:
     from axtui.store.db import Store
@@ -57,9 +60,19 @@ def _write(store: Store, key: str, value: dict | None, kind: str, subject: str,
         control.add_event(conn, kind, subject, detail, now)
 
 
+ACKABLE = ("pending", "firing", "nodata")
+
+
 def ack(store: Store, name: str, by: str, note: str = "") -> Ack:
     """Acknowledge: the alert stays visible, repeat notifications stop, until it resolves
-    or is unacknowledged."""
+    or is unacknowledged. Only an active alert: an ack of a quiet one would mute the
+    next firing before anyone has seen it."""
+    with store.connect() as conn:
+        state = conn.execute(select(AlertStateRow.__table__.c.state)
+                             .where(AlertStateRow.__table__.c.name == name)).scalar()
+    if state not in ACKABLE:
+        raise AlertActionError(f"alert {name!r} is {state or 'not evaluated yet'}: only a "
+                               "pending, firing or no-data alert can be acknowledged")
     a = Ack(by=by, at=store.clock.now(), note=note)
     _write(store, ACK_PREFIX + name, a.model_dump(), "alert.ack", name,
            AlertAckEvent(rule=name, by=by, note=note).model_dump(), by)

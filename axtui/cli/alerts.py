@@ -206,11 +206,15 @@ def ack(name: str, note: str = typer.Option("", "--note", help="what is being do
         config: Path | None = _CONFIG, store: str | None = _STORE, by: str | None = _BY,
         json_out: bool = _JSON) -> None:
     """Acknowledge: it stays visible, repeat notifications stop, until it resolves."""
+    from axtui.alerts.actions import AlertActionError
     from axtui.alerts.actions import ack as ack_alert
 
     _, st, ev = _open(config, store)
     _one_alert(ev, name)
-    a = ack_alert(st, name, operator(by), note)
+    try:
+        a = ack_alert(st, name, operator(by), note)
+    except AlertActionError as e:  # resolved or inactive: nothing to acknowledge
+        raise CliError(str(e)) from None
     if json_out:
         emit_json({"alert": name, "ack": a})
         return

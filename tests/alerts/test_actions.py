@@ -60,6 +60,19 @@ def test_an_ack_ends_when_the_alert_resolves(store, store_url, clock):
     assert (a.state, a.ack) == ("resolved", None)
 
 
+def test_only_an_active_alert_can_be_acknowledged(store, clock):
+    ev = evaluator(store, clock, rule("errors", **{"for": 0}))
+    with pytest.raises(AlertActionError, match="'errors' is not evaluated yet"):
+        ack(store, "errors", by="alice")
+    store.write_records([record(started_at=T0 + 1)])  # healthy traffic: inactive
+    clock.set(T0 + 10)
+    ev.evaluate()
+    # an ack kept on a quiet alert would mute its next firing before anyone saw it
+    with pytest.raises(AlertActionError, match="'errors' is inactive: only a pending, firing"):
+        ack(store, "errors", by="alice")
+    assert store.events(kind="alert.ack") == []
+
+
 def test_a_silence_is_stored_with_its_window_who_and_why(store, clock):
     s = silence(store, {"alertname": "errors"}, 1800, "maintenance", by="bob")
     assert (s.starts_at, s.ends_at, s.by, s.reason) == (T0, T0 + 1800, "bob", "maintenance")

@@ -106,6 +106,11 @@ def test_show_gives_the_rule_the_state_and_its_events(firing_url):
     assert "0 sent, 0 failed" in out
 
 
+def test_an_alert_that_is_not_active_cannot_be_acknowledged(firing_url):
+    code, out = cli("alerts", "ack", "mistral-breaker", "--store", firing_url)
+    assert code == 2 and "'mistral-breaker' is inactive: only a pending, firing or" in out
+
+
 def test_ack_shows_who_and_unack_of_an_unacked_alert_is_refused(firing_url):
     code, _ = cli("alerts", "ack", "mistral-errors", "--by", "alice", "--note", "on it",
                   "--store", firing_url)
@@ -201,5 +206,7 @@ def test_a_wildcard_rule_is_acked_per_alert_and_tested_per_alert(firing_url):
     assert len(tested) == len(load_config().deployments)
     mistral = tested[f"dep-errors[{MISTRAL}]"]
     assert (mistral["value"], mistral["holds"]) == (1.0, True)
+    with open_store(firing_url) as st:  # the host's next evaluation: the new rule fires
+        AlertEvaluator.from_config(st, load_config(), VirtualClock(time.time())).evaluate()
     code, _ = cli("alerts", "ack", f"dep-errors[{MISTRAL}]", "--store", firing_url)
     assert code == 0

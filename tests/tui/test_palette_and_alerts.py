@@ -112,7 +112,18 @@ async def test_without_the_alerts_package_an_ack_says_so_and_changes_nothing(con
 
 
 @pytest.mark.skipif(not HAS_ALERT_OPS, reason="the alerts branch (ack/silence) is not merged")
-async def test_an_ack_goes_through_the_alerts_operations(context, store):
+async def test_an_ack_goes_through_the_alerts_operations(context, store, clock):
+    from axtui.alerts.evaluator import AlertEvaluator
+    from axtui.alerts.rules import AlertRule
+    from axtui.records import ErrorKind
+    from tests.store.factory import attempt, record
+
+    # error-rate fires in the store too (only an active alert can be acknowledged)
+    store.write_records([record(started_at=clock.now() - 30, attempts=[
+        attempt("acme/a", started_at=clock.now() - 30, error_kind=ErrorKind.server)])])
+    rule = AlertRule.model_validate({"name": "error-rate", "metric": "error_rate",
+                                     "threshold": 0.05, "window": "1m", "for": 0})
+    AlertEvaluator(store, [rule], clock).evaluate()
     app = HostApp(context, snapshot=SNAP)
     app.target = Target("alert", "error-rate")
     async with app.run_test() as pilot:
