@@ -22,6 +22,7 @@ from axtui.flags.gates import GateReport, evaluate_gates
 from axtui.flags.guardrails import step_limit
 from axtui.flags.model import FLAG_PREFIX, FlagState
 from axtui.records import NANO_PER_USD
+from axtui.snapshot.events import ValidationError, typed_detail
 from axtui.snapshot.model import (
     AlertView,
     DeploymentView,
@@ -100,7 +101,7 @@ class SnapshotBuilder:
             taken_at=now, store_url=self.store.url, control_version=ctl.version,
             tail_cursor=cursor, pulse=pulse, deployments=deployments,
             routes=self._routes(routes, span), flags=flags, alerts=alerts, spend=spend,
-            events=tuple(_event_view(e) for e in stored_events),
+            events=tuple(_event_view(e, problems) for e in stored_events),
             processes=tuple(p for p, _ in processes), problems=tuple(problems))
 
     # ------------------------------------------------------------------ parts
@@ -429,9 +430,14 @@ def _flag_view(state: FlagState, version: int, updated_at: float, updated_by: st
         updated_at=updated_at, updated_by=updated_by, version=version)
 
 
-def _event_view(e: StoredEvent) -> EventView:
+def _event_view(e: StoredEvent, problems: list[str]) -> EventView:
+    try:
+        detail = typed_detail(e.kind, e.detail)
+    except ValidationError as exc:  # written by another version: shown, without its type
+        detail = None
+        problems.append(f"event {e.id} ({e.kind}) unreadable: {exc.error_count()} errors")
     return EventView(id=e.id, ts=e.ts, kind=e.kind, subject=e.subject,
-                     summary=event_summary(e.kind, e.subject, e.detail))
+                     summary=event_summary(e.kind, e.subject, e.detail), detail=detail)
 
 
 def event_summary(kind: str, subject: str, detail: dict) -> str:

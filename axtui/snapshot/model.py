@@ -12,6 +12,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from axtui.alerts.state import (
+    AlertAckEvent,
+    AlertNotifyFailedEvent,
+    AlertRuleEvent,
+    AlertSilenceEvent,
+    AlertTransitionEvent,
+)
+from axtui.snapshot.events import (
+    BreakerEvent,
+    BudgetThresholdEvent,
+    DrainEvent,
+    FlagEvent,
+    KeyEvent,
+)
+
 DeploymentState = Literal["ok", "degraded", "limited", "half_open", "open", "drained", "idle"]
 FlagStatus = Literal["on", "off", "killed", "disabled"]
 GateVerdict = Literal["go", "no-go", "inconclusive", "none"]
@@ -166,12 +181,18 @@ class Spend(_Frozen):
     projected_day_nano: int | None
 
 
+EventDetail = (BreakerEvent | BudgetThresholdEvent | DrainEvent | FlagEvent | KeyEvent
+               | AlertTransitionEvent | AlertAckEvent | AlertSilenceEvent
+               | AlertNotifyFailedEvent | AlertRuleEvent)
+
+
 class EventView(_Frozen):
     id: int
     ts: float
-    kind: str  # drain, undrain, breaker, budget, flag, alert.firing, ...
+    kind: str  # drain, undrain, breaker, budget_threshold, flag, alert.firing, ...
     subject: str
     summary: str  # one line a person reads
+    detail: EventDetail | None = None  # what it says, typed by kind (snapshot/events.py)
 
 
 class ProcessView(_Frozen):

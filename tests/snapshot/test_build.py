@@ -16,6 +16,7 @@ from axtui.flags.ops import change
 from axtui.flags.ops import seed as seed_flags
 from axtui.records import ErrorKind
 from axtui.snapshot.build import SnapshotBuilder, build_snapshot
+from axtui.snapshot.events import BreakerEvent, BudgetThresholdEvent, DrainEvent, FlagEvent
 from axtui.store import open_store
 from axtui.store.tables import RequestRow
 from tests.store.factory import T0, attempt, record
@@ -144,6 +145,32 @@ def test_events_are_typed_lines_newest_first(store, cfg):
     events = build_snapshot(store, cfg, NOW + 2).events
     assert [e.kind for e in events] == ["breaker", "drain"]
     assert events[1].summary == "openai/gpt-4o-mini drained by oncall: bad output"
+    assert events[0].detail == BreakerEvent(from_state="closed", to_state="open",
+                                            reason="5 failures")
+    assert events[1].detail == DrainEvent(by="oncall", reason="bad output")
+
+
+def test_alert_flag_and_budget_events_carry_their_typed_detail(store, cfg):
+    from axtui.alerts.state import AlertAckEvent
+
+    store.add_event("alert.ack", "error-rate", {"rule": "error-rate", "by": "alice"}, ts=NOW)
+    store.add_event("budget_threshold", "global", {"period": "day", "threshold": 80,
+                    "spent_nano": 40, "limit_nano": 50}, ts=NOW + 1)
+    seed_flags(store, cfg, now=NOW - 100)
+    change(store, "flash_lite_chat", action="kill", by="bob", reason="x", now=NOW + 2)
+    flag, budget, ack = build_snapshot(store, cfg, NOW + 3).events[:3]
+    assert isinstance(flag.detail, FlagEvent)
+    assert (flag.detail.action, flag.detail.by, flag.detail.reason) == ("kill", "bob", "x")
+    assert budget.detail == BudgetThresholdEvent(period="day", threshold=80, spent_nano=40,
+                                                 limit_nano=50)
+    assert ack.detail == AlertAckEvent(rule="error-rate", by="alice")
+
+
+def test_an_event_whose_detail_does_not_parse_is_shown_untyped_and_counted(store, cfg):
+    store.add_event("breaker", "groq/llama-3.1-8b-instant", {"to": "open"}, ts=NOW)
+    snap = build_snapshot(store, cfg, NOW + 1)
+    assert snap.events[0].detail is None and snap.events[0].kind == "breaker"
+    assert any("unreadable" in p and "breaker" in p for p in snap.problems)
 
 
 def test_a_snapshot_cannot_be_changed(store, cfg):
