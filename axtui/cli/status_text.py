@@ -73,9 +73,10 @@ def render(snap: Snapshot, *, stale_after_s: float = 10.0) -> str:
         elif d.state == "open" and d.open_until:
             note = f"until {clock(d.open_until)}"
         rows.append((state, d.name, rate(d.rpm), pct(d.ok_rate), ms(d.p50_ms), ms(d.p95_ms),
-                     bar(d.headroom), per_hour(d.cost_per_hour_nano), note))
-    lines.append(table(rows, ["state", "deployment", "rpm", "ok", "p50", "p95", "room", "$/h",
-                              ""], right={2, 3, 4, 5, 7}))
+                     bar(d.headroom), "–" if d.in_flight is None else str(d.in_flight),
+                     per_hour(d.cost_per_hour_nano), note))
+    lines.append(table(rows, ["state", "deployment", "rpm", "ok", "p50", "p95", "room",
+                              "in-flight", "$/h", ""], right={2, 3, 4, 5, 7, 8}))
     lines.append("")
     if snap.alerts:
         rows = []
@@ -96,16 +97,17 @@ def render(snap: Snapshot, *, stale_after_s: float = 10.0) -> str:
     if snap.flags:
         rows = []
         for f in snap.flags:
+            nxt = "–"
             if f.status == "killed":
                 what = f"KILLED {clock(f.killed_at or 0)} by {f.killed_by}: \"{f.kill_reason}\""
             else:
-                nxt = (f"next ≤ {f.step_limit:g}%" +
-                       (f" in {age(f.dwell_left_s)}" if f.dwell_left_s > 0 else ""))
+                if f.next_step is not None:
+                    nxt = (f"{f.next_step:g}% (≤ {f.step_limit:g}%)"
+                           + (f" in {age(f.dwell_left_s)}" if f.dwell_left_s > 0 else ""))
                 first = f.verdict_reason.split("; ")[0]
-                what = f"{f.verdict.upper()} {first}".strip() if f.verdict in (
-                    "no-go", "inconclusive") else nxt
-            rows.append((f.name, f.status, f"{f.pct:g}%", what))
-        lines.append(table(rows, ["flag", "state", "pct", ""]))
+                what = f"{f.verdict.upper()} {first}".strip() if f.verdict != "none" else "–"
+            rows.append((f.name, f.status, f"{f.pct:g}%", nxt, what))
+        lines.append(table(rows, ["flag", "state", "pct", "next step", "gates"]))
         lines.append("")
     s = snap.spend
     lines.append(f"spend today {usd(s.today_nano, 2)}"

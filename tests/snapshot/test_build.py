@@ -113,6 +113,17 @@ def test_a_flag_view_says_how_far_the_next_step_may_go_and_when(store, cfg):
     assert f.verdict in ("go", "no-go", "inconclusive")
 
 
+def test_status_text_gives_each_flag_its_next_step_and_its_gate_verdict(store, cfg):
+    seed_flags(store, cfg, now=NOW - 100)
+    snap = build_snapshot(store, cfg, NOW)
+    f = snap.flag("flash_lite_chat")
+    text = render(snap)
+    line = next(ln for ln in text.splitlines() if ln.startswith("flash_lite_chat"))
+    assert f"{f.next_step:g}% (≤ {f.step_limit:g}%) in " in line
+    assert f.verdict.upper() in line
+    assert "in-flight" in text  # each deployment's calls in progress (– without a gateway)
+
+
 def test_the_tail_cursor_is_the_newest_record_and_data_age_follows_it(store, cfg):
     _traffic(store)
     snap = build_snapshot(store, cfg, NOW)
