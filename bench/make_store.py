@@ -19,6 +19,7 @@ import math
 import random
 import sys
 import time
+import zlib  # a stable hash: str hash() changes per process, so a seed would not fix keys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def record_line(rng: random.Random, i: int, t: float) -> bytes:
     record = {
         "id": f"req-{i:09d}-{rng.getrandbits(32):08x}", "started_at": t,
         "ended_at": t + elapsed / 1000, "route": route, "requested_route": route,
-        "user": user, "key_id": f"key-{hash(user) % 40:02d}", "tags": [], "stream": stream,
+        "user": user, "key_id": f"key-{zlib.crc32(user.encode()) % 40:02d}", "tags": [], "stream": stream,
         "est_prompt_tokens": prompt, "max_tokens": 1024, "required_caps": [],
         "complexity": None, "content_hash": None, "messages": None, "attempts": attempts,
         "outcome": outcome, "error_kind": error_kind,
