@@ -26,12 +26,13 @@ _BY = typer.Option(None, "--by", help="who is acting (default: $USER)")
 _GLYPH = {"firing": "▲", "pending": "◐", "nodata": "?", "resolved": "✓", "inactive": "·"}
 
 
-def _open(config: Path | None, store: str | None):
+def _open(config: Path | None, store: str | None, *, existing: bool = False):
+    """`existing`: a command that only reads refuses a store file that is not there."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.config import load_config
 
     cfg = load_config(config)
-    st = open_cli_store(store, config)
+    st = open_cli_store(store, config, existing=existing)
     return cfg, st, AlertEvaluator.from_config(st, cfg, st.clock)
 
 
@@ -107,7 +108,7 @@ def list_(firing: bool = typer.Option(False, "--firing", help="only firing alert
     """Every alert, most urgent first; exit 1 with --firing when something fires."""
     from axtui.alerts.state import alert_controls
 
-    _, st, ev = _open(config, store)
+    _, st, ev = _open(config, store, existing=True)
     statuses = _statuses(st)
     seen = {a.name for a in statuses}
     never = [a for r in _every_rule(ev) for a in ev.instances(r) if a.name not in seen]
@@ -155,7 +156,7 @@ def show(name: str, config: Path | None = _CONFIG, store: str | None = _STORE,
     """One alert: its rule, state, value vs threshold, ack, silence, notifications, events."""
     from axtui.alerts.state import alert_event
 
-    _, st, ev = _open(config, store)
+    _, st, ev = _open(config, store, existing=True)
     rule = _rule(ev, name)
     statuses = _statuses(st)
     status = next((a for a in statuses if a.name == name), None)
@@ -293,7 +294,7 @@ def rules(ctx: typer.Context, config: Path | None = _CONFIG, store: str | None =
     """Every rule: the config's, one per budget threshold, and those made in the store."""
     if ctx.invoked_subcommand is not None:
         return
-    _, _, ev = _open(config, store)
+    _, _, ev = _open(config, store, existing=True)
     every = _every_rule(ev)
     if json_out:
         emit_json({"rules": [r.to_json() for r in every]})
@@ -368,7 +369,7 @@ def test(name: str, config: Path | None = _CONFIG, store: str | None = _STORE,
          json_out: bool = _JSON) -> None:
     """Evaluate one rule now against the store: value vs threshold and the state it would
     move to. Changes nothing."""
-    _, st, ev = _open(config, store)
+    _, st, ev = _open(config, store, existing=True)
     previews = [ev.preview(a) for a in ev.instances(_rule(ev, name))]
     if json_out:
         out = [{"rule": p.rule.to_json(), "value": p.value, "holds": p.holds,

@@ -7,15 +7,34 @@ from pathlib import Path
 from axtui.cli.output import CliError
 
 
-def open_cli_store(url: str | None, config: Path | None = None):
-    """The store named by --store, else the config's (the bundled demo's by default)."""
+def open_cli_store(url: str | None, config: Path | None = None, *, existing: bool = False):
+    """The store named by --store, else the config's (the bundled demo's by default).
+    `existing`: a command that only reads refuses an SQLite file that is not there (a typo
+    in a path would otherwise create an empty store and answer 'no data')."""
     from axtui.store.db import open_store
 
     if url is None:
         from axtui.config import load_config
 
         url = load_config(config).store.url
+    if existing:
+        _must_exist(url)
     try:
         return open_store(url)
     except Exception as e:  # bad URL, missing driver, unwritable path: one line, exit 2
         raise CliError(f"cannot open store {url!r}: {type(e).__name__}: {e}") from None
+
+
+def _must_exist(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # open_store says what is wrong with it
+    path = parsed.database
+    if (parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+            and not path.startswith("file:") and not Path(path).exists()):
+        raise CliError(f"no store at {path}: axtui demo or axtui serve writes one "
+                       "(--store names another)")

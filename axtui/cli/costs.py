@@ -33,7 +33,7 @@ def _open(config: Path | None, store: str | None):
     from axtui.config import load_config
     from axtui.costs.folded import fold
 
-    cfg, st = load_config(config), open_cli_store(store, config)
+    cfg, st = load_config(config), open_cli_store(store, config, existing=True)
     try:
         fold(st)
     except SQLAlchemyError as e:

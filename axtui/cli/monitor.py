@@ -150,7 +150,7 @@ def metrics(
         cfg = load_config(config)
         if s.name in cfg.providers:
             s = s.with_deployments([d.id for d in cfg.deployments if d.provider == s.name])
-    st = open_cli_store(store, config)
+    st = open_cli_store(store, config, existing=True)
     t1 = _anchor(st, until)
     t0 = t1 - span
     try:

@@ -35,7 +35,7 @@ def status(
     if not 60 <= window_s <= 86400:
         raise CliError(f"--window: {window!r} is out of range (1m to 24h)")
     cfg = load_config(config)
-    st = open_cli_store(store, config) if store is None else open_cli_store(store)
+    st = open_cli_store(store, config, existing=True)
     builder = SnapshotBuilder(st, cfg, window_s=window_s)
     shown = 0
     firing = 0

@@ -61,6 +61,7 @@ def test_list_firing_exits_1_and_names_what_fires(firing_url, tmp_path):
 
 
 def test_list_firing_exits_0_when_nothing_fires(tmp_path):
+    open_store(f"sqlite:///{tmp_path}/e.db").close()  # a store nothing has fired in
     done = axtui("alerts", "list", "--firing", "--store", f"sqlite:///{tmp_path}/e.db",
                  cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -63,3 +63,17 @@ def test_watch_prints_count_snapshots_then_stops(demo_store):
                                  "--interval", "0.2", "--count", "2", "--json"])
     assert result.exit_code == 0, result.output
     assert result.stdout.count('"pulse"') == 2
+
+
+@pytest.mark.parametrize("command", [
+    ["monitor", "status"], ["monitor", "metrics", "p95"], ["alerts", "list"],
+    ["costs", "summary"], ["costs", "breakdown"],
+])
+def test_a_read_command_on_a_store_path_that_is_not_there_says_so(tmp_path, command):
+    missing = tmp_path / "typo" / "axtui.db"
+    done = subprocess.run([sys.executable, "-m", "axtui.cli.main", *command, "--store",
+                           f"sqlite:///{missing}"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == f"error: no store at {missing}: axtui demo or axtui serve writes " \
+                          "one (--store names another)\n"
+    assert not missing.parent.exists()  # nothing created behind the user's back
