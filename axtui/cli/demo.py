@@ -120,8 +120,9 @@ def _run(cfg, n, rate, mix, seed, url, trace_out):
     from axtui.runtime import RuntimeHost
     from axtui.traces.synthetic import traffic
 
-    # virtual time that ends about now, so the store's health views show the run
-    clock = VirtualClock(start=time.time() - n / rate - 30.0)
+    # virtual time that ends about now, so the store's health views show the run; started
+    # on a whole minute, so rollup minutes and alert evaluations fall alike on every run
+    clock = VirtualClock(start=(time.time() - n / rate - 30.0) // 60 * 60)
     # a thread recorder: a child process costs ~0.5 s to start, a demo run about a second
     host = RuntimeHost(cfg, face="demo", store_url=url, clock=clock, seed=seed,
                        recorder="thread", trace_path=str(trace_out) if trace_out else None)
