@@ -233,6 +233,19 @@ async def test_the_live_tail_shows_records_and_filters_them():
         assert len(tail.lines) == 2
 
 
+async def test_a_busy_frame_shows_each_record_on_its_own_line_up_to_the_tails_length():
+    from axtui.tui.components.live_tail import KEEP
+
+    records = [record(started_at=T0 - 10 + i / 100, route=f"r{i}") for i in range(KEEP + 100)]
+    app = frozen_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        app.apply_frame(frame(records=records))
+        await pilot.pause()
+        lines = [str(s.text) for s in app.screen.query_one(LiveTail).lines]
+    assert len(lines) == KEEP
+    assert f" r{KEEP + 99} → " in lines[-1] and " r100 → " in lines[0]
+
+
 async def test_the_filter_also_narrows_the_deployments():
     app = frozen_app()
     async with app.run_test(size=(200, 60)) as pilot:
