@@ -99,6 +99,51 @@ async def test_alerts_show_severity_word_value_against_threshold_and_age():
     assert "resolved 12m ago" in text
 
 
+async def test_an_alerts_name_stays_whole_and_its_scope_takes_the_room_left():
+    from tests.tui.snapshots_data import alert
+
+    snap = make_snapshot(alerts=(alert("mistral-breaker", "firing", "critical",
+                                       metric="breaker_open", value=1.0, threshold=0.0,
+                                       scope="mistral/mistral-small-latest"),))
+    app = frozen_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.apply_frame(frame(snap))
+        await pilot.pause()
+        pane = app.screen.query_one(AlertsPane)
+        cell = str(pane.get_cell("mistral-breaker", "name"))
+        subtitle = pane.border_subtitle
+    assert cell.startswith("mistral-breaker")
+    assert subtitle == "1 rule · 1 firing"
+
+
+def test_a_name_too_wide_for_its_column_is_cut_at_its_end_and_the_scope_in_the_middle():
+    from axtui.tui.components.alerts import name_and_scope
+
+    assert name_and_scope("mistral-breaker", "mistral/mistral-small-latest", 20) == \
+        "mistral-breaker"  # 4 cells of scope would say nothing
+    assert name_and_scope("error-rate", "gemini/gemini-2.0-flash-lite", 24) == \
+        "error-rate gemini…h-lite"
+    assert name_and_scope("a-very-long-alert-name", "x", 10) == "a-very-lo…"
+
+
+async def test_when_nothing_fires_the_alerts_pane_lists_the_rules_dimmed_and_counts_them():
+    from tests.tui.snapshots_data import alert
+
+    snap = make_snapshot(alerts=(alert("quiet", "inactive", "info"),
+                                 alert("mistral-breaker", "inactive", "critical")))
+    app = frozen_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.apply_frame(frame(snap))
+        await pilot.pause()
+        pane = app.screen.query_one(AlertsPane)
+        rows = {k.value for k in pane.rows}
+        state = pane.get_cell("quiet", "state")
+        subtitle = pane.border_subtitle
+    assert rows == {"quiet", "mistral-breaker"}
+    assert str(state).startswith("inactive") and "dim" in str(state.style)
+    assert subtitle == "2 rules · none firing"
+
+
 async def test_rollouts_show_percentage_next_step_verdict_and_kills():
     app = frozen_app()
     async with app.run_test(size=(160, 40)) as pilot:
