@@ -193,3 +193,15 @@ async def test_moving_focus_between_panes_keeps_the_keys_bar_as_it_is():
         after = list(app.screen.query(FooterKey))
         assert before and after == before  # the same key widgets: no rebuild per focus change
         assert "kill" in [k.description for k in after]
+
+
+async def test_q_on_a_console_serving_traffic_asks_first_and_the_second_q_quits():
+    async with console(serving=True).run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not pilot.app._exit
+        assert any("serving traffic" in str(n.message) for n in pilot.app._notifications)
+        await pilot.press("q")
+        await pilot.pause()
+        assert pilot.app._exit
