@@ -26,6 +26,21 @@ async def test_every_deployment_shows_its_glyph_and_state_word():
     assert "OPEN" in text and "half-open" in text and "DRAINED" in text
 
 
+async def test_each_of_the_seven_states_has_its_glyph_and_word_on_its_row():
+    from axtui.snapshot.model import DEPLOYMENT_GLYPHS, DEPLOYMENT_WORDS
+
+    deps = tuple(deployment(f"p{i}/{state}", state) for i, state in enumerate(DEPLOYMENT_GLYPHS))
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_frame(frame(make_snapshot(deployments=deps)))
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+    for i, state in enumerate(DEPLOYMENT_GLYPHS):
+        row = next(ln for ln in lines if f"p{i}/{state}" in ln)
+        assert f"{DEPLOYMENT_GLYPHS[state]}  p{i}/{state}" in row
+        assert f" {DEPLOYMENT_WORDS[state]} " in row.split(f"p{i}/{state}", 1)[1], row
+
+
 async def test_the_worst_state_comes_first():
     app = frozen_app()
     async with app.run_test(size=(120, 40)) as pilot:
