@@ -170,7 +170,23 @@ async def test_rollouts_show_percentage_next_step_verdict_and_kills():
     assert rows[0] == "force_claude"  # killed first
     assert 'KILLED' in text and 'latency spike' in text
     assert "NO-GO errors 3.1% > 1%" in text
-    assert "next ≤ 50% in 42m" in text and "✓ err" in text
+    assert "next ≤ 50% in 42m" in text and "✓err ✓p95" in text
+
+
+async def test_all_six_gates_of_a_flag_fit_its_row_when_the_pane_is_wide():
+    from axtui.snapshot.model import GateCheck
+    from tests.tui.snapshots_data import flag
+
+    names = ("samples", "error_rate", "error_rate_vs_baseline", "p95_latency",
+             "cost_per_request", "sample_ratio")
+    checks = tuple(GateCheck(name=n, ok=False if n == "samples" else None, observed=None,
+                             limit=None, detail="") for n in names)
+    app = frozen_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        app.apply_frame(frame(make_snapshot(flags=(flag("flash_lite_chat", 5, checks=checks),))))
+        await pilot.pause()
+        text = screen_text(app)
+    assert "✗n ?err ?err± ?p95 ?$ ?srm" in text and "next ≤ 50% in 42m" in text
 
 
 async def test_the_header_shows_the_pulse_and_the_age_of_the_data():
