@@ -74,9 +74,9 @@ def alert(name: str, state: str, severity: str = "warning", *, metric: str = "er
 
 ALERTS = (
     alert("error-rate", "firing", "critical", scope="gemini/gemini-2.0-flash-lite"),
-    alert("p95-latency", "pending", metric="p95_latency_ms", scope="anthropic/claude-sonnet-4-5",
+    alert("p95-latency", "pending", metric="p95", scope="anthropic/claude-sonnet-4-5",
           value=3100.0, threshold=3000.0, since_ago=60.0),
-    alert("budget-80", "resolved", "info", metric="budget", value=0.41, threshold=0.8,
+    alert("budget-80", "resolved", "info", metric="spend_vs_budget", value=41.0, threshold=80.0,
           since_ago=720.0),
     alert("quiet", "inactive", "info"),
 )

@@ -141,6 +141,21 @@ def test_a_name_too_wide_for_its_column_is_cut_at_its_end_and_the_scope_in_the_m
     assert name_and_scope("a-very-long-alert-name", "x", 10) == "a-very-lo…"
 
 
+def test_an_alerts_value_and_threshold_read_in_the_metrics_unit():
+    from axtui.tui.components.alerts import _value
+    from tests.tui.snapshots_data import alert
+
+    def shown(metric, value, threshold):
+        return _value(alert("a", "firing", metric=metric, value=value, threshold=threshold))
+
+    assert shown("error_rate", 0.062, 0.05) == "6.2% > 5.0%"
+    assert shown("request_rate", 0.8, 1.0) == "0.8 rps > 1 rps"  # a rate of requests, not a %
+    assert shown("spend_vs_budget", 0.2, 100.0) == "0.2% > 100.0%"
+    assert shown("cost_per_hour", 3.5, 2.0) == "$3.50/h > $2.00/h"
+    assert shown("p95", 3100.0, 3000.0) == "3.1s > 3.0s"
+    assert shown("breaker_open", None, 0.0) == "no data > 0"
+
+
 async def test_when_nothing_fires_the_alerts_pane_lists_the_rules_dimmed_and_counts_them():
     from tests.tui.snapshots_data import alert
 

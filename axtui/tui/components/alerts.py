@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from axtui.alerts.rules import UNITS
 from axtui.snapshot.model import AlertView
 from axtui.tui import format as fmt
 from axtui.tui.components.keyed_table import Column, KeyedTable, Ranked
@@ -16,13 +17,22 @@ RESOLVED_SHOWN_S = 3600.0  # a resolved alert stays in the pane for an hour
 
 
 def _value(a: AlertView) -> str:
+    """`6.2% > 5.0%`: the value and the threshold in the metric's unit (alerts.rules.UNITS)."""
+    unit = UNITS.get(a.metric.partition(":")[0], "")
+
     def num(v: float | None) -> str:
         if v is None:
             return "no data"
-        if a.metric.endswith(("rate", "ratio")) or a.metric in ("success", "errors", "budget"):
-            return f"{v * 100:.1f}%" if v <= 1.5 else f"{v:g}"
-        if "latency" in a.metric or a.metric.startswith(("p50", "p95", "p99", "ttft")):
+        if unit == "ratio":
+            return f"{v * 100:.1f}%"
+        if unit == "ms":
             return fmt.duration_ms(v)
+        if unit == "%":
+            return f"{v:.1f}%"
+        if unit == "USD/h":
+            return f"${v:.2f}/h"
+        if unit == "req/s":
+            return f"{v:.3g} rps"
         return f"{v:.3g}"
     return f"{num(a.value)} {a.op} {num(a.threshold)}"
 
