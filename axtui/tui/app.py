@@ -190,6 +190,10 @@ class ConsoleApp(ConsoleActions):
         if not self.paused:
             self.request_frame()
 
+    async def action_quit(self) -> None:
+        """Textual's ctrl+q: the same confirmation as q while serving traffic."""
+        self.action_quit_console()
+
     def action_quit_console(self) -> None:
         now = time.monotonic()
         if self.serving and (self._quit_armed_at is None or now - self._quit_armed_at > 3):

@@ -205,3 +205,14 @@ async def test_q_on_a_console_serving_traffic_asks_first_and_the_second_q_quits(
         await pilot.press("q")
         await pilot.pause()
         assert pilot.app._exit
+
+
+async def test_ctrl_q_on_a_console_serving_traffic_asks_first_too():
+    async with console(serving=True).run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not pilot.app._exit
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert pilot.app._exit
