@@ -16,25 +16,27 @@ _SEV_RANK = {"critical": 0, "warning": 1, "info": 2}
 RESOLVED_SHOWN_S = 3600.0  # a resolved alert stays in the pane for an hour
 
 
-def _value(a: AlertView) -> str:
-    """`6.2% > 5.0%`: the value and the threshold in the metric's unit (alerts.rules.UNITS)."""
-    unit = UNITS.get(a.metric.partition(":")[0], "")
+def metric_value(metric: str, v: float | None) -> str:
+    """A value of `metric` in its unit (alerts.rules.UNITS): `6.2%`, `3.1s`, `$3.50/h`."""
+    unit = UNITS.get(metric, "")
+    if v is None:
+        return "no data"
+    if unit == "ratio":
+        return f"{v * 100:.1f}%"
+    if unit == "ms":
+        return fmt.duration_ms(v)
+    if unit == "%":
+        return f"{v:.1f}%"
+    if unit == "USD/h":
+        return f"${v:.2f}/h"
+    if unit == "req/s":
+        return f"{v:.3g} rps"
+    return f"{v:.3g}"
 
-    def num(v: float | None) -> str:
-        if v is None:
-            return "no data"
-        if unit == "ratio":
-            return f"{v * 100:.1f}%"
-        if unit == "ms":
-            return fmt.duration_ms(v)
-        if unit == "%":
-            return f"{v:.1f}%"
-        if unit == "USD/h":
-            return f"${v:.2f}/h"
-        if unit == "req/s":
-            return f"{v:.3g} rps"
-        return f"{v:.3g}"
-    return f"{num(a.value)} {a.op} {num(a.threshold)}"
+
+def _value(a: AlertView) -> str:
+    """`6.2% > 5.0%`: the value against the threshold."""
+    return f"{metric_value(a.metric, a.value)} {a.op} {metric_value(a.metric, a.threshold)}"
 
 
 def name_and_scope(name: str, scope: str, width: int) -> str:

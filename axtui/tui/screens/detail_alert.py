@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from axtui.snapshot.model import AlertView
+from axtui.tui.components.alerts import metric_value
 from axtui.tui.context import ConsoleContext
 from axtui.tui.screens.detail import DetailScreen, clock_time
 
@@ -21,9 +22,9 @@ class AlertDetail(DetailScreen):
         a = self.alert
         t = Text()
         t.append("rule\n", "bold")
-        t.append(f"  {a.severity.upper()}  {a.metric} of {a.scope} {a.op} {a.threshold:g}"
-                 f" for {a.for_s:g}s\n  {a.summary}\n")
-        value = "no data" if a.value is None else f"{a.value:g}"
+        t.append(f"  {a.severity.upper()}  {a.metric} of {a.scope} {a.op} "
+                 f"{metric_value(a.metric, a.threshold)} for {a.for_s:g}s\n  {a.summary}\n")
+        value = metric_value(a.metric, a.value)
         t.append(f"  now: {a.state} since {clock_time(a.since)}, value {value}\n")
         if a.acked_by:
             t.append(f"  acknowledged by {a.acked_by} at {clock_time(a.acked_at)}\n")
@@ -36,7 +37,7 @@ class AlertDetail(DetailScreen):
             t.append("  no transitions recorded\n")
         for e in events[:50]:
             v = e.detail.get("value")
-            shown = "" if v is None else f"  value {v:g}"
+            shown = "" if v is None else f"  value {metric_value(a.metric, v)}"
             t.append(f"  {clock_time(e.ts)}  {e.kind.removeprefix('alert.')}{shown}\n")
         t.append("\nrunbook\n", "bold")
         t.append(f"  {a.runbook or 'none written: add annotations.runbook to the rule'}\n")
