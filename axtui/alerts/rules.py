@@ -37,6 +37,7 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
 INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}\[[^\[\]]{1,200}\]$")
 MAX_WINDOW_S = 31 * 86400.0
+PERIOD_WORDS = {"day": "daily", "month": "monthly"}  # a budget's period in a summary
 
 
 def value_text(v: float | None, metric: str) -> str:
@@ -207,7 +208,8 @@ def budget_rules(budgets: Iterable[Any]) -> list[AlertRule]:
                 window=60.0, for_=0.0, severity=severity, origin="budget",
                 labels={"budget": b.scope, "period": b.period},
                 annotations=Annotations(
-                    summary=f"{b.period}ly budget {b.scope} at {t}% of ${b.limit_usd}"),
+                    summary=f"{PERIOD_WORDS.get(b.period, b.period)} budget {b.scope} at "
+                            f"{t}% of ${b.limit_usd}"),
             ))
     return rules
 

@@ -8,6 +8,7 @@ With `live=False` (tests, snapshots) nothing runs by itself: frames are injected
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -127,6 +128,10 @@ class ConsoleApp(ConsoleActions):
             self.frames_dropped += 1
             log.debug("frame dropped: the dashboard is being torn down")
             return
+        if self.frames == 1 and self.live:
+            # start-up's objects (Textual, Rich, models) live as long as the app: frozen out of
+            # the collector, a full collection drops from ~60 ms to ~1 ms on the event loop
+            gc.freeze()
         self.post_message(FrameApplied(frame))
 
     def feed_failed(self, error: BaseException | str | None) -> None:
@@ -184,6 +189,10 @@ class ConsoleApp(ConsoleActions):
         self.show_pulse()
         if not self.paused:
             self.request_frame()
+
+    async def action_quit(self) -> None:
+        """Textual's ctrl+q: the same confirmation as q while serving traffic."""
+        self.action_quit_console()
 
     def action_quit_console(self) -> None:
         now = time.monotonic()

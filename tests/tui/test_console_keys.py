@@ -179,3 +179,40 @@ async def test_a_kill_shows_on_the_next_frame_read_from_the_store(tmp_path):
         assert app.snapshot.deployment(name).state == "drained"
         assert app.snapshot.deployment(name).drained_reason == "bad output"
     feed.close()
+
+
+async def test_moving_focus_between_panes_keeps_the_keys_bar_as_it_is():
+    from textual.widgets._footer import FooterKey
+
+    async with console().run_test(size=(120, 40)) as pilot:
+        app = await started(pilot)
+        before = list(app.screen.query(FooterKey))
+        for key in ("2", "3", "1"):
+            await pilot.press(key)
+            await pilot.pause()
+        after = list(app.screen.query(FooterKey))
+        assert before and after == before  # the same key widgets: no rebuild per focus change
+        assert "kill" in [k.description for k in after]
+
+
+async def test_q_on_a_console_serving_traffic_asks_first_and_the_second_q_quits():
+    async with console(serving=True).run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not pilot.app._exit
+        assert any("serving traffic" in str(n.message) for n in pilot.app._notifications)
+        await pilot.press("q")
+        await pilot.pause()
+        assert pilot.app._exit
+
+
+async def test_ctrl_q_on_a_console_serving_traffic_asks_first_too():
+    async with console(serving=True).run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not pilot.app._exit
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert pilot.app._exit

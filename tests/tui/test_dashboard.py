@@ -26,6 +26,21 @@ async def test_every_deployment_shows_its_glyph_and_state_word():
     assert "OPEN" in text and "half-open" in text and "DRAINED" in text
 
 
+async def test_each_of_the_seven_states_has_its_glyph_and_word_on_its_row():
+    from axtui.snapshot.model import DEPLOYMENT_GLYPHS, DEPLOYMENT_WORDS
+
+    deps = tuple(deployment(f"p{i}/{state}", state) for i, state in enumerate(DEPLOYMENT_GLYPHS))
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_frame(frame(make_snapshot(deployments=deps)))
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+    for i, state in enumerate(DEPLOYMENT_GLYPHS):
+        row = next(ln for ln in lines if f"p{i}/{state}" in ln)
+        assert f"{DEPLOYMENT_GLYPHS[state]}  p{i}/{state}" in row
+        assert f" {DEPLOYMENT_WORDS[state]} " in row.split(f"p{i}/{state}", 1)[1], row
+
+
 async def test_the_worst_state_comes_first():
     app = frozen_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -99,6 +114,66 @@ async def test_alerts_show_severity_word_value_against_threshold_and_age():
     assert "resolved 12m ago" in text
 
 
+async def test_an_alerts_name_stays_whole_and_its_scope_takes_the_room_left():
+    from tests.tui.snapshots_data import alert
+
+    snap = make_snapshot(alerts=(alert("mistral-breaker", "firing", "critical",
+                                       metric="breaker_open", value=1.0, threshold=0.0,
+                                       scope="mistral/mistral-small-latest"),))
+    app = frozen_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.apply_frame(frame(snap))
+        await pilot.pause()
+        pane = app.screen.query_one(AlertsPane)
+        cell = str(pane.get_cell("mistral-breaker", "name"))
+        subtitle = pane.border_subtitle
+    assert cell.startswith("mistral-breaker")
+    assert subtitle == "1 rule · 1 firing"
+
+
+def test_a_name_too_wide_for_its_column_is_cut_at_its_end_and_the_scope_in_the_middle():
+    from axtui.tui.components.alerts import name_and_scope
+
+    assert name_and_scope("mistral-breaker", "mistral/mistral-small-latest", 20) == \
+        "mistral-breaker"  # 4 cells of scope would say nothing
+    assert name_and_scope("error-rate", "gemini/gemini-2.0-flash-lite", 24) == \
+        "error-rate gemini…h-lite"
+    assert name_and_scope("a-very-long-alert-name", "x", 10) == "a-very-lo…"
+
+
+def test_an_alerts_value_and_threshold_read_in_the_metrics_unit():
+    from axtui.tui.components.alerts import _value
+    from tests.tui.snapshots_data import alert
+
+    def shown(metric, value, threshold):
+        return _value(alert("a", "firing", metric=metric, value=value, threshold=threshold))
+
+    assert shown("error_rate", 0.062, 0.05) == "6.2% > 5.0%"
+    assert shown("request_rate", 0.8, 1.0) == "0.8 rps > 1 rps"  # a rate of requests, not a %
+    assert shown("spend_vs_budget", 0.2, 100.0) == "0.2% > 100.0%"
+    assert shown("cost_per_hour", 3.5, 2.0) == "$3.50/h > $2.00/h"
+    assert shown("p95", 3100.0, 3000.0) == "3.1s > 3.0s"
+    assert shown("breaker_open", None, 0.0) == "no data > 0"
+
+
+async def test_when_nothing_fires_the_alerts_pane_lists_the_rules_dimmed_and_counts_them():
+    from tests.tui.snapshots_data import alert
+
+    snap = make_snapshot(alerts=(alert("quiet", "inactive", "info"),
+                                 alert("mistral-breaker", "inactive", "critical")))
+    app = frozen_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.apply_frame(frame(snap))
+        await pilot.pause()
+        pane = app.screen.query_one(AlertsPane)
+        rows = {k.value for k in pane.rows}
+        state = pane.get_cell("quiet", "state")
+        subtitle = pane.border_subtitle
+    assert rows == {"quiet", "mistral-breaker"}
+    assert str(state).startswith("inactive") and "dim" in str(state.style)
+    assert subtitle == "2 rules · none firing"
+
+
 async def test_rollouts_show_percentage_next_step_verdict_and_kills():
     app = frozen_app()
     async with app.run_test(size=(160, 40)) as pilot:
@@ -110,7 +185,23 @@ async def test_rollouts_show_percentage_next_step_verdict_and_kills():
     assert rows[0] == "force_claude"  # killed first
     assert 'KILLED' in text and 'latency spike' in text
     assert "NO-GO errors 3.1% > 1%" in text
-    assert "next ≤ 50% in 42m" in text and "✓ err" in text
+    assert "next ≤ 50% in 42m" in text and "✓err ✓p95" in text
+
+
+async def test_all_six_gates_of_a_flag_fit_its_row_when_the_pane_is_wide():
+    from axtui.snapshot.model import GateCheck
+    from tests.tui.snapshots_data import flag
+
+    names = ("samples", "error_rate", "error_rate_vs_baseline", "p95_latency",
+             "cost_per_request", "sample_ratio")
+    checks = tuple(GateCheck(name=n, ok=False if n == "samples" else None, observed=None,
+                             limit=None, detail="") for n in names)
+    app = frozen_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        app.apply_frame(frame(make_snapshot(flags=(flag("flash_lite_chat", 5, checks=checks),))))
+        await pilot.pause()
+        text = screen_text(app)
+    assert "✗n ?err ?err± ?p95 ?$ ?srm" in text and "next ≤ 50% in 42m" in text
 
 
 async def test_the_header_shows_the_pulse_and_the_age_of_the_data():
@@ -231,6 +322,19 @@ async def test_the_live_tail_shows_records_and_filters_them():
         await pilot.press("escape")
         await pilot.pause()
         assert len(tail.lines) == 2
+
+
+async def test_a_busy_frame_shows_each_record_on_its_own_line_up_to_the_tails_length():
+    from axtui.tui.components.live_tail import KEEP
+
+    records = [record(started_at=T0 - 10 + i / 100, route=f"r{i}") for i in range(KEEP + 100)]
+    app = frozen_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        app.apply_frame(frame(records=records))
+        await pilot.pause()
+        lines = [str(s.text) for s in app.screen.query_one(LiveTail).lines]
+    assert len(lines) == KEEP
+    assert f" r{KEEP + 99} → " in lines[-1] and " r100 → " in lines[0]
 
 
 async def test_the_filter_also_narrows_the_deployments():

@@ -74,7 +74,8 @@ async def test_help_lists_every_binding_with_its_current_key(context):
         console = {bid: keys for where, keys, _, bid in rows if where == "console"}
         assert set(console) >= {k.id for k in CONSOLE_KEYS}
         assert console["kill"] == "X"
-        assert {"slider-commit", "slider-revert", "dialog-cancel"} <= {r[3] for r in rows}
+        assert {"slider-commit", "slider-revert", "dialog-cancel", "spend.window"} <= {
+            r[3] for r in rows}
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)

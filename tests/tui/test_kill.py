@@ -36,6 +36,13 @@ def test_the_plan_names_the_routes_that_lose_it_and_its_share_of_traffic():
     assert "62.0% of the last 1 min's attempts" in plan.blast
 
 
+def test_a_young_stores_window_reads_in_whole_seconds():
+    from axtui.tui.screens.kill import _window
+
+    assert [_window(s) for s in (3.16118, 0.2, 60.0, 300.0, 90.0)] == \
+        ["3 s", "1 s", "1 min", "5 min", "1.5 min"]
+
+
 def test_a_drained_deployment_offers_the_undrain():
     plan = plan_kill(Target("deployment", "b/mid"), SNAP)
     assert plan.operation == "undrain" and plan.reversal

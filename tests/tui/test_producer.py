@@ -76,6 +76,21 @@ async def test_the_console_shows_a_real_store_through_the_producer(tmp_path):
     store.close()
 
 
+async def test_a_live_console_freezes_its_start_up_objects_out_of_the_collector(tmp_path):
+    import gc
+
+    url, store = store_with_records(tmp_path, 1)
+    app = ConsoleApp(StoreFeed(url, load_config(None), "ATTACHED", "test"), refresh_s=0.05)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: app.frames >= 1)
+            assert gc.get_freeze_count() > 0  # a full collection no longer walks them
+    finally:
+        gc.unfreeze()
+        app.feed.close()
+        store.close()
+
+
 class FlakyBuilder:
     """Builds from a real snapshot, then fails every build after the first `good`."""
 

@@ -34,11 +34,17 @@ def _next(f: FlagView) -> str:
     return f"next ≤ {f.step_limit:g}% now"
 
 
+# each gate (flags/gates.py) in a few cells, so all six fit the column: `✓n ✗err ?p95 ✓$`
+GATE_LABELS = {"samples": "n", "error_rate": "err", "error_rate_vs_baseline": "err±",
+               "p95_latency": "p95", "cost_per_request": "$", "sample_ratio": "srm"}
+
+
 def _gates(f: FlagView) -> str:
     if f.status == "killed":  # the why of a kill, where the gates would be
         return f'"{f.kill_reason}"' if f.kill_reason else ""
     marks = {True: "✓", False: "✗", None: "?"}
-    return "  ".join(f"{marks[c.ok]} {c.name}" for c in f.checks) or f.verdict
+    return " ".join(f"{marks[c.ok]}{GATE_LABELS.get(c.name, c.name[:4])}"
+                    for c in f.checks) or f.verdict
 
 
 class RolloutsPane(KeyedTable):
@@ -50,7 +56,7 @@ class RolloutsPane(KeyedTable):
         Column("bar", "", 12),
         Column("pct", "%", 5, right=True),
         Column("next", "next", 20),
-        Column("gates", "gates", 22, drop=1),
+        Column("gates", "gates", 26, drop=1),
     )
 
     def __init__(self, **kwargs) -> None:

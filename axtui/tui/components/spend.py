@@ -18,7 +18,8 @@ _Y_AXIS_CELLS = 10  # what plotext keeps for the y labels
 
 
 class SpendChart(PlotextPlot):
-    BINDINGS = [Binding("w", "next_window", "window", id="spend.window")]
+    BINDINGS = [Binding("w", "next_window", "window", id="spend.window",
+                        tooltip="the next window: 1 h, 24 h, 7 d")]
     can_focus = True
 
     def __init__(self, **kwargs) -> None:

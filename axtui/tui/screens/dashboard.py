@@ -10,10 +10,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from axtui.tui.components.alerts import AlertsPane
 from axtui.tui.components.deployments import DeploymentsTable
+from axtui.tui.components.footer import KeysFooter
 from axtui.tui.components.live_tail import LiveTail
 from axtui.tui.components.pulse import PulseHeader
 from axtui.tui.components.rollouts import RolloutsPane
@@ -48,7 +49,7 @@ class DashboardScreen(Screen):
             yield LiveTail(id="live", classes="pane")
         yield Input(id="filter", placeholder="filter deployments and the live tail "
                                              "(enter keeps it, esc clears)")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._layout(self.size.width, self.size.height)

@@ -12,8 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
+from axtui.tui.components.footer import KeysFooter
 from axtui.tui.context import ConsoleContext
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class DetailScreen(Screen[None]):
         yield Static(self.heading(), classes="title", markup=False)
         with VerticalScroll():
             yield Static("loading…", id="body")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.run_worker(self._load(), exit_on_error=False, group="detail")

@@ -14,9 +14,11 @@ from axtui.tui.keys import BY_ID
 
 def _sections() -> list[tuple[str, list[Binding]]]:
     from axtui.tui.components.slider import RolloutSlider
+    from axtui.tui.components.spend import SpendChart
     from axtui.tui.screens.reason import ReasonScreen
 
-    return [("rollout slider", list(RolloutSlider.BINDINGS)),
+    return [("spend chart", list(SpendChart.BINDINGS)),
+            ("rollout slider", list(RolloutSlider.BINDINGS)),
             ("dialogs", list(ReasonScreen.BINDINGS))]
 
 
@@ -40,7 +42,7 @@ def binding_rows(app: App) -> list[tuple[str, str, str, str]]:
                 keys.append(app.get_key_display(b.with_key(key)))
         for bid, (keys, b) in by_id.items():
             known = BY_ID.get(bid)
-            does = known.description if known else (b.description or b.action)
+            does = known.description if known else (b.tooltip or b.description or b.action)
             rows.append((name, " ".join(dict.fromkeys(keys)), does, bid))
     return rows
 

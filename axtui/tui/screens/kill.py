@@ -49,7 +49,8 @@ def _pct(v: float | None) -> str:
 
 
 def _window(s: float) -> str:
-    return f"{s / 60:g} min" if s >= 60 else f"{s:g} s"
+    """`1 min`, `90 s`: a window as it reads (a young store's window is a few odd seconds)."""
+    return f"{s / 60:.3g} min" if s >= 60 else f"{max(1, round(s))} s"
 
 
 def plan_kill(target: Target | None, snapshot: Snapshot | None) -> KillPlan:
