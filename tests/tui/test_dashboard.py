@@ -149,10 +149,10 @@ def test_an_alerts_value_and_threshold_read_in_the_metrics_unit():
         return _value(alert("a", "firing", metric=metric, value=value, threshold=threshold))
 
     assert shown("error_rate", 0.062, 0.05) == "6.2% > 5.0%"
-    assert shown("request_rate", 0.8, 1.0) == "0.8 rps > 1 rps"  # a rate of requests, not a %
+    assert shown("request_rate", 0.8, 1.0) == "0.8 req/s > 1 req/s"  # requests, not a %
     assert shown("spend_vs_budget", 0.2, 100.0) == "0.2% > 100.0%"
     assert shown("cost_per_hour", 3.5, 2.0) == "$3.50/h > $2.00/h"
-    assert shown("p95", 3100.0, 3000.0) == "3.1s > 3.0s"
+    assert shown("p95", 3100.0, 3000.0) == "3.10s > 3.00s"
     assert shown("breaker_open", None, 0.0) == "no data > 0"
 
 
