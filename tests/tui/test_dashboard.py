@@ -153,7 +153,7 @@ def test_an_alerts_value_and_threshold_read_in_the_metrics_unit():
     assert shown("spend_vs_budget", 0.2, 100.0) == "0.2% > 100.0%"
     assert shown("cost_per_hour", 3.5, 2.0) == "$3.50/h > $2.00/h"
     assert shown("p95", 3100.0, 3000.0) == "3.10s > 3.00s"
-    assert shown("breaker_open", None, 0.0) == "no data > 0"
+    assert shown("breaker_open", None, 0.0) == "no data > 0 open breakers"
 
 
 async def test_when_nothing_fires_the_alerts_pane_lists_the_rules_dimmed_and_counts_them():
