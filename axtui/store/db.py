@@ -268,15 +268,17 @@ class Store:
             return control.delete_control(conn, key, native_upsert=self.native_upsert)
 
 
-def open_store(url: str = DEFAULT_URL, *, clock: Clock | None = None) -> Store:
-    """Connect (any SQLAlchemy URL), set SQLite up for several processes, create tables."""
+def open_store(url: str = DEFAULT_URL, *, clock: Clock | None = None,
+               cache_kib: int | None = None) -> Store:
+    """Connect (any SQLAlchemy URL), set SQLite up for several processes, create tables.
+    `cache_kib` bounds SQLite's page cache per connection (default: a writer's 32 MiB)."""
     sa_url = make_url(url)
     if sa_url.get_backend_name() != "sqlite":
         store = Store(create_engine(sa_url, pool_pre_ping=True), clock=clock)
         store.create_tables()
         return store
     in_memory = sqlite.is_in_memory(sa_url)
-    engine = sqlite.create_sqlite_engine(sa_url)
+    engine = sqlite.create_sqlite_engine(sa_url, cache_kib or sqlite.CACHE_KIB)
     store = Store(engine, clock=clock, shared_connection=in_memory)
     store.create_tables()
     store.max_params = sqlite.max_params(engine)

@@ -31,7 +31,7 @@ CACHE_KIB = 32 * 1024  # a whole batch stays in memory until its commit
 PAGE_SIZE = 16384
 
 
-def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _pragmas(dbapi_connection: Any, _record: Any, cache_kib: int = CACHE_KIB) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -40,7 +40,7 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_BACKSTOP_PAGES}")
         cursor.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        cursor.execute(f"PRAGMA cache_size = -{cache_kib}")
     finally:
         cursor.close()
 
@@ -49,7 +49,9 @@ def is_in_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or "mode=memory" in str(url)
 
 
-def create_sqlite_engine(url: URL) -> Engine:
+def create_sqlite_engine(url: URL, cache_kib: int = CACHE_KIB) -> Engine:
+    """`cache_kib`: each connection's page cache (a writer keeps a whole batch in memory; a
+    reader such as the console needs little, and every pooled connection fills its own)."""
     if is_in_memory(url):
         # One connection for every thread, else each thread would see its own database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -58,7 +60,8 @@ def create_sqlite_engine(url: URL) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
         engine = create_engine(url, connect_args=args)
-    event.listen(engine, "connect", _pragmas)
+    event.listen(engine, "connect",
+                 lambda dbapi, record: _pragmas(dbapi, record, cache_kib=cache_kib))
     return engine
 
 

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 TAIL_BACKLOG = 40  # records the live tail shows from before the console opened
 WINDOW_S = 60.0  # the pulse and the deployments' rates: the last minute, for an on-call view
 TAIL_PAGE = 500  # the most records one frame carries; beyond that the tail skips ahead
+READER_CACHE_KIB = 2048  # SQLite page cache per connection: the console only reads
 
 Builder = Callable[..., Snapshot]
 
@@ -112,7 +113,8 @@ class StoreFeed:
             from axtui.store.db import open_store
 
             try:
-                self._store = open_store(self.store_url)
+                # a reader: a small page cache per pooled connection keeps RSS flat
+                self._store = open_store(self.store_url, cache_kib=READER_CACHE_KIB)
             except Exception as e:  # a bad URL or an unreadable file: one line
                 raise FeedError(f"cannot open store {self.store_url}: {e}") from None
         return self._store

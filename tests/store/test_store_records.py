@@ -220,3 +220,18 @@ def test_an_in_memory_store_is_shared_by_the_recorder_thread_and_the_caller():
         recorder.submit(record(id="mem"))
         assert recorder.flush(timeout=5)
         assert store.get_record("mem") is not None
+
+
+def test_a_reader_store_can_keep_a_small_page_cache(tmp_path):
+    from axtui.store import open_store as open_
+
+    reader = open_(f"sqlite:///{tmp_path / 'r.db'}", cache_kib=2048)
+    writer = open_(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        with reader.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -2048
+        with writer.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -32 * 1024
+    finally:
+        reader.close()
+        writer.close()
