@@ -4,6 +4,7 @@ input is one line and exit code 2."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -66,7 +67,11 @@ def test_a_chart_draws_the_series_in_the_terminal(url):
     result = monitor(url, "request_rate", "--range", "1h", "--format", "chart")
     assert result.exit_code == 0, result.output
     assert "request_rate global over 1h: 0.02/s" in result.stdout
-    assert "┤" in result.stdout and "01-01 00:00" in result.stdout
+    # the frame, the series as braille dots, and time labels on the x axis (which labels
+    # plotext keeps when they crowd varies, so none in particular is asserted)
+    assert "┌" in result.stdout and "┘" in result.stdout
+    assert any("\u2800" <= ch <= "\u28ff" for ch in result.stdout)
+    assert re.search(r"01-01 00:[0-5]0", result.stdout)
 
 
 def test_no_data_is_said_not_shown_as_zero(url):
