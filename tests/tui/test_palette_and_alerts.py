@@ -3,8 +3,6 @@ silence dialogs, and the detail screens reading the store in a worker."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from axtui.tui.commands import ConsoleCommands, console_commands
@@ -23,7 +21,6 @@ SNAP = views.snapshot(
     flags=[views.flag("to_dear"), views.flag("old_one", status="killed", killed_by="bob",
                                              kill_reason="spike")],
     alerts=[views.alert("error-rate")])
-HAS_ALERT_OPS = importlib.util.find_spec("axtui.alerts.actions") is not None
 
 
 def names(app) -> list[str]:
@@ -97,21 +94,6 @@ async def test_silence_needs_a_duration_and_a_reason(context):
         assert any("needs a reason" in n.message for n in app._notifications)
 
 
-@pytest.mark.skipif(HAS_ALERT_OPS, reason="axtui.alerts.actions is present: see the next test")
-async def test_without_the_alerts_package_an_ack_says_so_and_changes_nothing(context):
-    app = HostApp(context, snapshot=SNAP)
-    app.target = Target("alert", "error-rate")
-    async with app.run_test() as pilot:
-        await pilot.press("a")
-        await pilot.pause()
-        await pilot.press("tab", "enter")  # from Cancel to Ack
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, AckScreen)  # stays open: nothing was done
-        assert any("axtui.alerts.actions" in n.message for n in app._notifications)
-
-
-@pytest.mark.skipif(not HAS_ALERT_OPS, reason="the alerts branch (ack/silence) is not merged")
 async def test_an_ack_goes_through_the_alerts_operations(context, store, clock):
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.alerts.rules import AlertRule
@@ -152,7 +134,6 @@ async def test_a_flag_detail_shows_the_report_and_the_audit_history(store, clock
         assert not isinstance(app.screen, FlagDetail)
 
 
-@pytest.mark.skipif(not HAS_ALERT_OPS, reason="the alerts branch (ack/silence) is not merged")
 async def test_a_silence_goes_through_the_alerts_operations_with_its_duration(context, store):
     app = HostApp(context, snapshot=SNAP)
     app.target = Target("alert", "error-rate")
