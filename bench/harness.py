@@ -249,7 +249,7 @@ class Verdicts:
     def check(self, label: str, value: float, target: float, unit: str, *, upper: bool) -> bool:
         ok = value <= target if upper else value >= target
         op = "<=" if upper else ">="
-        digits = 2 if unit == "ms" else (1 if unit == "%" else 0)
+        digits = 2 if unit in ("ms", "s") else (1 if unit == "%" else 0)
         sep = "" if unit == "%" else " "
         shown = f"{value:,.{digits}f}{sep}{unit}"
         print(

@@ -34,15 +34,18 @@ def demo(
                                          "schedule (default: fixtures/demo_incident.toml)"),
 ) -> None:
     """Route synthetic traffic through simulated providers and print a per-deployment summary."""
-    from axtui.config import load_config
-
     if live:
+        from axtui.forkserver import prestart
+
+        prestart()  # the recorder's child is ready by the time the engine is
         from axtui.cli.demo_live import main as live_main
 
         counts = live_main(config, store, rate or 30.0, seed, incident)
         if json_out:
             emit_json(counts)
         return
+
+    from axtui.config import load_config
 
     cfg = load_config(config)
     mix = {r: w for r, w in DEMO_MIX.items() if r in cfg.routes} or {r: 1.0 for r in cfg.routes}

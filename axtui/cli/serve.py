@@ -22,6 +22,9 @@ def serve(
                                        help="seconds in-flight requests get on SIGTERM"),
 ) -> None:
     """Serve the OpenAI API (POST /v1/chat/completions, GET /v1/models) until SIGTERM."""
+    from axtui.forkserver import prestart
+
+    prestart()  # the recorder's forkserver imports the store while this process imports
     from axtui.cli.common import open_cli_store
     from axtui.config import load_config
     from axtui.gateway.app import Gateway
