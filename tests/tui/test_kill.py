@@ -76,6 +76,19 @@ async def test_K_then_enter_cancels_because_cancel_has_the_focus(store, context)
     assert store.get_control("drain:a/cheap") is None
 
 
+async def test_typing_with_cancel_focused_starts_the_reason_and_nothing_is_lost(store, context):
+    async with app_with(context, SNAP, Target("deployment", "a/cheap")).run_test() as pilot:
+        await pilot.press("K")
+        await pilot.pause()
+        await pilot.press(*"bad output")
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert screen.query_one("#reason").value == "bad output"
+        assert pilot.app.focused.id == "reason"
+        assert not screen.query_one("#confirm").disabled
+    assert store.get_control("drain:a/cheap") is None  # typing alone never confirms
+
+
 async def test_the_kill_button_waits_for_a_reason(store, context):
     async with app_with(context, SNAP, Target("deployment", "a/cheap")).run_test() as pilot:
         await pilot.press("K")

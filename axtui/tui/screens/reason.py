@@ -2,10 +2,12 @@
 
 Cancel has the focus; the confirm button stays disabled until a reason is typed (when one
 is required), so neither enter nor a stray key can do the destructive thing by default.
+Typing while Cancel has the focus goes into the reason box: nothing typed is lost.
 """
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -43,7 +45,7 @@ class ReasonScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label(self.title_text, classes="title")
             yield Static(self.body, classes="body", markup=False)
-            yield Input(placeholder=self.placeholder, id="reason")
+            yield Input(placeholder=self.placeholder, id="reason", select_on_focus=False)
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button(self.confirm_label, id="confirm", variant="error",
@@ -51,6 +53,18 @@ class ReasonScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key with the buttons focused starts the reason (space stays a press)."""
+        reason = self.query_one("#reason", Input)
+        if self.focused is reason or not event.is_printable or not event.character:
+            return
+        if event.character == " ":
+            return
+        event.stop()
+        event.prevent_default()
+        reason.focus()
+        reason.insert_text_at_cursor(event.character)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if self.reason_required:
