@@ -153,6 +153,11 @@ class Store:
         with self.connect() as conn:
             return queries.records_after(conn, cursor, route=route, limit=limit)
 
+    def record_json_after(self, cursor: int = 0, *, limit: int = 1000) -> tuple[list[str], int]:
+        """The stored JSON lines after `cursor` and the next cursor (see records_after)."""
+        with self.connect() as conn:
+            return queries.record_json_after(conn, cursor, limit=limit)
+
     def latest_cursor(self) -> int:
         with self.connect() as conn:
             return queries.latest_cursor(conn)

@@ -163,6 +163,17 @@ def records_after(
     return RecordPage(records=records, cursor=next_cursor)
 
 
+def record_json_after(conn: Connection, cursor: int = 0, *, limit: int = 1000
+                      ) -> tuple[list[str], int]:
+    """The stored JSON of records written after `cursor` (in write order) and the cursor to
+    ask from next: for readers that need a few fields of many records, not the models."""
+    newest = latest_cursor(conn)
+    q = select(_R.seq, _R.record).where(_R.seq > cursor, _R.seq <= newest)
+    rows = conn.execute(q.order_by(_R.seq).limit(limit)).all()
+    next_cursor = rows[-1].seq if len(rows) == limit else max(cursor, newest)
+    return [r.record for r in rows], next_cursor
+
+
 def _grouped_errors(
     conn: Connection, group: Any, series: str, since_ts: float, until_ts: float | None
 ) -> dict[str, dict[str, int]]:

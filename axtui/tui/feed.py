@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from axtui.config import Config
-from axtui.records import RequestRecord
 from axtui.snapshot import Snapshot
+from axtui.tui.tail import TailLine, tail_line
 
 log = logging.getLogger(__name__)
 
 TAIL_BACKLOG = 40  # records the live tail shows from before the console opened
 WINDOW_S = 60.0  # the pulse and the deployments' rates: the last minute, for an on-call view
-TAIL_PAGE = 500  # the most records one frame carries; beyond that the tail skips ahead
+# the most records one frame carries; beyond that the tail skips ahead (and says how many):
+# at 3 frames a second that is 300 lines a second, more than anyone reads
+TAIL_PAGE = 100
 READER_CACHE_KIB = 2048  # SQLite page cache per connection: the console only reads
 
 Builder = Callable[..., Snapshot]
@@ -44,10 +46,10 @@ class FeedError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """What one fetch produced: a snapshot and the live tail's new records."""
+    """What one fetch produced: a snapshot and the live tail's new lines."""
 
     snapshot: Snapshot
-    records: tuple[RequestRecord, ...] = ()
+    tail: tuple[TailLine, ...] = ()
     skipped: int = 0  # records the tail jumped over (more than a page arrived)
     fetched_at: float = 0.0  # wall clock when the fetch finished
 
@@ -133,8 +135,8 @@ class StoreFeed:
                     raise FeedError(problem)
             store = self.store
             snap = self._build(store)
-            records, skipped = self._tail(store, snap.tail_cursor)
-            return Frame(snap, records, skipped, time.time())
+            lines, skipped = self._tail(store, snap.tail_cursor)
+            return Frame(snap, lines, skipped, time.time())
         finally:
             self._lock.release()
 
@@ -148,8 +150,9 @@ class StoreFeed:
         self._snapshots.spend_range_s = self.spend_range_s
         return self._snapshots.build()
 
-    def _tail(self, store, tail_cursor: int) -> tuple[tuple[RequestRecord, ...], int]:
-        """Records after the last frame's, up to the snapshot's cursor (one page at most)."""
+    def _tail(self, store, tail_cursor: int) -> tuple[tuple[TailLine, ...], int]:
+        """Lines for the records after the last frame's, up to the snapshot's cursor (one
+        page at most)."""
         skipped = 0
         if self._cursor is None:
             self._cursor = max(0, tail_cursor - TAIL_BACKLOG)
@@ -158,10 +161,8 @@ class StoreFeed:
             self._cursor = tail_cursor - TAIL_PAGE
         if tail_cursor <= self._cursor:
             return (), skipped
-        page = store.records_after(self._cursor, limit=TAIL_PAGE)
-        records = tuple(r for r in page.records)
-        self._cursor = page.cursor
-        return records, skipped
+        raw, self._cursor = store.record_json_after(self._cursor, limit=TAIL_PAGE)
+        return tuple(tail_line(r) for r in raw), skipped
 
     def close(self) -> None:
         for c in self.children:

@@ -148,4 +148,6 @@ def with_state(snap: Snapshot, name: str, state: str) -> Snapshot:
 
 
 def frame(snap: Snapshot | None = None, records=(), fetched_at: float = T0) -> Frame:
-    return Frame(snap or make_snapshot(), tuple(records), 0, fetched_at)
+    from axtui.tui.tail import record_line
+
+    return Frame(snap or make_snapshot(), tuple(record_line(r) for r in records), 0, fetched_at)

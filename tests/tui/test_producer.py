@@ -39,11 +39,11 @@ def test_a_fetch_reads_the_snapshot_and_the_tail_after_the_snapshot_cursor(tmp_p
     feed = StoreFeed(url, load_config(None), "ATTACHED")
     first = feed.fetch()
     assert first.snapshot.tail_cursor == 3
-    assert len(first.records) == 3  # the backlog before the console opened
+    assert len(first.tail) == 3  # the backlog before the console opened
     store.write_records([record(route="chat-fast") for _ in range(2)])
     second = feed.fetch()
-    assert [r.route for r in second.records] == ["chat-fast", "chat-fast"]
-    assert feed.fetch().records == ()  # nothing new: nothing repeated
+    assert [t.text.split()[1] for t in second.tail] == ["chat-fast", "chat-fast"]
+    assert feed.fetch().tail == ()  # nothing new: nothing repeated
     feed.close()
     store.close()
 
@@ -59,9 +59,30 @@ def test_a_tail_more_than_a_page_behind_skips_ahead_and_counts_what_it_skipped(t
     feed.fetch()
     store.write_records([record() for _ in range(12)])
     frame = feed.fetch()
-    assert len(frame.records) == 5 and frame.skipped == 7
+    assert len(frame.tail) == 5 and frame.skipped == 7
     feed.close()
     store.close()
+
+
+def test_a_tail_line_names_the_path_the_request_took_and_what_it_cost():
+    from axtui.records import ErrorKind
+    from axtui.tui.tail import record_line
+    from tests.store.factory import attempt
+
+    r = record(route="chat-fast", attempts=[
+        attempt("groq/llama-3.1-8b-instant", error_kind=ErrorKind.server),
+        attempt("openai/gpt-4o-mini", cost_nano=400_000)])
+    line = record_line(r)
+    assert "chat-fast → groq/llama-3.1-8b-instant 503 → openai/gpt-4o-mini 200" in line.text
+    assert line.text.endswith("$0.0004 failover") and not line.bad
+
+
+def test_an_unreadable_stored_record_is_one_bold_line_not_a_dead_feed():
+    from axtui.tui.tail import tail_line
+
+    assert tail_line(b'{"route": "chat"').bad
+    line = tail_line(b'{"route": "chat"}')  # valid JSON, no ended_at
+    assert line.bad and line.text.startswith("unreadable record (KeyError")
 
 
 async def test_the_console_shows_a_real_store_through_the_producer(tmp_path):
@@ -201,7 +222,7 @@ def test_console_with_listen_runs_the_gateway_as_a_child_that_serves_and_records
         assert answered is not None and answered.status_code == 200, answered
         seen = []
         for _ in range(100):
-            seen.extend(feed.fetch().records)
+            seen.extend(feed.fetch().tail)
             if seen:
                 break
             time.sleep(0.1)  # poll for the signal

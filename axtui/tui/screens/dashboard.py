@@ -74,8 +74,8 @@ class DashboardScreen(Screen):
         self.query_one(AlertsPane).show(snap.alerts, palette, now, force=force)
         self.query_one(RolloutsPane).show(snap.flags, palette, force=force)
         self.query_one(SpendChart).show(snap.spend)
-        if frame.records or frame.skipped:
-            self.query_one(LiveTail).add(frame.records, frame.skipped)
+        if frame.tail or frame.skipped:
+            self.query_one(LiveTail).add(frame.tail, frame.skipped)
 
     def show_pulse(self, **kwargs) -> None:
         self.query_one(PulseHeader).show(**kwargs)
