@@ -337,6 +337,26 @@ async def test_a_busy_frame_shows_each_record_on_its_own_line_up_to_the_tails_le
     assert f" r{KEEP + 99} → " in lines[-1] and " r100 → " in lines[0]
 
 
+async def test_a_hidden_live_tail_keeps_only_its_last_lines_and_shows_them_when_focused():
+    from axtui.tui.components.live_tail import KEEP
+
+    app = frozen_app()
+    async with app.run_test(size=(80, 24)) as pilot:  # narrow: the lower area holds rollouts
+        tail = app.screen.query_one(LiveTail)
+        for f in range(40):  # 40 frames of 20 records while nobody looks at the tail
+            app.apply_frame(frame(records=[record(started_at=T0 - 50 + f + i / 100,
+                                                  route=f"r{f}-{i}") for i in range(20)]))
+        await pilot.pause()
+        assert not tail.display
+        # nothing piles up behind a hidden pane (RichLog queues writes until it has a size)
+        assert len(tail._deferred_renders) <= 1 and len(tail.lines) <= KEEP
+        await pilot.press("5")
+        await pilot.pause()
+        lines = [str(s.text) for s in tail.lines]
+    assert len(lines) == KEEP
+    assert " r39-19 → " in lines[-1] and " r15-0 → " in lines[0]
+
+
 async def test_the_filter_also_narrows_the_deployments():
     app = frozen_app()
     async with app.run_test(size=(200, 60)) as pilot:

@@ -22,6 +22,7 @@ class LiveTail(RichLog):
         self.match = ""
         self._lines: deque[tuple[str, bool]] = deque(maxlen=KEEP)
         self.skipped = 0
+        self._behind = False  # lines arrived while hidden, not yet written
 
     def add(self, lines: tuple[TailLine, ...], skipped: int = 0) -> None:
         new: list[tuple[str, bool]] = []
@@ -30,7 +31,22 @@ class LiveTail(RichLog):
             new.append((f"… {skipped} records not shown (more than a page arrived)", True))
         new += [(t.text, t.bad) for t in lines]
         self._lines.extend(new)
-        self._write(new)
+        if self.size.width:
+            self._write(new)
+        else:  # hidden (the narrow layout): RichLog would queue every write until shown
+            self._behind = True
+
+    def on_resize(self) -> None:
+        if self._behind and self.size.width:
+            self._refill()
+
+    def _refill(self) -> None:
+        """Show what is kept (filtered), once; while hidden it waits for a size."""
+        self._behind = not self.size.width
+        if self._behind:
+            return
+        self.clear()
+        self._write(list(self._lines))
 
     def _write(self, lines: list[tuple[str, bool]]) -> None:
         """One write for a frame's lines: RichLog's cost is per write (a few hundred lines a
@@ -48,6 +64,5 @@ class LiveTail(RichLog):
 
     def set_filter(self, match: str) -> None:
         self.match = match
-        self.clear()
-        self._write(list(self._lines))
+        self._refill()
         self.border_subtitle = f"filter: {match}" if match else ""
