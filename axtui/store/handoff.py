@@ -28,6 +28,7 @@ import logging
 import mmap
 import os
 import struct
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -115,6 +116,17 @@ class _Mapped:
             self.fd = -1
 
 
+def _populate(mm: mmap.mmap) -> None:
+    """Fault the ring's pages in, writable, now rather than one by one under requests."""
+    advice = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform == "linux" else None)
+    if advice is None:
+        return
+    try:
+        mm.madvise(advice)
+    except OSError as err:  # an older kernel (< 5.14): pages fault in as they are written
+        log.debug("handoff ring: no MADV_POPULATE_WRITE: %s", err)
+
+
 def _lock(fd: int, kind: int) -> bool:
     if fcntl is None:
         return True
@@ -157,6 +169,10 @@ class RingWriter:
         self._ring = _Mapped(self.path, fd)
         self.capacity = capacity
         self._mm = self._ring.mm
+        _populate(self._mm)
+        # the head as a machine word: one store, cheaper than struct.pack_into (released
+        # before the mapping closes)
+        self._words: memoryview | None = memoryview(self._mm)[:DATA].cast("Q")
         self._head = 0
         self._committed = 0  # as last read: re-read only when the ring looks full
         self._lock = threading.Lock()  # appends from several threads stay whole lines
@@ -189,7 +205,7 @@ class RingWriter:
                 self._mm[DATA : DATA + n - k] = line[k:]
             head += n
             self._head = head
-            _U64.pack_into(self._mm, _HEAD, head)
+            self._words[_HEAD // 8] = head  # type: ignore[index]
             self.lines += 1
         return True
 
@@ -220,6 +236,9 @@ class RingWriter:
             self._sealed = True
             if not self._ring.closed:
                 self._committed = self._ring.get(_COMMITTED)
+                if self._words is not None:
+                    self._words.release()
+                    self._words = None
                 self._ring.close()
 
 

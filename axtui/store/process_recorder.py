@@ -36,7 +36,17 @@ from axtui.store.db import Store, open_store
 from axtui.store.ingest import record_json_line
 from axtui.store.recorder import Recorder, RecorderStats, _one_line
 from axtui.store.recorder_child import (
-    CLOSE, CLOSED, FAILED, FLUSH, FLUSHED, READY, RECOVERED, STATS, Recovery, child_main)
+    CLOSE,
+    CLOSED,
+    FAILED,
+    FLUSH,
+    FLUSHED,
+    READY,
+    RECOVERED,
+    STATS,
+    Recovery,
+    child_main,
+)
 
 log = logging.getLogger(__name__)
 
@@ -278,8 +288,8 @@ class ProcessRecorder:
                 return
             try:
                 self._outbox.send_bytes(data)
-            except (OSError, ValueError):  # the child is gone; the receiver reads why
-                pass  # _child_gone() reports it when the receiver sees the pipe close
+            except (OSError, ValueError) as err:  # the child is gone: the receiver reports
+                log.debug("recorder: %s not sent: %s", message[0], err)  # it at the pipe's EOF
 
     # -- the receiver thread ----------------------------------------------------------------
 

@@ -40,7 +40,7 @@ def test_lines_come_back_whole_and_in_order_across_many_wraps(tmp_path):
             for lines, end in reader.lines():
                 got += lines
                 reader.commit(end)
-    for lines, end in reader.lines():
+    for lines, _ in reader.lines():
         got += lines
     assert got == sent
     assert writer.head > 80 * 4096  # it went round many times
