@@ -119,7 +119,7 @@ class _Mapped:
 def _populate(mm: mmap.mmap) -> None:
     """Fault the ring's pages in, writable, now rather than one by one under requests."""
     advice = getattr(mmap, "MADV_POPULATE_WRITE", 23 if sys.platform == "linux" else None)
-    if advice is None:
+    if advice is None or not hasattr(mm, "madvise"):
         return
     try:
         mm.madvise(advice)

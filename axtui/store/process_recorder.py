@@ -97,7 +97,8 @@ class ProcessRecorder:
         if sa_url.get_backend_name() == "sqlite" and sqlite.is_in_memory(sa_url):
             raise ValueError("process recorder: an in-memory database is the child's alone")
         self._queue_max = queue_max  # set to -1 on close: submit refuses
-        self._ring = handoff.RingWriter(handoff_dir or handoff.handoff_dir(url), handoff_bytes)
+        directory = Path(handoff_dir).expanduser() if handoff_dir else handoff.handoff_dir(url)
+        self._ring = handoff.RingWriter(directory, handoff_bytes)
         self._lock = threading.Lock()  # counters moved by more than one thread
         self._send_lock = threading.Lock()
         self._acked = 0  # lines the child has written or failed (the receiver raises it)
