@@ -290,3 +290,33 @@ def test_records_are_equal_after_a_round_trip_through_the_child(url):
     store = open_store(url)
     assert [store.get_record(r.id) for r in records] == records
     store.close()
+
+
+def test_a_full_handoff_ring_refuses_and_counts_every_record_it_drops(url):
+    recorder = ProcessRecorder(url, flush_interval_s=3600, handoff_bytes=4096)
+    assert recorder.ready(timeout=10)
+    os.kill(recorder.pid, signal.SIGSTOP)  # nothing leaves the ring meanwhile
+    try:
+        accepted = [recorder.submit(record()) for _ in range(20)]
+    finally:
+        os.kill(recorder.pid, signal.SIGCONT)
+    kept = accepted.count(True)
+    assert 0 < kept < 20 and accepted == [True] * kept + [False] * (20 - kept)
+    assert recorder.handoff_stats().full_refusals == 20 - kept
+    assert "is full" in recorder.stats().last_error
+    assert recorder.flush(timeout=10)  # room again once the child has written them
+    assert recorder.submit(record())
+    recorder.close()
+    stats = recorder.stats()
+    assert (stats.written, stats.refused, stats.dropped) == (kept + 1, 20 - kept, 20 - kept)
+    store = open_store(url)
+    assert store.counter(DROPPED_COUNTER) == 20 - kept
+    store.close()
+
+
+def test_a_clean_close_leaves_no_ring_behind(url):
+    with ProcessRecorder(url) as recorder:
+        recorder.submit(record())
+        path = recorder.handoff_path
+        assert path.exists() and path.parent.name == "axtui.db.handoff"
+    assert not path.exists()
