@@ -6,7 +6,7 @@ the GIL with the event loop, and on two cores that more than halved engine throu
 and copies it into the handoff ring (handoff.py), a file mapped by this process and the
 child: no system call, and the line is out of this process before `submit()` returns, so
 an answer sent after it has its record even if this process is killed. The child reads the
-ring every `STATS_INTERVAL_S`, runs the ordinary `Recorder` pipeline on those very lines
+ring every 20 ms, runs the ordinary `Recorder` pipeline on those very lines
 (they become the `record` column and the trace lines as they are), and reports its stats
 back over a pipe; flush and close go to it over another.
 
@@ -169,6 +169,13 @@ class ProcessRecorder:
             self._tell_drops()
             return False
         if not ring.append(line):
+            if len(line) > ring.capacity:  # could never fit: say so, not "full"
+                with self._lock:
+                    self._unserializable += 1
+                self._report(f"record {record.id!r} not storable: {len(line):,} bytes, more "
+                             f"than the handoff ring's {ring.capacity:,} (store.handoff_mib)")
+                self._tell_drops()
+                return False
             return self._refuse(True)
         self._refusing = False
         return True

@@ -320,3 +320,33 @@ def test_a_clean_close_leaves_no_ring_behind(url):
         path = recorder.handoff_path
         assert path.exists() and path.parent.name == "axtui.db.handoff"
     assert not path.exists()
+
+
+def test_a_record_larger_than_the_ring_is_named_and_counted_as_failed(url):
+    big = record().model_copy(update={"messages": [{"role": "user", "content": "x" * 5000}]})
+    with ProcessRecorder(url, handoff_bytes=4096) as recorder:
+        assert recorder.submit(big) is False
+        assert recorder.submit(record()) is True
+        stats = recorder.stats()
+    assert (stats.failed, stats.refused) == (1, 0)
+    assert f"record {big.id!r} not storable" in stats.last_error
+    assert "handoff ring's 4,096" in stats.last_error
+
+
+def test_a_second_recorder_on_the_store_leaves_a_live_ring_alone(url):
+    first = ProcessRecorder(url, flush_interval_s=3600)
+    assert first.ready(timeout=10)
+    os.kill(first.pid, signal.SIGSTOP)  # its lines wait in its ring
+    try:
+        for i in range(5):
+            first.submit(record(id=f"first-{i}"))
+        with ProcessRecorder(url, flush_interval_s=3600) as second:
+            assert second.flush(timeout=10)
+            assert second.handoff_stats().recovery is None  # nothing dead to replay
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert first.handoff_path.exists()
+    first.close()
+    store = open_store(url)
+    assert store.counter(WRITTEN_COUNTER) == 5  # written once, by its own child
+    store.close()
