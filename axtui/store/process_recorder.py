@@ -335,7 +335,11 @@ class ProcessRecorder:
         elif kind == READY:
             self._ready.set()
         elif kind == RECOVERED:
-            self._recovery = message[1]
+            self._recovery = r = message[1]
+            log.warning("recorder: %d records recovered from %d handoff rings left by killed "
+                        "processes (%d were already stored)%s", r.written, r.rings,
+                        r.duplicates, "; not recovered: " + "; ".join(r.errors) if r.errors
+                        else "")
         elif kind == CLOSED:
             self._take_stats(message[1])
             self._clean_exit = True

@@ -200,8 +200,8 @@ def recover(directory: Path, store: Store, recorder: LineRecorder, *,
         lines_n += len(lines)
         written += len(fresh)
         duplicates += len(lines) - len(fresh)
-        log.warning("recorder: recovered %d records from %s (left by a killed process; %d "
-                    "were already stored)", len(fresh), ring.path, len(lines) - len(fresh))
+        log.info("recorder: recovered %d records from %s (%d were already stored)",
+                 len(fresh), ring.path, len(lines) - len(fresh))  # the parent says it too
     return Recovery(rings, lines_n, written, duplicates, tuple(errors))
 
 

@@ -53,7 +53,8 @@ class Gateway:
         self.lines: list[str] = []
         self.url = ""
         ready = threading.Event()
-        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(ready,), daemon=True)
+        self._reader.start()
         assert ready.wait(60), "".join(self.lines)
         assert self.url, "".join(self.lines)
 
@@ -70,6 +71,7 @@ class Gateway:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         assert self.proc.wait(60) == 0, "".join(self.lines)
+        self._reader.join(10)  # every line it wrote, up to its stderr's end
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -153,7 +155,11 @@ def test_every_answered_request_has_a_record_after_kill_9(tmp_path: Path, whole_
     assert len(answered) == len(load.answered) >= ANSWERED_BEFORE_KILL
 
     # The next start on the store replays whatever ring nobody holds any more.
-    Gateway(config).stop()
+    after = Gateway(config)
+    after.stop()
+    if whole_group:  # nothing drained the ring: this start did, and says so
+        assert any("handoff rings left by killed processes" in line
+                   for line in after.lines), "".join(after.lines)
     rings = handoff_dir(url)
     assert _wait_until_empty(rings), list(rings.iterdir())
     missing = answered - stored_ids(url)
