@@ -23,6 +23,7 @@ which fails to parse and is counted, never stored wrong.)
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import mmap
@@ -45,8 +46,8 @@ MAGIC = b"AXTUIHR1"
 DATA = 4096  # the header's page
 DEFAULT_CAPACITY = 64 << 20
 SUFFIX = ".ring"
-_U64 = struct.Struct("<Q")
-_HEADER = struct.Struct("<8sQ")  # magic, capacity
+_U64 = struct.Struct("=Q")  # native, as the memoryview the writer stores through
+_HEADER = struct.Struct("=8sQ")  # magic, capacity
 _HEAD, _DROPPED = 16, 24  # the parent's fields
 _COMMITTED, _DROPPED_REPORTED = 64, 72  # the child's, on their own cache line
 
@@ -68,6 +69,19 @@ def handoff_dir(store_url: str) -> Path:
         return path.with_name(path.name + ".handoff")
     digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
     return Path(tempfile.gettempdir()) / f"axtui-handoff-{digest[:16]}"
+
+
+def check_dir(configured: str | None, store_url: str) -> Path:
+    """The rings' directory for a store, made if missing; RingError (one line) if it cannot
+    be made or written: for a CLI to say before it serves."""
+    directory = Path(configured).expanduser() if configured else handoff_dir(store_url)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RingError(f"store.handoff_dir {directory}: {err.strerror or err}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise RingError(f"store.handoff_dir {directory}: not writable")
+    return directory
 
 
 class _Mapped:
@@ -127,6 +141,15 @@ def _populate(mm: mmap.mmap) -> None:
         log.debug("handoff ring: no MADV_POPULATE_WRITE: %s", err)
 
 
+def _reserve(fd: int, size: int) -> None:
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except (AttributeError, OSError) as err:  # no fallocate here: a sparse file, then
+        if isinstance(err, OSError) and err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise  # ENOSPC and the like: said at start
+        os.ftruncate(fd, size)
+
+
 def _lock(fd: int, kind: int) -> bool:
     if fcntl is None:
         return True
@@ -154,10 +177,7 @@ class RingWriter:
             raise RingError(f"handoff ring in {directory}: {err.strerror or err}") from None
         try:
             # blocks reserved now: a full disk is an error here, not a SIGBUS mid-request
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, 0, DATA + capacity)
-            else:
-                os.ftruncate(fd, DATA + capacity)
+            _reserve(fd, DATA + capacity)
             os.pwrite(fd, _HEADER.pack(MAGIC, capacity), 0)
             _lock(fd, fcntl.LOCK_SH if fcntl is not None else 0)
             # named only once whole and locked: recovery never sees a half-made ring

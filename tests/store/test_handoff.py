@@ -174,3 +174,28 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().lower()
     except OSError:
         return "zombie"
+
+
+def test_serve_refuses_in_one_line_a_handoff_dir_it_cannot_use(tmp_path):
+    (tmp_path / "blocker").write_text("a file where the directory should be")
+    cfg = tmp_path / "axtui.toml"
+    cfg.write_text(f"""
+[store]
+url = "sqlite:///{tmp_path}/s.db"
+handoff_dir = "{tmp_path}/blocker/rings"
+[providers.sim]
+protocol = "sim"
+[providers.sim.sim]
+latency_p50_ms = 2
+latency_p95_ms = 5
+[[deployments]]
+provider = "sim"
+model = "fast"
+[routes.chat]
+candidates = ["sim/fast"]
+""")
+    done = subprocess.run([sys.executable, "-m", "axtui.cli.main", "serve", "--config", str(cfg),
+                           "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == 2
+    assert done.stderr == f"error: store.handoff_dir {tmp_path}/blocker/rings: Not a directory\n"
