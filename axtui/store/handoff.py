@@ -32,6 +32,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +47,7 @@ MAGIC = b"AXTUIHR1"
 DATA = 4096  # the header's page
 DEFAULT_CAPACITY = 64 << 20
 SUFFIX = ".ring"
+STALE_TMP_S = 60.0  # a ring still unnamed this long after it was begun was cut short
 _U64 = struct.Struct("=Q")  # native, as the memoryview the writer stores through
 _HEADER = struct.Struct("=8sQ")  # magic, capacity
 _HEAD, _DROPPED = 16, 24  # the parent's fields
@@ -54,6 +56,10 @@ _COMMITTED, _DROPPED_REPORTED = 64, 72  # the child's, on their own cache line
 
 class RingError(OSError):
     """The ring cannot be created, opened or locked (the message says which and why)."""
+
+
+class RingBusy(RingError):
+    """Another process holds the ring (it lives), or it was just removed."""
 
 
 def handoff_dir(store_url: str) -> Path:
@@ -280,7 +286,7 @@ class RingReader:
             same = False
         if not same:
             os.close(fd)
-            raise RingError(f"handoff ring {path}: in use or removed")
+            raise RingBusy(f"handoff ring {path}: in use or removed")
         self._ring = _Mapped(path, fd)
         self.path = path
         self.capacity = self._ring.capacity
@@ -349,5 +355,14 @@ def dead_rings(directory: str | Path, *, skip: Path | None = None) -> Iterator[R
             continue
         try:
             yield RingReader(path, exclusive=True)
-        except RingError as err:
-            log.debug("%s", err)  # in use (its process lives) or just removed
+        except RingBusy as err:
+            log.debug("%s", err)  # its process lives, or another start just replayed it
+        except RingError as err:  # not a ring: left where it is, and said each start
+            log.warning("%s", err)
+    now = time.time()
+    for tmp in directory.glob(".*.tmp"):  # a ring whose making a crash cut short: empty
+        try:
+            if now - tmp.stat().st_mtime > STALE_TMP_S:
+                tmp.unlink()
+        except OSError as err:  # removed meanwhile, or not ours to remove
+            log.debug("handoff ring %s: %s", tmp, err)

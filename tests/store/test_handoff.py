@@ -199,3 +199,17 @@ candidates = ["sim/fast"]
                           timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert done.returncode == 2
     assert done.stderr == f"error: store.handoff_dir {tmp_path}/blocker/rings: Not a directory\n"
+
+
+def test_a_file_that_is_not_a_ring_is_left_and_named_and_stale_halves_are_tidied(tmp_path,
+                                                                               caplog):
+    (tmp_path / "junk.ring").write_bytes(b"not a ring at all")
+    stale = tmp_path / ".123-abcd.tmp"
+    stale.write_bytes(b"")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    fresh = tmp_path / ".456-ef01.tmp"  # being made right now by another start
+    fresh.write_bytes(b"")
+    assert list(dead_rings(tmp_path)) == []
+    assert (tmp_path / "junk.ring").exists()
+    assert "junk.ring: not a ring" in caplog.text
+    assert not stale.exists() and fresh.exists()
