@@ -15,9 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from axtui.config import load_config
+from axtui.gateway.app import Gateway as GatewayApp
 from axtui.store import open_store
 from axtui.store.handoff import handoff_dir
 from axtui.store.tables import RequestRow
+
+from .harness import LoopThread, Served, stop_gateway
 
 CLIENTS = 8
 ANSWERED_BEFORE_KILL = 400
@@ -176,3 +180,78 @@ def _wait_until_empty(rings: Path, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+class Ordered(GatewayApp):
+    """The gateway, noting on its loop each answer's last byte going out, by request id."""
+
+    events: list[tuple[str, str]]
+
+    async def __call__(self, scope, receive, send):  # noqa: ANN001 - ASGI
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        rid = ""
+
+        async def noting(message: dict) -> None:
+            nonlocal rid
+            if message["type"] == "http.response.start":
+                rid = dict(message["headers"]).get(b"x-request-id", b"").decode()
+            elif not message.get("more_body", False):
+                self.events.append(("answered", rid))
+            await send(message)
+
+        return await super().__call__(scope, receive, noting)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_record_is_handed_off_before_its_answer_is_written(tmp_path: Path, stream: bool):
+    """What the kill -9 guarantee stands on: the engine submits a request's record (the
+    recorder first among its listeners) before the gateway sends the answer's last byte."""
+    url = f"sqlite:///{tmp_path}/gw.db"
+    config = tmp_path / "axtui.toml"
+    config.write_text(CONFIG.format(url=url))
+    loop = LoopThread()
+    gw = Ordered(load_config(config), store_url=url, environ={})
+    gw.events = []
+    served = None
+    try:
+        served = loop.run(_serve(gw, url))
+        gw.host.subscribe_records(lambda r: gw.events.append(("recorded", r.id)))
+        body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}],
+                "stream": stream}
+        with httpx.Client(base_url=served.url, timeout=30) as client:
+            rids = []
+            for _ in range(5):
+                r = client.post("/v1/chat/completions", json=body)
+                assert r.status_code == 200 and (not stream or "data: [DONE]" in r.text)
+                rids.append(r.headers["x-request-id"])
+    finally:
+        if served is not None:
+            loop.run(stop_gateway(served))
+        loop.close()
+    assert sorted(gw.events) == sorted([("answered", r) for r in rids] +
+                                       [("recorded", r) for r in rids])
+    for rid in rids:
+        assert gw.events.index(("recorded", rid)) < gw.events.index(("answered", rid))
+    assert set(rids) <= stored_ids(url)
+
+
+async def _serve(gw: GatewayApp, url: str) -> Served:
+    """As harness.start_gateway, with this gateway object."""
+    import asyncio
+    import socket
+    import time
+
+    from axtui.gateway.serve import make_server
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = make_server(gw, "127.0.0.1", port)
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 30
+    while not server.started:  # the signal: uvicorn says it serves
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        await asyncio.sleep(0.01)
+    return Served(gw, server, task, port, url)
