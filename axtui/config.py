@@ -336,6 +336,10 @@ class StoreConfig(_Strict):
     # GIL stays with serving: added p99 at concurrency 1 measured 3.9 ms against 11.7 ms for
     # a thread), or a thread of the serving process (always, for in-memory SQLite)
     recorder: Literal["thread", "process"] = "process"
+    # the process recorder's handoff ring (store/handoff.py): records in flight survive kill -9
+    # there; default directory: `<store file>.handoff/` beside SQLite, else one under $TMPDIR
+    handoff_dir: str | None = None
+    handoff_mib: int = Field(64, ge=1, le=4096)
 
 
 class RetentionConfig(_Strict):

@@ -46,6 +46,13 @@ def serve(
     except (ValueError, KeyProblem) as e:
         raise CliError(str(e)) from None
     open_cli_store(url).close()  # a bad URL fails here, in one line, not inside uvicorn
+    if cfg.store.recorder == "process":  # so does a directory the handoff ring cannot use
+        from axtui.store.handoff import RingError, check_dir
+
+        try:
+            check_dir(cfg.store.handoff_dir, url)
+        except RingError as e:
+            raise CliError(str(e)) from None
     source = str(config) if config else "demo.toml (bundled, simulated providers)"
 
     def announce(host: str, port: int) -> None:

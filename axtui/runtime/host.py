@@ -171,7 +171,8 @@ class RuntimeHost:
                 make_recorder, store, process=self.recorder_kind == "process" and not in_memory,
                 flush_interval_s=cfg.store.flush_interval_s, queue_max=cfg.store.queue_max,
                 trace_path=self.trace_path, metrics_dir=self.metrics_dir,
-                metrics_routes=list(cfg.routes))
+                metrics_routes=list(cfg.routes), handoff_dir=cfg.store.handoff_dir,
+                handoff_bytes=cfg.store.handoff_mib << 20)
         self._engine = engine = Engine(cfg, clock=clock, providers=self._providers,
                                        seed=self._seed)
         self.started_at = clock.now()

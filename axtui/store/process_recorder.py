@@ -3,63 +3,54 @@
 In one process, the recorder's threads (JSON, row tuples, rollups; SQLite between) share
 the GIL with the event loop, and on two cores that more than halved engine throughput. Here
 `submit()` turns a record into its JSON line (orjson, byte-identical to `model_dump_json`)
-and appends it to a buffer; a sender thread hands the buffer to a child process every
-`HANDOFF_INTERVAL_S` (or as soon as `HANDOFF_MAX` lines wait) as one pipe message. The
-child runs the ordinary `Recorder` pipeline on those very lines (they become the `record`
-column and the trace lines as they are), and reports its stats back over a second pipe.
+and copies it into the handoff ring (handoff.py), a file mapped by this process and the
+child: no system call, and the line is out of this process before `submit()` returns, so
+an answer sent after it has its record even if this process is killed. The child reads the
+ring every 20 ms, runs the ordinary `Recorder` pipeline on those very lines
+(they become the `record` column and the trace lines as they are), and reports its stats
+back over a pipe; flush and close go to it over another.
 
-Nothing is lost silently: a full buffer (pending here plus handed off but not yet written
-or failed in the child) refuses and counts; a child that dies is reported in `stats()`,
-its unwritten records counted as failed, and every later submit refused.
+Nothing is lost silently: a full ring or too many records in flight refuses and counts; a
+child that dies is reported in `stats()`, and what it had not written waits in the ring,
+which the next start on the store replays (recorder_child.recover).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import logging
 import multiprocessing
-import os
 import pickle
-import signal
-import struct
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import replace
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # not on Windows: pipes keep their default size there
-    fcntl = None  # type: ignore[assignment]
-
-import orjson
 from sqlalchemy.engine import make_url
 
 from axtui.records import RequestRecord
-from axtui.store import sqlite
+from axtui.store import handoff, sqlite
 from axtui.store.db import Store, open_store
-from axtui.store.ingest import PreparedBatch, prepare, record_json_line
-from axtui.store.recorder import _YIELD_EVERY, Recorder, RecorderStats, _Batch, _one_line
+from axtui.store.ingest import record_json_line
+from axtui.store.recorder import Recorder, RecorderStats, _one_line
+from axtui.store.recorder_child import (
+    CLOSE,
+    CLOSED,
+    FAILED,
+    FLUSH,
+    FLUSHED,
+    READY,
+    RECOVERED,
+    STATS,
+    Recovery,
+    child_main,
+)
 
 log = logging.getLogger(__name__)
 
-HANDOFF_INTERVAL_S = 0.05
-HANDOFF_MAX = 2000  # lines per pipe message
-STATS_INTERVAL_S = 0.02  # how stale the child's counts (and so the in-flight bound) may get
-PIPE_BYTES = 1 << 22  # a handoff of 2,000 records is ~2 MB
 CLOSE_TIMEOUT_S = 60.0
-# Parent -> child messages, and child -> parent ones; each a tuple led by its kind.
-_FLUSH, _CLOSE = "flush", "close"
-_FRAME = struct.Struct("!i")  # multiprocessing.Connection's message header (Unix)
-_WRITEV = hasattr(os, "writev") and os.name == "posix"  # Windows pipes frame otherwise
-_IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX")) if _WRITEV else 1024
-_LINES_TAG = b"L"  # a raw lines message (every other message is a pickle: b"\x80"...)
-_READY, _STATS, _FLUSHED, _CLOSED, _FAILED = "ready", "stats", "flushed", "closed", "failed"
 _NO_STATS = RecorderStats(0, 0, 0, 0, 0, 0, 0, None, None, 0, 0)
 
 
@@ -71,8 +62,20 @@ class _FlushWaiter:
         self.ok = False
 
 
+@dataclass(frozen=True)
+class HandoffStats:
+    path: str  # this process's ring file
+    capacity: int  # bytes
+    used: int  # bytes appended and not yet committed to the store
+    full_refusals: int  # records refused because the ring had no room
+    recovery: Recovery | None  # what the child replayed from dead rings at start
+
+
 class ProcessRecorder:
-    """A `Recorder` whose preparing and writing happen in a child process on `url`."""
+    """A `Recorder` whose preparing and writing happen in a child process on `url`.
+
+    `handoff_dir` holds the rings (default: beside an SQLite file, see handoff.handoff_dir)
+    and `handoff_bytes` is this one's size: the records in flight it can hold."""
 
     def __init__(
         self,
@@ -85,35 +88,31 @@ class ProcessRecorder:
         start_method: str | None = None,
         metrics_dir: str | Path | None = None,
         metrics_routes: Sequence[str] | None = None,
+        handoff_dir: str | Path | None = None,
+        handoff_bytes: int = handoff.DEFAULT_CAPACITY,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or queue_max < 1:
             raise ValueError("recorder: interval, batch_max and queue_max must be > 0")
         sa_url = make_url(url)
         if sa_url.get_backend_name() == "sqlite" and sqlite.is_in_memory(sa_url):
             raise ValueError("process recorder: an in-memory database is the child's alone")
-        self._queue_max = queue_max  # set to -1 on close or the child's death: submit refuses
-        self._handoff_max = min(HANDOFF_MAX, batch_max)
-        self._handoff_interval_s = min(HANDOFF_INTERVAL_S, flush_interval_s)
-        # JSON lines (each ending in a newline) not yet handed off. A list, not a deque:
-        # the sender takes a batch with one slice and one `del`, each atomic under the GIL,
-        # while submit() keeps appending at the end.
-        self._pending: list[bytes] = []
+        self._queue_max = queue_max  # set to -1 on close: submit refuses
+        directory = Path(handoff_dir).expanduser() if handoff_dir else handoff.handoff_dir(url)
+        self._ring = handoff.RingWriter(directory, handoff_bytes)
         self._lock = threading.Lock()  # counters moved by more than one thread
-        # Lines handed to the child, and how many of them it has written or failed: the
-        # sender alone raises the first, the receiver alone the second.
-        self._handed_off = self._acked = 0
-        self._refused = self._unserializable = self._lost = 0
-        self._drops_reported = 0  # local drops passed on to the child's store counter
+        self._send_lock = threading.Lock()
+        self._acked = 0  # lines the child has written or failed (the receiver raises it)
+        self._refused = self._unserializable = self._full = 0
+        self._refusing = False  # said once per run of refusals, not once per record
         self._child_stats = _NO_STATS
+        self._recovery: Recovery | None = None
         self._last_error: str | None = None
         self._failure = ""  # why the child gave up, when it said so before exiting
         self._dead = False
         self._clean_exit = False
-        self._flush_tokens: list[int] = []
         self._waiters: dict[int, _FlushWaiter] = {}
         self._tokens = itertools.count()
         self._failed_at_flush = 0
-        self._wake = threading.Event()
         self._closing = threading.Event()
         self._ready = threading.Event()
         self._finished = threading.Event()  # the child's pipe closed: it has exited
@@ -130,8 +129,8 @@ class ProcessRecorder:
             "metrics_routes": None if metrics_routes is None else list(metrics_routes),
         }
         self._process = ctx.Process(
-            target=_child_main,
-            args=(url, options, child_inbox, child_outbox),
+            target=child_main,
+            args=(url, options, str(self._ring.path), child_inbox, child_outbox),
             name="axtui-recorder",
             daemon=True,
         )
@@ -139,42 +138,63 @@ class ProcessRecorder:
         # Only the child may hold its ends, so its death reads as EOF / a broken pipe here.
         child_inbox.close()
         child_outbox.close()
-        _widen_pipe(self._outbox)
-        self._sender = threading.Thread(
-            target=self._send_loop, name="axtui-recorder-handoff", daemon=True
-        )
         self._receiver = threading.Thread(
             target=self._receive_loop, name="axtui-recorder-child", daemon=True
         )
-        self._sender.start()
         self._receiver.start()
 
     @property
     def pid(self) -> int | None:
         return self._process.pid
 
+    @property
+    def handoff_path(self) -> Path:
+        return self._ring.path
+
     # -- the hot path ---------------------------------------------------------------------
 
     def submit(self, record: RequestRecord) -> bool:
-        """Serialize and buffer a record. False (and counted) when the buffer is full, the
-        recorder closed or its process gone (refused), or the record is not serializable
-        (failed)."""
-        pending = self._pending
-        if len(pending) + self._handed_off - self._acked >= self._queue_max:
-            with self._lock:
-                self._refused += 1
-            return False
+        """Serialize the record into the handoff ring. False (and counted) when the ring is
+        full, too many records wait, or the recorder is closed (refused), or the record is
+        not serializable (failed)."""
+        ring = self._ring
+        if ring.lines - self._acked >= self._queue_max:
+            return self._refuse(False)
         try:
             line = record_json_line(record)
         except Exception as err:  # pydantic could not serialize it either
             with self._lock:
                 self._unserializable += 1
             self._report(f"record {record.id!r} not storable: {_one_line(err)}")
+            self._tell_drops()
             return False
-        pending.append(line)
-        if len(pending) == self._handoff_max:
-            self._wake.set()
+        if not ring.append(line):
+            if len(line) > ring.capacity:  # could never fit: say so, not "full"
+                with self._lock:
+                    self._unserializable += 1
+                self._report(f"record {record.id!r} not storable: {len(line):,} bytes, more "
+                             f"than the handoff ring's {ring.capacity:,} (store.handoff_mib)")
+                self._tell_drops()
+                return False
+            return self._refuse(True)
+        self._refusing = False
         return True
+
+    def _refuse(self, full: bool) -> bool:
+        with self._lock:
+            self._refused += 1
+            self._full += full
+        if not self._refusing and self._queue_max >= 0:
+            self._refusing = True
+            why = (f"the handoff ring {self._ring.path} is full" if full else
+                   f"{self._queue_max} records wait to be written")
+            self._report(f"refusing records: {why}")
+        self._tell_drops()
+        return False
+
+    def _tell_drops(self) -> None:
+        """The child adds this process's drops to the store's counter."""
+        self._ring.set_dropped(self._refused + self._unserializable)
 
     # -- control ----------------------------------------------------------------------------
 
@@ -195,10 +215,9 @@ class ProcessRecorder:
             if self._dead:
                 return False
             self._waiters[token] = waiter
-            self._flush_tokens.append(token)
             local_ok = self._unserializable == self._failed_at_flush
             self._failed_at_flush = self._unserializable
-        self._wake.set()
+        self._send((FLUSH, token))
         if not waiter.done.wait(timeout):
             with self._lock:
                 self._waiters.pop(token, None)
@@ -206,25 +225,29 @@ class ProcessRecorder:
         return waiter.ok and local_ok
 
     def close(self, timeout: float | None = CLOSE_TIMEOUT_S) -> None:
-        """Stop accepting, hand off what is buffered, let the child write it all and exit.
+        """Stop accepting, let the child write everything in the ring and exit.
 
-        A child still busy after `timeout` is killed and its unwritten records counted."""
+        A child still busy after `timeout` is killed; what it had not written stays in the
+        ring for the next start on the store."""
+        if self._closing.is_set():
+            self._finished.wait(timeout)
+            return
         self._queue_max = -1
         self._closing.set()
-        self._wake.set()
+        self._ring.seal()  # no line after this one: the child drains to here and exits
+        self._send((CLOSE,))
         if not self._finished.wait(timeout):
             self._report(f"recorder process did not finish within {timeout} s: killed")
             self._process.kill()
             self._finished.wait(5.0)  # the pipe reads EOF once the kernel has reaped it
         self._process.join(5.0)
-        self._sender.join(5.0)
         self._receiver.join(5.0)
-        if self._pending:  # appended by a submit() that raced the final handoff
-            lost = len(self._pending)
-            self._pending.clear()
-            with self._lock:
-                self._lost += lost
-            self._report(f"{lost} records submitted during close were not written")
+        self._ring.close()
+        waiting = self._ring.lines - self._acked
+        if waiting and self._ring.path.exists():
+            why = f" (the recorder process exited: {self._failure})" if self._failure else ""
+            self._report(f"{waiting} records wait in {self._ring.path} for the next start "
+                         f"on this store{why}")
         self._outbox.close()
 
     async def aflush(self, timeout: float | None = None) -> bool:
@@ -242,15 +265,15 @@ class ProcessRecorder:
     def stats(self) -> RecorderStats:
         with self._lock:  # the child's counts and what they acknowledge move together
             child = self._child_stats
-            failed = self._unserializable + self._lost + child.failed + child.refused
+            failed = self._unserializable + child.failed + child.refused
             refused = self._refused
-            in_flight = self._handed_off - self._acked
+            queued = self._ring.lines - self._acked
         return RecorderStats(
             written=child.written,
             dropped=refused + failed,
             refused=refused,
             failed=failed,
-            queued=len(self._pending) + in_flight,
+            queued=queued,
             flushes=child.flushes,
             write_errors=child.write_errors,
             last_flush_at=child.last_flush_at,
@@ -259,79 +282,22 @@ class ProcessRecorder:
             trace_errors=child.trace_errors,
         )
 
-    # -- the sender thread ------------------------------------------------------------------
+    def handoff_stats(self) -> HandoffStats:
+        ring = self._ring
+        return HandoffStats(str(ring.path), ring.capacity, ring.used(), self._full,
+                            self._recovery)
 
-    def _send_loop(self) -> None:
-        while True:
-            closing = self._closing.is_set()
-            idle = len(self._pending) < self._handoff_max and not self._flush_tokens
-            if idle and not closing:
-                self._wake.wait(self._handoff_interval_s)
-            self._wake.clear()
-            closing = self._closing.is_set()
-            with self._lock:
-                tokens, self._flush_tokens = self._flush_tokens, []
-            n = len(self._pending)  # everything submitted before now, and before any flush()
-            while n > 0:
-                take = min(n, self._handoff_max)
-                n -= take
-                self._hand_off(take)
-            for token in tokens:
-                self._send((_FLUSH, token))
-            if closing:
-                dropped = self._unreported_drops()
-                if dropped:  # refused since the last handoff: still for the store's counter
-                    self._send_lines([], dropped)
-                self._send((_CLOSE,))
-                return
-
-    def _hand_off(self, take: int) -> None:
-        with self._lock:  # counted before popped: the bound may refuse early, never late
-            dead = self._dead
-            if not dead:
-                self._handed_off += take
-        pending = self._pending
-        lines = pending[:take]
-        del pending[:take]  # only the lines just taken: submits since then sit after them
-        if dead:
-            with self._lock:
-                self._lost += take
-            return
-        self._send_lines(lines, self._unreported_drops())
-
-    def _unreported_drops(self) -> int:
-        dropped = self._refused + self._unserializable - self._drops_reported
-        self._drops_reported += dropped
-        return dropped
+    # -- to the child -----------------------------------------------------------------------
 
     def _send(self, message: tuple) -> None:
-        self._send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
-
-    def _send_lines(self, lines: list[bytes], dropped: int) -> None:
-        """Lines go raw, not pickled: a header line `L<dropped>`, then the JSON lines (each
-        with its newline), as one message in `Connection`'s framing (a 4-byte big-endian
-        length, then the bytes). They are written with writev straight from the line
-        objects: no per-line Python work, no ~2 MB buffer to build (its fresh pages fault
-        in on every handoff), and the GIL is released for the whole copy into the pipe."""
-        if self._dead:
-            return
-        header = b"%s%d\n" % (_LINES_TAG, dropped)
-        size = len(header) + sum(map(len, lines))
-        if size > 0x7FFFFFFF or not _WRITEV:  # larger messages are framed otherwise
-            self._send_bytes(b"".join([header, *lines]))
-            return
-        try:
-            _writev_all(self._outbox.fileno(), [_FRAME.pack(size), header, *lines])
-        except (OSError, ValueError):  # the child is gone; the receiver reads why
-            self._child_gone()
-
-    def _send_bytes(self, data: bytes) -> None:
-        if self._dead:
-            return
-        try:
-            self._outbox.send_bytes(data)
-        except (OSError, ValueError):  # the child is gone; the receiver reads why
-            self._child_gone()
+        data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        with self._send_lock:
+            if self._dead:
+                return
+            try:
+                self._outbox.send_bytes(data)
+            except (OSError, ValueError) as err:  # the child is gone: the receiver reports
+                log.debug("recorder: %s not sent: %s", message[0], err)  # it at the pipe's EOF
 
     # -- the receiver thread ----------------------------------------------------------------
 
@@ -356,9 +322,9 @@ class ProcessRecorder:
 
     def _receive(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
-        if kind == _STATS:
+        if kind == STATS:
             self._take_stats(message[1])
-        elif kind == _FLUSHED:
+        elif kind == FLUSHED:
             _, token, ok, stats = message
             self._take_stats(stats)
             with self._lock:
@@ -366,19 +332,24 @@ class ProcessRecorder:
             if waiter is not None:
                 waiter.ok = ok
                 waiter.done.set()
-        elif kind == _READY:
+        elif kind == READY:
             self._ready.set()
-        elif kind == _CLOSED:
+        elif kind == RECOVERED:
+            self._recovery = r = message[1]
+            log.warning("recorder: %d records recovered from %d handoff rings left by killed "
+                        "processes (%d were already stored)%s", r.written, r.rings,
+                        r.duplicates, "; not recovered: " + "; ".join(r.errors) if r.errors
+                        else "")
+        elif kind == CLOSED:
             self._take_stats(message[1])
             self._clean_exit = True
-        elif kind == _FAILED:
+        elif kind == FAILED:
             self._failure = message[1]
 
     def _take_stats(self, stats: RecorderStats) -> None:
         with self._lock:
             previous, self._child_stats = self._child_stats, stats
-            if not self._dead:
-                self._acked = stats.written + stats.failed + stats.refused
+            self._acked = stats.written + stats.failed + stats.refused
         if stats.last_error is not None and stats.last_error != previous.last_error:
             self._last_error = stats.last_error
 
@@ -387,52 +358,18 @@ class ProcessRecorder:
             if self._dead:
                 return
             self._dead = True
-            self._queue_max = -1
-            lost = self._handed_off - self._acked
-            self._lost += lost
-            self._acked = self._handed_off
-        self._wake.set()  # the sender counts what is still buffered as lost
         self._process.join(1.0)
         code = self._process.exitcode
         why = f": {self._failure}" if self._failure else ""
+        waiting = self._ring.lines - self._acked
         self._report(
             f"recorder process {self._process.pid} exited (code {code}){why}; "
-            f"{lost} records handed to it were not written"
+            f"{waiting} records wait in {self._ring.path} for the next start on this store"
         )
 
     def _report(self, message: str) -> None:
         self._last_error = message
         log.error("recorder: %s", message)
-
-
-def _writev_all(fd: int, parts: list[bytes]) -> None:
-    """Write every byte of `parts`, in order, IOV_MAX buffers per call, resuming after a
-    partial write (a signal can interrupt a large pipe write part-way)."""
-    i = 0
-    while i < len(parts):
-        chunk = parts[i : i + _IOV_MAX]
-        done = os.writev(fd, chunk)
-        for buf in chunk:
-            if done >= len(buf):
-                done -= len(buf)
-                i += 1
-                continue
-            parts[i] = memoryview(buf)[done:]  # the rest of a part written in part
-            break
-
-
-def _widen_pipe(conn: Connection) -> None:
-    """A handoff in one write, not one per 64 KiB: each write gives up the GIL and each
-    return waits to take it back from the event loop (up to a switch interval)."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
-    if set_size is None:
-        return
-    for size in (PIPE_BYTES, 1 << 20):
-        try:
-            fcntl.fcntl(conn.fileno(), set_size, size)
-            return
-        except OSError:  # above /proc/sys/fs/pipe-max-size: try the usual maximum
-            continue
 
 
 def _context(start_method: str | None) -> Any:
@@ -458,8 +395,11 @@ def make_recorder(
     trace_path: str | Path | None = None,
     metrics_dir: str | Path | None = None,
     metrics_routes: Sequence[str] | None = None,
+    handoff_dir: str | Path | None = None,
+    handoff_bytes: int = handoff.DEFAULT_CAPACITY,
 ) -> Recorder | ProcessRecorder:
-    """A recorder of either kind; `process=True` writes from a child process. With
+    """A recorder of either kind; `process=True` writes from a child process, through a
+    handoff ring in `handoff_dir` (see ProcessRecorder). With
     `metrics_dir`, it also counts Prometheus request metrics there (see prometheus/), with
     any route label not in `metrics_routes` (when given) counted as "(unknown)"."""
     options: dict[str, Any] = {
@@ -474,135 +414,7 @@ def make_recorder(
         url = store_or_url
         if isinstance(url, Store):  # the child connects itself, credentials included
             url = url.engine.url.render_as_string(hide_password=False)
-        return ProcessRecorder(url, **options)
+        return ProcessRecorder(url, handoff_dir=handoff_dir, handoff_bytes=handoff_bytes,
+                               **options)
     store = open_store(store_or_url) if isinstance(store_or_url, str) else store_or_url
     return Recorder(store, **options)
-
-
-# -- the child process ------------------------------------------------------------------
-
-
-class _LineRecorder(Recorder):
-    """The child's recorder: its queue holds the parent's JSON lines, which are stored and
-    traced as they are (never serialized again), so both sinks get the parent's bytes."""
-
-    def __init__(self, store: Store, **options: Any) -> None:
-        super().__init__(store, **options)
-        self._upstream_dropped = 0  # the parent's drops, carried into the store counter
-
-    def add_lines(self, lines: list[str], dropped: int) -> None:
-        if dropped:
-            with self._lock:  # counted as refused so the next commit adds them to the store
-                self._refused += dropped
-                self._upstream_dropped += dropped
-        self._queue.extend(lines)
-        if len(self._queue) >= self._batch_max:
-            self._wake.set()
-
-    def own_stats(self) -> RecorderStats:
-        """Stats without the parent's drops (the parent counts those itself)."""
-        s = self.stats()
-        up = self._upstream_dropped
-        return replace(s, refused=s.refused - up, dropped=s.dropped - up)
-
-    def report_remaining_drops(self) -> None:
-        """After close: drops that no commit carried still reach the store's counter."""
-        with self._lock:
-            rest = self._refused + self._unserializable + self._write_failed
-        rest -= self._dropped_reported
-        if rest <= 0:
-            return
-        try:
-            self._store.write_prepared(PreparedBatch(), dropped=rest)
-        except Exception as err:  # the store is failing: the count stays in stats()
-            self._report(f"could not add {rest} drops to the store: {_one_line(err)}")
-            return
-        self._dropped_reported += rest
-
-    def _prepare(self, lines: list[str]) -> _Batch | None:  # type: ignore[override]
-        parsed: list[dict] | None = [] if self._metrics is not None else None
-        try:
-            batch = PreparedBatch()
-            for start in range(0, len(lines), _YIELD_EVERY):
-                batch.extend(lines[start : start + _YIELD_EVERY], parsed)
-                time.sleep(0)  # let the writer thread back in, as Recorder does
-        except Exception:  # a line the store cannot take: find it, keep the others
-            good = []
-            for line in lines:
-                try:
-                    prepare([line])
-                except Exception as err:
-                    reason = _one_line(err)
-                    self._report(f"record {_id_of(line)!r} not storable: {reason}", reason)
-                    continue
-                good.append(line)
-            bad = len(lines) - len(good)
-            with self._lock:
-                self._unserializable += bad
-                self._in_flight -= bad
-            if not good:
-                return None
-            lines, batch = good, prepare(good)
-            parsed = None if parsed is None else [orjson.loads(line) for line in good]
-        if parsed is not None and self._metrics is not None:
-            self._metrics.observe(parsed)
-        self._append_trace(lines)
-        return _Batch(lines, batch)
-
-
-def _id_of(line: str) -> str:
-    try:
-        return str(orjson.loads(line).get("id"))
-    except (orjson.JSONDecodeError, AttributeError):
-        return "?"
-
-
-def _progress(s: RecorderStats) -> tuple:
-    """What the parent needs to hear about (not `queued`, which moves with every handoff)."""
-    return (s.written, s.failed, s.refused, s.write_errors, s.last_error, s.trace_errors)
-
-
-def _child_main(url: str, options: dict, inbox: Connection, outbox: Connection) -> None:
-    # Ctrl-C reaches the whole process group: the parent decides when the writer stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        store = open_store(url)
-    except Exception as err:
-        outbox.send((_FAILED, f"cannot open the store: {_one_line(err)}"))
-        return
-    recorder = _LineRecorder(store, **options)
-    gc.freeze()  # the imported modules' objects are long-lived: keep them out of collections
-    outbox.send((_READY,))
-    sent: RecorderStats | None = None
-    try:
-        while True:
-            if inbox.poll(STATS_INTERVAL_S):
-                try:
-                    data = inbox.recv_bytes()
-                except EOFError:  # the parent is gone: write what arrived, then stop
-                    break
-                if data[:1] == _LINES_TAG:
-                    header, _, body = data.partition(b"\n")  # body: lines, each with "\n"
-                    recorder.add_lines(body[:-1].decode().split("\n") if body else [],
-                                       int(header[1:]))
-                else:
-                    message = pickle.loads(data)
-                    if message[0] == _FLUSH:
-                        ok = recorder.flush()
-                        sent = recorder.own_stats()
-                        outbox.send((_FLUSHED, message[1], ok, sent))
-                        continue
-                    if message[0] == _CLOSE:
-                        break
-            stats = recorder.own_stats()
-            if sent is None or _progress(stats) != _progress(sent):
-                outbox.send((_STATS, stats))
-                sent = stats
-    finally:
-        recorder.close()
-        recorder.report_remaining_drops()
-        try:
-            outbox.send((_CLOSED, recorder.own_stats()))
-        except OSError:
-            log.warning("recorder process: the parent left before the final stats")
-        store.close()

@@ -171,24 +171,32 @@ def test_records_a_stalled_child_has_not_written_count_toward_the_bound(url):
     assert (stats.written, stats.refused, stats.failed, stats.queued) == (10, 1, 0, 0)
 
 
-def test_a_killed_child_is_reported_submit_refuses_and_close_returns(url):
+def test_a_killed_childs_records_wait_in_the_ring_for_the_next_start(url):
     recorder = ProcessRecorder(url, flush_interval_s=3600)
     for _ in range(20):
         recorder.submit(record())
     assert recorder.flush(timeout=10)
-    for _ in range(5):  # handed off or not, the child will never write these
+    for _ in range(5):  # in the ring, never written by this child
         recorder.submit(record())
     os.kill(recorder.pid, signal.SIGKILL)
     assert wait_for(lambda: "exited" in (recorder.stats().last_error or ""))
-    assert recorder.submit(record()) is False
+    assert recorder.submit(record()) is True  # still kept, in the ring
     assert recorder.flush(timeout=1) is False
     started = time.monotonic()
     recorder.close(timeout=5)
     assert time.monotonic() - started < 2
     stats = recorder.stats()
-    assert (stats.written, stats.failed, stats.refused, stats.queued) == (20, 5, 1, 0)
-    assert stats.dropped == 6
-    assert f"recorder process {recorder.pid} exited (code -9)" in stats.last_error
+    assert (stats.written, stats.failed, stats.refused, stats.queued) == (20, 0, 0, 6)
+    assert f"6 records wait in {recorder.handoff_path}" in stats.last_error
+
+    with ProcessRecorder(url, flush_interval_s=3600) as after:
+        assert after.flush(timeout=10)
+        recovery = after.handoff_stats().recovery
+    assert (recovery.rings, recovery.written, recovery.duplicates) == (1, 6, 0)
+    assert not recorder.handoff_path.exists()
+    store = open_store(url)
+    assert store.counter(WRITTEN_COUNTER) == 26
+    store.close()
 
 
 def test_close_kills_a_child_that_does_not_finish_in_time(url):
@@ -201,20 +209,26 @@ def test_close_kills_a_child_that_does_not_finish_in_time(url):
     recorder.close(timeout=0.3)
     assert time.monotonic() - started < 3
     stats = recorder.stats()
-    assert (stats.written, stats.failed, stats.queued) == (0, 3, 0)
-    assert "exited" in stats.last_error
+    assert (stats.written, stats.failed, stats.queued) == (0, 0, 3)
+    assert "3 records wait in" in stats.last_error
+    make_recorder(url, process=True).close()  # the next start writes them
+    store = open_store(url)
+    assert store.counter(WRITTEN_COUNTER) == 3
+    store.close()
 
 
-def test_a_store_the_child_cannot_open_is_reported_and_refuses(tmp_path):
+def test_a_store_the_child_cannot_open_is_reported_and_records_wait_in_the_ring(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the database's directory should be")
-    recorder = ProcessRecorder(f"sqlite:///{blocker / 'axtui.db'}")
+    recorder = ProcessRecorder(f"sqlite:///{blocker / 'axtui.db'}",
+                               handoff_dir=tmp_path / "rings")
     assert recorder.ready(timeout=10) is False
-    assert wait_for(lambda: recorder.submit(record()) is False)
+    assert recorder.submit(record()) is True
     recorder.close(timeout=5)
     stats = recorder.stats()
     assert "cannot open the store" in stats.last_error
-    assert stats.written == 0 and stats.refused >= 1
+    assert (stats.written, stats.queued) == (0, 1)
+    assert recorder.handoff_path.exists()
 
 
 def test_a_record_that_cannot_be_serialized_is_refused_named_and_counted(url):
@@ -278,34 +292,61 @@ def test_records_are_equal_after_a_round_trip_through_the_child(url):
     store.close()
 
 
-def test_lines_reach_the_other_end_whole_even_when_the_pipe_takes_them_in_pieces(monkeypatch):
-    """The handoff writes Connection's framing itself, with writev; a write that takes only
-    part of what it was given (a signal mid-write) resumes where it stopped."""
-    import multiprocessing
-    import os
-    import threading
+def test_a_full_handoff_ring_refuses_and_counts_every_record_it_drops(url):
+    recorder = ProcessRecorder(url, flush_interval_s=3600, handoff_bytes=4096)
+    assert recorder.ready(timeout=10)
+    os.kill(recorder.pid, signal.SIGSTOP)  # nothing leaves the ring meanwhile
+    try:
+        accepted = [recorder.submit(record()) for _ in range(20)]
+    finally:
+        os.kill(recorder.pid, signal.SIGCONT)
+    kept = accepted.count(True)
+    assert 0 < kept < 20 and accepted == [True] * kept + [False] * (20 - kept)
+    assert recorder.handoff_stats().full_refusals == 20 - kept
+    assert "is full" in recorder.stats().last_error
+    assert recorder.flush(timeout=10)  # room again once the child has written them
+    assert recorder.submit(record())
+    recorder.close()
+    stats = recorder.stats()
+    assert (stats.written, stats.refused, stats.dropped) == (kept + 1, 20 - kept, 20 - kept)
+    store = open_store(url)
+    assert store.counter(DROPPED_COUNTER) == 20 - kept
+    store.close()
 
-    from axtui.store import process_recorder as pr
 
-    real_writev = os.writev
-    calls = []
+def test_a_clean_close_leaves_no_ring_behind(url):
+    with ProcessRecorder(url) as recorder:
+        recorder.submit(record())
+        path = recorder.handoff_path
+        assert path.exists() and path.parent.name == "axtui.db.handoff"
+    assert not path.exists()
 
-    def stingy_writev(fd, buffers):
-        calls.append(len(buffers))
-        first = bytes(buffers[0])
-        return real_writev(fd, [first[: max(1, len(first) // 3)]])  # a third of one buffer
 
-    received = []
-    inbox, outbox = multiprocessing.Pipe(duplex=False)
-    reader = threading.Thread(target=lambda: received.append(inbox.recv_bytes()))
-    reader.start()
-    lines = [b'{"id": "r%d", "pad": "%s"}' % (i, b"x" * (i % 50)) for i in range(3000)]
-    parts = [b"L7"]
-    for line in lines:
-        parts += [b"\n", line]
-    size = sum(map(len, parts))
-    monkeypatch.setattr(pr.os, "writev", stingy_writev)
-    pr._writev_all(outbox.fileno(), [pr._FRAME.pack(size), *parts])
-    reader.join(10)
-    assert received == [b"\n".join([b"L7", *lines])]
-    assert len(calls) > 3000  # it really was written in pieces
+def test_a_record_larger_than_the_ring_is_named_and_counted_as_failed(url):
+    big = record().model_copy(update={"messages": [{"role": "user", "content": "x" * 5000}]})
+    with ProcessRecorder(url, handoff_bytes=4096) as recorder:
+        assert recorder.submit(big) is False
+        assert recorder.submit(record()) is True
+        stats = recorder.stats()
+    assert (stats.failed, stats.refused) == (1, 0)
+    assert f"record {big.id!r} not storable" in stats.last_error
+    assert "handoff ring's 4,096" in stats.last_error
+
+
+def test_a_second_recorder_on_the_store_leaves_a_live_ring_alone(url):
+    first = ProcessRecorder(url, flush_interval_s=3600)
+    assert first.ready(timeout=10)
+    os.kill(first.pid, signal.SIGSTOP)  # its lines wait in its ring
+    try:
+        for i in range(5):
+            first.submit(record(id=f"first-{i}"))
+        with ProcessRecorder(url, flush_interval_s=3600) as second:
+            assert second.flush(timeout=10)
+            assert second.handoff_stats().recovery is None  # nothing dead to replay
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert first.handoff_path.exists()
+    first.close()
+    store = open_store(url)
+    assert store.counter(WRITTEN_COUNTER) == 5  # written once, by its own child
+    store.close()
