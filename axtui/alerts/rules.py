@@ -54,6 +54,8 @@ def value_text(v: float | None, metric: str) -> str:
         return units.ms(v)
     if unit == "USD/h":
         return f"${v:,.2f}/h" if abs(v) >= 1 else f"${v:.4g}/h"
+    if unit == "open breakers" and v == 1:
+        return "1 open breaker"
     return f"{v:.4g} {unit}".rstrip()
 
 

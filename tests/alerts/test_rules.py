@@ -139,6 +139,7 @@ def test_a_wildcard_scope_is_accepted_and_brackets_are_kept_for_its_alerts():
     ("cost_per_hour", 1.2, "$1.20/h"),
     ("cost_per_hour", 0.0123, "$0.0123/h"),
     ("breaker_open", 2, "2 open breakers"),
+    ("breaker_open", 1, "1 open breaker"),
     ("p99", None, "no data"),
 ])
 def test_values_print_in_their_metrics_unit_on_every_face(metric, value, text):

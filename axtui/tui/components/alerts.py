@@ -35,7 +35,7 @@ def name_and_scope(name: str, scope: str, width: int) -> str:
 def _summary(alerts: tuple[AlertView, ...]) -> str:
     """`4 rules · none firing`: alerting is alive even when the pane has nothing to show."""
     if not alerts:
-        return "no alert rules evaluated"
+        return "no rule evaluated yet"
     firing = sum(a.state == "firing" for a in alerts)
     pending = sum(a.state == "pending" for a in alerts)
     parts = [f"{len(alerts)} rule{'s' * (len(alerts) != 1)}",
