@@ -62,6 +62,8 @@ class Pending:
         headroom = st.headroom
         if ratelimit is not None:
             headroom.learn(ratelimit)
+        else:
+            headroom.answered()
         headroom.adjust(usage.prompt_tokens + usage.completion_tokens - self.tokens)
         spec = st.spec
         self.plan.attempts.append(trusted(Attempt, {

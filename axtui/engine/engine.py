@@ -28,7 +28,7 @@ from axtui.engine.health import CircuitBreaker, DeploymentHealth
 from axtui.engine.limits import CallerQuotas, Headroom
 from axtui.engine.outcome import EngineResult, Outcomes, RoutingError
 from axtui.engine.plan import Plan, Planner, RequestContext, choose
-from axtui.engine.select import DeploymentState, RouteState
+from axtui.engine.select import DeploymentState, RouteState, readiness
 from axtui.engine.walk import Failover
 from axtui.flags.evaluate import FlagSet
 from axtui.flags.model import EnvOverrides
@@ -88,7 +88,8 @@ class Engine:
         self._event_listeners: list[Callable[[str, str, dict], None]] = []
         self.planner = Planner(config)
         self.outcomes = Outcomes(config, self.clock, self.routes, self.budgets, self.quotas)
-        self.failover = Failover(self.routes, self.clock, self.rng, self._choose, self.outcomes)
+        self.failover = Failover(self.routes, self.clock, self.rng, self._choose, self.outcomes,
+                                 config.routing)
         self.in_flight = 0
         # flags: this process's env overrides are read once; the set is rebuilt on change
         self.flag_overrides = EnvOverrides.read()
@@ -110,6 +111,7 @@ class Engine:
             tpm=dcfg.tpm or pcfg.tpm or (free.tpm if free else None),
             rpd=free.rpd if free else None,
             tpd=free.tpd if free else None,
+            learned_s=self.config.routing.learned_limit_s,
         )
         breaker = CircuitBreaker(self.clock, self.config.breaker, deployment=spec.id,
                                  on_transition=self._on_breaker_transition)
@@ -188,6 +190,11 @@ class Engine:
                 changed = True
         if changed:
             self._invalidate()
+
+    def route_readiness(self) -> dict[str, str | None]:
+        """Per route: why it can serve nothing right now (every deployment drained,
+        breaker open or cooling down after a 429), or None when it can serve."""
+        return {name: readiness(route) for name, route in self.routes.items()}
 
     def _invalidate(self) -> None:
         for route in self.routes.values():
