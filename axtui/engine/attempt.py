@@ -49,20 +49,20 @@ class Pending:
     def succeeded(
         self,
         usage: Usage,
-        *,
         status: int | None = 200,
         ratelimit: RateLimitInfo | None = None,
         ttft_ms: float | None = None,
     ) -> None:
         st = self.st
-        latency = self.latency_ms()
-        st.health.end()
-        st.health.record_success(latency, ttft_ms)
+        latency = (self.clock.monotonic() - self.t) * 1000.0
+        health = st.health
+        health.end()
+        health.record_success(latency, ttft_ms)
         st.breaker.on_success()
         headroom = st.headroom
         if ratelimit is not None:
             headroom.learn(ratelimit)
-        else:
+        elif headroom.learned:
             headroom.answered()
         headroom.adjust(usage.prompt_tokens + usage.completion_tokens - self.tokens)
         spec = st.spec
@@ -151,7 +151,7 @@ async def call(st: DeploymentState, remaining: float, plan: Plan, clock: Clock) 
     except asyncio.CancelledError:  # the caller left mid-call: the attempt is recorded
         p.cancelled()
         raise
-    p.succeeded(resp.usage, status=resp.status, ratelimit=resp.ratelimit)
+    p.succeeded(resp.usage, resp.status, resp.ratelimit)
     return resp
 
 

@@ -34,7 +34,7 @@ from axtui.flags.evaluate import FlagSet
 from axtui.flags.model import EnvOverrides
 from axtui.providers import build_provider
 from axtui.providers.base import ChatRequest, Provider
-from axtui.records import ErrorKind, RequestRecord
+from axtui.records import ErrorKind, Outcome, RequestRecord
 
 if TYPE_CHECKING:
     from axtui.engine.stream import EngineStream
@@ -236,7 +236,8 @@ class Engine:
     def begin(self, request: ChatRequest, ctx: RequestContext) -> Plan:
         """Plan and admit a request, counting it in flight until `end()`; a refusal raises
         RoutingError with its record already emitted (and nothing to end)."""
-        plan = self._plan(request, ctx)
+        clock = self.clock
+        plan = self.planner.plan(request, ctx, clock.now(), clock.monotonic())
         refusal = self._admit(plan)
         if refusal is not None:
             raise self.outcomes.fail(plan, *refusal)
@@ -271,7 +272,8 @@ class Engine:
         plan = self.begin(request, ctx or RequestContext())
         try:
             st, resp = await self.failover.run(plan, attempt.call)
-            return EngineResult(resp, self.outcomes.succeed(plan, st, resp.usage))
+            return EngineResult(resp, self.outcomes.finish(plan, Outcome.ok, st, resp.usage,
+                                                           None, None, None))
         except asyncio.CancelledError:
             self.outcomes.cancelled(plan)
             raise

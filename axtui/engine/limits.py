@@ -103,6 +103,7 @@ class Headroom:
     __slots__ = (
         "clock",
         "learned_s",
+        "learned",
         "_req_windows",
         "_tok_windows",
         "_cooldown_until",
@@ -126,6 +127,7 @@ class Headroom:
     ) -> None:
         self.clock = clock
         self.learned_s = learned_s
+        self.learned = False  # whether any count was learned from the upstream (hot path)
         self._req_windows = tuple(
             RateWindow(n, p) for n, p in ((rpm, MINUTE), (rpd, DAY)) if n is not None
         )
@@ -246,6 +248,8 @@ class Headroom:
         exhausted count holds, and starts a cooldown."""
         now = self.clock.monotonic()
         retry = info.retry_after_s
+        if info.remaining_requests is not None or info.remaining_tokens is not None:
+            self.learned = True
         if info.remaining_requests is not None:
             left = self._req_left = info.remaining_requests
             self._req_limit = info.limit_requests or self._req_limit

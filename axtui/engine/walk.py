@@ -45,6 +45,7 @@ from axtui.records import ErrorKind
 T = TypeVar("T")
 
 Attempt = Callable[[DeploymentState, float, Plan, Clock], Awaitable[T]]
+_NOT_RETRIED: frozenset[str] = frozenset()  # shared, never changed: a set is made on need
 Choose = Callable[[RouteState, Plan], tuple[list[DeploymentState], list[tuple[str, str]]]]
 
 
@@ -74,30 +75,31 @@ class Failover:
         cooling: ProviderError | None = None  # a route ended with every deployment in a 429
         misfits: list[ProviderError] = []  # routes no deployment could ever serve
         # the route's verdict the sequence follows: a misfit's kind, else the last attempt's
-        verdict: list[ErrorKind | None] = [None]
+        verdict: list[ErrorKind | None] | None = None if first.alone else [None]
         # a route with nowhere to fall back to is the common case: no generator for it
         sequence = (first,) if first.alone else self._route_sequence(plan, verdict)
         tokens = plan.needs.prompt_tokens + plan.needs.max_tokens
         for route in sequence:
             plan.routes_tried.append(route.name)
             plan.route = route.name
-            verdict[0] = None
+            if verdict is not None:
+                verdict[0] = None
             queue, skipped = self.choose(route, plan)
             if not queue:
                 fit = misfit(route, plan.needs)
                 if fit is not None:
                     err = ProviderError(ErrorKind(fit[0]), fit[1])
                     misfits.append(err)
-                    verdict[0] = err.kind
+                    if verdict is not None:
+                        verdict[0] = err.kind
                 else:
                     walk_err = walk_err or _no_candidates(route, skipped)
                 continue
             plan.reason = plan.reason or route.cfg.strategy
             reserve: list[DeploymentState] = []
-            retried: set[str] = set()  # failed here (not a 429): a retry backs off first
+            retried: set[str] | frozenset[str] = _NOT_RETRIED  # failed here, not a 429
             failures = limited = 0  # 429s are bounded apart: each honours its cooldown
             max_attempts = route.cfg.max_attempts
-            max_wait = self._max_wait(route)
             while failures < max_attempts and limited < MAX_RATE_LIMITED_ATTEMPTS:
                 if queue:
                     st = queue.pop(0)
@@ -105,8 +107,8 @@ class Failover:
                         reserve.append(st)  # counted out by prediction: kept in reserve
                         continue
                 else:
-                    got = await self._last_resort(plan, reserve, retried, tokens, deadline,
-                                                  max_wait, failures)
+                    got = await self._last_resort(plan, route, reserve, retried, tokens,
+                                                  deadline, failures)
                     if isinstance(got, ProviderError):
                         if got.kind is ErrorKind.rate_limited:
                             cooling = got
@@ -135,6 +137,8 @@ class Failover:
                     if may_retry_same(e.kind, e.retryable):
                         reserve.append(st)
                         if e.kind is not ErrorKind.rate_limited:
+                            if retried is _NOT_RETRIED:
+                                retried = set()
                             retried.add(st.spec.id)
         if cooling is not None:  # waiting would help: a 429 with the soonest retry-after
             msg = summary(plan, cooling.message) if plan.attempts else cooling.message
@@ -153,16 +157,17 @@ class Failover:
     async def _last_resort(
         self,
         plan: Plan,
+        route: RouteState,
         reserve: list[DeploymentState],
-        retried: set[str],
+        retried: set[str] | frozenset[str],
         tokens: int,
         deadline: float,
-        max_wait: float,
         failures: int,
     ) -> DeploymentState | ProviderError:
         """The deployment to try next once the order is used up (see the module's
         docstring), after any wait; or why there is none."""
         clock = self.clock
+        max_wait = self._max_wait(route)
         soonest: float | None = None  # of the cooldowns too long to wait for
         while reserve:
             ranked = sorted(((standing(st, tokens), i, st) for i, st in enumerate(reserve)),
@@ -205,7 +210,6 @@ class Failover:
                 ErrorKind.rate_limited,
                 f"every deployment of route {plan.route} is rate limited by its upstream; "
                 f"the soonest is free in {soonest:.1f}s", retry_after_s=soonest)
-        route = self.routes[plan.route]
         return _no_candidates(route, [(st.spec.id, dynamic_skip(st, tokens) or "failed")
                                       for st in reserve] or [])
 
