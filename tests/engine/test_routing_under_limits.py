@@ -268,3 +268,39 @@ def test_a_request_needing_a_capability_nobody_has_is_a_400_naming_it():
                                               model="chat")))
     assert err.value.status == 400 and err.value.kind is ErrorKind.unsupported
     assert err.value.record.error == "no deployment of route chat supports vision"
+
+
+# ------------------------------------------------------------------ with the simulated upstreams
+
+
+def sim_engine(routing=None, **errors):
+    from axtui.config import parse_config
+
+    profile = {"latency_p50_ms": 200, "latency_p95_ms": 400, "ttft_ms": 50}
+    data = {
+        "providers": {p: {"protocol": "sim", "sim": {**profile, "errors": e, "seed": i}}
+                      for i, (p, e) in enumerate(errors.items())},
+        "deployments": [{"provider": p, "model": "gpt-4o-mini"} for p in errors],
+        "routes": {"chat": {"candidates": [f"{p}/gpt-4o-mini" for p in errors]}},
+    }
+    if routing:
+        data["routing"] = routing
+    clock = VirtualClock()
+    return clock, Engine(parse_config(data), clock=clock, seed=1)
+
+
+def test_a_429_storm_on_two_simulated_upstreams_serving_half_is_served_or_told_when():
+    clock, engine = sim_engine(a={"rate_limited": 0.5}, b={"rate_limited": 0.4})
+    seen = clock.run(paced(engine, clock, 600, 20))
+    refused = [e for e in seen if e != "ok"]
+    assert len(refused) <= 6, f"{len(refused)} of 600 refused"
+    assert all(e.status == 429 and e.retry_after_s for e in refused)
+
+
+def test_with_no_queueing_a_429_storm_is_answered_429_with_retry_after_never_503():
+    clock, engine = sim_engine({"max_queue_wait_ms": 0},
+                               a={"rate_limited": 0.5}, b={"rate_limited": 0.5})
+    seen = clock.run(paced(engine, clock, 600, 20))
+    refused = [e for e in seen if e != "ok"]
+    assert refused, "with no waiting, a request finding both upstreams cooling is refused"
+    assert all(e.status == 429 and e.retry_after_s > 0 for e in refused)
