@@ -304,3 +304,21 @@ def test_with_no_queueing_a_429_storm_is_answered_429_with_retry_after_never_503
     refused = [e for e in seen if e != "ok"]
     assert refused, "with no waiting, a request finding both upstreams cooling is refused"
     assert all(e.status == 429 and e.retry_after_s > 0 for e in refused)
+
+
+def test_the_routing_section_sets_how_long_a_learned_count_without_a_reset_holds():
+    cfg = make_config(routes={"chat": {"candidates": TWO, "strategy": "priority"}},
+                      routing={"learned_limit_s": 2})
+    clock, engine, providers, records = setup(cfg=cfg)
+    providers["a"].then("cheap", Ok(ratelimit=RateLimitInfo(remaining_requests=0)))
+    clock.run(engine.complete(ask()))
+    assert clock.run(engine.complete(ask())).record.deployment == "b/mid"
+    clock.advance(2.0)
+    assert clock.run(engine.complete(ask())).record.deployment == "a/cheap"
+
+
+def test_a_negative_queue_wait_is_refused_naming_the_key():
+    from axtui.config import ConfigError
+
+    with pytest.raises(ConfigError, match="routing.max_queue_wait_ms"):
+        make_config(routing={"max_queue_wait_ms": -1})
