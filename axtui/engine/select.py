@@ -182,8 +182,9 @@ def standing(st: DeploymentState, tokens: int) -> tuple[int, float]:
 
 
 def readiness(route: RouteState) -> str | None:
-    """Why the route can serve nothing right now (every deployment drained, faulted or
-    cooling down), or None when some deployment could take a call."""
+    """Why the route can serve nothing right now (every deployment drained, open on
+    faults or cooling down after a 429), or None when some deployment could take a call
+    (by our estimates or not) or is half-open, its trials under way."""
     if not route.deployments:
         return "no deployments"
     reasons: dict[str, int] = {}
@@ -193,9 +194,9 @@ def readiness(route: RouteState) -> str | None:
             why = "drained"
         else:
             kind, wait = standing(st, 0)
-            if kind is READY or kind is PREDICTED:
-                return None
-            if kind is COOLING:
+            if kind in (READY, PREDICTED) or st.breaker.state == "half_open":
+                return None  # a half-open breaker's trials are under way: recovering
+            if kind == COOLING:
                 why = "rate limited"
                 soonest = wait if soonest is None else min(soonest, wait)
             else:

@@ -322,3 +322,14 @@ def test_a_negative_queue_wait_is_refused_naming_the_key():
 
     with pytest.raises(ConfigError, match="routing.max_queue_wait_ms"):
         make_config(routing={"max_queue_wait_ms": -1})
+
+
+def test_a_route_whose_only_breaker_is_open_can_serve_nothing_until_half_open():
+    cfg = make_config(routes={"chat": {"candidates": ["a/cheap"]}},
+                      breaker={"consecutive_failures": 1, "open_s": 10})
+    clock, engine, providers, records = setup(cfg=cfg, a=DOWN)
+    with pytest.raises(RoutingError):
+        clock.run(engine.complete(ask()))
+    assert engine.route_readiness()["chat"] == "every deployment out: 1 breaker open"
+    clock.advance(10.0)
+    assert engine.route_readiness()["chat"] is None  # half-open: its trials may go
