@@ -333,3 +333,12 @@ def test_a_route_whose_only_breaker_is_open_can_serve_nothing_until_half_open():
     assert engine.route_readiness()["chat"] == "every deployment out: 1 breaker open"
     clock.advance(10.0)
     assert engine.route_readiness()["chat"] is None  # half-open: its trials may go
+
+
+def test_a_prompt_beyond_every_window_of_a_route_goes_to_its_context_fallback():
+    routes = {"chat": {"candidates": ["a/cheap"], "context_fallback": "long"},
+              "long": {"candidates": ["c/dear"]}}
+    clock, engine, providers, records = setup(cfg=make_config(routes=routes))
+    rec = clock.run(engine.complete(ask("word " * 40_000))).record  # ~50k tokens
+    assert (rec.route, rec.deployment) == ("long", "c/dear")
+    assert providers["a"].calls == []
