@@ -193,8 +193,10 @@ class Engine:
 
     def route_readiness(self) -> dict[str, str | None]:
         """Per route: why it can serve nothing right now (every deployment drained,
-        breaker open or cooling down after a 429), or None when it can serve."""
-        return {name: readiness(route) for name, route in self.routes.items()}
+        breaker open, or cooling down after a 429 for longer than a request would wait),
+        or None when it can serve."""
+        wait = self.failover.max_wait
+        return {name: readiness(route, wait(route)) for name, route in self.routes.items()}
 
     def _invalidate(self) -> None:
         for route in self.routes.values():

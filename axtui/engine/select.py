@@ -181,10 +181,11 @@ def standing(st: DeploymentState, tokens: int) -> tuple[int, float]:
     return READY, 0.0
 
 
-def readiness(route: RouteState) -> str | None:
+def readiness(route: RouteState, max_wait_s: float = 0.0) -> str | None:
     """Why the route can serve nothing right now (every deployment drained, open on
-    faults or cooling down after a 429), or None when some deployment could take a call
-    (by our estimates or not) or is half-open, its trials under way."""
+    faults or cooling down after a 429 for longer than a request would wait), or None
+    when some deployment could take a call (by our estimates or not), is half-open (its
+    trials under way) or ends its cooldown within `max_wait_s`."""
     if not route.deployments:
         return "no deployments"
     reasons: dict[str, int] = {}
@@ -197,6 +198,8 @@ def readiness(route: RouteState) -> str | None:
             if kind in (READY, PREDICTED) or st.breaker.state == "half_open":
                 return None  # a half-open breaker's trials are under way: recovering
             if kind == COOLING:
+                if wait <= max_wait_s:
+                    return None  # a request now would wait for it, then be served
                 why = "rate limited"
                 soonest = wait if soonest is None else min(soonest, wait)
             else:

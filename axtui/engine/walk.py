@@ -150,7 +150,8 @@ class Failover:
         raise outcomes.fail_from(plan, walk_err or ProviderError(
             ErrorKind.no_candidates, "no deployment could be tried"))
 
-    def _max_wait(self, route: RouteState) -> float:
+    def max_wait(self, route: RouteState) -> float:
+        """Seconds a request of `route` may wait for a cooldown to end."""
         ms = route.cfg.max_queue_wait_ms
         return self.max_wait_s if ms is None else ms / 1000.0
 
@@ -167,7 +168,7 @@ class Failover:
         """The deployment to try next once the order is used up (see the module's
         docstring), after any wait; or why there is none."""
         clock = self.clock
-        max_wait = self._max_wait(route)
+        max_wait = self.max_wait(route)
         soonest: float | None = None  # of the cooldowns too long to wait for
         while reserve:
             ranked = sorted(((standing(st, tokens), i, st) for i, st in enumerate(reserve)),

@@ -249,13 +249,13 @@ def test_route_readiness_names_what_keeps_a_route_from_serving():
     clock, engine, providers, records = setup(cfg=cfg)
     assert engine.route_readiness() == {"chat": None, "solo": None}
     apply_drains(engine, {"a/cheap": "maintenance"})
-    engine.deployments["b/mid"].headroom.cooldown(4.0)
-    engine.deployments["b/mid"].breaker.on_rate_limited(4.0)
+    engine.deployments["b/mid"].headroom.cooldown(9.0)
+    engine.deployments["b/mid"].breaker.on_rate_limited(9.0)
     ready = engine.route_readiness()
     assert ready["solo"] is None
     assert ready["chat"] == "every deployment out: 1 drained, 1 rate limited " \
-                            "(soonest retry in 4.0s)"
-    clock.advance(4.0)
+                            "(soonest retry in 9.0s)"
+    clock.advance(4.0)  # a request now would wait the 5 s left (max_queue_wait_ms 5000)
     assert engine.route_readiness()["chat"] is None
 
 
