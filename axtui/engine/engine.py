@@ -28,7 +28,7 @@ from axtui.engine.health import CircuitBreaker, DeploymentHealth
 from axtui.engine.limits import CallerQuotas, Headroom
 from axtui.engine.outcome import EngineResult, Outcomes, RoutingError
 from axtui.engine.plan import Plan, Planner, RequestContext, choose
-from axtui.engine.select import DeploymentState, RouteState, readiness
+from axtui.engine.select import DeploymentState, RouteState, order, readiness
 from axtui.engine.walk import Failover
 from axtui.flags.evaluate import FlagSet
 from axtui.flags.model import EnvOverrides
@@ -211,7 +211,10 @@ class Engine:
     def _choose(
         self, route: RouteState, plan: Plan
     ) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
-        return choose(route, plan, self.flags, self.deployments, self.rng, self.flag_counts)
+        flags = self.flags
+        if not flags.by_route:  # the common case, without a call more
+            return order(route, plan.needs, self.rng)
+        return choose(route, plan, flags, self.deployments, self.rng, self.flag_counts)
 
     def reject(
         self,
