@@ -167,6 +167,17 @@ class BreakerConfig(_Strict):
     open_s: float = Field(15.0, gt=0)
     max_open_s: float = Field(300.0, gt=0)
     half_open_trials: int = Field(2, ge=1)
+    # when every candidate of a route is out, trial calls per second through each open one
+    panic_trials_per_s: float = Field(1.0, gt=0)
+
+
+class RoutingConfig(_Strict):
+    """How the engine treats its own predictions and the upstreams' rate limits."""
+
+    # longest wait for a 429 cooldown to end when every candidate is cooling (per route too)
+    max_queue_wait_ms: float = Field(5000.0, ge=0)
+    # how long an upstream's `remaining` counts when it came without a reset time
+    learned_limit_s: float = Field(5.0, gt=0)
 
 
 class RouteConfig(_Strict):
@@ -179,6 +190,7 @@ class RouteConfig(_Strict):
     latency_tolerance: float = Field(0.1, ge=0, le=5)  # latency strategy's near-tie band
     simple_to_small: bool = False  # steer "simple" requests to small models
     capture_content: bool = False
+    max_queue_wait_ms: float | None = Field(None, ge=0)  # None: [routing] max_queue_wait_ms
     description: str = ""
 
 
@@ -416,6 +428,7 @@ class Config(_Strict):
     quotas: QuotasConfig = QuotasConfig()
     budgets: list[BudgetConfig] = Field(default_factory=list)
     breaker: BreakerConfig = BreakerConfig()
+    routing: RoutingConfig = RoutingConfig()
     store: StoreConfig = StoreConfig()
     retention: RetentionConfig = RetentionConfig()
     trace: TraceConfig = TraceConfig()

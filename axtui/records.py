@@ -36,6 +36,7 @@ class ErrorKind(StrEnum):
     budget = "budget"  # a spend budget refused the request
     no_route = "no_route"  # unknown route
     no_candidates = "no_candidates"  # every deployment filtered out (drained, open, no room)
+    unsupported = "unsupported"  # no deployment of the route supports what the request needs
     deadline = "deadline"  # the request's deadline ran out between attempts
 
 

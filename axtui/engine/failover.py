@@ -12,6 +12,9 @@ from enum import StrEnum
 from axtui.records import ErrorKind
 
 MAX_HONOURED_RETRY_AFTER_S = 60.0
+# A 429 honoured (its cooldown waited out) does not use up a route's max_attempts; this
+# bounds how many one request may meet, deadline and max_queue_wait_ms aside.
+MAX_RATE_LIMITED_ATTEMPTS = 10
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 8.0
 
@@ -28,7 +31,7 @@ _UPSTREAM = {
     ErrorKind.connect, ErrorKind.malformed, ErrorKind.not_found, ErrorKind.auth,
 }
 # Failures of the request: the same request fails everywhere.
-_REQUEST = {ErrorKind.bad_request, ErrorKind.content_policy}
+_REQUEST = {ErrorKind.bad_request, ErrorKind.content_policy, ErrorKind.unsupported}
 
 
 def decide(kind: ErrorKind) -> Next:
@@ -91,6 +94,7 @@ def status_for(kind: ErrorKind) -> int:
         ErrorKind.bad_request: 400,
         ErrorKind.context_length: 400,
         ErrorKind.content_policy: 400,
+        ErrorKind.unsupported: 400,
         ErrorKind.no_route: 404,
         ErrorKind.cancelled: 499,
         ErrorKind.interrupted: 502,

@@ -173,7 +173,13 @@ class CircuitBreaker:
     breaker has stayed closed for `max_open_s`.
 
     A result that arrives in half-open while no trial permit is out comes from a call
-    that started before the breaker opened; it is ignored, like results while open."""
+    that started before the breaker opened; it is ignored, like results while open.
+
+    Panic trials (Envoy's panic threshold, made gentle): when every candidate of a route
+    is out, `allow_panic()` lets a call through an open breaker (or past a half-open one's
+    permits) at most `panic_trials_per_s` a second. A panic trial that succeeds counts as
+    a trial success (half-open, or closed once enough have); one that fails changes
+    nothing, so the open time does not grow with every probe."""
 
     HISTORY = 64
 
@@ -201,6 +207,8 @@ class CircuitBreaker:
         self._resume = BreakerState.half_open  # where `open` leads when its time is up
         self._trials_out = 0
         self._trial_successes = 0
+        self._panic_out = 0  # panic trials through an open breaker, awaiting a verdict
+        self._panic_next = -math.inf  # monotonic time of the next panic trial allowed
 
     # -- reading
 
@@ -216,6 +224,12 @@ class CircuitBreaker:
         if self._state is not BreakerState.open:
             return None
         return self.clock.now() + (self._open_until - self.clock.monotonic())
+
+    def cooling_s(self) -> float:
+        """Seconds left of a 429's cooldown (0.0: not cooling, or open on faults)."""
+        if self._state is not BreakerState.open or self._resume is not BreakerState.closed:
+            return 0.0
+        return max(0.0, self._open_until - self.clock.monotonic())
 
     @property
     def consecutive_failures(self) -> int:
@@ -244,10 +258,29 @@ class CircuitBreaker:
             self._trials_out += 1
         return True
 
+    def allow_panic(self) -> bool:
+        """Every candidate is out: let a trial through this faulted breaker if its panic
+        rate allows (never through a 429's cooldown: that is the upstream's own word)."""
+        s = self.state
+        if s is BreakerState.closed or (s is BreakerState.open
+                                         and self._resume is BreakerState.closed):
+            return False
+        now = self.clock.monotonic()
+        if now < self._panic_next:
+            return False
+        self._panic_next = now + 1.0 / self.config.panic_trials_per_s
+        if s is BreakerState.open:
+            self._panic_out += 1
+        else:
+            self._trials_out += 1
+        return True
+
     def release(self) -> None:
         """An allowed call ended without a verdict (cancelled, or never sent)."""
         if self._state is BreakerState.half_open and self._trials_out > 0:
             self._trials_out -= 1
+        elif self._state is BreakerState.open and self._panic_out > 0:
+            self._panic_out -= 1
 
     def on_success(self) -> None:
         s = self._state
@@ -259,6 +292,13 @@ class CircuitBreaker:
             self._trial_successes += 1
             if self._trial_successes >= self.config.half_open_trials:
                 self._close(f"{self._trial_successes} trial calls succeeded")
+        elif s is BreakerState.open and self._panic_out > 0:
+            self._panic_out -= 1
+            if self.config.half_open_trials <= 1:
+                self._close("a panic trial succeeded")
+            else:
+                self._trials_out, self._trial_successes = 0, 1
+                self._move(BreakerState.half_open, "a panic trial succeeded")
 
     def on_failure(self, kind: ErrorKind, retry_after_s: float | None = None) -> None:
         """A failed call. Only FAILURE_KINDS count; a 429 becomes a cooldown; any other
@@ -270,6 +310,9 @@ class CircuitBreaker:
             self.release()
             return
         s = self._state
+        if s is BreakerState.open and self._panic_out > 0:
+            self._panic_out -= 1  # a failed probe: the breaker stays as it was
+            return
         if s is BreakerState.closed:
             now = self.clock.monotonic()
             self._consecutive += 1
@@ -292,6 +335,8 @@ class CircuitBreaker:
         s = self._state
         reason = f"rate limited: retry after {wait:g}s"
         if s is BreakerState.open:
+            if self._panic_out > 0:
+                self._panic_out -= 1
             self._open_until = max(self._open_until, until)
         elif s is BreakerState.closed:
             self._open(until, BreakerState.closed, reason)
@@ -314,7 +359,7 @@ class CircuitBreaker:
                 self._consecutive = 0
                 self._move(BreakerState.closed, "cooldown over")
             else:
-                self._trials_out = self._trial_successes = 0
+                self._trials_out = self._trial_successes = self._panic_out = 0
                 self._move(BreakerState.half_open, "open time elapsed")
 
     def _trip(self, reason: str) -> None:
@@ -330,7 +375,7 @@ class CircuitBreaker:
     def _open(self, until: float, resume: BreakerState, reason: str) -> None:
         self._open_until = until
         self._resume = resume
-        self._trials_out = self._trial_successes = 0
+        self._trials_out = self._trial_successes = self._panic_out = 0
         self._consecutive = 0
         self._window.clear()
         self._move(BreakerState.open, reason)
@@ -338,7 +383,7 @@ class CircuitBreaker:
     def _close(self, reason: str) -> None:
         self._window.clear()
         self._consecutive = 0
-        self._trials_out = self._trial_successes = 0
+        self._trials_out = self._trial_successes = self._panic_out = 0
         self._closed_at = self.clock.monotonic()
         self._move(BreakerState.closed, reason)
 

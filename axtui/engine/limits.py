@@ -24,7 +24,9 @@ from axtui.records import NANO_PER_USD
 MINUTE = 60.0
 DAY = 86_400.0
 DEFAULT_RETRY_AFTER_S = 1.0  # a 429 that did not say how long
-DEFAULT_RESET_S = MINUTE  # learned `remaining` without a reset: assume a per-minute window
+# A learned `remaining` without a reset counts this long (or until the retry-after): a
+# guess, so short; every answer corrects it anyway (see Headroom.learn and .answered).
+DEFAULT_LEARNED_S = 5.0
 _EPS = 1e-9
 
 
@@ -93,10 +95,15 @@ class Headroom:
     tier's rpd/tpd as day windows), what the upstream's last response said (`learn`:
     `remaining` lasts until its `reset`), and a cooldown after a 429 (its retry-after).
     Call `consume` when an attempt is sent, with the tokens it may use, and `adjust` with
-    the difference once the response reports what it used."""
+    the difference once the response reports what it used.
+
+    Only a cooldown is the upstream's own word (`cooling_s`); everything else is a
+    prediction, which orders deployments but never refuses a request by itself."""
 
     __slots__ = (
         "clock",
+        "learned_s",
+        "learned",
         "_req_windows",
         "_tok_windows",
         "_cooldown_until",
@@ -116,8 +123,11 @@ class Headroom:
         tpm: int | None = None,
         rpd: int | None = None,
         tpd: int | None = None,
+        learned_s: float = DEFAULT_LEARNED_S,
     ) -> None:
         self.clock = clock
+        self.learned_s = learned_s
+        self.learned = False  # whether any count was learned from the upstream (hot path)
         self._req_windows = tuple(
             RateWindow(n, p) for n, p in ((rpm, MINUTE), (rpd, DAY)) if n is not None
         )
@@ -189,6 +199,10 @@ class Headroom:
             frac = min(frac, max(0.0, self._tok_left / self._tok_limit))
         return frac
 
+    def cooling_s(self) -> float:
+        """Seconds left of a 429's cooldown (0.0: not cooling)."""
+        return max(0.0, self._cooldown_until - self.clock.monotonic())
+
     @property
     def cooldown_until(self) -> float | None:
         """Wall time (Clock.now) when a 429's cooldown ends, or None when not cooling."""
@@ -229,21 +243,34 @@ class Headroom:
 
     def learn(self, info: RateLimitInfo) -> None:
         """Take in what the upstream said about its limits: `remaining` holds until its
-        reset (the upstream counts in-flight requests already; we count what we send
-        after this), and a retry-after starts a cooldown."""
+        reset, or for `learned_s` without one (the upstream counts in-flight requests
+        already; we count what we send after this); a retry-after bounds how long an
+        exhausted count holds, and starts a cooldown."""
         now = self.clock.monotonic()
+        retry = info.retry_after_s
+        if info.remaining_requests is not None or info.remaining_tokens is not None:
+            self.learned = True
         if info.remaining_requests is not None:
-            self._req_left = info.remaining_requests
+            left = self._req_left = info.remaining_requests
             self._req_limit = info.limit_requests or self._req_limit
-            reset = info.reset_requests_s
-            self._req_until = now + (reset if reset is not None else DEFAULT_RESET_S)
+            self._req_until = now + _holds_s(info.reset_requests_s, retry, left < 1,
+                                             self.learned_s)
         if info.remaining_tokens is not None:
-            self._tok_left = info.remaining_tokens
+            left = self._tok_left = info.remaining_tokens
             self._tok_limit = info.limit_tokens or self._tok_limit
-            reset = info.reset_tokens_s
-            self._tok_until = now + (reset if reset is not None else DEFAULT_RESET_S)
-        if info.retry_after_s is not None:
-            self.cooldown(info.retry_after_s)
+            self._tok_until = now + _holds_s(info.reset_tokens_s, retry, left < 1,
+                                             self.learned_s)
+        if retry is not None:
+            self.cooldown(retry)
+
+    def answered(self) -> None:
+        """An attempt succeeded and its answer said nothing of the limits (a stream's, or
+        an upstream without headers): the upstream had room, so a learned count we ran
+        below zero was wrong. Forget it rather than count down forever."""
+        if self._req_left is not None and self._req_left < 0:
+            self._req_left = None
+        if self._tok_left is not None and self._tok_left < 0:
+            self._tok_left = None
 
     def cooldown(self, retry_after_s: float | None) -> None:
         """After a 429: no room until its retry-after has passed (1 s when it gave none)."""
@@ -251,6 +278,15 @@ class Headroom:
         until = self.clock.monotonic() + max(0.0, wait)
         if until > self._cooldown_until:
             self._cooldown_until = until
+
+
+def _holds_s(reset: float | None, retry: float | None, exhausted: bool, default: float) -> float:
+    """How long a learned count holds: its reset, else the default; an exhausted count
+    no longer than the retry-after when the upstream gave one."""
+    hold = reset if reset is not None else default
+    if exhausted and retry is not None:
+        hold = min(hold, retry)
+    return max(0.0, hold)
 
 
 # --------------------------------------------------------------------------- caller quotas

@@ -90,7 +90,8 @@ def _static_skip(
         if missing:
             return "lacks " + ",".join(sorted(missing))
     if window > spec.context_window:
-        return f"context {window} > {spec.context_window}"
+        # no request's numbers here: this text is cached for every request of the kind
+        return f"context window {spec.context_window} too small"
     return None
 
 
@@ -138,6 +139,76 @@ def filter_candidates(
         else:
             skipped.append((st.spec.id, why))
     return usable, skipped
+
+
+def misfit(route: RouteState, needs: Needs) -> tuple[str, str] | None:
+    """Why no deployment of the route could ever serve this request, drains aside:
+    ("unsupported", why) when none has the capabilities it needs, ("context_length", why)
+    when none of those has the window; None when some deployment fits. The text names
+    this request's own numbers (built per request, never cached)."""
+    caps, grants = needs.caps, needs.grants
+    capable = [st.spec for st in route.deployments
+               if not caps or caps <= st.spec.capabilities
+               or all((st.spec.id, c) in grants for c in caps - st.spec.capabilities)]
+    if not capable:
+        return ("unsupported", f"no deployment of route {route.name} supports "
+                f"{', '.join(sorted(caps))}")
+    window = needs.prompt_tokens + needs.max_tokens
+    largest = max(spec.context_window for spec in capable)
+    if window > largest:
+        return ("context_length", f"request needs ~{window} tokens (prompt ~"
+                f"{needs.prompt_tokens} + max_tokens {needs.max_tokens}), above every "
+                f"context window of route {route.name} (largest {largest})")
+    return None
+
+
+# How near a deployment the walk passed over is to taking a call, best first.
+READY, PREDICTED, COOLING, OPEN = range(4)
+
+
+def standing(st: DeploymentState, tokens: int) -> tuple[int, float]:
+    """(class, seconds): READY (can take a call now); PREDICTED (our estimate of its
+    headroom says no: seconds until it says yes, the likelihood order); COOLING (the
+    upstream's own 429: seconds until its retry-after has passed); OPEN (its breaker is
+    open on faults: only a panic trial may go)."""
+    cooling = max(st.headroom.cooling_s(), st.breaker.cooling_s())
+    if cooling > 0.0:
+        return COOLING, cooling
+    if not st.breaker.available():
+        return OPEN, 0.0
+    if not st.headroom.has_room(tokens):
+        return PREDICTED, st.headroom.wait_s(tokens)
+    return READY, 0.0
+
+
+def readiness(route: RouteState, max_wait_s: float = 0.0) -> str | None:
+    """Why the route can serve nothing right now (every deployment drained, open on
+    faults or cooling down after a 429 for longer than a request would wait), or None
+    when some deployment could take a call (by our estimates or not), is half-open (its
+    trials under way) or ends its cooldown within `max_wait_s`."""
+    if not route.deployments:
+        return "no deployments"
+    reasons: dict[str, int] = {}
+    soonest = None
+    for st in route.deployments:
+        if st.drained is not None:
+            why = "drained"
+        else:
+            kind, wait = standing(st, 0)
+            if kind in (READY, PREDICTED) or st.breaker.state == "half_open":
+                return None  # a half-open breaker's trials are under way: recovering
+            if kind == COOLING:
+                if wait <= max_wait_s:
+                    return None  # a request now would wait for it, then be served
+                why = "rate limited"
+                soonest = wait if soonest is None else min(soonest, wait)
+            else:
+                why = "breaker open"
+        reasons[why] = reasons.get(why, 0) + 1
+    text = ", ".join(f"{n} {why}" for why, n in reasons.items())
+    if soonest is not None:
+        text += f" (soonest retry in {soonest:.1f}s)"
+    return f"every deployment out: {text}"
 
 
 def dynamic_skip(st: DeploymentState, tokens: int) -> str | None:

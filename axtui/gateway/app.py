@@ -4,7 +4,8 @@ API over one Engine. Routes are functions; the engine does the work.
     POST /v1/chat/completions   (also /chat/completions)
     GET  /v1/models, /v1/models/{route}
     GET  /healthz               alive
-    GET  /readyz                store reachable and at least one deployment routable
+    GET  /readyz                store reachable and some route able to serve (each route
+                                that cannot is named, with why, under "unservable")
     GET  /metrics               Prometheus exposition, see metrics.py
          /admin/...             see admin.py
 
@@ -282,7 +283,7 @@ async def healthz(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> No
 
 
 async def readyz(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    problems, routable = [], []
+    problems, routable, unservable = [], [], {}
     if not gw.ready:
         problems.append("not started, or shutting down")
     else:
@@ -294,10 +295,17 @@ async def readyz(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> Non
                     if st.drained is None and st.breaker.available()]
         if not routable:
             problems.append("no deployment is routable (all drained or breakers open)")
+        # routes that can serve nothing now; every route so: this gateway is not ready
+        unservable = {r: why for r, why in gw.engine.route_readiness().items() if why}
+        if unservable and len(unservable) == len(gw.engine.routes) and routable:
+            problems.append("no route can serve: " + "; ".join(
+                f"{r}: {why}" for r, why in unservable.items()))
     if problems:
-        await respond_json(send, {"status": "unready", "problems": problems}, 503)
+        await respond_json(send, {"status": "unready", "problems": problems,
+                                  "unservable": unservable}, 503)
     else:
-        await respond_json(send, {"status": "ready", "routable": len(routable)})
+        await respond_json(send, {"status": "ready", "routable": len(routable),
+                                  "unservable": unservable})
 
 
 ROUTES: dict[str, dict[str, Route]] = {

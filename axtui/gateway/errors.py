@@ -26,6 +26,7 @@ _KIND: dict[ErrorKind, tuple[str, str]] = {
     ErrorKind.bad_request: ("invalid_request_error", "upstream_bad_request"),
     ErrorKind.context_length: ("invalid_request_error", "context_length_exceeded"),
     ErrorKind.content_policy: ("invalid_request_error", "content_policy_violation"),
+    ErrorKind.unsupported: ("invalid_request_error", "unsupported_request"),
     ErrorKind.overloaded: ("server_error", "upstream_overloaded"),
     ErrorKind.no_candidates: ("server_error", "no_deployment_available"),
     ErrorKind.timeout: ("server_error", "upstream_timeout"),

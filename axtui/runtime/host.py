@@ -402,7 +402,9 @@ class RuntimeHost:
         if self.recorder is not None:
             s = self.recorder.stats()
             rec = RecorderLive(written=s.written, dropped=s.dropped, queued=s.queued)
-        return LiveState(in_flight=eng.in_flight, deployments=deployments, recorder=rec)
+        unservable = {r: why for r, why in eng.route_readiness().items() if why}
+        return LiveState(in_flight=eng.in_flight, deployments=deployments, recorder=rec,
+                         unservable=unservable)
 
     async def publish_status(self) -> None:
         """Write this host's heartbeat row now (the heartbeat job calls it every

@@ -266,6 +266,10 @@ class SnapshotBuilder:
         for st in read_process_states(conn, time.time()):
             if st.problem:
                 problems.append(f"process {st.process_id}: {st.problem}")
+            if not st.stale:
+                for route, why in st.live.unservable.items():
+                    problems.append(f"route {route} can serve nothing "
+                                    f"({st.face} {st.process_id}): {why}")
             rec = st.live.recorder
             view = ProcessView(
                 id=st.process_id, face=st.face, host=st.host, pid=st.pid,

@@ -63,6 +63,7 @@ class LiveState(BaseModel):
     in_flight: int = 0
     deployments: tuple[DeploymentLive, ...] = ()
     recorder: RecorderLive | None = None  # None: this host records nothing
+    unservable: dict[str, str] = {}  # route -> why it can serve nothing right now
 
 
 class ProcessState(BaseModel):

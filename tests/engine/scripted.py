@@ -14,6 +14,7 @@ from axtui.providers.base import (
     ChatResponse,
     Provider,
     ProviderError,
+    RateLimitInfo,
 )
 from axtui.records import ErrorKind, Usage
 
@@ -25,6 +26,7 @@ class Ok:
     prompt_tokens: int = 100
     completion_tokens: int = 20
     chunks: int = 3  # for streams
+    ratelimit: RateLimitInfo | None = None  # the answer's rate-limit headers
 
 
 @dataclass
@@ -35,19 +37,23 @@ class Fail:
     latency_s: float = 0.05
     after_chunks: int = 0  # for streams: fail after this many chunks
     retryable: bool = True
+    ratelimit: RateLimitInfo | None = None
 
 
 class ScriptedProvider(Provider):
-    """Pops one step per call from `script[model]` (or `default` when the script is empty)."""
+    """Pops one step per call from `script[model]` (or `default` when the script is empty;
+    a list as `default` is cycled through, one step per call)."""
 
     protocol = "scripted"
 
-    def __init__(self, name: str, clock: Clock, default: Ok | Fail | None = None) -> None:
+    def __init__(self, name: str, clock: Clock,
+                 default: Ok | Fail | list[Ok | Fail] | None = None) -> None:
         super().__init__(name, base_url="scripted://" + name, api_key=None, client=None,
                          clock=clock)
         self.script: dict[str, deque[Ok | Fail]] = {}
         self.default = default or Ok()
         self.calls: list[tuple[str, ChatRequest]] = []
+        self.call_times: list[float] = []  # the clock's monotonic time of each call
 
     def then(self, model: str, *steps: Ok | Fail) -> ScriptedProvider:
         self.script.setdefault(model, deque()).extend(steps)
@@ -55,12 +61,18 @@ class ScriptedProvider(Provider):
 
     def _next(self, model: str, request: ChatRequest) -> Ok | Fail:
         self.calls.append((model, request))
+        self.call_times.append(self.clock.monotonic())
         q = self.script.get(model)
-        return q.popleft() if q else self.default
+        if q:
+            return q.popleft()
+        if isinstance(self.default, list):
+            return self.default[(len(self.calls) - 1) % len(self.default)]
+        return self.default
 
     def _error(self, step: Fail) -> ProviderError:
         return ProviderError(step.kind, f"scripted {step.kind}", status=step.status,
-                             retry_after_s=step.retry_after_s, retryable=step.retryable)
+                             retry_after_s=step.retry_after_s, retryable=step.retryable,
+                             ratelimit=step.ratelimit)
 
     async def complete(self, request: ChatRequest, model: str) -> ChatResponse:
         step = self._next(model, request)
@@ -69,7 +81,7 @@ class ScriptedProvider(Provider):
             raise self._error(step)
         return ChatResponse(content=step.text, usage=Usage(
             prompt_tokens=step.prompt_tokens, completion_tokens=step.completion_tokens),
-            model=model)
+            model=model, ratelimit=step.ratelimit)
 
     async def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
         step = self._next(model, request)

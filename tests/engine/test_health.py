@@ -364,3 +364,53 @@ def test_snapshot_carries_stats_and_the_breaker(clock):
     assert s.breaker is OPEN and s.trips == 1
     assert s.open_until == pytest.approx(VIRTUAL_EPOCH + 11.0)
     assert h.snapshot().breaker is None
+
+
+# --------------------------------------------------------------------------- panic trials
+
+
+def test_panic_trials_pass_an_open_breaker_at_a_bounded_rate(clock):
+    b = breaker(clock, consecutive_failures=1, panic_trials_per_s=2)
+    trip(b)
+    assert not b.available()
+    assert b.allow_panic()
+    assert not b.allow_panic()  # the next one half a second later
+    clock.advance(0.5)
+    assert b.allow_panic()
+
+
+def test_a_failed_panic_trial_changes_nothing(clock):
+    b = breaker(clock, consecutive_failures=1)
+    trip(b)
+    trips, until = b.trips, b.open_until
+    assert b.allow_panic()
+    b.on_failure(ErrorKind.server)
+    assert b.state is OPEN and b.trips == trips and b.open_until == until
+
+
+def test_a_successful_panic_trial_counts_as_a_trial_success(clock):
+    b = breaker(clock, consecutive_failures=1, half_open_trials=2)
+    trip(b)
+    assert b.allow_panic()
+    b.on_success()
+    assert b.state is HALF_OPEN
+    assert b.allow()
+    b.on_success()
+    assert b.state is CLOSED
+
+
+def test_no_panic_trial_through_a_429_cooldown(clock):
+    b = breaker(clock)
+    b.on_rate_limited(5.0)
+    assert b.state is OPEN and b.cooling_s() == pytest.approx(5.0)
+    assert not b.allow_panic()
+
+
+def test_a_half_open_breaker_with_its_trials_out_may_take_a_panic_trial(clock):
+    b = breaker(clock, consecutive_failures=1, half_open_trials=1)
+    trip(b)
+    clock.advance(10)
+    assert b.allow() and not b.available()
+    assert b.allow_panic()
+    b.on_success()
+    assert b.state is CLOSED

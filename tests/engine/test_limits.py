@@ -152,6 +152,51 @@ def test_learning_a_retry_after_starts_a_cooldown(clock):
     assert room.has_room()
 
 
+def test_learned_remaining_zero_without_a_reset_lasts_until_the_retry_after(clock):
+    room = Headroom(clock)
+    room.learn(RateLimitInfo(remaining_requests=0, retry_after_s=1.0))
+    assert not room.has_room()
+    clock.advance(1.0)
+    assert room.has_room()  # not the minute it used to be
+
+
+def test_learned_remaining_without_a_reset_or_retry_after_lasts_a_short_default(clock):
+    room = Headroom(clock, learned_s=3.0)
+    room.learn(RateLimitInfo(remaining_requests=0))
+    assert room.wait_s() == pytest.approx(3.0)
+    clock.advance(3.0)
+    assert room.has_room()
+
+
+def test_a_retry_after_shortens_an_exhausted_counts_reset_but_not_a_live_one(clock):
+    room = Headroom(clock)
+    room.learn(RateLimitInfo(remaining_requests=0, reset_requests_s=50.0, retry_after_s=2.0))
+    assert room.wait_s() == pytest.approx(2.0)
+    room.learn(RateLimitInfo(remaining_requests=5, reset_requests_s=50.0))
+    for _ in range(5):
+        room.consume()
+    assert room.wait_s() == pytest.approx(50.0)
+
+
+def test_an_answer_without_headers_forgets_a_count_we_ran_below_zero(clock):
+    room = Headroom(clock)
+    room.learn(RateLimitInfo(remaining_requests=1, reset_requests_s=60.0))
+    room.consume()
+    room.answered()  # sent within the count: it stands
+    assert not room.has_room()
+    room.consume()  # sent past it (every other deployment was out), and answered
+    room.answered()
+    assert room.has_room()
+
+
+def test_only_a_429_is_a_cooldown_the_rest_is_prediction(clock):
+    room = Headroom(clock, rpm=1)
+    room.consume()
+    assert not room.has_room() and room.cooling_s() == 0.0
+    room.cooldown(2.5)
+    assert room.cooling_s() == pytest.approx(2.5)
+
+
 # --------------------------------------------------------------------------- caller quotas
 
 

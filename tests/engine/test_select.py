@@ -221,10 +221,10 @@ def test_a_deployment_lacking_a_capability_is_skipped_naming_it():
     assert order(engine, needs(caps=("tools", "vision"))) == ["c/dear"]
 
 
-def test_a_deployment_whose_window_is_too_small_is_skipped_with_the_numbers():
+def test_a_deployment_whose_window_is_too_small_is_skipped_naming_its_window():
     engine = build({"candidates": ALL})
     assert skipped(engine, needs(prompt=9_000, out=1_000)) == {
-        "a/cheap": "context 10000 > 8000"}
+        "a/cheap": "context window 8000 too small"}
 
 
 def test_eligibility_is_cached_until_the_drains_change():

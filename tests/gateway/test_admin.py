@@ -124,6 +124,17 @@ def test_readyz_is_503_when_nothing_is_routable(env: Env):
     assert httpx.get(env.url + "/readyz").status_code == 200
 
 
+def test_readyz_names_a_route_that_can_serve_nothing(env: Env):
+    admin(env, "POST", "/deployments/slow/s/drain", json={"reason": "maintenance"})
+    try:
+        r = httpx.get(env.url + "/readyz")
+        assert r.status_code == 200  # other routes serve
+        assert r.json()["unservable"] == {"slow": "every deployment out: 1 drained"}
+    finally:
+        admin(env, "POST", "/deployments/slow/s/undrain")
+    assert httpx.get(env.url + "/readyz").json()["unservable"] == {}
+
+
 def test_events_limit_is_validated(env: Env):
     assert admin(env, "GET", "/events?limit=0").status_code == 400
 

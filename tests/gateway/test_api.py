@@ -257,6 +257,14 @@ def test_all_upstreams_rate_limited_is_429_with_their_retry_after(env: Env):
     assert e.value.response.headers["x-axtui-attempts"] == "2"
 
 
+def test_a_request_no_deployment_can_serve_is_a_400_not_a_503(env: Env):
+    with pytest.raises(openai.BadRequestError) as e:
+        env.client().chat.completions.create(model="chat", messages=HELLO,
+                                             max_tokens=1_000_000)
+    assert e.value.body["code"] == "context_length_exceeded"
+    assert "max_tokens 1000000" in e.value.message and "largest 128000" in e.value.message
+
+
 def test_an_upstream_error_never_carries_its_key(env: Env):
     with pytest.raises(openai.APIStatusError) as e:
         env.client().chat.completions.create(model="leaky", messages=HELLO)

@@ -34,6 +34,20 @@ def test_a_running_host_has_a_heartbeat_row_readable_from_another_connection(url
     assert st.live.recorder is not None and st.live.recorder.dropped == 0
 
 
+def test_a_heartbeat_names_each_route_that_can_serve_nothing(url):
+    clock, host, _ = make_host(url, face="serve")
+
+    async def main():
+        async with host:
+            for dep in ("a/cheap", "b/mid", "c/dear"):
+                await host.drain(dep, "maintenance", by="oncall")
+            await host.publish_status()
+            return states(url)
+
+    (st,) = clock.run(main())
+    assert st.live.unservable == {"chat": "every deployment out: 3 drained"}
+
+
 def test_the_row_is_gone_after_an_orderly_stop(url):
     clock, host, _ = make_host(url)
 

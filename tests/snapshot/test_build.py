@@ -234,7 +234,7 @@ def test_status_text_names_every_deployment_with_a_glyph_and_a_word(store, cfg):
     assert lines["mistral/mistral-small-latest"].startswith("· idle")
 
 
-def _heartbeat(store, pid, deployments, *, age_s=0.0, dropped=0):
+def _heartbeat(store, pid, deployments, *, age_s=0.0, dropped=0, unservable=None):
     import time
 
     from axtui.store.process_status import (
@@ -248,7 +248,8 @@ def _heartbeat(store, pid, deployments, *, age_s=0.0, dropped=0):
     live = LiveState(in_flight=sum(d.get("in_flight", 0) for d in deployments),
                      deployments=tuple(DeploymentLive(**{"headroom": 1.0, **d})
                                        for d in deployments),
-                     recorder=RecorderLive(written=10, dropped=dropped, queued=0))
+                     recorder=RecorderLive(written=10, dropped=dropped, queued=0),
+                     unservable=unservable or {})
     with store.begin() as conn:
         write_process_status(conn, process_id=f"p{pid}", face="serve", host="h", pid=pid,
                              started_at=now - 60, updated_at=now - age_s, live=live)
@@ -277,6 +278,15 @@ def test_a_silent_gateway_is_listed_stale_and_its_state_ignored(store, cfg):
 def test_records_a_gateway_dropped_are_in_the_snapshot(store, cfg):
     _heartbeat(store, 1, [], dropped=7)
     assert build_snapshot(store, cfg, NOW).processes[0].records_dropped == 7
+
+
+def test_a_route_a_live_gateway_cannot_serve_is_a_problem_line(store, cfg):
+    why = "every deployment out: 2 breaker open"
+    _heartbeat(store, 1, [], unservable={"chat": why})
+    _heartbeat(store, 2, [], unservable={"cheap": why}, age_s=60)  # stale: not believed
+    problems = build_snapshot(store, cfg, NOW).problems
+    assert f"route chat can serve nothing (serve p1): {why}" in problems
+    assert not any("cheap" in p for p in problems)
 
 
 @pytest.mark.parametrize("range_s,step_s", [(86400, 900), (7 * 86400, 7200)])

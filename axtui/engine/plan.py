@@ -1,0 +1,144 @@
+"""Planning: what the engine decides about a request before its first attempt (the
+route, what it needs of a deployment, its record id) and, per route walked, the order in
+which to try that route's deployments, flags applied."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import random
+from dataclasses import dataclass, field, replace
+from hashlib import blake2b
+
+import orjson
+
+from axtui.config import Config
+from axtui.engine.rules import resolve_route
+from axtui.engine.select import DeploymentState, Needs, RouteState, Steer, order
+from axtui.engine.tokens import complexity, estimate_prompt
+from axtui.flags.evaluate import FlagSet
+from axtui.providers.base import ChatRequest
+from axtui.records import Attempt
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS_ESTIMATE = 256  # when the caller sets no max_tokens
+_NO_CAPS: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Who is asking, and anything routing rules may look at."""
+
+    user: str | None = None
+    key_id: str | None = None  # already hashed by the caller (gateway)
+    tags: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    request_id: str | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """One request's routing state: decided before its first attempt, then filled in by
+    the walk (the attempts made, the routes tried, the flags that touched it)."""
+
+    request: ChatRequest
+    ctx: RequestContext
+    record_id: str
+    started_at: float
+    t0: float
+    requested: str
+    route: str
+    needs: Needs
+    content_hash: str | None
+    reason: str
+    attempts: list[Attempt] = field(default_factory=list)
+    routes_tried: list[str] = field(default_factory=list)
+    flags: dict[str, str] = field(default_factory=dict)
+
+
+class Planner:
+    """Turns a request into a Plan: record id, route (rules applied), needs."""
+
+    def __init__(self, config: Config) -> None:
+        self.rules = config.rules
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(4).hex()
+
+    def plan(self, request: ChatRequest, ctx: RequestContext, now: float, t0: float) -> Plan:
+        est_in, has_images, text = estimate_prompt(request)
+        rf = request.response_format
+        if request.stream or request.tools or rf or has_images:
+            caps = set()
+            if request.stream:
+                caps.add("streaming")
+            if request.tools:
+                caps.add("tools")
+            if rf and rf.get("type") in ("json_object", "json_schema"):
+                caps.add("json")
+            if has_images:
+                caps.add("vision")
+            needed = frozenset(caps)
+        else:
+            needed = _NO_CAPS
+        level = complexity(est_in, request, text)
+        needs = Needs(needed, est_in, request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE, level)
+        requested = request.model
+        route, reason = requested, ""
+        if self.rules:
+            route, reason = resolve_route(
+                self.rules, requested, user=ctx.user or request.user,
+                tags=ctx.tags or request.tags, headers=ctx.headers, level=level)
+        content_hash = blake2b(orjson.dumps(request.messages), digest_size=12).hexdigest()
+        return Plan(
+            request,
+            ctx,
+            ctx.request_id or f"{self._id_prefix}{next(self._ids):010x}",
+            now,
+            t0,
+            requested,
+            route,
+            needs,
+            content_hash,
+            reason,
+            [],
+            [],
+            {},
+        )
+
+
+def choose(
+    route: RouteState,
+    plan: Plan,
+    flags: FlagSet,
+    deployments: dict[str, DeploymentState],
+    rng: random.Random,
+    counts: dict[str, int],
+) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
+    """order(), with the flags that touch this route applied to this request. `counts`
+    gains `per_request` (a flag bucketed this request) and `errors` (a flag failed)."""
+    if not flags.by_route:
+        return order(route, plan.needs, rng)
+    try:
+        ctx = plan.ctx
+        fx = flags.effects(route.name, plan.needs.caps, ctx.user or plan.request.user,
+                           ctx.key_id, plan.record_id)
+    except Exception:  # a flag must never stop a request: route as if it were off
+        counts["errors"] += 1
+        log.exception("flag evaluation failed on route %s", route.name)
+        fx = None
+    if fx is None:
+        return order(route, plan.needs, rng)
+    plan.flags.update(fx.variants)
+    if fx.per_request:
+        counts["per_request"] += 1
+    needs = replace(plan.needs, grants=fx.grants) if fx.grants else plan.needs
+    target = fx.only or fx.prefer
+    steer = None
+    if target is not None and target in deployments:
+        steer = Steer(deployments[target], fx.only is not None, f"flag {fx.by}")
+    ordered, skipped = order(route, needs, rng, steer)
+    if steer is not None and ordered and ordered[0] is steer.deployment:
+        plan.reason = f"{plan.reason or route.cfg.strategy}; flag {fx.by} → {target}"
+    return ordered, skipped
