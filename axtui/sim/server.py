@@ -7,6 +7,7 @@ the connection (outages, cut streams) rather than answer.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -22,6 +23,12 @@ from axtui.sim.state import SimState
 
 
 class _Protocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # head and body go in two writes: no Nagle wait between them
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def on_headers_complete(self) -> None:
         self.scope[TRANSPORT_KEY] = self.transport  # type: ignore[literal-required]
         super().on_headers_complete()
