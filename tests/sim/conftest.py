@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from axtui.clock import Clock
@@ -41,3 +43,14 @@ def sim() -> Iterator[SimFactory]:
     yield start
     for server in started:
         server.stop()
+
+
+# httpx writes a request's head and body apart; without NODELAY the body waits ~40 ms for
+# the server's delayed ACK
+_NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(transport=httpx.HTTPTransport(socket_options=_NODELAY)) as client:
+        yield client
