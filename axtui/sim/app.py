@@ -126,8 +126,10 @@ class SimApp:
             await self._refuse(send, wire, plan, call, upstream, rid)
             return
         answer = make_answer(call, rid, u.output_tokens, number)
-        out_headers = wire.ok_headers(answer, state.window(
-            upstream, answer.prompt_tokens + len(answer.tokens)), time.time())
+        window = state.window(upstream, answer.prompt_tokens + len(answer.tokens))
+        shown = u.ratelimit_headers == "all" or (u.ratelimit_headers == "plain"
+                                                   and not call.stream)
+        out_headers = wire.ok_headers(answer, window if shown else None, time.time())
         if not call.stream:
             await asyncio.sleep(max(0.0, u.latency_ms + jitter) * plan.factor / 1000)
             await respond(send, 200, out_headers, wire.body(call, answer), wire.json_type)
