@@ -52,6 +52,7 @@ def _register() -> None:
         providers,
         route,
         serve,
+        sim,
         status,
         trace,
     )
@@ -71,6 +72,7 @@ def _register() -> None:
     app.add_typer(monitor.app, name="monitor")
     app.command("console")(console.console)
     app.command("attach")(console.attach)
+    app.add_typer(sim.app, name="sim")
 
 
 _register()
