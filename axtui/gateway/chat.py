@@ -28,11 +28,11 @@ from axtui.gateway.asgi import (
     respond_error,
 )
 from axtui.gateway.errors import ApiError, for_kind
+from axtui.gateway.services import Services, services
 from axtui.gateway.wire import DONE, ChatCall, ChunkFrames, completion_body, parse_chat
 from axtui.records import ErrorKind, RequestRecord
 
 if TYPE_CHECKING:
-    from axtui.gateway.app import Gateway
     from axtui.gateway.keys import CallerKey
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,9 @@ _SHUTDOWN = ApiError(503, "the gateway cancelled this request before it finished
                           "shutting down", type="server_error", code="shutting_down")
 
 
-async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     t0 = time.perf_counter()
+    gw = services(scope)
     auth = ctype = clen = tags = None
     rule_headers = gw.rule_headers
     picked: dict[str, str] = {}
@@ -153,7 +154,7 @@ async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Se
         await _complete(gw, call, ctx, key, t0, receive, send)
 
 
-async def _complete(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
+async def _complete(gw: Services, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
                     t0: float, receive: Receive, send: Send) -> None:
     watch = _Watch(receive)
     started = False
@@ -177,7 +178,7 @@ async def _complete(gw: Gateway, call: ChatCall, ctx: RequestContext, key: Calle
         watch.stop()
 
 
-async def _stream(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
+async def _stream(gw: Services, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
                   t0: float, receive: Receive, send: Send) -> None:
     s = gw.engine.stream(call.request, ctx)
     watch = _Watch(receive)
@@ -248,7 +249,7 @@ def _trail(rec: RequestRecord | None, deployment: str | None, attempts: int, ove
     return h
 
 
-def _routing_error(gw: Gateway, e: RoutingError, ctx: RequestContext,
+def _routing_error(gw: Services, e: RoutingError, ctx: RequestContext,
                    key: CallerKey | None, t0: float) -> ApiError:
     rec = e.record
     message = rec.error or str(e.kind)
