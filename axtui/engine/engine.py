@@ -148,6 +148,9 @@ class Engine:
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
         self.in_flight = 0
+        # set by the server as it cancels what is still in flight at shutdown: such a cancel
+        # is the server's (recorded 503, what the client is told), not a caller leaving (499)
+        self.stopping = False
         # flags: this process's env overrides are read once; the set is rebuilt on change
         self.flag_overrides = EnvOverrides.read()
         self._capabilities = {spec.id: spec.capabilities for spec in self.catalog}
@@ -626,6 +629,9 @@ class Engine:
         if len(attempts) > 1 and outcome is Outcome.ok:
             reason = f"{reason}; failover after {len(attempts) - 1}".lstrip("; ")
         request, ctx, needs = plan.request, plan.ctx, plan.needs
+        status = 200 if kind is None else status_for(kind)
+        if kind is ErrorKind.cancelled and self.stopping:
+            status, error = 503, "the gateway shut down before the request finished"
         # Every field, in declaration order, each of its type: see records.trusted.
         record = trusted(RequestRecord, {
             "id": plan.record_id,
@@ -648,7 +654,7 @@ class Engine:
             "outcome": outcome,
             "error_kind": kind,
             "error": error,
-            "status": 200 if kind is None else status_for(kind),
+            "status": status,
             "deployment": st.spec.id if st is not None else None,
             "usage": usage,
             "latency_ms": (self.clock.monotonic() - plan.t0) * 1000.0,

@@ -190,6 +190,11 @@ class Gateway:
         with self.store.connect() as conn:
             return firing_counts(conn)
 
+    def past_grace(self) -> None:
+        """The server cancels what is still in flight: records say 503, as the client sees."""
+        if self.services is not None:
+            self.services.engine.stopping = True
+
     async def shutdown(self) -> None:
         svc = self.services
         if svc is not None:

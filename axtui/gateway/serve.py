@@ -49,6 +49,15 @@ class _Server(uvicorn.Server):
             for sig, handler in original.items():
                 signal.signal(sig, handler)
 
+    async def _wait_tasks_to_complete(self) -> None:
+        try:
+            await super()._wait_tasks_to_complete()
+        except asyncio.CancelledError:  # the grace period is over: uvicorn cancels the rest
+            app = self.config.app
+            if isinstance(app, Gateway):
+                app.past_grace()
+            raise
+
 
 class _HeadHeld:
     """A request's view of its connection's transport: the first write (the status line and
@@ -92,23 +101,70 @@ class _HeadHeld:
         return getattr(self._transport, name)
 
 
+_HEADER_TIMEOUT_BODY = (b'{"error":{"message":"the request headers did not arrive in time",'
+                        b'"type":"invalid_request_error","param":null,"code":"request_timeout"}}')
+
+
 class _Protocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol; each request's cycle writes through a _HeadHeld."""
+    """uvicorn's httptools protocol, with two changes:
+    - each request's cycle writes through a _HeadHeld;
+    - a header-read timeout: a connection whose request headers are not all in within
+      `header_timeout_s` of its opening (or of that request's first byte) gets a 408 and is
+      closed. uvicorn has none: a silent or half-sent request held a connection for good."""
+
+    header_timeout_s = 10.0  # make_server sets the config's on a subclass
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:  # a kept-alive connection's next request
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
 
     def on_headers_complete(self) -> None:
+        timer = self._header_timer
+        if timer is not None:
+            self._header_timer = None
+            timer.cancel()
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
             cycle.transport = _HeadHeld(self.transport, self.loop)  # type: ignore[assignment]
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        timer = self._header_timer
+        if timer is not None:
+            self._header_timer = None
+            timer.cancel()
+        super().connection_lost(exc)
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        transport = self.transport
+        if transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False  # a pipelined request stalled: close after this answer
+            return
+        transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                        b"content-length: " + str(len(_HEADER_TIMEOUT_BODY)).encode()
+                        + b"\r\nconnection: close\r\n\r\n" + _HEADER_TIMEOUT_BODY)
+        transport.close()
+
 
 def make_server(gateway: Gateway, host: str, port: int, *, loop: str = "uvloop") -> _Server:
+    protocol = type("_Protocol", (_Protocol,),
+                    {"header_timeout_s": gateway.config.gateway.header_timeout_s})
     config = uvicorn.Config(
         gateway,
         host=host,
         port=port,
         loop=loop,
-        http=_Protocol,  # httptools, one write per response
+        http=protocol,  # httptools, one write per response, a header-read timeout
         lifespan="on",
         access_log=False,  # no per-request logging: the store has every request
         log_level="warning",

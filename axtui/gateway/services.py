@@ -38,7 +38,7 @@ class Services:
     """One gateway process's services, from startup to shutdown."""
 
     __slots__ = ("config", "host", "engine", "store", "recorder", "keys", "metrics",
-                 "admin_token", "max_body_bytes", "body_timeout_s", "rule_headers",
+                 "admin_token", "max_body_bytes", "body_timeout_s", "max_json_depth", "rule_headers",
                  "started_at", "ready", "_ids", "_id_prefix")
 
     def __init__(self, config: Config, host: RuntimeHost, keys: KeyRing,
@@ -54,6 +54,7 @@ class Services:
         g = config.gateway
         self.max_body_bytes = g.max_body_bytes
         self.body_timeout_s = g.body_timeout_s
+        self.max_json_depth = g.max_json_depth
         # header names routing rules look at: only those are copied per request
         self.rule_headers = frozenset(h.lower().encode() for r in config.rules
                                       for h in r.match.header)
