@@ -22,6 +22,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from axtui.gateway.app import Gateway
 from axtui.heap import tune_gc
 
+BACKLOG = 2048
+
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """`127.0.0.1:4000`, `[::1]:4000`, `:4000` (all interfaces) → (host, port)."""
@@ -179,7 +181,7 @@ def make_server(gateway: Gateway, host: str, port: int, *, loop: str = "uvloop")
         # no X-Forwarded-* rewriting: the gateway never uses the client address, and the
         # middleware parses it as an IP on every request (~3% of the event loop's time)
         proxy_headers=False,
-        backlog=2048,
+        backlog=BACKLOG,
         workers=1,
         timeout_graceful_shutdown=gateway.config.gateway.shutdown_grace_s,
     )
@@ -195,6 +197,9 @@ def serve(gateway: Gateway, listen: str, on_bound: Callable[[str, int], None] | 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # listening from now: a client that connects once the port is announced waits in
+        # the backlog for startup, instead of being refused until uvicorn listens
+        sock.listen(BACKLOG)
     except OSError as e:
         sock.close()
         raise OSError(f"cannot listen on {listen}: {e.strerror}") from None
