@@ -7,8 +7,9 @@ wrong types (`n: true`, `name: 5`, tool-call `arguments` as an object), content 
 are empty or of a type the role cannot carry, tool names outside `^[a-zA-Z0-9_-]{1,64}$`.
 Beyond OpenAI, and said so: names with control characters, JSON nested deeper than
 `gateway.max_json_depth`, and `n` above 1 (one choice per request).
-Parameters the engine has no use for (`seed`, penalties, `logprobs`, `metadata`, ...) and
-unknown fields are accepted and ignored, as many OpenAI-compatible clients send extras.
+Parameters the engine has no use for (`seed`, penalties, `logprobs`, `metadata`, ...) are
+type-checked as OpenAI does, then ignored; unknown fields are ignored, as many
+OpenAI-compatible clients send extras.
 """
 
 from __future__ import annotations
@@ -119,13 +120,45 @@ def parse_chat(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ChatCall:
                               "enabled.", "stream_options")
         if not isinstance(opts, dict):
             raise bad_request("stream_options: expected an object", "stream_options")
-        include_usage = opts.get("include_usage") is True
+        include_usage = opts.get("include_usage")
+        if include_usage is not None and not isinstance(include_usage, bool):
+            raise bad_request("stream_options.include_usage: expected a boolean",
+                              "stream_options")
+        include_usage = include_usage is True
+    _check_ignored(body)
     user = g("user")
     if user is not None:
         if not isinstance(user, str):
             raise bad_request("user: expected a string", "user")
         req.user = user
     return ChatCall(req, include_usage)
+
+
+# parameters the gateway ignores, refused as OpenAI refuses them: a wrong type or range
+_IGNORED: dict[str, tuple[str, Any]] = {
+    "presence_penalty": ("a number from -2 to 2", lambda v: _in(v, -2.0, 2.0)),
+    "frequency_penalty": ("a number from -2 to 2", lambda v: _in(v, -2.0, 2.0)),
+    "seed": ("an integer", lambda v: _is_int(v)),
+    "logprobs": ("a boolean", lambda v: isinstance(v, bool)),
+    "top_logprobs": ("an integer from 0 to 20", lambda v: _is_int(v) and 0 <= v <= 20),
+    "logit_bias": ("an object of token ids to numbers", lambda v: isinstance(v, dict)),
+    "parallel_tool_calls": ("a boolean", lambda v: isinstance(v, bool)),
+    "store": ("a boolean", lambda v: isinstance(v, bool)),
+    "metadata": ("an object of strings", lambda v: isinstance(v, dict) and all(
+        isinstance(x, str) for x in v.values())),
+}
+
+
+def _in(v: Any, lo: float, hi: float) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int | float) and lo <= v <= hi
+
+
+def _check_ignored(body: dict[str, Any]) -> None:
+    for name in _IGNORED.keys() & body.keys():
+        v = body[name]
+        expected, ok = _IGNORED[name]
+        if v is not None and not ok(v):
+            raise bad_request(f"{name}: expected {expected}", name)
 
 
 def too_deep(value: Any, limit: int) -> bool:

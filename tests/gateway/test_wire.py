@@ -86,6 +86,8 @@ def test_tool_conversation_is_accepted():
     ({"model": "chat", "messages": [USER], "stream_options": {"include_usage": True}},
      "The 'stream_options' parameter is only allowed when 'stream' is enabled."),
     ({"model": "chat", "messages": [USER], "user": 7}, "user: expected a string"),
+    ({"model": "chat", "messages": [USER], "stream": True, "stream_options": {
+        "include_usage": "yes"}}, "stream_options.include_usage: expected a boolean"),
 ])
 def test_each_mistake_is_named(body: dict, message: str):
     assert refusal(body).message.startswith(message)
@@ -129,6 +131,12 @@ def test_what_openai_refuses_in_a_message_is_refused(messages: list, message: st
     ("tools", [{"type": "function", "function": {"name": "f" * 65}}],
      "tools[0].function.name: "),
     ("response_format", {"type": ["json_object"]}, "response_format.type: expected"),
+    ("presence_penalty", 3, "presence_penalty: expected a number from -2 to 2"),
+    ("seed", "7", "seed: expected an integer"),
+    ("logprobs", 1, "logprobs: expected a boolean"),
+    ("top_logprobs", 21, "top_logprobs: expected an integer from 0 to 20"),
+    ("metadata", {"k": 1}, "metadata: expected an object of strings"),
+    ("parallel_tool_calls", "yes", "parallel_tool_calls: expected a boolean"),
     ("response_format", {"type": "json_schema", "json_schema": {"schema": {}}},
      "response_format.json_schema: expected an object with a name"),
 ])
@@ -150,7 +158,9 @@ def test_what_openai_accepts_passes():
         {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]}],
         tools=[{"type": "function", "function": {"name": "get_weather-2"}}],
         response_format={"type": "json_schema", "json_schema": {"name": "w", "schema": {}}},
-        unknown_vendor_field={"kept": "ignored"})
+        unknown_vendor_field={"kept": "ignored"}, seed=7, presence_penalty=-1.5, logprobs=True,
+        top_logprobs=3, logit_bias={"50256": -100}, parallel_tool_calls=False, store=False,
+        metadata={"team": "checkout"}, frequency_penalty=None)
 
 
 @pytest.mark.parametrize("model", ["chat\n", "chat\r\nx-evil: 1", "ch\x00at", "chat\x7f",
