@@ -123,29 +123,27 @@ def test_the_sdk_gets_a_bad_request_error_for_what_openai_refuses(env: Env, kw: 
 
 
 @pytest.fixture(scope="module")
-def quick() -> Iterator[tuple[Served, OpenAIUpstream]]:
-    """A gateway that waits 0.3 s for request headers, before an upstream slower than that."""
+def quick(tmp_path_factory) -> Iterator[tuple[Served, OpenAIUpstream]]:
+    """A gateway that waits 0.3 s for request headers (before an upstream slower than that)
+    and takes JSON 16 levels deep."""
     loop = LoopThread()
     up = OpenAIUpstream(latency_s=0.6)
     loop.run(up.start())
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        url = f"sqlite:///{d}/quick.db"
-        cfg = make_config({
-            "store": {"url": url, "flush_interval_s": 0.05},
-            "providers": {"up": openai_provider(up.base_url)},
-            "deployments": [deployment("up", "m")],
-            "routes": {"chat": {"candidates": ["up/m"]}},
-            "gateway": {"header_timeout_s": 0.3},
-        })
-        served = loop.run(start_gateway(cfg, url))
-        try:
-            yield served, up
-        finally:
-            loop.run(stop_gateway(served))
-            loop.run(up.close())
-            loop.close()
+    url = f"sqlite:///{tmp_path_factory.mktemp('quick')}/quick.db"
+    cfg = make_config({
+        "store": {"url": url, "flush_interval_s": 0.05},
+        "providers": {"up": openai_provider(up.base_url)},
+        "deployments": [deployment("up", "m")],
+        "routes": {"chat": {"candidates": ["up/m"]}},
+        "gateway": {"header_timeout_s": 0.3, "max_json_depth": 16},
+    })
+    served = loop.run(start_gateway(cfg, url))
+    try:
+        yield served, up
+    finally:
+        loop.run(stop_gateway(served))
+        loop.run(up.close())
+        loop.close()
 
 
 def _read_all(s: socket.socket) -> bytes:
@@ -195,3 +193,15 @@ def test_a_request_slower_than_the_header_timeout_is_served_in_full(quick):
     r = httpx.post(served.url + "/v1/chat/completions", timeout=10,
                    json={"model": "chat", "messages": [USER]})
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
+
+
+def test_the_json_depth_limit_is_the_configured_one(quick):
+    served, _ = quick
+    body = {"model": "chat", "messages": [USER]}
+    nested: list = []
+    for _ in range(16):
+        nested = [nested]
+    r = httpx.post(served.url + "/v1/chat/completions", timeout=10,
+                   content=orjson.dumps({**body, "tools": nested}))
+    assert r.status_code == 400
+    assert "deeper than 16 levels" in r.json()["error"]["message"]
