@@ -399,6 +399,8 @@ class GatewayConfig(_Strict):
     auth: Literal["auto", "required"] = "auto"  # auto: keys required once any key exists
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     body_timeout_s: float = Field(30.0, gt=0)  # a client that stops sending its body
+    header_timeout_s: float = Field(10.0, gt=0)  # a connection whose request headers stall
+    max_json_depth: int = Field(128, ge=2, le=200)  # nesting in a request body
     shutdown_grace_s: float = Field(30.0, ge=0)  # in-flight requests get this long on SIGTERM
     control_poll_s: float = Field(0.1, gt=0, le=0.25)  # keys, drains: how fresh
 

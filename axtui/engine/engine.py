@@ -191,6 +191,17 @@ class Engine:
         if changed:
             self._invalidate()
 
+    @property
+    def stopping(self) -> bool:
+        """Set by the server as it cancels what is still in flight at shutdown: such a
+        cancel is the server's (recorded 503, what the client is told), not a caller
+        leaving (499)."""
+        return self.outcomes.stopping
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        self.outcomes.stopping = value
+
     def route_readiness(self) -> dict[str, str | None]:
         """Per route: why it can serve nothing right now (every deployment drained,
         breaker open, or cooling down after a 429 for longer than a request would wait),

@@ -52,6 +52,7 @@ class Outcomes:
         self.config, self.clock, self.routes = config, clock, routes
         self.budgets, self.quotas = budgets, quotas
         self.listeners: list[Callable[[RequestRecord], None]] = []
+        self.stopping = False  # see Engine.stopping
 
     def succeed(
         self, plan: Plan, st: DeploymentState, usage: Usage, ttft_ms: float | None = None
@@ -107,6 +108,9 @@ class Outcomes:
         if len(attempts) > 1 and outcome is Outcome.ok:
             reason = f"{reason}; failover after {len(attempts) - 1}".lstrip("; ")
         request, ctx, needs = plan.request, plan.ctx, plan.needs
+        status = 200 if kind is None else status_for(kind)
+        if kind is ErrorKind.cancelled and self.stopping:
+            status, error = 503, "the gateway shut down before the request finished"
         # Every field, in declaration order, each of its type: see records.trusted.
         record = trusted(RequestRecord, {
             "id": plan.record_id,
@@ -129,7 +133,7 @@ class Outcomes:
             "outcome": outcome,
             "error_kind": kind,
             "error": error,
-            "status": 200 if kind is None else status_for(kind),
+            "status": status,
             "deployment": st.spec.id if st is not None else None,
             "usage": usage,
             "latency_ms": (self.clock.monotonic() - plan.t0) * 1000.0,

@@ -19,24 +19,20 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
-import orjson
-
 from axtui.gateway.admin_flags import FLAG_ROUTES
-from axtui.gateway.asgi import Receive, Scope, Send, header, read_body, respond_json
+from axtui.gateway.admin_input import by_whom as _by
+from axtui.gateway.admin_input import json_body
+from axtui.gateway.asgi import Receive, Scope, Send, header, respond_json
 from axtui.gateway.errors import ApiError, bad_request
+from axtui.gateway.services import Services, services
 
-if TYPE_CHECKING:
-    from axtui.gateway.app import Gateway
-
-Handler = Callable[["Gateway", Scope, Receive, Send, re.Match], Awaitable[None]]
-
-ADMIN_BODY_LIMIT = 64 * 1024
+Handler = Callable[[Services, Scope, Receive, Send, re.Match], Awaitable[None]]
 
 
-async def status(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+async def status(gw: Services, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
     eng = gw.engine
     deployments = []
     for dep_id, st in eng.deployments.items():
@@ -64,9 +60,9 @@ async def status(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.
     })
 
 
-async def drain(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+async def drain(gw: Services, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
     dep = _deployment(gw, m)
-    body = await _body(scope, receive)
+    body = await json_body(scope, receive)
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise bad_request("reason: a drain needs a reason (who reads the audit log later "
@@ -77,14 +73,14 @@ async def drain(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.M
                               "by": by, "version": version})
 
 
-async def undrain(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+async def undrain(gw: Services, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
     dep = _deployment(gw, m)
-    by = _by(await _body(scope, receive))
+    by = _by(await json_body(scope, receive))
     gone = await gw.host.undrain(dep, by)
     await respond_json(send, {"deployment": dep, "undrained": gone, "by": by})
 
 
-async def events(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+async def events(gw: Services, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
     q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     filters: dict[str, Any] = {}
     for name in ("kind", "subject"):
@@ -108,7 +104,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
 ]
 
 
-async def admin(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+async def admin(scope: Scope, receive: Receive, send: Send) -> None:
+    gw = services(scope)
     if gw.admin_token is None:
         raise ApiError(404, "the admin API is off: set the environment variable "
                             f"{gw.config.gateway.admin_token_env} to enable it")
@@ -131,28 +128,8 @@ async def admin(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None
     raise ApiError(404, f"no admin endpoint {scope['method']} {scope['path']}")
 
 
-def _deployment(gw: Gateway, m: re.Match) -> str:
+def _deployment(gw: Services, m: re.Match) -> str:
     dep = m["id"]
     if dep not in gw.engine.deployments:
         raise ApiError(404, f"unknown deployment {dep!r}", code="deployment_not_found")
     return dep
-
-
-def _by(body: dict[str, Any]) -> str:
-    by = body.get("by", "admin-api")
-    if not isinstance(by, str) or not by.strip():
-        raise bad_request("by: expected a non-empty string (who did this)", "by")
-    return by.strip()
-
-
-async def _body(scope: Scope, receive: Receive) -> dict[str, Any]:
-    raw = await read_body(receive, header(scope, b"content-length"), ADMIN_BODY_LIMIT, 10.0)
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise bad_request("the request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    return body

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from pydantic import ValidationError
@@ -33,11 +33,11 @@ from axtui.config import FlagConfig
 from axtui.flags import ops
 from axtui.flags.gates import evaluate_gates
 from axtui.flags.guardrails import schedule as ladder_schedule
+from axtui.gateway.admin_input import by_whom as _by
+from axtui.gateway.admin_input import json_body as _body
 from axtui.gateway.asgi import Receive, Scope, Send, respond_json
 from axtui.gateway.errors import ApiError, bad_request
-
-if TYPE_CHECKING:
-    from axtui.gateway.app import Gateway
+from axtui.gateway.services import Services
 
 _STATUS = {ops.UnknownFlag: (404, "flag_not_found"), ops.FlagKilled: (400, "flag_killed"),
            ops.InvalidChange: (400, "invalid_change"), ops.Refused: (422, "guardrail_refused"),
@@ -60,18 +60,6 @@ class FlagApiError(ApiError):
         return {**super().payload(), **self.extra}
 
 
-async def _body(scope: Scope, receive: Receive) -> dict[str, Any]:
-    from axtui.gateway.admin import _body as read_json  # admin imports this module
-
-    return await read_json(scope, receive)
-
-
-def _by(body: dict[str, Any]) -> str:
-    from axtui.gateway.admin import _by as who
-
-    return who(body)
-
-
 def _opt_str(body: dict[str, Any], key: str) -> str | None:
     v = body.get(key)
     if v is not None and not isinstance(v, str):
@@ -79,7 +67,7 @@ def _opt_str(body: dict[str, Any], key: str) -> str | None:
     return v
 
 
-def _view(gw: Gateway, state) -> dict[str, Any]:
+def _view(gw: Services, state) -> dict[str, Any]:
     ov = gw.engine.flag_overrides.get(state.name)
     applied = gw.engine.flags.flags.get(state.name)
     return {**state.model_dump(mode="json"), "effective_pct": state.effective_pct,
@@ -87,18 +75,18 @@ def _view(gw: Gateway, state) -> dict[str, Any]:
             "applied_pct": applied.pct_tenths / 10 if applied else None}
 
 
-async def _call(gw: Gateway, fn, *args, **kw):
+async def _call(gw: Services, fn, *args, **kw):
     try:
         return await asyncio.to_thread(fn, *args, **kw)
     except ops.FlagError as e:
         raise FlagApiError(e) from None
 
 
-async def _seeded(gw: Gateway) -> None:
+async def _seeded(gw: Services) -> None:
     await _call(gw, ops.seed, gw.store, gw.config)
 
 
-async def list_flags(gw: Gateway, scope: Scope, receive: Receive, send: Send,
+async def list_flags(gw: Services, scope: Scope, receive: Receive, send: Send,
                      m: re.Match) -> None:
     await _seeded(gw)
     flags = await asyncio.to_thread(ops.list_flags, gw.store)
@@ -107,13 +95,13 @@ async def list_flags(gw: Gateway, scope: Scope, receive: Receive, send: Send,
                               "engine": {**eng.flag_counts, "problems": list(eng.flags.problems)}})
 
 
-async def show(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+async def show(gw: Services, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
     await _seeded(gw)
     state, version = await _call(gw, ops.get_flag, gw.store, m["name"])
     await respond_json(send, {**_view(gw, state), "version": version})
 
 
-async def create(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+async def create(gw: Services, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
     body = await _body(scope, receive)
     name = body.get("name")
     if not isinstance(name, str) or not name:
@@ -129,7 +117,7 @@ async def create(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.
     await _change(gw, send, name, body, action="create", definition=definition)
 
 
-async def _change(gw: Gateway, send: Send, name: str, body: dict[str, Any], **kw) -> None:
+async def _change(gw: Services, send: Send, name: str, body: dict[str, Any], **kw) -> None:
     force = body.get("force", False)
     if not isinstance(force, bool):
         raise bad_request("force: expected true or false", "force")
@@ -145,7 +133,7 @@ async def _change(gw: Gateway, send: Send, name: str, body: dict[str, Any], **kw
 
 
 def _action(action: str):
-    async def handler(gw: Gateway, scope: Scope, receive: Receive, send: Send,
+    async def handler(gw: Services, scope: Scope, receive: Receive, send: Send,
                       m: re.Match) -> None:
         body = await _body(scope, receive)
         kw: dict[str, Any] = {}
@@ -159,7 +147,7 @@ def _action(action: str):
     return handler
 
 
-async def report(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
+async def report(gw: Services, scope: Scope, receive: Receive, send: Send, m: re.Match) -> None:
     q = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     since_min = q.get("since_min", [None])[0]
     try:
@@ -174,7 +162,7 @@ async def report(gw: Gateway, scope: Scope, receive: Receive, send: Send, m: re.
     await respond_json(send, r.model_dump(mode="json"))
 
 
-async def history(gw: Gateway, scope: Scope, receive: Receive, send: Send,
+async def history(gw: Services, scope: Scope, receive: Receive, send: Send,
                   m: re.Match) -> None:
     await _seeded(gw)
     await _call(gw, ops.get_flag, gw.store, m["name"])
@@ -182,7 +170,7 @@ async def history(gw: Gateway, scope: Scope, receive: Receive, send: Send,
     await respond_json(send, {"object": "list", "data": [e.model_dump() for e in found]})
 
 
-async def schedule(gw: Gateway, scope: Scope, receive: Receive, send: Send,
+async def schedule(gw: Services, scope: Scope, receive: Receive, send: Send,
                    m: re.Match) -> None:
     await _seeded(gw)
     state, _ = await _call(gw, ops.get_flag, gw.store, m["name"])

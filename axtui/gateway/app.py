@@ -1,5 +1,6 @@
 """The gateway as a plain ASGI app: the OpenAI-compatible API, health probes and the admin
-API over one Engine. Routes are functions; the engine does the work.
+API over one Engine. This module builds and dispatches; routes are functions that find
+what they use (services.py: host, engine, key ring) in the request's scope.
 
     POST /v1/chat/completions   (also /chat/completions)
     GET  /v1/models, /v1/models/{route}
@@ -17,21 +18,17 @@ shutdown (after uvicorn has let in-flight requests finish) stops the host in ord
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from axtui.config import Config
-from axtui.engine.engine import Engine, RequestContext
 from axtui.engine.limits import DAY
 from axtui.gateway import admin as admin_api
 from axtui.gateway.asgi import (
     ClientGone,
-    Header,
     Receive,
     Scope,
     Send,
@@ -40,22 +37,25 @@ from axtui.gateway.asgi import (
     respond_json,
 )
 from axtui.gateway.chat import chat_completions
-from axtui.gateway.errors import ApiError, unauthorized
-from axtui.gateway.keys import CallerKey, KeyRing, config_keys
+from axtui.gateway.errors import ApiError
+from axtui.gateway.keys import KeyRing, config_keys
 from axtui.gateway.metrics import MetricsExporter
 from axtui.gateway.metrics import metrics as metrics_route
-from axtui.providers.base import ChatRequest, RateLimitInfo
-from axtui.records import ErrorKind, RequestRecord
+from axtui.gateway.services import SCOPE_KEY, Services, services
 
 if TYPE_CHECKING:
+    from axtui.engine.engine import Engine
     from axtui.runtime import RuntimeHost
 
 log = logging.getLogger(__name__)
 
-Route = Callable[["Gateway", Scope, Receive, Send], Awaitable[None]]
+Route = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Gateway:
+    """The ASGI app: builds the services at startup, hands them to each request in its
+    scope, and dispatches it to its route."""
+
     def __init__(
         self,
         config: Config,
@@ -70,31 +70,43 @@ class Gateway:
         self.trace_path = trace_path if trace_path is not None else config.trace.path
         self.environ = os.environ if environ is None else environ
         self.on_ready = on_ready
-        g = config.gateway
-        self.max_body_bytes = g.max_body_bytes
-        self.body_timeout_s = g.body_timeout_s
-        token = self.environ.get(g.admin_token_env)
+        token = self.environ.get(config.gateway.admin_token_env)
         self.admin_token: bytes | None = token.encode() if token else None
-        # header names routing rules look at: only those are copied per request
-        self.rule_headers = frozenset(h.lower().encode() for r in config.rules
-                                      for h in r.match.header)
-        self._ids = itertools.count(1)
-        self._id_prefix = "g" + os.urandom(4).hex()
-        self.started_at = time.monotonic()
-        self.ready = False
-        # set at startup
-        self.host: RuntimeHost | None = None
-        self.store: Any = None
-        self.recorder: Any = None
-        self.engine: Engine = None  # type: ignore[assignment]
-        self.keys: KeyRing = None  # type: ignore[assignment]
         self.metrics: MetricsExporter | None = None
+        self.services: Services | None = None  # from startup
+
+    # what the CLI and tests look at, once started
+    @property
+    def host(self) -> RuntimeHost:
+        return self._started().host
+
+    @property
+    def engine(self) -> Engine:
+        return self._started().engine
+
+    @property
+    def keys(self) -> KeyRing:
+        return self._started().keys
+
+    @property
+    def store(self) -> Any:
+        return self._started().store
+
+    @property
+    def recorder(self) -> Any:
+        return self._started().recorder
+
+    def _started(self) -> Services:
+        if self.services is None:
+            raise RuntimeError("the gateway has not started")
+        return self.services
 
     # ------------------------------------------------------------------ ASGI
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            scope[SCOPE_KEY] = self.services
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
@@ -103,17 +115,19 @@ class Gateway:
         path = scope["path"]
         methods = ROUTES.get(path)
         try:
+            if self.services is None and path not in ("/healthz", "/readyz"):
+                raise ApiError(503, "the gateway has not started", type="server_error")
             if methods is not None:
                 handler = methods.get(scope["method"])
                 if handler is None:
                     allow = ", ".join(methods)
                     raise ApiError(405, f"{scope['method']} {path}: use {allow}",
                                    headers=[(b"allow", allow.encode())])
-                await handler(self, scope, receive, send)
+                await handler(scope, receive, send)
             elif path.startswith("/v1/models/") and scope["method"] == "GET":
-                await model(self, scope, receive, send)
+                await model(scope, receive, send)
             elif path.startswith("/admin/"):
-                await admin_api.admin(self, scope, receive, send)
+                await admin_api.admin(scope, receive, send)
             else:
                 raise ApiError(404, f"Invalid URL ({scope['method']} {path})")
         except ApiError as e:
@@ -152,22 +166,21 @@ class Gateway:
         cfg = self.config
         keys = config_keys(cfg, self.environ)  # before anything opens: a missing key is fatal
         self.metrics = MetricsExporter.from_config(cfg, self.store_url, self.environ)
-        self.host = host = RuntimeHost(cfg, face="serve", store_url=self.store_url,
-                                       trace_path=self.trace_path,
-                                       metrics_dir=self.metrics and self.metrics.path)
-        self.keys = KeyRing(host.clock, keys, required=cfg.gateway.auth == "required")
-        host.add_control_target(self.keys)  # revocations arrive with drains and flags
-        host.subscribe_records(self.keys.on_record)
+        host = RuntimeHost(cfg, face="serve", store_url=self.store_url,
+                           trace_path=self.trace_path,
+                           metrics_dir=self.metrics and self.metrics.path)
+        ring = KeyRing(host.clock, keys, required=cfg.gateway.auth == "required")
+        host.add_control_target(ring)  # revocations arrive with drains and flags
+        host.subscribe_records(ring.on_record)
         await host.start()
-        self.engine, self.store, self.recorder = host.engine, host.store, host.recorder
         now = host.clock.now()
         spent = await asyncio.to_thread(host.store.spend, now - now % DAY, None, "key")
-        self.keys.seed_spend(spent)
+        ring.seed_spend(spent)
+        svc = Services(cfg, host, ring, self.metrics, self.admin_token)
         if self.metrics is not None:
-            self.metrics.start(self.engine, firing_alerts=self._firing_alerts,
-                               recorder=self.recorder)
-        self.started_at = time.monotonic()
-        self.ready = True
+            self.metrics.start(svc.engine, firing_alerts=self._firing_alerts,
+                               recorder=svc.recorder)
+        self.services = svc
         if self.on_ready is not None:
             self.on_ready(self)
 
@@ -178,113 +191,63 @@ class Gateway:
         with self.store.connect() as conn:
             return firing_counts(conn)
 
+    def past_grace(self) -> None:
+        """The server cancels what is still in flight: records say 503, as the client sees."""
+        if self.services is not None:
+            self.services.engine.stopping = True
+
     async def shutdown(self) -> None:
-        self.ready = False
-        if self.host is not None:
-            await self.host.stop()  # engine, events, every queued record, then the store
+        svc = self.services
+        if svc is not None:
+            svc.ready = False
+            await svc.host.stop()  # engine, events, every queued record, then the store
         if self.metrics is not None:
             await self.metrics.stop()  # this process's live gauges leave the directory
-
-    # ------------------------------------------------------------------ for the routes
-
-    def next_id(self) -> str:
-        return f"{self._id_prefix}{next(self._ids):010x}"
-
-    def authenticate(self, auth: bytes | None) -> CallerKey | None:
-        """The caller's key, None when the gateway runs without keys; 401 otherwise."""
-        keys = self.keys
-        if not keys.auth_required:
-            return None
-        if auth is None or not auth.startswith(b"Bearer "):
-            raise unauthorized("You didn't provide an API key. Send it as "
-                               "`Authorization: Bearer <key>`.")
-        key = keys.lookup(auth[7:].strip().decode("latin-1"))
-        if key is None:
-            raise unauthorized("Incorrect API key provided.")
-        if key.revoked:
-            raise unauthorized(f"The API key {key.id} has been revoked.")
-        return key
-
-    def visible_routes(self, key: CallerKey | None) -> list[str]:
-        return sorted(r for r in self.engine.routes if key is None or key.allows(r))
-
-    def no_such_model(self, model: str, key: CallerKey | None) -> str:
-        return (f"The model `{model}` does not exist or you do not have access to it; "
-                f"routes: {', '.join(self.visible_routes(key))}")
-
-    def ratelimit_headers(self, user: str | None, key: CallerKey | None) -> list[Header]:
-        """x-ratelimit-* for the caller's tightest request and token windows (engine quotas
-        and the key's own limits); none when the caller is unlimited."""
-        infos = []
-        if self.engine.quotas.enabled:
-            infos.append(self.engine.quotas.remaining(user, key.id if key else None))
-        if key is not None and (key.rpm or key.tpm):
-            own = self.keys.remaining(key)
-            if own is not None:
-                infos.append(own)
-        return _ratelimit_headers(infos) if infos else []
-
-    def reject(self, req: ChatRequest, ctx: RequestContext, kind: ErrorKind,
-               message: str) -> RequestRecord:
-        """Record a request the gateway refused for its key (allow-list, rpm, budget) through
-        the engine, so every record listener (store, trace, live tail) sees it."""
-        return self.engine.reject(req, ctx, kind, message, reason="key limits").record
-
-
-def _ratelimit_headers(infos: list[RateLimitInfo]) -> list[Header]:
-    req = [i for i in infos if i.remaining_requests is not None]
-    tok = [i for i in infos if i.remaining_tokens is not None]
-    h: list[Header] = []
-    if req:
-        r = min(req, key=lambda i: i.remaining_requests)
-        h += [(b"x-ratelimit-limit-requests", str(r.limit_requests).encode()),
-              (b"x-ratelimit-remaining-requests", str(r.remaining_requests).encode()),
-              (b"x-ratelimit-reset-requests", _duration(r.reset_requests_s or 0.0))]
-    if tok:
-        t = min(tok, key=lambda i: i.remaining_tokens)
-        h += [(b"x-ratelimit-limit-tokens", str(t.limit_tokens).encode()),
-              (b"x-ratelimit-remaining-tokens", str(t.remaining_tokens).encode()),
-              (b"x-ratelimit-reset-tokens", _duration(t.reset_tokens_s or 0.0))]
-    return h
-
-
-def _duration(s: float) -> bytes:
-    """OpenAI's reset format: `120ms`, `1.5s`, `6m0s`."""
-    if s < 1:
-        return f"{round(s * 1000)}ms".encode()
-    m, sec = divmod(s, 60)
-    return (f"{int(m)}m{sec:.0f}s" if m else f"{sec:.3g}s").encode()
 
 
 # ---------------------------------------------------------------------- small routes
 
 
-async def list_models(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    key = gw.authenticate(header(scope, b"authorization"))
-    created = int(time.time() - (time.monotonic() - gw.started_at))
+async def list_models(scope: Scope, receive: Receive, send: Send) -> None:
+    svc = services(scope)
+    key = svc.authenticate(header(scope, b"authorization"))
+    created = svc.created()
     await respond_json(send, {"object": "list", "data": [
-        _model(name, created) for name in gw.visible_routes(key)]})
+        _model(name, created) for name in svc.visible_routes(key)]})
 
 
-async def model(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    key = gw.authenticate(header(scope, b"authorization"))
+async def model(scope: Scope, receive: Receive, send: Send) -> None:
+    svc = services(scope)
+    key = svc.authenticate(header(scope, b"authorization"))
     name = scope["path"][len("/v1/models/"):]
-    if name not in gw.visible_routes(key):
-        raise ApiError(404, gw.no_such_model(name, key), code="model_not_found", param="model")
-    await respond_json(send, _model(name, int(time.time() - (time.monotonic() - gw.started_at))))
+    if name not in svc.visible_routes(key):
+        raise ApiError(404, svc.no_such_model(name, key), code="model_not_found", param="model")
+    await respond_json(send, _model(name, svc.created()))
 
 
 def _model(name: str, created: int) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": created, "owned_by": "axtui"}
 
 
-async def healthz(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
     await respond_json(send, {"status": "ok"})
 
 
-async def readyz(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+def no_route_serves(unservable: dict[str, str], routes: int) -> str | None:
+    """Every route out on faults or drains: this gateway is not ready. Upstreams' own 429s
+    are not a reason: the gateway's answer (429 with retry-after) is what a caller should
+    get, not a load balancer's error for a gateway it took out."""
+    if not unservable or len(unservable) < routes:
+        return None
+    if any("rate limited" in why for why in unservable.values()):
+        return None
+    return "no route can serve: " + "; ".join(f"{r}: {why}" for r, why in unservable.items())
+
+
+async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
+    gw = services(scope)
     problems, routable, unservable = [], [], {}
-    if not gw.ready:
+    if gw is None or not gw.ready:
         problems.append("not started, or shutting down")
     else:
         try:
@@ -295,11 +258,9 @@ async def readyz(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> Non
                     if st.drained is None and st.breaker.available()]
         if not routable:
             problems.append("no deployment is routable (all drained or breakers open)")
-        # routes that can serve nothing now; every route so: this gateway is not ready
         unservable = {r: why for r, why in gw.engine.route_readiness().items() if why}
-        if unservable and len(unservable) == len(gw.engine.routes) and routable:
-            problems.append("no route can serve: " + "; ".join(
-                f"{r}: {why}" for r, why in unservable.items()))
+        if routable and (problem := no_route_serves(unservable, len(gw.engine.routes))):
+            problems.append(problem)
     if problems:
         await respond_json(send, {"status": "unready", "problems": problems,
                                   "unservable": unservable}, 503)

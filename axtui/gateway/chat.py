@@ -28,11 +28,11 @@ from axtui.gateway.asgi import (
     respond_error,
 )
 from axtui.gateway.errors import ApiError, for_kind
+from axtui.gateway.services import Services, services
 from axtui.gateway.wire import DONE, ChatCall, ChunkFrames, completion_body, parse_chat
 from axtui.records import ErrorKind, RequestRecord
 
 if TYPE_CHECKING:
-    from axtui.gateway.app import Gateway
     from axtui.gateway.keys import CallerKey
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,15 @@ class _Watch:
         return self.gone
 
 
-_SHUTDOWN = ApiError(503, "the gateway cancelled this request before it finished: it is "
-                          "shutting down", type="server_error", code="shutting_down")
+def _shutdown(request_id: str | None) -> ApiError:
+    return ApiError(503, "the gateway cancelled this request before it finished: it is "
+                         "shutting down", type="server_error", code="shutting_down",
+                    headers=[(b"x-request-id", (request_id or "").encode())])
 
 
-async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     t0 = time.perf_counter()
+    gw = services(scope)
     auth = ctype = clen = tags = None
     rule_headers = gw.rule_headers
     picked: dict[str, str] = {}
@@ -129,7 +132,7 @@ async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Se
         raise ApiError(415, "Content-Type must be application/json",
                        code="unsupported_media_type")
     raw = await read_body(receive, clen, gw.max_body_bytes, gw.body_timeout_s)
-    call = parse_chat(raw)
+    call = parse_chat(raw, gw.max_json_depth)
     req = call.request
     ctx = RequestContext(
         request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None,
@@ -153,7 +156,7 @@ async def chat_completions(gw: Gateway, scope: Scope, receive: Receive, send: Se
         await _complete(gw, call, ctx, key, t0, receive, send)
 
 
-async def _complete(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
+async def _complete(gw: Services, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
                     t0: float, receive: Receive, send: Send) -> None:
     watch = _Watch(receive)
     started = False
@@ -172,12 +175,12 @@ async def _complete(gw: Gateway, call: ChatCall, ctx: RequestContext, key: Calle
         await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key))
     except asyncio.CancelledError:
         if not watch.absorb() and not started:
-            await respond_error(send, _SHUTDOWN)
+            await respond_error(send, _shutdown(ctx.request_id))
     finally:
         watch.stop()
 
 
-async def _stream(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
+async def _stream(gw: Services, call: ChatCall, ctx: RequestContext, key: CallerKey | None,
                   t0: float, receive: Receive, send: Send) -> None:
     s = gw.engine.stream(call.request, ctx)
     watch = _Watch(receive)
@@ -217,9 +220,10 @@ async def _stream(gw: Gateway, call: ChatCall, ctx: RequestContext, key: CallerK
         await s.aclose()  # records `cancelled` now, before anything else can interleave
         if not watch.absorb():
             if started:
-                await send({"type": "http.response.body", "body": frames.error(_SHUTDOWN)})
+                err = _shutdown(ctx.request_id)
+                await send({"type": "http.response.body", "body": frames.error(err)})
             else:
-                await respond_error(send, _SHUTDOWN)
+                await respond_error(send, _shutdown(ctx.request_id))
     except OSError as e:  # the transport broke under a send: the client is gone
         log.debug("stream %s: the client went away: %s", ctx.request_id, e)
     finally:
@@ -239,16 +243,22 @@ def _trail(rec: RequestRecord | None, deployment: str | None, attempts: int, ove
     """x-axtui-* headers: what happened to the request."""
     h = [
         (b"x-request-id", (rid or rec.id).encode()),
-        (b"x-axtui-route", (route or rec.route).encode()),
+        (b"x-axtui-route", _echo(route or rec.route)),
         (b"x-axtui-attempts", str(attempts).encode()),
         (b"x-axtui-overhead-ms", f"{overhead:.3f}".encode()),
     ]
     if deployment:
-        h.append((b"x-axtui-deployment", deployment.encode()))
+        h.append((b"x-axtui-deployment", _echo(deployment)))
     return h
 
 
-def _routing_error(gw: Gateway, e: RoutingError, ctx: RequestContext,
+def _echo(name: str) -> bytes:
+    """A name as a header value: control characters (which would make uvicorn drop the
+    connection) never reach a header; parse_chat refuses them in `model` already."""
+    return name.encode() if name.isprintable() else name.encode("unicode_escape")
+
+
+def _routing_error(gw: Services, e: RoutingError, ctx: RequestContext,
                    key: CallerKey | None, t0: float) -> ApiError:
     rec = e.record
     message = rec.error or str(e.kind)

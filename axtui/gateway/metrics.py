@@ -21,16 +21,14 @@ import struct
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from axtui.config import Config
 from axtui.gateway.asgi import Receive, Scope, Send, header, respond
 from axtui.gateway.errors import ApiError
+from axtui.gateway.services import services
 from axtui.prometheus.engine import EngineGauges, FiringAlerts
 from axtui.prometheus.files import dir_lock, metrics_dir, tidy
-
-if TYPE_CHECKING:
-    from axtui.gateway.app import Gateway
 
 log = logging.getLogger(__name__)
 TIDY_EVERY_S = 30.0
@@ -147,8 +145,8 @@ class MetricsExporter:
             return generate_latest(registry)
 
 
-async def metrics(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    exporter = gw.metrics
+async def metrics(scope: Scope, receive: Receive, send: Send) -> None:
+    exporter = services(scope).metrics
     if exporter is None:
         raise ApiError(404, "metrics are off here ([metrics] enabled = false)")
     if exporter.token is not None:

@@ -22,6 +22,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from axtui.gateway.app import Gateway
 from axtui.heap import tune_gc
 
+BACKLOG = 2048
+
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """`127.0.0.1:4000`, `[::1]:4000`, `:4000` (all interfaces) → (host, port)."""
@@ -48,6 +50,23 @@ class _Server(uvicorn.Server):
         finally:
             for sig, handler in original.items():
                 signal.signal(sig, handler)
+
+    async def on_tick(self, counter: int) -> bool:
+        """uvicorn's tick (every 0.1 s), and connections whose headers are late closed."""
+        now = asyncio.get_running_loop().time()
+        for conn in list(self.server_state.connections):
+            if isinstance(conn, _Protocol) and conn.headers_late(now):
+                conn.close_late()
+        return await super().on_tick(counter)
+
+    async def _wait_tasks_to_complete(self) -> None:
+        try:
+            await super()._wait_tasks_to_complete()
+        except asyncio.CancelledError:  # the grace period is over: uvicorn cancels the rest
+            app = self.config.app
+            if isinstance(app, Gateway):
+                app.past_grace()
+            raise
 
 
 class _HeadHeld:
@@ -92,23 +111,69 @@ class _HeadHeld:
         return getattr(self._transport, name)
 
 
+_HEADER_TIMEOUT_BODY = (b'{"error":{"message":"the request headers did not arrive in time",'
+                        b'"type":"invalid_request_error","param":null,"code":"request_timeout"}}')
+
+
 class _Protocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol; each request's cycle writes through a _HeadHeld."""
+    """uvicorn's httptools protocol, with two changes:
+    - each request's cycle writes through a _HeadHeld;
+    - a header-read timeout: a connection whose request headers are not all in within
+      `header_timeout_s` of its opening (or of that request's first byte) gets a 408 and is
+      closed. uvicorn has none: a silent or half-sent request held a connection for good.
+      Each connection notes when it began waiting; _Server's tick (every 0.1 s) closes the
+      late ones (a timer per request cost ~1-6 µs to arm and cancel; this costs one read
+      of the loop's clock)."""
+
+    header_timeout_s = 10.0  # make_server sets the config's on a subclass
+    headers_since: float | None = None  # loop time the awaited headers began; None: not waiting
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.headers_since = self.loop.time()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.headers_since is None:  # a kept-alive connection's next request
+            self.headers_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
+        self.headers_since = None
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
             cycle.transport = _HeadHeld(self.transport, self.loop)  # type: ignore[assignment]
 
+    def headers_late(self, now: float) -> bool:
+        since = self.headers_since
+        return since is not None and now - since > self.header_timeout_s
+
+    def close_late(self) -> None:
+        """The headers did not arrive in time: a 408 and close (or, with an answer still
+        being sent on this connection, close after it)."""
+        self.headers_since = None
+        transport = self.transport
+        if transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False  # a pipelined request stalled: close after this answer
+            return
+        transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                        b"content-length: " + str(len(_HEADER_TIMEOUT_BODY)).encode()
+                        + b"\r\nconnection: close\r\n\r\n" + _HEADER_TIMEOUT_BODY)
+        transport.close()
+
 
 def make_server(gateway: Gateway, host: str, port: int, *, loop: str = "uvloop") -> _Server:
+    protocol = type("_Protocol", (_Protocol,),
+                    {"header_timeout_s": gateway.config.gateway.header_timeout_s})
     config = uvicorn.Config(
         gateway,
         host=host,
         port=port,
         loop=loop,
-        http=_Protocol,  # httptools, one write per response
+        http=protocol,  # httptools, one write per response, a header-read timeout
         lifespan="on",
         access_log=False,  # no per-request logging: the store has every request
         log_level="warning",
@@ -116,7 +181,7 @@ def make_server(gateway: Gateway, host: str, port: int, *, loop: str = "uvloop")
         # no X-Forwarded-* rewriting: the gateway never uses the client address, and the
         # middleware parses it as an IP on every request (~3% of the event loop's time)
         proxy_headers=False,
-        backlog=2048,
+        backlog=BACKLOG,
         workers=1,
         timeout_graceful_shutdown=gateway.config.gateway.shutdown_grace_s,
     )
@@ -132,6 +197,9 @@ def serve(gateway: Gateway, listen: str, on_bound: Callable[[str, int], None] | 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # listening from now: a client that connects once the port is announced waits in
+        # the backlog for startup, instead of being refused until uvicorn listens
+        sock.listen(BACKLOG)
     except OSError as e:
         sock.close()
         raise OSError(f"cannot listen on {listen}: {e.strerror}") from None

@@ -2,12 +2,19 @@
 hand into a ChatRequest (each 400 names the field: `messages[2].role: expected one of ...`),
 and answers shaped as `chat.completion` bodies and `chat.completion.chunk` SSE frames.
 
+Where OpenAI's API refuses a request, so does the gateway, with a 400 naming the field:
+wrong types (`n: true`, `name: 5`, tool-call `arguments` as an object), content parts that
+are empty or of a type the role cannot carry, tool names outside `^[a-zA-Z0-9_-]{1,64}$`.
+Beyond OpenAI, and said so: names with control characters, JSON nested deeper than
+`gateway.max_json_depth`, and `n` above 1 (one choice per request).
 Parameters the engine has no use for (`seed`, penalties, `logprobs`, `metadata`, ...) are
-accepted and ignored, as an OpenAI-compatible server must; `n` above 1 is refused.
+type-checked as OpenAI does, then ignored; unknown fields are ignored, as many
+OpenAI-compatible clients send extras.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +28,19 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 _ROLE_SET = frozenset(ROLES)
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _FORMATS = frozenset({"text", "json_object", "json_schema"})
+# content part types each role may send (OpenAI's request schema)
+_PARTS: dict[str, frozenset[str]] = {
+    "system": frozenset({"text"}), "developer": frozenset({"text"}),
+    "user": frozenset({"text", "image_url", "input_audio", "file"}),
+    "assistant": frozenset({"text", "refusal"}), "tool": frozenset({"text"}),
+}
+# a part type → the field it must carry and that field's JSON type
+_PART_FIELD: dict[str, tuple[str, type]] = {
+    "text": ("text", str), "refusal": ("refusal", str), "image_url": ("image_url", dict),
+    "input_audio": ("input_audio", dict), "file": ("file", dict),
+}
+_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+DEFAULT_MAX_DEPTH = 128
 
 
 @dataclass(slots=True)
@@ -29,7 +49,7 @@ class ChatCall:
     include_usage: bool = False  # stream_options.include_usage
 
 
-def parse_chat(raw: bytes) -> ChatCall:
+def parse_chat(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ChatCall:
     """The body of POST /v1/chat/completions, or an ApiError(400) naming the bad field."""
     try:
         body = orjson.loads(raw)
@@ -37,9 +57,15 @@ def parse_chat(raw: bytes) -> ChatCall:
         raise _not_json(raw, e) from None
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
+    # brackets bound the depth: only a body with many of them is walked
+    if raw.count(b"{") + raw.count(b"[") > max_depth and too_deep(body, max_depth):
+        raise bad_request(f"the request body nests JSON deeper than {max_depth} levels, the "
+                          "gateway's limit (gateway.max_json_depth)", code="json_too_deep")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _missing_or_type(body, "model", "a non-empty string (a route name)")
+    if not model.isprintable():
+        raise bad_request("model: a route name cannot contain control characters", "model")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         if "messages" not in body:
@@ -51,8 +77,11 @@ def parse_chat(raw: bytes) -> ChatCall:
     g = body.get
     req = ChatRequest(messages=messages, model=model)
     n = g("n")
-    if n is not None and n != 1:
-        raise bad_request("n: only 1 choice per request is supported", "n")
+    if n is not None:
+        if not _is_int(n):
+            raise bad_request("n: expected an integer", "n")
+        if n != 1:
+            raise bad_request("n: only 1 choice per request is supported", "n")
     max_tokens = g("max_completion_tokens")
     name = "max_completion_tokens"
     if max_tokens is None:
@@ -91,13 +120,58 @@ def parse_chat(raw: bytes) -> ChatCall:
                               "enabled.", "stream_options")
         if not isinstance(opts, dict):
             raise bad_request("stream_options: expected an object", "stream_options")
-        include_usage = opts.get("include_usage") is True
+        include_usage = opts.get("include_usage")
+        if include_usage is not None and not isinstance(include_usage, bool):
+            raise bad_request("stream_options.include_usage: expected a boolean",
+                              "stream_options")
+        include_usage = include_usage is True
+    _check_ignored(body)
     user = g("user")
     if user is not None:
         if not isinstance(user, str):
             raise bad_request("user: expected a string", "user")
         req.user = user
     return ChatCall(req, include_usage)
+
+
+# parameters the gateway ignores, refused as OpenAI refuses them: a wrong type or range
+_IGNORED: dict[str, tuple[str, Any]] = {
+    "presence_penalty": ("a number from -2 to 2", lambda v: _in(v, -2.0, 2.0)),
+    "frequency_penalty": ("a number from -2 to 2", lambda v: _in(v, -2.0, 2.0)),
+    "seed": ("an integer", lambda v: _is_int(v)),
+    "logprobs": ("a boolean", lambda v: isinstance(v, bool)),
+    "top_logprobs": ("an integer from 0 to 20", lambda v: _is_int(v) and 0 <= v <= 20),
+    "logit_bias": ("an object of token ids to numbers", lambda v: isinstance(v, dict)),
+    "parallel_tool_calls": ("a boolean", lambda v: isinstance(v, bool)),
+    "store": ("a boolean", lambda v: isinstance(v, bool)),
+    "metadata": ("an object of strings", lambda v: isinstance(v, dict) and all(
+        isinstance(x, str) for x in v.values())),
+}
+
+
+def _in(v: Any, lo: float, hi: float) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int | float) and lo <= v <= hi
+
+
+def _check_ignored(body: dict[str, Any]) -> None:
+    for name in _IGNORED.keys() & body.keys():
+        v = body[name]
+        expected, ok = _IGNORED[name]
+        if v is not None and not ok(v):
+            raise bad_request(f"{name}: expected {expected}", name)
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit` (the outermost is level 1)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in (v.values() if isinstance(v, dict) else v):
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
 
 
 def _not_json(raw: bytes, e: orjson.JSONDecodeError) -> ApiError:
@@ -134,27 +208,25 @@ def _check_message(i: int, m: Any) -> None:
     if not isinstance(m, dict):
         raise bad_request(f"{where}: expected an object with a role and content", "messages")
     role = m.get("role")
-    if role not in _ROLE_SET:
+    if not isinstance(role, str) or role not in _ROLE_SET:
         raise bad_request(f"{where}.role: expected one of {', '.join(ROLES)}", "messages")
+    name = m.get("name")
+    if name is not None:
+        if not isinstance(name, str):
+            raise bad_request(f"{where}.name: expected a string", "messages")
+        if not name.isprintable():
+            raise bad_request(f"{where}.name: a name cannot contain control characters",
+                              "messages")
     content = m.get("content")
     if content is not None and not isinstance(content, str):
         if not isinstance(content, list):
             raise bad_request(f"{where}.content: expected a string or an array of parts",
                               "messages")
-        for j, part in enumerate(content):
-            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                raise bad_request(f"{where}.content[{j}]: expected an object with a type",
-                                  "messages")
+        _check_parts(where, role, content)
     if role == "assistant":
         calls = m.get("tool_calls")
         if calls is not None:
-            if not isinstance(calls, list):
-                raise bad_request(f"{where}.tool_calls: expected an array", "messages")
-            for j, c in enumerate(calls):
-                fn = c.get("function") if isinstance(c, dict) else None
-                if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-                    raise bad_request(f"{where}.tool_calls[{j}].function.name: expected a "
-                                      "string", "messages")
+            _check_tool_calls(where, calls)
         if content is None and not calls:
             raise bad_request(f"{where}.content: an assistant message needs content or "
                               "tool_calls", "messages")
@@ -166,6 +238,53 @@ def _check_message(i: int, m: Any) -> None:
                           "answers", "messages")
 
 
+def _check_parts(where: str, role: str, parts: list[Any]) -> None:
+    if not parts:
+        raise bad_request(f"{where}.content: an empty array; expected at least one part",
+                          "messages")
+    allowed = _PARTS[role]
+    for j, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if not isinstance(kind, str):
+            raise bad_request(f"{where}.content[{j}]: expected an object with a type",
+                              "messages")
+        if kind not in allowed:
+            raise bad_request(f"{where}.content[{j}].type: {_shown(kind)} is not a part a "
+                              f"{role} message can carry; expected "
+                              f"{' or '.join(sorted(allowed))}", "messages")
+        field, ftype = _PART_FIELD[kind]
+        if not isinstance(part.get(field), ftype):
+            expected = "a string" if ftype is str else "an object"
+            raise bad_request(f"{where}.content[{j}].{field}: expected {expected}", "messages")
+        if kind == "image_url" and not isinstance(part["image_url"].get("url"), str):
+            raise bad_request(f"{where}.content[{j}].image_url.url: expected a string",
+                              "messages")
+
+
+def _check_tool_calls(where: str, calls: Any) -> None:
+    if not isinstance(calls, list):
+        raise bad_request(f"{where}.tool_calls: expected an array", "messages")
+    for j, c in enumerate(calls):
+        at = f"{where}.tool_calls[{j}]"
+        if not isinstance(c, dict):
+            raise bad_request(f"{at}: expected an object with an id and a function", "messages")
+        if not isinstance(c.get("id"), str):
+            raise bad_request(f"{at}.id: expected a string", "messages")
+        if c.get("type") != "function":
+            raise bad_request(f"{at}.type: expected 'function'", "messages")
+        fn = c.get("function")
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise bad_request(f"{at}.function.name: expected a string", "messages")
+        if not isinstance(fn.get("arguments"), str):
+            raise bad_request(f"{at}.function.arguments: expected a string (JSON text, as the "
+                              "model produced it)", "messages")
+
+
+def _shown(value: str) -> str:
+    """A caller's string inside an error message: quoted, cut short, escapes visible."""
+    return repr(value[:40] + ("..." if len(value) > 40 else ""))
+
+
 def _check_tools(tools: Any) -> list[dict[str, Any]]:
     if not isinstance(tools, list):
         raise bad_request("tools: expected an array of function tools", "tools")
@@ -175,6 +294,9 @@ def _check_tools(tools: Any) -> list[dict[str, Any]]:
         fn = t.get("function")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise bad_request(f"tools[{i}].function.name: expected a non-empty string", "tools")
+        if not _TOOL_NAME.fullmatch(fn["name"]):
+            raise bad_request(f"tools[{i}].function.name: {_shown(fn['name'])} does not match "
+                              "^[a-zA-Z0-9_-]{1,64}$", "tools")
         params = fn.get("parameters")
         if params is not None and not isinstance(params, dict):
             raise bad_request(f"tools[{i}].function.parameters: expected a JSON Schema object",
@@ -196,10 +318,13 @@ def _check_tool_choice(choice: Any) -> Any:
 
 
 def _check_format(fmt: Any) -> dict[str, Any]:
-    if not isinstance(fmt, dict) or fmt.get("type") not in _FORMATS:
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if not isinstance(kind, str) or kind not in _FORMATS:
         raise bad_request("response_format.type: expected one of text, json_object, "
                           "json_schema", "response_format")
-    if fmt["type"] == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
+    schema = fmt.get("json_schema")
+    if kind == "json_schema" and not (isinstance(schema, dict)
+                                      and isinstance(schema.get("name"), str)):
         raise bad_request("response_format.json_schema: expected an object with a name and "
                           "schema", "response_format")
     return fmt

@@ -135,6 +135,16 @@ def test_readyz_names_a_route_that_can_serve_nothing(env: Env):
     assert httpx.get(env.url + "/readyz").json()["unservable"] == {}
 
 
+def test_readiness_fails_when_every_route_is_out_on_faults_but_not_on_429s():
+    from axtui.gateway.app import no_route_serves
+
+    out = {"chat": "every deployment out: 2 breaker open", "eu": "every deployment out: 1 drained"}
+    assert no_route_serves(out, 2).startswith("no route can serve: chat: every deployment out")
+    assert no_route_serves(out, 3) is None  # a third route still serves
+    cooling = {**out, "eu": "every deployment out: 1 rate limited (soonest retry in 8.0s)"}
+    assert no_route_serves(cooling, 2) is None  # callers get 429 with retry-after
+
+
 def test_events_limit_is_validated(env: Env):
     assert admin(env, "GET", "/events?limit=0").status_code == 400
 

@@ -42,6 +42,7 @@ def test_gateway_defaults():
     assert (g.listen, g.admin_token_env, g.auth) == ("127.0.0.1:4000", "AXTUI_ADMIN_TOKEN",
                                                      "auto")
     assert g.max_body_bytes == 4 * 1024 * 1024 and g.shutdown_grace_s == 30
+    assert (g.header_timeout_s, g.max_json_depth) == (10, 128)
     assert cfg.keys == []
     assert load_config().gateway.listen == "127.0.0.1:4000"  # the bundled demo
 

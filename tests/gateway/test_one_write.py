@@ -94,5 +94,7 @@ async def test_uvicorns_protocol_writes_a_response_once():
         await asyncio.sleep(0)
     [whole] = t.writes
     assert whole.startswith(b"HTTP/1.1 200 OK\r\n") and whole.endswith(b"\r\n\r\nhi")
-    gw = SimpleNamespace(config=SimpleNamespace(gateway=SimpleNamespace(shutdown_grace_s=1.0)))
-    assert make_server(gw, "127.0.0.1", 0).config.http is _Protocol  # what serve runs
+    gw = SimpleNamespace(config=SimpleNamespace(gateway=SimpleNamespace(shutdown_grace_s=1.0,
+                                                                        header_timeout_s=2.0)))
+    served = make_server(gw, "127.0.0.1", 0).config.http  # what serve runs
+    assert issubclass(served, _Protocol) and served.header_timeout_s == 2.0

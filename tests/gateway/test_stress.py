@@ -169,7 +169,8 @@ def test_sigterm_during_load_finishes_in_flight_requests_and_loses_no_record(loo
     assert {r.outcome for r in records} == {"ok"}
 
 
-def test_sigterm_past_the_grace_period_records_the_cut_requests_as_cancelled(loop, tmp_path):
+def test_sigterm_past_the_grace_period_answers_503_and_records_what_the_client_saw(loop,
+                                                                                    tmp_path):
     upstream = OpenAIUpstream(latency_s=5.0)
     loop.run(upstream.start())
     proc, base, url = _start_serve(tmp_path, upstream.base_url, grace=0.3)
@@ -188,6 +189,9 @@ def test_sigterm_past_the_grace_period_records_the_cut_requests_as_cancelled(loo
     records = store_records(url)
     assert len(records) == 20
     assert {r.outcome for r in records} == {"cancelled"}
+    # each answer names its record, and the record has the status the client saw
+    assert {r.id for r in records} == {r.headers["x-request-id"] for r in results}
+    assert {r.status for r in records} == {503}
     assert "Exception in ASGI application" not in (tmp_path / "serve.log").read_text()
 
 

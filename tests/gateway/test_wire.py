@@ -66,8 +66,8 @@ def test_tool_conversation_is_accepted():
      "messages[0].content[0]: expected an object with a type"),
     ({"model": "chat", "messages": [{"role": "assistant"}]},
      "messages[0].content: an assistant message needs content or tool_calls"),
-    ({"model": "chat", "messages": [{"role": "assistant", "tool_calls": [{"id": "x"}]}]},
-     "messages[0].tool_calls[0].function.name"),
+    ({"model": "chat", "messages": [{"role": "assistant", "tool_calls": [
+        {"id": "x", "type": "function"}]}]}, "messages[0].tool_calls[0].function.name"),
     ({"model": "chat", "messages": [{"role": "tool", "content": "x"}]},
      "messages[0].tool_call_id"),
     ({"model": "chat", "messages": [USER], "max_tokens": True}, "max_tokens: expected"),
@@ -86,9 +86,108 @@ def test_tool_conversation_is_accepted():
     ({"model": "chat", "messages": [USER], "stream_options": {"include_usage": True}},
      "The 'stream_options' parameter is only allowed when 'stream' is enabled."),
     ({"model": "chat", "messages": [USER], "user": 7}, "user: expected a string"),
+    ({"model": "chat", "messages": [USER], "stream": True, "stream_options": {
+        "include_usage": "yes"}}, "stream_options.include_usage: expected a boolean"),
 ])
 def test_each_mistake_is_named(body: dict, message: str):
     assert refusal(body).message.startswith(message)
+
+
+def call(**fn) -> dict:
+    return {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                                                 "function": {"name": "f", **fn}}]}
+
+
+# What OpenAI's API refuses, refused the same way (and nothing stricter).
+@pytest.mark.parametrize(("messages", "message"), [
+    ([{"role": ["user"], "content": "x"}], "messages[0].role: expected one of"),
+    ([{"role": {"user": 1}, "content": "x"}], "messages[0].role: expected one of"),
+    ([{"role": "user", "content": "x", "name": 5}], "messages[0].name: expected a string"),
+    ([{"role": "user", "content": []}], "messages[0].content: an empty array"),
+    ([{"role": "user", "content": [{"type": "video", "video": {}}]}],
+     "messages[0].content[0].type: 'video' is not a part a user message can carry"),
+    ([{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}],
+     "messages[0].content[0].type: 'image_url' is not a part a system message can carry"),
+    ([{"role": "user", "content": [{"type": "text"}]}],
+     "messages[0].content[0].text: expected a string"),
+    ([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}],
+     "messages[0].content[0].image_url.url: expected a string"),
+    ([USER, call(arguments={"city": "Paris"})],
+     "messages[1].tool_calls[0].function.arguments: expected a string"),
+    ([USER, call()], "messages[1].tool_calls[0].function.arguments: expected a string"),
+    ([USER, {"role": "assistant", "tool_calls": [{"type": "function", "function": {
+        "name": "f", "arguments": "{}"}}]}], "messages[1].tool_calls[0].id: expected a string"),
+])
+def test_what_openai_refuses_in_a_message_is_refused(messages: list, message: str):
+    err = refusal({"model": "chat", "messages": messages})
+    assert err.message.startswith(message) and err.param == "messages"
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("n", True, "n: expected an integer"),
+    ("n", 1.0, "n: expected an integer"),
+    ("tools", [{"type": "function", "function": {"name": "get weather"}}],
+     "tools[0].function.name: 'get weather' does not match ^[a-zA-Z0-9_-]{1,64}$"),
+    ("tools", [{"type": "function", "function": {"name": "f" * 65}}],
+     "tools[0].function.name: "),
+    ("response_format", {"type": ["json_object"]}, "response_format.type: expected"),
+    ("presence_penalty", 3, "presence_penalty: expected a number from -2 to 2"),
+    ("seed", "7", "seed: expected an integer"),
+    ("logprobs", 1, "logprobs: expected a boolean"),
+    ("top_logprobs", 21, "top_logprobs: expected an integer from 0 to 20"),
+    ("metadata", {"k": 1}, "metadata: expected an object of strings"),
+    ("parallel_tool_calls", "yes", "parallel_tool_calls: expected a boolean"),
+    ("response_format", {"type": "json_schema", "json_schema": {"schema": {}}},
+     "response_format.json_schema: expected an object with a name"),
+])
+def test_what_openai_refuses_in_a_parameter_is_refused(field: str, value, message: str):
+    err = refusal({"model": "chat", "messages": [USER], field: value})
+    assert err.message.startswith(message) and err.param == field
+
+
+def test_what_openai_accepts_passes():
+    parse(n=1, messages=[
+        {"role": "system", "content": [{"type": "text", "text": "be brief"}], "name": "ops"},
+        {"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+            {"type": "file", "file": {"file_id": "file-1"}}]},
+        call(arguments='{"city": "Paris"}'),
+        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "9C"}]},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]}],
+        tools=[{"type": "function", "function": {"name": "get_weather-2"}}],
+        response_format={"type": "json_schema", "json_schema": {"name": "w", "schema": {}}},
+        unknown_vendor_field={"kept": "ignored"}, seed=7, presence_penalty=-1.5, logprobs=True,
+        top_logprobs=3, logit_bias={"50256": -100}, parallel_tool_calls=False, store=False,
+        metadata={"team": "checkout"}, frequency_penalty=None)
+
+
+@pytest.mark.parametrize("model", ["chat\n", "chat\r\nx-evil: 1", "ch\x00at", "chat\x7f",
+                                   "chat\x85"])
+def test_a_model_name_with_control_characters_is_refused(model: str):
+    err = refusal({"model": model.encode().decode("unicode_escape"), "messages": [USER]})
+    assert err.param == "model" and "control characters" in err.message
+
+
+def test_json_nested_past_the_limit_is_refused_naming_the_limit():
+    deep = b'{"type": "object", "properties": {"x": ' * 150 + b"{}" + b"}}" * 150  # 300 deep
+    err = refusal(b'{"model": "chat", "messages": [{"role": "user", "content": "hi"}], "tools": '
+                  b'[{"type": "function", "function": {"name": "f", "parameters": ' + deep
+                  + b"}}]}")
+    assert err.code == "json_too_deep" and "deeper than 128 levels" in err.message
+    nested: list = ["x"]
+    for _ in range(20):
+        nested = [nested]
+    with pytest.raises(ApiError, match="deeper than 8 levels"):
+        parse_chat(orjson.dumps({"model": "chat", "messages": [USER], "metadata": nested}), 8)
+
+
+def test_json_within_the_limit_is_accepted_however_many_brackets_it_has():
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "array", "items": {}}
+                                             for i in range(200)}}
+    tools = [{"type": "function", "function": {"name": "f", "parameters": wide}}]
+    assert parse(tools=tools).request.tools == tools
 
 
 def test_bytes_that_are_not_json_or_not_utf8():
