@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,9 +141,10 @@ async def _one(client: Any, plan: LoadPlan, out: Outcome, unexpected: dict[str, 
 
 
 async def run_load(base_url: str, plan: LoadPlan,
-                   on_start: Callable[[float], None] | None = None) -> LoadResult:
+                   at_start: Callable[[], Awaitable[Any]] | None = None) -> LoadResult:
     """Send `rps` requests a second for `duration_s` to `base_url` (an OpenAI-compatible /v1),
-    then wait for every one to finish. `on_start(wall_time)` is called at the first slot."""
+    then wait for every one to finish. `at_start()` is awaited just before the first slot
+    (the drill restarts the scenario clock there)."""
     import httpx
     import openai
 
@@ -164,11 +165,11 @@ async def run_load(base_url: str, plan: LoadPlan,
         finally:
             slots.release()
 
-    start = time.perf_counter()
-    result.started_at = time.time()
-    if on_start is not None:
-        on_start(result.started_at)
     try:
+        if at_start is not None:
+            await at_start()
+        start = time.perf_counter()
+        result.started_at = time.time()
         for i in range(total):
             due = start + i / plan.rps
             delay = due - time.perf_counter()

@@ -63,7 +63,7 @@ def _lat(values: Sequence[float]) -> dict[str, float | None]:
 
 
 def _r(v: float | None, nd: int = 1) -> float | None:
-    return None if v is None else round(v, nd)
+    return None if v is None else round(v, nd) + 0.0  # + 0.0: no "-0.0"
 
 
 def _ratio(n: int, d: int) -> float | None:
@@ -134,8 +134,8 @@ def _faults(faults: Sequence[FaultWindow], obs: Observed) -> list[dict[str, Any]
         rules = sorted({rule for t, rule, dep in obs.alert_firings
                         if dep == f.upstream and alr is not None
                         and abs(t - f.start_s - alr) < 1e-6})
-        out.append({"upstream": f.upstream, "kind": f.kind, "start_s": f.start_s,
-                    "end_s": f.end_s, "breaker_open_after_s": _r(brk, 2),
+        out.append({"upstream": f.upstream, "kind": f.kind, "start_s": _r(f.start_s, 2),
+                    "end_s": _r(f.end_s, 2), "breaker_open_after_s": _r(brk, 2),
                     "alert_firing_after_s": _r(alr, 2), "alert_rules": rules})
     return out
 
@@ -276,7 +276,7 @@ def render(rep: dict[str, Any]) -> str:
                                "up/s", "faults"], right={1, 2, 3, 4, 5, 6, 7}), ""]
     for f in rep["faults"]:
         b, a = f["breaker_open_after_s"], f["alert_firing_after_s"]
-        lines.append(f"fault {f['upstream']} {f['kind']} {f['start_s']:g}-{f['end_s']:g}s: "
+        lines.append(f"fault {f['upstream']} {f['kind']} {f['start_s']:.1f}-{f['end_s']:.1f}s: "
                      f"breaker open after {'never' if b is None else f'{b:g}s'}, alert "
                      f"firing after {'never' if a is None else f'{a:g}s'}"
                      + (f" ({', '.join(f['alert_rules'])})" if f["alert_rules"] else ""))

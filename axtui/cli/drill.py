@@ -1,0 +1,50 @@
+"""`axtui drill SCENARIO`: rehearse an incident end to end and check the scenario's targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from axtui.cli.output import CliError
+
+
+def drill(
+    scenario: str = typer.Argument(..., help="a scenario file, or a bundled scenario's name "
+                                   "(one_provider_down, rate_limit_storm, ...)"),
+    json_out: bool = typer.Option(False, "--json", help="the whole report as JSON"),
+    seed: int | None = typer.Option(None, "--seed", help="seed for faults and the load's "
+                                    "stream/plain mix (default: the scenario's)"),
+    duration: float | None = typer.Option(None, "--duration", min=1.0,
+                                          help="seconds of load (default: the scenario's)"),
+    keep: Path | None = typer.Option(None, "--keep", help="keep the scratch store, gateway "
+                                     "config and logs in this directory"),
+) -> None:
+    """Start the scenario's simulated upstreams and a gateway on a scratch store, drive paced
+    load through the openai SDK, and report what callers saw, breaker and alert timing,
+    failovers, upstream calls per second and records lost. Exit 1 when a target is missed."""
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        raise CliError("axtui drill drives load with the openai SDK: pip install openai") \
+            from None
+    from axtui.cli.output import emit_json
+    from axtui.drill.orchestrate import DrillOptions, run_drill
+    from axtui.drill.processes import ProcessFailed
+    from axtui.drill.report import render
+    from axtui.sim.scenario import ScenarioError, find_scenario, load_scenario
+
+    try:
+        sc = load_scenario(find_scenario(scenario))
+    except ScenarioError as e:
+        raise CliError("; ".join(e.problems)) from None
+    try:
+        report = run_drill(sc, DrillOptions(seed=seed, duration_s=duration, keep_dir=keep))
+    except ProcessFailed as e:
+        raise CliError(f"the drill could not run: {e}", 1) from None
+    if json_out:
+        emit_json(report)
+    else:
+        typer.echo(render(report))
+    if report["verdict"] != "pass":
+        raise typer.Exit(1)

@@ -1,0 +1,182 @@
+"""One drill, start to end: the scenario's simulated upstreams (`axtui sim serve`, a child
+process), a gateway (`axtui serve`, another child) on a scratch SQLite store with a config
+made from the scenario, paced load from this process through the openai SDK, then the
+gateway stopped (SIGTERM: it writes every queued record) and its store read back.
+
+Three processes, so the gateway's latency is measured from outside it, as a caller sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from axtui.drill import processes
+from axtui.drill.gateway_config import KEY_ENV, ROUTE, gateway_table, to_toml
+from axtui.drill.load import LoadPlan, LoadResult, run_load
+from axtui.drill.report import FaultWindow, Observed, StoredRecord, build_report
+
+log = logging.getLogger(__name__)
+
+GATEWAY_GRACE_S = 10.0
+STATS_EVERY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class DrillOptions:
+    seed: int | None = None  # None: the scenario's
+    duration_s: float | None = None  # None: the scenario's
+    keep_dir: Path | None = None  # keep the scratch store, config and logs here
+
+
+def plan_for(scenario: Any, opts: DrillOptions) -> LoadPlan:
+    ld = scenario.load
+    return LoadPlan(rps=ld.rps, concurrency=ld.concurrency, stream_share=ld.stream_share,
+                    duration_s=opts.duration_s or scenario.scenario.duration_s,
+                    seed=scenario.scenario.seed if opts.seed is None else opts.seed,
+                    model=ROUTE)
+
+
+class Upstreams(Protocol):
+    """Where the scenario's upstreams run: `axtui sim serve` (SimClient) in a drill."""
+
+    def upstream_urls(self) -> dict[str, str]: ...
+    async def restart(self) -> float: ...  # restart the scenario clock: the wall time
+    async def calls(self) -> dict[str, int]: ...  # cumulative calls per upstream
+    def stop(self) -> None: ...
+
+
+def run_drill(scenario: Any, opts: DrillOptions = DrillOptions(),
+              upstreams: Callable[[Path, int], Upstreams] | None = None) -> dict[str, Any]:
+    """Run the rehearsal and return its report (axtui.drill.report.build_report).
+    `upstreams(work_dir, seed)` starts the upstreams (default: `axtui sim serve`)."""
+    plan = plan_for(scenario, opts)
+    if upstreams is None:
+        from axtui.drill.sim_client import SimClient
+
+        def upstreams(work: Path, seed: int) -> Upstreams:
+            return SimClient.start(scenario, work, seed=seed)
+
+    if opts.keep_dir is not None:
+        opts.keep_dir.mkdir(parents=True, exist_ok=True)
+        for old in opts.keep_dir.glob("drill.db*"):  # a scratch store starts empty
+            old.unlink()
+        return _run(scenario, plan, opts.keep_dir, upstreams)
+    with tempfile.TemporaryDirectory(prefix="axtui-drill-") as tmp:
+        return _run(scenario, plan, Path(tmp), upstreams)
+
+
+def _run(scenario: Any, plan: LoadPlan, work: Path,
+         upstreams: Callable[[Path, int], Upstreams]) -> dict[str, Any]:
+    from axtui.config import parse_config
+
+    sim = upstreams(work, plan.seed)
+    gateway = None
+    obs = Observed()
+    try:
+        store_path = work / "drill.db"
+        cfg = gateway_table(scenario, sim.upstream_urls(), f"sqlite:///{store_path}")
+        parse_config(cfg, "the drill's gateway config")  # a ConfigError here is our bug
+        config_path = work / "gateway.toml"
+        config_path.write_text(to_toml(cfg))
+        gateway = processes.start(
+            "axtui serve", ["serve", "--config", str(config_path), "--listen", "127.0.0.1:0",
+                            "--grace", str(GATEWAY_GRACE_S)],
+            work / "gateway.log", announce="axtui serve: ", env={KEY_ENV: "drill-key"})
+        processes.wait_ready(gateway, "/readyz")
+        load, sim_t0 = asyncio.run(_drive(gateway.base_url + "/v1", plan, sim, obs))
+    finally:
+        if gateway is not None:
+            obs.gateway_exit = gateway.stop(GATEWAY_GRACE_S + 10)
+        sim.stop()
+    t0 = load.started_at
+    _read_store(store_path, obs, t0)
+    offset = sim_t0 - t0  # the scenario clock started this long after the first request
+    faults = [FaultWindow(f.upstream, f.kind, f.start_s + offset,
+                          (plan.duration_s if f.end_s is None else f.end_s) + offset)
+              for f in scenario.faults if f.start_s < plan.duration_s]
+    info = {"name": scenario.name, "path": scenario.source,
+            "description": scenario.scenario.description,
+            "upstreams": [u.name for u in scenario.upstreams]}
+    targets = scenario.targets.model_dump()
+    return build_report(scenario=info, load=load, obs=obs, faults=faults, targets=targets)
+
+
+async def _drive(base_url: str, plan: LoadPlan, sim: Any, obs: Observed
+                 ) -> tuple[LoadResult, float]:
+    """Restart the scenario clock, run the load, and sample the sim's call counts every
+    second meanwhile (and once after)."""
+    started: dict[str, float] = {}
+    tasks: list[asyncio.Task] = []
+
+    async def restart_scenario() -> None:
+        started["sim"] = await sim.restart()
+        tasks.append(asyncio.create_task(_sample(sim, obs)))
+
+    try:
+        load = await run_load(base_url, plan, at_start=restart_scenario)
+    finally:
+        for t in tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+    await _sample_once(sim, obs)
+    return load, started["sim"]
+
+
+async def _sample(sim: Any, obs: Observed) -> None:
+    next_at = time.monotonic()
+    while True:
+        await _sample_once(sim, obs)
+        next_at += STATS_EVERY_S
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+
+async def _sample_once(sim: Any, obs: Observed) -> None:
+    try:
+        calls = await sim.calls()
+    except Exception as e:  # a missed sample leaves a gap, counted and shown in the report
+        obs.upstream_errors += 1
+        log.warning("sim stats not read: %s: %s", type(e).__name__, e)
+        return
+    obs.upstream_samples.append((time.time(), calls))
+
+
+def _read_store(path: Path, obs: Observed, t0: float) -> None:
+    """Records, breaker openings and alert firings from the stopped gateway's store;
+    times become seconds after the load started."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        for rid, outcome, status, attempts, deployment, record in db.execute(
+                "SELECT id, outcome, status, attempts_n, deployment, record FROM request"):
+            obs.records[rid] = StoredRecord(rid, outcome, status, attempts,
+                                            _serving_latency(orjson.loads(record), deployment))
+        for ts, kind, subject, detail in db.execute(
+                "SELECT ts, kind, subject, detail FROM event WHERE kind IN "
+                "('breaker', 'alert.firing') ORDER BY ts"):
+            d = orjson.loads(detail)
+            if kind == "breaker" and d.get("to") == "open":
+                obs.breaker_opens.append((ts - t0, subject))
+            elif kind == "alert.firing":
+                obs.alert_firings.append((ts - t0, subject,
+                                          (d.get("labels") or {}).get("deployment")))
+    finally:
+        db.close()
+    obs.upstream_samples = [(ts - t0, c) for ts, c in obs.upstream_samples]
+
+
+def _serving_latency(record: dict[str, Any], deployment: str | None) -> float | None:
+    for a in reversed(record.get("attempts") or []):
+        if a.get("deployment") == deployment and a.get("error_kind") is None:
+            return a.get("latency_ms")
+    return None
