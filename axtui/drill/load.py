@@ -48,6 +48,7 @@ class Outcome:
     deployment: str | None = None  # x-axtui-deployment
     retry_after: str | None = None
     error: str | None = None  # the error code, or what went wrong, in a few words
+    message: str | None = None  # an error body's message: the reason the caller was given
 
 
 @dataclass(slots=True)
@@ -74,6 +75,14 @@ def _error_code(body: Any) -> str | None:
         err = body.get("error", body)
         if isinstance(err, dict):
             return str(err.get("code") or err.get("type") or "") or None
+    return None
+
+
+def _error_message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:200]
     return None
 
 
@@ -125,12 +134,14 @@ async def _one(client: Any, plan: LoadPlan, out: Outcome, unexpected: dict[str, 
         out.status = e.status_code
         _headers_into(out, e.response.headers)
         out.error = _error_code(e.body) or f"http_{e.status_code}"
+        out.message = _error_message(e.body)
     except openai.APITimeoutError:
         out.error = "timeout"
     except openai.APIConnectionError:
         out.error = "connection"
     except openai.APIError as e:  # an error event inside a stream the gateway answered 200
         out.error = _error_code(e.body) or "stream_error"
+        out.message = _error_message(e.body)
     except Exception as e:  # anything else the SDK raises: counted and shown, not hidden
         name = type(e).__name__
         unexpected[name] = unexpected.get(name, 0) + 1

@@ -149,7 +149,17 @@ def _refusals(outs: Sequence[Outcome], refused_status: int | None) -> dict[str, 
     no_hint = [o for o in refused if o.status == 429 and not o.retry_after]
     return {"refused": len(refused), "by_status": by_status,
             "no_answer": sum(1 for o in outs if not o.ok and o.status is None),
-            "wrong_status": len(wrong), "status_429_without_retry_after": len(no_hint)}
+            "wrong_status": len(wrong), "status_429_without_retry_after": len(no_hint),
+            "without_reason": sum(1 for o in refused if not o.message),
+            "slowest_ms": _r(max((o.latency_ms for o in refused), default=None)),
+            "reasons": _top(o.message for o in refused if o.message)}
+
+
+def _top(items: Iterable[str], n: int = 5) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in items:
+        counts[s] = counts.get(s, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:n])
 
 
 def build_report(*, scenario: dict[str, Any], load: LoadResult, obs: Observed,
@@ -228,12 +238,16 @@ def _measure(name: str, want: Any, rep: dict[str, Any]) -> tuple[Any, bool | Non
         return v, v <= want
     if name == "refused_status":
         r = rep["refusals"]
-        v = {"wrong_status": r["wrong_status"], "no_answer": r["no_answer"]}
-        bad = r["wrong_status"] + r["no_answer"]
+        v = {"wrong_status": r["wrong_status"], "no_answer": r["no_answer"],
+             "without_reason": r["without_reason"]}
+        bad = r["wrong_status"] + r["no_answer"] + r["without_reason"]
         if want == 429:
             v["without_retry_after"] = r["status_429_without_retry_after"]
             bad += r["status_429_without_retry_after"]
         return v, bad == 0
+    if name == "max_refusal_ms":
+        v = rep["refusals"]["slowest_ms"]
+        return v, v is None or v <= want  # no refusal at all meets it
     if name == "max_upstream_calls_per_s":
         v = rep["upstream"]["peak_calls_per_s"]
         return v, None if v is None else v <= want
@@ -289,7 +303,10 @@ def render(rep: dict[str, Any]) -> str:
                  + (f" ({by})" if by else ""))
     if rf["refused"] or rf["no_answer"]:
         lines.append("refused: " + ", ".join(f"{k} ×{n}" for k, n in rf["by_status"].items())
-                     + (f", no answer ×{rf['no_answer']}" if rf["no_answer"] else ""))
+                     + (f", no answer ×{rf['no_answer']}" if rf["no_answer"] else "")
+                     + (f"; slowest {_ms(rf['slowest_ms'])} ms" if rf["refused"] else ""))
+        for reason, n in rf["reasons"].items():
+            lines.append(f"  ×{n} {reason}")
     lines.append(f"records: {rc['answered']} answered, {rc['stored']} stored, {rc['lost']} "
                  f"lost" + (f" (e.g. {', '.join(rc['lost_ids'][:3])})" if rc["lost"] else ""))
     lines.append("")

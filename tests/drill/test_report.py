@@ -1,0 +1,138 @@
+"""The drill report from collected facts: what it measures and how targets are judged."""
+
+from __future__ import annotations
+
+from axtui.drill.load import LoadPlan, LoadResult, Outcome
+from axtui.drill.report import (
+    SECTIONS,
+    FaultWindow,
+    Observed,
+    StoredRecord,
+    build_report,
+    quantile,
+    render,
+)
+
+PLAN = LoadPlan(rps=10, concurrency=4, stream_share=0.5, duration_s=10)
+
+
+def _ok(i: int, t: float, ms: float = 50.0, stream: bool = False) -> Outcome:
+    return Outcome(i, t, stream, latency_ms=ms, ok=True, status=200, request_id=f"r{i}")
+
+
+def _refused(i: int, t: float, status: int, retry_after: str | None = None,
+             message: str | None = "every deployment is cooling down") -> Outcome:
+    return Outcome(i, t, False, latency_ms=5.0, ok=False, status=status, request_id=f"r{i}",
+                   retry_after=retry_after, error="x", message=message)
+
+
+def _report(outs: list[Outcome], targets: dict, obs: Observed | None = None,
+            faults: list[FaultWindow] | None = None) -> dict:
+    if obs is None:
+        obs = Observed(records={o.request_id: StoredRecord(o.request_id, "ok", 200, 1, 40.0)
+                                for o in outs if o.request_id})
+    load = LoadResult(PLAN, started_at=0.0, outcomes=outs)
+    return build_report(scenario={"name": "t", "path": "t.toml"}, load=load, obs=obs,
+                        faults=faults or [], targets=targets)
+
+
+def _target(rep: dict, name: str) -> dict:
+    return next(t for t in rep["targets"] if t["target"] == name)
+
+
+def test_quantiles_are_nearest_rank():
+    values = list(range(1, 101))
+    assert quantile(values, 0.5) == 50
+    assert quantile(values, 0.99) == 99
+    assert quantile([7.0], 0.99) == 7.0
+    assert quantile([], 0.5) is None
+
+
+def test_the_report_names_every_section_and_a_verdict():
+    rep = _report([_ok(i, i * 0.1) for i in range(20)], {"min_success": 1.0})
+    assert set(SECTIONS) <= set(rep)
+    assert rep["verdict"] == "pass"
+
+
+def test_an_answered_request_without_a_row_is_a_lost_record_and_misses_the_target():
+    outs = [_ok(i, i * 0.1) for i in range(5)]
+    obs = Observed(records={f"r{i}": StoredRecord(f"r{i}", "ok", 200, 1, 40.0)
+                            for i in range(4)})
+    rep = _report(outs, {"max_records_lost": 0}, obs)
+    assert rep["records"]["lost"] == 1 and rep["records"]["lost_ids"] == ["r4"]
+    assert _target(rep, "max_records_lost")["met"] is False
+    assert rep["verdict"] == "fail"
+
+
+def test_success_below_the_target_fails_the_drill():
+    outs = [_ok(i, i * 0.1) for i in range(9)] + [_refused(9, 0.9, 503)]
+    rep = _report(outs, {"min_success": 0.95})
+    assert rep["success"]["ratio"] == 0.9
+    assert _target(rep, "min_success") == {"target": "min_success", "want": 0.95,
+                                           "measured": 0.9, "met": False}
+
+
+def test_a_429_without_retry_after_misses_the_refused_status_target():
+    outs = [_ok(0, 0.0), _refused(1, 0.1, 429, retry_after="1"), _refused(2, 0.2, 429)]
+    rep = _report(outs, {"refused_status": 429})
+    t = _target(rep, "refused_status")
+    assert t["measured"]["without_retry_after"] == 1 and t["met"] is False
+
+
+def test_a_refusal_with_another_status_or_no_reason_misses_the_refused_status_target():
+    wrong = _report([_refused(0, 0.0, 503)], {"refused_status": 429})
+    assert _target(wrong, "refused_status")["measured"]["wrong_status"] == 1
+    silent = _report([_refused(0, 0.0, 503, message=None)], {"refused_status": 503})
+    assert _target(silent, "refused_status")["measured"]["without_reason"] == 1
+    assert _target(silent, "refused_status")["met"] is False
+    good = _report([_refused(0, 0.0, 503)], {"refused_status": 503})
+    assert _target(good, "refused_status")["met"] is True
+
+
+def test_p99_overhead_is_the_clients_p99_minus_the_serving_upstreams():
+    outs = [_ok(i, i * 0.1, ms=60.0) for i in range(10)]
+    rep = _report(outs, {"max_p99_overhead_ms": 5})
+    assert rep["latency"]["p99_overhead_ms"] == 20.0  # 60 client, 40 upstream
+    assert _target(rep, "max_p99_overhead_ms")["met"] is False
+
+
+def test_upstream_calls_per_second_come_from_consecutive_count_samples():
+    obs = Observed(upstream_samples=[(0.0, {"a": 0, "b": 0}), (1.0, {"a": 30, "b": 5}),
+                                     (2.0, {"a": 40, "b": 10})])
+    rep = _report([], {"max_upstream_calls_per_s": 20}, obs)
+    assert rep["upstream"]["calls"] == 50
+    assert rep["upstream"]["peak_calls_per_s"] == 35.0
+    assert rep["upstream"]["peak_calls_per_s_by_upstream"] == {"a": 30.0, "b": 5.0}
+    assert _target(rep, "max_upstream_calls_per_s")["met"] is False
+
+
+def test_fault_timing_is_from_the_fault_start_to_the_first_breaker_open_and_alert():
+    obs = Observed(breaker_opens=[(1.0, "beta"), (12.5, "alpha")],
+                   alert_firings=[(13.0, "drill-breaker[alpha]", "alpha")])
+    rep = _report([], {}, obs, faults=[FaultWindow("alpha", "error", 10.0, 40.0)])
+    [f] = rep["faults"]
+    assert f["breaker_open_after_s"] == 2.5 and f["alert_firing_after_s"] == 3.0
+    assert f["alert_rules"] == ["drill-breaker[alpha]"]
+
+
+def test_a_fault_that_never_opens_a_breaker_says_never():
+    rep = _report([], {}, Observed(), faults=[FaultWindow("alpha", "latency", 0.0, 10.0)])
+    assert rep["faults"][0]["breaker_open_after_s"] is None
+    assert "breaker open after never" in render(rep)
+
+
+def test_the_timeline_has_one_row_per_5_seconds_with_the_active_faults():
+    outs = [_ok(i, i * 0.1, ms=10.0 + i) for i in range(100)]
+    rep = _report(outs, {}, faults=[FaultWindow("alpha", "error", 6.0, 8.0)])
+    rows = rep["timeline"]
+    assert [r["t_s"] for r in rows] == [0.0, 5.0]
+    assert [r["requests"] for r in rows] == [50, 50]
+    assert rows[0]["faults"] == [] and rows[1]["faults"] == ["alpha:error"]
+    assert rows[0]["p50_ms"] == 34.0  # nearest rank: the 25th of 10..59
+
+
+def test_the_text_report_marks_a_missed_target():
+    outs = [_ok(0, 0.0), _refused(1, 0.1, 503)]
+    text = render(_report(outs, {"min_success": 1.0}))
+    assert "MISS min_success = 1.0: measured 0.5" in text
+    assert text.rstrip().endswith("verdict: fail")
