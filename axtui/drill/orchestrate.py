@@ -9,11 +9,9 @@ Three processes, so the gateway's latency is measured from outside it, as a call
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,6 @@ from axtui.drill.report import FaultWindow, Observed, StoredRecord, build_report
 log = logging.getLogger(__name__)
 
 GATEWAY_GRACE_S = 10.0
-STATS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +49,7 @@ class Upstreams(Protocol):
 
     def upstream_urls(self) -> dict[str, str]: ...
     async def restart(self) -> float: ...  # restart the scenario clock: the wall time
-    async def calls(self) -> dict[str, int]: ...  # cumulative calls per upstream
+    async def calls_by_second(self) -> dict[str, dict[int, int]]: ...  # scenario clock
     def stop(self) -> None: ...
 
 
@@ -102,6 +99,7 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
     t0 = load.started_at
     _read_store(store_path, obs, t0)
     offset = sim_t0 - t0  # the scenario clock started this long after the first request
+    obs.upstream_offset_s = offset
     faults = [FaultWindow(f.upstream, f.kind, f.start_s + offset,
                           (plan.duration_s if f.end_s is None else f.end_s) + offset)
               for f in scenario.faults if f.start_s < plan.duration_s]
@@ -112,44 +110,22 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
     return build_report(scenario=info, load=load, obs=obs, faults=faults, targets=targets)
 
 
-async def _drive(base_url: str, plan: LoadPlan, sim: Any, obs: Observed
+async def _drive(base_url: str, plan: LoadPlan, sim: Upstreams, obs: Observed
                  ) -> tuple[LoadResult, float]:
-    """Restart the scenario clock, run the load, and sample the sim's call counts every
-    second meanwhile (and once after)."""
+    """Restart the scenario clock just before the first request, run the load, then read
+    the upstreams' calls per second."""
     started: dict[str, float] = {}
-    tasks: list[asyncio.Task] = []
 
     async def restart_scenario() -> None:
         started["sim"] = await sim.restart()
-        tasks.append(asyncio.create_task(_sample(sim, obs)))
 
+    load = await run_load(base_url, plan, at_start=restart_scenario)
     try:
-        load = await run_load(base_url, plan, at_start=restart_scenario)
-    finally:
-        for t in tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-    await _sample_once(sim, obs)
+        obs.upstream_by_second = await sim.calls_by_second()
+    except Exception as e:  # the load's figures still stand; the report says what is missing
+        obs.upstream_error = f"{type(e).__name__}: {e}"
+        log.warning("upstream call counts not read: %s", obs.upstream_error)
     return load, started["sim"]
-
-
-async def _sample(sim: Any, obs: Observed) -> None:
-    next_at = time.monotonic()
-    while True:
-        await _sample_once(sim, obs)
-        next_at += STATS_EVERY_S
-        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-
-
-async def _sample_once(sim: Any, obs: Observed) -> None:
-    try:
-        calls = await sim.calls()
-    except Exception as e:  # a missed sample leaves a gap, counted and shown in the report
-        obs.upstream_errors += 1
-        log.warning("sim stats not read: %s: %s", type(e).__name__, e)
-        return
-    obs.upstream_samples.append((time.time(), calls))
 
 
 def _read_store(path: Path, obs: Observed, t0: float) -> None:
@@ -172,7 +148,6 @@ def _read_store(path: Path, obs: Observed, t0: float) -> None:
                                           (d.get("labels") or {}).get("deployment")))
     finally:
         db.close()
-    obs.upstream_samples = [(ts - t0, c) for ts, c in obs.upstream_samples]
 
 
 def _serving_latency(record: dict[str, Any], deployment: str | None) -> float | None:

@@ -43,9 +43,12 @@ class Observed:
     records: dict[str, StoredRecord] = field(default_factory=dict)
     breaker_opens: list[tuple[float, str]] = field(default_factory=list)  # (t, deployment)
     alert_firings: list[tuple[float, str, str | None]] = field(default_factory=list)
-    upstream_samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    # calls each upstream received per second of the scenario clock, which started
+    # `upstream_offset_s` after the load did
+    upstream_by_second: dict[str, dict[int, int]] = field(default_factory=dict)
+    upstream_offset_s: float = 0.0
+    upstream_error: str | None = None  # why the counts could not be read
     gateway_exit: int | None = None
-    upstream_errors: int = 0  # stats samples the sim's control endpoint did not answer
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -85,17 +88,14 @@ def _success(outs: Sequence[Outcome]) -> dict[str, Any]:
             "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1]))}
 
 
-def _calls_per_s(samples: list[tuple[float, dict[str, int]]]
-                 ) -> list[tuple[float, float, dict[str, float]]]:
-    """(t, total calls/s, per upstream) between consecutive cumulative samples."""
-    rates = []
-    for (t0, a), (t1, b) in zip(samples, samples[1:], strict=False):
-        dt = t1 - t0
-        if dt <= 0:
-            continue
-        per = {u: (b.get(u, 0) - a.get(u, 0)) / dt for u in b}
-        rates.append((t1, sum(per.values()), per))
-    return rates
+def _calls_per_s(obs: Observed) -> list[tuple[float, float, dict[str, float]]]:
+    """(second's start in load time, calls in it, per upstream), one per second."""
+    seconds = sorted({s for per in obs.upstream_by_second.values() for s in per})
+    out = []
+    for s in seconds:
+        per = {u: float(c.get(s, 0)) for u, c in obs.upstream_by_second.items()}
+        out.append((s + obs.upstream_offset_s, sum(per.values()), per))
+    return out
 
 
 def _timeline(outs: Sequence[Outcome], records: dict[str, StoredRecord],
@@ -108,7 +108,7 @@ def _timeline(outs: Sequence[Outcome], records: dict[str, StoredRecord],
         xs = [o for o in outs if lo <= o.sent_s < hi or (b == n - 1 and o.sent_s >= hi)]
         ok = [o.latency_ms for o in xs if o.ok]
         fo = sum(1 for o in xs if o.request_id in records and records[o.request_id].attempts > 1)
-        calls = [r for t, r, _ in rates if lo < t <= hi]
+        calls = [r for t, r, _ in rates if lo <= t + 0.5 < hi]
         active = sorted({f"{f.upstream}:{f.kind}" for f in faults if f.start_s < hi
                          and f.end_s > lo})
         rows.append({"t_s": lo, "requests": len(xs), "ok": sum(o.ok for o in xs),
@@ -175,13 +175,13 @@ def build_report(*, scenario: dict[str, Any], load: LoadResult, obs: Observed,
     answered = {o.request_id for o in outs if o.request_id}
     lost = sorted(answered - set(obs.records))
     unanswered_ids = sum(1 for o in outs if o.status is not None and not o.request_id)
-    rates = _calls_per_s(obs.upstream_samples)
+    rates = _calls_per_s(obs)
     per_upstream: dict[str, float] = {}
     for _, _, per in rates:
         for u, v in per.items():
             per_upstream[u] = max(per_upstream.get(u, 0.0), v)
-    total_calls = (sum(obs.upstream_samples[-1][1].values()) - sum(obs.upstream_samples[0][1]
-                   .values())) if len(obs.upstream_samples) > 1 else None
+    total_calls = (sum(n for per in obs.upstream_by_second.values() for n in per.values())
+                   if obs.upstream_by_second else None)
     recs = [obs.records[i] for i in answered if i in obs.records]
     failovers = sum(1 for r in recs if r.attempts > 1)
     report: dict[str, Any] = {
@@ -201,7 +201,7 @@ def build_report(*, scenario: dict[str, Any], load: LoadResult, obs: Observed,
                      "peak_calls_per_s": _r(max((r for _, r, _ in rates), default=None)),
                      "peak_calls_per_s_by_upstream": {u: _r(v) for u, v in
                                                       sorted(per_upstream.items())},
-                     "stats_unanswered": obs.upstream_errors},
+                     "unread": obs.upstream_error},
         "records": {"answered": len(answered), "stored": len(obs.records),
                     "lost": len(lost), "lost_ids": lost[:20],
                     "answers_without_request_id": unanswered_ids,

@@ -10,49 +10,51 @@ from typing import Any
 
 from axtui.drill import processes
 
-# the path an SDK or adapter appends its endpoints to, per protocol
-_API_ROOT = {"openai": "/v1", "anthropic": "", "gemini": "", "cohere": ""}
-
 
 class SimClient:
-    def __init__(self, child: processes.Child, scenario: Any) -> None:
+    def __init__(self, child: processes.Child, paths: dict[str, str]) -> None:
         self.child = child
-        self.scenario = scenario
+        self.paths = paths  # upstream -> its base path (/u/alpha/v1)
 
     @classmethod
     def start(cls, scenario: Any, work: Path, *, seed: int) -> SimClient:
+        import httpx
+
         child = processes.start(
             "axtui sim serve", ["sim", "serve", str(scenario.source), "--listen",
                                 "127.0.0.1:0", "--seed", str(seed)],
             work / "sim.log", announce="axtui sim serve: ")
-        sim = cls(child, scenario)
-        processes.wait_ready(child, "/control/stats")
-        return sim
+        try:
+            processes.wait_ready(child, "/_sim/state")
+            state = httpx.get(child.base_url + "/_sim/state", timeout=5).json()
+        except BaseException:
+            child.stop(5)
+            raise
+        return cls(child, {u["name"]: u["path"] for u in state["upstreams"]})
 
     def upstream_urls(self) -> dict[str, str]:
-        return {u.name: f"{self.child.base_url}/u/{u.name}{_API_ROOT[u.protocol]}"
-                for u in self.scenario.upstreams}
+        return {name: self.child.base_url + path for name, path in self.paths.items()}
 
     async def restart(self) -> float:
-        """Restart the scenario clock; the wall time it restarted at."""
+        """Restart the scenario clock (stats start afresh); the wall time it restarted at."""
         import httpx
 
         async with httpx.AsyncClient(timeout=5) as c:
             before = time.time()
-            r = await c.post(f"{self.child.base_url}/control/restart")
-            r.raise_for_status()
+            r = await c.post(f"{self.child.base_url}/_sim/restart")
             after = time.time()
+        r.raise_for_status()
         return (before + after) / 2
 
-    async def calls(self) -> dict[str, int]:
-        """Cumulative calls each upstream has received."""
+    async def calls_by_second(self) -> dict[str, dict[int, int]]:
+        """Calls each upstream received, per whole second of the scenario clock."""
         import httpx
 
-        async with httpx.AsyncClient(timeout=2) as c:
-            r = await c.get(f"{self.child.base_url}/control/stats")
-            r.raise_for_status()
-        data = r.json()
-        return {name: int(s["requests"]) for name, s in data["upstreams"].items()}
+        async with httpx.AsyncClient(timeout=5) as c:
+            r = await c.get(f"{self.child.base_url}/_sim/stats")
+        r.raise_for_status()
+        return {name: {int(sec): int(n) for sec, n in s["by_second"]}
+                for name, s in r.json()["upstreams"].items()}
 
     def stop(self) -> None:
         self.child.stop(5)

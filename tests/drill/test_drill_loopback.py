@@ -23,12 +23,34 @@ SCENARIO = {
 }
 
 
+class Counted:
+    """Counts each request by the second it arrived in, as the sim's stats do."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.t0 = time.monotonic()
+        self.by_second: dict[int, int] = {}
+
+    def check(self, rec):  # noqa: ANN001 - the fake's hook
+        s = int(time.monotonic() - self.t0)
+        self.by_second[s] = self.by_second.get(s, 0) + 1
+        return super().check(rec)
+
+
+class Down(Counted, Failing):
+    pass
+
+
+class Up(Counted, OpenAIUpstream):
+    pass
+
+
 class LoopbackUpstreams:
     """alpha fails every request with 503, beta answers after 10 ms."""
 
     def __init__(self) -> None:
         self.loop = LoopThread()
-        self.alpha, self.beta = Failing(503), OpenAIUpstream(latency_s=0.01, record=False)
+        self.alpha, self.beta = Down(503), Up(latency_s=0.01, record=False)
         for u in (self.alpha, self.beta):
             self.loop.run(u.start())
 
@@ -36,10 +58,12 @@ class LoopbackUpstreams:
         return {"alpha": self.alpha.url + "/v1", "beta": self.beta.url + "/v1"}
 
     async def restart(self) -> float:
+        for u in (self.alpha, self.beta):
+            u.t0, u.by_second = time.monotonic(), {}
         return time.time()
 
-    async def calls(self) -> dict[str, int]:
-        return {"alpha": self.alpha.received, "beta": self.beta.received}
+    async def calls_by_second(self) -> dict[str, dict[int, int]]:
+        return {"alpha": dict(self.alpha.by_second), "beta": dict(self.beta.by_second)}
 
     def stop(self) -> None:
         for u in (self.alpha, self.beta):

@@ -96,13 +96,12 @@ def test_p99_overhead_is_the_clients_p99_minus_the_serving_upstreams():
     assert _target(rep, "max_p99_overhead_ms")["met"] is False
 
 
-def test_upstream_calls_per_second_come_from_consecutive_count_samples():
-    obs = Observed(upstream_samples=[(0.0, {"a": 0, "b": 0}), (1.0, {"a": 30, "b": 5}),
-                                     (2.0, {"a": 40, "b": 10})])
+def test_upstream_calls_per_second_sum_the_upstreams_second_by_second():
+    obs = Observed(upstream_by_second={"a": {0: 30, 1: 10}, "b": {0: 5, 1: 15}})
     rep = _report([], {"max_upstream_calls_per_s": 20}, obs)
-    assert rep["upstream"]["calls"] == 50
+    assert rep["upstream"]["calls"] == 60
     assert rep["upstream"]["peak_calls_per_s"] == 35.0
-    assert rep["upstream"]["peak_calls_per_s_by_upstream"] == {"a": 30.0, "b": 5.0}
+    assert rep["upstream"]["peak_calls_per_s_by_upstream"] == {"a": 30.0, "b": 15.0}
     assert _target(rep, "max_upstream_calls_per_s")["met"] is False
 
 
