@@ -53,6 +53,7 @@ def _register() -> None:
         providers,
         route,
         serve,
+        sim,
         status,
         trace,
     )
@@ -73,6 +74,7 @@ def _register() -> None:
     app.command("console")(console.console)
     app.command("attach")(console.attach)
     app.command("drill")(drill.drill)
+    app.add_typer(sim.app, name="sim")
 
 
 _register()

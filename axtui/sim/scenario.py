@@ -138,6 +138,14 @@ class Fault(_Strict):
     def active(self, t: float) -> bool:
         return self.start_s <= t and (self.end_s is None or t < self.end_s)
 
+    def as_json(self) -> dict[str, Any]:
+        """The keys its kind reads, for reports (not the defaults of other kinds)."""
+        keys = ("upstream", "kind", "start_s", "end_s", "rate", *sorted(_KIND_KEYS[self.kind]))
+        out = {k: getattr(self, k) for k in keys}
+        if self.kind in ("error", "rate_limit"):
+            out["status"] = self.error_status
+        return out
+
 
 class Load(_Strict):
     rps: float = Field(20.0, gt=0)
@@ -251,6 +259,15 @@ def single_upstream(protocol: str = "openai", model: str | None = None) -> Scena
         fields["model"] = model
     return parse_scenario({"scenario": {"name": "healthy"}, "upstreams": [fields]},
                           "<no scenario>")
+
+
+def with_protocol(scenario: Scenario, protocol: str) -> Scenario:
+    """The scenario with every upstream speaking `protocol` (`sim serve --protocol`)."""
+    if protocol not in PROTOCOLS:
+        raise ScenarioError([f"--protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}"])
+    data = scenario.model_dump()
+    data["upstreams"] = [{**u, "protocol": protocol} for u in data["upstreams"]]
+    return parse_scenario(data, scenario.source)
 
 
 def bundled_scenarios() -> dict[str, Path]:

@@ -1,0 +1,136 @@
+"""Serving the sim on uvicorn (httptools): in the foreground for `axtui sim serve`, or in a
+background thread (`SimServer`) for tests and drills.
+
+The protocol puts each request's transport in its ASGI scope, so the app can reset or close
+the connection (outages, cut streams) rather than answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from axtui.clock import Clock
+from axtui.sim.app import TRANSPORT_KEY, SimApp
+from axtui.sim.scenario import Scenario
+from axtui.sim.state import SimState
+
+
+class _Protocol(HttpToolsProtocol):
+    def on_headers_complete(self) -> None:
+        self.scope[TRANSPORT_KEY] = self.transport  # type: ignore[literal-required]
+        super().on_headers_complete()
+
+
+class _Server(uvicorn.Server):
+    """Sets `ready` once listening; exits 0 on SIGTERM (uvicorn would re-raise it)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    return sock
+
+
+def make_server(app: SimApp, *, loop: str = "auto") -> _Server:
+    config = uvicorn.Config(
+        app, loop=loop, http=_Protocol, lifespan="on", access_log=False,
+        log_level="warning", server_header=False, proxy_headers=False, backlog=2048,
+        timeout_graceful_shutdown=1,  # hanging outages would hold a shutdown
+    )
+    return _Server(config)
+
+
+def urls(app: SimApp, root: str) -> dict[str, str]:
+    """Each upstream's base URL, as a client or a gateway deployment is configured with."""
+    return {name: root + path for name, path in app.base_paths.items()}
+
+
+def serve(scenario: Scenario, host: str, port: int, *, seed: int | None = None,
+          on_bound: Callable[[str, dict[str, str]], None] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT. 0 after a clean shutdown, 1 if startup failed."""
+    sock = bind(host, port)
+    app = SimApp(SimState(scenario, seed=seed))
+    server = make_server(app)
+    if on_bound is not None:
+        shown = f"[{host}]" if ":" in host else host
+        root = f"http://{shown}:{sock.getsockname()[1]}"
+        on_bound(root, urls(app, root))
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+class SimServer:
+    """The sim in a background thread on 127.0.0.1 (an ephemeral port unless given).
+
+        with SimServer(scenario, seed=1) as sim:
+            OpenAI(base_url=sim.base_url("alpha"), api_key="x")
+            httpx.post(sim.url + "/_sim/faults", json={...})
+    """
+
+    def __init__(self, scenario: Scenario, *, seed: int | None = None, port: int = 0,
+                 clock: Clock | None = None) -> None:
+        self.state = SimState(scenario, seed=seed, clock=clock)
+        self.app = SimApp(self.state)
+        self._sock = bind("127.0.0.1", port)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = make_server(self.app, loop="asyncio")
+        self._thread = threading.Thread(target=self._run, name="axtui-sim", daemon=True)
+
+    def _run(self) -> None:
+        self._server.run(sockets=[self._sock])
+
+    def start(self) -> SimServer:
+        self._thread.start()
+        if not self._server.ready.wait(10):
+            raise RuntimeError("the sim did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()
+
+    def base_url(self, upstream: str) -> str:
+        return self.url + self.app.base_paths[upstream]
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
