@@ -100,8 +100,8 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
     _read_store(store_path, obs, t0)
     offset = sim_t0 - t0  # the scenario clock started this long after the first request
     obs.upstream_offset_s = offset
-    faults = [FaultWindow(f.upstream, f.kind, f.start_s + offset,
-                          (plan.duration_s if f.end_s is None else f.end_s) + offset)
+    faults = [FaultWindow(f.upstream, f.kind, max(0.0, f.start_s + offset),
+                          min(plan.duration_s, f.end_s or plan.duration_s) + offset)
               for f in scenario.faults if f.start_s < plan.duration_s]
     info = {"name": scenario.name, "path": scenario.source,
             "description": scenario.scenario.description,

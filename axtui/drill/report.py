@@ -109,8 +109,8 @@ def _timeline(outs: Sequence[Outcome], records: dict[str, StoredRecord],
         ok = [o.latency_ms for o in xs if o.ok]
         fo = sum(1 for o in xs if o.request_id in records and records[o.request_id].attempts > 1)
         calls = [r for t, r, _ in rates if lo <= t + 0.5 < hi]
-        active = sorted({f"{f.upstream}:{f.kind}" for f in faults if f.start_s < hi
-                         and f.end_s > lo})
+        active = sorted({f"{f.upstream}:{f.kind}" for f in faults
+                         if min(f.end_s, hi) - max(f.start_s, lo) > 0.1})
         rows.append({"t_s": lo, "requests": len(xs), "ok": sum(o.ok for o in xs),
                      "success": _ratio(sum(o.ok for o in xs), len(xs)), **_lat(ok),
                      "failovers": fo,
@@ -265,6 +265,14 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}"
 
 
+def _figure(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_figure(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
 def render(rep: dict[str, Any]) -> str:
     """The report as an on-call engineer reads it: a few lines, then the 5 s table."""
     from axtui.cli.output import table
@@ -312,6 +320,7 @@ def render(rep: dict[str, Any]) -> str:
     lines.append("")
     for t in rep["targets"]:
         mark = {True: "ok  ", False: "MISS", None: "??  "}[t["met"]]
-        lines.append(f"{mark} {t['target']} = {t['want']}: measured {t['measured']}")
+        lines.append(f"{mark} {t['target']} = {_figure(t['want'])}: measured "
+                     f"{_figure(t['measured'])}")
     lines.append(f"verdict: {rep['verdict']}")
     return "\n".join(lines)

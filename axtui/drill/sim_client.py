@@ -21,9 +21,9 @@ class SimClient:
         import httpx
 
         child = processes.start(
-            "axtui sim serve", ["sim", "serve", str(scenario.source), "--listen",
-                                "127.0.0.1:0", "--seed", str(seed)],
-            work / "sim.log", announce="axtui sim serve: ")
+            "axtui sim serve", ["sim", "serve", "--scenario", str(scenario.source),
+                                "--host", "127.0.0.1", "--port", "0", "--seed", str(seed)],
+            work / "sim.log", announce="axtui sim: ")
         try:
             processes.wait_ready(child, "/_sim/state")
             state = httpx.get(child.base_url + "/_sim/state", timeout=5).json()

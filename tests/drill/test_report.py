@@ -133,5 +133,5 @@ def test_the_timeline_has_one_row_per_5_seconds_with_the_active_faults():
 def test_the_text_report_marks_a_missed_target():
     outs = [_ok(0, 0.0), _refused(1, 0.1, 503)]
     text = render(_report(outs, {"min_success": 1.0}))
-    assert "MISS min_success = 1.0: measured 0.5" in text
+    assert "MISS min_success = 1: measured 0.5" in text
     assert text.rstrip().endswith("verdict: fail")
