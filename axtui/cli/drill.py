@@ -26,8 +26,8 @@ def drill(
     try:
         import openai  # noqa: F401
     except ImportError:
-        raise CliError("axtui drill drives load with the openai SDK: pip install openai") \
-            from None
+        raise CliError("axtui drill drives load with the openai SDK: "
+                       "pip install 'axtui[drill]'") from None
     from axtui.cli.output import emit_json
     from axtui.drill.orchestrate import DrillOptions, run_drill
     from axtui.drill.processes import ProcessFailed

@@ -317,6 +317,11 @@ def render(rep: dict[str, Any]) -> str:
             lines.append(f"  ×{n} {reason}")
     lines.append(f"records: {rc['answered']} answered, {rc['stored']} stored, {rc['lost']} "
                  f"lost" + (f" (e.g. {', '.join(rc['lost_ids'][:3])})" if rc["lost"] else ""))
+    if rc["gateway_exit"] != 0:
+        lines.append("gateway: " + ("killed after its grace period" if rc["gateway_exit"] is None
+                                    else f"exited {rc['gateway_exit']}") + " on SIGTERM")
+    if up["unread"]:
+        lines.append(f"upstream call counts not read: {up['unread']}")
     lines.append("")
     for t in rep["targets"]:
         mark = {True: "ok  ", False: "MISS", None: "??  "}[t["met"]]
