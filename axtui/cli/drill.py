@@ -17,6 +17,11 @@ def drill(
                                     "stream/plain mix (default: the scenario's)"),
     duration: float | None = typer.Option(None, "--duration", min=1.0,
                                           help="seconds of load (default: the scenario's)"),
+    rps: float | None = typer.Option(None, "--rps", min=0.1,
+                                     help="requests per second (default: the scenario's)"),
+    kill_at: float | None = typer.Option(None, "--kill-at", min=0.0,
+                                         help="SIGKILL the gateway this many seconds into "
+                                              "the load (records lost under kill -9)"),
     keep: Path | None = typer.Option(None, "--keep", help="keep the scratch store, gateway "
                                      "config and logs in this directory"),
 ) -> None:
@@ -39,7 +44,8 @@ def drill(
     except ScenarioError as e:
         raise CliError("; ".join(e.problems)) from None
     try:
-        report = run_drill(sc, DrillOptions(seed=seed, duration_s=duration, keep_dir=keep))
+        report = run_drill(sc, DrillOptions(seed=seed, duration_s=duration, keep_dir=keep,
+                                             kill_at_s=kill_at, rps=rps))
     except ProcessFailed as e:
         raise CliError(f"the drill could not run: {e}", 1) from None
     if json_out:

@@ -49,6 +49,9 @@ class Outcome:
     retry_after: str | None = None
     error: str | None = None  # the error code, or what went wrong, in a few words
     message: str | None = None  # an error body's message: the reason the caller was given
+    # the gateway's answer arrived whole: a body, an error body, or a stream that ended
+    # (False: the connection broke off, e.g. the gateway was killed mid-stream)
+    finished: bool = False
 
 
 @dataclass(slots=True)
@@ -94,6 +97,7 @@ async def _plain(client: Any, plan: LoadPlan, out: Outcome, t0: float) -> None:
     completion = raw.parse()
     out.latency_ms = (time.perf_counter() - t0) * 1000
     choice = completion.choices[0] if completion.choices else None
+    out.finished = True
     out.ok = choice is not None and choice.message.content is not None
     if not out.ok:
         out.error = "empty_answer"
@@ -113,6 +117,7 @@ async def _stream(client: Any, plan: LoadPlan, out: Outcome, t0: float) -> None:
             if chunk.choices and chunk.choices[0].finish_reason:
                 finished = True
     out.latency_ms = (time.perf_counter() - t0) * 1000
+    out.finished = True
     # the SDK ends quietly when a stream stops without its terminator: a caller would
     # have a truncated answer, so no finish_reason is a failure
     out.ok = finished
@@ -125,6 +130,7 @@ def _extra(plan: LoadPlan) -> dict[str, Any]:
 
 
 async def _one(client: Any, plan: LoadPlan, out: Outcome, unexpected: dict[str, int]) -> None:
+    import httpx
     import openai
 
     t0 = time.perf_counter()
@@ -135,6 +141,7 @@ async def _one(client: Any, plan: LoadPlan, out: Outcome, unexpected: dict[str, 
         _headers_into(out, e.response.headers)
         out.error = _error_code(e.body) or f"http_{e.status_code}"
         out.message = _error_message(e.body)
+        out.finished = True
     except openai.APITimeoutError:
         out.error = "timeout"
     except openai.APIConnectionError:
@@ -142,6 +149,9 @@ async def _one(client: Any, plan: LoadPlan, out: Outcome, unexpected: dict[str, 
     except openai.APIError as e:  # an error event inside a stream the gateway answered 200
         out.error = _error_code(e.body) or "stream_error"
         out.message = _error_message(e.body)
+        out.finished = True
+    except httpx.TransportError:  # a stream whose connection broke off (the SDK lets it out)
+        out.error = "connection_lost"
     except Exception as e:  # anything else the SDK raises: counted and shown, not hidden
         name = type(e).__name__
         unexpected[name] = unexpected.get(name, 0) + 1

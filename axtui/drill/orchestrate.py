@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +35,13 @@ class DrillOptions:
     seed: int | None = None  # None: the scenario's
     duration_s: float | None = None  # None: the scenario's
     keep_dir: Path | None = None  # keep the scratch store, config and logs here
+    kill_at_s: float | None = None  # SIGKILL the gateway this long into the load
+    rps: float | None = None  # None: the scenario's
 
 
 def plan_for(scenario: Any, opts: DrillOptions) -> LoadPlan:
     ld = scenario.load
-    return LoadPlan(rps=ld.rps, concurrency=ld.concurrency, stream_share=ld.stream_share,
+    return LoadPlan(rps=opts.rps or ld.rps, concurrency=ld.concurrency, stream_share=ld.stream_share,
                     duration_s=opts.duration_s or scenario.scenario.duration_s,
                     seed=scenario.scenario.seed if opts.seed is None else opts.seed,
                     model=ROUTE)
@@ -68,13 +71,14 @@ def run_drill(scenario: Any, opts: DrillOptions = DrillOptions(),
         opts.keep_dir.mkdir(parents=True, exist_ok=True)
         for old in opts.keep_dir.glob("drill.db*"):  # a scratch store starts empty
             old.unlink()
-        return _run(scenario, plan, opts.keep_dir, upstreams)
+        return _run(scenario, plan, opts.keep_dir, upstreams, opts.kill_at_s)
     with tempfile.TemporaryDirectory(prefix="axtui-drill-") as tmp:
-        return _run(scenario, plan, Path(tmp), upstreams)
+        return _run(scenario, plan, Path(tmp), upstreams, opts.kill_at_s)
 
 
 def _run(scenario: Any, plan: LoadPlan, work: Path,
-         upstreams: Callable[[Path, int], Upstreams]) -> dict[str, Any]:
+         upstreams: Callable[[Path, int], Upstreams], kill_at_s: float | None
+         ) -> dict[str, Any]:
     from axtui.config import parse_config
 
     sim = upstreams(work, plan.seed)
@@ -91,12 +95,17 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
                             "--grace", str(GATEWAY_GRACE_S)],
             work / "gateway.log", announce="axtui serve: ", env={KEY_ENV: "drill-key"})
         processes.wait_ready(gateway, "/readyz")
-        load, sim_t0 = asyncio.run(_drive(gateway.base_url + "/v1", plan, sim, obs))
+        kill = None if kill_at_s is None else (kill_at_s, gateway.kill)
+        load, sim_t0 = asyncio.run(_drive(gateway.base_url + "/v1", plan, sim, obs, kill))
     finally:
         if gateway is not None:
             obs.gateway_exit = gateway.stop(GATEWAY_GRACE_S + 10)
+            # its recorder child writes what it holds after the gateway is gone (kill -9)
+            obs.leftover_processes = gateway.wait_group(GATEWAY_GRACE_S)
         sim.stop()
     t0 = load.started_at
+    if obs.killed_at_s is not None:
+        obs.killed_at_s -= t0
     _read_store(store_path, obs, t0)
     offset = sim_t0 - t0  # the scenario clock started this long after the first request
     obs.upstream_offset_s = offset
@@ -110,14 +119,20 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
     return build_report(scenario=info, load=load, obs=obs, faults=faults, targets=targets)
 
 
-async def _drive(base_url: str, plan: LoadPlan, sim: Upstreams, obs: Observed
-                 ) -> tuple[LoadResult, float]:
-    """Restart the scenario clock just before the first request, run the load, then read
-    the upstreams' calls per second."""
+async def _drive(base_url: str, plan: LoadPlan, sim: Upstreams, obs: Observed,
+                 kill: tuple[float, Callable[[], None]] | None) -> tuple[LoadResult, float]:
+    """Restart the scenario clock just before the first request, run the load (killing the
+    gateway `kill[0]` seconds in, if asked), then read the upstreams' calls per second."""
     started: dict[str, float] = {}
+
+    def kill_gateway() -> None:
+        obs.killed_at_s = time.time()
+        kill[1]()
 
     async def restart_scenario() -> None:
         started["sim"] = await sim.restart()
+        if kill is not None:
+            asyncio.get_running_loop().call_later(kill[0], kill_gateway)
 
     load = await run_load(base_url, plan, at_start=restart_scenario)
     try:
@@ -131,7 +146,7 @@ async def _drive(base_url: str, plan: LoadPlan, sim: Upstreams, obs: Observed
 def _read_store(path: Path, obs: Observed, t0: float) -> None:
     """Records, breaker openings and alert firings from the stopped gateway's store;
     times become seconds after the load started."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = sqlite3.connect(path)  # read-write: a killed gateway may leave a WAL to recover
     try:
         for rid, outcome, status, attempts, deployment, record in db.execute(
                 "SELECT id, outcome, status, attempts_n, deployment, record FROM request"):

@@ -4,6 +4,7 @@ block it), ready once it has announced its port and answers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -48,6 +49,47 @@ class Child:
             self.proc.kill()
             self.proc.wait(5)
             return None
+
+
+    def kill(self) -> None:
+        """SIGKILL the child itself (not its children): what `kill -9 PID` does."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def wait_group(self, timeout_s: float) -> int:
+        """Wait for every process of the child's group (it leads a session, so its own
+        children are in it) to end; SIGKILL those still running after `timeout_s`.
+        How many had to be killed."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = _group_members(self.proc.pid)
+            if not left:
+                return 0
+            if time.monotonic() > deadline:
+                for pid in left:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                return len(left)
+            time.sleep(0.05)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group `pgid`, from /proc."""
+    out: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: the group cannot be seen; the child's exit is all
+        return out
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(entry.name))
+    return out
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:

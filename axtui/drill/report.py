@@ -49,6 +49,8 @@ class Observed:
     upstream_offset_s: float = 0.0
     upstream_error: str | None = None  # why the counts could not be read
     gateway_exit: int | None = None
+    killed_at_s: float | None = None  # when the drill SIGKILLed the gateway (--kill-at)
+    leftover_processes: int = 0  # the gateway's children still running after the wait
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -173,7 +175,9 @@ def build_report(*, scenario: dict[str, Any], load: LoadResult, obs: Observed,
     client_p99, upstream_p99 = quantile(ok_client, 0.99), quantile(serving, 0.99)
     overhead = None if client_p99 is None or upstream_p99 is None else client_p99 - upstream_p99
     answered = {o.request_id for o in outs if o.request_id}
-    lost = sorted(answered - set(obs.records))
+    finished = {o.request_id for o in outs if o.request_id and o.finished}
+    lost = sorted(finished - set(obs.records))
+    broken_off = sorted(answered - finished - set(obs.records))
     unanswered_ids = sum(1 for o in outs if o.status is not None and not o.request_id)
     rates = _calls_per_s(obs)
     per_upstream: dict[str, float] = {}
@@ -204,24 +208,29 @@ def build_report(*, scenario: dict[str, Any], load: LoadResult, obs: Observed,
                      "unread": obs.upstream_error},
         "records": {"answered": len(answered), "stored": len(obs.records),
                     "lost": len(lost), "lost_ids": lost[:20],
+                    "broken_off_without_record": len(broken_off),
                     "answers_without_request_id": unanswered_ids,
-                    "gateway_exit": obs.gateway_exit},
+                    "gateway_exit": obs.gateway_exit, "gateway_killed_at_s": _r(obs.killed_at_s, 2),
+                    "gateway_leftover_processes": obs.leftover_processes},
         "refusals": _refusals(outs, targets.get("refused_status")),
     }
-    report["targets"] = check_targets(report, targets)
+    report["targets"] = check_targets(report, targets, killed=obs.killed_at_s is not None)
     report["verdict"] = ("pass" if all(t["met"] is not False for t in report["targets"])
                          else "fail")
     return report
 
 
-def check_targets(report: dict[str, Any], targets: dict[str, Any]) -> list[dict[str, Any]]:
+def check_targets(report: dict[str, Any], targets: dict[str, Any], *, killed: bool = False
+                  ) -> list[dict[str, Any]]:
     """Each target beside its measured figure; `met` None when the drill could not measure
-    it (shown, never counted as met silently: the verdict treats it as unknown)."""
+    it, or judges only records after killing the gateway (shown as `??`, not a miss)."""
     out = []
     for name, want in targets.items():
         if want is None:
             continue
         measured, met = _measure(name, want, report)
+        if killed and name != "max_records_lost":
+            met = None  # a killed gateway refuses everything after: only records count
         out.append({"target": name, "want": want, "measured": measured, "met": met})
     return out
 
@@ -310,16 +319,23 @@ def render(rep: dict[str, Any]) -> str:
                  f"{up['peak_calls_per_s'] if up['peak_calls_per_s'] is not None else '-'}/s"
                  + (f" ({by})" if by else ""))
     if rf["refused"] or rf["no_answer"]:
-        lines.append("refused: " + ", ".join(f"{k} ×{n}" for k, n in rf["by_status"].items())
-                     + (f", no answer ×{rf['no_answer']}" if rf["no_answer"] else "")
+        parts = [f"{k} ×{n}" for k, n in rf["by_status"].items()]
+        parts += [f"no answer ×{rf['no_answer']}"] if rf["no_answer"] else []
+        lines.append("refused: " + ", ".join(parts)
                      + (f"; slowest {_ms(rf['slowest_ms'])} ms" if rf["refused"] else ""))
         for reason, n in rf["reasons"].items():
             lines.append(f"  ×{n} {reason}")
     lines.append(f"records: {rc['answered']} answered, {rc['stored']} stored, {rc['lost']} "
                  f"lost" + (f" (e.g. {', '.join(rc['lost_ids'][:3])})" if rc["lost"] else ""))
-    if rc["gateway_exit"] != 0:
+    if rc["gateway_killed_at_s"] is not None:
+        lines.append(f"gateway: SIGKILLed {rc['gateway_killed_at_s']:g}s into the load; "
+                     f"{rc['broken_off_without_record']} answers broken off without a record")
+    elif rc["gateway_exit"] != 0:
         lines.append("gateway: " + ("killed after its grace period" if rc["gateway_exit"] is None
                                     else f"exited {rc['gateway_exit']}") + " on SIGTERM")
+    if rc["gateway_leftover_processes"]:
+        lines.append(f"gateway: {rc['gateway_leftover_processes']} child processes were still "
+                     "running after the wait (killed)")
     if up["unread"]:
         lines.append(f"upstream call counts not read: {up['unread']}")
     lines.append("")

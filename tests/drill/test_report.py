@@ -17,13 +17,14 @@ PLAN = LoadPlan(rps=10, concurrency=4, stream_share=0.5, duration_s=10)
 
 
 def _ok(i: int, t: float, ms: float = 50.0, stream: bool = False) -> Outcome:
-    return Outcome(i, t, stream, latency_ms=ms, ok=True, status=200, request_id=f"r{i}")
+    return Outcome(i, t, stream, latency_ms=ms, ok=True, status=200, request_id=f"r{i}",
+                   finished=True)
 
 
 def _refused(i: int, t: float, status: int, retry_after: str | None = None,
              message: str | None = "every deployment is cooling down") -> Outcome:
     return Outcome(i, t, False, latency_ms=5.0, ok=False, status=status, request_id=f"r{i}",
-                   retry_after=retry_after, error="x", message=message)
+                   retry_after=retry_after, error="x", message=message, finished=True)
 
 
 def _report(outs: list[Outcome], targets: dict, obs: Observed | None = None,
@@ -135,3 +136,16 @@ def test_the_text_report_marks_a_missed_target():
     text = render(_report(outs, {"min_success": 1.0}))
     assert "MISS min_success = 1: measured 0.5" in text
     assert text.rstrip().endswith("verdict: fail")
+
+
+def test_after_a_kill_only_records_are_judged_and_broken_off_answers_are_apart():
+    outs = [_ok(0, 0.0), _ok(1, 0.1),
+            Outcome(2, 0.2, True, ok=False, status=200, request_id="r2", error="connection"),
+            Outcome(3, 0.3, False, ok=False, error="connection")]
+    obs = Observed(records={"r0": StoredRecord("r0", "ok", 200, 1, 40.0)}, killed_at_s=0.25)
+    rep = _report(outs, {"min_success": 1.0, "max_records_lost": 0}, obs)
+    assert rep["records"]["lost"] == 1 and rep["records"]["lost_ids"] == ["r1"]
+    assert rep["records"]["broken_off_without_record"] == 1  # r2: the stream broke off
+    assert _target(rep, "min_success")["met"] is None
+    assert _target(rep, "max_records_lost")["met"] is False
+    assert "SIGKILLed 0.25s into the load" in render(rep)
