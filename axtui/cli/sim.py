@@ -30,7 +30,7 @@ def _load(scenario: str | None, protocol: str | None, model: str | None):  # -> 
         loaded = load_scenario(find_scenario(scenario))
         return with_protocol(loaded, protocol) if protocol else loaded
     except ScenarioError as e:
-        raise CliError("; ".join(e.problems)) from None
+        raise CliError("\nerror: ".join(e.problems)) from None  # one line a problem
 
 
 @app.command("serve")
@@ -47,18 +47,19 @@ def serve(
     port: int = typer.Option(8700, "--port", min=0, max=65535, help="0 picks a free port"),
     seed: int | None = typer.Option(None, "--seed", help="default: the scenario's seed"),
     json_out: bool = typer.Option(False, "--json",
-                                  help="print the URLs as one JSON object on stdout"),
+                                  help="print the URLs as one JSON line on stdout once listening"),
 ) -> None:
     """Serve simulated upstreams (/u/<name>/...) and the control endpoint (/_sim/...)."""
-    from axtui.cli.output import emit_json
+    import orjson
+
     from axtui.sim.server import serve as run
 
     sc = _load(scenario, protocol, model)
 
     def announce(root: str, urls: dict[str, str]) -> None:
-        if json_out:
-            emit_json({"url": root, "scenario": sc.name, "control": root + "/_sim/state",
-                       "upstreams": urls})
+        if json_out:  # one line, flushed: a script reads it as the sign the sim is up
+            typer.echo(orjson.dumps({"url": root, "scenario": sc.name,
+                                     "control": root + "/_sim/state", "upstreams": urls}))
             return
         typer.echo(f"axtui sim: {root} · scenario {sc.name!r} · control {root}/_sim/state",
                    err=True)

@@ -164,11 +164,18 @@ class Targets(_Strict):
 
 class Scenario(_Strict):
     scenario: ScenarioInfo
-    upstreams: tuple[Upstream, ...] = Field(min_length=1)
+    upstreams: tuple[Upstream, ...]
     faults: tuple[Fault, ...] = ()
     load: Load = Load()
     targets: Targets = Targets()
     _source: str = PrivateAttr("<scenario>")
+
+    @field_validator("upstreams")
+    @classmethod
+    def _some_upstream(cls, upstreams: tuple[Upstream, ...]) -> tuple[Upstream, ...]:
+        if not upstreams:
+            raise ValueError("at least one [[upstreams]] entry is needed")
+        return upstreams
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -265,7 +272,7 @@ def with_protocol(scenario: Scenario, protocol: str) -> Scenario:
     """The scenario with every upstream speaking `protocol` (`sim serve --protocol`)."""
     if protocol not in PROTOCOLS:
         raise ScenarioError([f"--protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}"])
-    data = scenario.model_dump()
+    data = scenario.model_dump(exclude_unset=True)  # defaults of other fault kinds stay unset
     data["upstreams"] = [{**u, "protocol": protocol} for u in data["upstreams"]]
     return parse_scenario(data, scenario.source)
 

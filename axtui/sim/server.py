@@ -7,6 +7,7 @@ the connection (outages, cut streams) rather than answer.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -22,6 +23,12 @@ from axtui.sim.state import SimState
 
 
 class _Protocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # head and body go in two writes: no Nagle wait between them
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def on_headers_complete(self) -> None:
         self.scope[TRANSPORT_KEY] = self.transport  # type: ignore[literal-required]
         super().on_headers_complete()
@@ -30,12 +37,16 @@ class _Protocol(HttpToolsProtocol):
 class _Server(uvicorn.Server):
     """Sets `ready` once listening; exits 0 on SIGTERM (uvicorn would re-raise it)."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None = None
+                 ) -> None:
         super().__init__(config)
         self.ready = threading.Event()
+        self.on_ready = on_ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started and self.on_ready is not None:
+            self.on_ready()
         self.ready.set()
 
     @contextlib.contextmanager
@@ -66,13 +77,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app: SimApp, *, loop: str = "auto") -> _Server:
+def make_server(app: SimApp, *, loop: str = "auto",
+                on_ready: Callable[[], None] | None = None) -> _Server:
     config = uvicorn.Config(
         app, loop=loop, http=_Protocol, lifespan="on", access_log=False,
         log_level="warning", server_header=False, proxy_headers=False, backlog=2048,
         timeout_graceful_shutdown=1,  # hanging outages would hold a shutdown
     )
-    return _Server(config)
+    return _Server(config, on_ready)
 
 
 def urls(app: SimApp, root: str) -> dict[str, str]:
@@ -82,14 +94,18 @@ def urls(app: SimApp, root: str) -> dict[str, str]:
 
 def serve(scenario: Scenario, host: str, port: int, *, seed: int | None = None,
           on_bound: Callable[[str, dict[str, str]], None] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT. 0 after a clean shutdown, 1 if startup failed."""
+    """Serve until SIGTERM/SIGINT; `on_bound(root, urls)` once listening. 0 after a clean
+    shutdown, 1 if startup failed."""
     sock = bind(host, port)
     app = SimApp(SimState(scenario, seed=seed))
-    server = make_server(app)
-    if on_bound is not None:
-        shown = f"[{host}]" if ":" in host else host
-        root = f"http://{shown}:{sock.getsockname()[1]}"
-        on_bound(root, urls(app, root))
+    shown = f"[{host}]" if ":" in host else host
+    root = f"http://{shown}:{sock.getsockname()[1]}"
+
+    def ready() -> None:  # listening now: a client told the URL can connect at once
+        if on_bound is not None:
+            on_bound(root, urls(app, root))
+
+    server = make_server(app, on_ready=ready)
     server.run(sockets=[sock])
     return 0 if server.started else 1
 

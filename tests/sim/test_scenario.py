@@ -206,3 +206,12 @@ def test_two_upstreams_with_one_name_are_refused(tmp_path: Path) -> None:
 def test_a_scenario_without_upstreams_is_refused(tmp_path: Path) -> None:
     problems = _problems(tmp_path, '[scenario]\nname = "x"\n')
     assert problems == [f"{tmp_path / 's.toml'}: upstreams: Field required"]
+
+
+def test_with_protocol_changes_every_upstream_and_keeps_the_faults() -> None:
+    from axtui.sim.scenario import with_protocol
+
+    storm = load_scenario(bundled_scenarios()["rate_limit_storm"])
+    gem = with_protocol(storm, "gemini")
+    assert {u.protocol for u in gem.upstreams} == {"gemini"}
+    assert gem.faults == storm.faults and gem.source == storm.source
