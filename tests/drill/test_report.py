@@ -97,6 +97,18 @@ def test_p99_overhead_is_the_clients_p99_minus_the_serving_upstreams():
     assert _target(rep, "max_p99_overhead_ms")["met"] is False
 
 
+def test_p99_overhead_is_taken_plain_and_streaming_apart_and_the_larger_judged():
+    outs = [_ok(i, 0.0, ms=48.0) for i in range(10)] + [
+        _ok(i, 0.0, ms=300.0, stream=True) for i in range(10, 20)]
+    obs = Observed(records={o.request_id: StoredRecord(o.request_id, "ok", 200, 1,
+                                                       297.0 if o.stream else 40.0)
+                            for o in outs})
+    lat = _report(outs, {}, obs)["latency"]
+    assert lat["plain"]["p99_overhead_ms"] == 8.0
+    assert lat["stream"]["p99_overhead_ms"] == 3.0
+    assert lat["p99_overhead_ms"] == 8.0  # mixed, it would read 300 - 297 = 3
+
+
 def test_upstream_calls_per_second_sum_the_upstreams_second_by_second():
     obs = Observed(upstream_by_second={"a": {0: 30, 1: 10}, "b": {0: 5, 1: 15}})
     rep = _report([], {"max_upstream_calls_per_s": 20}, obs)
