@@ -17,6 +17,9 @@ def drill(
                                     "stream/plain mix (default: the scenario's)"),
     duration: float | None = typer.Option(None, "--duration", min=1.0,
                                           help="seconds of load (default: the scenario's)"),
+    strategy: str = typer.Option("priority", "--strategy",
+                                 help="the drill route's strategy: priority (the first upstream "
+                                      "while it serves), latency, round_robin, ..."),
     rps: float | None = typer.Option(None, "--rps", min=0.1,
                                      help="requests per second (default: the scenario's)"),
     kill_at: float | None = typer.Option(None, "--kill-at", min=0.0,
@@ -34,18 +37,23 @@ def drill(
         raise CliError("axtui drill drives load with the openai SDK: "
                        "pip install 'axtui[drill]'") from None
     from axtui.cli.output import emit_json
+    from axtui.config import Strategy
     from axtui.drill.orchestrate import DrillOptions, run_drill
     from axtui.drill.processes import ProcessFailed
     from axtui.drill.report import render
     from axtui.sim.scenario import ScenarioError, find_scenario, load_scenario
 
+    if strategy not in Strategy.__args__:  # type: ignore[attr-defined]
+        raise CliError(f"--strategy {strategy!r}: expected one of "
+                       f"{', '.join(Strategy.__args__)}")  # type: ignore[attr-defined]
     try:
         sc = load_scenario(find_scenario(scenario))
     except ScenarioError as e:
         raise CliError("; ".join(e.problems)) from None
     try:
         report = run_drill(sc, DrillOptions(seed=seed, duration_s=duration, keep_dir=keep,
-                                             kill_at_s=kill_at, rps=rps))
+                                             kill_at_s=kill_at, rps=rps,
+                                             strategy=strategy))
     except ProcessFailed as e:
         raise CliError(f"the drill could not run: {e}", 1) from None
     if json_out:

@@ -19,9 +19,11 @@ ALERT_RULES = (
 )
 
 
-def gateway_table(scenario: Any, upstream_urls: dict[str, str], store_url: str
-                  ) -> dict[str, Any]:
-    """The config as a TOML-shaped dict (checked with axtui.config.parse_config)."""
+def gateway_table(scenario: Any, upstream_urls: dict[str, str], store_url: str,
+                  strategy: str = "priority") -> dict[str, Any]:
+    """The config as a TOML-shaped dict (checked with axtui.config.parse_config). The
+    default strategy, priority, sends everything to the first upstream while it serves:
+    its faults then reach every request until the breaker acts."""
     providers, deployments = {}, []
     for u in scenario.upstreams:
         providers[u.name] = {"protocol": u.protocol, "base_url": upstream_urls[u.name],
@@ -37,7 +39,7 @@ def gateway_table(scenario: Any, upstream_urls: dict[str, str], store_url: str
         "providers": providers,
         "deployments": deployments,
         "routes": {ROUTE: {"candidates": [u.name for u in scenario.upstreams],
-                           "strategy": "priority",
+                           "strategy": strategy,
                            "description": f"drill: {scenario.name}"}},
         "metrics": {"enabled": False},
         "alerting": {"interval_s": 1, "budget_alerts": False},

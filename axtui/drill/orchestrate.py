@@ -37,6 +37,7 @@ class DrillOptions:
     keep_dir: Path | None = None  # keep the scratch store, config and logs here
     kill_at_s: float | None = None  # SIGKILL the gateway this long into the load
     rps: float | None = None  # None: the scenario's
+    strategy: str = "priority"  # the route's (axtui.config.Strategy)
 
 
 def plan_for(scenario: Any, opts: DrillOptions) -> LoadPlan:
@@ -71,14 +72,13 @@ def run_drill(scenario: Any, opts: DrillOptions = DrillOptions(),
         opts.keep_dir.mkdir(parents=True, exist_ok=True)
         for old in opts.keep_dir.glob("drill.db*"):  # a scratch store starts empty
             old.unlink()
-        return _run(scenario, plan, opts.keep_dir, upstreams, opts.kill_at_s)
+        return _run(scenario, plan, opts.keep_dir, upstreams, opts)
     with tempfile.TemporaryDirectory(prefix="axtui-drill-") as tmp:
-        return _run(scenario, plan, Path(tmp), upstreams, opts.kill_at_s)
+        return _run(scenario, plan, Path(tmp), upstreams, opts)
 
 
 def _run(scenario: Any, plan: LoadPlan, work: Path,
-         upstreams: Callable[[Path, int], Upstreams], kill_at_s: float | None
-         ) -> dict[str, Any]:
+         upstreams: Callable[[Path, int], Upstreams], opts: DrillOptions) -> dict[str, Any]:
     from axtui.config import parse_config
 
     sim = upstreams(work, plan.seed)
@@ -86,7 +86,8 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
     obs = Observed()
     try:
         store_path = work / "drill.db"
-        cfg = gateway_table(scenario, sim.upstream_urls(), f"sqlite:///{store_path}")
+        cfg = gateway_table(scenario, sim.upstream_urls(), f"sqlite:///{store_path}",
+                            opts.strategy)
         parse_config(cfg, "the drill's gateway config")  # a ConfigError here is our bug
         config_path = work / "gateway.toml"
         config_path.write_text(to_toml(cfg))
@@ -95,7 +96,7 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
                             "--grace", str(GATEWAY_GRACE_S)],
             work / "gateway.log", announce="axtui serve: ", env={KEY_ENV: "drill-key"})
         processes.wait_ready(gateway, "/readyz")
-        kill = None if kill_at_s is None else (kill_at_s, gateway.kill)
+        kill = None if opts.kill_at_s is None else (opts.kill_at_s, gateway.kill)
         load, sim_t0 = asyncio.run(_drive(gateway.base_url + "/v1", plan, sim, obs, kill))
     finally:
         if gateway is not None:
@@ -114,7 +115,7 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
               for f in scenario.faults if f.start_s < plan.duration_s]
     info = {"name": scenario.name, "path": scenario.source,
             "description": scenario.scenario.description,
-            "upstreams": [u.name for u in scenario.upstreams]}
+            "upstreams": [u.name for u in scenario.upstreams], "route_strategy": opts.strategy}
     targets = scenario.targets.model_dump()
     return build_report(scenario=info, load=load, obs=obs, faults=faults, targets=targets)
 

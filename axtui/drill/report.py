@@ -300,7 +300,8 @@ def render(rep: dict[str, Any]) -> str:
     from axtui.cli.output import table
 
     sc, ld, su, la = rep["scenario"], rep["load"], rep["success"], rep["latency"]
-    lines = [f"drill: {sc['name']} ({sc.get('path', '')})",
+    lines = [f"drill: {sc['name']} ({sc.get('path', '')})"
+             + (f" · route strategy {sc['route_strategy']}" if sc.get("route_strategy") else ""),
              f"load: {ld['sent']} requests at {ld['rps']:g}/s for {ld['duration_s']:g}s, "
              f"c={ld['concurrency']}, {ld['stream_share'] * 100:.0f}% streaming, "
              f"seed {ld['seed']}" + (f", {ld['late']} started late" if ld["late"] else ""),
