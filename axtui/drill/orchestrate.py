@@ -42,7 +42,8 @@ class DrillOptions:
 
 def plan_for(scenario: Any, opts: DrillOptions) -> LoadPlan:
     ld = scenario.load
-    return LoadPlan(rps=opts.rps or ld.rps, concurrency=ld.concurrency, stream_share=ld.stream_share,
+    return LoadPlan(rps=opts.rps or ld.rps, concurrency=ld.concurrency,
+                    stream_share=ld.stream_share,
                     duration_s=opts.duration_s or scenario.scenario.duration_s,
                     seed=scenario.scenario.seed if opts.seed is None else opts.seed,
                     model=ROUTE)

@@ -103,11 +103,13 @@ def _calls_per_s(obs: Observed) -> list[tuple[float, float, dict[str, float]]]:
 def _timeline(outs: Sequence[Outcome], records: dict[str, StoredRecord],
               rates: list[tuple[float, float, dict[str, float]]],
               faults: Sequence[FaultWindow], duration_s: float) -> list[dict[str, Any]]:
-    n = max(1, math.ceil(duration_s / BUCKET_S))
+    # past the planned duration when requests waited for a slot: each row is what was sent
+    last = max((o.sent_s for o in outs), default=0.0)
+    n = max(1, math.ceil(duration_s / BUCKET_S), math.floor(last / BUCKET_S) + 1)
     rows = []
     for b in range(n):
         lo, hi = b * BUCKET_S, (b + 1) * BUCKET_S
-        xs = [o for o in outs if lo <= o.sent_s < hi or (b == n - 1 and o.sent_s >= hi)]
+        xs = [o for o in outs if lo <= o.sent_s < hi]
         ok = [o.latency_ms for o in xs if o.ok]
         fo = sum(1 for o in xs if o.request_id in records and records[o.request_id].attempts > 1)
         calls = [r for t, r, _ in rates if lo <= t + 0.5 < hi]

@@ -161,3 +161,9 @@ def test_after_a_kill_only_records_are_judged_and_broken_off_answers_are_apart()
     assert _target(rep, "min_success")["met"] is None
     assert _target(rep, "max_records_lost")["met"] is False
     assert "SIGKILLed 0.25s into the load" in render(rep)
+
+
+def test_requests_sent_late_past_the_duration_get_rows_of_their_own():
+    outs = [_ok(i, i * 0.1) for i in range(100)] + [_ok(100, 11.0), _ok(101, 12.5)]
+    rows = _report(outs, {})["timeline"]
+    assert [(r["t_s"], r["requests"]) for r in rows] == [(0.0, 50), (5.0, 50), (10.0, 2)]
