@@ -36,6 +36,7 @@ def test_the_wheel_holds_the_demo_config_and_the_themes(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "axtui/fixtures/demo.toml" in names
     assert "axtui/fixtures/__init__.py" in names
+    assert "axtui/fixtures/scenarios/one_provider_down.toml" in names  # axtui sim/drill
     assert "axtui/themes/__init__.py" in names
     shipped = {p.name for p in (REPO / "themes").iterdir() if p.suffix in (".toml", ".tcss")}
     assert {f"axtui/themes/{n}" for n in shipped} <= names

@@ -31,6 +31,7 @@ class UpstreamStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     per_second: dict[int, int] = field(default_factory=dict)
     window: deque[tuple[float, int]] = field(default_factory=deque)  # (monotonic, tokens)
+    window_tokens: int = 0  # the sum of the window's tokens
 
     def as_json(self, now_s: float) -> dict[str, Any]:
         done = [n for s, n in self.per_second.items() if s < int(now_s)]  # whole seconds only
@@ -104,12 +105,14 @@ class SimState:
     def window(self, upstream: str, tokens: int) -> Window:
         """Count an answered call in the upstream's 60 s window; the budget left after it."""
         u = self.upstreams[upstream]
-        w = self.stats[upstream].window
+        stats = self.stats[upstream]
+        w = stats.window
         now = self.clock.monotonic()
         while w and w[0][0] <= now - _WINDOW_S:
-            w.popleft()
+            stats.window_tokens -= w.popleft()[1]
         w.append((now, tokens))
-        used = sum(n for _, n in w)
+        stats.window_tokens += tokens
+        used = stats.window_tokens
         # resets as a token bucket refills: the time to regain what the window has used
         return Window(u.rpm_limit, max(0, u.rpm_limit - len(w)), len(w) * _WINDOW_S / u.rpm_limit,
                       u.tpm_limit, max(0, u.tpm_limit - used), used * _WINDOW_S / u.tpm_limit)

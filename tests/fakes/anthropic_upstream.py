@@ -13,10 +13,12 @@ that passes against it exercises the translation, not just the happy path.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+
+from axtui.sim.wire.anthropic import TYPE_BY_STATUS, anthropic_ratelimit_headers
+from axtui.sim.wire.anthropic import error_payload as _payload
 
 from .loopback import (
     Answer,
@@ -34,49 +36,11 @@ from .loopback import (
 __all__ = ["AnthropicUpstream", "ToolCall", "anthropic_ratelimit_headers"]
 
 DEFAULT_REPLY = "Hello from the fake Anthropic upstream."
-_TYPE_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
-
-
-def anthropic_ratelimit_headers(
-    *,
-    now: datetime | None = None,
-    limit_requests: int = 50,
-    remaining_requests: int = 49,
-    reset_requests_in_s: float = 1.0,
-    limit_tokens: int = 40000,
-    remaining_tokens: int = 39000,
-    reset_tokens_in_s: float = 1.0,
-    retry_after: str | None = None,
-) -> dict[str, str]:
-    now = now or datetime.now(UTC)
-
-    def at(s: float) -> str:
-        return (now + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    h = {
-        "anthropic-ratelimit-requests-limit": str(limit_requests),
-        "anthropic-ratelimit-requests-remaining": str(remaining_requests),
-        "anthropic-ratelimit-requests-reset": at(reset_requests_in_s),
-        "anthropic-ratelimit-tokens-limit": str(limit_tokens),
-        "anthropic-ratelimit-tokens-remaining": str(remaining_tokens),
-        "anthropic-ratelimit-tokens-reset": at(reset_tokens_in_s),
-    }
-    if retry_after is not None:
-        h["retry-after"] = retry_after
-    return h
+_TYPE_BY_STATUS = TYPE_BY_STATUS
 
 
 def error_payload(type: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": type, "message": message}, "request_id": "req_fake"}
+    return _payload(type, message, "req_fake")
 
 
 class AnthropicUpstream(LoopbackUpstream):

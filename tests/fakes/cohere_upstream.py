@@ -20,6 +20,10 @@ from typing import Any
 
 import orjson
 
+from axtui.sim.wire.cohere import PREAMBLE_TOKENS as _PREAMBLE_TOKENS
+from axtui.sim.wire.cohere import error_body
+from axtui.sim.wire.cohere import event as _event
+
 from .loopback import (
     Answer,
     LoopbackUpstream,
@@ -29,7 +33,6 @@ from .loopback import (
     approx_tokens,
     fragments,
     pieces,
-    sse,
     text_of,
 )
 
@@ -47,7 +50,6 @@ TRIAL_MONTH_LIMIT = (
     "use the Trial key for free or upgrade to a Production key with higher rate limits at "
     "'https://dashboard.cohere.com/api-keys'."
 )
-_PREAMBLE_TOKENS = 160  # `tokens.input_tokens` counts Cohere's own preamble; billing does not
 _ROLES = {"system", "user", "assistant", "tool"}
 _REQUEST_FIELDS = {
     "model", "messages", "tools", "strict_tools", "documents", "citation_options",
@@ -55,12 +57,6 @@ _REQUEST_FIELDS = {
     "frequency_penalty", "presence_penalty", "k", "p", "logprobs", "tool_choice", "thinking",
     "stream", "priority",
 }  # fmt: skip
-
-
-def error_body(message: str, *, with_id: bool = True) -> bytes:
-    """v2's `{"id", "message"}`; older endpoints send only `message`."""
-    body = {"id": str(uuid.uuid4()), "message": message} if with_id else {"message": message}
-    return orjson.dumps(body)
 
 
 class CohereUpstream(LoopbackUpstream):
@@ -196,10 +192,6 @@ class CohereUpstream(LoopbackUpstream):
             "tokens": {"input_tokens": prompt + _PREAMBLE_TOKENS, "output_tokens": completion},
             "cached_tokens": ans.cached_tokens,
         }
-
-
-def _event(kind: str, data: dict[str, Any]) -> bytes:
-    return sse({"type": kind, **data}, event=kind)
 
 
 def _invalid(body: dict[str, Any]) -> str | None:

@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from axtui.sim.wire.gemini import RPC, status_body
+
 from .loopback import (
     Answer,
     LoopbackUpstream,
@@ -38,12 +40,7 @@ __all__ = ["GeminiUpstream", "ToolCall", "status_body"]
 
 DEFAULT_REPLY = "Hello from the fake Gemini upstream."
 _PATH = re.compile(r"/v1beta/models/([\w.\-]+):(generateContent|streamGenerateContent)")
-_RPC = "type.googleapis.com/google.rpc."
-_STATUS_BY_CODE = {
-    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-    404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}  # fmt: skip
+_RPC = RPC
 _JSON = "application/json; charset=UTF-8"
 _REQUEST_FIELDS = {"contents", "tools", "toolConfig", "safetySettings", "systemInstruction",
                    "generationConfig", "cachedContent"}  # fmt: skip
@@ -56,15 +53,6 @@ _CONFIG_FIELDS = {
 _PART_FIELDS = {"text", "inlineData", "fileData", "functionCall", "functionResponse", "thought",
                 "thoughtSignature", "executableCode", "codeExecutionResult", "videoMetadata"}  # fmt: skip
 _query: ContextVar[dict[str, str] | None] = ContextVar("gemini_query", default=None)
-
-
-def status_body(code: int, message: str, details: list[dict[str, Any]] | None = None) -> bytes:
-    """A google.rpc.Status error body, as every Google API sends it."""
-    err: dict[str, Any] = {"code": code, "message": message,
-                           "status": _STATUS_BY_CODE.get(code, "UNKNOWN")}  # fmt: skip
-    if details:
-        err["details"] = details
-    return orjson.dumps({"error": err})
 
 
 def _snake(name: str) -> str:

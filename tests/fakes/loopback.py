@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +19,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+# the wire helpers are the sim's (axtui/sim/wire), re-exported for the vendor fakes
+from axtui.sim.wire import approx_tokens, fragments, pieces, sse, text_of  # noqa: F401
 
 
 @dataclass(slots=True)
@@ -66,37 +68,6 @@ class Answer:
 
 
 Script = Callable[[ReceivedRequest], Reply]
-
-
-def approx_tokens(text: str) -> int:
-    """~4 characters a token: deterministic, and close enough for usage accounting."""
-    return (len(text) + 3) // 4
-
-
-def text_of(content: Any) -> str:
-    """All text in a message's content (a string or a list of parts/blocks)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            text_of(p.get("text") or p.get("content")) for p in content if isinstance(p, dict)
-        )
-    return ""
-
-
-def pieces(text: str) -> list[str]:
-    """Split text the way streams arrive: a word and its trailing space per delta."""
-    return re.findall(r"\S+\s*|\s+", text)
-
-
-def fragments(s: str, size: int = 8) -> list[str]:
-    return [s[i : i + size] for i in range(0, len(s), size)]
-
-
-def sse(data: Any, event: str | None = None) -> bytes:
-    payload = data if isinstance(data, bytes) else orjson.dumps(data)
-    head = f"event: {event}\n".encode() if event else b""
-    return head + b"data: " + payload + b"\n\n"
 
 
 class LoopbackUpstream:

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from axtui.sim.wire.openai import error_body, openai_ratelimit_headers
+
 from .loopback import (
     Answer,
     LoopbackUpstream,
@@ -38,38 +40,6 @@ __all__ = ["OpenAIUpstream", "ToolCall", "openai_ratelimit_headers"]
 
 DEFAULT_REPLY = "Hello from the fake upstream. This answer is canned."
 _KEYS_URL = "https://platform.openai.com/account/api-keys"
-
-
-def openai_ratelimit_headers(
-    *,
-    limit_requests: int = 500,
-    remaining_requests: int = 499,
-    reset_requests: str = "120ms",
-    limit_tokens: int = 30000,
-    remaining_tokens: int = 29000,
-    reset_tokens: str = "2s",
-    retry_after: str | None = None,
-) -> dict[str, str]:
-    h = {
-        "x-ratelimit-limit-requests": str(limit_requests),
-        "x-ratelimit-remaining-requests": str(remaining_requests),
-        "x-ratelimit-reset-requests": reset_requests,
-        "x-ratelimit-limit-tokens": str(limit_tokens),
-        "x-ratelimit-remaining-tokens": str(remaining_tokens),
-        "x-ratelimit-reset-tokens": reset_tokens,
-    }
-    if retry_after is not None:
-        h["retry-after"] = retry_after
-    return h
-
-
-def error_body(
-    message: str,
-    type: str = "invalid_request_error",
-    code: str | None = None,
-    param: str | None = None,
-) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": type, "param": param, "code": code}})
 
 
 _TYPE_BY_STATUS = {

@@ -156,3 +156,18 @@ def test_one_seed_replays_a_served_run_and_another_seed_differs(
     assert first == _run(sim, http, 3)
     assert set(first) == {200, 429, 500}
     assert first != _run(sim, http, 4)
+
+
+def test_the_rate_limit_window_forgets_calls_older_than_a_minute(
+        sim: SimFactory, http: httpx.Client) -> None:
+    clock = VirtualClock()
+    s = sim(scenario({"name": "alpha", "rpm_limit": 100}), clock=clock)
+    url = s.base_url("alpha") + "/chat/completions"
+    for _ in range(3):
+        http.post(url, json=BODY)
+    clock.advance(30)
+    assert http.post(url, json=BODY).headers["x-ratelimit-remaining-requests"] == "96"
+    clock.advance(31)  # the first three are older than 60 s now
+    r = http.post(url, json=BODY)
+    assert r.headers["x-ratelimit-remaining-requests"] == "98"
+    assert r.headers["x-ratelimit-remaining-tokens"] == str(10_000_000 - 2 * (3 + 1 + 8))
