@@ -22,6 +22,10 @@ def drill(
                                       "while it serves), latency, round_robin, ..."),
     rps: float | None = typer.Option(None, "--rps", min=0.1,
                                      help="requests per second (default: the scenario's)"),
+    baseline: float = typer.Option(0.0, "--baseline", min=0.0,
+                                   help="first send this many seconds of the same load straight "
+                                        "to the sim (faults off): p99 overhead is then against "
+                                        "it"),
     kill_at: float | None = typer.Option(None, "--kill-at", min=0.0,
                                          help="SIGKILL the gateway this many seconds into "
                                               "the load (records lost under kill -9)"),
@@ -53,7 +57,7 @@ def drill(
     try:
         report = run_drill(sc, DrillOptions(seed=seed, duration_s=duration, keep_dir=keep,
                                              kill_at_s=kill_at, rps=rps,
-                                             strategy=strategy))
+                                             strategy=strategy, baseline_s=baseline))
     except ProcessFailed as e:
         raise CliError(f"the drill could not run: {e}", 1) from None
     if json_out:

@@ -14,7 +14,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ class DrillOptions:
     kill_at_s: float | None = None  # SIGKILL the gateway this long into the load
     rps: float | None = None  # None: the scenario's
     strategy: str = "priority"  # the route's (axtui.config.Strategy)
+    baseline_s: float = 0.0  # first, this long of the same load straight to the sim
 
 
 def plan_for(scenario: Any, opts: DrillOptions) -> LoadPlan:
@@ -55,6 +56,7 @@ class Upstreams(Protocol):
     def upstream_urls(self) -> dict[str, str]: ...
     async def restart(self) -> float: ...  # restart the scenario clock: the wall time
     async def calls_by_second(self) -> dict[str, dict[int, int]]: ...  # scenario clock
+    async def clear_faults(self) -> None: ...  # until the next restart
     def stop(self) -> None: ...
 
 
@@ -97,6 +99,8 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
                             "--grace", str(GATEWAY_GRACE_S)],
             work / "gateway.log", announce="axtui serve: ", env={KEY_ENV: "drill-key"})
         processes.wait_ready(gateway, "/readyz")
+        if opts.baseline_s > 0:
+            obs.baseline = _baseline(scenario, sim, plan, opts.baseline_s)
         kill = None if opts.kill_at_s is None else (opts.kill_at_s, gateway.kill)
         load, sim_t0 = asyncio.run(_drive(gateway.base_url + "/v1", plan, sim, obs, kill))
     finally:
@@ -119,6 +123,22 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
             "upstreams": [u.name for u in scenario.upstreams], "route_strategy": opts.strategy}
     targets = scenario.targets.model_dump()
     return build_report(scenario=info, load=load, obs=obs, faults=faults, targets=targets)
+
+
+def _baseline(scenario: Any, sim: Upstreams, plan: LoadPlan, seconds: float
+              ) -> LoadResult | None:
+    """The same client and load straight to the first OpenAI-speaking upstream, faults
+    cleared: what callers would see without a gateway (None: no such upstream)."""
+    first = next((u for u in scenario.upstreams if u.protocol == "openai"), None)
+    if first is None:
+        return None
+    direct = replace(plan, duration_s=seconds, model=first.model)
+
+    async def run() -> LoadResult:
+        await sim.clear_faults()  # the main run's restart brings them back
+        return await run_load(sim.upstream_urls()[first.name], direct)
+
+    return asyncio.run(run())
 
 
 async def _drive(base_url: str, plan: LoadPlan, sim: Upstreams, obs: Observed,

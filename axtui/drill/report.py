@@ -51,6 +51,7 @@ class Observed:
     gateway_exit: int | None = None
     killed_at_s: float | None = None  # when the drill SIGKILLed the gateway (--kill-at)
     leftover_processes: int = 0  # the gateway's children still running after the wait
+    baseline: LoadResult | None = None  # the same load straight to the sim (--baseline)
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -144,10 +145,13 @@ def _faults(faults: Sequence[FaultWindow], obs: Observed) -> list[dict[str, Any]
     return out
 
 
-def _latency(outs: Sequence[Outcome], records: dict[str, StoredRecord]) -> dict[str, Any]:
+def _latency(outs: Sequence[Outcome], records: dict[str, StoredRecord],
+             baseline: LoadResult | None) -> dict[str, Any]:
     """Client-seen latency of ok requests beside the serving upstream's own (its attempt's
     latency in the record), plain and streaming apart: a stream takes its whole answer, so
-    one p99 over both would be the streams' alone. The overhead is the larger of the two."""
+    one p99 over both would be the streams' alone. The overhead is the larger of the two.
+    With a baseline (the same load straight to the sim), the overhead is against it: that
+    also counts what the record cannot see (the hop to the gateway, its parsing)."""
     by_kind = {}
     for kind, stream in (("plain", False), ("stream", True)):
         xs = [o for o in outs if o.ok and o.stream == stream]
@@ -157,10 +161,24 @@ def _latency(outs: Sequence[Outcome], records: dict[str, StoredRecord]) -> dict[
         c, u = quantile(client, 0.99), quantile(serving, 0.99)
         by_kind[kind] = {"client_p99_ms": _r(c), "upstream_p99_ms": _r(u),
                          "p99_overhead_ms": None if c is None or u is None else _r(c - u)}
-    overheads = [k["p99_overhead_ms"] for k in by_kind.values()
-                 if k["p99_overhead_ms"] is not None]
-    return {"client_ok": _lat([o.latency_ms for o in outs if o.ok]), **by_kind,
-            "p99_overhead_ms": max(overheads, default=None)}
+    if baseline is not None:
+        for kind, stream in (("plain", False), ("stream", True)):
+            d = quantile([o.latency_ms for o in baseline.outcomes if o.ok and o.stream == stream],
+                         0.99)
+            c = by_kind[kind]["client_p99_ms"]
+            by_kind[kind]["direct_p99_ms"] = _r(d)
+            by_kind[kind]["p99_overhead_vs_direct_ms"] = (None if c is None or d is None
+                                                          else _r(c - d))
+    key = "p99_overhead_ms" if baseline is None else "p99_overhead_vs_direct_ms"
+    overheads = [k[key] for k in by_kind.values() if k.get(key) is not None]
+    out = {"client_ok": _lat([o.latency_ms for o in outs if o.ok]), **by_kind,
+           "p99_overhead_ms": max(overheads, default=None),
+           "overhead_against": "upstream" if baseline is None else "direct"}
+    if baseline is not None:
+        out["baseline"] = {"sent": len(baseline.outcomes),
+                           "ok": sum(o.ok for o in baseline.outcomes),
+                           "duration_s": baseline.plan.duration_s}
+    return out
 
 
 def _refusals(outs: Sequence[Outcome], refused_status: int | None) -> dict[str, Any]:
@@ -211,7 +229,7 @@ def build_report(*, scenario: dict[str, Any], load: LoadResult, obs: Observed,
                  "seed": plan.seed, "sent": len(outs), "late": load.late,
                  "unexpected_errors": load.unexpected},
         "success": _success(outs),
-        "latency": _latency(outs, obs.records),
+        "latency": _latency(outs, obs.records, obs.baseline),
         "timeline": _timeline(outs, obs.records, rates, faults, plan.duration_s),
         "faults": _faults(faults, obs),
         "failovers": {"requests": failovers, "share": _ratio(failovers, len(recs)),
@@ -319,7 +337,10 @@ def render(rep: dict[str, Any]) -> str:
         if k["client_p99_ms"] is not None:
             lines.append(f"  {kind}: p99 {_ms(k['client_p99_ms'])} against the upstream's "
                          f"{_ms(k['upstream_p99_ms'])}: overhead "
-                         f"{_figure(k['p99_overhead_ms'])} ms")
+                         f"{_figure(k['p99_overhead_ms'])} ms"
+                         + (f"; straight to the sim {_ms(k['direct_p99_ms'])}: overhead "
+                            f"{_figure(k['p99_overhead_vs_direct_ms'])} ms"
+                            if "direct_p99_ms" in k else ""))
     rows = [[f"{r['t_s']:.0f}s", r["requests"], _pct(r["success"]), _ms(r["p50_ms"]),
              _ms(r["p95_ms"]), _ms(r["p99_ms"]), r["failovers"],
              "-" if r["upstream_calls_per_s"] is None else f"{r['upstream_calls_per_s']:g}",

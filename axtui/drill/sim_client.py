@@ -56,5 +56,13 @@ class SimClient:
         return {name: {int(sec): int(n) for sec, n in s["by_second"]}
                 for name, s in r.json()["upstreams"].items()}
 
+    async def clear_faults(self) -> None:
+        """Switch the scenario's faults off until the next restart."""
+        import httpx
+
+        async with httpx.AsyncClient(timeout=5) as c:
+            r = await c.delete(f"{self.child.base_url}/_sim/faults", params={"scenario": "1"})
+        r.raise_for_status()
+
     def stop(self) -> None:
         self.child.stop(5)

@@ -167,3 +167,17 @@ def test_requests_sent_late_past_the_duration_get_rows_of_their_own():
     outs = [_ok(i, i * 0.1) for i in range(100)] + [_ok(100, 11.0), _ok(101, 12.5)]
     rows = _report(outs, {})["timeline"]
     assert [(r["t_s"], r["requests"]) for r in rows] == [(0.0, 50), (5.0, 50), (10.0, 2)]
+
+
+def test_with_a_baseline_the_overhead_is_against_the_same_load_sent_straight_to_the_sim():
+    outs = [_ok(i, 0.0, ms=60.0) for i in range(10)]
+    direct = LoadResult(PLAN, 0.0, [_ok(i, 0.0, ms=52.0) for i in range(10)])
+    obs = Observed(records={o.request_id: StoredRecord(o.request_id, "ok", 200, 1, 40.0)
+                            for o in outs}, baseline=direct)
+    rep = _report(outs, {"max_p99_overhead_ms": 10}, obs)
+    lat = rep["latency"]
+    assert lat["overhead_against"] == "direct"
+    assert lat["plain"]["p99_overhead_ms"] == 20.0  # against the record's attempt
+    assert lat["plain"]["p99_overhead_vs_direct_ms"] == 8.0
+    assert lat["p99_overhead_ms"] == 8.0 and _target(rep, "max_p99_overhead_ms")["met"]
+    assert "straight to the sim 52: overhead 8 ms" in render(rep)
