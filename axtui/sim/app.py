@@ -28,7 +28,7 @@ import orjson
 from axtui.sim import control
 from axtui.sim.faults import Plan, roll
 from axtui.sim.state import SimState
-from axtui.sim.wire import Call, Refusal, Wire, make_answer, wire_for
+from axtui.sim.wire import Answer, Call, Refusal, Wire, make_answer, wire_for
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -50,8 +50,6 @@ class SimApp:
                                        for u in state.scenario.upstreams}
         self.base_paths = {u.name: base_path(u.name, u.protocol)
                            for u in state.scenario.upstreams}
-        self.errors = 0  # exceptions answered with a 500, logged
-        self.clients_left = 0  # clients gone before their request body arrived
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -80,9 +78,9 @@ class SimApp:
             await respond(send, 413, {}, control.error_json(
                 f"request body over {MAX_BODY} bytes", "request_too_large"))
         except ClientLeft:
-            self.clients_left += 1
-        except Exception:  # a sim bug: counted, logged with its traceback, answered 500
-            self.errors += 1
+            self.state.clients_left += 1
+        except Exception:  # a sim bug: counted (in /_sim/stats), logged, answered 500
+            self.state.sim_errors += 1
             log.exception("sim: error answering %s %s", scope["method"], path)
             await respond(send, 500, {}, control.error_json("sim internal error", "internal"))
 
@@ -126,8 +124,10 @@ class SimApp:
             await self._refuse(send, wire, plan, call, upstream, rid)
             return
         answer = make_answer(call, rid, u.output_tokens, number)
-        out_headers = wire.ok_headers(answer, state.window(
-            upstream, answer.prompt_tokens + len(answer.tokens)), time.time())
+        window = state.window(upstream, answer.prompt_tokens + len(answer.tokens))
+        shown = u.ratelimit_headers == "all" or (u.ratelimit_headers == "plain"
+                                                   and not call.stream)
+        out_headers = wire.ok_headers(answer, window if shown else None, time.time())
         if not call.stream:
             await asyncio.sleep(max(0.0, u.latency_ms + jitter) * plan.factor / 1000)
             await respond(send, 200, out_headers, wire.body(call, answer), wire.json_type)
@@ -155,7 +155,7 @@ class SimApp:
         state.end_call(upstream, "error")
 
     async def _stream(self, scope: dict[str, Any], receive: Receive, send: Send, wire: Wire,
-                      call: Call, plan: Plan, answer: Any, headers: dict[str, str], *,
+                      call: Call, plan: Plan, answer: Answer, headers: dict[str, str], *,
                       first_s: float, gap_s: float, upstream: str) -> None:
         frames = wire.frames(call, answer)
         # a cut always loses the terminator, however late it is asked for

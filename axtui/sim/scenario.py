@@ -75,6 +75,9 @@ class Upstream(_Strict):
     output_tokens: int = Field(30, ge=1)  # one token per streamed chunk
     rpm_limit: int = Field(10_000, ge=1)  # the limit its rate-limit headers announce
     tpm_limit: int = Field(10_000_000, ge=1)
+    # which successful answers carry rate-limit headers (openai, anthropic): `plain` leaves
+    # them off streams, as some OpenAI-compatible servers do
+    ratelimit_headers: Literal["all", "plain", "none"] = "all"
 
     @field_validator("name")
     @classmethod

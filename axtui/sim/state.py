@@ -57,6 +57,8 @@ class SimState:
         self.clock = clock or RealClock()
         self.upstreams: dict[str, Upstream] = {u.name: u for u in scenario.upstreams}
         self._next_live = 1
+        self.sim_errors = 0  # requests the sim failed on (a bug): answered 500 and logged
+        self.clients_left = 0  # clients gone before their request body arrived
         self.restart()
 
     # ---------------------------------------------------------------- clock and calls
@@ -196,5 +198,6 @@ class SimState:
 
     def stats_json(self) -> dict[str, Any]:
         t = self.now_s()
-        return {"t": round(t, 3), "seed": self.seed,
+        return {"t": round(t, 3), "seed": self.seed, "sim_errors": self.sim_errors,
+                "clients_left_early": self.clients_left,
                 "upstreams": {n: s.as_json(t) for n, s in self.stats.items()}}

@@ -3,6 +3,7 @@ learns from a healthy answer, an error, a rate limit, an outage and a cut stream
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -41,9 +42,9 @@ def _adapter(sim, protocol: str, client: httpx.AsyncClient) -> Provider:
                clock=RealClock(), timeouts=Timeouts(connect=2, read=2, total=5))
 
 
-def _serve(sim: SimFactory, protocol: str, *faults: dict, output_tokens: int = 6):
+def _serve(sim: SimFactory, protocol: str, *faults: dict, output_tokens: int = 6, **upstream):
     up = {"name": "up", "protocol": protocol, "model": PROTOCOLS[protocol][1],
-          "output_tokens": output_tokens}
+          "output_tokens": output_tokens, **upstream}
     return sim(scenario(up, faults=tuple({"upstream": "up", **f} for f in faults)))
 
 
@@ -140,3 +141,26 @@ async def test_a_cut_stream_fails_after_its_first_words(sim: SimFactory, protoco
             seen.append(c)
     assert all(c.finish_reason is None for c in seen)
     assert "".join(c.content or "" for c in seen).startswith("the ")
+
+
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
+async def test_a_hanging_outage_is_a_timeout(sim: SimFactory, protocol: str,
+                                             http_client) -> None:
+    s = _serve(sim, protocol, {"kind": "outage", "mode": "hang"})
+    cls, model = PROTOCOLS[protocol]
+    adapter = cls(protocol, base_url=s.base_url("up"), api_key="sim-key", client=http_client,
+                  clock=RealClock(), timeouts=Timeouts(connect=1, read=0.3, total=0.5))
+    with pytest.raises(ProviderError) as e:
+        await adapter.complete(ChatRequest(HELLO), model)
+    assert e.value.kind == ErrorKind.timeout, e.value
+
+
+@pytest.mark.parametrize("protocol", ["openai", "gemini"])
+async def test_latency_and_a_slow_first_byte_delay_the_stream(
+        sim: SimFactory, protocol: str, http_client) -> None:
+    s = _serve(sim, protocol, {"kind": "latency", "factor": 5.0},
+               {"kind": "slow_first_byte", "delay_ms": 100}, ttft_ms=20)
+    began = time.monotonic()
+    chunks = await _stream(_adapter(s, protocol, http_client), protocol)
+    assert time.monotonic() - began >= 0.1 + 5 * 0.02
+    assert chunks[-1].finish_reason == "stop"

@@ -89,6 +89,7 @@ def test_stats_count_calls_per_upstream_per_second_and_by_outcome(
     assert beta["by_second"] == [[0, 1], [1, 2]]
     assert beta["outcomes"] == {"error": 2, "ok": 1}
     assert beta["max_calls_per_s"] == 1  # second 1 is not over yet
+    assert stats["sim_errors"] == 0
 
 
 def test_restart_sets_the_clock_to_zero_and_clears_stats_and_live_faults(

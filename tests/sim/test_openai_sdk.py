@@ -166,3 +166,15 @@ def test_a_rate_share_leaves_the_rest_served(sim: SimFactory) -> None:
         except openai.RateLimitError:
             pass
     assert 18 <= ok <= 42  # ~half, and the exact count is fixed by the seed (see determinism)
+
+
+def test_ratelimit_headers_plain_leaves_them_off_streams(sim: SimFactory) -> None:
+    s = sim(scenario({"name": "alpha", "ratelimit_headers": "plain"}))
+    client = _client(s)
+    plain = client.chat.completions.with_raw_response.create(model="gpt-4o-mini",
+                                                            messages=HELLO)
+    assert plain.headers["x-ratelimit-remaining-requests"] == "9999"
+    with client.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=HELLO, stream=True) as stream:
+        assert "x-ratelimit-remaining-requests" not in stream.headers
+        assert stream.headers["x-request-id"].startswith("req_")

@@ -130,8 +130,9 @@ class Wire(ABC):
         """A stream's frames in order; the last one(s) say it ended (cutting them is a cut)."""
 
     @abstractmethod
-    def ok_headers(self, answer: Answer, window: Window, now: float) -> dict[str, str]:
-        """Headers of a successful answer: request id, rate-limit state."""
+    def ok_headers(self, answer: Answer, window: Window | None, now: float) -> dict[str, str]:
+        """Headers of a successful answer: request id, and the rate-limit state unless
+        `window` is None."""
 
     @abstractmethod
     def error(self, status: int, request_id: str) -> tuple[dict[str, str], bytes]:

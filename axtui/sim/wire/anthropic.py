@@ -140,7 +140,9 @@ class AnthropicWire(Wire):
         out.append(sse({"type": "message_stop"}, "message_stop"))
         return out
 
-    def ok_headers(self, answer: Answer, window: Window, now: float) -> dict[str, str]:
+    def ok_headers(self, answer: Answer, window: Window | None, now: float) -> dict[str, str]:
+        if window is None:
+            return {"request-id": f"req_{answer.rid}"}
         return {"request-id": f"req_{answer.rid}", **anthropic_ratelimit_headers(
             now=datetime.fromtimestamp(now, UTC),
             limit_requests=window.limit_requests,

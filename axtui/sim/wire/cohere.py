@@ -81,7 +81,7 @@ class CohereWire(Wire):
                                                    "usage": self._usage(answer)}}))
         return out
 
-    def ok_headers(self, answer: Answer, window: Window, now: float) -> dict[str, str]:
+    def ok_headers(self, answer: Answer, window: Window | None, now: float) -> dict[str, str]:
         return {"x-debug-trace-id": answer.rid.replace("-", ""),
                 "x-endpoint-monthly-call-limit": "1000"}
 

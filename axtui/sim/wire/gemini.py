@@ -92,7 +92,7 @@ class GeminiWire(Wire):
         out.append(b"]")
         return out
 
-    def ok_headers(self, answer: Answer, window: Window, now: float) -> dict[str, str]:
+    def ok_headers(self, answer: Answer, window: Window | None, now: float) -> dict[str, str]:
         return dict(_HEADERS)  # Gemini sends no rate-limit headers
 
     def error(self, status: int, request_id: str) -> tuple[dict[str, str], bytes]:

@@ -153,10 +153,12 @@ class OpenAIWire(Wire):
         out.append(b"data: [DONE]\n\n")
         return out
 
-    def ok_headers(self, answer: Answer, window: Window, now: float) -> dict[str, str]:
+    def ok_headers(self, answer: Answer, window: Window | None, now: float) -> dict[str, str]:
+        head = {"x-request-id": f"req_{answer.rid}", "openai-processing-ms": "1"}
+        if window is None:
+            return head
         return {
-            "x-request-id": f"req_{answer.rid}",
-            "openai-processing-ms": "1",
+            **head,
             **openai_ratelimit_headers(
                 limit_requests=window.limit_requests,
                 remaining_requests=window.remaining_requests,
