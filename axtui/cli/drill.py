@@ -32,8 +32,10 @@ def drill(
     keep: Path | None = typer.Option(None, "--keep", help="keep the scratch store, gateway "
                                      "config and logs in this directory"),
 ) -> None:
-    """Start the scenario's simulated upstreams and a gateway on a scratch store, drive paced
-    load through the openai SDK, and report what callers saw, breaker and alert timing,
+    """Rehearse an incident from a scenario file and check its targets.
+
+    Starts the scenario's simulated upstreams and a gateway on a scratch store, drives paced
+    load through the openai SDK, and reports what callers saw, breaker and alert timing,
     failovers, upstream calls per second and records lost. Exit 1 when a target is missed."""
     try:
         import openai  # noqa: F401
