@@ -341,6 +341,9 @@ def render(rep: dict[str, Any]) -> str:
                          + (f"; straight to the sim {_ms(k['direct_p99_ms'])}: overhead "
                             f"{_figure(k['p99_overhead_vs_direct_ms'])} ms"
                             if "direct_p99_ms" in k else ""))
+    if la["p99_overhead_ms"] is not None and la["p99_overhead_ms"] < 0:
+        lines.append("  (a negative overhead: this machine's noise is larger than the gateway's "
+                     "cost; run longer or on a quieter machine)")
     rows = [[f"{r['t_s']:.0f}s", r["requests"], _pct(r["success"]), _ms(r["p50_ms"]),
              _ms(r["p95_ms"]), _ms(r["p99_ms"]), r["failovers"],
              "-" if r["upstream_calls_per_s"] is None else f"{r['upstream_calls_per_s']:g}",
