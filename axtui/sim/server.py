@@ -139,7 +139,8 @@ class SimServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
         self._sock.close()
 
     def base_url(self, upstream: str) -> str:

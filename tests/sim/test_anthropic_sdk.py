@@ -103,3 +103,14 @@ def test_a_request_without_max_tokens_is_refused_as_anthropic_would(sim: SimFact
                         body={"model": "claude-3-5-haiku-latest", "messages": HELLO})
     assert e.value.body["error"] == {"type": "invalid_request_error",
                                      "message": "max_tokens: Field required"}
+
+
+def test_latency_and_a_slow_first_byte_delay_the_message(sim: SimFactory) -> None:
+    import time
+
+    s = sim(scenario(_up(latency_ms=30), faults=(
+        {"upstream": "claude", "kind": "latency", "factor": 3.0},
+        {"upstream": "claude", "kind": "slow_first_byte", "delay_ms": 100})))
+    began = time.monotonic()
+    assert _ask(_client(s)).stop_reason == "end_turn"
+    assert time.monotonic() - began >= 0.1 + 3 * 0.03
