@@ -46,6 +46,7 @@ def _register() -> None:
         costs,
         demo,
         deployments,
+        drill,
         flags,
         keys,
         monitor,
@@ -72,6 +73,7 @@ def _register() -> None:
     app.add_typer(monitor.app, name="monitor")
     app.command("console")(console.console)
     app.command("attach")(console.attach)
+    app.command("drill")(drill.drill)
     app.add_typer(sim.app, name="sim")
 
 
