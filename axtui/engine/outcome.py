@@ -38,6 +38,12 @@ class EngineResult:
     record: RequestRecord
 
 
+# Failures that leave no upstream answer to pass on. A request whose attempts all ended so
+# is refused 503 (as Envoy answers an upstream reset before headers), never 502.
+UNAVAILABLE = frozenset({ErrorKind.server, ErrorKind.overloaded, ErrorKind.connect,
+                         ErrorKind.malformed})
+
+
 class Outcomes:
     """Builds each request's record and tells the listeners."""
 
@@ -109,6 +115,8 @@ class Outcomes:
             reason = f"{reason}; failover after {len(attempts) - 1}".lstrip("; ")
         request, ctx, needs = plan.request, plan.ctx, plan.needs
         status = 200 if kind is None else status_for(kind)
+        if outcome is Outcome.failed and kind in UNAVAILABLE:
+            status = 503  # attempts made, no upstream answered: the service is unavailable
         if kind is ErrorKind.cancelled and self.stopping:
             status, error = 503, "the gateway shut down before the request finished"
         # Every field, in declaration order, each of its type: see records.trusted.

@@ -144,7 +144,7 @@ def test_route_that_cannot_be_served_exits_1_with_the_error(tmp_path):
     done = axtui("route", "hi", "--config", str(cfg), "--no-record", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "down/m server" in done.stderr
-    assert "error (502)" in done.stderr
+    assert "error (503)" in done.stderr  # no upstream answered: unavailable
 
 
 def test_route_json_holds_the_answer_and_its_record(tmp_path):

@@ -212,13 +212,24 @@ def test_a_request_arriving_while_everything_cools_waits_and_says_so():
 DOWN = Fail(ErrorKind.server, 503, latency_s=0.01)
 
 
+def test_a_request_no_upstream_answered_is_503_but_our_bad_credentials_are_502():
+    for kind, status in ((ErrorKind.server, 503), (ErrorKind.connect, 503),
+                         (ErrorKind.malformed, 503), (ErrorKind.auth, 502)):
+        fail = Fail(kind, 401 if kind is ErrorKind.auth else None, latency_s=0.01)
+        clock, engine, providers, records = setup(a=fail, b=fail)
+        with pytest.raises(RoutingError) as err:
+            clock.run(engine.complete(ask()))
+        assert err.value.status == status, kind
+        assert err.value.record.error_kind is kind and "attempts failed" in err.value.record.error
+
+
 def test_everything_down_is_a_503_with_the_reason_and_bounded_calls_upstream():
     cfg = make_config(routes={"chat": {"candidates": TWO, "strategy": "priority"}},
                       breaker={"consecutive_failures": 3, "open_s": 30,
                                "panic_trials_per_s": 1})
     clock, engine, providers, records = setup(cfg=cfg, a=DOWN, b=DOWN)
     seen = clock.run(paced(engine, clock, 200, 20))  # 10 s of traffic
-    assert all(e != "ok" and e.status in (502, 503) for e in seen)
+    assert all(e != "ok" and e.status == 503 for e in seen)  # never 502: nobody answered
     for p in ("a", "b"):
         late = [t for t in providers[p].call_times if t >= 2.0]
         assert len(late) <= 9, f"{p}: {len(late)} calls in 8 s"  # ~1 panic trial a second
