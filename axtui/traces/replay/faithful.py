@@ -1,0 +1,226 @@
+"""Faithful replay: the recorded records re-emitted, in order, into a fresh store on a
+virtual clock. The store's rollups fill as they did; the alert evaluator runs every
+`[alerting] interval_s` of trace time over them; a circuit breaker per deployment is fed
+each recorded attempt, so breaker trips (and breaker_open alerts) happen when they did.
+At the end each flag's gates are judged over the whole trace."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from axtui.clock import VirtualClock
+from axtui.config import Config
+from axtui.records import RequestRecord
+from axtui.traces.replay.tally import Tally
+
+log = logging.getLogger(__name__)
+BATCH = 2000  # records per store transaction
+SHOWN = ("pending", "firing", "resolved")
+
+
+@dataclass
+class Moment:
+    """One line of the timeline: an alert transition or a breaker transition."""
+
+    at: float
+    kind: str  # "alert" | "breaker"
+    subject: str  # the rule's name, or the deployment
+    from_state: str
+    to_state: str
+    detail: str = ""  # the alert's value, or the breaker's reason
+    severity: str | None = None
+
+    def to_dict(self, t0: float) -> dict:
+        return {"at_s": round(self.at - t0, 3), "kind": self.kind, "subject": self.subject,
+                "from": self.from_state, "to": self.to_state, "detail": self.detail,
+                "severity": self.severity}
+
+
+@dataclass
+class Outcome:
+    start: float
+    end: float
+    tally: Tally
+    timeline: list[Moment] = field(default_factory=list)
+    evaluations: int = 0
+    breaker_trips: int = 0
+    cooldowns: int = 0
+    gates: dict[str, dict] = field(default_factory=dict)
+
+    def fired(self) -> list[Moment]:
+        return [m for m in self.timeline if m.kind == "alert" and m.to_state == "firing"]
+
+    @property
+    def critical_fired(self) -> bool:
+        return any(m.severity == "critical" for m in self.fired())
+
+    def alerts_dict(self) -> dict:
+        fired = self.fired()
+        return {"fired": len(fired), "critical": sum(m.severity == "critical" for m in fired),
+                "rules": sorted({m.subject for m in fired})}
+
+
+class _Breakers:
+    """A breaker per deployment, fed with the recorded attempts; the evaluator's source
+    for breaker_open rules."""
+
+    def __init__(self, clock: VirtualClock, config: Config, timeline: list[Moment]) -> None:
+        from axtui.engine.health import CircuitBreaker
+
+        self._make = lambda dep: CircuitBreaker(clock, config.breaker, deployment=dep,
+                                                on_transition=self._moved)
+        self.clock = clock
+        self.timeline = timeline
+        self.by_dep: dict = {}
+        self.trips = 0
+        self.cooldowns = 0  # rate-limit cooldowns: counted, kept off the timeline
+        self._cooling: set[str] = set()
+        self._seen_trips: dict[str, int] = {}
+
+    def _moved(self, dep: str, old: object, new: object, reason: str) -> None:
+        b = self.by_dep[dep]
+        if str(new) == "open":
+            if b.trips == self._seen_trips.get(dep, 0):  # a 429's cooldown, not a trip
+                self.cooldowns += 1
+                self._cooling.add(dep)
+                return
+            self._seen_trips[dep] = b.trips
+            self.trips += 1
+        elif dep in self._cooling:
+            self._cooling.discard(dep)
+            if str(new) == "closed":
+                return
+        self.timeline.append(Moment(self.clock.now(), "breaker", dep, str(old), str(new),
+                                    reason))
+
+    def feed(self, r: RequestRecord) -> None:
+        from axtui.records import ErrorKind
+
+        for a in r.attempts:
+            b = self.by_dep.get(a.deployment)
+            if b is None:
+                b = self.by_dep[a.deployment] = self._make(a.deployment)
+            if not b.allow():  # open here: the real engine would not have tried it
+                continue
+            if a.error_kind is None:
+                b.on_success()
+            elif a.error_kind is ErrorKind.rate_limited:
+                b.on_rate_limited(a.retry_after_s)
+            else:
+                b.on_failure(a.error_kind)
+
+    def breaker_open(self, deployment: str) -> bool | None:
+        b = self.by_dep.get(deployment)
+        return None if b is None else str(b.state) != "closed"
+
+
+def replay_faithful(records: Iterator[RequestRecord], config: Config, *, workdir: str,
+                    speed: float | None = None,
+                    on_record: Callable[[RequestRecord], None] | None = None,
+                    on_tick: Callable[[float], None] | None = None) -> Outcome:
+    """Replay `records` (file order) into a fresh store under `workdir`. `speed`: virtual
+    seconds per real second (None: as fast as it goes). `on_record` sees each record (the
+    counterfactual fitter), `on_tick(now)` each evaluation (a console)."""
+    from axtui.alerts.evaluator import AlertEvaluator
+    from axtui.store.db import open_store
+    from axtui.store.ingest import PreparedBatch, record_json
+
+    first = next(records, None)
+    tally = Tally()
+    if first is None:
+        return Outcome(0.0, 0.0, tally)
+    start = first.started_at // 60 * 60
+    clock = VirtualClock(start=start)
+    timeline: list[Moment] = []
+    breakers = _Breakers(clock, config, timeline)
+    store = open_store(f"sqlite:///{os.path.join(workdir, 'faithful.db')}", clock=clock)
+    try:
+        _seed_flags(store, config, start)
+        ev = AlertEvaluator.from_config(store, config, clock, engine_source=breakers)
+        interval = ev.interval_s
+        next_eval = start + interval
+        pending: list[RequestRecord] = []
+        evaluations = 0
+        wall0 = time.perf_counter()
+
+        def flush() -> None:
+            if pending:
+                batch = PreparedBatch()
+                batch.extend_records(pending, [record_json(r) for r in pending])
+                store.write_prepared(batch)
+                pending.clear()
+
+        def evaluate(at: float) -> None:
+            nonlocal evaluations
+            flush()
+            clock.set(max(at, clock.now()))
+            if speed:  # real time catches up with virtual time / speed
+                ahead = (clock.now() - start) / speed - (time.perf_counter() - wall0)
+                if ahead > 0:
+                    time.sleep(ahead)
+            if ev.rules:
+                for t in ev.evaluate(at):
+                    if t.to_state in SHOWN or (t.from_state == "pending"
+                                               and t.to_state == "inactive"):
+                        timeline.append(Moment(t.at, "alert", t.rule.name, t.from_state,
+                                               t.to_state, _value(t.value), t.rule.severity))
+            evaluations += 1
+            if on_tick is not None:
+                on_tick(at)
+
+        end = first.ended_at
+        for r in _chain(first, records):
+            t = r.ended_at
+            end = max(end, t)
+            while next_eval <= t:
+                evaluate(next_eval)
+                next_eval += interval
+            clock.set(max(t, clock.now()))
+            breakers.feed(r)
+            tally.add(r)
+            pending.append(r)
+            if on_record is not None:
+                on_record(r)
+            if len(pending) >= BATCH:
+                flush()
+        while next_eval <= end + interval:
+            evaluate(next_eval)
+            next_eval += interval
+        flush()
+        gates = _gates(store, start, clock.now())
+    finally:
+        store.close()
+    timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order
+    return Outcome(start, end, tally, timeline, evaluations, breakers.trips, breakers.cooldowns,
+                   gates)
+
+
+def _chain(first: RequestRecord, rest: Iterator[RequestRecord]) -> Iterator[RequestRecord]:
+    yield first
+    yield from rest
+
+
+def _value(v: float | None) -> str:
+    return "no data" if v is None else f"{v:.4g}"
+
+
+def _seed_flags(store, config: Config, now: float) -> None:
+    from axtui.flags.ops import seed
+
+    seed(store, config, now=now)
+
+
+def _gates(store, since: float, now: float) -> dict[str, dict]:
+    """Each flag's gate verdict over the whole trace (its cohort against its baseline)."""
+    from axtui.flags.gates import evaluate_gates
+    from axtui.flags.ops import list_flags, verdict_numbers
+
+    out: dict[str, dict] = {}
+    for state in list_flags(store):
+        report = evaluate_gates(store, state, now, since=since)
+        out[state.name] = verdict_numbers(report)
+    return dict(sorted(out.items()))
