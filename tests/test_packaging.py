@@ -61,3 +61,11 @@ def test_an_installed_axtui_loads_its_bundled_demo(wheel, tmp_path):
     fixtures, themes, routes = done.stdout.split()
     assert fixtures.startswith(str(target)) and themes.startswith(str(target))
     assert int(routes) > 0
+
+
+def test_the_wheel_holds_the_bundled_traces(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {p.name for p in (REPO / "fixtures" / "traces").glob("*.jsonl.gz")}
+    assert {"normal-day.jsonl.gz", "provider-outage.jsonl.gz", "rate-limit-storm.jsonl.gz"} \
+        <= shipped
+    assert {f"axtui/fixtures/traces/{n}" for n in shipped} <= names

@@ -50,6 +50,7 @@ def _register() -> None:
         keys,
         monitor,
         providers,
+        replay,
         route,
         serve,
         status,
@@ -71,6 +72,7 @@ def _register() -> None:
     app.add_typer(monitor.app, name="monitor")
     app.command("console")(console.console)
     app.command("attach")(console.attach)
+    app.command("replay")(replay.replay)
 
 
 _register()

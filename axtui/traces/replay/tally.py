@@ -52,6 +52,7 @@ class Tally:
         self.last: float | None = None
         self.deps: dict[str, _Dep] = {}
         self.routes: dict[str, _Route] = {}
+        self.flags: dict[str, Counter[str]] = {}  # flag -> variant -> requests
 
     def add(self, r: RequestRecord) -> None:
         self.requests += 1
@@ -61,6 +62,11 @@ class Tally:
             self.last = r.ended_at
         self.outcomes[r.outcome.value] += 1
         self.cost_nano += r.cost_nano
+        for name, variant in r.flags.items():
+            c = self.flags.get(name)
+            if c is None:
+                c = self.flags[name] = Counter()
+            c[variant] += 1
         rs = self.routes.get(r.route)
         if rs is None:
             rs = self.routes[r.route] = _Route()
@@ -133,6 +139,7 @@ class Tally:
             "p50_ms": _q(self.latency, 0.5), "p95_ms": self.p95_ms,
             "cost_nano": self.cost_nano, "optimal_cost_nano": self.optimal_cost_nano,
             "split": split,
+            "flags": {name: dict(sorted(c.items())) for name, c in sorted(self.flags.items())},
             "duration_s": round(self.last - self.first, 3) if self.first is not None
             and self.last is not None else 0.0,
             "deployments": deployments, "routes": routes,
