@@ -25,7 +25,7 @@ from axtui.records import RequestRecord
 from axtui.store.tracefile import TraceWriter
 
 __all__ = ["BadLine", "TraceReadResult", "TraceSchemaError", "TraceWriter", "header_line",
-           "iter_trace", "open_trace", "read_header", "read_trace"]
+           "iter_trace", "iter_trace_lines", "open_trace", "read_header", "read_trace"]
 
 SCHEMA = 1  # the version this axtui writes
 SUPPORTED = frozenset({1})  # the versions it reads
@@ -116,21 +116,29 @@ def _reason(err: ValidationError) -> str:
 def iter_trace(path: str | os.PathLike[str]) -> Iterator[RequestRecord | BadLine | None]:
     """Each line in order: a record, a BadLine, or None for a blank line (the header, if
     any, is skipped; an unknown schema raises TraceSchemaError before the first record)."""
+    for item, _ in iter_trace_lines(path):
+        yield item
+
+
+def iter_trace_lines(path: str | os.PathLike[str]
+                     ) -> Iterator[tuple[RequestRecord | BadLine | None, bytes]]:
+    """As iter_trace, each item with its line's bytes (stripped): a replay stores the
+    record's own line rather than serializing it again."""
     with open_trace(path) as f:
         first = True
         for line_no, raw in enumerate(f, start=1):
             line = raw.strip()
             if not line:
-                yield None
+                yield None, line
                 continue
             if first:
                 first = False
                 if _header(line, path) is not None:
                     continue
             try:
-                yield RequestRecord.model_validate_json(line)
+                yield RequestRecord.model_validate_json(line), line
             except ValidationError as err:
-                yield BadLine(line_no, _reason(err))
+                yield BadLine(line_no, _reason(err)), line
 
 
 def read_trace(path: str | os.PathLike[str]) -> TraceReadResult:

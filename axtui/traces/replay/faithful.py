@@ -118,21 +118,24 @@ class _Breakers:
         return None if b is None else str(b.state) != "closed"
 
 
-def replay_faithful(records: Iterator[RequestRecord], config: Config, *, workdir: str,
+def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config, *,
+                    workdir: str,
                     speed: float | None = None,
                     on_record: Callable[[RequestRecord], None] | None = None,
                     on_tick: Callable[[float], None] | None = None) -> Outcome:
-    """Replay `records` (file order) into a fresh store under `workdir`. `speed`: virtual
+    """Replay `(record, its JSON line)` pairs (file order) into a fresh store under
+    `workdir`. `speed`: virtual
     seconds per real second (None: as fast as it goes). `on_record` sees each record (the
     counterfactual fitter), `on_tick(now)` each evaluation (a console)."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.store.db import open_store
-    from axtui.store.ingest import PreparedBatch, record_json
+    from axtui.store.ingest import PreparedBatch
 
-    first = next(records, None)
+    head = next(records, None)
     tally = Tally()
-    if first is None:
+    if head is None:
         return Outcome(0.0, 0.0, tally)
+    first = head[0]
     start = first.started_at // 60 * 60
     clock = VirtualClock(start=start)
     timeline: list[Moment] = []
@@ -144,15 +147,17 @@ def replay_faithful(records: Iterator[RequestRecord], config: Config, *, workdir
         interval = ev.interval_s
         next_eval = start + interval
         pending: list[RequestRecord] = []
+        pending_lines: list[str] = []
         evaluations = 0
         wall0 = time.perf_counter()
 
         def flush() -> None:
             if pending:
                 batch = PreparedBatch()
-                batch.extend_records(pending, [record_json(r) for r in pending])
+                batch.extend_records(pending, pending_lines)
                 store.write_prepared(batch)
                 pending.clear()
+                pending_lines.clear()
 
         def evaluate(at: float) -> None:
             nonlocal evaluations
@@ -173,7 +178,7 @@ def replay_faithful(records: Iterator[RequestRecord], config: Config, *, workdir
                 on_tick(at)
 
         end = first.ended_at
-        for r in _chain(first, records):
+        for r, line in _chain(head, records):
             t = r.ended_at
             end = max(end, t)
             while next_eval <= t:
@@ -183,6 +188,7 @@ def replay_faithful(records: Iterator[RequestRecord], config: Config, *, workdir
             breakers.feed(r)
             tally.add(r)
             pending.append(r)
+            pending_lines.append(line)
             if on_record is not None:
                 on_record(r)
             if len(pending) >= BATCH:
@@ -199,7 +205,7 @@ def replay_faithful(records: Iterator[RequestRecord], config: Config, *, workdir
                    gates)
 
 
-def _chain(first: RequestRecord, rest: Iterator[RequestRecord]) -> Iterator[RequestRecord]:
+def _chain(first: tuple, rest: Iterator[tuple]) -> Iterator[tuple]:
     yield first
     yield from rest
 
@@ -214,13 +220,21 @@ def _seed_flags(store, config: Config, now: float) -> None:
     seed(store, config, now=now)
 
 
+GATE_RECORDS = 10_000  # newest records a gate verdict reads: memory stays flat
+
+
 def _gates(store, since: float, now: float) -> dict[str, dict]:
-    """Each flag's gate verdict over the whole trace (its cohort against its baseline)."""
-    from axtui.flags.gates import evaluate_gates
+    """Each flag's gate verdict (its cohort against its baseline) over the trace's newest
+    GATE_RECORDS records (`truncated` says when the trace held more)."""
+    from axtui.flags.gates import judge
     from axtui.flags.ops import list_flags, verdict_numbers
 
     out: dict[str, dict] = {}
-    for state in list_flags(store):
-        report = evaluate_gates(store, state, now, since=since)
-        out[state.name] = verdict_numbers(report)
+    states = list_flags(store)
+    if not states:
+        return out
+    records = store.recent_records(since_ts=since, until_ts=now, limit=GATE_RECORDS)
+    for state in states:
+        report = judge(state, records, since, now, truncated=len(records) >= GATE_RECORDS)
+        out[state.name] = {**verdict_numbers(report), "truncated": report.truncated}
     return dict(sorted(out.items()))

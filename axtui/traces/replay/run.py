@@ -54,7 +54,7 @@ def replay(opts: ReplayOptions) -> dict:
     from axtui.traces.replay.counterfactual import plan, run
 
     path = resolve_trace(opts.trace)
-    stats, records = open_source(path)
+    stats, records = open_source(path, lines=True)
     with tempfile.TemporaryDirectory(prefix="axtui-replay-") as workdir:
         fitter_box: list[Fitter] = []
 

@@ -7,8 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from axtui.records import RequestRecord
-from axtui.traces.jsonl import BadLine, iter_trace, read_header
+from axtui.traces.jsonl import BadLine, iter_trace_lines, read_header
 
 SHOWN_BAD = 20  # bad lines kept with their reason; the rest are counted
 
@@ -31,14 +30,16 @@ class SourceStats:
                 "bad": [{"line": b.line_no, "reason": b.reason} for b in self.bad_lines]}
 
 
-def open_source(path: str | os.PathLike[str]) -> tuple[SourceStats, Iterator[RequestRecord]]:
-    """The trace's stats (filled in as it is read) and its records in file order. Raises
-    TraceSchemaError for an unknown schema and OSError for an unreadable file, at once."""
+def open_source(path: str | os.PathLike[str], *, lines: bool = False
+                ) -> tuple[SourceStats, Iterator]:
+    """The trace's stats (filled in as it is read) and its records in file order (with
+    `lines`, `(record, its JSON line)` pairs). Raises TraceSchemaError for an unknown
+    schema and OSError for an unreadable file, at once."""
     header = read_header(path)
     stats = SourceStats(path=str(path), schema=header["axtui_trace"], header=header)
 
-    def records() -> Iterator[RequestRecord]:
-        for item in iter_trace(path):
+    def records() -> Iterator:
+        for item, line in iter_trace_lines(path):
             if item is None:
                 stats.blank_lines += 1
             elif isinstance(item, BadLine):
@@ -47,6 +48,6 @@ def open_source(path: str | os.PathLike[str]) -> tuple[SourceStats, Iterator[Req
                     stats.bad_lines.append(item)
             else:
                 stats.records += 1
-                yield item
+                yield (item, line.decode()) if lines else item
 
     return stats, records()
