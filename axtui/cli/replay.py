@@ -146,8 +146,8 @@ def _timeline(moments: list[dict], indent: str = "") -> None:
     for m in moments:
         what = f"alert {m['subject']} ({m['severity']})" if m["kind"] == "alert" else \
             f"breaker {m['subject']}"
-        typer.echo(f"{indent}+{m['at_s']:>8.1f}s  {what}: {m['from']} → {m['to']}  "
-                   f"{m['detail']}")
+        at = f"+{m['at_s']:.1f}s"
+        typer.echo(f"{indent}{at:>9}  {what}: {m['from']} → {m['to']}  {m['detail']}")
 
 
 def _summary(s: dict) -> None:
