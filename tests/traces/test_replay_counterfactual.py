@@ -92,3 +92,26 @@ def test_the_difference_reads_as_one_line():
          "breaker_trips": 1}
     assert story(d) == ("p95 +12%, cost \u221241%, 2 alerts fewer, same failed requests, "
                         "1 breaker trip more")
+
+
+def test_a_scenario_outage_trips_that_deployment_in_the_counterfactual(trace, tmp_path):
+    from axtui.traces.replay.counterfactual import load_scenario
+
+    scenario = tmp_path / "incident.toml"
+    scenario.write_text('[[outages]]\nprovider = "mistral"\nstart_s = 120\nend_s = 300\n'
+                        'kind = "server"\n')
+    out = cf(trace, scenario=load_scenario(scenario))
+    trips = [m for m in out["counterfactual"]["timeline"] if m["kind"] == "breaker"
+             and m["subject"] == "mistral/mistral-small-latest" and m["to"] == "open"]
+    assert trips and 120 <= trips[0]["at_s"] < 180
+    assert not any(m["subject"] == "mistral/mistral-small-latest"
+                   for m in out["recorded"]["timeline"])
+
+
+def test_a_scenario_naming_nothing_known_is_refused(trace, tmp_path):
+    from axtui.traces.replay.counterfactual import load_scenario
+
+    scenario = tmp_path / "incident.toml"
+    scenario.write_text('[[outages]]\nprovider = "nobody"\nstart_s = 1\nend_s = 2\n')
+    with pytest.raises(ReplayInputError, match="no such provider or deployment 'nobody'"):
+        cf(trace, scenario=load_scenario(scenario))

@@ -85,3 +85,18 @@ def test_five_failures_in_a_row_trip_the_breaker_in_the_timeline(tmp_path):
     assert [m["subject"] for m in trips] == [dep]
     assert "5 consecutive failures" in trips[0]["detail"]
     assert out["breakers"]["trips"] == 1
+
+
+def test_a_speed_plays_trace_time_at_that_pace(tmp_path):
+    import time
+
+    # 300 s of trace, evaluated through 315 s, at 200x: >= 1.5 s (at max speed ~0.2 s)
+    recs = [record(started_at=T0 + i, attempts=[attempt(started_at=T0 + i)])
+            for i in range(0, 300, 10)]
+    path = str(write(tmp_path / "t.jsonl", recs))
+    started = time.perf_counter()
+    replay(ReplayOptions(trace=path, config=load_config()))
+    fastest = time.perf_counter() - started
+    started = time.perf_counter()
+    replay(ReplayOptions(trace=path, config=load_config(), speed=200.0))
+    assert time.perf_counter() - started >= 1.5 > fastest
