@@ -7,7 +7,6 @@ catalog profile (its config's sim profile, or the default one) and is listed as 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from axtui.clock import VirtualClock
 from axtui.config import Config, SimProfile
 from axtui.traces.replay.faithful import SHOWN, Moment
 from axtui.traces.replay.fit import Fitter
+from axtui.traces.replay.pace import Pacer
 from axtui.traces.replay.tally import Tally
 
 
@@ -132,7 +132,8 @@ def plan(config: Config, fitter: Fitter, *, seed: int, flags: dict[str, float],
 
 
 def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
-        drains: list[str], speed: float | None = None) -> Counterfactual:
+        drains: list[str], pacer: Pacer | None = None, store_url: str | None = None
+        ) -> Counterfactual:
     """Send `records`' requests (any order: they are re-sorted by arrival) through a
     RuntimeHost on a virtual clock starting at `start`, the trace's first minute."""
     from axtui.runtime import RuntimeHost
@@ -141,7 +142,8 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
 
     clock = VirtualClock(start=start)
     cfg = the_plan.config
-    host = RuntimeHost(cfg, face="replay", store_url=f"sqlite:///{workdir}/counterfactual.db",
+    url = store_url or f"sqlite:///{workdir}/counterfactual.db"
+    host = RuntimeHost(cfg, face="replay", store_url=url,
                        clock=clock, seed=seed, recorder="thread", heartbeat_s=None)
     out = Counterfactual(Tally())
     host.subscribe_records(out.tally.add)
@@ -164,18 +166,12 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
         out.timeline.append(Moment(e.ts, "breaker", e.subject, str(old), str(new), str(reason)))
 
     host.subscribe_events(on_event)
-    wall0 = time.perf_counter()
-
-    def pace(now: float) -> None:  # real time catches up with virtual time / speed
-        ahead = (now - start) / speed - (time.perf_counter() - wall0)  # type: ignore[operator]
-        if ahead > 0:
-            time.sleep(ahead)
 
     async def main() -> None:
         await host.start()
         try:
-            if speed:
-                host.add_job("replay-pace", 0.1, pace)
+            if pacer is not None:  # inline on the virtual clock: a sleep holds trace time
+                host.add_job("replay-pace", 0.1, pacer.pace)
             for dep in drains:
                 await host.drain(dep, reason="replay --drain", by="replay")
             stats = await drive(host, clock, arrivals(records, clock.monotonic(), start))
@@ -185,7 +181,11 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
         finally:
             await host.stop()
 
+    if pacer is not None:
+        pacer.pace(start)
     clock.run(main())
+    if pacer is not None:
+        pacer.finish(clock.now())
     if host.alerts is not None:
         for t in host.alerts.recent:
             if t.to_state in SHOWN or (t.from_state == "pending" and t.to_state == "inactive"):

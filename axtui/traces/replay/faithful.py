@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from axtui.clock import VirtualClock
 from axtui.config import Config
 from axtui.records import RequestRecord
+from axtui.traces.replay.pace import Pacer
 from axtui.traces.replay.tally import Tally
 
 log = logging.getLogger(__name__)
@@ -120,12 +120,12 @@ class _Breakers:
 
 def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config, *,
                     workdir: str,
-                    speed: float | None = None,
+                    pacer: Pacer | None = None, store_url: str | None = None,
                     on_record: Callable[[RequestRecord], None] | None = None,
                     on_tick: Callable[[float], None] | None = None) -> Outcome:
     """Replay `(record, its JSON line)` pairs (file order) into a fresh store under
-    `workdir`. `speed`: virtual
-    seconds per real second (None: as fast as it goes). `on_record` sees each record (the
+    `workdir` (or `store_url`). `pacer` holds trace time to real time (None: as fast as
+    it goes). `on_record` sees each record (the
     counterfactual fitter), `on_tick(now)` each evaluation (a console)."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.store.db import open_store
@@ -140,7 +140,8 @@ def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config
     clock = VirtualClock(start=start)
     timeline: list[Moment] = []
     breakers = _Breakers(clock, config, timeline)
-    store = open_store(f"sqlite:///{os.path.join(workdir, 'faithful.db')}", clock=clock)
+    url = store_url or f"sqlite:///{os.path.join(workdir, 'faithful.db')}"
+    store = open_store(url, clock=clock)
     try:
         _seed_flags(store, config, start)
         ev = AlertEvaluator.from_config(store, config, clock, engine_source=breakers)
@@ -149,7 +150,8 @@ def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config
         pending: list[RequestRecord] = []
         pending_lines: list[str] = []
         evaluations = 0
-        wall0 = time.perf_counter()
+        if pacer is not None:
+            pacer.pace(start)  # trace time is paced from the trace's first minute
 
         def flush() -> None:
             if pending:
@@ -163,10 +165,8 @@ def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config
             nonlocal evaluations
             flush()
             clock.set(max(at, clock.now()))
-            if speed:  # real time catches up with virtual time / speed
-                ahead = (clock.now() - start) / speed - (time.perf_counter() - wall0)
-                if ahead > 0:
-                    time.sleep(ahead)
+            if pacer is not None:
+                pacer.pace(at)
             if ev.rules:
                 for t in ev.evaluate(at):
                     if t.to_state in SHOWN or (t.from_state == "pending"
@@ -198,6 +198,8 @@ def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config
             next_eval += interval
         flush()
         gates = _gates(store, start, clock.now())
+        if pacer is not None:
+            pacer.finish(clock.now())
     finally:
         store.close()
     timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order

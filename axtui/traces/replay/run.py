@@ -27,6 +27,8 @@ class ReplayOptions:
     drains: list[str] = field(default_factory=list)
     scenario: list[dict] = field(default_factory=list)
     seed: int = 7
+    store_url: str | None = None  # write the replay here (a console follows it); default temp
+    control_dir: str | None = None  # steered by a console through this folder (pace.py)
 
 
 def bundled_traces() -> list[str]:
@@ -64,8 +66,11 @@ def replay(opts: ReplayOptions) -> dict:
             fitter_box[0].add(r)
 
         cf = opts.mode == "counterfactual"
+        pacer = _pacer(opts)
+        # counterfactual: the recorded side is only measured, at full speed, in a temp store
         recorded = replay_faithful(records, opts.config, workdir=workdir,
-                                   speed=None if cf else opts.speed,
+                                   pacer=None if cf else pacer,
+                                   store_url=None if cf else opts.store_url,
                                    on_record=fit if cf else None)
         out = {"mode": opts.mode, "trace": stats.to_dict(),
                "window": {"start": recorded.start, "end": recorded.end,
@@ -84,7 +89,7 @@ def replay(opts: ReplayOptions) -> dict:
                         drains=opts.drains, scenario=opts.scenario)
         _, again = open_source(path)  # a second streamed pass: the requests
         result = run(again, the_plan, start=recorded.start, workdir=workdir, seed=opts.seed,
-                     drains=opts.drains, speed=opts.speed)
+                     drains=opts.drains, pacer=pacer, store_url=opts.store_url)
         cf_side = _side(result.tally, result.timeline, recorded.start, result.alerts_dict(),
                         result.breaker_trips, result.cooldowns)
         out["changes"] = {"flags": dict(sorted(opts.flags.items())),
@@ -96,6 +101,14 @@ def replay(opts: ReplayOptions) -> dict:
         out["difference"] = difference(rec_side, cf_side)
         out["critical_fired"] = result.critical_fired
         return out
+
+
+def _pacer(opts: ReplayOptions):
+    from axtui.traces.replay.pace import FilePacer, Pacer
+
+    if opts.control_dir is not None:
+        return FilePacer(opts.control_dir, opts.speed)
+    return Pacer(opts.speed) if opts.speed else None
 
 
 def _side(tally, timeline, t0: float, alerts: dict, trips: int, cooldowns: int) -> dict:
