@@ -42,7 +42,8 @@ def replay(
     config: Path | None = typer.Option(None, "--config", "-c",
                                        help="config file (default: the bundled demo)"),
     mode: str = typer.Option("faithful", "--mode", help="faithful | counterfactual"),
-    speed: str = typer.Option("max", "--speed", help="virtual seconds per real second, or max"),
+    speed: str | None = typer.Option(None, "--speed", help="trace seconds per real second, "
+                                     "or max (default: max; 60 with --tui)"),
     set_: list[str] = typer.Option([], "--set", help="counterfactual: FLAG=PCT (repeatable)"),
     drain: list[str] = typer.Option([], "--drain", help="counterfactual: drain DEPLOYMENT "
                                     "(repeatable)"),
@@ -51,6 +52,12 @@ def replay(
     seed: int = typer.Option(7, "--seed", help="seed for the simulated providers and flags"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable output; exit 1 "
                                   "if the replay fired a critical alert"),
+    tui: bool = typer.Option(False, "--tui", help="play the replay in the console: space "
+                             "pauses, n steps 15 s, + and - change the speed"),
+    store: str | None = typer.Option(None, "--store", hidden=True,
+                                     help="write the replay into this store (the console's)"),
+    control: Path | None = typer.Option(None, "--control", hidden=True,
+                                        help="a folder a console steers the replay through"),
 ) -> None:
     """Replay a recorded trace: the alert and breaker timeline as it happened, or the same
     requests through the engine with another config, side by side with what was recorded."""
@@ -65,9 +72,21 @@ def replay(
     if mode == "faithful" and (set_ or drain or scenario):
         raise CliError("--set, --drain and --scenario change what happens: use them with "
                        "--mode counterfactual")
+    if tui and json_out:
+        raise CliError("--tui plays the replay in the console; --json prints it: choose one")
+    pace = _speed(speed or ("60" if tui else "max"))
     opts = ReplayOptions(trace=trace, config=load_config(config), mode=mode,
-                         speed=_speed(speed), flags=_flag_set(set_), drains=list(drain),
-                         seed=seed)
+                         speed=pace, flags=_flag_set(set_), drains=list(drain),
+                         seed=seed, store_url=store,
+                         control_dir=str(control) if control else None)
+    if tui:
+        _play_in_console(opts, trace, config, mode, set_, drain, scenario)
+        return
+    if control is not None:  # the console's child: its quit is a SIGTERM, a clean end here
+        import signal
+        import sys
+
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if scenario is not None:
             opts.scenario = load_scenario(scenario)
@@ -83,6 +102,32 @@ def replay(
             raise typer.Exit(1)
         return
     _print(out)
+
+
+def _play_in_console(opts, trace: str, config: Path | None, mode: str, set_: list[str],
+                     drain: list[str], scenario: Path | None) -> None:
+    """The replay in a child process, the console over its store (checked here first, so
+    bad input is one line before the screen changes)."""
+    from axtui.cli.console import replay_console
+    from axtui.traces.jsonl import TraceSchemaError, read_header
+    from axtui.traces.replay.counterfactual import load_scenario
+    from axtui.traces.replay.run import resolve_trace
+
+    try:
+        path = resolve_trace(trace)
+        read_header(path)
+        if scenario is not None:
+            load_scenario(scenario)
+    except (FileNotFoundError, TraceSchemaError, ValueError) as e:
+        raise CliError(str(e)) from None
+    args = ["--mode", mode, "--seed", str(opts.seed)]
+    if config is not None:
+        args += ["--config", str(config)]
+    args += [a for s in set_ for a in ("--set", s)] + [a for d in drain for a in ("--drain", d)]
+    if scenario is not None:
+        args += ["--scenario", str(scenario)]
+    # a faithful replay has no engine to act on: the console's actions would change nothing
+    replay_console(path, args, opts.config, opts.speed, readonly=mode == "faithful")
 
 
 def _print(out: dict) -> None:
