@@ -73,9 +73,12 @@ def test_the_table_shows_the_timeline_and_the_side_by_side(outage, tmp_path):
     (("normal-day", "--mode", "counterfactual", "--drain", "x/y"), "unknown deployment 'x/y'"),
     (("normal-day", "--speed", "fast"), "--speed 'fast'"),
     (("normal-day", "--drain", "openai/gpt-4o"), "use them with --mode counterfactual"),
+    (("ALLBAD", "--json"), "no records to replay (2 bad lines; line 1: malformed JSON"),
+    (("normal-day", "--tui", "--json"), "choose one"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, says, tmp_path):
     (tmp_path / "SCHEMA9").write_bytes(gzip.compress(b'{"axtui_trace": 9}\n'))
+    (tmp_path / "ALLBAD").write_bytes(b'garbage\n{"id": 1}\n')
     done = axtui("replay", *args, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert says in done.stderr

@@ -100,3 +100,14 @@ def test_a_speed_plays_trace_time_at_that_pace(tmp_path):
     started = time.perf_counter()
     replay(ReplayOptions(trace=path, config=load_config(), speed=200.0))
     assert time.perf_counter() - started >= 1.5 > fastest
+
+
+def test_breaker_open_rules_see_the_replayed_breakers(tmp_path):
+    dep = "mistral/mistral-small-latest"
+    recs = [record(started_at=T0 + i, route="chat-eu", attempts=[
+        attempt(dep, started_at=T0 + i, error_kind=ErrorKind.server)]) for i in range(150)]
+    out = replay(ReplayOptions(trace=str(write(tmp_path / "t.jsonl", recs)),
+                               config=load_config()))
+    fired = [m for m in out["timeline"] if m["subject"] == "mistral-breaker"
+             and m["to"] == "firing"]
+    assert fired and fired[0]["severity"] == "critical"

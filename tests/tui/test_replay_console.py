@@ -9,9 +9,9 @@ from axtui.traces.replay.pace import CONTROL, ReplayControl, write_json
 from axtui.traces.replay.run import ReplayOptions, replay
 from axtui.tui.app import ConsoleApp
 from axtui.tui.replay_feed import ReplayFeed
+from tests.traces.replay_helpers import cut
 from tests.tui.conftest import screen_text
 from tests.tui.test_producer import wait_until
-from tests.traces.replay_helpers import cut
 
 
 def replayed_store(tmp_path) -> tuple[str, float]:

@@ -53,7 +53,7 @@ def resolve_trace(trace: str) -> str:
 def replay(opts: ReplayOptions) -> dict:
     """Run the replay; raises FileNotFoundError, TraceSchemaError or ReplayInputError for
     bad input (the CLI turns each into one line and exit code 2)."""
-    from axtui.traces.replay.counterfactual import plan, run
+    from axtui.traces.replay.counterfactual import ReplayInputError, plan, run
 
     path = resolve_trace(opts.trace)
     stats, records = open_source(path, lines=True)
@@ -72,6 +72,10 @@ def replay(opts: ReplayOptions) -> dict:
                                    pacer=None if cf else pacer,
                                    store_url=None if cf else opts.store_url,
                                    on_record=fit if cf else None)
+        if stats.records == 0:
+            first = f"; {stats.bad_lines[0]}" if stats.bad_lines else ""
+            raise ReplayInputError(f"{path}: no records to replay ({stats.bad_count} bad "
+                                   f"lines{first})")
         out = {"mode": opts.mode, "trace": stats.to_dict(),
                "window": {"start": recorded.start, "end": recorded.end,
                           "duration_s": round(recorded.end - recorded.start, 3)},
