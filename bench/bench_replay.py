@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import orjson
@@ -58,19 +56,27 @@ def make_trace(path: Path, lines: int, rate: float) -> None:
             cycle += 1
 
 
+# a fresh wrapper per run: RUSAGE_CHILDREN's peak is the largest child a process ever had
+_WRAP = """
+import resource, subprocess, sys, time
+t = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - t
+sys.stderr.write(done.stderr)
+print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)
+"""
+
+
 def run(trace: Path, *args: str) -> tuple[float, float, int]:
-    """(wall seconds, child peak RSS MiB, exit code) of one `axtui replay`."""
+    """(wall seconds, the replay's peak RSS in MiB, exit code) of one `axtui replay`."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "axtui.cli.main", "replay", str(trace),
-                           "--json", *args], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if done.returncode not in (0, 1):
-        sys.exit(f"replay failed ({done.returncode}): {done.stderr.strip()}")
-    # ru_maxrss of children is the largest child so far: runs go from small to large
-    return wall, max(peak, before) / 1024, done.returncode
+    done = subprocess.run([sys.executable, "-c", _WRAP, sys.executable, "-m",
+                           "axtui.cli.main", "replay", str(trace), "--json", *args],
+                          env=env, capture_output=True, text=True)
+    wall, rss_kib, code = done.stdout.split()
+    if int(code) not in (0, 1):
+        sys.exit(f"replay failed ({code}): {done.stderr.strip()}")
+    return float(wall), int(rss_kib) / 1024, int(code)
 
 
 def main() -> None:

@@ -178,6 +178,9 @@ def _print(out: dict) -> None:
                       for d in deps], ["served by", "recorded", "counterfactual"],
                      right={1, 2}))
     typer.echo(f"\ndifference: {out['difference']['line']}")
+    if out["late_requests"]:
+        typer.echo(f"{out['late_requests']} requests were sent after their recorded start "
+                   "(they lasted longer than any before them)")
     if out["engine_errors"]:
         typer.echo(f"{out['engine_errors']} requests raised inside the engine (logged)")
     typer.echo("\ncounterfactual timeline:")

@@ -36,6 +36,7 @@ class Counterfactual:
     breaker_trips: int = 0
     cooldowns: int = 0
     sent: int = 0
+    late: int = 0  # requests sent after their recorded start (requests.REORDER_S)
     crashed: int = 0
     profiles: dict[str, dict] = field(default_factory=dict)
 
@@ -138,7 +139,7 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
     RuntimeHost on a virtual clock starting at `start`, the trace's first minute."""
     from axtui.runtime import RuntimeHost
     from axtui.traces.replay.drive import drive
-    from axtui.traces.replay.requests import arrivals
+    from axtui.traces.replay.requests import Late, arrivals
 
     clock = VirtualClock(start=start)
     cfg = the_plan.config
@@ -174,8 +175,9 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
                 host.add_job("replay-pace", 0.1, pacer.pace)
             for dep in drains:
                 await host.drain(dep, reason="replay --drain", by="replay")
-            stats = await drive(host, clock, arrivals(records, clock.monotonic(), start))
-            out.sent, out.crashed = stats.sent, stats.crashed
+            late = Late()
+            stats = await drive(host, clock, arrivals(records, clock.monotonic(), start, late))
+            out.sent, out.crashed, out.late = stats.sent, stats.crashed, late.n
             # one more evaluation after the last answer, as the faithful replay has
             await clock.sleep(cfg.alerting.interval_s)
         finally:

@@ -18,7 +18,11 @@ from axtui.providers.sim import filler_text
 from axtui.records import RequestRecord
 from axtui.traces.synthetic import _HARD, _TOOLS
 
-REORDER_S = 600.0  # longer than any request lasts: a record ends at most this after it starts
+# A record waits until the trace has passed its start by the longest request seen so far
+# (+ REORDER_MARGIN_S, at most REORDER_S): memory is the rate times that many records. A
+# request that lasted longer than any before it may arrive late (sent at once, counted).
+REORDER_S = 120.0
+REORDER_MARGIN_S = 5.0
 _IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
 
 
@@ -44,17 +48,31 @@ def request_of(r: RequestRecord) -> tuple[ChatRequest, RequestContext]:
     return req, RequestContext(user=r.user, key_id=r.key_id, tags=list(r.tags))
 
 
-def arrivals(records: Iterable[RequestRecord], start_mono: float, t0: float
-             ) -> Iterator[tuple[float, ChatRequest, RequestContext]]:
+class Late:
+    """Requests sent after their recorded start (they lasted longer than REORDER_S)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def arrivals(records: Iterable[RequestRecord], start_mono: float, t0: float,
+             late: Late | None = None) -> Iterator[tuple[float, ChatRequest, RequestContext]]:
     """(seconds on the replay's monotonic clock, request, context) in started_at order.
     `t0` is the trace time at monotonic `start_mono`."""
     heap: list[tuple[float, int, RequestRecord]] = []
     seq = itertools.count()
+    emitted = -float("inf")
+    longest = 0.0
     for r in records:
+        longest = max(longest, r.ended_at - r.started_at)
+        if r.started_at < emitted and late is not None:
+            late.n += 1  # its turn has passed: it goes out next, at the time reached
         heapq.heappush(heap, (r.started_at, next(seq), r))
-        horizon = r.ended_at - REORDER_S
+        horizon = r.ended_at - min(REORDER_S, longest + REORDER_MARGIN_S)
         while heap and heap[0][0] <= horizon:
-            yield _arrival(heapq.heappop(heap)[2], start_mono, t0)
+            r0 = heapq.heappop(heap)[2]
+            emitted = max(emitted, r0.started_at)
+            yield _arrival(r0, start_mono, t0)
     while heap:
         yield _arrival(heapq.heappop(heap)[2], start_mono, t0)
 

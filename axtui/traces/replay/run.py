@@ -102,6 +102,7 @@ def replay(opts: ReplayOptions) -> dict:
         out["recorded"] = rec_side
         out["counterfactual"] = cf_side
         out["engine_errors"] = result.crashed
+        out["late_requests"] = result.late
         out["difference"] = difference(rec_side, cf_side)
         out["critical_fired"] = result.critical_fired
         return out
