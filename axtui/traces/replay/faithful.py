@@ -41,7 +41,7 @@ class Moment:
 
 
 @dataclass
-class Outcome:
+class FaithfulRun:
     start: float
     end: float
     tally: Tally
@@ -121,12 +121,11 @@ class _Breakers:
 def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config, *,
                     workdir: str,
                     pacer: Pacer | None = None, store_url: str | None = None,
-                    on_record: Callable[[RequestRecord], None] | None = None,
-                    on_tick: Callable[[float], None] | None = None) -> Outcome:
+                    on_record: Callable[[RequestRecord], None] | None = None
+                    ) -> FaithfulRun:
     """Replay `(record, its JSON line)` pairs (file order) into a fresh store under
     `workdir` (or `store_url`). `pacer` holds trace time to real time (None: as fast as
-    it goes). `on_record` sees each record (the
-    counterfactual fitter), `on_tick(now)` each evaluation (a console)."""
+    it goes). `on_record` sees each record (the counterfactual's fitter)."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.store.db import open_store
     from axtui.store.ingest import PreparedBatch
@@ -134,7 +133,7 @@ def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config
     head = next(records, None)
     tally = Tally()
     if head is None:
-        return Outcome(0.0, 0.0, tally)
+        return FaithfulRun(0.0, 0.0, tally)
     first = head[0]
     start = first.started_at // 60 * 60
     clock = VirtualClock(start=start)
@@ -174,8 +173,6 @@ def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config
                         timeline.append(Moment(t.at, "alert", t.rule.name, t.from_state,
                                                t.to_state, _value(t.value), t.rule.severity))
             evaluations += 1
-            if on_tick is not None:
-                on_tick(at)
 
         end = first.ended_at
         for r, line in _chain(head, records):
@@ -203,7 +200,7 @@ def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config
     finally:
         store.close()
     timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order
-    return Outcome(start, end, tally, timeline, evaluations, breakers.trips, breakers.cooldowns,
+    return FaithfulRun(start, end, tally, timeline, evaluations, breakers.trips, breakers.cooldowns,
                    gates)
 
 
