@@ -62,3 +62,30 @@ def test_an_installed_axtui_loads_its_bundled_demo(wheel, tmp_path):
     fixtures, themes, routes = done.stdout.split()
     assert fixtures.startswith(str(target)) and themes.startswith(str(target))
     assert int(routes) > 0
+
+
+def test_the_wheel_holds_the_bundled_traces(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {p.name for p in (REPO / "fixtures" / "traces").glob("*.jsonl.gz")}
+    assert {"normal-day.jsonl.gz", "provider-outage.jsonl.gz", "rate-limit-storm.jsonl.gz"} \
+        <= shipped
+    assert {f"axtui/fixtures/traces/{n}" for n in shipped} <= names
+
+
+def test_an_installed_axtui_finds_its_bundled_traces_by_name(wheel, tmp_path):
+    target = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                           "--target", str(target), str(wheel)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    probe = ("from axtui.traces.replay.run import bundled_traces, resolve_trace\n"
+             "from axtui.traces.jsonl import read_header\n"
+             "print(','.join(bundled_traces()))\n"
+             "print(read_header(resolve_trace('provider-outage'))['scenario'])\n")
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    names, scenario = done.stdout.split()
+    assert names == "normal-day,provider-outage,rate-limit-storm"
+    assert scenario == "provider-outage"

@@ -120,3 +120,12 @@ def attach(
     cfg = str(config) if config else None
     run_console(attach_feed(store, cfg), refresh=refresh, readonly=readonly,
                 no_mouse=no_mouse, web=web_listen if web else None, config_path=cfg)
+
+
+def replay_console(trace: str, replay_args: list[str], config, speed: float | None,
+                   readonly: bool) -> None:
+    """`axtui replay TRACE --tui`: the console over a replay running in a child process."""
+    from axtui.tui.replay_feed import replay_feed
+
+    run_console(replay_feed(trace, replay_args, config, speed), refresh=3.0,
+                readonly=readonly, no_mouse=False)

@@ -51,6 +51,7 @@ def _register() -> None:
         keys,
         monitor,
         providers,
+        replay,
         route,
         serve,
         sim,
@@ -75,6 +76,7 @@ def _register() -> None:
     app.command("attach")(console.attach)
     app.command("drill")(drill.drill)
     app.add_typer(sim.app, name="sim")
+    app.command("replay")(replay.replay)
 
 
 _register()

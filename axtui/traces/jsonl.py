@@ -1,21 +1,84 @@
 """JSONL traces: one `RequestRecord.model_dump_json()` a line, so replay reads what serving wrote.
 
+The format is versioned by an optional first line, the header `{"axtui_trace": 1, ...}`
+(other keys are free-form metadata: what made the trace, with which seed). A trace without
+one (what `serve --trace-out` and the recorder write today) is schema 1. A schema this
+version does not read is refused with one line (`TraceSchemaError`). A gzip file (by its
+magic bytes, whatever its name) is read the same way.
+
 Reading never crashes on bad input and never drops a line silently: every line that is not
 a record is reported with its number and a one-line reason.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import IO, Any
 
 from pydantic import ValidationError
 
 from axtui.records import RequestRecord
 from axtui.store.tracefile import TraceWriter
 
-__all__ = ["BadLine", "TraceReadResult", "TraceWriter", "iter_trace", "read_trace"]
+__all__ = ["BadLine", "TraceReadResult", "TraceSchemaError", "TraceWriter", "header_line",
+           "iter_trace", "iter_trace_lines", "open_trace", "read_header", "read_trace"]
+
+SCHEMA = 1  # the version this axtui writes
+SUPPORTED = frozenset({1})  # the versions it reads
+HEADER_KEY = "axtui_trace"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class TraceSchemaError(ValueError):
+    """The trace's header names a schema this axtui cannot read."""
+
+
+def header_line(**meta: Any) -> str:
+    """The header a trace may start with: the schema version, then `meta` (sorted)."""
+    return json.dumps({HEADER_KEY: SCHEMA, **dict(sorted(meta.items()))}, separators=(",", ":"))
+
+
+def open_trace(path: str | os.PathLike[str]) -> IO[bytes]:
+    """The trace's bytes, decompressed if it is gzip (told by its first two bytes)."""
+    f = open(path, "rb")  # noqa: SIM115
+    if f.read(2) == _GZIP_MAGIC:
+        f.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    f.seek(0)
+    return f
+
+
+def _header(line: bytes, path: object) -> dict | None:
+    """The parsed header if `line` is one; a schema this version cannot read raises."""
+    if HEADER_KEY.encode() not in line[:80]:
+        return None
+    try:
+        head = json.loads(line)
+    except ValueError:
+        return None  # not JSON: the caller reports it as a bad line
+    if not isinstance(head, dict) or HEADER_KEY not in head:
+        return None
+    version = head[HEADER_KEY]
+    if type(version) is not int or version not in SUPPORTED:
+        raise TraceSchemaError(
+            f"{path}: trace schema {version!r} is not supported (this axtui reads schema "
+            f"{', '.join(map(str, sorted(SUPPORTED)))})")
+    return head
+
+
+def read_header(path: str | os.PathLike[str]) -> dict:
+    """The trace's header (`{"axtui_trace": 1}` for a header-less trace); raises
+    TraceSchemaError for an unknown schema, OSError for a missing file."""
+    with open_trace(path) as f:
+        for raw in f:
+            line = raw.strip()
+            if line:
+                return _header(line, path) or {HEADER_KEY: 1}
+    return {HEADER_KEY: 1}
 
 
 @dataclass(frozen=True)
@@ -51,17 +114,31 @@ def _reason(err: ValidationError) -> str:
 
 
 def iter_trace(path: str | os.PathLike[str]) -> Iterator[RequestRecord | BadLine | None]:
-    """Each line in order: a record, a BadLine, or None for a blank line."""
-    with open(path, "rb") as f:
+    """Each line in order: a record, a BadLine, or None for a blank line (the header, if
+    any, is skipped; an unknown schema raises TraceSchemaError before the first record)."""
+    for item, _ in iter_trace_lines(path):
+        yield item
+
+
+def iter_trace_lines(path: str | os.PathLike[str]
+                     ) -> Iterator[tuple[RequestRecord | BadLine | None, bytes]]:
+    """As iter_trace, each item with its line's bytes (stripped): a replay stores the
+    record's own line rather than serializing it again."""
+    with open_trace(path) as f:
+        first = True
         for line_no, raw in enumerate(f, start=1):
             line = raw.strip()
             if not line:
-                yield None
+                yield None, line
                 continue
+            if first:
+                first = False
+                if _header(line, path) is not None:
+                    continue
             try:
-                yield RequestRecord.model_validate_json(line)
+                yield RequestRecord.model_validate_json(line), line
             except ValidationError as err:
-                yield BadLine(line_no, _reason(err))
+                yield BadLine(line_no, _reason(err)), line
 
 
 def read_trace(path: str | os.PathLike[str]) -> TraceReadResult:

@@ -83,6 +83,11 @@ class ConsoleApp(ConsoleActions):
         await self.push_screen("dashboard")
         self.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
         self.show_pulse()
+        if getattr(self.feed, "replay", None) is not None:  # axtui replay --tui
+            self.bind("n", "replay_step", description="step")
+            self.bind("plus,equals_sign", "replay_speed(1)", description="faster")
+            self.bind("minus", "replay_speed(-1)", description="slower")
+            self.set_interval(1.0, self._replay_label)
         if self.live:
             self.set_interval(self.refresh_s, self.request_frame)
             self.set_interval(1.0, self.show_pulse)
@@ -185,10 +190,29 @@ class ConsoleApp(ConsoleActions):
         self.open_detail(Target(event.kind, event.name))
 
     def action_pause(self) -> None:
+        replay = getattr(self.feed, "replay", None)
+        if replay is not None:  # a replay pauses its trace time; the screen keeps following
+            replay.set_paused(not replay.paused)
+            self._replay_label()
+            return
         self.paused = not self.paused
         self.show_pulse()
         if not self.paused:
             self.request_frame()
+
+    def action_replay_step(self) -> None:
+        """While a replay is paused, let one alert evaluation's worth of trace time pass."""
+        self.feed.replay.step()
+
+    def action_replay_speed(self, by: int) -> None:
+        replay = self.feed.replay
+        replay.faster() if by > 0 else replay.slower()
+        self._replay_label()
+
+    def _replay_label(self) -> None:
+        """The header's mode: REPLAY ×N, and PAUSED or DONE."""
+        self.mode = self.feed.replay.label()
+        self.show_pulse()
 
     async def action_quit(self) -> None:
         """Textual's ctrl+q: the same confirmation as q while serving traffic."""

@@ -1,0 +1,239 @@
+"""Faithful replay: the recorded records re-emitted, in order, into a fresh store on a
+virtual clock. The store's rollups fill as they did; the alert evaluator runs every
+`[alerting] interval_s` of trace time over them; a circuit breaker per deployment is fed
+each recorded attempt, so breaker trips (and breaker_open alerts) happen when they did.
+At the end each flag's gates are judged over the whole trace."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from axtui.clock import VirtualClock
+from axtui.config import Config
+from axtui.records import RequestRecord
+from axtui.traces.replay.pace import Pacer
+from axtui.traces.replay.tally import Tally
+
+log = logging.getLogger(__name__)
+BATCH = 2000  # records per store transaction
+SHOWN = ("pending", "firing", "resolved")
+
+
+@dataclass
+class Moment:
+    """One line of the timeline: an alert transition or a breaker transition."""
+
+    at: float
+    kind: str  # "alert" | "breaker"
+    subject: str  # the rule's name, or the deployment
+    from_state: str
+    to_state: str
+    detail: str = ""  # the alert's value, or the breaker's reason
+    severity: str | None = None
+
+    def to_dict(self, t0: float) -> dict:
+        return {"at_s": round(self.at - t0, 3), "kind": self.kind, "subject": self.subject,
+                "from": self.from_state, "to": self.to_state, "detail": self.detail,
+                "severity": self.severity}
+
+
+@dataclass
+class FaithfulRun:
+    start: float
+    end: float
+    tally: Tally
+    timeline: list[Moment] = field(default_factory=list)
+    evaluations: int = 0
+    breaker_trips: int = 0
+    cooldowns: int = 0
+    gates: dict[str, dict] = field(default_factory=dict)
+
+    def fired(self) -> list[Moment]:
+        return [m for m in self.timeline if m.kind == "alert" and m.to_state == "firing"]
+
+    @property
+    def critical_fired(self) -> bool:
+        return any(m.severity == "critical" for m in self.fired())
+
+    def alerts_dict(self) -> dict:
+        fired = self.fired()
+        return {"fired": len(fired), "critical": sum(m.severity == "critical" for m in fired),
+                "rules": sorted({m.subject for m in fired})}
+
+
+class _Breakers:
+    """A breaker per deployment, fed with the recorded attempts; the evaluator's source
+    for breaker_open rules."""
+
+    def __init__(self, clock: VirtualClock, config: Config, timeline: list[Moment]) -> None:
+        from axtui.engine.health import CircuitBreaker
+
+        self._make = lambda dep: CircuitBreaker(clock, config.breaker, deployment=dep,
+                                                on_transition=self._moved)
+        self.clock = clock
+        self.timeline = timeline
+        self.by_dep: dict = {}
+        self.trips = 0
+        self.cooldowns = 0  # rate-limit cooldowns: counted, kept off the timeline
+        self._cooling: set[str] = set()
+        self._seen_trips: dict[str, int] = {}
+
+    def _moved(self, dep: str, old: object, new: object, reason: str) -> None:
+        b = self.by_dep[dep]
+        if str(new) == "open":
+            if b.trips == self._seen_trips.get(dep, 0):  # a 429's cooldown, not a trip
+                self.cooldowns += 1
+                self._cooling.add(dep)
+                return
+            self._seen_trips[dep] = b.trips
+            self.trips += 1
+        elif dep in self._cooling:
+            self._cooling.discard(dep)
+            if str(new) == "closed":
+                return
+        self.timeline.append(Moment(self.clock.now(), "breaker", dep, str(old), str(new),
+                                    reason))
+
+    def feed(self, r: RequestRecord) -> None:
+        from axtui.records import ErrorKind
+
+        for a in r.attempts:
+            b = self.by_dep.get(a.deployment)
+            if b is None:
+                b = self.by_dep[a.deployment] = self._make(a.deployment)
+            if not b.allow():  # open here: the real engine would not have tried it
+                continue
+            if a.error_kind is None:
+                b.on_success()
+            elif a.error_kind is ErrorKind.rate_limited:
+                b.on_rate_limited(a.retry_after_s)
+            else:
+                b.on_failure(a.error_kind)
+
+    def breaker_open(self, deployment: str) -> bool | None:
+        b = self.by_dep.get(deployment)
+        return None if b is None else str(b.state) != "closed"
+
+
+def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config, *,
+                    workdir: str,
+                    pacer: Pacer | None = None, store_url: str | None = None,
+                    on_record: Callable[[RequestRecord], None] | None = None
+                    ) -> FaithfulRun:
+    """Replay `(record, its JSON line)` pairs (file order) into a fresh store under
+    `workdir` (or `store_url`). `pacer` holds trace time to real time (None: as fast as
+    it goes). `on_record` sees each record (the counterfactual's fitter)."""
+    from axtui.alerts.evaluator import AlertEvaluator
+    from axtui.store.db import open_store
+    from axtui.store.ingest import PreparedBatch
+
+    head = next(records, None)
+    tally = Tally()
+    if head is None:
+        return FaithfulRun(0.0, 0.0, tally)
+    first = head[0]
+    start = first.started_at // 60 * 60
+    clock = VirtualClock(start=start)
+    timeline: list[Moment] = []
+    breakers = _Breakers(clock, config, timeline)
+    url = store_url or f"sqlite:///{os.path.join(workdir, 'faithful.db')}"
+    store = open_store(url, clock=clock)
+    try:
+        _seed_flags(store, config, start)
+        ev = AlertEvaluator.from_config(store, config, clock, engine_source=breakers)
+        interval = ev.interval_s
+        next_eval = start + interval
+        pending: list[RequestRecord] = []
+        pending_lines: list[str] = []
+        evaluations = 0
+        if pacer is not None:
+            pacer.pace(start)  # trace time is paced from the trace's first minute
+
+        def flush() -> None:
+            if pending:
+                batch = PreparedBatch()
+                batch.extend_records(pending, pending_lines)
+                store.write_prepared(batch)
+                pending.clear()
+                pending_lines.clear()
+
+        def evaluate(at: float) -> None:
+            nonlocal evaluations
+            flush()
+            clock.set(max(at, clock.now()))
+            if pacer is not None:
+                pacer.pace(at)
+            if ev.rules:
+                for t in ev.evaluate(at):
+                    if t.to_state in SHOWN or (t.from_state == "pending"
+                                               and t.to_state == "inactive"):
+                        timeline.append(Moment(t.at, "alert", t.rule.name, t.from_state,
+                                               t.to_state, _value(t.value), t.rule.severity))
+            evaluations += 1
+
+        end = first.ended_at
+        for r, line in _chain(head, records):
+            t = r.ended_at
+            end = max(end, t)
+            while next_eval <= t:
+                evaluate(next_eval)
+                next_eval += interval
+            clock.set(max(t, clock.now()))
+            breakers.feed(r)
+            tally.add(r)
+            pending.append(r)
+            pending_lines.append(line)
+            if on_record is not None:
+                on_record(r)
+            if len(pending) >= BATCH:
+                flush()
+        while next_eval <= end + interval:
+            evaluate(next_eval)
+            next_eval += interval
+        flush()
+        gates = _gates(store, start, clock.now())
+        if pacer is not None:
+            pacer.finish(clock.now())
+    finally:
+        store.close()
+    timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order
+    return FaithfulRun(start, end, tally, timeline, evaluations, breakers.trips, breakers.cooldowns,
+                   gates)
+
+
+def _chain(first: tuple, rest: Iterator[tuple]) -> Iterator[tuple]:
+    yield first
+    yield from rest
+
+
+def _value(v: float | None) -> str:
+    return "no data" if v is None else f"{v:.4g}"
+
+
+def _seed_flags(store, config: Config, now: float) -> None:
+    from axtui.flags.ops import seed
+
+    seed(store, config, now=now)
+
+
+GATE_RECORDS = 10_000  # newest records a gate verdict reads: memory stays flat
+
+
+def _gates(store, since: float, now: float) -> dict[str, dict]:
+    """Each flag's gate verdict (its cohort against its baseline) over the trace's newest
+    GATE_RECORDS records (`truncated` says when the trace held more)."""
+    from axtui.flags.gates import judge
+    from axtui.flags.ops import list_flags, verdict_numbers
+
+    out: dict[str, dict] = {}
+    states = list_flags(store)
+    if not states:
+        return out
+    records = store.recent_records(since_ts=since, until_ts=now, limit=GATE_RECORDS)
+    for state in states:
+        report = judge(state, records, since, now, truncated=len(records) >= GATE_RECORDS)
+        out[state.name] = {**verdict_numbers(report), "truncated": report.truncated}
+    return dict(sorted(out.items()))
