@@ -82,14 +82,16 @@ def execute_rows(
         return
     dialect = conn.dialect
     per_statement = min(ROWS_PER_STATEMENT, max_params // len(columns))
-    if not dialect.positional or per_statement <= 1:
+    identity = tuple(range(len(columns)))
+    if not dialect.positional:
         sql, _ = _statement(dialect, table, columns, conflict_keys, 0)
-        params: Any = rows
-        if not dialect.positional:
-            params = [dict(zip(columns, row, strict=True)) for row in rows]
+        conn.exec_driver_sql(sql, [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    if per_statement <= 1:  # one row a statement, its parameters in the compiled order
+        sql, order = _statement(dialect, table, columns, conflict_keys, 1)
+        params: Any = rows if order == identity else list(map(_getter(order), rows))
         conn.exec_driver_sql(sql, params)
         return
-    identity = tuple(range(len(columns)))
     start = 0
     for size in chunk_sizes(len(rows), per_statement):
         chunk = rows[start : start + size]
