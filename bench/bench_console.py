@@ -215,6 +215,10 @@ def main() -> int:
             print(f"console RSS: start {samples[0] / 1024:.1f} MiB, end {samples[-1] / 1024:.1f}"
                   f" MiB, max {max(samples) / 1024:.1f} MiB over {len(samples)} samples; "
                   f"CPU {soak_cores:.0%} of a core (stated, no target)")
+            minutes = [f"{samples[i] / 1024:.1f}" for i in range(0, len(samples), 60)]
+            print(f"console RSS each minute (MiB): {' '.join(minutes)}; after the first "
+                  f"minute it grew {(samples[-1] - samples[min(60, len(samples) - 1)]) / 1024:+.1f}"
+                  " MiB (stated)")
         tmux("send-keys", "-t", "console", "q")
         procs.check_alive()
         print()
