@@ -14,6 +14,7 @@ bench cannot run (no tmux).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -23,11 +24,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_console import Tmux  # noqa: E402
+from bench_console import Tmux, _descends  # noqa: E402
 from harness import Verdicts  # noqa: E402
 
 LIVE_TARGET_S = 2.0
 RATE = re.compile(r"LIVE\s+demo\s+([\d.]+)\s*rps")
+
+
+def descendants(root: int) -> list[int]:
+    """`root` and every process below it (the console, the demo's engine, its recorder)."""
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    return [root] + [p for p in pids if p != root and _descends(p, root)]
+
+
+def wait_gone(pids: list[int], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(os.path.exists(f"/proc/{p}") for p in pids):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes still running after {timeout_s:g} s: {pids}")
+        time.sleep(0.05)
 
 
 def one_run(width: int = 120, height: int = 40) -> tuple[float, float]:
@@ -42,8 +57,10 @@ def one_run(width: int = 120, height: int = 40) -> tuple[float, float]:
         first_s = time.perf_counter() - t0
         tmux.wait(lambda s: (m := RATE.search(s)) is not None and float(m.group(1)) > 0, 30)
         live_s = time.perf_counter() - t0
+        tree = descendants(tmux.pane_pid())
         tmux("send-keys", "-t", "console", "q")
-        tmux.wait(lambda s: "Deployments" not in s, 15)  # it quit: the child is stopped
+        tmux.wait(lambda s: "Deployments" not in s, 15)
+        wait_gone(tree, 30)  # the next run must not share the CPU with this one's stopping
         return first_s, live_s
     finally:
         tmux.kill()

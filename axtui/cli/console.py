@@ -32,12 +32,22 @@ def console_settings(config) -> tuple[str | None, dict[str, str]]:
         raise CliError(str(e)) from None
 
 
+NO_TERMINAL = ("the console needs a terminal (headless: axtui demo, axtui trace, "
+               "axtui providers list)")
+
+
+def has_terminal() -> bool:
+    """textual reads keys from stdin and draws on stderr."""
+    import sys
+
+    return (sys.stdin.isatty() and sys.stderr.isatty()) or bool(os.environ.get("AXTUI_FORCE_TUI"))
+
+
 def run_console(feed, *, refresh: float, readonly: bool, no_mouse: bool,
                 serving: bool = False, web: str | None = None,
                 config_path: str | None = None) -> None:
     """Start the feed's children, run the app until it quits, then stop them in order.
     With `web` (HOST:PORT) browsers get the console instead of this terminal."""
-    import sys
 
     try:
         theme, keymap = console_settings(feed.config)
@@ -52,11 +62,9 @@ def run_console(feed, *, refresh: float, readonly: bool, no_mouse: bool,
         except ValueError as e:
             raise CliError(str(e)) from None
         return
-    # textual reads keys from stdin and draws on stderr
-    if not (sys.stdin.isatty() and sys.stderr.isatty()) and not os.environ.get("AXTUI_FORCE_TUI"):
+    if not has_terminal():
         feed.close()
-        raise CliError("the console needs a terminal (headless: axtui demo, axtui trace, "
-                       "axtui providers list)")
+        raise CliError(NO_TERMINAL)
     try:
         feed.start()  # the engine child starts up while this process imports textual
         from axtui.tui.app import ConsoleApp
@@ -74,6 +82,8 @@ def demo_console(refresh: float = 3.0, readonly: bool = False, no_mouse: bool = 
                  rate: float = 30.0, store: str | None = None, web: str | None = None) -> None:
     from axtui.tui.feed import demo_feed
 
+    if web is None and not has_terminal():  # before the demo's child starts
+        raise CliError(NO_TERMINAL)
     run_console(demo_feed(rate=rate, store_url=store), refresh=refresh, readonly=readonly,
                 no_mouse=no_mouse, web=web)
 

@@ -35,9 +35,6 @@ def demo(
 ) -> None:
     """Route synthetic traffic through simulated providers and print a per-deployment summary."""
     if live:
-        from axtui.forkserver import prestart
-
-        prestart()  # the recorder's child is ready by the time the engine is
         from axtui.cli.demo_live import main as live_main
 
         counts = live_main(config, store, rate or 30.0, seed, incident)

@@ -28,6 +28,7 @@ from axtui.tui.screens.dashboard import DashboardScreen
 log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_S = 0.33  # 3 Hz
+EAGER_S = 0.1  # between fetches until the first record shows up (a fresh demo store)
 
 
 class ConsoleApp(ConsoleActions):
@@ -51,6 +52,7 @@ class ConsoleApp(ConsoleActions):
         self.refresh_s = refresh_s
         self.readonly = readonly
         self.live = live and feed is not None
+        self.data_seen = False  # until a frame carries a record, fetch at EAGER_S
         self.clock = clock
         self.serving = serving  # quitting stops traffic: ask twice
         self.paused = False
@@ -133,6 +135,11 @@ class ConsoleApp(ConsoleActions):
             self.frames_dropped += 1
             log.debug("frame dropped: the dashboard is being torn down")
             return
+        if self.live and not self.data_seen:
+            # a fresh store (the demo's first second): look again soon, not a refresh later
+            self.data_seen = frame.snapshot.pulse.last_record_at is not None
+            if not self.data_seen:
+                self.set_timer(EAGER_S, self.request_frame)
         if self.frames == 1 and self.live:
             # start-up's objects (Textual, Rich, models) live as long as the app: frozen out of
             # the collector, a full collection drops from ~60 ms to ~1 ms on the event loop

@@ -23,10 +23,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from axtui.config import Config
-from axtui.snapshot import Snapshot
-from axtui.tui.tail import TailLine, tail_line
+if TYPE_CHECKING:  # the demo's child starts before the store and the models are imported
+    from axtui.config import Config
+    from axtui.snapshot import Snapshot
+    from axtui.tui.tail import TailLine
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ WINDOW_S = 60.0  # the pulse and the deployments' rates: the last minute, for an
 TAIL_PAGE = 100
 READER_CACHE_KIB = 2048  # SQLite page cache per connection: the console only reads
 
-Builder = Callable[..., Snapshot]
+Builder = Callable[..., "Snapshot"]
 
 
 class FeedError(Exception):
@@ -63,6 +65,8 @@ class Child:
     proc: subprocess.Popen | None = None
 
     def start(self) -> None:
+        if self.proc is not None:  # started early (the demo's child): once
+            return
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(self.log_path, "ab") as out:
             # its own session: a ctrl-c in the terminal reaches the console, which stops
@@ -161,6 +165,8 @@ class StoreFeed:
             self._cursor = tail_cursor - TAIL_PAGE
         if tail_cursor <= self._cursor:
             return (), skipped
+        from axtui.tui.tail import tail_line
+
         raw, self._cursor = store.record_json_after(self._cursor, limit=TAIL_PAGE)
         return tuple(tail_line(r) for r in raw), skipped
 
@@ -180,15 +186,18 @@ def _axtui(*args: str) -> list[str]:
 
 def demo_feed(rate: float = 30.0, store_url: str | None = None, incident: str | None = None,
               seed: int = 7) -> StoreFeed:
-    """The built-in demo: a child engine with live traffic writing a fresh store."""
-    from axtui.config import load_config
-
+    """The built-in demo: a child engine with live traffic writing a fresh store. The child
+    starts here, before this process imports the config and the store: its own start-up
+    (~1 s to the first record) is most of the console's time to live data."""
     workdir = Path(tempfile.mkdtemp(prefix="axtui-console-"))
     url = store_url or f"sqlite:///{workdir / 'demo.db'}"
     argv = _axtui("demo", "--live", "--rate", str(rate), "--store", url, "--seed", str(seed))
     if incident:
         argv += ["--incident", incident]
     child = Child(argv, workdir / "demo.log")
+    child.start()
+    from axtui.config import load_config
+
     feed = StoreFeed(url, load_config(None), "LIVE", "demo", children=[child])
     feed.cleanup.append(lambda: _remove_workdir(child, workdir))
     return feed

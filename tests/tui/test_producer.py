@@ -85,6 +85,21 @@ def test_an_unreadable_stored_record_is_one_bold_line_not_a_dead_feed():
     assert line.bad and line.text.startswith("unreadable record (KeyError")
 
 
+async def test_a_fresh_store_is_fetched_eagerly_until_its_first_record_shows(tmp_path):
+    url, store = store_with_records(tmp_path, 0)
+    app = ConsoleApp(StoreFeed(url, load_config(None), "LIVE", "test"), refresh_s=60.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.frames >= 3)  # 60 s refresh: only eager fetches
+        assert not app.data_seen
+        store.write_records([record(route="chat")])
+        await wait_until(pilot, lambda: app.data_seen)
+        seen_at = app.frames
+        await pilot.pause(0.5)  # five eager periods: none comes once data was seen
+        assert app.frames == seen_at
+    app.feed.close()
+    store.close()
+
+
 async def test_the_console_shows_a_real_store_through_the_producer(tmp_path):
     url, store = store_with_records(tmp_path, 4)
     app = ConsoleApp(StoreFeed(url, load_config(None), "ATTACHED", "test"), refresh_s=0.05)
