@@ -6,7 +6,8 @@ anthropic` is an Anthropic base URL as it stands.
 
 Timing of an answer (times x the latency factor, + slow_first_byte before anything):
 - plain: the whole answer after latency_ms (+/- jitter_ms);
-- stream: status, headers and the first frame after ttft_ms, then a frame every chunk_ms;
+- stream: status, headers and the first token's frame (with any before it) after ttft_ms,
+  then each token's frame chunk_ms after the one before, the closing frames at once;
 - error and rate limit: after ttft_ms (an upstream refuses about as fast as it starts).
 Outages never answer: `reset` aborts the connection (RST), `close` closes it (FIN),
 `hang` holds it until the client leaves.
@@ -165,6 +166,7 @@ class SimApp:
         await send({"type": "http.response.start", "status": 200,
                     "headers": _headers(headers, ctype, None)})
         transport = scope.get(TRANSPORT_KEY)
+        lead, tokens = wire.leading_frames, len(answer.tokens)
         for i, frame in enumerate(frames):
             if i == cut:
                 self.state.end_call(upstream, "cut")
@@ -173,7 +175,7 @@ class SimApp:
             if transport is not None and transport.is_closing():
                 self.state.end_call(upstream, "client_left")
                 return
-            if i and gap_s:
+            if gap_s and lead < i < lead + tokens:  # a token after the first
                 await asyncio.sleep(gap_s)
             await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -45,6 +45,23 @@ def test_a_healthy_stream_ends_with_a_finish_and_usage(sim: SimFactory) -> None:
     assert chunks[-1].usage.completion_tokens == 4
 
 
+def test_only_tokens_are_paced_the_role_and_closing_frames_go_with_them(
+        sim: SimFactory) -> None:
+    # as vendors stream: the role frame comes with the first token, and the finish, usage
+    # and [DONE] right after the last (pacing them skewed drills' overhead by two gaps)
+    s = sim(scenario({"name": "alpha", "output_tokens": 3, "ttft_ms": 1, "chunk_ms": 300}))
+    t0, seen = time.perf_counter(), []
+    for c in _ask(_client(s), stream=True, stream_options={"include_usage": True}):
+        seen.append((time.perf_counter() - t0, c))
+    role, first = seen[0][0], seen[1][0]
+    assert seen[1][1].choices[0].delta.content == "the "
+    assert first - role < 0.15  # not a gap apart
+    tokens = [t for t, c in seen if c.choices and c.choices[0].delta.content]
+    assert all(b - a >= 0.29 for a, b in zip(tokens, tokens[1:], strict=False))
+    assert seen[-1][0] - tokens[-1] < 0.15  # finish and usage at once
+    assert seen[-1][1].usage.completion_tokens == 3
+
+
 def test_max_tokens_shortens_the_answer_with_finish_length(sim: SimFactory) -> None:
     s = sim(scenario({"name": "alpha", "output_tokens": 10}))
     done = _ask(_client(s), max_tokens=3)

@@ -115,6 +115,9 @@ class Wire(ABC):
     name: str = ""
     json_type = "application/json"
     sse_type = "text/event-stream; charset=utf-8"
+    # frames before the first token's (role, message start, ...): they go with it, as the
+    # frames after the last token's do; only tokens are paced (the vendors send them so)
+    leading_frames = 0
 
     @abstractmethod
     def read(self, method: str, path: str, query: dict[str, str],

@@ -74,6 +74,7 @@ def anthropic_ratelimit_headers(
 
 
 class AnthropicWire(Wire):
+    leading_frames = 3
     name = "anthropic"
 
     def read(self, method: str, path: str, query: dict[str, str],

@@ -25,6 +25,7 @@ def event(kind: str, data: dict[str, Any]) -> bytes:
 
 
 class CohereWire(Wire):
+    leading_frames = 2
     name = "cohere"
 
     def read(self, method: str, path: str, query: dict[str, str],

@@ -74,6 +74,7 @@ def openai_ratelimit_headers(
 
 
 class OpenAIWire(Wire):
+    leading_frames = 1
     name = "openai"
 
     def read(self, method: str, path: str, query: dict[str, str],
