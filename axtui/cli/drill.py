@@ -29,6 +29,11 @@ def drill(
     kill_at: float | None = typer.Option(None, "--kill-at", min=0.0,
                                          help="SIGKILL the gateway this many seconds into "
                                               "the load (records lost under kill -9)"),
+    alert_interval: float = typer.Option(1.0, "--alert-interval", min=0.5, max=3600.0,
+                                         help="seconds between the gateway's alert "
+                                              "evaluations (1: fault-to-alert times to the "
+                                              "second; the evaluation runs in the serving "
+                                              "process, 15 is the config's default)"),
     keep: Path | None = typer.Option(None, "--keep", help="keep the scratch store, gateway "
                                      "config and logs in this directory"),
 ) -> None:
@@ -59,7 +64,8 @@ def drill(
     try:
         report = run_drill(sc, DrillOptions(seed=seed, duration_s=duration, keep_dir=keep,
                                              kill_at_s=kill_at, rps=rps,
-                                             strategy=strategy, baseline_s=baseline))
+                                             strategy=strategy, baseline_s=baseline,
+                                             alert_interval_s=alert_interval))
     except ProcessFailed as e:
         raise CliError(f"the drill could not run: {e}", 1) from None
     if json_out:

@@ -20,7 +20,8 @@ ALERT_RULES = (
 
 
 def gateway_table(scenario: Any, upstream_urls: dict[str, str], store_url: str,
-                  strategy: str = "priority") -> dict[str, Any]:
+                  strategy: str = "priority", *, alert_interval_s: float = 1.0
+                  ) -> dict[str, Any]:
     """The config as a TOML-shaped dict (checked with axtui.config.parse_config). The
     default strategy, priority, sends everything to the first upstream while it serves:
     its faults then reach every request until the breaker acts."""
@@ -42,7 +43,7 @@ def gateway_table(scenario: Any, upstream_urls: dict[str, str], store_url: str,
                            "strategy": strategy,
                            "description": f"drill: {scenario.name}"}},
         "metrics": {"enabled": False},
-        "alerting": {"interval_s": 1, "budget_alerts": False},
+        "alerting": {"interval_s": alert_interval_s, "budget_alerts": False},
         "alerts": [dict(r) for r in ALERT_RULES],
     }
 

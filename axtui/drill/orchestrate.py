@@ -39,6 +39,7 @@ class DrillOptions:
     rps: float | None = None  # None: the scenario's
     strategy: str = "priority"  # the route's (axtui.config.Strategy)
     baseline_s: float = 0.0  # first, this long of the same load straight to the sim
+    alert_interval_s: float = 1.0  # the gateway's alert evaluations (in its own process)
 
 
 def plan_for(scenario: Any, opts: DrillOptions) -> LoadPlan:
@@ -90,7 +91,7 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
     try:
         store_path = work / "drill.db"
         cfg = gateway_table(scenario, sim.upstream_urls(), f"sqlite:///{store_path}",
-                            opts.strategy)
+                            opts.strategy, alert_interval_s=opts.alert_interval_s)
         parse_config(cfg, "the drill's gateway config")  # a ConfigError here is our bug
         config_path = work / "gateway.toml"
         config_path.write_text(to_toml(cfg))
@@ -120,7 +121,8 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
               for f in scenario.faults if f.start_s < plan.duration_s]
     info = {"name": scenario.name, "path": scenario.source,
             "description": scenario.scenario.description,
-            "upstreams": [u.name for u in scenario.upstreams], "route_strategy": opts.strategy}
+            "upstreams": [u.name for u in scenario.upstreams], "route_strategy": opts.strategy,
+            "alert_interval_s": opts.alert_interval_s}
     targets = scenario.targets.model_dump()
     return build_report(scenario=info, load=load, obs=obs, faults=faults, targets=targets)
 

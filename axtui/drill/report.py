@@ -321,7 +321,9 @@ def render(rep: dict[str, Any]) -> str:
 
     sc, ld, su, la = rep["scenario"], rep["load"], rep["success"], rep["latency"]
     lines = [f"drill: {sc['name']} ({sc.get('path', '')})"
-             + (f" · route strategy {sc['route_strategy']}" if sc.get("route_strategy") else ""),
+             + (f" · route strategy {sc['route_strategy']}" if sc.get("route_strategy") else "")
+             + (f" · alerts every {sc['alert_interval_s']:g}s" if sc.get("alert_interval_s")
+                else ""),
              f"load: {ld['sent']} requests at {ld['rps']:g}/s for {ld['duration_s']:g}s, "
              f"c={ld['concurrency']}, {ld['stream_share'] * 100:.0f}% streaming, "
              f"seed {ld['seed']}" + (f", {ld['late']} started late" if ld["late"] else ""),

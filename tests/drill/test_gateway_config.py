@@ -32,6 +32,11 @@ def test_the_config_alerts_on_each_deployments_breaker_within_a_second():
     assert rule.scope == "deployment:*" and rule.for_ == 0
 
 
+def test_the_alert_interval_is_the_drills_to_choose():
+    table = gateway_table(SCENARIO, URLS, "sqlite:///x.db", alert_interval_s=15)
+    assert parse_config(tomllib.loads(to_toml(table))).alerting.interval_s == 15
+
+
 def test_toml_strings_are_escaped():
     text = to_toml({"a": {"s": 'quote " and \\ back\nline'}})
     assert tomllib.loads(text) == {"a": {"s": 'quote " and \\ back\nline'}}
