@@ -555,7 +555,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not str(part).startswith(("function-", "constrained-")):
+        elif not str(part).startswith(("function-", "constrained-", "literal[")):
             out += f".{part}" if out else str(part)
     return out or "(top level)"
 
@@ -568,17 +568,43 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as e:
-        problems = []
-        for err in e.errors(include_url=False):
-            msg = err["msg"].removeprefix("Value error, ")
-            loc = _loc(err["loc"])
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key"
-            if loc == "(top level)" and err["type"] == "value_error":  # _references: has paths
-                problems.extend(f"{source}: {m}" for m in msg.split("; "))
-            else:
-                problems.append(f"{source}: {loc}: {msg}")
-        raise ConfigError(problems) from None
+        raise ConfigError(validation_problems(e, source)) from None
+
+
+def validation_problems(e: ValidationError, source: str) -> list[str]:
+    """A model's validation errors as `file: key.path: what is wrong` lines (a top-level
+    check's message may hold several, `; `-separated, each naming its own path)."""
+    problems = []
+    for err in e.errors(include_url=False):
+        msg = err["msg"].removeprefix("Value error, ")
+        loc = _loc(err["loc"])
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        if loc == "(top level)" and err["type"] == "value_error":
+            problems.extend(f"{source}: {m}" for m in msg.split("; "))
+        else:
+            problems.append(f"{source}: {loc}: {msg}")
+    return problems
+
+
+def read_toml(path: str | Path, error: type[Exception]) -> tuple[dict[str, Any], str]:
+    """A TOML file's table and its name for messages; `error([line])` when it is missing,
+    unreadable or not TOML."""
+    source = str(path)
+    try:
+        text = Path(path).read_text("utf-8")
+    except FileNotFoundError:
+        raise error([f"{source}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error([f"{source}: cannot read: {e}"]) from None
+    return _toml(text, source, error), source
+
+
+def _toml(text: str, source: str, error: type[Exception]) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise error([f"{source}: not valid TOML: {e}"]) from None
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -586,17 +612,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is None:
         text = resources.files("axtui.fixtures").joinpath("demo.toml").read_text("utf-8")
         source = "demo.toml (bundled)"
+        data = _toml(text, source, ConfigError)
     else:
-        p = Path(path)
-        source = str(p)
-        try:
-            text = p.read_text("utf-8")
-        except FileNotFoundError:
-            raise ConfigError([f"{source}: file not found"]) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError([f"{source}: cannot read: {e}"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{source}: not valid TOML: {e}"]) from None
+        data, source = read_toml(path, ConfigError)
     return parse_config(data, source)

@@ -9,7 +9,6 @@ Times are seconds on the scenario clock: since the sim started, or was restarted
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from axtui.config import read_toml, validation_problems
 
 Protocol = Literal["openai", "anthropic", "gemini", "cohere"]
 FaultKind = Literal["error", "latency", "rate_limit", "outage", "cut_stream", "slow_first_byte"]
@@ -215,50 +216,19 @@ class Scenario(_Strict):
         return tuple(f for f in self.faults if f.upstream == upstream)
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not str(part).startswith(("function-", "constrained-", "literal[")):
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
 def parse_scenario(data: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a scenario table. Raises ScenarioError whose lines name `source` and keys."""
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
-        problems = []
-        for err in e.errors(include_url=False):
-            msg = err["msg"].removeprefix("Value error, ")
-            loc = _loc(err["loc"])
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key"
-            if loc == "(top level)" and err["type"] == "value_error":  # _references: has paths
-                problems.extend(f"{source}: {m}" for m in msg.split("; "))
-            else:
-                problems.append(f"{source}: {loc}: {msg}")
-        raise ScenarioError(problems) from None
+        raise ScenarioError(validation_problems(e, source)) from None
     scenario._source = source
     return scenario
 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file. Raises ScenarioError (file, key, problem)."""
-    p = Path(path)
-    source = str(p)
-    try:
-        text = p.read_text("utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([f"{source}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError([f"{source}: cannot read: {e}"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError([f"{source}: not valid TOML: {e}"]) from None
+    data, source = read_toml(path, ScenarioError)
     return parse_scenario(data, source)
 
 
