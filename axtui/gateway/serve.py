@@ -9,11 +9,7 @@ runs the app's shutdown (the recorder writes every queued record), and exits 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -21,6 +17,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from axtui.gateway.app import Gateway
 from axtui.heap import tune_gc
+from axtui.listening import CleanExitServer, bind
 
 BACKLOG = 2048
 
@@ -34,22 +31,8 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn re-raises a caught SIGTERM after a graceful shutdown, so the process would
-    die of it; a gateway that drained cleanly exits 0 instead."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        sigs = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
+class _Server(CleanExitServer):
+    """The gateway's server: closes connections whose request headers are late."""
 
     async def on_tick(self, counter: int) -> bool:
         """uvicorn's tick (every 0.1 s), and connections whose headers are late closed."""
@@ -192,17 +175,9 @@ def serve(gateway: Gateway, listen: str, on_bound: Callable[[str, int], None] | 
           ) -> int:
     """Serve until SIGTERM/SIGINT. 0 after a clean shutdown, 1 if startup failed."""
     host, port = parse_listen(listen)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        # listening from now: a client that connects once the port is announced waits in
-        # the backlog for startup, instead of being refused until uvicorn listens
-        sock.listen(BACKLOG)
-    except OSError as e:
-        sock.close()
-        raise OSError(f"cannot listen on {listen}: {e.strerror}") from None
+    # listening from now: a client that connects once the port is announced waits in the
+    # backlog for startup, instead of being refused until uvicorn listens
+    sock = bind(host, port, BACKLOG)
     if on_bound is not None:
         on_bound(host, sock.getsockname()[1])
     announce = gateway.on_ready

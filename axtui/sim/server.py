@@ -8,15 +8,15 @@ the connection (outages, cut streams) rather than answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from axtui.clock import Clock
+from axtui.listening import CleanExitServer, bind
 from axtui.sim.app import TRANSPORT_KEY, SimApp
 from axtui.sim.scenario import Scenario
 from axtui.sim.state import SimState
@@ -34,7 +34,7 @@ class _Protocol(HttpToolsProtocol):
         super().on_headers_complete()
 
 
-class _Server(uvicorn.Server):
+class _Server(CleanExitServer):
     """Sets `ready` once listening; exits 0 on SIGTERM (uvicorn would re-raise it)."""
 
     def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None = None
@@ -48,33 +48,6 @@ class _Server(uvicorn.Server):
         if self.started and self.on_ready is not None:
             self.on_ready()
         self.ready.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        import signal
-
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        sigs = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    return sock
 
 
 def make_server(app: SimApp, *, loop: str = "auto",
