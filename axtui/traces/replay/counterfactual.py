@@ -12,7 +12,7 @@ from pathlib import Path
 
 from axtui.clock import VirtualClock
 from axtui.config import Config, SimProfile
-from axtui.traces.replay.faithful import SHOWN, Moment
+from axtui.traces.replay.faithful import SHOWN, AlertTimeline, Moment
 from axtui.traces.replay.fit import Fitter
 from axtui.traces.replay.pace import Pacer
 from axtui.traces.replay.tally import Tally
@@ -30,7 +30,7 @@ class Plan:
 
 
 @dataclass
-class Counterfactual:
+class Counterfactual(AlertTimeline):
     tally: Tally
     timeline: list[Moment] = field(default_factory=list)
     breaker_trips: int = 0
@@ -39,18 +39,6 @@ class Counterfactual:
     late: int = 0  # requests sent after their recorded start (requests.REORDER_S)
     crashed: int = 0
     profiles: dict[str, dict] = field(default_factory=dict)
-
-    def fired(self) -> list[Moment]:
-        return [m for m in self.timeline if m.kind == "alert" and m.to_state == "firing"]
-
-    @property
-    def critical_fired(self) -> bool:
-        return any(m.severity == "critical" for m in self.fired())
-
-    def alerts_dict(self) -> dict:
-        fired = self.fired()
-        return {"fired": len(fired), "critical": sum(m.severity == "critical" for m in fired),
-                "rules": sorted({m.subject for m in fired})}
 
 
 def load_scenario(path: str | os.PathLike[str]) -> list[dict]:

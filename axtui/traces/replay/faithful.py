@@ -40,16 +40,10 @@ class Moment:
                 "severity": self.severity}
 
 
-@dataclass
-class FaithfulRun:
-    start: float
-    end: float
-    tally: Tally
-    timeline: list[Moment] = field(default_factory=list)
-    evaluations: int = 0
-    breaker_trips: int = 0
-    cooldowns: int = 0
-    gates: dict[str, dict] = field(default_factory=dict)
+class AlertTimeline:
+    """What a run's timeline says of alerts (a faithful and a counterfactual run alike)."""
+
+    timeline: list[Moment]
 
     def fired(self) -> list[Moment]:
         return [m for m in self.timeline if m.kind == "alert" and m.to_state == "firing"]
@@ -62,6 +56,19 @@ class FaithfulRun:
         fired = self.fired()
         return {"fired": len(fired), "critical": sum(m.severity == "critical" for m in fired),
                 "rules": sorted({m.subject for m in fired})}
+
+
+@dataclass
+class FaithfulRun(AlertTimeline):
+    start: float
+    end: float
+    tally: Tally
+    timeline: list[Moment] = field(default_factory=list)
+    evaluations: int = 0
+    breaker_trips: int = 0
+    cooldowns: int = 0
+    gates: dict[str, dict] = field(default_factory=dict)
+
 
 
 class _Breakers:
