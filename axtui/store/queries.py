@@ -151,24 +151,21 @@ def records_after(
     conn: Connection, cursor: int = 0, *, route: str | None = None, limit: int = 1000
 ) -> RecordPage:
     """Records written after `cursor`, in the order they were written."""
+    lines, next_cursor = record_json_after(conn, cursor, route=route, limit=limit)
+    return RecordPage(records=[RequestRecord.model_validate_json(r) for r in lines],
+                      cursor=next_cursor)
+
+
+def record_json_after(conn: Connection, cursor: int = 0, *, route: str | None = None,
+                      limit: int = 1000) -> tuple[list[str], int]:
+    """The stored JSON of records written after `cursor` (in write order) and the cursor to
+    ask from next: for readers that need a few fields of many records, not the models."""
     # Bound the page by the newest row first, so a filtered page that finds nothing can
     # still move the cursor past the rows it looked at.
     newest = latest_cursor(conn)
     q = select(_R.seq, _R.record).where(_R.seq > cursor, _R.seq <= newest)
     if route is not None:
         q = q.where(_R.route == route)
-    rows = conn.execute(q.order_by(_R.seq).limit(limit)).all()
-    records = [RequestRecord.model_validate_json(r.record) for r in rows]
-    next_cursor = rows[-1].seq if len(rows) == limit else max(cursor, newest)
-    return RecordPage(records=records, cursor=next_cursor)
-
-
-def record_json_after(conn: Connection, cursor: int = 0, *, limit: int = 1000
-                      ) -> tuple[list[str], int]:
-    """The stored JSON of records written after `cursor` (in write order) and the cursor to
-    ask from next: for readers that need a few fields of many records, not the models."""
-    newest = latest_cursor(conn)
-    q = select(_R.seq, _R.record).where(_R.seq > cursor, _R.seq <= newest)
     rows = conn.execute(q.order_by(_R.seq).limit(limit)).all()
     next_cursor = rows[-1].seq if len(rows) == limit else max(cursor, newest)
     return [r.record for r in rows], next_cursor
