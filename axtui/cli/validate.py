@@ -17,7 +17,7 @@ import typer
 from axtui.cli.output import CliError, emit_json, ms, table
 
 if TYPE_CHECKING:
-    from axtui.providers.probe import Probe, ProbeResult
+    from axtui.cli.probe import Probe, ProbeResult
 
 _WORKS = {
     "streaming": "streams fine",
@@ -36,9 +36,9 @@ def validate(
 ) -> None:
     """Probe each deployment (completion, streaming, tools, JSON mode) and report drift from
     the catalog's claimed capabilities; exit 1 on drift or an unreachable deployment."""
+    from axtui.cli.probe import probe_all, select_deployments
     from axtui.clock import RealClock, VirtualClock
     from axtui.config import load_config
-    from axtui.providers.probe import probe_all, select_deployments
 
     cfg = load_config(config)
     names = [name] if name else None

@@ -16,13 +16,8 @@ from collections.abc import AsyncIterator
 from axtui.clock import Clock
 from axtui.engine.plan import Plan
 from axtui.engine.select import DeploymentState
-from axtui.providers.base import (
-    REQUEST_DEADLINE,
-    ChatChunk,
-    ChatResponse,
-    ProviderError,
-    RateLimitInfo,
-)
+from axtui.providers.base import REQUEST_DEADLINE, ChatChunk, ChatResponse, RateLimitInfo
+from axtui.providers.errors import ProviderError
 from axtui.records import Attempt, ErrorKind, Usage, trusted
 
 log = logging.getLogger(__name__)

@@ -62,7 +62,7 @@ class Engine:
         if providers is None:
             needs_http = any(p.protocol != "sim" for p in config.providers.values())
             if needs_http and http_client is None:
-                from axtui.providers.base import make_http_client
+                from axtui.providers.transport import make_http_client
 
                 http_client = make_http_client()
                 self._own_client = True

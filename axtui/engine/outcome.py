@@ -15,7 +15,8 @@ from axtui.engine.failover import status_for
 from axtui.engine.limits import CallerQuotas
 from axtui.engine.plan import Plan
 from axtui.engine.select import DeploymentState, RouteState
-from axtui.providers.base import ChatResponse, ProviderError
+from axtui.providers.base import ChatResponse
+from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind, Outcome, RequestRecord, Usage, trusted
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from axtui.engine.attempt import Opened, aclose_quietly, open_stream
 from axtui.engine.outcome import RoutingError
 from axtui.engine.plan import Plan, RequestContext
-from axtui.providers.base import ChatChunk, ChatRequest, ProviderError
+from axtui.providers.base import ChatChunk, ChatRequest
+from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind, Outcome, RequestRecord, Usage
 
 if TYPE_CHECKING:

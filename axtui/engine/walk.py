@@ -39,7 +39,7 @@ from axtui.engine.select import (
     misfit,
     standing,
 )
-from axtui.providers.base import ProviderError
+from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind
 
 T = TypeVar("T")

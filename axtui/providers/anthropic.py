@@ -18,18 +18,17 @@ from axtui.providers.base import (
     ChatRequest,
     ChatResponse,
     Provider,
-    ProviderError,
     RateLimitInfo,
-    classify_status,
+    or_none,
     parse_anthropic_ratelimit,
+    retry_after,
 )
-from axtui.providers.openai import (
+from axtui.providers.errors import ProviderError, classify_status
+from axtui.providers.transport import (
     EventStream,
     close_own_client,
     load_json,
-    or_none,
     post_json,
-    retry_after,
     status_error,
 )
 from axtui.records import ErrorKind, Usage

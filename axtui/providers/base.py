@@ -1,5 +1,6 @@
-"""What every provider adapter shares: the normalized request/response types, the error
-type with its small `ErrorKind` set, rate-limit header parsing, and the shared HTTP client.
+"""What every provider adapter shares: the normalized request/response types, rate-limit
+header parsing, and the `Provider` contract. The error taxonomy is in `errors`, the HTTP
+machinery in `transport`.
 
 The lingua franca is OpenAI's chat shape: messages, tools and tool calls look like OpenAI's
 everywhere inside axtui, and each adapter translates to and from its vendor's wire format.
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 
 from axtui.clock import Clock
-from axtui.records import ErrorKind, Usage
+from axtui.records import Usage
 
 # --------------------------------------------------------------------------- requests
 
@@ -85,89 +86,7 @@ class ChatChunk:
     ratelimit: RateLimitInfo | None = None
 
 
-# --------------------------------------------------------------------------- errors
-
-
-class ProviderError(Exception):
-    """A failed call, normalized. The message is short and never holds a secret."""
-
-    def __init__(
-        self,
-        kind: ErrorKind,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after_s: float | None = None,
-        ratelimit: RateLimitInfo | None = None,
-        retryable: bool = True,
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.status = status
-        self.retry_after_s = retry_after_s
-        self.ratelimit = ratelimit
-        # False when waiting will not help soon (e.g. a per-day quota is exhausted).
-        self.retryable = retryable
-
-    def __repr__(self) -> str:
-        return f"ProviderError({self.kind.value}, status={self.status}, {self.message!r})"
-
-
-_CONTEXT_HINTS = re.compile(
-    r"context[_ ]length|context window|maximum context|too many tokens|prompt is too long|"
-    r"input is too long|exceeds the maximum|token limit",
-    re.I,
-)
-_POLICY_HINTS = re.compile(r"content[_ ]policy|safety|content_filter|moderation|blocked", re.I)
-
-
-def classify_status(status: int, message: str = "") -> ErrorKind:
-    """Map an HTTP error status (and its message, for 400s) to an ErrorKind."""
-    if status == 429:
-        return ErrorKind.rate_limited
-    if status in (401, 403):
-        return ErrorKind.auth
-    if status == 404:
-        return ErrorKind.not_found
-    if status in (408, 504):
-        return ErrorKind.timeout
-    if status in (503, 529):
-        return ErrorKind.overloaded
-    if status >= 500:
-        return ErrorKind.server
-    if status == 413 or _CONTEXT_HINTS.search(message):
-        return ErrorKind.context_length
-    if _POLICY_HINTS.search(message):
-        return ErrorKind.content_policy
-    return ErrorKind.bad_request
-
-
-def error_from_transport(exc: Exception) -> ProviderError:
-    """An httpx (or raw aiohttp) transport failure as a ProviderError."""
-    import aiohttp
-
-    # httpx-aiohttp maps every aiohttp connection error (refused, server disconnected) to
-    # httpx.ConnectTimeout, so classify by the aiohttp cause when there is one.
-    cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
-    if isinstance(cause, aiohttp.ServerTimeoutError):
-        return ProviderError(ErrorKind.timeout, f"upstream timed out ({type(cause).__name__})")
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return ProviderError(ErrorKind.connect, "could not connect to upstream")
-    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return ProviderError(ErrorKind.malformed, "upstream closed the connection mid-response")
-    if isinstance(cause, aiohttp.ClientConnectionError):
-        return ProviderError(ErrorKind.connect, f"transport error ({type(cause).__name__})")
-    if isinstance(cause, aiohttp.ClientResponseError):  # e.g. an unparsable status line
-        return ProviderError(ErrorKind.malformed, f"malformed response ({type(cause).__name__})")
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(ErrorKind.timeout, f"upstream timed out ({type(exc).__name__})")
-    if isinstance(exc, httpx.ConnectError):
-        return ProviderError(ErrorKind.connect, "could not connect to upstream")
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return ProviderError(ErrorKind.malformed, "upstream closed the connection mid-response")
-    return ProviderError(ErrorKind.connect, f"transport error ({type(exc).__name__})")
-
+# --------------------------------------------------------------------------- secrets
 
 _SECRETISH = re.compile(
     r"(sk-[A-Za-z0-9_\-*]{6,}|AIza[0-9A-Za-z_\-]{10,}|gsk_[A-Za-z0-9]{6,}|"
@@ -281,6 +200,25 @@ def parse_anthropic_ratelimit(
     )
 
 
+def retry_after(rl: RateLimitInfo) -> float | None:
+    """`retry-after` when given, else the reset of whichever limit is exhausted."""
+    if rl.retry_after_s is not None:
+        return rl.retry_after_s
+    resets = [
+        reset
+        for remaining, reset in (
+            (rl.remaining_requests, rl.reset_requests_s),
+            (rl.remaining_tokens, rl.reset_tokens_s),
+        )
+        if remaining == 0 and reset is not None
+    ]
+    return max(resets) if resets else None
+
+
+def or_none(rl: RateLimitInfo) -> RateLimitInfo | None:
+    return None if rl.is_empty() else rl
+
+
 # --------------------------------------------------------------------------- the adapter
 
 
@@ -341,32 +279,3 @@ class Provider(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release anything the adapter holds beyond the shared client."""
-
-
-class SharedClient(httpx.AsyncClient):
-    """The one shared client for every provider: httpx's API over aiohttp's transport
-    (httpx's own pool measured ~6x slower here; see DESIGN.md), and beside it `http1`, the
-    small HTTP/1.1 pool that non-streaming JSON calls take (`post_json`: ~20 µs of CPU a
-    call against aiohttp's ~100-130 µs). Closing the client closes both."""
-
-    def __init__(self, *, max_connections: int = 512, **kwargs: Any) -> None:
-        from axtui.providers.http1 import Http1Pool  # imports this module
-
-        super().__init__(**kwargs)
-        self.http1 = Http1Pool(max_connections=max_connections)
-
-    async def aclose(self) -> None:
-        await self.http1.aclose()
-        await super().aclose()
-
-
-def make_http_client(max_connections: int = 512) -> httpx.AsyncClient:
-    """The shared client (see SharedClient). Per-call timeouts are passed on each request."""
-    from httpx_aiohttp import AiohttpTransport
-
-    return SharedClient(
-        max_connections=max_connections,
-        transport=AiohttpTransport(),
-        limits=httpx.Limits(max_connections=max_connections),
-        timeout=httpx.Timeout(60.0, connect=5.0),
-    )

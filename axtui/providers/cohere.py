@@ -20,12 +20,12 @@ from axtui.providers.base import (
     ChatRequest,
     ChatResponse,
     Provider,
-    ProviderError,
     RateLimitInfo,
-    classify_status,
+    or_none,
     parse_retry_after,
 )
-from axtui.providers.openai import EventStream, close_own_client, load_json, or_none, post_json
+from axtui.providers.errors import ProviderError, classify_status
+from axtui.providers.transport import EventStream, close_own_client, load_json, post_json
 from axtui.records import ErrorKind, Usage
 
 _FINISH = {

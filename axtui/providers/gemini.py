@@ -26,12 +26,11 @@ from axtui.providers.base import (
     ChatRequest,
     ChatResponse,
     Provider,
-    ProviderError,
-    classify_status,
     parse_duration,
     parse_retry_after,
 )
-from axtui.providers.openai import (
+from axtui.providers.errors import ProviderError, classify_status
+from axtui.providers.transport import (
     EventStream,
     close_own_client,
     load_json,

@@ -41,7 +41,7 @@ from typing import Any
 import httptools
 import yarl
 
-from axtui.providers.base import ProviderError
+from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind
 
 KEEPALIVE_S = 4.0  # below the 5 s many servers (uvicorn's default) keep an idle connection

@@ -33,10 +33,10 @@ from axtui.providers.base import (
     ChatRequest,
     ChatResponse,
     Provider,
-    ProviderError,
     RateLimitInfo,
     Timeouts,
 )
+from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind, Usage, trusted
 
 _Z95 = 1.6448536269514722  # the standard normal's 95th percentile

@@ -8,14 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from axtui.clock import Clock
-from axtui.providers.base import (
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Provider,
-    ProviderError,
-    RateLimitInfo,
-)
+from axtui.providers.base import ChatChunk, ChatRequest, ChatResponse, Provider, RateLimitInfo
+from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind, Usage
 
 

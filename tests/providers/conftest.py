@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from axtui.providers.base import make_http_client
+from axtui.providers.transport import make_http_client
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 
 from axtui.clock import RealClock
 from axtui.providers.anthropic import AnthropicProvider
-from axtui.providers.base import ChatChunk, ChatRequest, ProviderError, Timeouts
+from axtui.providers.base import ChatChunk, ChatRequest, Timeouts
+from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind
 from tests.fakes.anthropic_upstream import (
     AnthropicUpstream,

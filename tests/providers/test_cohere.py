@@ -13,8 +13,9 @@ import pytest
 from axtui.clock import RealClock
 from axtui.config import ProviderConfig
 from axtui.providers import build_provider
-from axtui.providers.base import ChatChunk, ChatRequest, ProviderError, Timeouts
+from axtui.providers.base import ChatChunk, ChatRequest, Timeouts
 from axtui.providers.cohere import CohereProvider
+from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind
 from tests.fakes.cohere_upstream import (
     TRIAL_MINUTE_LIMIT,

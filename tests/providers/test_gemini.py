@@ -13,7 +13,8 @@ import pytest
 from axtui.clock import RealClock
 from axtui.config import ProviderConfig
 from axtui.providers import build_provider
-from axtui.providers.base import ChatChunk, ChatRequest, ProviderError, Timeouts
+from axtui.providers.base import ChatChunk, ChatRequest, Timeouts
+from axtui.providers.errors import ProviderError
 from axtui.providers.gemini import GeminiProvider
 from axtui.records import ErrorKind
 from tests.fakes.gemini_upstream import GeminiUpstream, ToolCall

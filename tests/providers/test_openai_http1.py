@@ -17,9 +17,11 @@ import httpx
 import pytest
 
 from axtui.clock import RealClock
-from axtui.providers.base import ChatRequest, ProviderError, Timeouts, make_http_client
+from axtui.providers.base import ChatRequest, Timeouts
+from axtui.providers.errors import ProviderError
 from axtui.providers.http1 import Headers, Http1Pool, endpoint, header_block
-from axtui.providers.openai import OpenAIProvider, post_json
+from axtui.providers.openai import OpenAIProvider
+from axtui.providers.transport import make_http_client, post_json
 from axtui.records import ErrorKind
 
 OK_BODY = b'{"ok": true}'

@@ -11,7 +11,8 @@ import pytest
 
 from axtui.clock import VirtualClock
 from axtui.config import SimProfile
-from axtui.providers.base import ChatRequest, ProviderError, Timeouts
+from axtui.providers.base import ChatRequest, Timeouts
+from axtui.providers.errors import ProviderError
 from axtui.providers.sim import SimProvider
 from axtui.records import ErrorKind
 

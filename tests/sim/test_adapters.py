@@ -11,8 +11,9 @@ import pytest
 
 from axtui.clock import RealClock
 from axtui.providers.anthropic import AnthropicProvider
-from axtui.providers.base import ChatChunk, ChatRequest, Provider, ProviderError, Timeouts
+from axtui.providers.base import ChatChunk, ChatRequest, Provider, Timeouts
 from axtui.providers.cohere import CohereProvider
+from axtui.providers.errors import ProviderError
 from axtui.providers.gemini import GeminiProvider
 from axtui.providers.openai import OpenAIProvider
 from axtui.records import ErrorKind
@@ -29,7 +30,7 @@ PROTOCOLS = {
 
 @pytest.fixture
 async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    from axtui.providers.base import make_http_client
+    from axtui.providers.transport import make_http_client
 
     client = make_http_client()
     yield client

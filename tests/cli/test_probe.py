@@ -4,15 +4,17 @@ against the simulated providers of the bundled demo."""
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
+from axtui.cli.probe import ProbeResult, ProbeStatus, probe_all
 from axtui.clock import VirtualClock
 from axtui.config import Config, load_config, parse_config
-from axtui.providers.probe import ProbeResult, ProbeStatus, probe_all
+from axtui.providers.transport import make_http_client
 from axtui.records import ErrorKind
 from tests.fakes.loopback import ReceivedRequest, Reply
 from tests.providers.lying_upstreams import AnthropicModel, GeminiModel, OpenAIModel
@@ -25,6 +27,13 @@ STD = ["streaming", "tools", "json"]
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV, KEY)
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[httpx.AsyncClient]:
+    client = make_http_client()
+    yield client
+    await client.aclose()
 
 
 def config(protocol: str, base_url: str, model: str, capabilities: list[str],

@@ -24,7 +24,9 @@ from axtui.clock import Clock, RealClock
 from axtui.config import Config, SimProfile
 from axtui.engine.catalog import Catalog, DeploymentSpec
 from axtui.providers import build_provider
-from axtui.providers.base import ChatRequest, Provider, ProviderError, make_http_client
+from axtui.providers.base import ChatRequest, Provider
+from axtui.providers.errors import ProviderError
+from axtui.providers.transport import make_http_client
 from axtui.records import ErrorKind
 
 PROBED = ("streaming", "tools", "json")

@@ -1,0 +1,214 @@
+"""The HTTP machinery the JSON-over-HTTP adapters share: the one shared client
+(`make_http_client`), `post_json`, which reads a whole response within the timeouts (over the
+small HTTP/1.1 pool in `http1`), and `EventStream`, which reads server-sent events one by one
+within them; plus reading a JSON body and classifying an error status whose body is not the
+vendor's error JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+from httpx_sse import EventSource, ServerSentEvent
+
+from axtui.providers.base import REQUEST_DEADLINE, Provider, RateLimitInfo
+from axtui.providers.errors import ProviderError, classify_status, error_from_transport
+from axtui.providers.http1 import Http1Pool, Response, endpoint, header_block
+from axtui.records import ErrorKind
+
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------- the shared client
+
+
+class SharedClient(httpx.AsyncClient):
+    """The one shared client for every provider: httpx's API over aiohttp's transport
+    (httpx's own pool measured ~6x slower here; see DESIGN.md), and beside it `http1`, the
+    small HTTP/1.1 pool that non-streaming JSON calls take (`post_json`: ~20 µs of CPU a
+    call against aiohttp's ~100-130 µs). Closing the client closes both."""
+
+    def __init__(self, *, max_connections: int = 512, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.http1 = Http1Pool(max_connections=max_connections)
+
+    async def aclose(self) -> None:
+        await self.http1.aclose()
+        await super().aclose()
+
+
+def make_http_client(max_connections: int = 512) -> httpx.AsyncClient:
+    """The shared client (see SharedClient). Per-call timeouts are passed on each request."""
+    from httpx_aiohttp import AiohttpTransport
+
+    return SharedClient(
+        max_connections=max_connections,
+        transport=AiohttpTransport(),
+        limits=httpx.Limits(max_connections=max_connections),
+        timeout=httpx.Timeout(60.0, connect=5.0),
+    )
+
+
+# --------------------------------------------------------------------------- calls
+
+
+def client_of(provider: Provider) -> httpx.AsyncClient:
+    """The shared client, or (for an adapter built without one) a private one made once,
+    which `close_own_client` releases."""
+    if provider.client is None:
+        provider.client = make_http_client()
+        provider._owns_client = True  # type: ignore[attr-defined]
+    return provider.client
+
+
+async def close_own_client(provider: Provider) -> None:
+    if getattr(provider, "_owns_client", False) and provider.client is not None:
+        await provider.client.aclose()
+        provider.client = None
+        provider._owns_client = False  # type: ignore[attr-defined]
+
+
+async def post_json(
+    provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
+) -> Response | httpx.Response:
+    """POST a JSON body and read the whole response: connect/read timeouts per step, and the
+    total timeout (or the request's deadline, if sooner) around everything.
+
+    Over the shared client this takes its small HTTP/1.1 pool (`axtui.providers.http1`):
+    aiohttp's session measured ~100-130 µs of CPU a call, the pool ~20 µs, and the pool
+    sends the request in the caller's own step (aiohttp, on Python 3.11, a loop iteration
+    later). Any other client (or URL) goes through httpx. Streams keep httpx (EventStream).
+    The response has `status_code`, `headers` (a case-insensitive `.get`) and `content`."""
+    total = provider.timeouts.total
+    at = asyncio.get_running_loop().time() + total
+    deadline = REQUEST_DEADLINE.get()
+    by_deadline = deadline is not None and deadline < at
+    if by_deadline:
+        at = deadline
+    client = client_of(provider)
+    data = orjson.dumps(body)
+    pool = getattr(client, "http1", None)
+    ep = endpoint(url) if pool is not None else None
+    try:
+        if ep is not None:
+            try:
+                lines = header_block(tuple(headers.items()))
+            except ValueError:
+                raise ProviderError(ErrorKind.connect, "could not send the request: a header "
+                                    "name or value holds CR, LF or NUL (check the provider's "
+                                    "API key and headers)") from None
+            t = provider.timeouts
+            return await pool.post(ep, lines, data, deadline=at, connect_s=t.connect,
+                                   read_s=t.read)
+        async with asyncio.timeout_at(at):
+            return await client.post(url, content=data, headers=headers,
+                                     timeout=provider.http_timeout())
+    except httpx.HTTPError as exc:
+        raise error_from_transport(exc) from exc
+    except TimeoutError:
+        what = "the request's deadline" if by_deadline else f"{total:g}s"
+        raise ProviderError(ErrorKind.timeout, f"no complete response within {what}") from None
+
+
+class EventStream:
+    """One streaming POST read as server-sent events. The response must start within the
+    read timeout, each event must follow the last within it, and all of it must end within
+    the total timeout. Timeouts are scoped to single steps, never across a `yield`."""
+
+    def __init__(
+        self, provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
+    ) -> None:
+        self._provider = provider
+        self._request = client_of(provider).build_request(
+            "POST",
+            url,
+            content=orjson.dumps(body),
+            headers=headers,
+            timeout=provider.http_timeout(),
+        )
+        self._deadline = 0.0
+        self._sse: AsyncGenerator[ServerSentEvent, None] | None = None
+        self.response: httpx.Response | None = None
+
+    async def __aenter__(self) -> EventStream:
+        self._deadline = asyncio.get_running_loop().time() + self._provider.timeouts.total
+        client = client_of(self._provider)
+        self.response = await self._step(client.send(self._request, stream=True), per_read=True)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._sse is not None:
+            await self._sse.aclose()
+        if self.response is not None:
+            await self.response.aclose()
+
+    @property
+    def status(self) -> int:
+        assert self.response is not None
+        return self.response.status_code
+
+    @property
+    def headers(self) -> httpx.Headers:
+        assert self.response is not None
+        return self.response.headers
+
+    def is_event_stream(self) -> bool:
+        return "text/event-stream" in self.headers.get("content-type", "")
+
+    async def read_body(self) -> bytes:
+        """The whole body (for an error status), within the total timeout."""
+        assert self.response is not None
+        return await self._step(self.response.aread(), per_read=False)
+
+    async def events(self) -> AsyncIterator[ServerSentEvent]:
+        assert self.response is not None
+        self._sse = EventSource(self.response).aiter_sse()
+        while True:
+            try:
+                event = await self._step(anext(self._sse), per_read=True)
+            except StopAsyncIteration:
+                return
+            yield event
+
+    async def _step(self, step: Awaitable[T], *, per_read: bool) -> T:
+        loop = asyncio.get_running_loop()
+        read = self._provider.timeouts.read
+        at = min(self._deadline, loop.time() + read) if per_read else self._deadline
+        try:
+            async with asyncio.timeout_at(at):
+                return await step
+        except TimeoutError:
+            total = self._provider.timeouts.total
+            what = f"{total:g}s total" if at >= self._deadline else f"{read:g}s read timeout"
+            raise ProviderError(ErrorKind.timeout, f"upstream stalled ({what})") from None
+        except httpx.HTTPError as exc:
+            raise error_from_transport(exc) from exc
+
+
+def load_json(raw: bytes | str, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ProviderError(ErrorKind.malformed, f"upstream sent invalid JSON ({what})") from None
+
+
+def status_error(
+    provider: Provider, status: int, raw: bytes, *, retry_after_s: float | None,
+    ratelimit: RateLimitInfo | None = None,
+) -> ProviderError:
+    """An error status whose body is not the vendor's error JSON (a proxy's HTML page, plain
+    text): classified by status and text, the text redacted and cut short."""
+    text = provider.redact(raw[:200].decode("utf-8", "replace"))
+    return ProviderError(
+        classify_status(status, text),
+        f"HTTP {status}: {text}" if text else f"HTTP {status}",
+        status=status,
+        retry_after_s=retry_after_s,
+        ratelimit=ratelimit,
+    )
