@@ -145,6 +145,8 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         self.answered = False  # a byte of the response has come
         self.stale = False  # lost (closed, or a write refused) before a byte of an answer
+        self.streaming = False  # the waiter gets the head; the body goes to `sink`
+        self.sink: BodyStream | None = None
 
     # ---------------------------------------------------------------- asyncio
 
@@ -172,8 +174,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool._drop(self)
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+        if not self._reading():
             return
         if exc is None and self.headers_done and not self.framed \
                 and self.status not in (204, 304):
@@ -206,9 +207,21 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self.headers_done = True
+        if self.streaming and self.status >= 200:
+            waiter = self.waiter
+            try:
+                self.sink = BodyStream(self, self.status, _headers(self.headers))
+            except ProviderError as e:
+                self._fail(e)
+                return
+            if waiter is not None and not waiter.done():
+                waiter.set_result(self.sink)
 
     def on_body(self, body: bytes) -> None:
-        self.body.append(body)
+        if self.sink is not None:
+            self.sink._push(body)
+        else:
+            self.body.append(body)
 
     def on_message_complete(self) -> None:
         if self.complete:
@@ -222,10 +235,21 @@ class _Connection(asyncio.Protocol):
 
     # ---------------------------------------------------------------- the request
 
-    def send(self, request: bytes, deadline: float, read_s: float) -> asyncio.Future[Response]:
+    def _reading(self) -> bool:
+        """A request is in flight: its answer (or, streaming, its body) is still coming."""
+        waiter = self.waiter
+        if waiter is None:
+            return False
+        if not waiter.done():
+            return True
+        return self.sink is not None and not self.complete and not self.sink._closed
+
+    def send(self, request: bytes, deadline: float, read_s: float, *,
+             stream: bool = False) -> asyncio.Future[Any]:
         loop = self.loop
         now = loop.time()
         self.waiter = waiter = loop.create_future()
+        self.streaming, self.sink = stream, None
         self.deadline, self.read_s, self.last_read = deadline, read_s, now
         self.status, self.complete, self.reusable, self.headers_done = 0, False, False, False
         self.answered = self.stale = False
@@ -241,8 +265,7 @@ class _Connection(asyncio.Protocol):
         return waiter
 
     def _on_timer(self) -> None:
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+        if not self._reading():
             return
         now = self.loop.time()
         if now >= self.deadline:
@@ -256,6 +279,9 @@ class _Connection(asyncio.Protocol):
 
     def _finish(self) -> None:
         self.complete = True
+        if self.sink is not None:
+            self.sink._end()
+            return
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
@@ -271,6 +297,8 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
+        elif self.sink is not None:
+            self.sink._fail(exc)
         self.abort()
 
     def done(self) -> None:
@@ -279,6 +307,8 @@ class _Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         self.waiter = None
+        self.sink = None
+        self.streaming = False
         self.headers, self.body = [], []
         if self.complete and self.reusable and not self.closed:
             self.pool._release(self)
@@ -333,8 +363,110 @@ def _decode(coding: bytes, body: bytes) -> bytes:
                         f"malformed response (content-encoding {coding.decode('latin-1')!r})")
 
 
+_STREAM_BUFFER = 1 << 20  # bytes a stream holds unread before it stops reading the socket
+
+
+class BodyStream:
+    """A response whose body is read as it comes (a stream of server-sent events): the
+    status and headers at once, then `read()` chunk by chunk. The connection's one timer
+    still bounds it (the read timeout between bytes, the deadline over all), so a read
+    needs no timer of its own. `close()` hands the connection back (reused only after a
+    complete keep-alive body) or closes it, so the upstream sees a caller who left."""
+
+    __slots__ = ("status_code", "headers", "_conn", "_chunks", "_buffered", "_waiter",
+                 "_ended", "_error", "_closed", "_paused", "_inflate")
+
+    def __init__(self, conn: _Connection, status: int, headers: Headers) -> None:
+        self.status_code = status
+        self.headers = headers
+        self._conn = conn
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._ended = False
+        self._error: BaseException | None = None
+        self._closed = False
+        self._paused = False
+        self._inflate = _inflater(headers.get("content-encoding", ""))
+
+    async def read(self) -> bytes:
+        """The next piece of the body; b"" once it has ended."""
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self._ended or self._closed:
+                return b""
+            self._waiter = self._conn.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = self._chunks.popleft()
+        self._buffered -= len(data)
+        if self._paused and self._buffered < _STREAM_BUFFER // 2:
+            self._paused = False
+            if self._conn.transport is not None and not self._conn.closed:
+                self._conn.transport.resume_reading()
+        return data
+
+    async def read_all(self) -> bytes:
+        parts = []
+        while data := await self.read():
+            parts.append(data)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._conn.done()
+
+    # fed by the connection
+    def _push(self, data: bytes) -> None:
+        if self._inflate is not None:
+            try:
+                data = self._inflate.decompress(data)
+            except zlib.error:
+                self._conn._fail(ProviderError(ErrorKind.malformed, "malformed response (a "
+                                               "body that does not decompress)"))
+                return
+            if not data:
+                return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > _STREAM_BUFFER and not self._paused:
+            self._paused = True
+            if self._conn.transport is not None:
+                self._conn.transport.pause_reading()
+        self._wake()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._wake()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._error = exc
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+
+def _inflater(coding: str) -> Any:
+    """An incremental decoder for a streamed body's content-encoding (None: identity)."""
+    coding = coding.strip().lower()
+    if coding in ("", "identity"):
+        return None
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # a zlib header, as the RFC says
+    raise ProviderError(ErrorKind.malformed, f"malformed response (content-encoding {coding!r})")
+
+
 class Http1Pool:
-    """Keep-alive connections per origin, and the POST that uses them."""
+    """Keep-alive connections per origin, and the POSTs that use them."""
 
     def __init__(self, max_connections: int = 512, keepalive_s: float = KEEPALIVE_S) -> None:
         self.max_connections = max_connections
@@ -401,6 +533,46 @@ class Http1Pool:
             raise
         finally:
             conn.done()
+
+    async def stream(
+        self,
+        ep: Endpoint,
+        headers: bytes,
+        body: bytes,
+        *,
+        deadline: float,
+        connect_s: float,
+        read_s: float,
+    ) -> BodyStream:
+        """POST as `post` does, but return at the response's head: its body is read as it
+        comes. The caller must `close()` the stream (a finally), even after an error."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        if self.closed:
+            raise ProviderError(ErrorKind.connect, "could not connect to upstream (the HTTP "
+                                "client is closed)")
+        request = b"%s%scontent-length: %d\r\n\r\n%s" % (ep.head, headers, len(body), body)
+        conn = self._take_idle(ep.key, loop.time())
+        if conn is not None:
+            try:
+                return await conn.send(request, deadline, read_s, stream=True)
+            except ProviderError:
+                conn.reusable = False
+                conn.done()
+                if not conn.stale:
+                    raise
+            except BaseException:
+                conn.reusable = False
+                conn.done()
+                raise
+        conn = await self._connect(ep, deadline, connect_s)
+        try:
+            return await conn.send(request, deadline, read_s, stream=True)
+        except BaseException:
+            conn.reusable = False
+            conn.done()
+            raise
 
     async def aclose(self) -> None:
         self.closed = True

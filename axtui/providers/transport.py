@@ -1,14 +1,14 @@
 """The HTTP machinery the JSON-over-HTTP adapters share: the one shared client
 (`make_http_client`), `post_json`, which reads a whole response within the timeouts (over the
 small HTTP/1.1 pool in `http1`), and `EventStream`, which reads server-sent events one by one
-within them; plus reading a JSON body and classifying an error status whose body is not the
+within them (over the same pool); plus reading a JSON body and classifying an error status whose body is not the
 vendor's error JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -18,7 +18,8 @@ from httpx_sse import EventSource, ServerSentEvent
 
 from axtui.providers.base import REQUEST_DEADLINE, Provider, RateLimitInfo
 from axtui.providers.errors import ProviderError, classify_status, error_from_transport
-from axtui.providers.http1 import Http1Pool, Response, endpoint, header_block
+from axtui.providers.http1 import BodyStream, Http1Pool, Response, endpoint, header_block
+from axtui.providers.sse import SseDecoder
 from axtui.records import ErrorKind
 
 T = TypeVar("T")
@@ -29,8 +30,8 @@ T = TypeVar("T")
 class SharedClient(httpx.AsyncClient):
     """The one shared client for every provider: httpx's API over aiohttp's transport
     (httpx's own pool measured ~6x slower here; see DESIGN.md), and beside it `http1`, the
-    small HTTP/1.1 pool that non-streaming JSON calls take (`post_json`: ~20 µs of CPU a
-    call against aiohttp's ~100-130 µs). Closing the client closes both."""
+    small HTTP/1.1 pool that JSON calls (`post_json`: ~20 µs of CPU a call against
+    aiohttp's ~100-130 µs) and streams (`EventStream`) take. Closing the client closes both."""
 
     def __init__(self, *, max_connections: int = 512, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -81,7 +82,8 @@ async def post_json(
     Over the shared client this takes its small HTTP/1.1 pool (`axtui.providers.http1`):
     aiohttp's session measured ~100-130 µs of CPU a call, the pool ~20 µs, and the pool
     sends the request in the caller's own step (aiohttp, on Python 3.11, a loop iteration
-    later). Any other client (or URL) goes through httpx. Streams keep httpx (EventStream).
+    later). Any other client (or URL) goes through httpx. Streams take the pool too
+    (EventStream).
     The response has `status_code`, `headers` (a case-insensitive `.get`) and `content`."""
     total = provider.timeouts.total
     at = asyncio.get_running_loop().time() + total
@@ -117,32 +119,53 @@ async def post_json(
 class EventStream:
     """One streaming POST read as server-sent events. The response must start within the
     read timeout, each event must follow the last within it, and all of it must end within
-    the total timeout. Timeouts are scoped to single steps, never across a `yield`."""
+    the total timeout.
+
+    Over the shared client this takes the HTTP/1.1 pool (`http1.BodyStream`, decoded by
+    `sse.SseDecoder`): its one timer per request bounds every read, where httpx's path set
+    a timer per event and went through httpx, anyio and aiohttp for each piece (the relay's
+    CPU a chunk fell from ~XX to ~YY µs). Any other client goes through httpx, with
+    timeouts scoped to single steps, never across a `yield`."""
 
     def __init__(
         self, provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
     ) -> None:
         self._provider = provider
-        self._request = client_of(provider).build_request(
-            "POST",
-            url,
-            content=orjson.dumps(body),
-            headers=headers,
-            timeout=provider.http_timeout(),
-        )
+        self._url, self._headers, self._data = url, headers, orjson.dumps(body)
+        client = client_of(provider)
+        self._pool = getattr(client, "http1", None)
+        self._ep = endpoint(url) if self._pool is not None else None
         self._deadline = 0.0
         self._sse: AsyncGenerator[ServerSentEvent, None] | None = None
+        self._body: BodyStream | None = None
         self.response: httpx.Response | None = None
 
     async def __aenter__(self) -> EventStream:
-        self._deadline = asyncio.get_running_loop().time() + self._provider.timeouts.total
+        t = self._provider.timeouts
+        self._deadline = asyncio.get_running_loop().time() + t.total
+        if self._ep is not None:
+            try:
+                lines = header_block(tuple(self._headers.items()))
+            except ValueError:
+                raise ProviderError(ErrorKind.connect, "could not send the request: a header "
+                                    "name or value holds CR, LF or NUL (check the provider's "
+                                    "API key and headers)") from None
+            self._body = await self._pooled(self._pool.stream(
+                self._ep, lines, self._data, deadline=self._deadline, connect_s=t.connect,
+                read_s=t.read))
+            return self
         client = client_of(self._provider)
-        self.response = await self._step(client.send(self._request, stream=True), per_read=True)
+        request = client.build_request("POST", self._url, content=self._data,
+                                       headers=self._headers,
+                                       timeout=self._provider.http_timeout())
+        self.response = await self._step(client.send(request, stream=True), per_read=True)
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._body is not None:
+            self._body.close()
         if self._sse is not None:
             await self._sse.aclose()
         if self.response is not None:
@@ -150,11 +173,15 @@ class EventStream:
 
     @property
     def status(self) -> int:
+        if self._body is not None:
+            return self._body.status_code
         assert self.response is not None
         return self.response.status_code
 
     @property
-    def headers(self) -> httpx.Headers:
+    def headers(self) -> Mapping[str, str]:
+        if self._body is not None:
+            return self._body.headers
         assert self.response is not None
         return self.response.headers
 
@@ -163,10 +190,20 @@ class EventStream:
 
     async def read_body(self) -> bytes:
         """The whole body (for an error status), within the total timeout."""
+        if self._body is not None:
+            return await self._pooled(self._body.read_all())
         assert self.response is not None
         return await self._step(self.response.aread(), per_read=False)
 
     async def events(self) -> AsyncIterator[ServerSentEvent]:
+        body = self._body
+        if body is not None:
+            decoder = SseDecoder()
+            while piece := await self._pooled(body.read()):
+                for event in decoder.feed(piece):
+                    yield event
+            decoder.close()
+            return
         assert self.response is not None
         self._sse = EventSource(self.response).aiter_sse()
         while True:
@@ -175,6 +212,16 @@ class EventStream:
             except StopAsyncIteration:
                 return
             yield event
+
+    async def _pooled(self, step: Awaitable[T]) -> T:
+        """A step over the pool, whose timer bounds it (a read timeout is the pool's
+        ProviderError); the total timeout's TimeoutError worded as a stalled stream's."""
+        try:
+            return await step
+        except TimeoutError:
+            total = self._provider.timeouts.total
+            raise ProviderError(ErrorKind.timeout, f"upstream stalled ({total:g}s total)"
+                                ) from None
 
     async def _step(self, step: Awaitable[T], *, per_read: bool) -> T:
         loop = asyncio.get_running_loop()
