@@ -7,6 +7,8 @@ Targets, each printed beside its figure with PASS/MISS:
   added latency at concurrency 1 (0 ms upstream): p50 <= 1 ms, p99 <= 3 ms over direct;
   20 ms upstream, 20 connections: gateway throughput >= 90% of direct;
   0 ms upstream, saturation (32 and 64 connections): >= 1,500 requests/s, recording on;
+  streaming at concurrency 1 (bench/streamcase.py): added time to first chunk p50 <= 0.5 ms,
+  p99 <= 1.5 ms over direct; the gateway's CPU per chunk relayed is printed beside it;
 and every request the gateway served is a record in its store.
 Exit code 0 when every target passes, 1 when one misses, 2 when the bench cannot run.
 
@@ -43,8 +45,10 @@ from harness import (  # noqa: E402
     wait_quiet,
 )
 from loadgen import LoadgenError, WrkResult, ensure_wrk, run_wrk  # noqa: E402
+from streamcase import StreamClient, pct  # noqa: E402
 
 ADDED_P50_MS, ADDED_P99_MS = 1.0, 3.0
+TTFC_P50_MS, TTFC_P99_MS = 0.5, 1.5  # streaming: added time to first chunk, c=1
 THROUGHPUT_RATIO = 0.90
 SATURATION_RPS = 1500
 BUSY_CORES = 0.15  # other processes busier than this during a measurement get a note
@@ -157,6 +161,7 @@ class Bench:
         self.gateway_runs: list[WrkResult] = []
         self.gateway_pid = 0
         self.other_max = 0.0
+        self.stream_requests = 0  # streams sent through the gateway (all completed)
 
     def measure(
         self, who: str, url: str, model: str, conns: int, duration: float, quiet: bool = False
@@ -264,6 +269,8 @@ class Bench:
             upper=False,
         )
 
+        self.streaming(direct0, gateway)
+
         if a.litellm:
             self.litellm(a.litellm, up0, d)
 
@@ -276,11 +283,50 @@ class Bench:
         print()
         return self.verdicts.summary()
 
+    def streaming(self, direct_url: str, gateway_url: str) -> None:
+        """Streams one at a time, alternating direct and through the gateway (see
+        bench/streamcase.py): added time to first chunk, and CPU per chunk relayed."""
+        n = self.args.streams
+        print(f"\n[4] streaming, c=1, 0 ms upstream, a word every 1 ms; {n} streams a path")
+        direct = StreamClient(direct_url, DIRECT_MODEL)
+        via = StreamClient(gateway_url, "bench")
+        try:
+            for _ in range(20):  # warm both paths' connections and the gateway's pool
+                direct.one(10)
+                via.one(10)
+            first_d: list[float] = []
+            first_g: list[float] = []
+            cpu10 = CpuMeter(self.gateway_pid)
+            cpu10.start()
+            for _ in range(n):
+                first_d.append(direct.one(10)[0])
+                first_g.append(via.one(10)[0])
+            cpu10.stop(n)
+            cpu50 = CpuMeter(self.gateway_pid)
+            cpu50.start()
+            for _ in range(n):
+                via.one(50)
+            cpu50.stop(n)
+        finally:
+            direct.close()
+            via.close()
+        self.stream_requests = 20 + 2 * n
+        for who, xs in (("direct", first_d), ("gateway", first_g)):
+            print(f"    {who:<8} first chunk p50 {pct(xs, 0.5) * 1e3:6.2f} ms  "
+                  f"p99 {pct(xs, 0.99) * 1e3:6.2f} ms")
+        per_chunk = (cpu50.per_request_us() - cpu10.per_request_us()) / 40
+        print(f"    gateway CPU: {cpu10.per_request_us():.0f} µs a 10-word stream, "
+              f"{cpu50.per_request_us():.0f} µs a 50-word one: {per_chunk:.1f} µs a chunk relayed")
+        for q, target in (("p50", TTFC_P50_MS), ("p99", TTFC_P99_MS)):
+            added = (pct(first_g, float(q[1:]) / 100) - pct(first_d, float(q[1:]) / 100)) * 1e3
+            self.verdicts.check(f"streaming: added time to first chunk @c1: {q}", added, target,
+                                "ms", upper=True)
+
     def check_records(self, up0: str, up20: str) -> None:
         """Every request the gateway handled is one record in the store, nothing lost:
         records == completions the upstreams served for the gateway, and wrk's completed
         count is that, less requests wrk abandoned in flight when each run stopped."""
-        completed = sum(r.requests for r in self.gateway_runs)
+        completed = sum(r.requests for r in self.gateway_runs) + self.stream_requests
         in_flight_max = sum(r.connections for r in self.gateway_runs)
         # first: the gateway finishes what wrk abandoned, and the last batch lands
         counts = count_records(self.tmp / "bench.db")
@@ -334,6 +380,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     ap.add_argument("--saturation-connections", type=int, nargs="+", default=[32, 64])
+    ap.add_argument("--streams", type=int, default=300,
+                    help="streams per path in the streaming case")
     ap.add_argument(
         "--litellm",
         metavar="VENV_PYTHON",

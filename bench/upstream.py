@@ -3,8 +3,12 @@
     python bench/upstream.py --port 9100 [--latency-ms 20]
 
 POST /v1/chat/completions answers a valid non-streaming `chat.completion` (with usage)
-after a fixed latency; GET /stats returns how many completions it served per requested
-model (the bench tells direct calls from the gateway's by model name).
+after a fixed latency; with `"stream": true`, server-sent events instead: the first chunk
+(role and first word) after the latency, then one word every `--chunk-gap-ms` (each its own
+write, so each reaches the reader apart), `max_tokens` words in all (default 10), a finish
+chunk, usage when `stream_options.include_usage`, and `[DONE]`. GET /stats returns how many
+completions it served per requested model (the bench tells direct calls from the gateway's
+by model name).
 
 Raw asyncio protocol + httptools parser on uvloop, no framework: it shares two cores
 with the gateway and wrk, so every microsecond it spends is taken from the gateway.
@@ -74,6 +78,52 @@ def completion_body(request_body: bytes) -> tuple[int, bytes]:
 
 
 _REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 405: b"Method Not Allowed"}
+
+
+def stream_plan(request_body: bytes) -> tuple[str, int, bool] | None:
+    """(model, words, include_usage) for a streaming request; None for a plain one."""
+    try:
+        req = orjson.loads(request_body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(req, dict) or req.get("stream") is not True:
+        return None
+    served[str(req.get("model"))] += 1
+    words = req.get("max_tokens") or req.get("max_completion_tokens") or 10
+    usage = bool((req.get("stream_options") or {}).get("include_usage"))
+    return str(req.get("model")), max(1, min(int(words), 1000)), usage
+
+
+STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+               b"transfer-encoding: chunked\r\n\r\n")
+
+
+def sse_chunk(payload: dict | str) -> bytes:
+    data = b"data: " + (payload.encode() if isinstance(payload, str) else orjson.dumps(payload))
+    data += b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def stream_frames(model: str, words: int, usage: bool) -> list[bytes]:
+    """Each write of one streamed answer: the head with the first word, then one a word."""
+    cid = f"chatcmpl-bench{next(_ids)}"
+    created = int(time.time())
+
+    def delta(d: dict, finish: str | None = None) -> bytes:
+        return sse_chunk({"id": cid, "object": "chat.completion.chunk", "created": created,
+                          "model": model, "choices": [{"index": 0, "delta": d,
+                                                       "finish_reason": finish}]})
+
+    frames = [STREAM_HEAD + delta({"role": "assistant", "content": "word0"})]
+    frames += [delta({"content": f" word{i}"}) for i in range(1, words)]
+    tail = delta({}, "stop")
+    if usage:
+        tail += sse_chunk({"id": cid, "object": "chat.completion.chunk", "created": created,
+                           "model": model, "choices": [],
+                           "usage": {"prompt_tokens": 8, "completion_tokens": words,
+                                     "total_tokens": 8 + words}})
+    frames[-1] += tail + sse_chunk("[DONE]") + b"0\r\n\r\n"
+    return frames
 
 
 def http_response(status: int, body: bytes, keep_alive: bool) -> bytes:
@@ -151,8 +201,9 @@ class UpstreamProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection; requests answered in order (clients here never pipeline,
     and a fixed latency keeps answers due in arrival order)."""
 
-    def __init__(self, latency_s: float) -> None:
+    def __init__(self, latency_s: float, gap_s: float) -> None:
         self.latency_s = latency_s
+        self.gap_s = gap_s
         self.arrived = 0.0
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -184,8 +235,19 @@ class UpstreamProtocol(asyncio.Protocol):
         method = self.parser.get_method()
         keep_alive = self.parser.should_keep_alive()
         path = self.url.split(b"?", 1)[0]
+        plan = None
         if path == b"/v1/chat/completions" and method == b"POST":
-            status, body = completion_body(b"".join(self.body))
+            raw = b"".join(self.body)
+            plan = stream_plan(raw)
+            if plan is not None:
+                frames = stream_frames(*plan)
+                if self.latency_s > 0:
+                    assert _delays is not None
+                    _delays.at(self.arrived + self.latency_s, self._stream, frames, 0)
+                else:
+                    self._stream(frames, 0)
+                return
+            status, body = completion_body(raw)
         elif path == b"/stats" and method == b"GET":
             status, body = 200, orjson.dumps(dict(served))
         else:
@@ -196,6 +258,13 @@ class UpstreamProtocol(asyncio.Protocol):
             _delays.at(self.arrived + self.latency_s, self._send, payload, not keep_alive)
         else:
             self._send(payload, not keep_alive)
+
+    def _stream(self, frames: list[bytes], i: int) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(frames[i])
+        if i + 1 < len(frames):
+            asyncio.get_running_loop().call_later(self.gap_s, self._stream, frames, i + 1)
 
     def _send(self, payload: bytes, close: bool) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -208,12 +277,13 @@ class UpstreamProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(host: str, port: int, latency_ms: float) -> None:
+async def serve(host: str, port: int, latency_ms: float, gap_ms: float = 1.0) -> None:
     global _delays
     loop = asyncio.get_running_loop()
     _delays = Delays(loop)
     server = await loop.create_server(
-        lambda: UpstreamProtocol(latency_ms / 1000), host, port, backlog=2048, reuse_address=True
+        lambda: UpstreamProtocol(latency_ms / 1000, gap_ms / 1000), host, port, backlog=2048,
+        reuse_address=True,
     )
     print(f"upstream listening on http://{host}:{port} latency {latency_ms:g} ms", flush=True)
     async with server:
@@ -225,9 +295,11 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9100)
     ap.add_argument("--latency-ms", type=float, default=0.0, help="fixed delay per completion")
+    ap.add_argument("--chunk-gap-ms", type=float, default=1.0,
+                    help="between a stream's words")
     args = ap.parse_args()
     try:
-        uvloop.run(serve(args.host, args.port, args.latency_ms))
+        uvloop.run(serve(args.host, args.port, args.latency_ms, args.chunk_gap_ms))
     except KeyboardInterrupt:
         return  # Ctrl-C is how a person stops it: no traceback
 
