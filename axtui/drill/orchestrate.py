@@ -104,6 +104,9 @@ def _run(scenario: Any, plan: LoadPlan, work: Path,
             obs.baseline = _baseline(scenario, sim, plan, opts.baseline_s)
         kill = None if opts.kill_at_s is None else (opts.kill_at_s, gateway.kill)
         load, sim_t0 = asyncio.run(_drive(gateway.base_url + "/v1", plan, sim, obs, kill))
+        if opts.kill_at_s is None:
+            faulted = {f.upstream for f in scenario.faults if f.start_s < plan.duration_s}
+            _await_alerts(store_path, faulted, 2 * opts.alert_interval_s + 1.0)
     finally:
         if gateway is not None:
             obs.gateway_exit = gateway.stop(GATEWAY_GRACE_S + 10)
@@ -165,6 +168,28 @@ async def _drive(base_url: str, plan: LoadPlan, sim: Upstreams, obs: Observed,
         obs.upstream_error = f"{type(e).__name__}: {e}"
         log.warning("upstream call counts not read: %s", obs.upstream_error)
     return load, started["sim"]
+
+
+def _await_alerts(path: Path, upstreams: set[str], within_s: float) -> None:
+    """Keep the gateway up after the load until an alert has fired for each faulted
+    upstream, or `within_s` passed: a fault starting near the load's end would otherwise
+    be cut off before the next evaluation, and its fault-to-alert time go missing."""
+    if not upstreams:
+        return
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            seen = {(orjson.loads(d).get("labels") or {}).get("deployment") for (d,) in
+                    db.execute("SELECT detail FROM event WHERE kind = 'alert.firing'")}
+        except sqlite3.Error as e:  # busy or not there yet: ask again
+            log.debug("alert events not read yet: %s", e)
+            seen = set()
+        finally:
+            db.close()
+        if upstreams <= seen:
+            return
+        time.sleep(0.2)  # the gateway writes its events every 0.25 s
 
 
 def _read_store(path: Path, obs: Observed, t0: float) -> None:
