@@ -133,8 +133,11 @@ class Agent:
         self._last_cp = 0.0
         self._stop_requested: str | None = None
         self._state_json = b"null"  # the last state that serialized: a final fallback
-        self._pending: str | None = None
-        self._record: RequestRecord | None = None
+        self._issued = 0  # step numbers handed out in this run (calls may run concurrently)
+        self._pending: dict[str, RequestRecord | None] = {}  # record id -> its record, once in
+        self._settled = asyncio.Event()  # set while no call is in flight
+        self._settled.set()
+        self._ending: tuple[str, str] | None = None  # (reason, detail) once a stop began
         self._heartbeat: Heartbeat | None = None
 
     # ------------------------------------------------------------------ what it reports
@@ -231,6 +234,7 @@ class Agent:
         self.deployment, self._progress, self._runtime_base = (cp.deployment, cp.progress,
                                                                cp.runtime_s)
         n, spent = self._recover(conn, cp)
+        self._issued = self.steps  # the next run numbers its calls on from here
         self.resumed = Resumed(run=row.run + 1, checkpoint_at=cp.at, step=self.steps,
                                cost_nano=self.cost_nano, recovered_steps=n,
                                recovered_cost_nano=spent, previous_status=status)
@@ -241,7 +245,7 @@ class Agent:
         n = spent = 0
         for rid, cost, deployment, outcome in rows.records_of_run(conn, f"{self.id}.r{cp.run}."):
             step = rid.rsplit(".", 1)[1]
-            if not step.isdigit() or int(step) <= cp.step:
+            if not step.isdigit() or cp.counted(int(step)):
                 continue
             n, spent = n + 1, spent + cost
             self.steps += 1
@@ -262,8 +266,11 @@ class Agent:
         await self._end(rows.STOPPED, reason, detail or None)
 
     async def _end(self, status: str, reason: str | None, detail: str | None) -> None:
-        if self.status != "running":
+        if self.status != "running" or self._ending:
             raise AgentError(f"agent {self.id!r} is {self.status}")
+        self._ending = (reason or status, detail or "")  # no new call starts from now
+        if self._pending:  # calls still in flight finish and count before the final state
+            await self._settled.wait()
         runtime = self.runtime_s
         self.status, self.stop_reason, self.stop_detail = status, reason, detail
         self._runtime_base = runtime
@@ -295,21 +302,25 @@ class Agent:
         route = route or (self.routes.get(level) if level else None)
         if route is not None:
             request = replace(request, model=route)
-        step = self.steps + 1
         base = ctx or RequestContext()
         call_ctx = replace(base, tags=[*(base.tags or request.tags), f"agent:{self.id}"],
-                           request_id=f"{self.id}.r{self.run}.{step}",
+                           request_id=f"{self.id}.r{self.run}.{self._issued + 1}",
                            complexity=level or base.complexity)
         await self._between_calls(self._least_cost(request, call_ctx))
-        self._pending, self._record = call_ctx.request_id, None
+        self._issued += 1  # after the checkpoint: a call in flight is never in one uncounted
+        rid = call_ctx.request_id = f"{self.id}.r{self.run}.{self._issued}"
+        self._pending[rid] = None
+        self._settled.clear()
         try:
             return await self.engine.complete(request, call_ctx)
         finally:
-            rec, self._pending, self._record = self._record, None, None
+            rec = self._pending.pop(rid)
+            if not self._pending:
+                self._settled.set()
             if rec is not None:
                 self._count(rec)
             else:  # the engine emits one record per request: this would be a bug
-                log.error("agent %s: no record for call %s", self.id, call_ctx.request_id)
+                log.error("agent %s: no record for call %s", self.id, rid)
 
     async def sleep(self, seconds: float) -> None:
         """Wait on the engine's clock (a monitoring agent between rounds), cut short at the
@@ -321,8 +332,8 @@ class Agent:
         await self._between_calls(0)
 
     def _on_record(self, rec: RequestRecord) -> None:
-        if rec.id == self._pending:
-            self._record = rec
+        if rec.id in self._pending:
+            self._pending[rec.id] = rec
 
     def _count(self, rec: RequestRecord) -> None:
         self.steps += 1
@@ -357,6 +368,8 @@ class Agent:
             raise AgentError(f"agent {self.id!r} is not started (await start() or async with)")
         if self.status != "running":
             raise AgentStopped(self.stop_reason or self.status, self.stop_detail or "")
+        if self._ending:
+            raise AgentStopped(*self._ending)
         if self.clock.monotonic() - self._last_cp >= self.checkpoint_every_s:
             await self.checkpoint()
         if self._stop_requested is not None:
@@ -365,7 +378,7 @@ class Agent:
             why = ("superseded", "a newer run owns the agent")
         else:
             why = stop_for(self.limits, cost_nano=self.cost_nano, runtime_s=self.runtime_s,
-                           steps=self.steps, next_call_nano=next_call_nano)
+                           steps=self._issued, next_call_nano=next_call_nano)
         if why is not None:
             if why[0] == "superseded":
                 self._supersede()
@@ -404,7 +417,8 @@ class Agent:
             failed_steps=self.failed_steps, cost_nano=self.cost_nano, runtime_s=self.runtime_s,
             progress=self._progress, deployment=self.deployment,
             by_deployment={d: dict(v) for d, v in self.by_deployment.items()},
-            state=None, final=final)
+            state=None, final=final, issued=self._issued,
+            pending=tuple(int(rid.rsplit(".", 1)[1]) for rid in self._pending))
 
     async def _write(self, cp: rows.Checkpoint, status: str, reason: str | None,
                      detail: str | None) -> None:

@@ -76,7 +76,9 @@ class AgentCheckpointRow(SQLModel, table=True):
     run: int
     at: float  # the agent's clock
     wall_at: float
-    step: int
+    step: int  # calls counted (finished)
+    issued: int  # the highest step number handed out in this run
+    pending: str = Field(sa_column=Column(Text, nullable=False))  # JSON: steps still in flight
     failed_steps: int
     cost_nano: int = Field(sa_column=Column(BigInteger, nullable=False))
     runtime_s: float
@@ -98,9 +100,15 @@ class Checkpoint:
     runtime_s: float
     progress: float | None
     deployment: str | None
-    by_deployment: dict[str, dict[str, int]]  # deployment -> {"calls": n, "cost_nano": n}
+    by_deployment: dict[str, dict[str, int]]  # deployment -> {"attempts", "ok", "cost_nano"}
     state: Any
     final: bool = False
+    issued: int = 0  # step numbers up to this were handed out...
+    pending: tuple[int, ...] = ()  # ...and these were still in flight (not counted)
+
+    def counted(self, step: int) -> bool:
+        """Whether the call with this step number (of this run) is in the checkpoint."""
+        return step <= max(self.issued, self.step) and step not in self.pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +214,7 @@ def write_checkpoint(conn: Connection, cp: Checkpoint, *, wall_at: float, keep: 
         raise Superseded(cp.agent_id, cp.run)
     conn.execute(insert(AgentCheckpointRow).values(
         agent_id=cp.agent_id, run=cp.run, at=cp.at, wall_at=wall_at, step=cp.step,
-        failed_steps=cp.failed_steps, cost_nano=cp.cost_nano, runtime_s=cp.runtime_s,
+        issued=cp.issued, pending=orjson.dumps(cp.pending).decode(), failed_steps=cp.failed_steps, cost_nano=cp.cost_nano, runtime_s=cp.runtime_s,
         progress=cp.progress, deployment=cp.deployment,
         by_deployment=orjson.dumps(cp.by_deployment).decode(),
         state=(state_json or orjson.dumps(cp.state)).decode(), final=cp.final))
@@ -235,7 +243,7 @@ def latest_checkpoint(conn: Connection, agent_id: str) -> Checkpoint | None:
                       failed_steps=r.failed_steps, cost_nano=r.cost_nano, runtime_s=r.runtime_s,
                       progress=r.progress, deployment=r.deployment,
                       by_deployment=orjson.loads(r.by_deployment), state=orjson.loads(r.state),
-                      final=bool(r.final))
+                      final=bool(r.final), issued=r.issued, pending=tuple(orjson.loads(r.pending)))
 
 
 def beat(conn: Connection, agent_id: str, run: int, wall_at: float) -> bool:

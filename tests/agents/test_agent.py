@@ -4,6 +4,7 @@ routing its calls, and what the store holds of it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -320,3 +321,58 @@ def test_usd_limits_convert_exactly_and_refuse_floats():
         Limits.of(budget_usd=0.1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at most 9 decimals"):
         Limits.of(budget_usd="0.0000000001")
+
+
+def test_concurrent_calls_are_each_counted_and_the_step_limit_holds_across_them(store):
+    clock = VirtualClock()
+    engine, records = engine_on(clock)
+
+    async def worker(a: Agent) -> int:
+        made = 0
+        try:
+            while True:
+                await a.complete(ask())
+                made += 1
+        except AgentStopped:
+            return made
+
+    async def work():
+        async with Agent(engine, store, "fanout", limits=Limits(steps=12),
+                         checkpoint_every_s=5) as a:
+            made = await asyncio.gather(*(worker(a) for _ in range(4)))
+        return a, made
+
+    agent, made = clock.run(work())
+    assert sum(made) == agent.steps == len(records) == 12
+    assert agent.cost_nano == sum(r.cost_nano for r in records)
+    assert sorted(r.id for r in records) == sorted(f"fanout.r1.{i}" for i in range(1, 13))
+    last = checkpoints(store, "fanout")[-1]
+    assert last.final and (last.step, last.issued, last.pending) == (12, 12, "[]")
+
+
+def test_a_stop_waits_for_the_calls_in_flight_and_counts_them_in_the_final_checkpoint(store):
+    clock = VirtualClock()
+    engine, records = engine_on(clock)
+
+    async def work():
+        a = Agent(engine, store, "drain")
+        await a.start()
+        calls = [asyncio.create_task(a.complete(ask())) for _ in range(3)]
+        await asyncio.sleep(0)  # the calls are in flight
+        await a.stop("requested", "by the test")
+        with pytest.raises(AgentStopped):
+            await a.complete(ask())
+        return a, calls
+
+    agent, calls = clock.run(work())
+    assert all(c.done() and not c.exception() for c in calls)
+    assert agent.steps == len(records) == 3
+    last = checkpoints(store, "drain")[-1]
+    assert last.final and last.step == 3 and last.cost_nano == sum(r.cost_nano for r in records)
+
+
+def test_a_checkpoint_counts_the_calls_handed_out_except_those_still_in_flight():
+    cp = rows.Checkpoint(agent_id="a", run=1, at=0.0, step=6, failed_steps=0, cost_nano=0,
+                         runtime_s=0.0, progress=None, deployment=None, by_deployment={},
+                         state={}, issued=7, pending=(6,))
+    assert [s for s in range(1, 10) if not cp.counted(s)] == [6, 8, 9]
