@@ -24,13 +24,14 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from axtui.agents.heartbeat import Heartbeat
 from axtui.agents.limits import Limits, level_of, stop_for
+from axtui.agents.resume import AgentError, Resumed, resume_point
 from axtui.engine.plan import RequestContext
 from axtui.store import agents as rows
 
@@ -46,10 +47,6 @@ log = logging.getLogger(__name__)
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # no dots: record ids are <id>.r<run>.<step>
 
 
-class AgentError(Exception):
-    """The agent cannot do what was asked (bad id or state, finished, running elsewhere)."""
-
-
 class AgentStopped(Exception):
     """The agent stopped: a limit, an operator's request, or a newer run taking over. Its
     final checkpoint is written; `async with` ends quietly on it."""
@@ -57,32 +54,6 @@ class AgentStopped(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"agent stopped: {reason}" + (f" ({detail})" if detail else ""))
         self.reason, self.detail = reason, detail
-
-
-@dataclass(frozen=True, slots=True)
-class Resumed:
-    """Where a resumed agent picked up."""
-
-    run: int  # this run's number (2 for the first resume)
-    checkpoint_at: float  # the checkpoint resumed from (the agent's clock)
-    step: int  # calls made before this run, recovered ones included
-    cost_nano: int  # spent before this run, recovered calls included
-    recovered_steps: int  # calls made after that checkpoint, found in the store's records
-    recovered_cost_nano: int
-    previous_status: str  # crashed or stopped
-
-
-def process_alive(host: str, pid: int) -> bool | None:
-    """Whether a process on this machine lives; None for another machine's."""
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
 
 
 class Agent:
@@ -219,43 +190,13 @@ class Agent:
                                   keep=self.keep_checkpoints, state_json=self._state_json)
 
     def _resume(self, conn, row) -> None:
-        status = rows.status_of(row, time.time(), process_alive(row.host, row.pid))
-        if status == rows.FINISHED:
-            raise AgentError(f"agent {self.id!r} finished; give a new agent another id")
-        if status == rows.RUNNING:
-            raise AgentError(f"agent {self.id!r} is running (pid {row.pid} on {row.host}, "
-                             f"heartbeat {time.time() - row.heartbeat_at:.0f}s ago)")
-        cp = rows.latest_checkpoint(conn, self.id)
-        if cp is None:
-            raise AgentError(f"agent {self.id!r} has no checkpoint to resume from")
+        cp, self.resumed = resume_point(conn, self.id, row)
         self.state, self._state_json = cp.state, orjson.dumps(cp.state)
         self.steps, self.failed_steps, self.cost_nano = cp.step, cp.failed_steps, cp.cost_nano
-        self.by_deployment = {d: dict(v) for d, v in cp.by_deployment.items()}
+        self.by_deployment = cp.by_deployment
         self.deployment, self._progress, self._runtime_base = (cp.deployment, cp.progress,
                                                                cp.runtime_s)
-        n, spent = self._recover(conn, cp)
         self._issued = self.steps  # the next run numbers its calls on from here
-        self.resumed = Resumed(run=row.run + 1, checkpoint_at=cp.at, step=self.steps,
-                               cost_nano=self.cost_nano, recovered_steps=n,
-                               recovered_cost_nano=spent, previous_status=status)
-
-    def _recover(self, conn, cp: rows.Checkpoint) -> tuple[int, int]:
-        """Count the calls the last run made after its checkpoint (their records are in
-        the store when a recorder wrote them): the money was spent, the answers are lost."""
-        n = spent = 0
-        for rid, cost, deployment, outcome in rows.records_of_run(conn, f"{self.id}.r{cp.run}."):
-            step = rid.rsplit(".", 1)[1]
-            if not step.isdigit() or cp.counted(int(step)):
-                continue
-            n, spent = n + 1, spent + cost
-            self.steps += 1
-            self.failed_steps += outcome != "ok"
-            self.cost_nano += cost
-            if deployment is not None:
-                d = self.by_deployment.setdefault(deployment, {"attempts": 0, "ok": 0,
-                                                               "cost_nano": 0})
-                d["cost_nano"] += cost
-        return n, spent
 
     async def finish(self) -> None:
         """The work is done: final checkpoint, status finished."""
