@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
     delete,
     insert,
     select,
@@ -262,11 +263,15 @@ def request_stop(conn: Connection, agent_id: str, reason: str) -> bool:
 
 def records_of_run(conn: Connection, prefix: str) -> list[tuple[str, int, str | None, str]]:
     """(id, cost_nano, deployment, outcome) of the stored records whose id starts with
-    `prefix` (a range on the unique id index, not a LIKE scan)."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    q = (select(RequestRow.id, RequestRow.cost_nano, RequestRow.deployment, RequestRow.outcome)
-         .where(RequestRow.id >= prefix, RequestRow.id < upper))
-    return [(r.id, r.cost_nano, r.deployment, r.outcome) for r in conn.execute(q)]
+    `prefix`."""
+    col = RequestRow.id
+    if conn.dialect.name == "sqlite":  # BINARY collation: a range on the unique id index
+        cond = and_(col >= prefix, col < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+    else:  # a locale collation may order punctuation otherwise: match the prefix
+        cond = col.startswith(prefix, autoescape=True)
+    q = select(col, RequestRow.cost_nano, RequestRow.deployment, RequestRow.outcome).where(cond)
+    return [(r.id, r.cost_nano, r.deployment, r.outcome) for r in conn.execute(q)
+            if r.id.startswith(prefix)]  # LIKE may ignore case
 
 
 class Superseded(Exception):

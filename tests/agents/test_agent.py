@@ -376,3 +376,25 @@ def test_a_checkpoint_counts_the_calls_handed_out_except_those_still_in_flight()
                          runtime_s=0.0, progress=None, deployment=None, by_deployment={},
                          state={}, issued=7, pending=(6,))
     assert [s for s in range(1, 10) if not cp.counted(s)] == [6, 8, 9]
+
+
+def test_the_heartbeat_keeps_a_running_agents_row_fresh_in_wall_time(store):
+    clock = VirtualClock()
+    engine, _ = engine_on(clock)
+
+    async def work():
+        async with Agent(engine, store, "beating", heartbeat_s=0.05) as a:
+            with store.connect() as conn:
+                first = rows.agent_row(conn, "beating").heartbeat_at
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # the signal: the row's heartbeat moves on
+                with store.connect() as conn:
+                    now = rows.agent_row(conn, "beating").heartbeat_at
+                if now > first:
+                    return a, first, now
+                await asyncio.to_thread(time.sleep, 0.01)
+            raise AssertionError("the heartbeat never moved")
+
+    _, first, later = clock.run(work())
+    assert first < later <= time.time()
+    assert view(store, "beating").status == "finished"
