@@ -19,6 +19,7 @@ reached the store).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -110,6 +111,7 @@ class Agent:
         self._settled.set()
         self._ending: tuple[str, str] | None = None  # (reason, detail) once a stop began
         self._heartbeat: Heartbeat | None = None
+        self._wake = asyncio.Event()  # request_stop() ends a sleep early
 
     # ------------------------------------------------------------------ what it reports
 
@@ -265,12 +267,21 @@ class Agent:
 
     async def sleep(self, seconds: float) -> None:
         """Wait on the engine's clock (a monitoring agent between rounds), cut short at the
-        runtime limit, which then stops the agent (AgentStopped)."""
+        runtime limit or by `request_stop()`, either of which then stops the agent
+        (AgentStopped)."""
         await self._between_calls(0)
         if self.limits.runtime_s is not None:
             seconds = min(seconds, max(0.0, self.limits.runtime_s - self.runtime_s))
-        await self.clock.sleep(seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
         await self._between_calls(0)
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Stop at the next call boundary (a sleep ends at once), with a final checkpoint:
+        for a signal handler, e.g. `loop.add_signal_handler(SIGTERM, agent.request_stop,
+        "SIGTERM")`. Calls in flight finish first."""
+        self._stop_requested = reason
+        self._wake.set()
 
     def _on_record(self, rec: RequestRecord) -> None:
         if rec.id in self._pending:
@@ -379,7 +390,9 @@ class Agent:
                                              stop_reason=reason, stop_detail=detail,
                                              state_json=state_json)
 
-        self._stop_requested = await asyncio.to_thread(write)
+        asked = await asyncio.to_thread(write)
+        if asked is not None and self._stop_requested is None:
+            self._stop_requested = asked
 
 
 def _level(hint: str) -> str:

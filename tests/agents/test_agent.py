@@ -398,3 +398,21 @@ def test_the_heartbeat_keeps_a_running_agents_row_fresh_in_wall_time(store):
     _, first, later = clock.run(work())
     assert first < later <= time.time()
     assert view(store, "beating").status == "finished"
+
+
+def test_request_stop_ends_a_sleep_at_once_and_stops_the_agent_cleanly(store):
+    clock = VirtualClock()
+    engine, _ = engine_on(clock)
+
+    async def work():
+        async with Agent(engine, store, "sigterm") as a:
+            await a.complete(ask())
+            asyncio.get_running_loop().call_later(30, a.request_stop, "SIGTERM")
+            await a.sleep(6 * HOUR)
+        return a
+
+    t0 = clock.monotonic()
+    agent = clock.run(work())
+    assert (agent.stop_reason, agent.stop_detail) == ("requested", "SIGTERM")
+    assert clock.monotonic() - t0 < 60
+    assert view(store, "sigterm").status == "stopped"
