@@ -40,6 +40,7 @@ def _root(
 
 def _register() -> None:
     from axtui.cli import (
+        agents,
         alerts,
         config_cmd,
         console,
@@ -77,6 +78,7 @@ def _register() -> None:
     app.command("drill")(drill.drill)
     app.add_typer(sim.app, name="sim")
     app.command("replay")(replay.replay)
+    app.add_typer(agents.app, name="agents")
 
 
 _register()

@@ -36,6 +36,7 @@ class RequestContext:
     tags: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     request_id: str | None = None
+    complexity: str | None = None  # declared by the caller (an agent's task): no estimate
 
 
 @dataclass(slots=True)
@@ -82,7 +83,7 @@ class Planner:
             needed = frozenset(caps)
         else:
             needed = _NO_CAPS
-        level = complexity(est_in, request, text)
+        level = ctx.complexity or complexity(est_in, request, text)
         needs = Needs(needed, est_in, request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE, level)
         requested = request.model
         route, reason = requested, ""

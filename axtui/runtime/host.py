@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Face = Literal["serve", "demo", "route", "console", "replay"]
+Face = Literal["serve", "demo", "route", "console", "replay", "agent"]
 RETENTION_EVERY_S = 3600.0
 COST_FOLD_EVERY_S = 60.0
 HEARTBEAT_JOB = "heartbeat"

@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 from axtui.clock import Clock, RealClock
 from axtui.records import RequestRecord
+from axtui.store import agents as _agents  # noqa: F401  (its tables)
 from axtui.store import control, metrics, queries, sqlite
 from axtui.store import process_status as _process_status  # noqa: F401  (its table)
 from axtui.store import tables as _tables  # noqa: F401  (registers the tables)
