@@ -36,6 +36,7 @@ class RequestContext:
     tags: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     request_id: str | None = None
+    face: str | None = None  # the API the request came through, when not OpenAI's
 
 
 @dataclass(slots=True)

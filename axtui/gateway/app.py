@@ -3,6 +3,7 @@ API over one Engine. This module builds and dispatches; routes are functions tha
 what they use (services.py: host, engine, key ring) in the request's scope.
 
     POST /v1/chat/completions   (also /chat/completions)
+    POST /v1/messages           Anthropic's Messages API, see messages.py (and count_tokens)
     GET  /v1/models, /v1/models/{route}
     GET  /healthz               alive
     GET  /readyz                store reachable and some route able to serve (each route
@@ -39,6 +40,7 @@ from axtui.gateway.asgi import (
 from axtui.gateway.chat import chat_completions
 from axtui.gateway.errors import ApiError
 from axtui.gateway.keys import KeyRing, config_keys
+from axtui.gateway.messages import count_tokens, messages
 from axtui.gateway.metrics import MetricsExporter
 from axtui.gateway.metrics import metrics as metrics_route
 from axtui.gateway.services import SCOPE_KEY, Services, services
@@ -272,6 +274,8 @@ async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
 ROUTES: dict[str, dict[str, Route]] = {
     "/v1/chat/completions": {"POST": chat_completions},
     "/chat/completions": {"POST": chat_completions},
+    "/v1/messages": {"POST": messages},
+    "/v1/messages/count_tokens": {"POST": count_tokens},
     "/v1/models": {"GET": list_models},
     "/healthz": {"GET": healthz},
     "/readyz": {"GET": readyz},
