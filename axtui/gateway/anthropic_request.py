@@ -101,7 +101,7 @@ def parse_messages(raw: bytes, max_depth: int = 128) -> MessagesCall:
             raise bad_request(f"{name}: not supported by this gateway (it needs Anthropic's own "
                               "servers; routes may be served by any provider)", name)
     for name in _IGNORED:
-        if g(name) is not None:
+        if g(name) is not None and name not in call.ignored:
             call.ignored.append(name)
     return call
 
