@@ -40,7 +40,7 @@ from axtui.gateway.asgi import (
 from axtui.gateway.chat import chat_completions
 from axtui.gateway.errors import ApiError
 from axtui.gateway.keys import KeyRing, config_keys
-from axtui.gateway.messages import count_tokens, messages
+from axtui.gateway.messages import count_tokens, messages, respond_anthropic_error
 from axtui.gateway.metrics import MetricsExporter
 from axtui.gateway.metrics import metrics as metrics_route
 from axtui.gateway.services import SCOPE_KEY, Services, services
@@ -133,14 +133,15 @@ class Gateway:
             else:
                 raise ApiError(404, f"Invalid URL ({scope['method']} {path})")
         except ApiError as e:
-            await respond_error(send, e)
+            await (respond_anthropic_error if path in ANTHROPIC_PATHS else respond_error)(send, e)
         except ClientGone:
             return
         except Exception:  # a bug: one 500 with a generic body, the details in the log
             log.exception("unhandled error in %s %s", scope["method"], path)
             try:
-                await respond_error(send, ApiError(500, "internal error in the gateway",
-                                                   type="server_error"))
+                err = ApiError(500, "internal error in the gateway", type="server_error")
+                await (respond_anthropic_error if path in ANTHROPIC_PATHS
+                       else respond_error)(send, err)
             except RuntimeError as e:  # the response had already begun
                 log.debug("could not send the 500: %s", e)
 
@@ -281,3 +282,4 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/readyz": {"GET": readyz},
     "/metrics": {"GET": metrics_route},
 }
+ANTHROPIC_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})  # their errors

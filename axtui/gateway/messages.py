@@ -4,9 +4,10 @@ the answer back (anthropic_answer.py), whichever provider served it; `model` nam
 
 Callers authenticate as Anthropic clients do, `x-api-key: <key>` (or `Authorization:
 Bearer <key>`), with the gateway's own caller keys. Errors are Anthropic's body and
-statuses (a 503 of the chat face is Anthropic's 529 overloaded_error here). Records carry
-`face: "anthropic"`. Streams fail over until the first chunk, as chat's do; the disconnect
-watch, headers and routing errors are chat's (chat.py).
+statuses (a 503 of the chat face is Anthropic's 529 overloaded_error here): app.py renders
+the ApiErrors these routes raise with respond_anthropic_error. Records carry `face:
+"anthropic"`. Streams fail over until the first chunk, as chat's do; the disconnect watch,
+headers and routing errors are chat's (chat.py).
 
 POST /v1/messages/count_tokens answers the engine's own estimate (no upstream is called).
 """
@@ -47,23 +48,13 @@ log = logging.getLogger(__name__)
 FACE = "anthropic"
 
 
-async def messages(scope: Scope, receive: Receive, send: Send) -> None:
-    try:
-        await _messages(scope, receive, send)
-    except ApiError as e:
-        await respond_anthropic_error(send, e)
-
-
 async def count_tokens(scope: Scope, receive: Receive, send: Send) -> None:
-    try:
-        gw = services(scope)
-        _caller(gw, scope)
-        raw = await read_body(receive, header(scope, b"content-length"), gw.max_body_bytes,
-                              gw.body_timeout_s)
-        tokens, _, _ = estimate_prompt(parse_count(raw, gw.max_json_depth))
-        await respond_json(send, {"input_tokens": tokens})
-    except ApiError as e:
-        await respond_anthropic_error(send, e)
+    gw = services(scope)
+    _caller(gw, scope)
+    raw = await read_body(receive, header(scope, b"content-length"), gw.max_body_bytes,
+                          gw.body_timeout_s)
+    tokens, _, _ = estimate_prompt(parse_count(raw, gw.max_json_depth))
+    await respond_json(send, {"input_tokens": tokens})
 
 
 async def respond_anthropic_error(send: Send, err: ApiError) -> None:
@@ -86,7 +77,7 @@ def _caller(gw: Services, scope: Scope) -> CallerKey | None:
     return gw.authenticate(auth)
 
 
-async def _messages(scope: Scope, receive: Receive, send: Send) -> None:
+async def messages(scope: Scope, receive: Receive, send: Send) -> None:
     t0 = time.perf_counter()
     gw = services(scope)
     ctype = clen = tags = None

@@ -390,6 +390,12 @@ def test_a_body_that_is_not_json_is_an_invalid_request_error(env):
     assert r.json()["error"]["message"].startswith("the request body is not valid JSON")
 
 
+def test_a_wrong_method_is_refused_in_anthropics_shape_too(env):
+    r = httpx.get(f"{env.url}/v1/messages", headers={"x-api-key": KEYS["alice"]})
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["type"] == "error"
+
+
 def test_bad_input_is_the_sdks_bad_request_error(env):
     with pytest.raises(anthropic.BadRequestError):
         client(env).messages.create(model="chat", max_tokens=0, messages=[
