@@ -76,7 +76,8 @@ def env(tmp_path_factory) -> Iterator[Env]:
 
 
 def client(env: Env, key: str | None = KEYS["alice"], **kw: Any) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=env.url, api_key=key, max_retries=0, timeout=15, **kw)
+    return anthropic.Anthropic(base_url=env.url, api_key=key, max_retries=0,
+                               timeout=kw.pop("timeout", 15), **kw)
 
 
 def hi(**kw: Any) -> dict[str, Any]:
@@ -417,6 +418,26 @@ def test_the_record_says_the_request_came_through_the_anthropic_face(env):
                                          user="openai-face")
     [chat] = wait_for_records(env.served.store_url, lambda r: r.user == "openai-face")
     assert chat.face is None  # the OpenAI face: the default
+
+
+def test_a_client_that_leaves_a_message_stream_cancels_it(env):
+    env.a.answer("one two three four five six seven", event_delay_s=0.4, slow_from=2)
+    with httpx.stream("POST", f"{env.url}/v1/messages", timeout=5,
+                      headers={"x-api-key": KEYS["alice"]},
+                      json={"model": "chat", "stream": True, **hi()}) as r:
+        rid = r.headers["x-request-id"]
+        assert next(r.iter_lines()) == "event: message_start"
+    [rec] = wait_for_records(env.served.store_url, lambda r: r.id == rid)
+    assert rec.outcome == "cancelled" and rec.face == "anthropic"
+    assert rec.latency_ms < 1500  # the whole answer would take over 2 s
+
+
+def test_a_client_that_times_out_cancels_the_upstream_call(env):
+    with pytest.raises(anthropic.APITimeoutError):
+        client(env, timeout=0.3).messages.create(model="slow", **hi(metadata={
+            "user_id": "gone-early"}))
+    [rec] = wait_for_records(env.served.store_url, lambda r: r.user == "gone-early")
+    assert rec.outcome == "cancelled" and rec.latency_ms < 1000  # the upstream takes 1.5 s
 
 
 def test_count_tokens_answers_the_gateways_estimate(env):
