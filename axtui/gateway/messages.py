@@ -176,21 +176,22 @@ async def _stream(gw: Services, call: MessagesCall, ctx: RequestContext,
         started = True
         await send({"type": "http.response.start", "status": 200,
                     "headers": headers + gw.ratelimit_headers(ctx.user, key)})
-        head = events.start(estimate_prompt(request)[0])
-        await send({"type": "http.response.body", "body": head, "more_body": True})
+        head = events.start(estimate_prompt(request)[0])  # sent with the first chunk's frames
         try:
             async for chunk in s:
                 frames = events.chunk(chunk)
+                if head:
+                    frames, head = head + frames, b""
                 if frames:
                     await send({"type": "http.response.body", "body": frames, "more_body": True})
         except RoutingError as e:
             watch.stop()
             err = for_kind(e.kind, e.status, e.record.error or str(e.kind))
-            await send({"type": "http.response.body", "body": error_event(err)})
+            await send({"type": "http.response.body", "body": head + error_event(err)})
             return
         watch.stop()
         usage = s.record.usage if s.record is not None else None
-        await send({"type": "http.response.body", "body": events.end(usage)})
+        await send({"type": "http.response.body", "body": head + events.end(usage)})
     except asyncio.CancelledError:
         await s.aclose()  # records `cancelled` now, before anything else can interleave
         if not watch.absorb():
