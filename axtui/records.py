@@ -91,6 +91,7 @@ class RequestRecord(BaseModel):
     user: str | None = None
     key_id: str | None = None  # hash of the caller key, never the key
     tags: list[str] = Field(default_factory=list)
+    face: str | None = None  # the gateway API it came through when not OpenAI's: "anthropic"
     # request shape
     stream: bool = False
     est_prompt_tokens: int = 0

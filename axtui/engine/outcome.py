@@ -130,6 +130,7 @@ class Outcomes:
             "user": ctx.user or request.user,
             "key_id": ctx.key_id,
             "tags": list(ctx.tags or request.tags),
+            "face": ctx.face,
             "stream": request.stream,
             "est_prompt_tokens": needs.prompt_tokens,
             "max_tokens": request.max_tokens,

@@ -37,6 +37,7 @@ class RequestContext:
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     request_id: str | None = None
     complexity: str | None = None  # declared by the caller (an agent's task): no estimate
+    face: str | None = None  # the API the request came through, when not OpenAI's
 
 
 @dataclass(slots=True)

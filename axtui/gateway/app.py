@@ -3,6 +3,7 @@ API over one Engine. This module builds and dispatches; routes are functions tha
 what they use (services.py: host, engine, key ring) in the request's scope.
 
     POST /v1/chat/completions   (also /chat/completions)
+    POST /v1/messages           Anthropic's Messages API, see messages.py (and count_tokens)
     GET  /v1/models, /v1/models/{route}
     GET  /healthz               alive
     GET  /readyz                store reachable and some route able to serve (each route
@@ -39,6 +40,7 @@ from axtui.gateway.asgi import (
 from axtui.gateway.chat import chat_completions
 from axtui.gateway.errors import ApiError
 from axtui.gateway.keys import KeyRing, config_keys
+from axtui.gateway.messages import count_tokens, messages, respond_anthropic_error
 from axtui.gateway.metrics import MetricsExporter
 from axtui.gateway.metrics import metrics as metrics_route
 from axtui.gateway.services import SCOPE_KEY, Services, services
@@ -131,14 +133,15 @@ class Gateway:
             else:
                 raise ApiError(404, f"Invalid URL ({scope['method']} {path})")
         except ApiError as e:
-            await respond_error(send, e)
+            await (respond_anthropic_error if path in ANTHROPIC_PATHS else respond_error)(send, e)
         except ClientGone:
             return
         except Exception:  # a bug: one 500 with a generic body, the details in the log
             log.exception("unhandled error in %s %s", scope["method"], path)
             try:
-                await respond_error(send, ApiError(500, "internal error in the gateway",
-                                                   type="server_error"))
+                err = ApiError(500, "internal error in the gateway", type="server_error")
+                await (respond_anthropic_error if path in ANTHROPIC_PATHS
+                       else respond_error)(send, err)
             except RuntimeError as e:  # the response had already begun
                 log.debug("could not send the 500: %s", e)
 
@@ -272,8 +275,11 @@ async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
 ROUTES: dict[str, dict[str, Route]] = {
     "/v1/chat/completions": {"POST": chat_completions},
     "/chat/completions": {"POST": chat_completions},
+    "/v1/messages": {"POST": messages},
+    "/v1/messages/count_tokens": {"POST": count_tokens},
     "/v1/models": {"GET": list_models},
     "/healthz": {"GET": healthz},
     "/readyz": {"GET": readyz},
     "/metrics": {"GET": metrics_route},
 }
+ANTHROPIC_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})  # their errors
