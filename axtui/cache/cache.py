@@ -152,7 +152,7 @@ class ResponseCache:
 
     def __init__(self, routes: dict[str, RouteCache]) -> None:
         self.routes = routes
-        self._cleared: dict[str, int] = {}  # control key -> version applied
+        self._cleared: dict[str, int] | None = None  # control key -> version applied
         self._tasks: set[asyncio.Task] = set()
 
     @classmethod
@@ -232,13 +232,18 @@ class ResponseCache:
         task.add_done_callback(self._tasks.discard)
 
     def apply_control(self, snapshot: ControlSnapshot) -> None:
-        """`axtui cache clear` writes a control entry; each engine clears on seeing it."""
+        """`axtui cache clear` writes a control entry; each engine clears on seeing it. The
+        first snapshot only says where things stand: a clear from before this engine
+        started cleared nothing of its."""
+        first, seen = self._cleared is None, self._cleared or {}
         for key, entry in snapshot.entries.items():
-            if not key.startswith(CLEAR_PREFIX) or self._cleared.get(key, -1) >= entry.version:
+            if not key.startswith(CLEAR_PREFIX) or seen.get(key, -1) >= entry.version:
                 continue
-            self._cleared[key] = entry.version
+            seen[key] = entry.version
             route = key[len(CLEAR_PREFIX):]
-            self.clear(None if route == "*" else route)
+            if not first:
+                self.clear(None if route == "*" else route)
+        self._cleared = seen
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {name: rc.stats() for name, rc in self.routes.items()}

@@ -41,6 +41,7 @@ def _root(
 def _register() -> None:
     from axtui.cli import (
         alerts,
+        cache,
         config_cmd,
         console,
         costs,
@@ -77,6 +78,7 @@ def _register() -> None:
     app.command("drill")(drill.drill)
     app.add_typer(sim.app, name="sim")
     app.command("replay")(replay.replay)
+    app.add_typer(cache.app, name="cache")
 
 
 _register()

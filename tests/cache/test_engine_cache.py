@@ -203,11 +203,25 @@ def test_a_clear_on_the_control_plane_empties_the_route():
     async def apply():  # on the loop, as the control sync applies it
         engine.apply_control(ControlSnapshot(version=3, entries={entry.key: entry}))
 
+    async def start():  # the first snapshot an engine sees: where things stood before it
+        engine.apply_control(ControlSnapshot(version=1, entries={}))
+
+    clock.run(start())
     clock.run(apply())
     assert clock.run(engine.complete(*ask())).record.cache is None
     clock.run(apply())  # the same version again: applied once
     assert clock.run(engine.complete(*ask())).record.cache == "exact"
     assert engine.cache.stats()["chat"]["cleared"] == 1
+
+
+def test_a_clear_from_before_the_engine_started_clears_nothing():
+    clock, engine, providers, _ = setup()
+    clock.run(engine.complete(*ask()))
+    entry = ControlEntry(key="cache_clear:*", value={"by": "ops"}, version=2,
+                         updated_at=0.0, updated_by="ops")
+    engine.apply_control(ControlSnapshot(version=2, entries={entry.key: entry}))
+    assert clock.run(engine.complete(*ask())).record.cache == "exact"
+    assert engine.cache.stats()["chat"]["cleared"] == 0
 
 
 def test_an_engine_without_a_caching_route_has_no_cache():

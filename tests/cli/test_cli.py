@@ -129,7 +129,8 @@ def test_route_to_an_unknown_route_exits_2_naming_the_routes(tmp_path):
     done = axtui("route", "hi", "--route", "nope", "--no-record", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: unknown route 'nope'; routes: chat, "
-                                   "chat-eu, chat-fast, chat-free, chat-large, chat-long")
+                                   "chat-eu, chat-fast, chat-faq, chat-free, chat-large, "
+                                   "chat-long")
 
 
 def test_route_that_cannot_be_served_exits_1_with_the_error(tmp_path):
