@@ -13,6 +13,8 @@ import pytest
 
 from tests.fakes.openai_upstream import OpenAIUpstream
 from tests.gateway.harness import (
+    ADMIN_ENV,
+    ADMIN_TOKEN,
     LoopThread,
     Served,
     deployment,
@@ -60,8 +62,9 @@ def env(tmp_path_factory) -> Iterator[Env]:
             "plain": {"candidates": ["up/gpt-a"]},
         },
         "keys": [{"name": n, "key_env": KEY_ENV[n]} for n in KEYS],
+        "gateway": {"admin_token_env": ADMIN_ENV},
     })
-    environ = {KEY_ENV[n]: k for n, k in KEYS.items()}
+    environ = {KEY_ENV[n]: k for n, k in KEYS.items()} | {ADMIN_ENV: ADMIN_TOKEN}
     served = loop.run(start_gateway(cfg, store_url, environ))
     try:
         yield Env(loop, served, up)
@@ -182,3 +185,28 @@ def test_a_reworded_question_is_a_semantic_hit_with_its_similarity(env: Env):
     [rec] = wait_for_records(env.served.store_url, lambda r: r.id == hit.headers[
         "x-request-id"])
     assert rec.cache == "semantic" and 0.85 <= rec.cache_similarity < 1.0
+
+
+def admin(env: Env, method: str, path: str, **kw) -> httpx.Response:
+    return httpx.request(method, f"{env.served.url}/admin{path}", timeout=10,
+                         headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, **kw)
+
+
+def test_the_admin_api_shows_this_gateways_cache_and_clears_a_route(env: Env):
+    q = "Is there parking nearby?"
+    ask(env, q, route="shared")
+    assert ask(env, q, route="shared").headers["x-axtui-cache"] == "hit"
+    routes = admin(env, "GET", "/cache").json()["routes"]
+    assert set(routes) == {"cached", "shared"}
+    assert routes["shared"]["exact"] >= 1 and routes["shared"]["entries"] >= 1
+    done = admin(env, "POST", "/cache/clear", json={"route": "shared", "by": "ops"})
+    assert done.status_code == 200 and done.json()["routes"] == ["shared"]
+    assert ask(env, q, route="shared").headers["x-axtui-cache"] == "miss"
+    assert admin(env, "GET", "/cache").json()["routes"]["shared"]["cleared"] == 1
+
+
+def test_the_admin_api_refuses_to_clear_a_route_without_a_cache(env: Env):
+    r = admin(env, "POST", "/cache/clear", json={"route": "plain"})
+    assert r.status_code == 404
+    assert r.json()["error"]["message"] == ("route 'plain' has no cache; routes that cache: "
+                                            "cached, shared")
