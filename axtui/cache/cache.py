@@ -43,6 +43,7 @@ class CacheNote:
     route: RouteCache
     key: str
     partition: str | None = None  # semantic routes, when the last turn is user text
+    text: str = ""  # that turn, embedded only when the exact key misses
     vector: Any = None
     hit: str | None = None  # exact | semantic
     similarity: float | None = None
@@ -93,7 +94,7 @@ class RouteCache:
             turn = keys.last_user_text(request)
             if turn is not None:
                 note.partition = keys.semantic_partition(route, scope, request, turn[0])
-                note.vector = self.index.embedder.embed(turn[1])
+                note.text = turn[1]
         return note
 
     async def lookup(self, note: CacheNote) -> ChatResponse | None:
@@ -105,6 +106,7 @@ class RouteCache:
             note.hit, note.similarity = EXACT, 1.0
             return decode(raw)
         if note.partition is not None and self.index is not None:
+            note.vector = self.index.embedder.embed(note.text)
             found = self.index.find(note.partition, note.vector)
             if found is not None:
                 raw = await self.backend.get(found[0])
@@ -121,8 +123,8 @@ class RouteCache:
         if resp.content is None and not resp.tool_calls:
             return  # nothing worth serving again
         await self.backend.put(note.key, encode(resp), self.cfg.ttl_s)
-        if note.partition is not None and self.index is not None:
-            self.index.add(note.partition, note.key, note.vector, self.cfg.ttl_s)
+        if note.vector is not None and self.index is not None:
+            self.index.add(note.partition or "", note.key, note.vector, self.cfg.ttl_s)
         self.counts.stored += 1
 
     def clear(self) -> None:

@@ -17,16 +17,19 @@ from __future__ import annotations
 import math
 import re
 import threading
+from array import array
 from collections import Counter
+from itertools import repeat
+from operator import mul
 from typing import Any, Protocol
 from zlib import crc32
 
 _WORD = re.compile(r"\w+")
-_MASK = (1 << 20) - 1  # 2^20 buckets
+_BUCKETS = 1 << 20
+_MASK = _BUCKETS - 1
 # pseudo-documents holding no n-gram: a young cache weighs n-grams almost evenly (with one
 # stored turn, plain IDF would count every n-gram it lacks 1.7 times), a full one by rarity
 PRIOR_DOCS = 10
-NgramVector = tuple[dict[int, float], frozenset[int]]  # (unit vector, its buckets)
 
 
 class Embedder(Protocol):
@@ -40,7 +43,28 @@ class Embedder(Protocol):
     def forget(self, vector: Any) -> None:
         """A stored vector left."""
 
-    def similarity(self, a: Any, b: Any) -> float: ...
+    def similarity(self, a: Any, b: Any) -> float:
+        """The cosine of a query `a` and a stored `b`."""
+
+
+class NgramVector:
+    """A unit vector as parallel arrays (1.2 KB for a 150-gram turn, where a dict took
+    ~10 KB); a query also keeps the dict it was built from, for lookups into it."""
+
+    __slots__ = ("buckets", "weights", "_map")
+
+    def __init__(self, weights: dict[int, float]) -> None:
+        self.buckets = array("I", weights)
+        self.weights = array("d", weights.values())
+        self._map: dict[int, float] | None = weights
+
+    def as_map(self) -> dict[int, float]:
+        if self._map is None:
+            self._map = dict(zip(self.buckets, self.weights, strict=True))
+        return self._map
+
+    def stored(self) -> None:
+        self._map = None  # kept in an index: the arrays are enough
 
 
 class NgramEmbedder:
@@ -49,7 +73,7 @@ class NgramEmbedder:
     def __init__(self, n_min: int = 3, n_max: int = 5) -> None:
         self.n_min, self.n_max = n_min, n_max
         self.docs = 0
-        self.df: Counter[int] = Counter()  # bucket -> stored turns that hold it
+        self.df = array("I", bytes(4 * _BUCKETS))  # bucket -> stored turns holding it (4 MiB)
 
     def _counts(self, text: str) -> Counter[int]:
         padded = " " + " ".join(_WORD.findall(text.lower())) + " "
@@ -63,31 +87,37 @@ class NgramEmbedder:
 
     def embed(self, text: str) -> NgramVector:
         counts = self._counts(text)
-        get, log = self.df.get, math.log
+        df, log = self.df, math.log
         prior = 1 + PRIOR_DOCS  # idf = log((prior + docs) / (prior + df)) + 1
         base = log(prior + self.docs) + 1.0
-        vec = {b: (1.0 if tf == 1 else 1.0 + log(tf)) * (base - log(prior + get(b, 0)))
+        vec = {b: (1.0 if tf == 1 else 1.0 + log(tf)) * (base - log(prior + df[b]))
                for b, tf in counts.items()}
         norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
-        return {b: w / norm for b, w in vec.items()}, frozenset(counts)
+        return NgramVector({b: w / norm for b, w in vec.items()})
 
     def learn(self, vector: NgramVector) -> None:
         self.docs += 1
-        self.df.update(vector[1])
+        df = self.df
+        for b in vector.buckets:
+            df[b] += 1
+        vector.stored()
 
     def forget(self, vector: NgramVector) -> None:
         self.docs -= 1
-        self.df.subtract(vector[1])
-        for b in vector[1]:
-            if self.df[b] <= 0:
-                del self.df[b]
+        df = self.df
+        for b in vector.buckets:
+            df[b] -= 1
+
+    def rarest(self, vector: NgramVector, n: int, *, stored_only: bool = False) -> list[int]:
+        """The vector's `n` rarest n-grams; `stored_only`: among those some stored turn has
+        (a query's rarest are often words no stored turn has, which find nothing)."""
+        df = self.df
+        buckets = [b for b in vector.buckets if df[b]] if stored_only else vector.buckets
+        return sorted(buckets, key=df.__getitem__)[:n]
 
     def similarity(self, a: NgramVector, b: NgramVector) -> float:
-        x, y = a[0], b[0]
-        if len(x) > len(y):
-            x, y = y, x
-        get = y.get
-        return sum(w * get(k, 0.0) for k, w in x.items())
+        get = a.as_map().get
+        return sum(map(mul, map(get, b.buckets, repeat(0.0)), b.weights))
 
 
 _WORDLLAMA: Any = None
@@ -115,8 +145,8 @@ class WordLlamaEmbedder:
     def __init__(self) -> None:
         self.model = wordllama_model()
 
-    def embed(self, text: str) -> list[float]:
-        return self.model.embed([text], norm=True)[0].tolist()
+    def embed(self, text: str) -> array:
+        return array("f", self.model.embed([text], norm=True)[0].tobytes())
 
     def learn(self, vector: Any) -> None:
         return None  # static embeddings: nothing to count
@@ -124,8 +154,8 @@ class WordLlamaEmbedder:
     def forget(self, vector: Any) -> None:
         return None
 
-    def similarity(self, a: list[float], b: list[float]) -> float:
-        return sum(x * y for x, y in zip(a, b, strict=True))
+    def similarity(self, a: array, b: array) -> float:
+        return sum(map(mul, a, b))
 
 
 def make_embedder(name: str) -> Embedder:

@@ -15,6 +15,7 @@ from axtui.cache import keys
 from axtui.cache.answers import StreamCollector, decode, encode, replay
 from axtui.cache.backend import MemoryBackend
 from axtui.cache.embed import NgramEmbedder, make_embedder
+from axtui.cache.semantic import SemanticIndex
 from axtui.clock import VirtualClock
 from axtui.providers.base import ChatChunk, ChatRequest, ChatResponse
 from axtui.records import Usage
@@ -114,13 +115,13 @@ def test_ngram_similarity_is_high_for_a_rewording_and_lower_for_another_question
 def test_ngram_vectors_are_the_same_in_every_process():
     # crc32 buckets, not Python's salted hash(): a vector means the same in any process
     code = ("from axtui.cache.embed import NgramEmbedder; "
-            "print(sorted(NgramEmbedder().embed('Où est Paris?')[1]))")
+            "print(sorted(NgramEmbedder().embed('Où est Paris?').buckets))")
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, env=env | {"PYTHONHASHSEED": seed}).stdout
             for seed in ("1", "2")}
     assert len(outs) == 1 and outs.pop().strip() == str(sorted(
-        NgramEmbedder().embed("Où est Paris?")[1]))
+        NgramEmbedder().embed("Où est Paris?").buckets))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("wordllama") is None,
@@ -161,3 +162,31 @@ def test_an_answer_survives_bytes_and_replays_as_the_same_stream():
     again = c.response(back.usage)
     assert (again.content, again.tool_calls, again.finish_reason) == (
         resp.content, resp.tool_calls, resp.finish_reason)
+
+
+def _questions(n: int) -> list[str]:
+    cities = ["Paris", "Lyon", "Nantes", "Lille", "Nice", "Brest", "Dijon", "Metz"]
+    return [f"What is the status of order {i * 7919 % 100000} shipped to {cities[i % 8]}?"
+            for i in range(n)]
+
+
+def test_a_large_partition_compares_only_turns_sharing_rare_ngrams_and_still_finds_the_match():
+    clock = VirtualClock()
+    index = SemanticIndex(NgramEmbedder(), clock, threshold=0.85, max_entries=10_000)
+    questions = _questions(2000)
+    for i, q in enumerate(questions):
+        index.add("p", f"k{i}", index.embedder.embed(q), ttl_s=60)
+    query = questions[1234].removeprefix("What is the ").lower()  # "status of order ..."
+    found = index.find("p", index.embedder.embed(query))
+    assert found is not None and found[0] == "k1234" and found[1] >= 0.85
+    assert index.compared <= 32  # of 2000 in the partition
+
+
+def test_the_index_keeps_at_most_max_entries_and_forgets_what_left():
+    index = SemanticIndex(NgramEmbedder(), VirtualClock(), threshold=0.9, max_entries=3)
+    for i, q in enumerate(_questions(5)):
+        index.add("p", f"k{i}", index.embedder.embed(q), ttl_s=60)
+    assert len(index) == 3 and index.embedder.docs == 3
+    assert index.find("p", index.embedder.embed(_questions(5)[0])) is None  # evicted
+    index.clear()
+    assert len(index) == 0 and index.embedder.docs == 0 and not any(index.embedder.df)
