@@ -3,8 +3,8 @@ Both work with no network at run time.
 
 `NgramEmbedder` (the default, no dependencies): character 3- to 5-grams of the lower-cased
 words, hashed into 2^20 buckets (crc32: stable across processes), weighted TF-IDF
-(sublinear term frequency; IDF from the turns this cache has stored, smoothed, as it was
-when a vector was made), as unit-length sparse vectors. It catches rephrasings that keep most of
+(sublinear term frequency; IDF from the turns this cache holds now, smoothed), compared by
+cosine. It catches rephrasings that keep most of
 the words ("What's the capital of France?" against "what is the capital of france"), not
 synonyms.
 
@@ -48,23 +48,20 @@ class Embedder(Protocol):
 
 
 class NgramVector:
-    """A unit vector as parallel arrays (1.2 KB for a 150-gram turn, where a dict took
-    ~10 KB); a query also keeps the dict it was built from, for lookups into it."""
+    """A turn's n-grams and their (sublinear) term frequencies as parallel arrays: 0.9 KB
+    for a 150-gram turn. IDF is applied when vectors are compared, with the counts as they
+    are then, so a turn stored into an empty cache compares like one stored last. A query
+    also keeps, per n-gram, its TF-IDF unit weight times the IDF (one dot product with a
+    stored turn's TFs is then their TF-IDF dot product)."""
 
-    __slots__ = ("buckets", "weights", "_map")
+    __slots__ = ("buckets", "tfs", "query", "norm", "norm_docs")
 
-    def __init__(self, weights: dict[int, float]) -> None:
-        self.buckets = array("I", weights)
-        self.weights = array("d", weights.values())
-        self._map: dict[int, float] | None = weights
-
-    def as_map(self) -> dict[int, float]:
-        if self._map is None:
-            self._map = dict(zip(self.buckets, self.weights, strict=True))
-        return self._map
-
-    def stored(self) -> None:
-        self._map = None  # kept in an index: the arrays are enough
+    def __init__(self, tfs: dict[int, float], query: dict[int, float] | None) -> None:
+        self.buckets = array("I", tfs)
+        self.tfs = array("f", tfs.values())
+        self.query = query
+        self.norm = 0.0  # of the TF-IDF vector, as of `norm_docs` stored turns
+        self.norm_docs = -1
 
 
 class NgramEmbedder:
@@ -85,22 +82,27 @@ class NgramEmbedder:
         return Counter([crc32(padded[i:i + n].encode()) & _MASK for n in range(lo, hi)
                         for i in range(len(padded) - n + 1)])
 
-    def embed(self, text: str) -> NgramVector:
-        counts = self._counts(text)
-        df, log = self.df, math.log
+    def _idf(self) -> tuple[float, float]:
+        """(base, prior): idf(bucket) = base - log(prior + df[bucket])."""
         prior = 1 + PRIOR_DOCS  # idf = log((prior + docs) / (prior + df)) + 1
-        base = log(prior + self.docs) + 1.0
-        vec = {b: (1.0 if tf == 1 else 1.0 + log(tf)) * (base - log(prior + df[b]))
-               for b, tf in counts.items()}
-        norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
-        return NgramVector({b: w / norm for b, w in vec.items()})
+        return math.log(prior + self.docs) + 1.0, prior
+
+    def embed(self, text: str) -> NgramVector:
+        log = math.log
+        tfs = {b: 1.0 if n == 1 else 1.0 + log(n) for b, n in self._counts(text).items()}
+        df = self.df
+        base, prior = self._idf()
+        idf = {b: base - log(prior + df[b]) for b in tfs}
+        norm = math.sqrt(sum((tf * idf[b]) ** 2 for b, tf in tfs.items())) or 1.0
+        return NgramVector(tfs, {b: tf * idf[b] * idf[b] / norm for b, tf in tfs.items()})
 
     def learn(self, vector: NgramVector) -> None:
         self.docs += 1
         df = self.df
         for b in vector.buckets:
             df[b] += 1
-        vector.stored()
+        vector.query = None  # kept in an index: the arrays are enough
+        self._refresh(vector)
 
     def forget(self, vector: NgramVector) -> None:
         self.docs -= 1
@@ -116,8 +118,20 @@ class NgramEmbedder:
         return sorted(buckets, key=df.__getitem__)[:n]
 
     def similarity(self, a: NgramVector, b: NgramVector) -> float:
-        get = a.as_map().get
-        return sum(map(mul, map(get, b.buckets, repeat(0.0)), b.weights))
+        """The cosine of query `a`'s TF-IDF vector and stored `b`'s, weighted now (`b`'s
+        norm is refreshed whenever the stored turns have changed by a tenth since)."""
+        assert a.query is not None, "the first vector is a query (embed()'s, not stored)"
+        dot = sum(map(mul, map(a.query.get, b.buckets, repeat(0.0)), b.tfs))
+        if abs(self.docs - b.norm_docs) > b.norm_docs // 10:
+            self._refresh(b)
+        return dot / b.norm if b.norm else 0.0
+
+    def _refresh(self, v: NgramVector) -> None:
+        df, log = self.df, math.log
+        base, prior = self._idf()
+        v.norm = math.sqrt(sum((tf * (base - log(prior + df[k]))) ** 2
+                               for k, tf in zip(v.buckets, v.tfs, strict=True)))
+        v.norm_docs = self.docs
 
 
 _WORDLLAMA: Any = None

@@ -4,7 +4,7 @@ keys.py), the vectors of stored last turns, each pointing at its answer's exact 
 It lives in this process (a shared backend holds answers, not this index): at most
 `max_entries` vectors, the least recently used leaving first, each with the answer's TTL.
 A small partition is compared in full. In a large one (a shared FAQ route: one system
-prompt, thousands of questions) an embedder that can name a vector's rarest features
+prompt, thousands of questions), an embedder that can name a vector's rarest features
 (`rarest`) narrows the comparison to the few turns sharing most of the query's rarest
 features (among those some stored turn has): a turn similar enough to be served shares
 most of its n-grams, rare ones included. Embedders without it are compared in full."""
@@ -17,9 +17,8 @@ from typing import Any
 from axtui.cache.embed import Embedder
 from axtui.clock import Clock
 
-SCAN_ALL = 256  # a partition this small is compared in full
-PROBES = 32  # features a stored turn is filed under, and a query looks up
-CANDIDATES = 32  # the stored turns sharing most of those are compared in full
+PROBES = 16  # features a stored turn is filed under, and a query looks up
+CANDIDATES = 12  # the stored turns sharing most of those are compared in full
 PROBE_BUDGET = 4096  # postings a lookup counts at most (then it stops probing)
 
 
@@ -55,7 +54,7 @@ class SemanticIndex:
             return None
         members = part.members
         keys: Any = members
-        if self._rarest is not None and len(members) > SCAN_ALL:
+        if self._rarest is not None and len(members) > CANDIDATES:
             shared: Counter[str] = Counter()  # stored turn -> rare features it shares
             budget = PROBE_BUDGET
             for f in self._rarest(vector, PROBES, stored_only=True):  # rarest first

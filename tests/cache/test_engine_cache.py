@@ -4,6 +4,9 @@ hit looks like in its record, what is never served, TTL and clears."""
 from __future__ import annotations
 
 import copy
+import importlib.util
+
+import pytest
 
 from axtui.clock import VirtualClock
 from axtui.config import parse_config
@@ -230,3 +233,14 @@ def test_an_engine_without_a_caching_route_has_no_cache():
     clock = VirtualClock()
     providers = {n: ScriptedProvider(n, clock) for n in cfg.providers}
     assert Engine(cfg, clock=clock, providers=providers).cache is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wordllama") is None,
+                    reason="wordllama is not installed (pip install 'axtui[semantic]')")
+def test_a_route_embedding_with_wordllama_serves_a_rewording():
+    clock, engine, providers, _ = setup(semantic=True, similarity=0.75, embedder="wordllama")
+    clock.run(engine.complete(*ask("What is the capital of France?")))
+    hit = clock.run(engine.complete(*ask("what's the capital of france")))
+    other = clock.run(engine.complete(*ask("How do I bake bread at home?")))
+    assert hit.record.cache == "semantic" and hit.record.cache_similarity >= 0.75
+    assert other.record.cache is None
