@@ -187,7 +187,8 @@ class SnapshotBuilder:
                 cost_per_hour_nano=_per_hour(s.cost_nano if s else 0, span),
                 failovers=max(0, (s.attempts - s.requests)) if s else 0,
                 cache_hits=h.hits if h else 0,
-                cache_hit_rate=h.hit_rate if h and route.cache is not None else None))
+                cache_hit_rate=(h.hit_rate if h and route.cache is not None
+                                and route.cache.enabled else None)))
         return tuple(out)
 
     def _flags(self, ctl: ControlSnapshot, now: float, problems: list[str]
