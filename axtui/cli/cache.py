@@ -83,7 +83,7 @@ def stats(route: str | None = _ROUTE,
     typer.echo(table([(r["route"], lv["processes"], lv["entries"], _size(lv["bytes"]),
                        lv["lookups"], lv["exact"], lv["semantic_hits"], pct(lv["hit_rate"]),
                        ", ".join(f"{k} {n}" for k, n in sorted(lv["skipped"].items())),
-                       usd(lv["saved_nano"], 4))
+                       usd(lv["saved_nano"], 6))
                       for r in running if (lv := r["live"])],
                      ["route", "procs", "entries", "size", "lookups", "exact", "semantic",
                       "hit rate", "skipped", "saved"], right={1, 2, 3, 4, 5, 6, 7, 9}))
