@@ -180,6 +180,23 @@ class RoutingConfig(_Strict):
     learned_limit_s: float = Field(5.0, gt=0)
 
 
+class RouteCacheConfig(_Strict):
+    """`[routes.X.cache]`: this route's answers are kept and served again (axtui/cache)."""
+
+    enabled: bool = True
+    ttl_s: float = Field(3600.0, gt=0)
+    max_entries: int = Field(10_000, ge=1)
+    max_mib: float = Field(64.0, gt=0)  # the answers' bytes, per route
+    # a request sampling above this is never served from (nor put in) the cache; a request
+    # without `temperature` samples at the vendors' default, 1.0
+    max_temperature: float = Field(0.0, ge=0, le=2)
+    shared: bool = False  # serve one caller key's answers to another key's requests
+    semantic: bool = False  # also serve answers to similar last user turns
+    similarity: float = Field(0.95, gt=0, le=1)  # the semantic threshold (cosine)
+    embedder: Literal["ngram", "wordllama"] = "ngram"  # wordllama: pip install axtui[semantic]
+    backend: Literal["memory"] = "memory"
+
+
 class RouteConfig(_Strict):
     candidates: list[str] = Field(min_length=1)
     strategy: Strategy = "priority"
@@ -192,6 +209,7 @@ class RouteConfig(_Strict):
     capture_content: bool = False
     max_queue_wait_ms: float | None = Field(None, ge=0)  # None: [routing] max_queue_wait_ms
     description: str = ""
+    cache: RouteCacheConfig | None = None  # None: answers are never cached
 
 
 class RuleMatch(_Strict):

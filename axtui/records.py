@@ -114,6 +114,8 @@ class RequestRecord(BaseModel):
     optimal_cost_nano: int | None = None  # cheapest capable deployment, same tokens
     reason: str = ""  # why this route and deployment
     flags: dict[str, str] = Field(default_factory=dict)  # flag -> variant, for rollouts
+    cache: str | None = None  # exact | semantic: served from the response cache (no attempt)
+    cache_similarity: float | None = None  # of the last user turn, for a semantic hit
 
     @property
     def ok(self) -> bool:

@@ -41,7 +41,7 @@ def test_the_bundled_demo_loads():
     cfg = load_config()
     assert len(cfg.deployments) == 8
     assert set(cfg.routes) == {"chat", "chat-fast", "chat-free", "chat-large", "chat-long",
-                               "chat-eu", "claude"}
+                               "chat-eu", "chat-faq", "claude"}
     assert all(p.protocol == "sim" for p in cfg.providers.values())
 
 

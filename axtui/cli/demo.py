@@ -12,7 +12,7 @@ import typer
 from axtui.cli.output import CliError, emit_json, ms, pct, table, usd
 
 DEMO_MIX = {"chat": 0.6, "chat-fast": 0.15, "chat-free": 0.1, "chat-large": 0.1,
-            "chat-long": 0.05, "chat-eu": 0.1}
+            "chat-long": 0.05, "chat-eu": 0.1, "chat-faq": 0.1}
 
 
 def demo(
@@ -84,6 +84,8 @@ def demo(
         typer.echo("\nflags (cohort vs baseline requests): " + "; ".join(
             f"{name} {n['cohort']} vs {n['baseline']}" for name, n in sorted(flags.items()))
             + "   ·   axtui flags report NAME")
+    if cache := _cache_line(records):
+        typer.echo("\ncache: " + cache + "   ·   axtui cache stats")
     if any(a["to"] in ("pending", "firing", "resolved") for a in alerts):
         typer.echo("\nalerts: " + _alert_story(alerts) + "   ·   axtui alerts list")
     dropped = stats.get("dropped", 0)
@@ -91,6 +93,20 @@ def demo(
                + (f" ({dropped} DROPPED)" if dropped else "")
                + (f"; trace in {trace_out}" if trace_out else ""))
     typer.echo("next: axtui providers list   ·   axtui trace --route chat")
+
+
+def _cache_line(records) -> str:
+    """"chat-faq 24 of 33 requests (exact 8, semantic 16), saved $0.0010" per caching route."""
+    by_route: dict[str, list[int]] = {}  # route -> [requests, exact, semantic, saved nano]
+    for r in records:
+        c = by_route.setdefault(r.route, [0, 0, 0, 0])
+        c[0] += 1
+        if r.cache is not None:
+            c[1 if r.cache == "exact" else 2] += 1
+            c[3] += r.optimal_cost_nano or 0
+    return "; ".join(f"{route} {e + s} of {n} requests (exact {e}, semantic {s}), saved "
+                     f"{usd(saved, 4)}" for route, (n, e, s, saved) in by_route.items()
+                     if e + s)
 
 
 def _alert_story(alerts: list[dict]) -> str:

@@ -42,6 +42,7 @@ def _register() -> None:
     from axtui.cli import (
         agents,
         alerts,
+        cache,
         config_cmd,
         console,
         costs,
@@ -79,6 +80,7 @@ def _register() -> None:
     app.add_typer(sim.app, name="sim")
     app.command("replay")(replay.replay)
     app.add_typer(agents.app, name="agents")
+    app.add_typer(cache.app, name="cache")
 
 
 _register()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from axtui.cache import ResponseCache
 from axtui.clock import Clock, RealClock
 from axtui.config import Config
 from axtui.engine import attempt
@@ -91,6 +92,10 @@ class Engine:
         self.failover = Failover(self.routes, self.clock, self.rng, self._choose, self.outcomes,
                                  config.routing)
         self.in_flight = 0
+        # the response cache (axtui/cache): None when no route caches
+        self.cache = ResponseCache.from_config(config, self.clock)
+        if self.cache is not None:
+            self.on_record(self.cache.on_record)
         # flags: this process's env overrides are read once; the set is rebuilt on change
         self.flag_overrides = EnvOverrides.read()
         self._capabilities = {spec.id: spec.capabilities for spec in self.catalog}
@@ -180,6 +185,8 @@ class Engine:
         self._set_flags(FlagSet.from_snapshot(snapshot, self.config, self._capabilities,
                                               self.flag_overrides, now=self.clock.now()))
 
+        if self.cache is not None:  # `axtui cache clear`
+            self.cache.apply_control(snapshot)
         drained = drains(snapshot)
         changed = False
         for dep_id, st in self.deployments.items():
@@ -287,9 +294,16 @@ class Engine:
         record when it cannot be served. Either way the record is emitted exactly once."""
         plan = self.begin(request, ctx or RequestContext())
         try:
+            cache = self.cache
+            if cache is not None and (hit := await cache.lookup(plan)) is not None:
+                return EngineResult(hit, self.outcomes.finish(plan, Outcome.ok, None, hit.usage,
+                                                              None, None, None))
             st, resp = await self.failover.run(plan, attempt.call)
-            return EngineResult(resp, self.outcomes.finish(plan, Outcome.ok, st, resp.usage,
-                                                           None, None, None))
+            result = EngineResult(resp, self.outcomes.finish(plan, Outcome.ok, st, resp.usage,
+                                                             None, None, None))
+            if cache is not None and plan.cache is not None:
+                await cache.store(plan, resp)
+            return result
         except asyncio.CancelledError:
             self.outcomes.cancelled(plan)
             raise

@@ -152,6 +152,8 @@ class Outcomes:
             "optimal_cost_nano": optimal,
             "reason": reason,
             "flags": dict(plan.flags),
+            "cache": note.hit if (note := plan.cache) is not None else None,
+            "cache_similarity": note.similarity if note is not None else None,
         })
         user = record.user
         if cost:

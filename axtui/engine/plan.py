@@ -10,6 +10,7 @@ import os
 import random
 from dataclasses import dataclass, field, replace
 from hashlib import blake2b
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -20,6 +21,9 @@ from axtui.engine.tokens import complexity, estimate_prompt
 from axtui.flags.evaluate import FlagSet
 from axtui.providers.base import ChatRequest
 from axtui.records import Attempt
+
+if TYPE_CHECKING:
+    from axtui.cache import CacheNote
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class Plan:
     attempts: list[Attempt] = field(default_factory=list)
     routes_tried: list[str] = field(default_factory=list)
     flags: dict[str, str] = field(default_factory=dict)
+    cache: CacheNote | None = None  # the response cache's lookup, on routes that cache
 
 
 class Planner:

@@ -9,10 +9,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from axtui.cache.answers import replay
 from axtui.engine.attempt import Opened, aclose_quietly, open_stream
 from axtui.engine.outcome import RoutingError
 from axtui.engine.plan import Plan, RequestContext
-from axtui.providers.base import ChatChunk, ChatRequest
+from axtui.providers.base import ChatChunk, ChatRequest, ChatResponse
 from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind, Outcome, RequestRecord, Usage
 
@@ -38,6 +39,13 @@ class EngineStream:
         self._opened: Opened | None = None
         self._counted = False
         self._gen: AsyncIterator[ChatChunk] | None = None
+        self.cache_hit: ChatResponse | None = None  # served from the response cache
+
+    @property
+    def cache(self) -> str | None:
+        """exact | semantic when the response cache serves this stream."""
+        plan = self._plan
+        return plan.cache.hit if plan is not None and plan.cache is not None else None
 
     async def start(self) -> None:
         eng = self.engine
@@ -47,7 +55,12 @@ class EngineStream:
             self.record = e.record
             raise
         self._counted = True
+        self.route = plan.route
         try:
+            if eng.cache is not None:
+                self.cache_hit = await eng.cache.lookup(plan)
+                if self.cache_hit is not None:
+                    return
             st, self._opened = await eng.failover.run(plan, open_stream)
         except RoutingError as e:
             self.record = e.record
@@ -62,12 +75,20 @@ class EngineStream:
         self.attempts = len(plan.attempts) + 1
 
     def __aiter__(self) -> AsyncIterator[ChatChunk]:
-        self._gen = self._iterate()
+        self._gen = self._replay() if self.cache_hit is not None else self._iterate()
         return self._gen
 
     async def _iterate(self) -> AsyncIterator[ChatChunk]:
         if self._plan is None:
             await self.start()
+        if self.cache_hit is not None:
+            replay = self._replay()
+            try:
+                async for chunk in replay:
+                    yield chunk
+            finally:
+                await replay.aclose()
+            return
         eng, plan, opened = self.engine, self._plan, self._opened
         assert plan is not None and opened is not None
         pending, upstream, st = opened.pending, opened.upstream, opened.pending.st
@@ -76,6 +97,7 @@ class EngineStream:
         usage: Usage | None = None
         completion_chars = 0
         finished = False
+        collect = eng.cache.collector(plan) if eng.cache is not None else None
         try:
             chunk = opened.first
             opened.first = None
@@ -84,6 +106,8 @@ class EngineStream:
                     usage = chunk.usage
                 if chunk.content:
                     completion_chars += len(chunk.content)
+                if collect is not None:
+                    collect.add(chunk)
                 yield chunk
                 try:
                     chunk = await anext(upstream)
@@ -109,6 +133,23 @@ class EngineStream:
             plan.reason += "; usage estimated"
         pending.succeeded(usage, ttft_ms=ttft)
         self.record = outcomes.succeed(plan, st, usage, ttft)
+        if collect is not None and eng.cache is not None:
+            await eng.cache.store(plan, collect.response(usage))
+
+    async def _replay(self) -> AsyncIterator[ChatChunk]:
+        """A cache hit, as the stream of chunks its answer is made of; the record is
+        written once the last chunk has gone (or `cancelled`, if the caller left)."""
+        plan, hit = self._plan, self.cache_hit
+        assert plan is not None and hit is not None
+        try:
+            for chunk in replay(hit):
+                yield chunk
+            self.record = self.engine.outcomes.finish(plan, Outcome.ok, None, hit.usage, None,
+                                                      None, None)
+        finally:
+            if self.record is None:
+                self.record = self.engine.outcomes.cancelled(plan, None, hit.usage)
+            self._done()
 
     def _done(self) -> None:
         if self._counted:
@@ -119,6 +160,9 @@ class EngineStream:
         """Abandon the stream (e.g. the client disconnected before iterating)."""
         if self._gen is not None:
             await self._gen.aclose()  # runs its clean-up if iteration had begun
+        if self.record is None and self._plan is not None and self.cache_hit is not None:
+            self.record = self.engine.outcomes.cancelled(self._plan, None, self.cache_hit.usage)
+            self._done()
         if self.record is None and self._plan is not None and self._opened is not None:
             pending = self._opened.pending
             await aclose_quietly(self._opened.upstream)

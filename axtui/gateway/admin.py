@@ -9,6 +9,7 @@ applies them, and each is audited in the event log.
     POST /admin/deployments/{id}/undrain        {"by": "..."}
     GET  /admin/events?kind=&subject=&limit=    the audit/event log, newest first
     /admin/flags...                             flag operations: see admin_flags.py
+    /admin/cache, /admin/cache/clear            the response cache: see admin_cache.py
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs
 
+from axtui.gateway.admin_cache import CACHE_ROUTES
 from axtui.gateway.admin_flags import FLAG_ROUTES
 from axtui.gateway.admin_input import by_whom as _by
 from axtui.gateway.admin_input import json_body
@@ -101,6 +103,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/deployments/(?P<id>.+)/undrain"), undrain),
     ("GET", re.compile(r"/events"), events),
     *FLAG_ROUTES,  # GET /flags, POST /flags/{name}/rollout|kill|..., see admin_flags
+    *CACHE_ROUTES,  # GET /cache, POST /cache/clear, see admin_cache
 ]
 
 

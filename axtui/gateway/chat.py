@@ -171,6 +171,8 @@ async def _complete(gw: Services, call: ChatCall, ctx: RequestContext, key: Call
         body = completion_body(result.response, "chatcmpl-" + rec.id, int(rec.started_at),
                                call.request.model)
         headers = JSON + _trail(rec, rec.deployment, len(rec.attempts), _overhead(rec, t0))
+        if gw.engine.cache is not None:
+            headers += cache_header(gw, rec.cache, rec.route)
         started = True
         await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key))
     except asyncio.CancelledError:
@@ -200,6 +202,8 @@ async def _stream(gw: Services, call: ChatCall, ctx: RequestContext, key: Caller
         # upstream time (the routing decision inside it takes microseconds).
         overhead = (t_start - t0 + time.perf_counter() - t_first) * 1000.0
         headers = SSE + _trail(None, s.deployment, s.attempts, overhead, rid, s.route)
+        if gw.engine.cache is not None:
+            headers += cache_header(gw, s.cache, s.route)
         started = True
         await send({"type": "http.response.start", "status": 200,
                     "headers": headers + gw.ratelimit_headers(ctx.user, key)})
@@ -250,6 +254,16 @@ def _trail(rec: RequestRecord | None, deployment: str | None, attempts: int, ove
     if deployment:
         h.append((b"x-axtui-deployment", _echo(deployment)))
     return h
+
+
+def cache_header(gw: Services, hit: str | None, route: str | None) -> list[Header]:
+    """x-axtui-cache: hit (served from the response cache), or miss on a route that caches."""
+    cache = gw.engine.cache
+    if hit is not None:
+        return [(b"x-axtui-cache", b"hit")]
+    if cache is not None and route is not None and cache.caches(route):
+        return [(b"x-axtui-cache", b"miss")]
+    return []
 
 
 def _echo(name: str) -> bytes:

@@ -46,6 +46,11 @@ TTFT_SECONDS = ("axtui_time_to_first_token_seconds", "Time to the first streamed
                 ("route", "deployment"))
 ATTEMPT_SECONDS = ("axtui_attempt_duration_seconds", "One call to one deployment.",
                    ("deployment", "outcome"))
+CACHE_HITS = ("axtui_cache_hits", "Requests the response cache answered, by route and kind "
+              "(exact, semantic); the hit rate is this over axtui_requests_total.",
+              ("route", "cache"))
+CACHE_SAVED = ("axtui_cache_saved_usd", "What the cache's hits would have cost on the cheapest "
+               "capable deployment, in US dollars, by route.", ("route",))
 OBSERVED = ("axtui_metrics_records", "Records counted into these metrics.", ())
 OBSERVE_ERRORS = ("axtui_metrics_observe_errors", "Batches these metrics failed to count "
                   "(see the log).", ())
@@ -121,6 +126,8 @@ class RecordMetrics:
         latency: dict[tuple, list[float]] = defaultdict(list)
         ttft: dict[tuple, list[float]] = defaultdict(list)
         attempt_latency: dict[tuple, list[float]] = defaultdict(list)
+        hits: dict[tuple, int] = defaultdict(int)
+        saved: dict[tuple, int] = defaultdict(int)
         n, known = 0, self.routes
         for r in records:
             n += 1
@@ -130,6 +137,10 @@ class RecordMetrics:
             if why == NO_ROUTE or (known is not None and route not in known):
                 route = UNKNOWN_ROUTE  # the caller's word: one series, not one per name
             requests[(route, dep, outcome, why or "")] += 1
+            cache = r.get("cache")
+            if cache is not None:
+                hits[(route, cache)] += 1
+                saved[(route,)] += r["optimal_cost_nano"] or 0
             latency[(route, dep, outcome)].append(r["latency_ms"])
             if r["ttft_ms"] is not None:
                 ttft[(route, dep)].append(r["ttft_ms"])
@@ -159,6 +170,10 @@ class RecordMetrics:
             self._counter(ATTEMPTS, labels).inc(k)
         for labels, nano in cost.items():
             self._counter(COST, labels).add_nano(nano)
+        for labels, k in hits.items():
+            self._counter(CACHE_HITS, labels).inc(k)
+        for labels, nano in saved.items():
+            self._counter(CACHE_SAVED, labels).add_nano(nano)
         for labels, k in tokens.items():
             if k:
                 self._counter(TOKENS, labels).inc(k)

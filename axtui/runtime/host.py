@@ -32,7 +32,7 @@ from axtui.engine import control
 from axtui.engine.control import ControlSync, ControlTarget
 from axtui.runtime.events import EngineEvent, EventWriter, EventWriterStats
 from axtui.runtime.jobs import JobFn, JobStats, PeriodicJob
-from axtui.store.process_status import DeploymentLive, LiveState, RecorderLive
+from axtui.store.process_status import CacheLive, DeploymentLive, LiveState, RecorderLive
 
 if TYPE_CHECKING:
     from axtui.alerts.evaluator import AlertEvaluator
@@ -403,8 +403,10 @@ class RuntimeHost:
             s = self.recorder.stats()
             rec = RecorderLive(written=s.written, dropped=s.dropped, queued=s.queued)
         unservable = {r: why for r, why in eng.route_readiness().items() if why}
+        cache = ({r: CacheLive.model_validate(s) for r, s in eng.cache.stats().items()}
+                 if eng.cache is not None else {})
         return LiveState(in_flight=eng.in_flight, deployments=deployments, recorder=rec,
-                         unservable=unservable)
+                         unservable=unservable, cache=cache)
 
     async def publish_status(self) -> None:
         """Write this host's heartbeat row now (the heartbeat job calls it every

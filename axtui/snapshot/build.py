@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
 
+from axtui.cache.report import WindowHits, window_hits
 from axtui.config import Config
 from axtui.costs.projection import projection
 from axtui.engine.budget import period_bounds
@@ -84,6 +85,8 @@ class SnapshotBuilder:
             since = now - self.window_s
             health = queries.deployment_health(conn, since, now)
             routes = queries.route_stats(conn, since, now)
+            hits = (window_hits(conn, since, now)
+                    if any(r.cache is not None for r in self.config.routes.values()) else {})
             p95 = _global_p95(conn, since, now)
             sparks = _sparklines(conn, [d.id for d in self.config.deployments], now)
             breakers = _latest_breakers(conn)
@@ -100,7 +103,7 @@ class SnapshotBuilder:
         return Snapshot(
             taken_at=now, store_url=self.store.url, control_version=ctl.version,
             tail_cursor=cursor, pulse=pulse, deployments=deployments,
-            routes=self._routes(routes, span), flags=flags, alerts=alerts, spend=spend,
+            routes=self._routes(routes, span, hits), flags=flags, alerts=alerts, spend=spend,
             events=tuple(_event_view(e, problems) for e in stored_events),
             processes=tuple(p for p, _ in processes), problems=tuple(problems))
 
@@ -169,19 +172,23 @@ class SnapshotBuilder:
                     (h.errors_by_kind if h else {}).items(), key=lambda kv: -kv[1]))))
         return tuple(out)
 
-    def _routes(self, stats: dict[str, queries.RouteStats], span: float
-                ) -> tuple[RouteView, ...]:
+    def _routes(self, stats: dict[str, queries.RouteStats], span: float,
+                hits: dict[str, WindowHits]) -> tuple[RouteView, ...]:
         minutes = span / 60.0
         out = []
         for name, route in self.config.routes.items():
             s = stats.get(name)
+            h = hits.get(name)
             out.append(RouteView(
                 name=name, strategy=route.strategy, candidates=tuple(route.candidates),
                 fallbacks=tuple(route.fallbacks), requests=s.requests if s else 0,
                 rpm=(s.requests if s else 0) / minutes,
                 success_rate=s.success_rate if s else None, p95_ms=s.p95_ms if s else None,
                 cost_per_hour_nano=_per_hour(s.cost_nano if s else 0, span),
-                failovers=max(0, (s.attempts - s.requests)) if s else 0))
+                failovers=max(0, (s.attempts - s.requests)) if s else 0,
+                cache_hits=h.hits if h else 0,
+                cache_hit_rate=(h.hit_rate if h and route.cache is not None
+                                and route.cache.enabled else None)))
         return tuple(out)
 
     def _flags(self, ctl: ControlSnapshot, now: float, problems: list[str]

@@ -108,6 +108,8 @@ class RouteView(_Frozen):
     p95_ms: float | None
     cost_per_hour_nano: int
     failovers: int
+    cache_hits: int = 0  # requests the response cache answered, over the window
+    cache_hit_rate: float | None = None  # of the route's requests; None: no cache or traffic
 
 
 class GateCheck(_Frozen):

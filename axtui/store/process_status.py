@@ -55,6 +55,26 @@ class RecorderLive(BaseModel):
     queued: int = 0
 
 
+class CacheLive(BaseModel):
+    """One route's response cache in one engine (axtui/cache): counts since it started."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: int = 0
+    bytes: int = 0
+    lookups: int = 0
+    exact: int = 0  # hits on the normalized request
+    semantic_hits: int = 0  # hits on a similar last user turn
+    misses: int = 0
+    stored: int = 0
+    evictions: int = 0
+    expirations: int = 0
+    cleared: int = 0
+    errors: int = 0
+    saved_nano: int = 0
+    skipped: dict[str, int] = {}  # reason (temperature, tool_result) -> requests
+
+
 class LiveState(BaseModel):
     """The JSON in a heartbeat row."""
 
@@ -64,6 +84,7 @@ class LiveState(BaseModel):
     deployments: tuple[DeploymentLive, ...] = ()
     recorder: RecorderLive | None = None  # None: this host records nothing
     unservable: dict[str, str] = {}  # route -> why it can serve nothing right now
+    cache: dict[str, CacheLive] = {}  # route -> its response cache, on routes that cache
 
 
 class ProcessState(BaseModel):

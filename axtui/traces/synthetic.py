@@ -19,6 +19,18 @@ _FILLER = (
     "The customer reports that the export job stalls at ninety percent and the log shows a "
     "retry loop against the storage API, with latency climbing over the afternoon. "
 )
+# the demo's chat-faq route: a help desk's questions, asked again, typed carelessly and
+# reworded (0.84-0.91 from the question: most pass the route's semantic threshold, 0.85)
+_FAQ = [
+    ("How do I reset my password?", "how do i reset my password please"),
+    ("What are your opening hours?",),
+    ("Can I get a refund for my order?",),
+    ("How do I change my delivery address?", "how can i change my delivery address"),
+    ("Where is my parcel?", "where is my parcel now"),
+    ("Do you ship to Canada?", "do you ship to canada too"),
+    ("How do I cancel my subscription?", "how do I cancel my subscription plan"),
+    ("What payment methods do you accept?",),
+]
 _HARD = "Think step by step and prove the algorithm is optimal; analyze the trade-offs. "
 _TOOLS = [{
     "type": "function",
@@ -62,6 +74,9 @@ def traffic(
         tags: list[str] = []
         if route == "chat-long":
             prompt = _FILLER * rng.randint(400, 1200)
+        elif route == "chat-faq":
+            phrasings = rng.choice(_FAQ)
+            prompt = rng.choice((*phrasings, phrasings[0].lower().rstrip("?")))
         if rng.random() < 0.08:
             prompt = _HARD + prompt
         if rng.random() < 0.1:
@@ -71,7 +86,8 @@ def traffic(
         req = ChatRequest(
             messages=messages,
             model=route,
-            max_tokens=rng.choice((128, 256, 512)),
+            max_tokens=rng.choice((128, 256, 512)) if route != "chat-faq" else 256,
+            temperature=0.0 if route == "chat-faq" else None,
             stream=rng.random() < stream_share,
             tools=_TOOLS if rng.random() < tools_share else None,
             user=user,
