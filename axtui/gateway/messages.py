@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from axtui.engine.engine import RequestContext, RoutingError
 from axtui.engine.tokens import estimate_prompt
+from axtui.gateway.answering import Watch, cache_header, own_ms, routing_error, shutdown, trail
 from axtui.gateway.anthropic_answer import MessageEvents, error_body, error_event, message_body
 from axtui.gateway.anthropic_request import MessagesCall, parse_count, parse_messages
 from axtui.gateway.asgi import (
@@ -35,7 +36,6 @@ from axtui.gateway.asgi import (
     respond,
     respond_json,
 )
-from axtui.gateway.chat import _overhead, _routing_error, _shutdown, _trail, _Watch
 from axtui.gateway.errors import ApiError, for_kind, unauthorized
 from axtui.gateway.services import Services, services
 from axtui.records import ErrorKind
@@ -127,14 +127,14 @@ def _ignored(call: MessagesCall) -> list[Header]:
 
 async def _complete(gw: Services, call: MessagesCall, ctx: RequestContext,
                     key: CallerKey | None, t0: float, receive: Receive, send: Send) -> None:
-    watch = _Watch(receive)
+    watch = Watch(receive)
     started = False
     try:
         try:
             result = await gw.engine.complete(call.request, ctx)
         except RoutingError as e:
             watch.stop()
-            raise _routing_error(gw, e, ctx, key, t0) from None
+            raise routing_error(gw, e, ctx, key, t0) from None
         watch.stop()
         rec = result.record
         try:
@@ -143,13 +143,14 @@ async def _complete(gw: Services, call: MessagesCall, ctx: RequestContext,
             log.warning("request %s: %s", rec.id, e.message)
             e.headers.append((b"x-request-id", rec.id.encode()))
             raise
-        headers = JSON + _trail(rec, rec.deployment, len(rec.attempts), _overhead(rec, t0))
+        headers = JSON + trail(rec, rec.deployment, len(rec.attempts), own_ms(rec, t0))
         headers += [(b"request-id", rec.id.encode()), *_ignored(call)]
+        headers += cache_header(gw, rec.cache, rec.route)
         started = True
         await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key))
     except asyncio.CancelledError:
         if not watch.absorb() and not started:
-            await respond_anthropic_error(send, _shutdown(ctx.request_id))
+            await respond_anthropic_error(send, shutdown(ctx.request_id))
     finally:
         watch.stop()
 
@@ -158,7 +159,7 @@ async def _stream(gw: Services, call: MessagesCall, ctx: RequestContext,
                   key: CallerKey | None, t0: float, receive: Receive, send: Send) -> None:
     request = call.request
     s = gw.engine.stream(request, ctx)
-    watch = _Watch(receive)
+    watch = Watch(receive)
     started = False
     rid = ctx.request_id or ""
     events = MessageEvents("msg_" + rid, request.model)
@@ -168,11 +169,12 @@ async def _stream(gw: Services, call: MessagesCall, ctx: RequestContext,
             await s.start()
         except RoutingError as e:
             watch.stop()
-            raise _routing_error(gw, e, ctx, key, t0) from None
+            raise routing_error(gw, e, ctx, key, t0) from None
         t_first = time.perf_counter()
         overhead = (t_start - t0 + time.perf_counter() - t_first) * 1000.0
-        headers = SSE + _trail(None, s.deployment, s.attempts, overhead, rid, s.route)
+        headers = SSE + trail(None, s.deployment, s.attempts, overhead, rid, s.route)
         headers += [(b"request-id", rid.encode()), *_ignored(call)]
+        headers += cache_header(gw, s.cache, s.route)
         started = True
         await send({"type": "http.response.start", "status": 200,
                     "headers": headers + gw.ratelimit_headers(ctx.user, key)})
@@ -197,9 +199,9 @@ async def _stream(gw: Services, call: MessagesCall, ctx: RequestContext,
         if not watch.absorb():
             if started:
                 await send({"type": "http.response.body",
-                            "body": error_event(_shutdown(ctx.request_id))})
+                            "body": error_event(shutdown(ctx.request_id))})
             else:
-                await respond_anthropic_error(send, _shutdown(ctx.request_id))
+                await respond_anthropic_error(send, shutdown(ctx.request_id))
     except OSError as e:  # the transport broke under a send: the client is gone
         log.debug("stream %s: the client went away: %s", ctx.request_id, e)
     finally:

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from axtui.gateway.chat import _Watch
+from axtui.gateway.answering import Watch
 
 from .conftest import KEYS, Env
 from .harness import wait_for_records
@@ -75,7 +75,7 @@ async def test_the_watch_cancels_its_handler_when_the_client_goes_without_a_task
 
     async def handler() -> bool:
         tasks = len(asyncio.all_tasks())
-        watch = _Watch(receive)
+        watch = Watch(receive)
         assert len(asyncio.all_tasks()) == tasks  # no watcher task
         try:
             await asyncio.sleep(10)
@@ -99,7 +99,7 @@ async def test_a_stopped_watch_lets_go_of_receive():
     receive = _Receive()
 
     async def handler() -> None:
-        watch = _Watch(receive)
+        watch = Watch(receive)
         await asyncio.sleep(0)
         watch.stop()
         assert receive.event._waiters == collections.deque()  # receive() stopped waiting
@@ -116,7 +116,7 @@ async def test_a_client_already_gone_cancels_at_the_first_await():
     receive.gone = True
 
     async def handler() -> bool:
-        watch = _Watch(receive)
+        watch = Watch(receive)
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
