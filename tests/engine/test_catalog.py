@@ -55,7 +55,8 @@ def test_an_unknown_model_gets_conservative_defaults():
 
 def test_a_known_family_supplies_capabilities_window_and_category():
     s = spec("gpt-4o")
-    assert s.capabilities == frozenset({"streaming", "tools", "json", "vision"})
+    assert s.capabilities == frozenset({"streaming", "tools", "json", "vision", "json_schema",
+                                        "logprobs", "logit_bias", "parallel_tool_calls"})
     assert s.context_window == 128_000
     assert s.category == "large"
 
