@@ -12,6 +12,8 @@ import orjson
 import pytest
 from pydantic import BaseModel
 
+from axtui.gateway.errors import ApiError
+from axtui.gateway.wire import parse_chat
 from tests.fakes.anthropic_upstream import AnthropicUpstream
 from tests.fakes.gemini_upstream import GeminiUpstream
 from tests.fakes.loopback import Reply, sse
@@ -208,3 +210,36 @@ def test_audio_output_is_refused_naming_modalities(env: Env):
     assert "modalities" in e.value.message
 
 
+
+
+def test_no_max_tokens_sends_anthropic_the_models_output_limit_from_the_catalog(env: Env):
+    env.client().chat.completions.create(model="sonnet", messages=HELLO)
+    assert env.claude.requests[-1].body["max_tokens"] == 64_000  # Claude Sonnet 4.5's
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse(**body):
+    return parse_chat(orjson.dumps({"model": "m", "messages": HELLO, **body})).request
+
+
+def test_optional_parameters_are_carried_by_their_openai_names():
+    req = parse(seed=1, logprobs=True, top_logprobs=3, reasoning_effort="high",
+                prompt_cache_key="k", verbosity="low", service_tier="auto", store=None)
+    assert req.params == {"seed": 1, "logprobs": True, "top_logprobs": 3,
+                          "reasoning_effort": "high", "prompt_cache_key": "k",
+                          "verbosity": "low", "service_tier": "auto"}  # null: not set
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"top_logprobs": 2}, "top_logprobs"),  # without logprobs: true
+    ({"reasoning_effort": "max"}, "reasoning_effort"),
+    ({"logit_bias": {"1": 200}}, "logit_bias"),
+    ({"verbosity": 3}, "verbosity"),
+    ({"modalities": ["video"]}, "modalities"),
+])
+def test_an_optional_parameter_of_the_wrong_value_is_a_400_naming_it(body, field):
+    with pytest.raises(ApiError) as e:
+        parse(**body)
+    assert e.value.status == 400 and e.value.message.startswith(field)

@@ -286,3 +286,18 @@ async def test_gemini_default_api_version_is_v1beta(http_client):
     async with GeminiUpstream() as up:
         await make(GeminiProvider, up, http_client).complete(ChatRequest(HELLO), "gemini-2.0-flash")
         assert up.requests[-1].path.startswith("/v1beta/models/")
+
+
+# ------------------------------------------------------------------- configuration
+
+
+def test_api_version_is_read_from_the_provider_config(http_client):
+    from pydantic import ValidationError
+
+    from axtui.config import ProviderConfig
+    from axtui.providers import build_provider
+
+    cfg = ProviderConfig(protocol="gemini", base_url="http://127.0.0.1:9", api_version="v1")
+    assert build_provider("g", cfg, http_client, RealClock()).api_version == "v1"
+    with pytest.raises(ValidationError):
+        ProviderConfig(protocol="anthropic", api_version="2023-06-01\r\nx-evil: 1")
