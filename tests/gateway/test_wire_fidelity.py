@@ -243,3 +243,10 @@ def test_an_optional_parameter_of_the_wrong_value_is_a_400_naming_it(body, field
     with pytest.raises(ApiError) as e:
         parse(**body)
     assert e.value.status == 400 and e.value.message.startswith(field)
+
+
+def test_the_gateway_checks_every_parameter_the_adapters_know():
+    from axtui.gateway.wire import _OPTIONAL
+    from axtui.providers.params import PARAMS
+
+    assert set(_OPTIONAL) == set(PARAMS)
