@@ -30,7 +30,8 @@ Strategy = Literal[
     "priority", "round_robin", "weighted", "cost", "latency", "performance", "least_busy",
     "free_first",
 ]
-Capability = Literal["streaming", "tools", "vision", "json", "reasoning"]
+Capability = Literal["streaming", "tools", "vision", "json", "reasoning", "json_schema",
+                     "logprobs", "logit_bias", "parallel_tool_calls"]
 Category = Literal["small", "large", "reasoning"]
 
 DEFAULT_BASE_URLS = {
@@ -110,6 +111,8 @@ class ProviderConfig(_Strict):
     api_key_env: str | None = None
     vendor: str | None = None  # price/capability lookups (e.g. a sim modelled on "groq")
     headers: dict[str, str] = Field(default_factory=dict)
+    # the wire's version: anthropic-version (e.g. "2023-06-01"), Gemini's "v1beta" or "v1"
+    api_version: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     timeout: TimeoutConfig = TimeoutConfig()
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)

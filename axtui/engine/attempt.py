@@ -146,6 +146,12 @@ async def call(st: DeploymentState, remaining: float, plan: Plan, clock: Clock) 
     except asyncio.CancelledError:  # the caller left mid-call: the attempt is recorded
         p.cancelled()
         raise
+    if not resp.usage_reported:  # estimated as for a stream without usage, and said so
+        text = (resp.content or "") + "".join(
+            (c.get("function") or {}).get("arguments") or "" for c in resp.tool_calls)
+        resp.usage = Usage(prompt_tokens=plan.needs.prompt_tokens,
+                           completion_tokens=(len(text) + 3) // 4)
+        plan.reason += "; usage estimated"
     p.succeeded(resp.usage, resp.status, resp.ratelimit)
     return resp
 

@@ -13,46 +13,72 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from axtui.config import Config, DeploymentConfig, Price
+from axtui.providers.params import protocol_caps
 
 log = logging.getLogger(__name__)
 
-ALL_CAPS = frozenset({"streaming", "tools", "vision", "json", "reasoning"})
+ALL_CAPS = frozenset({"streaming", "tools", "vision", "json", "reasoning", "json_schema",
+                      "logprobs", "logit_bias", "parallel_tool_calls"})
 _STD = frozenset({"streaming", "tools", "json"})
+_SCHEMA = _STD | {"json_schema"}
+_GPT = _SCHEMA | {"vision", "logprobs", "logit_bias", "parallel_tool_calls"}
+# OpenAI reasoning models: no logprobs, no logit_bias
+_O = _SCHEMA | {"vision", "reasoning", "parallel_tool_calls"}
+# Claude has no JSON mode (json_object); 4.5 and later follow a schema (output_config.format)
+_CLAUDE = frozenset({"streaming", "tools", "vision", "parallel_tool_calls"})
+_CLAUDE_45 = _CLAUDE | {"json_schema", "reasoning"}
+_GEMINI = _SCHEMA | {"vision"}
 
 # model id prefix -> (capabilities, context window, category); first match wins
 _KNOWN: list[tuple[str, frozenset[str], int, str]] = [
-    ("gpt-4o-mini", _STD | {"vision"}, 128_000, "small"),
-    ("gpt-4.1-nano", _STD | {"vision"}, 1_047_576, "small"),
-    ("gpt-4.1-mini", _STD | {"vision"}, 1_047_576, "small"),
-    ("gpt-4.1", _STD | {"vision"}, 1_047_576, "large"),
-    ("gpt-4o", _STD | {"vision"}, 128_000, "large"),
-    ("gpt-5-nano", ALL_CAPS, 400_000, "small"),
-    ("gpt-5-mini", ALL_CAPS, 400_000, "small"),
-    ("gpt-5", ALL_CAPS, 400_000, "reasoning"),
-    ("o1", ALL_CAPS, 200_000, "reasoning"),
-    ("o3", ALL_CAPS, 200_000, "reasoning"),
-    ("o4-mini", ALL_CAPS, 200_000, "reasoning"),
-    ("claude-3-5-haiku", _STD | {"vision"}, 200_000, "small"),
-    ("claude-haiku", _STD | {"vision"}, 200_000, "small"),
-    ("claude-3-haiku", _STD | {"vision"}, 200_000, "small"),
-    ("claude-sonnet", ALL_CAPS, 200_000, "large"),
-    ("claude-3-5-sonnet", _STD | {"vision"}, 200_000, "large"),
-    ("claude-3-7-sonnet", ALL_CAPS, 200_000, "large"),
-    ("claude-opus", ALL_CAPS, 200_000, "reasoning"),
-    ("gemini-2.0-flash-lite", _STD | {"vision"}, 1_048_576, "small"),
-    ("gemini-2.0-flash", _STD | {"vision"}, 1_048_576, "small"),
-    ("gemini-2.5-flash-lite", ALL_CAPS, 1_048_576, "small"),
-    ("gemini-2.5-flash", ALL_CAPS, 1_048_576, "small"),
-    ("gemini-2.5-pro", ALL_CAPS, 1_048_576, "reasoning"),
-    ("llama-3.1-8b", _STD, 131_072, "small"),
-    ("llama-3.3-70b", _STD, 131_072, "large"),
-    ("mistral-small", _STD | {"vision"}, 128_000, "small"),
-    ("mistral-medium", _STD | {"vision"}, 128_000, "large"),
-    ("mistral-large", _STD, 128_000, "large"),
-    ("command-r7b", _STD, 128_000, "small"),
-    ("command-r-plus", _STD, 128_000, "large"),
-    ("command-r", _STD, 128_000, "small"),
-    ("command-a", _STD, 256_000, "large"),
+    ("gpt-4o-mini", _GPT, 128_000, "small"),
+    ("gpt-4.1-nano", _GPT, 1_047_576, "small"),
+    ("gpt-4.1-mini", _GPT, 1_047_576, "small"),
+    ("gpt-4.1", _GPT, 1_047_576, "large"),
+    ("gpt-4o", _GPT, 128_000, "large"),
+    ("gpt-5-chat", _GPT, 128_000, "large"),
+    ("gpt-5-nano", _O, 400_000, "small"),
+    ("gpt-5-mini", _O, 400_000, "small"),
+    ("gpt-5", _O, 400_000, "reasoning"),
+    ("o1", _O - {"parallel_tool_calls"}, 200_000, "reasoning"),
+    ("o3", _O, 200_000, "reasoning"),
+    ("o4-mini", _O, 200_000, "reasoning"),
+    ("claude-haiku-4-5", _CLAUDE_45 - {"reasoning"}, 200_000, "small"),
+    ("claude-sonnet-4-5", _CLAUDE_45, 200_000, "large"),
+    ("claude-sonnet-4-6", _CLAUDE_45, 200_000, "large"),
+    ("claude-opus-4-5", _CLAUDE_45, 200_000, "reasoning"),
+    ("claude-opus-4-6", _CLAUDE_45, 200_000, "reasoning"),
+    ("claude-opus-4-7", _CLAUDE_45, 200_000, "reasoning"),
+    ("claude-3-5-haiku", _CLAUDE, 200_000, "small"),
+    ("claude-haiku", _CLAUDE, 200_000, "small"),
+    ("claude-3-haiku", _CLAUDE, 200_000, "small"),
+    ("claude-sonnet", _CLAUDE | {"reasoning"}, 200_000, "large"),
+    ("claude-3-5-sonnet", _CLAUDE, 200_000, "large"),
+    ("claude-3-7-sonnet", _CLAUDE | {"reasoning"}, 200_000, "large"),
+    ("claude-opus", _CLAUDE | {"reasoning"}, 200_000, "reasoning"),
+    ("gemini-2.0-flash-lite", _GEMINI, 1_048_576, "small"),
+    ("gemini-2.0-flash", _GEMINI, 1_048_576, "small"),
+    ("gemini-2.5-flash-lite", _GEMINI | {"reasoning"}, 1_048_576, "small"),
+    ("gemini-2.5-flash", _GEMINI | {"reasoning"}, 1_048_576, "small"),
+    ("gemini-2.5-pro", _GEMINI | {"reasoning"}, 1_048_576, "reasoning"),
+    ("llama-3.1-8b", _STD | {"parallel_tool_calls"}, 131_072, "small"),
+    ("llama-3.3-70b", _STD | {"parallel_tool_calls"}, 131_072, "large"),
+    ("mistral-small", _SCHEMA | {"vision", "parallel_tool_calls"}, 128_000, "small"),
+    ("mistral-medium", _SCHEMA | {"vision", "parallel_tool_calls"}, 128_000, "large"),
+    ("mistral-large", _SCHEMA | {"parallel_tool_calls"}, 128_000, "large"),
+    ("command-r7b", _SCHEMA, 128_000, "small"),
+    ("command-r-plus", _SCHEMA, 128_000, "large"),
+    ("command-r", _SCHEMA, 128_000, "small"),
+    ("command-a", _SCHEMA, 256_000, "large"),
+]
+
+# model id prefix -> most output tokens one answer may have; first match wins. Anthropic
+# requires max_tokens, so a caller who gives none gets the model's limit, not a guess.
+_OUTPUT_LIMITS: list[tuple[str, int]] = [
+    ("claude-opus-4-6", 128_000), ("claude-opus-4-7", 128_000), ("claude-opus-4-5", 64_000),
+    ("claude-opus-4", 32_000), ("claude-sonnet-4", 64_000), ("claude-haiku-4-5", 64_000),
+    ("claude-3-7-sonnet", 64_000), ("claude-3-5", 8_192), ("claude-3-haiku", 4_096),
+    ("claude-3-opus", 4_096),
 ]
 
 _DEFAULT_CAPS = frozenset({"streaming"})
@@ -113,6 +139,11 @@ def _known(model: str) -> tuple[frozenset[str], int, str] | None:
     return None
 
 
+def known_output_limit(model: str) -> int | None:
+    m = model.lower().rsplit("/", 1)[-1]
+    return next((n for prefix, n in _OUTPUT_LIMITS if m.startswith(prefix)), None)
+
+
 def _base_price(p: object) -> Decimal | None:
     """genai-prices gives a Decimal or TieredPrices(base=..., tiers=...)."""
     if p is None:
@@ -152,6 +183,7 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
         source = "genai-prices" if price else "unknown"
     caps = frozenset(d.capabilities) if d.capabilities is not None else (
         known[0] if known else _DEFAULT_CAPS)
+    caps = protocol_caps(prov.protocol, caps)  # e.g. no logprobs over Anthropic's wire
     ctx = d.context_window or (known[1] if known else None) or lib_ctx or _DEFAULT_CONTEXT
     category = d.category or (known[2] if known else "small")
     free = d.free_tier if d.free_tier is not None else prov.free_tier is not None
@@ -163,7 +195,7 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
         vendor=vendor,
         capabilities=caps,
         context_window=ctx,
-        max_output_tokens=d.max_output_tokens,
+        max_output_tokens=d.max_output_tokens or known_output_limit(d.model),
         category=category,
         free_tier=free,
         weight=d.weight,

@@ -120,9 +120,12 @@ class Engine:
         )
         breaker = CircuitBreaker(self.clock, self.config.breaker, deployment=spec.id,
                                  on_transition=self._on_breaker_transition)
+        provider = self.providers[spec.provider]
+        if spec.max_output_tokens is not None:  # Anthropic's default max_tokens
+            provider.output_limits[spec.model] = (spec.max_output_tokens, spec.context_window)
         return DeploymentState(
             spec=spec,
-            provider=self.providers[spec.provider],
+            provider=provider,
             health=DeploymentHealth(self.clock),
             breaker=breaker,
             headroom=headroom,

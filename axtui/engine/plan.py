@@ -20,6 +20,7 @@ from axtui.engine.select import DeploymentState, Needs, RouteState, Steer, order
 from axtui.engine.tokens import complexity, estimate_prompt
 from axtui.flags.evaluate import FlagSet
 from axtui.providers.base import ChatRequest
+from axtui.providers.params import needed_capabilities
 from axtui.records import Attempt
 
 if TYPE_CHECKING:
@@ -75,18 +76,16 @@ class Planner:
 
     def plan(self, request: ChatRequest, ctx: RequestContext, now: float, t0: float) -> Plan:
         est_in, has_images, text = estimate_prompt(request)
-        rf = request.response_format
-        if request.stream or request.tools or rf or has_images:
-            caps = set()
+        if request.stream or request.tools or request.response_format or has_images \
+                or request.params:
+            caps = needed_capabilities(request)
             if request.stream:
                 caps.add("streaming")
             if request.tools:
                 caps.add("tools")
-            if rf and rf.get("type") in ("json_object", "json_schema"):
-                caps.add("json")
             if has_images:
                 caps.add("vision")
-            needed = frozenset(caps)
+            needed = frozenset(caps) if caps else _NO_CAPS
         else:
             needed = _NO_CAPS
         level = ctx.complexity or complexity(est_in, request, text)

@@ -7,9 +7,10 @@ wrong types (`n: true`, `name: 5`, tool-call `arguments` as an object), content 
 are empty or of a type the role cannot carry, tool names outside `^[a-zA-Z0-9_-]{1,64}$`.
 Beyond OpenAI, and said so: names with control characters, JSON nested deeper than
 `gateway.max_json_depth`, and `n` above 1 (one choice per request).
-Parameters the engine has no use for (`seed`, penalties, `logprobs`, `metadata`, ...) are
-type-checked as OpenAI does, then ignored; unknown fields are ignored, as many
-OpenAI-compatible clients send extras.
+OpenAI's optional parameters (`seed`, penalties, `logprobs`, `metadata`, ...; see
+providers/params.py) are type-checked as OpenAI does and carried in `ChatRequest.params` for
+the adapters; audio output (`modalities` with "audio") is refused, as the gateway cannot relay
+it. Unknown fields are ignored, as many OpenAI-compatible clients send extras.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def parse_chat(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ChatCall:
             raise bad_request("stream_options.include_usage: expected a boolean",
                               "stream_options")
         include_usage = include_usage is True
-    _check_ignored(body)
+    req.params = _params(body)
     user = g("user")
     if user is not None:
         if not isinstance(user, str):
@@ -134,18 +135,28 @@ def parse_chat(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ChatCall:
     return ChatCall(req, include_usage)
 
 
-# parameters the gateway ignores, refused as OpenAI refuses them: a wrong type or range
-_IGNORED: dict[str, tuple[str, Any]] = {
+_EFFORTS = ("none", "minimal", "low", "medium", "high")
+# OpenAI's optional parameters, refused as OpenAI refuses them: a wrong type or range
+_OPTIONAL: dict[str, tuple[str, Any]] = {
     "presence_penalty": ("a number from -2 to 2", lambda v: _in(v, -2.0, 2.0)),
     "frequency_penalty": ("a number from -2 to 2", lambda v: _in(v, -2.0, 2.0)),
     "seed": ("an integer", lambda v: _is_int(v)),
     "logprobs": ("a boolean", lambda v: isinstance(v, bool)),
     "top_logprobs": ("an integer from 0 to 20", lambda v: _is_int(v) and 0 <= v <= 20),
-    "logit_bias": ("an object of token ids to numbers", lambda v: isinstance(v, dict)),
+    "logit_bias": ("an object of token ids to numbers from -100 to 100", lambda v: isinstance(
+        v, dict) and all(_in(x, -100.0, 100.0) for x in v.values())),
     "parallel_tool_calls": ("a boolean", lambda v: isinstance(v, bool)),
     "store": ("a boolean", lambda v: isinstance(v, bool)),
     "metadata": ("an object of strings", lambda v: isinstance(v, dict) and all(
         isinstance(x, str) for x in v.values())),
+    "reasoning_effort": (f"one of {', '.join(_EFFORTS)}", lambda v: v in _EFFORTS),
+    "service_tier": ("a string", lambda v: isinstance(v, str)),
+    "prediction": ("an object", lambda v: isinstance(v, dict)),
+    "prompt_cache_key": ("a string", lambda v: isinstance(v, str)),
+    "safety_identifier": ("a string", lambda v: isinstance(v, str)),
+    "verbosity": ("one of low, medium, high", lambda v: v in ("low", "medium", "high")),
+    "modalities": ('an array of "text" and "audio"', lambda v: isinstance(v, list) and all(
+        m in ("text", "audio") for m in v)),
 }
 
 
@@ -153,12 +164,23 @@ def _in(v: Any, lo: float, hi: float) -> bool:
     return not isinstance(v, bool) and isinstance(v, int | float) and lo <= v <= hi
 
 
-def _check_ignored(body: dict[str, Any]) -> None:
-    for name in _IGNORED.keys() & body.keys():
+def _params(body: dict[str, Any]) -> dict[str, Any]:
+    """The optional parameters the body sets (not null), checked."""
+    out: dict[str, Any] = {}
+    for name in _OPTIONAL.keys() & body.keys():
         v = body[name]
-        expected, ok = _IGNORED[name]
-        if v is not None and not ok(v):
+        if v is None:
+            continue
+        expected, ok = _OPTIONAL[name]
+        if not ok(v):
             raise bad_request(f"{name}: expected {expected}", name)
+        out[name] = v
+    if "audio" in out.get("modalities", ()):
+        raise bad_request("modalities: audio output is not supported by this gateway; ask for "
+                          '["text"]', "modalities")
+    if "top_logprobs" in out and not out.get("logprobs"):
+        raise bad_request("top_logprobs: requires logprobs to be true", "top_logprobs")
+    return out
 
 
 def too_deep(value: Any, limit: int) -> bool:
@@ -345,7 +367,8 @@ def usage_json(u: Usage) -> dict[str, Any]:
 def completion_body(resp: ChatResponse, rid: str, created: int, model: str) -> bytes:
     """A `chat.completion`; `model` is the route the caller named (the deployment that
     served it is in the x-axtui-deployment header)."""
-    message: dict[str, Any] = {"role": "assistant", "content": resp.content, "refusal": None}
+    message: dict[str, Any] = {"role": "assistant", "content": resp.content,
+                               "refusal": resp.refusal}
     if resp.tool_calls:
         message["tool_calls"] = resp.tool_calls
     return orjson.dumps({
@@ -353,7 +376,7 @@ def completion_body(resp: ChatResponse, rid: str, created: int, model: str) -> b
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
+        "choices": [{"index": 0, "message": message, "logprobs": resp.logprobs,
                      "finish_reason": resp.finish_reason or "stop"}],
         "usage": usage_json(resp.usage),
     })
@@ -382,9 +405,12 @@ class ChunkFrames:
             self._role_sent = True
         if c.content is not None:
             delta["content"] = c.content
+        if c.refusal is not None:
+            delta["refusal"] = c.refusal
         if c.tool_calls:
             delta["tool_calls"] = c.tool_calls
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": c.finish_reason}
+        choice = {"index": 0, "delta": delta, "logprobs": c.logprobs,
+                  "finish_reason": c.finish_reason}
         return self._head + orjson.dumps(choice) + b"]" + self._tail
 
     def usage(self, u: Usage) -> bytes:

@@ -54,4 +54,5 @@ def build_provider(
         clock=clock,
         timeouts=timeouts,
         headers=cfg.headers,
+        api_version=cfg.api_version,
     )

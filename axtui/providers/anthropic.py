@@ -24,6 +24,7 @@ from axtui.providers.base import (
     retry_after,
 )
 from axtui.providers.errors import ProviderError, classify_status
+from axtui.providers.params import param
 from axtui.providers.transport import (
     EventStream,
     close_own_client,
@@ -33,8 +34,14 @@ from axtui.providers.transport import (
 )
 from axtui.records import ErrorKind, Usage
 
-API_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; OpenAI callers often omit it
+API_VERSION = "2023-06-01"  # the default `anthropic-version`; `api_version` overrides it
+# Anthropic requires max_tokens; OpenAI callers often omit it. Then the model's output
+# limit from the catalog is sent (within its context window); when the catalog knows no
+# limit for the model, the smallest output limit of any Claude model.
+DEFAULT_MAX_TOKENS = 4096
+_MIN_DEFAULT_MAX_TOKENS = 1024
+_JSON_OBJECT_INSTRUCTION = "Respond with one JSON object and nothing else."
+REFUSED = "The model declined to answer."  # a refusal that came with no text
 
 _FINISH = {
     "end_turn": "stop",
@@ -74,7 +81,7 @@ class AnthropicProvider(Provider):
         h = {
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",
-            "anthropic-version": API_VERSION,
+            "anthropic-version": self.api_version or API_VERSION,
             **self.extra_headers,
         }
         if self._api_key:
@@ -85,9 +92,18 @@ class AnthropicProvider(Provider):
         system, messages = wire_messages(request.messages)
         body: dict[str, Any] = {
             "model": model,
-            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": request.max_tokens or self.default_max_tokens(request, model),
             "messages": messages,
         }
+        fmt = request.response_format or {}
+        if fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+            body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        elif fmt.get("type") == "json_object":
+            # no JSON mode on this wire: asked for in words (the catalog gives no Claude
+            # `json`, so only a deployment configured to claim it gets here)
+            system = f"{system}\n\n{_JSON_OBJECT_INSTRUCTION}" if system else \
+                _JSON_OBJECT_INSTRUCTION
         if system:
             body["system"] = system
         if request.temperature is not None:
@@ -98,14 +114,27 @@ class AnthropicProvider(Provider):
             body["stop_sequences"] = request.stop
         if request.tools:
             body["tools"] = [wire_tool(t) for t in request.tools]
-        if request.tool_choice is not None:
-            body["tool_choice"] = wire_tool_choice(request.tool_choice)
-        if request.user:
-            body["metadata"] = {"user_id": request.user}
+        choice = request.tool_choice
+        serial = param(request, "parallel_tool_calls") is False and bool(request.tools)
+        if choice is not None or serial:
+            body["tool_choice"] = wire_tool_choice(choice if choice is not None else "auto")
+            if serial and body["tool_choice"]["type"] != "none":
+                body["tool_choice"]["disable_parallel_tool_use"] = True
+        user = request.user or param(request, "safety_identifier")
+        if user:
+            body["metadata"] = {"user_id": user}
         if stream:
             body["stream"] = True
-        # response_format has no Messages API equivalent; JSON is asked for in the prompt.
         return body
+
+    def default_max_tokens(self, request: ChatRequest, model: str) -> int:
+        """The model's output limit, kept inside its context window beside the prompt."""
+        limit = self.output_limits.get(model)
+        if limit is None:
+            return DEFAULT_MAX_TOKENS
+        most, window = limit
+        prompt = len(orjson.dumps(request.messages)) // 3  # generous: ~3 bytes a token
+        return max(_MIN_DEFAULT_MAX_TOKENS, min(most, window - prompt))
 
     async def complete(self, request: ChatRequest, model: str) -> ChatResponse:
         body = self.wire_request(request, model, stream=False)
@@ -185,12 +214,14 @@ class AnthropicProvider(Provider):
             kind = classify_status(status, message)
         else:
             kind = _KIND.get(etype) or classify_status(400, message)
+        billing = etype == "billing_error" or status == 402
         return ProviderError(
             kind,
             message or f"upstream error ({etype or status})",
             status=status,
             retry_after_s=retry_after(rl),
             ratelimit=or_none(rl),
+            retryable=not billing,  # out of credit: waiting will not help
         )
 
 
@@ -341,6 +372,12 @@ def _message(data: dict[str, Any], status: int, rl: RateLimitInfo | None) -> Cha
                     },
                 }
             )
+    if data.get("stop_reason") == "refusal":  # OpenAI's shape: refusal text, no content
+        return ChatResponse(
+            content=None, refusal="".join(texts) or REFUSED, finish_reason="stop",
+            usage=_usage(data["usage"]), model=str(data.get("model") or ""),
+            id=str(data.get("id") or ""), status=status, ratelimit=rl,
+        )
     return ChatResponse(
         content="".join(texts) if texts else None,
         tool_calls=calls,

@@ -43,6 +43,11 @@ class ChatRequest:
     user: str | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)  # e.g. selected headers
+    # OpenAI's optional parameters beyond the above, by their OpenAI names (seed, logprobs,
+    # parallel_tool_calls, reasoning_effort, metadata, ...; see PARAMS): each adapter passes
+    # on what its protocol can carry, and the engine skips deployments that cannot honour
+    # one that changes the answer's meaning (see `needed_capabilities`).
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -71,6 +76,9 @@ class ChatResponse:
     id: str = ""
     status: int = 200
     ratelimit: RateLimitInfo | None = None
+    refusal: str | None = None  # the model declined (OpenAI's `message.refusal`)
+    logprobs: dict[str, Any] | None = None  # OpenAI's `choices[0].logprobs`, when asked for
+    usage_reported: bool = True  # False: the upstream sent none; the engine estimates it
 
 
 @dataclass(slots=True)
@@ -84,6 +92,8 @@ class ChatChunk:
     finish_reason: str | None = None
     usage: Usage | None = None
     ratelimit: RateLimitInfo | None = None
+    refusal: str | None = None  # a piece of `delta.refusal`
+    logprobs: dict[str, Any] | None = None  # this chunk's `choices[0].logprobs`
 
 
 # --------------------------------------------------------------------------- secrets
@@ -252,6 +262,7 @@ class Provider(ABC):
         clock: Clock,
         timeouts: Timeouts = Timeouts(),
         headers: dict[str, str] | None = None,
+        api_version: str | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -260,6 +271,9 @@ class Provider(ABC):
         self.clock = clock
         self.timeouts = timeouts
         self.extra_headers = dict(headers or {})
+        self.api_version = api_version  # the wire's version; None: the adapter's default
+        # model -> (most output tokens, context window), from the catalog (set by the engine)
+        self.output_limits: dict[str, tuple[int, int]] = {}
 
     def redact(self, text: str) -> str:
         return redact(text, (self._api_key,))

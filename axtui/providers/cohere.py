@@ -25,6 +25,7 @@ from axtui.providers.base import (
     parse_retry_after,
 )
 from axtui.providers.errors import ProviderError, classify_status
+from axtui.providers.params import param
 from axtui.providers.transport import EventStream, close_own_client, load_json, post_json
 from axtui.records import ErrorKind, Usage
 
@@ -33,9 +34,10 @@ _FINISH = {
     "STOP_SEQUENCE": "stop",
     "MAX_TOKENS": "length",
     "TOOL_CALL": "tool_calls",
-    "ERROR": "error",
-    "TIMEOUT": "error",
 }
+# Finish reasons that are failures, not answers (OpenAI has no "error"): the attempt fails
+# and the engine fails over, as for an error status.
+_FAILED = {"ERROR": ErrorKind.server, "TIMEOUT": ErrorKind.timeout}
 # A trial key's monthly allowance: waiting minutes will not help.
 _MONTHLY = re.compile(r"/\s*month|per month|monthly", re.I)
 
@@ -131,6 +133,8 @@ class CohereProvider(Provider):
             kind = ErrorKind.server
         elif status == 422:
             kind = ErrorKind.bad_request
+        elif status == 402:  # out of credit: fail over away from this account
+            kind = ErrorKind.auth
         else:
             kind = classify_status(status, message)
         return ProviderError(
@@ -139,7 +143,7 @@ class CohereProvider(Provider):
             status=status,
             retry_after_s=rl.retry_after_s,
             ratelimit=or_none(rl),
-            retryable=not (status == 429 and _MONTHLY.search(message)),
+            retryable=not (status == 402 or status == 429 and _MONTHLY.search(message)),
         )
 
 
@@ -167,6 +171,9 @@ def wire_request(request: ChatRequest, model: str, *, stream: bool) -> dict[str,
         ("temperature", request.temperature),
         ("p", request.top_p),
         ("stop_sequences", request.stop or None),
+        ("seed", param(request, "seed")),
+        ("frequency_penalty", param(request, "frequency_penalty")),
+        ("presence_penalty", param(request, "presence_penalty")),
     ):
         if value is not None:
             body[key] = value
@@ -195,10 +202,13 @@ def wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({"role": "user", "content": _user_content(content)})
         elif role == "assistant":
             msg: dict[str, Any] = {"role": "assistant"}
-            if text := _text(content):
-                msg["content"] = text
+            text = _text(content)
             if m.get("tool_calls"):
                 msg["tool_calls"] = [_tool_call(c) for c in m["tool_calls"]]
+                if text:  # the text beside tool calls is Cohere's tool plan
+                    msg["tool_plan"] = text
+            elif text:
+                msg["content"] = text
             if len(msg) > 1:  # Cohere rejects an assistant turn with neither
                 out.append(msg)
         elif role == "tool":
@@ -266,9 +276,13 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
 
 
 def _response(data: Any, status: int, ratelimit: RateLimitInfo | None) -> ChatResponse:
+    _check_finish(data.get("finish_reason"))
     message = data["message"]
     text = "".join(p["text"] for p in message.get("content") or [] if p.get("type") == "text")
     tool_calls = [_tool_call(c) for c in message.get("tool_calls") or []]
+    plan = message.get("tool_plan")
+    if not text and tool_calls and isinstance(plan, str):
+        text = plan  # the model's plan for its tool calls: the content beside them
     return ChatResponse(
         content=text if text or not tool_calls else None,
         tool_calls=tool_calls,
@@ -316,11 +330,21 @@ class _StreamEvents:
             fragment = delta["message"]["tool_calls"]["function"].get("arguments") or ""
             index = self._tool_index[data.get("index", 0)]
             return ChatChunk(tool_calls=[{"index": index, "function": {"arguments": fragment}}])
+        if kind == "tool-plan-delta":  # the plan before tool calls: content, as in answers
+            text = (delta.get("message") or {}).get("tool_plan")
+            return ChatChunk(content=text) if isinstance(text, str) and text else None
         if kind == "message-end":
+            _check_finish(delta.get("finish_reason"))
             self.ended = True
             self.finish = _finish(delta.get("finish_reason"))
             self.usage = _usage(delta.get("usage"))
-        return None  # message-start, content-start/-end, tool-plan-delta, citations, debug
+        return None  # message-start, content-start/-end, citations, debug
+
+
+def _check_finish(reason: Any) -> None:
+    kind = _FAILED.get(str(reason or "").upper())
+    if kind is not None:
+        raise ProviderError(kind, f"upstream finished with {str(reason).upper()}")
 
 
 def _finish(reason: Any) -> str:
@@ -328,10 +352,12 @@ def _finish(reason: Any) -> str:
 
 
 def _usage(u: Any) -> Usage:
+    """Cohere bills `billed_units`; `tokens` also counts the prompt template and tool
+    definitions it adds (215 vs 17 input tokens in its own docs), which are not billed."""
     if not isinstance(u, dict):
         return Usage()
-    tokens = u.get("tokens") if isinstance(u.get("tokens"), dict) else None
-    counts = tokens or (u.get("billed_units") if isinstance(u.get("billed_units"), dict) else {})
+    billed = u.get("billed_units") if isinstance(u.get("billed_units"), dict) else None
+    counts = billed or (u.get("tokens") if isinstance(u.get("tokens"), dict) else {})
     return Usage(
         prompt_tokens=_int(counts.get("input_tokens")) or 0,
         completion_tokens=_int(counts.get("output_tokens")) or 0,

@@ -56,7 +56,7 @@ def classify_status(status: int, message: str = "") -> ErrorKind:
     """Map an HTTP error status (and its message, for 400s) to an ErrorKind."""
     if status == 429:
         return ErrorKind.rate_limited
-    if status in (401, 403):
+    if status in (401, 402, 403):  # 402: the account is out of credit; fail over away from it
         return ErrorKind.auth
     if status == 404:
         return ErrorKind.not_found

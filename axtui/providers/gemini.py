@@ -1,4 +1,5 @@
-"""Google's Gemini API (generativelanguage.googleapis.com, v1beta `generateContent`).
+"""Google's Gemini API (generativelanguage.googleapis.com, `generateContent`; v1beta by
+default, `api_version = "v1"` for the stable surface).
 
 OpenAI-shaped requests become `contents` of `user`/`model` turns with typed parts; tool
 calls travel as `functionCall` / `functionResponse` parts. Gemini names no tool-call ids,
@@ -30,6 +31,7 @@ from axtui.providers.base import (
     parse_retry_after,
 )
 from axtui.providers.errors import ProviderError, classify_status
+from axtui.providers.params import GEMINI_THINKING_BUDGET, param
 from axtui.providers.transport import (
     EventStream,
     close_own_client,
@@ -39,11 +41,15 @@ from axtui.providers.transport import (
 )
 from axtui.records import ErrorKind, Usage
 
+API_VERSION = "v1beta"  # tools' JSON Schema, responseJsonSchema and thinking need v1beta
 _FINISH = {
-    "STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "error",
+    "STOP": "stop", "MAX_TOKENS": "length",
     **dict.fromkeys(("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
                      "IMAGE_SAFETY"), "content_filter"),
 }  # fmt: skip
+# Finish reasons that are failures, not answers: the attempt fails over.
+_FAILED = {"MALFORMED_FUNCTION_CALL": ErrorKind.malformed,
+           "UNEXPECTED_TOOL_CALL": ErrorKind.malformed}
 _STATUS_KIND = {
     "RESOURCE_EXHAUSTED": ErrorKind.rate_limited, "UNAUTHENTICATED": ErrorKind.auth,
     "PERMISSION_DENIED": ErrorKind.auth, "NOT_FOUND": ErrorKind.not_found,
@@ -75,20 +81,22 @@ class GeminiProvider(Provider):
         return h
 
     def model_url(self, model: str, method: str) -> str:
-        return f"{self.base_url}/v1beta/models/{model.removeprefix('models/')}:{method}"
+        version = self.api_version or API_VERSION
+        return f"{self.base_url}/{version}/models/{model.removeprefix('models/')}:{method}"
 
     async def complete(self, request: ChatRequest, model: str) -> ChatResponse:
-        body = wire_request(request)
+        body = wire_request(request, model)
         resp = await post_json(self, self.model_url(model, "generateContent"), self.headers(), body)
         if resp.status_code >= 400:
             raise self.error_from_body(resp.status_code, resp.content, resp.headers)
         data = self.payload(resp.content, "generateContent", resp.headers)
         turn = _Turn()
         turn.feed(data)
+        turn.check_finish()
         return turn.response(data, resp.status_code)
 
     async def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
-        body = wire_request(request)
+        body = wire_request(request, model)
         url = self.model_url(model, "streamGenerateContent") + "?alt=sse"
         async with EventStream(self, url, self.headers(), body) as es:
             if es.status >= 400:
@@ -106,6 +114,7 @@ class GeminiProvider(Provider):
                     yield chunk
             if turn.finish is None:
                 raise ProviderError(ErrorKind.malformed, "upstream stream ended before it finished")
+            turn.check_finish()
             yield ChatChunk(finish_reason=turn.finish_reason(), usage=turn.usage)
 
     def payload(self, raw: bytes | str, what: str, headers: httpx.Headers) -> dict[str, Any]:
@@ -180,7 +189,11 @@ class GeminiProvider(Provider):
 # --------------------------------------------------------------------------- request
 
 
-def wire_request(request: ChatRequest) -> dict[str, Any]:
+# models whose thinking budget reasoning_effort sets (2.5; Gemini 3 takes thinkingLevel)
+_THINKS = re.compile(r"^(?:models/)?gemini-2\.5")
+
+
+def wire_request(request: ChatRequest, model: str = "") -> dict[str, Any]:
     system, contents = wire_contents(request.messages)
     body: dict[str, Any] = {"contents": contents}
     if system:
@@ -195,9 +208,15 @@ def wire_request(request: ChatRequest) -> dict[str, Any]:
         ("temperature", request.temperature),
         ("topP", request.top_p),
         ("stopSequences", request.stop or None),
+        ("seed", param(request, "seed")),
+        ("presencePenalty", param(request, "presence_penalty")),
+        ("frequencyPenalty", param(request, "frequency_penalty")),
     ):
         if value is not None:
             config[key] = value
+    effort = param(request, "reasoning_effort")
+    if effort is not None and _THINKS.match(model):
+        config["thinkingConfig"] = {"thinkingBudget": GEMINI_THINKING_BUDGET[effort]}
     fmt = request.response_format or {}
     if fmt.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
@@ -401,6 +420,11 @@ class _Turn:
         self.tool_calls.append({k: v for k, v in call.items() if k != "index"})
         return call
 
+    def check_finish(self) -> None:
+        kind = _FAILED.get(self.finish or "")
+        if kind is not None:
+            raise ProviderError(kind, f"upstream finished with {self.finish}")
+
     def finish_reason(self) -> str:
         if self.tool_calls and self.finish in (None, "STOP"):
             return "tool_calls"
@@ -414,6 +438,7 @@ class _Turn:
             tool_calls=self.tool_calls,
             finish_reason=self.finish_reason(),
             usage=self.usage or Usage(),
+            usage_reported=self.usage is not None,
             model=str(data.get("modelVersion") or ""),
             id=str(data.get("responseId") or ""),
             status=status,

@@ -25,6 +25,7 @@ from axtui.providers.base import (
     retry_after,
 )
 from axtui.providers.errors import ProviderError, classify_status
+from axtui.providers.params import REASONING_DROPS
 from axtui.providers.transport import (
     EventStream,
     close_own_client,
@@ -45,8 +46,12 @@ _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
 _POLICY_CODES = {"content_filter", "content_policy_violation"}
 _PASS_THROUGH = ("max_tokens", "temperature", "top_p", "tools", "tool_choice")
 # OpenAI's reasoning models refuse `max_tokens` and take `max_completion_tokens`; other
-# OpenAI-compatible servers (vLLM, Ollama, older proxies) know only `max_tokens`.
-_REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5)")
+# OpenAI-compatible servers (vLLM, Ollama, older proxies) know only `max_tokens`. They
+# also refuse non-default sampling (REASONING_DROPS), which is dropped for them.
+_REASONING_MODEL = re.compile(r"^(?:openai/)?(?:o\d|gpt-5(?!-chat))")
+# OpenAI models that refuse the reasoning-only hints (reasoning_effort, verbosity)
+_PLAIN_OPENAI_MODEL = re.compile(r"^(?:openai/)?(?:gpt-4|gpt-3\.5|gpt-5-chat|chatgpt-)")
+_REASONING_HINTS = ("reasoning_effort", "verbosity")
 
 
 class OpenAIProvider(Provider):
@@ -72,8 +77,16 @@ class OpenAIProvider(Provider):
             value = getattr(request, name)
             if value is not None:
                 body[name] = value
-        if "max_tokens" in body and _REASONING_MODEL.match(model):
-            body["max_completion_tokens"] = body.pop("max_tokens")
+        if request.params:
+            body.update(request.params)
+        if _REASONING_MODEL.match(model):
+            if "max_tokens" in body:
+                body["max_completion_tokens"] = body.pop("max_tokens")
+            for name in REASONING_DROPS:
+                body.pop(name, None)
+        elif _PLAIN_OPENAI_MODEL.match(model):
+            for name in _REASONING_HINTS:
+                body.pop(name, None)
         if request.stop:
             body["stop"] = request.stop
         if request.response_format is not None:
@@ -139,6 +152,8 @@ class OpenAIProvider(Provider):
             message = choice["message"]
             content = message.get("content")
             tool_calls = message.get("tool_calls") or []
+            refusal = message.get("refusal")
+            logprobs = choice.get("logprobs")
             if not (content is None or isinstance(content, str)) or not isinstance(
                 tool_calls, list
             ):
@@ -152,6 +167,8 @@ class OpenAIProvider(Provider):
                 id=str(data.get("id") or ""),
                 status=status,
                 ratelimit=or_none(rl),
+                refusal=refusal if isinstance(refusal, str) else None,
+                logprobs=logprobs if isinstance(logprobs, dict) else None,
             )
         except (KeyError, IndexError, TypeError, AttributeError):
             raise ProviderError(
@@ -245,5 +262,12 @@ def _delta(data: dict[str, Any]) -> tuple[ChatChunk | None, str | None]:
         # Mistral omits `index`; position in the list is what it means.
         tool_calls = [{"index": i, **c} for i, c in enumerate(calls) if isinstance(c, dict)]
     has_content = isinstance(content, str) and content != ""
-    chunk = ChatChunk(content=content if has_content else None, tool_calls=tool_calls)
-    return (chunk if has_content or tool_calls else None), choice.get("finish_reason")
+    refusal = delta.get("refusal")
+    refusal = refusal if isinstance(refusal, str) and refusal else None
+    logprobs = choice.get("logprobs")
+    logprobs = logprobs if isinstance(logprobs, dict) else None
+    if not (has_content or tool_calls or refusal or logprobs):
+        return None, choice.get("finish_reason")
+    chunk = ChatChunk(content=content if has_content else None, tool_calls=tool_calls,
+                      refusal=refusal, logprobs=logprobs)
+    return chunk, choice.get("finish_reason")

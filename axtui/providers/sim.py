@@ -37,6 +37,7 @@ from axtui.providers.base import (
     Timeouts,
 )
 from axtui.providers.errors import ProviderError
+from axtui.providers.sim_tools import schema_answer, tool_call_for
 from axtui.records import ErrorKind, Usage, trusted
 
 _Z95 = 1.6448536269514722  # the standard normal's 95th percentile
@@ -74,6 +75,7 @@ _CAPABILITY_ERRORS = {
     "streaming": "streaming is not supported",
     "tools": "tools are not supported",
     "json": "response_format is not supported",
+    "json_schema": "response_format json_schema is not supported",
     "vision": "image input is not supported",
 }
 
@@ -221,9 +223,16 @@ class SimProvider(Provider):
         if d.malformed:  # the whole body arrived, then failed to parse
             raise self._error(ErrorKind.malformed, d)
         self._ids += 1
+        call = tool_call_for(request, f"call_sim_{self.name}_{self._ids}")
+        if call is not None:
+            d.tokens, d.capped = _tokens_of(call["function"]["arguments"]), 0
+            content = None
+        else:
+            content = _content(request, d)
         return ChatResponse(
-            content=_content(request, d.tokens),
-            finish_reason="length" if d.capped else "stop",
+            content=content,
+            tool_calls=[call] if call is not None else [],
+            finish_reason="tool_calls" if call else "length" if d.capped else "stop",
             usage=_usage(d),
             model=model,
             id=f"sim-{self.name}-{self._ids}",
@@ -253,7 +262,12 @@ class SimProvider(Provider):
             delay, err = fault
             await self.clock.sleep(delay)
             raise err
-        text = _content(request, d.tokens)
+        call = tool_call_for(request, f"call_sim_{self.name}_{self._ids + 1}")
+        if call is not None:
+            async for chunk in self._stream_call(call, b, d):
+                yield chunk
+            return
+        text = _content(request, d)
         step = b.chunk_tokens
         # malformed: the stream breaks half-way, after the caller has seen a first chunk
         break_at = max(1, d.tokens // 2) if d.malformed else d.tokens + 1
@@ -274,6 +288,25 @@ class SimProvider(Provider):
             finish_reason="length" if d.capped else "stop",
             usage=_usage(d),
         )
+
+    async def _stream_call(self, call: dict[str, Any], b: _Behaviour,
+                           d: _Draw) -> AsyncIterator[ChatChunk]:
+        """A tool call as OpenAI streams one: id and name first, then the arguments."""
+        arguments = call["function"]["arguments"]
+        d.tokens, d.capped = _tokens_of(arguments), 0
+        await self.clock.sleep(b.ttft_s * d.factor)
+        head = {"index": 0, "id": call["id"], "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""}}
+        yield ChatChunk(tool_calls=[head], ratelimit=d.rl)
+        if d.malformed:
+            raise self._error(ErrorKind.malformed, d)
+        step = b.chunk_tokens * 4
+        for at in range(0, len(arguments), step):
+            await self.clock.sleep(min(step, len(arguments) - at) / 4 / b.tokens_per_s)
+            piece = arguments[at : at + step]
+            yield ChatChunk(tool_calls=[{"index": 0, "function": {"arguments": piece}}])
+        self._ids += 1
+        yield ChatChunk(finish_reason="tool_calls", usage=_usage(d))
 
     # ------------------------------------------------------------------ one call's plan
 
@@ -401,19 +434,33 @@ def _missing_capability(
     if request.tools and "tools" not in supports:
         return "tools"
     fmt = request.response_format
-    if fmt and fmt.get("type", "text") != "text" and "json" not in supports:
+    kind = fmt.get("type", "text") if fmt else "text"
+    if kind == "json_object" and "json" not in supports:
         return "json"
+    if kind == "json_schema" and "json_schema" not in supports:
+        return "json_schema"
     if has_image and "vision" not in supports:
         return "vision"
     return None
 
 
-def _content(request: ChatRequest, tokens: int) -> str:
+def _content(request: ChatRequest, d: _Draw) -> str:
+    """The answer's text: JSON following the schema asked for (its length then sets the
+    usage), a JSON object for json_object, else filler of the drawn length."""
+    tokens = d.tokens
     fmt = request.response_format
-    if fmt and fmt.get("type") in ("json_object", "json_schema"):
+    if fmt and fmt.get("type") == "json_schema":
+        text = schema_answer(request) or "{}"
+        d.tokens, d.capped = _tokens_of(text), 0
+        return text
+    if fmt and fmt.get("type") == "json_object":
         body = filler_text(max(1, tokens - 4))
         return '{"answer": "' + body + '"}'
     return filler_text(tokens)
+
+
+def _tokens_of(text: str) -> int:
+    return max(1, (len(text) + 3) // 4)
 
 
 def _copy(rl: RateLimitInfo) -> RateLimitInfo:

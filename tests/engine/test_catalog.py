@@ -55,7 +55,8 @@ def test_an_unknown_model_gets_conservative_defaults():
 
 def test_a_known_family_supplies_capabilities_window_and_category():
     s = spec("gpt-4o")
-    assert s.capabilities == frozenset({"streaming", "tools", "json", "vision"})
+    assert s.capabilities == frozenset({"streaming", "tools", "json", "vision", "json_schema",
+                                        "logprobs", "logit_bias", "parallel_tool_calls"})
     assert s.context_window == 128_000
     assert s.category == "large"
 
@@ -104,3 +105,29 @@ def test_sub_nano_amounts_round_half_up_once_per_call():
 def test_prices_with_many_decimals_are_held_exactly():
     s = spec(price={"input": "0.075", "output": "0.3"})
     assert s.cost_nano(1_000_000, 1_000_000) == 375_000_000
+
+
+ANTHROPIC = {"protocol": "anthropic"}
+
+
+def test_claude_has_no_json_mode_and_follows_a_schema_only_from_4_5():
+    old, new = spec("claude-3-5-haiku-latest", ANTHROPIC), spec("claude-sonnet-4-5", ANTHROPIC)
+    assert not {"json", "json_schema"} & old.capabilities
+    assert "json_schema" in new.capabilities and "json" not in new.capabilities
+
+
+def test_the_catalog_knows_claudes_output_limit_and_config_overrides_it():
+    assert spec("claude-sonnet-4-5", ANTHROPIC).max_output_tokens == 64_000
+    assert spec("claude-3-5-haiku-latest", ANTHROPIC).max_output_tokens == 8_192
+    assert spec("claude-sonnet-4-5", ANTHROPIC, max_output_tokens=900).max_output_tokens == 900
+
+
+def test_a_parameter_capability_the_protocol_cannot_carry_is_removed_from_the_config_list():
+    s = spec("claude-sonnet-4-5", ANTHROPIC,
+             capabilities=["tools", "logprobs", "logit_bias", "parallel_tool_calls"])
+    assert s.capabilities == frozenset({"tools", "parallel_tool_calls"})
+
+
+def test_openai_reasoning_models_have_no_logprobs():
+    assert not {"logprobs", "logit_bias"} & spec("o4-mini").capabilities
+    assert {"logprobs", "logit_bias"} <= spec("gpt-5-chat-latest").capabilities

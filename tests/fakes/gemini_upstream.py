@@ -39,7 +39,8 @@ from .loopback import (
 __all__ = ["GeminiUpstream", "ToolCall", "status_body"]
 
 DEFAULT_REPLY = "Hello from the fake Gemini upstream."
-_PATH = re.compile(r"/v1beta/models/([\w.\-]+):(generateContent|streamGenerateContent)")
+# both API versions: v1beta (the default) and the stable v1
+_PATH = re.compile(r"/v1(?:beta)?/models/([\w.\-]+):(generateContent|streamGenerateContent)")
 _RPC = RPC
 _JSON = "application/json; charset=UTF-8"
 _REQUEST_FIELDS = {"contents", "tools", "toolConfig", "safetySettings", "systemInstruction",

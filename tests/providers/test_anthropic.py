@@ -93,7 +93,7 @@ async def test_request_carries_key_version_and_default_max_tokens(up, http_clien
     assert "authorization" not in sent.headers
     assert sent.body == {
         "model": MODEL,
-        "max_tokens": 1024,
+        "max_tokens": 4096,  # no catalog limit given: the smallest of any Claude model
         "messages": [{"role": "user", "content": [{"type": "text", "text": "Say hello"}]}],
     }
 

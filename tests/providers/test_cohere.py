@@ -79,8 +79,8 @@ async def test_plain_completion_returns_text_usage_and_trial_headroom(up, http_c
     resp = await provider(up, http_client).complete(ask(), MODEL)
     assert resp.content == "Paris is the capital of France."
     assert resp.finish_reason == "stop"
-    # `tokens` (what the model saw, preamble included) wins over `billed_units`
-    assert (resp.usage.prompt_tokens, resp.usage.completion_tokens) == (172, 7)
+    # `billed_units` (what Cohere bills) wins over `tokens` (its preamble included)
+    assert (resp.usage.prompt_tokens, resp.usage.completion_tokens) == (12, 7)
     assert resp.id
     assert resp.ratelimit is not None
     assert (resp.ratelimit.limit_requests, resp.ratelimit.remaining_requests) == (20, 19)
@@ -167,7 +167,7 @@ async def test_tool_call_response_becomes_openai_tool_calls(up, http_client):
     up.answer(tool_calls=[ToolCall("get_weather", {"city": "Paris"}, id="get_weather_p4k")])
     resp = await provider(up, http_client).complete(ask(tools=[WEATHER]), MODEL)
     assert resp.finish_reason == "tool_calls"
-    assert resp.content is None
+    assert resp.content == "I will call the tools to answer."  # Cohere's tool_plan
     assert resp.tool_calls == [{"id": "get_weather_p4k", "type": "function", "function": {
         "name": "get_weather", "arguments": '{"city":"Paris"}'}}]  # fmt: skip
 
@@ -203,7 +203,7 @@ async def test_streaming_text_arrives_in_pieces_with_usage_at_the_end(up, http_c
     assert chunks[0].ratelimit is not None and chunks[0].ratelimit.remaining_requests == 19
     assert all(c.usage is None and c.finish_reason is None for c in chunks[:-1])
     assert chunks[-1].finish_reason == "stop"
-    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (170, 11)
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (10, 11)
 
 
 async def test_streaming_tool_call_deltas_assemble_into_the_call(up, http_client):
