@@ -12,7 +12,7 @@ from importlib import resources
 from axtui.config import Config
 from axtui.traces.replay.faithful import replay_faithful
 from axtui.traces.replay.fit import Fitter
-from axtui.traces.replay.source import open_source
+from axtui.traces.replay.source import open_fields, open_source
 
 BUNDLED_SUFFIX = ".jsonl.gz"
 
@@ -56,7 +56,7 @@ def replay(opts: ReplayOptions) -> dict:
     from axtui.traces.replay.counterfactual import ReplayInputError, plan, run
 
     path = resolve_trace(opts.trace)
-    stats, records = open_source(path, lines=True)
+    stats, records = open_fields(path)
     with tempfile.TemporaryDirectory(prefix="axtui-replay-") as workdir:
         fitter_box: list[Fitter] = []
 
