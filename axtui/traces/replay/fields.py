@@ -46,57 +46,59 @@ class _Shape:
     """One model's fields: their order, and which tuples of value types it takes."""
 
     def __init__(self, model: type[BaseModel]) -> None:
-        self.keys = tuple(model.model_fields)
+        self.keys = list(model.model_fields)
         self.takes = tuple(_takes(f.annotation) for f in model.model_fields.values())
-        self._seen: dict[tuple, bool] = {}
+        self.seen: dict[tuple, bool] = {}  # value types -> taken as they are
 
     def fits(self, d: dict) -> bool:
-        if tuple(d) != self.keys:
+        if list(d) != self.keys:
             return False
         sig = tuple(map(type, d.values()))
-        ok = self._seen.get(sig)
-        if ok is None:
-            ok = self._seen[sig] = all(t in takes for t, takes in zip(sig, self.takes,
-                                                                         strict=True))
+        ok = self.seen.get(sig)
+        return self._judge(sig) if ok is None else ok
+
+    def _judge(self, sig: tuple) -> bool:
+        ok = self.seen[sig] = all(t in takes for t, takes in zip(sig, self.takes, strict=True))
         return ok
 
 
 _RECORD, _ATTEMPT, _USAGE = _Shape(RequestRecord), _Shape(Attempt), _Shape(Usage)
 _OUTCOMES = frozenset(o.value for o in Outcome)
 _KINDS = frozenset(k.value for k in ErrorKind) | {None}
-
-
-def _strs(items: list) -> bool:
-    return all(type(x) is str for x in items)
+_STR = {str}
 
 
 def plain(d: Any) -> bool:
     """Whether `d` (a parsed line) is a record exactly as the model would write it."""
-    if type(d) is not dict or not _RECORD.fits(d):
+    if type(d) is not dict or list(d) != _RECORD_KEYS:
+        return False
+    sig = tuple(map(type, d.values()))
+    ok = _RECORD_SEEN.get(sig)
+    if not (_RECORD.fits(d) if ok is None else ok):
         return False
     if d["outcome"] not in _OUTCOMES or d["error_kind"] not in _KINDS:
         return False
     usage = d["usage"]
     if usage is not None and not _USAGE.fits(usage):
         return False
-    if d["tags"] and not _strs(d["tags"]) or d["required_caps"] and not _strs(
-            d["required_caps"]):
-        return False
-    flags = d["flags"]
-    if flags and not _strs(list(flags.values())):
+    tags, caps, flags = d["tags"], d["required_caps"], d["flags"]
+    if (tags and set(map(type, tags)) != _STR or caps and set(map(type, caps)) != _STR
+            or flags and set(map(type, flags.values())) != _STR):
         return False
     messages = d["messages"]
-    if messages is not None:
-        for m in messages:
-            if type(m) is not dict:
-                return False
+    if messages is not None and messages and set(map(type, messages)) != {dict}:
+        return False
+    fits = _ATTEMPT.fits
     for a in d["attempts"]:
-        if type(a) is not dict or not _ATTEMPT.fits(a) or a["error_kind"] not in _KINDS:
+        if type(a) is not dict or not fits(a) or a["error_kind"] not in _KINDS:
             return False
         u = a["usage"]
         if u is not None and not _USAGE.fits(u):
             return False
     return True
+
+
+_RECORD_KEYS, _RECORD_SEEN = _RECORD.keys, _RECORD.seen
 
 
 def parse(line: bytes) -> tuple[dict, bytes] | ValidationError:
