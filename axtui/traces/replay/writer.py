@@ -1,11 +1,12 @@
-"""Where a faithful replay's records go: the store's own writers, given the trace's lines.
+"""Where a faithful replay's records go: the store's own batch write (ingest.py), given
+the trace's lines.
 
-On an SQLite file the process recorder (store/process_recorder.py) writes them from a
-child process: this process copies each line into its handoff ring and goes on reading
-the trace, while the child parses the line again, builds the row and the rollups and
-writes them, so reading and writing run on both cores. `sync()` returns once everything
-handed over is in the store (the alert evaluator reads the rollups right after). An
-in-memory or non-SQLite store is written here, in batches (the child could not share it).
+On an SQLite file a child process writes them: this process sends the lines in chunks and
+goes on reading the trace, while the child parses each line again, builds the row and the
+rollups (PreparedBatch) and writes them (Store.write_prepared), so reading and writing run
+on both cores. `sync()` returns once everything sent is in the store (the alert evaluator
+reads the rollups right after). An in-memory or non-SQLite store is written here, in
+batches (a child could not share it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from axtui.store.ingest import PreparedBatch, request_row
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # records per transaction, written here
-SYNC_BYTES = 16 << 20  # handed over without a sync: a quarter of the handoff ring
 
 
 class StoreWriteError(RuntimeError):
@@ -47,40 +47,147 @@ class InlineWriter:
 
 
 class ChildWriter:
-    """The lines handed to a process recorder writing `url` from its own process."""
+    """The lines sent to a child process that writes them to `url`: this process joins
+    them into chunks (a thread of its own sends them, so a child busy in SQLite never
+    holds up the reading); the child parses, prepares and writes, one thread, big
+    transactions."""
 
-    def __init__(self, url: str, handoff_dir: str) -> None:
-        from axtui.store.process_recorder import ProcessRecorder
+    def __init__(self, url: str) -> None:
+        import multiprocessing
+        import queue
+        import threading
 
-        self.recorder = ProcessRecorder(url, handoff_dir=handoff_dir, flush_interval_s=0.02,
-                                        batch_max=BATCH)
-        self._since_sync = 0
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods
+                                          else "spawn")
+        if "forkserver" in methods:
+            ctx.set_forkserver_preload([__name__])  # the store's imports, once per server
+        self._conn, theirs = ctx.Pipe()
+        self._proc = ctx.Process(target=_child_main, args=(url, theirs),
+                                 name="axtui-replay-writer", daemon=True)
+        self._proc.start()
+        theirs.close()  # only the child holds its end: its death reads as EOF here
+        self._lines: list[bytes] = []
+        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._send_error: BaseException | None = None
+        self._sender = threading.Thread(target=self._send_loop, name="axtui-replay-send",
+                                        daemon=True)
+        self._sender.start()
         self.sent = 0
+        self.closed = False
 
     def add(self, r: dict, line: bytes) -> None:
-        if self._since_sync >= SYNC_BYTES:
-            self.sync()  # keep the ring from filling: the recorder would drop, not wait
-        line += b"\n"
-        if not self.recorder.submit_line(line):
-            self.sync()
-            if not self.recorder.submit_line(line):
-                raise StoreWriteError(f"record {r['id']!r} ({len(line):,} bytes) does not "
-                                      "fit the store writer's handoff ring")
-        self._since_sync += len(line)
+        self._lines.append(line)
         self.sent += 1
+        if len(self._lines) >= CHUNK:
+            self._out.put(b"\n".join(self._lines))
+            self._lines = []
+
+    def _send_loop(self) -> None:
+        while (chunk := self._out.get()) is not None:
+            try:
+                self._conn.send_bytes(chunk)
+            except OSError as e:  # the child is gone: sync() says so
+                self._send_error = e
+                return
 
     def sync(self) -> None:
-        self._since_sync = 0
-        if not self.recorder.flush():
-            s = self.recorder.stats()
-            raise StoreWriteError(f"the store writer failed after {s.written} of "
-                                  f"{self.sent} records: {s.last_error or 'it exited'}")
+        """Return once every line added is in the store."""
+        self._request(SYNC)
+
+    def _request(self, what: bytes) -> None:
+        if self._lines:
+            self._out.put(b"\n".join(self._lines))
+            self._lines = []
+        self._out.put(what)
+        try:
+            reply = self._conn.recv_bytes()
+        except (EOFError, OSError):
+            self._proc.join(5.0)
+            raise StoreWriteError(f"the replay's store writer exited (code "
+                                  f"{self._proc.exitcode}) before writing every record"
+                                  ) from self._send_error
+        if reply.startswith(b"E"):
+            raise StoreWriteError(f"the replay's store writer failed: {reply[1:].decode()}")
+        if int(reply[1:]) != self.sent:
+            raise StoreWriteError(f"the replay's store writer wrote {int(reply[1:])} of "
+                                  f"{self.sent} records")
 
     def close(self) -> None:
-        self.recorder.close()
+        """Stop the child (after a sync: it holds nothing then). Never raises: a replay
+        that failed keeps its own error."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._proc.is_alive():
+                self._request(CLOSE)
+        except StoreWriteError as e:
+            log.warning("replay writer: %s", e)
+        finally:
+            self._out.put(None)
+            self._sender.join(5.0)
+            self._proc.join(5.0)
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._conn.close()
 
 
-def make_writer(store: Store, url: str, handoff_dir: str) -> InlineWriter | ChildWriter:
+CHUNK = 500  # lines a message
+SYNC, CLOSE = b"\x00sync", b"\x00close"  # never a JSON line's first byte
+
+
+def _child_main(url: str, conn) -> None:
+    """The writer: chunks of lines become prepared batches and transactions; SYNC and
+    CLOSE write what is held and answer b"K<records written>" (b"E<why>" on failure)."""
+    import gc
+    import signal
+
+    from axtui.store.db import open_store
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this stops
+    written = 0
+    try:
+        store = open_store(url)
+    except Exception as e:  # reported to the parent, which raises it
+        conn.send_bytes(b"E cannot open the store: " + _one_line(e))
+        return
+    gc.freeze()  # the imports are long-lived: keep them out of every collection
+    batch = PreparedBatch()
+    try:
+        while True:
+            msg = conn.recv_bytes()
+            if msg in (SYNC, CLOSE):
+                if len(batch):
+                    store.write_prepared(batch)
+                    written += len(batch)
+                    batch = PreparedBatch()
+                conn.send_bytes(b"K%d" % written)
+                if msg == CLOSE:
+                    return
+                continue
+            batch.extend([line.decode() for line in msg.split(b"\n")])
+            if len(batch) >= BATCH_MAX or len(batch) >= BATCH and not conn.poll():
+                store.write_prepared(batch)  # idle, or holding enough: write now
+                written += len(batch)
+                batch = PreparedBatch()
+    except EOFError:
+        log.warning("replay writer: the replay went away; %d records written", written)
+    except Exception as e:  # reported to the parent, which raises it
+        log.exception("replay writer failed")
+        conn.send_bytes(b"E" + _one_line(e))
+    finally:
+        store.close()
+
+
+BATCH_MAX = 20_000  # records held in the writer at most
+
+
+def _one_line(e: BaseException) -> bytes:
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".encode()
+
+
+def make_writer(store: Store, url: str) -> InlineWriter | ChildWriter:
     from sqlalchemy.engine import make_url
 
     from axtui.store import sqlite
@@ -88,4 +195,4 @@ def make_writer(store: Store, url: str, handoff_dir: str) -> InlineWriter | Chil
     sa_url = make_url(url)
     if sa_url.get_backend_name() != "sqlite" or sqlite.is_in_memory(sa_url):
         return InlineWriter(store)
-    return ChildWriter(url, handoff_dir)
+    return ChildWriter(url)
