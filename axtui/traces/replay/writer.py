@@ -18,6 +18,7 @@ from axtui.store.ingest import PreparedBatch, request_row
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # records per transaction, written here
+CHILD_MIN_BYTES = 32 << 20  # ~30,000 records: below it, writing here is as fast
 
 
 class StoreWriteError(RuntimeError):
@@ -75,6 +76,10 @@ class ChildWriter:
         self._sender.start()
         self.sent = 0
         self.closed = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
 
     def add(self, r: dict, line: bytes) -> None:
         self._lines.append(line)
@@ -187,12 +192,15 @@ def _one_line(e: BaseException) -> bytes:
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".encode()
 
 
-def make_writer(store: Store, url: str) -> InlineWriter | ChildWriter:
+def make_writer(store: Store, url: str, trace_bytes: int) -> InlineWriter | ChildWriter:
+    """A child for a trace of CHILD_MIN_BYTES or more on an SQLite file; else this process
+    (a child's start, a forkserver importing the store, costs more than a small trace)."""
     from sqlalchemy.engine import make_url
 
     from axtui.store import sqlite
 
     sa_url = make_url(url)
-    if sa_url.get_backend_name() != "sqlite" or sqlite.is_in_memory(sa_url):
+    if (trace_bytes < CHILD_MIN_BYTES or sa_url.get_backend_name() != "sqlite"
+            or sqlite.is_in_memory(sa_url)):
         return InlineWriter(store)
     return ChildWriter(url)
