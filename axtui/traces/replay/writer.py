@@ -11,7 +11,9 @@ batches (a child could not share it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 
 from axtui.store.db import Store
 from axtui.store.ingest import PreparedBatch, request_row
@@ -55,7 +57,6 @@ class ChildWriter:
 
     def __init__(self, url: str) -> None:
         import multiprocessing
-        import queue
         import threading
 
         methods = multiprocessing.get_all_start_methods()
@@ -69,7 +70,8 @@ class ChildWriter:
         self._proc.start()
         theirs.close()  # only the child holds its end: its death reads as EOF here
         self._lines: list[bytes] = []
-        self._out: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        # bounded: a child behind holds this process up rather than its memory growing
+        self._out: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
         self._send_error: BaseException | None = None
         self._sender = threading.Thread(target=self._send_loop, name="axtui-replay-send",
                                         daemon=True)
@@ -85,8 +87,29 @@ class ChildWriter:
         self._lines.append(line)
         self.sent += 1
         if len(self._lines) >= CHUNK:
-            self._out.put(b"\n".join(self._lines))
+            self._put(b"\n".join(self._lines))
             self._lines = []
+
+    def _put(self, item: bytes) -> None:
+        while True:
+            try:
+                self._out.put(item, timeout=1.0)
+                return
+            except queue.Full:
+                if self._send_error is not None or not self._proc.is_alive():
+                    raise self._gone() from self._send_error
+
+    def _gone(self) -> StoreWriteError:
+        """The child exited: why, if it said so before it went."""
+        with contextlib.suppress(EOFError, OSError):
+            while self._conn.poll():
+                reply = self._conn.recv_bytes()
+                if reply.startswith(b"E"):
+                    return StoreWriteError(f"the replay's store writer failed: "
+                                           f"{reply[1:].decode()}")
+        self._proc.join(5.0)
+        return StoreWriteError(f"the replay's store writer exited (code "
+                               f"{self._proc.exitcode}) before writing every record")
 
     def _send_loop(self) -> None:
         while (chunk := self._out.get()) is not None:
@@ -102,16 +125,13 @@ class ChildWriter:
 
     def _request(self, what: bytes) -> None:
         if self._lines:
-            self._out.put(b"\n".join(self._lines))
+            self._put(b"\n".join(self._lines))
             self._lines = []
-        self._out.put(what)
+        self._put(what)
         try:
             reply = self._conn.recv_bytes()
         except (EOFError, OSError):
-            self._proc.join(5.0)
-            raise StoreWriteError(f"the replay's store writer exited (code "
-                                  f"{self._proc.exitcode}) before writing every record"
-                                  ) from self._send_error
+            raise self._gone() from self._send_error
         if reply.startswith(b"E"):
             raise StoreWriteError(f"the replay's store writer failed: {reply[1:].decode()}")
         if int(reply[1:]) != self.sent:
@@ -130,7 +150,8 @@ class ChildWriter:
         except StoreWriteError as e:
             log.warning("replay writer: %s", e)
         finally:
-            self._out.put(None)
+            with contextlib.suppress(queue.Full):  # a sender that died takes nothing more
+                self._out.put(None, timeout=1.0)
             self._sender.join(5.0)
             self._proc.join(5.0)
             if self._proc.is_alive():
@@ -139,6 +160,7 @@ class ChildWriter:
 
 
 CHUNK = 500  # lines a message
+QUEUED_CHUNKS = 40  # chunks waiting to be sent at most (~20 MB of 1 KB lines)
 SYNC, CLOSE = b"\x00sync", b"\x00close"  # never a JSON line's first byte
 
 
