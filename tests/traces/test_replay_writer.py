@@ -57,3 +57,15 @@ def test_a_writer_child_that_dies_is_an_error_not_silence(tmp_path):
             w.sync()
     finally:
         w.close()
+
+
+def test_a_record_the_store_refuses_stops_the_replay_with_the_stores_reason(tmp_path,
+                                                                            monkeypatch):
+    from tests.store.factory import T0, record
+    from tests.traces.replay_helpers import write
+
+    twice = [record(id="same", started_at=T0), record(id="same", started_at=T0 + 1)]
+    trace = str(write(tmp_path / "t.jsonl", twice))
+    monkeypatch.setattr(writer, "CHILD_MIN_BYTES", 0)
+    with pytest.raises(writer.StoreWriteError, match="UNIQUE constraint failed: request.id"):
+        replay(ReplayOptions(trace=trace, config=load_config()))
