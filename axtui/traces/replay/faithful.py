@@ -1,8 +1,10 @@
 """Faithful replay: the recorded records re-emitted, in order, into a fresh store on a
 virtual clock. The store's rollups fill as they did; the alert evaluator runs every
 `[alerting] interval_s` of trace time over them; a circuit breaker per deployment is fed
-each recorded attempt, so breaker trips (and breaker_open alerts) happen when they did.
-At the end each flag's gates are judged over the whole trace."""
+each recorded attempt, so breaker trips (and breaker_open alerts) happen when they did;
+each flag's gates are judged every 60 s of trace time, as `flags validate --watch` judges
+them live (gatewatch.py), and over the whole trace at the end. Records are read as the
+dicts of their fields (fields.py), never as models, and written by writer.py."""
 
 from __future__ import annotations
 
@@ -26,11 +28,11 @@ _KIND = {k.value: k for k in ErrorKind}
 
 @dataclass
 class Moment:
-    """One line of the timeline: an alert transition or a breaker transition."""
+    """One line of the timeline: an alert, breaker or gate-verdict transition."""
 
     at: float
-    kind: str  # "alert" | "breaker"
-    subject: str  # the rule's name, or the deployment
+    kind: str  # "alert" | "breaker" | "gate"
+    subject: str  # the rule's name, the deployment, or the flag
     from_state: str
     to_state: str
     detail: str = ""  # the alert's value, or the breaker's reason
