@@ -180,18 +180,6 @@ class ProcessRecorder:
         self._refusing = False
         return True
 
-    def submit_line(self, line: bytes) -> bool:
-        """A record's JSON line as `record_json_line` makes it (ending in a newline), from
-        a caller that has it already (a replay re-emits its trace's lines): as `submit`,
-        without serializing."""
-        ring = self._ring
-        if ring.lines - self._acked >= self._queue_max:
-            return self._refuse(False)
-        if not ring.append(line):
-            return self._refuse(True)
-        self._refusing = False
-        return True
-
     def _refuse(self, full: bool) -> bool:
         with self._lock:
             self._refused += 1
