@@ -5,8 +5,11 @@
 Builds a dense trace by cycling the bundled normal-day trace's records (times shifted so
 the trace runs on, compressed to `--rate` requests/s of trace time), then runs each mode
 in a child process (`axtui replay TRACE --json`) and prints records/s and the child's
-peak RSS beside the targets. Memory is flat when peak RSS does not grow with the trace:
-`--lines 1000000` and `--lines 100000` should print about the same figure.
+peak RSS beside the targets: the replay process's own, and its process tree's (the
+faithful replay's store writer is a child process; sampled every 50 ms, pages both map
+counted in each). Memory is flat when peak RSS does not grow with the trace:
+`--lines 1000000 --cf-lines 0` and `--lines 100000 --cf-lines 0` should print about the
+same figures.
 """
 
 from __future__ import annotations
@@ -56,33 +59,61 @@ def make_trace(path: Path, lines: int, rate: float) -> None:
             cycle += 1
 
 
-# a fresh wrapper per run: RUSAGE_CHILDREN's peak is the largest child a process ever had
+# a fresh wrapper per run: RUSAGE_CHILDREN's peak is the largest child a process ever had.
+# The faithful replay writes from a child process (the process recorder, forked from a
+# forkserver): the wrapper also samples the RSS of the whole process tree every 50 ms.
 _WRAP = """
-import resource, subprocess, sys, time
+import os, resource, subprocess, sys, threading, time
+
+def tree_rss(root):
+    pids, total = [root], 0
+    while pids:
+        pid = pids.pop()
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    pids += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration):
+            continue  # gone meanwhile
+    return total
+
 t = time.perf_counter()
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                        text=True)
+peak = [0]
+def sample():
+    while proc.poll() is None:
+        peak[0] = max(peak[0], tree_rss(proc.pid))
+        time.sleep(0.05)
+threading.Thread(target=sample, daemon=True).start()
+err = proc.stderr.read()
+proc.wait()
 wall = time.perf_counter() - t
-sys.stderr.write(done.stderr)
-print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)
+sys.stderr.write(err)
+print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, peak[0], proc.returncode)
 """
 
 
-def run(trace: Path, *args: str) -> tuple[float, float, int]:
-    """(wall seconds, the replay's peak RSS in MiB, exit code) of one `axtui replay`."""
+def run(trace: Path, *args: str) -> tuple[float, float, float, int]:
+    """(wall seconds, the replay process's peak RSS in MiB, its process tree's sampled peak
+    RSS in MiB, exit code) of one `axtui replay`."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", _WRAP, sys.executable, "-m",
                            "axtui.cli.main", "replay", str(trace), "--json", *args],
                           env=env, capture_output=True, text=True)
-    wall, rss_kib, code = done.stdout.split()
+    wall, rss_kib, tree_kib, code = done.stdout.split()
     if int(code) not in (0, 1):
         sys.exit(f"replay failed ({code}): {done.stderr.strip()}")
-    return float(wall), int(rss_kib) / 1024, int(code)
+    return float(wall), int(rss_kib) / 1024, int(tree_kib) / 1024, int(code)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=200_000, help="faithful trace length")
-    ap.add_argument("--cf-lines", type=int, default=20_000, help="counterfactual length")
+    ap.add_argument("--cf-lines", type=int, default=20_000, help="counterfactual length "
+                    "(0: faithful only)")
     ap.add_argument("--rate", type=float, default=200.0, help="requests/s of trace time")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,14 +121,17 @@ def main() -> None:
         make_trace(cf_trace, a.cf_lines, a.rate)
         make_trace(trace, a.lines, a.rate)
         size = trace.stat().st_size / 2**20
-        wall, rss, _ = run(cf_trace, "--mode", "counterfactual")
-        print(f"counterfactual  {a.cf_lines:>9,} requests  {wall:6.1f}s  "
-              f"{a.cf_lines / wall:>9,.0f} requests/s  (target {TARGET_CF:,})  "
-              f"peak RSS {rss:.0f} MiB  (includes the faithful pass of the recorded side)")
-        wall, rss, _ = run(trace)
+        if a.cf_lines:
+            wall, rss, tree, _ = run(cf_trace, "--mode", "counterfactual")
+            print(f"counterfactual  {a.cf_lines:>9,} requests  {wall:6.1f}s  "
+                  f"{a.cf_lines / wall:>9,.0f} requests/s  (target {TARGET_CF:,})  "
+                  f"peak RSS {rss:.0f} MiB, tree {tree:.0f} MiB  (includes the faithful "
+                  "pass of the recorded side)")
+        wall, rss, tree, _ = run(trace)
         print(f"faithful        {a.lines:>9,} records   {wall:6.1f}s  "
               f"{a.lines / wall:>9,.0f} records/s   (target {TARGET_FAITHFUL:,})  "
-              f"peak RSS {rss:.0f} MiB  (trace {size:.0f} MiB uncompressed)")
+              f"peak RSS {rss:.0f} MiB, tree {tree:.0f} MiB with the writer  "
+              f"(trace {size:.0f} MiB uncompressed)")
 
 
 if __name__ == "__main__":

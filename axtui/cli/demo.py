@@ -11,11 +11,14 @@ import typer
 
 from axtui.cli.output import CliError, emit_json, ms, pct, table, usd
 
+REPLAY_TRACE = "provider-outage"  # `axtui demo --replay` with no trace: the bundled outage
 DEMO_MIX = {"chat": 0.6, "chat-fast": 0.15, "chat-free": 0.1, "chat-large": 0.1,
             "chat-long": 0.05, "chat-eu": 0.1, "chat-faq": 0.1}
 
 
 def demo(
+    trace: str | None = typer.Argument(None, help="with --replay: a trace file or a bundled "
+                                       f"trace's name (default: {REPLAY_TRACE})"),
     requests: int = typer.Option(200, "--requests", "-n", min=1, max=1_000_000,
                                  help="how many requests to send"),
     rate: float = typer.Option(0.0, "--rate", min=0.0,
@@ -32,8 +35,15 @@ def demo(
                               "console's demo engine); --rate is the mean requests/s"),
     incident: Path | None = typer.Option(None, "--incident", help="with --live: an incident "
                                          "schedule (default: fixtures/demo_incident.toml)"),
+    replay: bool = typer.Option(False, "--replay", help="open the console on a recorded "
+                                f"trace replaying at 60x (TRACE, default {REPLAY_TRACE}): "
+                                "the alerts, breakers and gates as they happened"),
 ) -> None:
-    """Route synthetic traffic through simulated providers and print a per-deployment summary."""
+    """Route synthetic traffic through simulated providers and print a per-deployment summary;
+    with --replay, play a recorded trace in the console instead."""
+    if replay or trace is not None:
+        _replay(trace, config, seed, flag=replay, json_out=json_out, live=live)
+        return
     if live:
         from axtui.cli.demo_live import main as live_main
 
@@ -107,6 +117,22 @@ def _cache_line(records) -> str:
     return "; ".join(f"{route} {e + s} of {n} requests (exact {e}, semantic {s}), saved "
                      f"{usd(saved, 4)}" for route, (n, e, s, saved) in by_route.items()
                      if e + s)
+
+
+def _replay(trace: str | None, config: Path | None, seed: int, *, flag: bool, json_out: bool,
+            live: bool) -> None:
+    """`axtui demo --replay [TRACE]`: what `axtui replay TRACE --tui` plays (faithful)."""
+    if not flag:
+        raise CliError(f"unexpected argument {trace!r}: a trace is for `axtui demo --replay "
+                       "TRACE`")
+    if json_out or live:
+        raise CliError("--replay plays a trace in the console: not with --json or --live "
+                       "(for JSON: axtui replay TRACE --json)")
+    from axtui.cli.replay import replay as replay_command
+
+    replay_command(trace or REPLAY_TRACE, config=config, mode="faithful", speed=None,
+                   set_=[], drain=[], scenario=None, seed=seed, json_out=False, tui=True,
+                   store=None, control=None)
 
 
 def _alert_story(alerts: list[dict]) -> str:

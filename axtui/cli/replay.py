@@ -59,7 +59,7 @@ def replay(
     control: Path | None = typer.Option(None, "--control", hidden=True,
                                         help="a folder a console steers the replay through"),
 ) -> None:
-    """Replay a recorded trace: the alert and breaker timeline as it happened, or the same
+    """Replay a recorded trace: the alert, breaker and gate timeline as it happened, or the same
     requests through the engine with another config, side by side with what was recorded."""
     from axtui.config import load_config
     from axtui.traces.jsonl import TraceSchemaError
@@ -193,7 +193,7 @@ def _timeline(moments: list[dict], indent: str = "") -> None:
         return
     for m in moments:
         what = f"alert {m['subject']} ({m['severity']})" if m["kind"] == "alert" else \
-            f"breaker {m['subject']}"
+            f"{m['kind']} {m['subject']}"
         at = f"+{m['at_s']:.1f}s"
         typer.echo(f"{indent}{at:>9}  {what}: {m['from']} → {m['to']}  {m['detail']}")
 

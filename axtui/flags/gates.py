@@ -78,10 +78,12 @@ class GateReport(_Frozen):
     truncated: bool  # the window held more than MAX_RECORDS records
 
 
-def _counts(r: RequestRecord) -> bool:
-    if r.outcome is Outcome.cancelled:
+def counts(outcome: str, error_kind: str | None) -> bool:
+    """Whether a record of this outcome is on either side (the caller's own refusals and
+    cancels are not); enums or their strings."""
+    if outcome == Outcome.cancelled:
         return False
-    return not (r.outcome is Outcome.rejected and r.error_kind in _CALLER_SIDE)
+    return not (outcome == Outcome.rejected and error_kind in _CALLER_SIDE)
 
 
 def _side(records: list[RequestRecord], units: int) -> Side:
@@ -120,7 +122,7 @@ def evaluate_gates(store, state: FlagState, now: float, *, since: float | None =
 def judge(state: FlagState, records: list[RequestRecord], since: float, until: float,
           *, truncated: bool = False) -> GateReport:
     """The gates over records already read (pure: the tests feed it directly too)."""
-    name, g = state.name, state.definition.gates
+    name = state.name
     cohort: list[RequestRecord] = []
     baseline: list[RequestRecord] = []
     unit_side: dict[str, bool] = {}
@@ -130,7 +132,7 @@ def judge(state: FlagState, records: list[RequestRecord], since: float, until: f
         if variant is None:
             continue
         inside = in_cohort_variant(variant)
-        if not (inside or variant == "off") or not _counts(r):
+        if not (inside or variant == "off") or not counts(r.outcome, r.error_kind):
             excluded += 1
             continue
         (cohort if inside else baseline).append(r)
@@ -138,7 +140,15 @@ def judge(state: FlagState, records: list[RequestRecord], since: float, until: f
         unit_side.setdefault(uid, inside)
     c_units = sum(unit_side.values())
     c, b = _side(cohort, c_units), _side(baseline, len(unit_side) - c_units)
-    srm = sample_ratio(c_units, len(unit_side), state.effective_pct, g.srm_p)
+    return report(state, c, b, len(unit_side), since, until, excluded=excluded,
+                  truncated=truncated)
+
+
+def report(state: FlagState, c: Side, b: Side, units: int, since: float, until: float, *,
+           excluded: int = 0, truncated: bool = False) -> GateReport:
+    """The verdict on two sides already counted (`units`: both sides' distinct units)."""
+    name, g = state.name, state.definition.gates
+    srm = sample_ratio(c.units, units, state.effective_pct, g.srm_p)
     checks = _checks(state, c, b, srm)
     verdict, reasons = _verdict(checks, c, b, g.min_samples)
     savings = (b.cost_per_request_nano - c.cost_per_request_nano

@@ -26,6 +26,7 @@ from axtui.store.control import ControlConflict
 Action = Literal["seed", "create", "rollout", "advance", "kill", "revive", "enable", "disable",
                  "gate"]
 AUTO_BY = "auto-rollback"
+WATCH_INTERVAL_S = 60.0  # `flags validate --watch`'s default: seconds between gate checks
 
 
 class FlagError(Exception):

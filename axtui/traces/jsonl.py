@@ -25,7 +25,7 @@ from axtui.records import RequestRecord
 from axtui.store.tracefile import TraceWriter
 
 __all__ = ["BadLine", "TraceReadResult", "TraceSchemaError", "TraceWriter", "header_line",
-           "iter_trace", "iter_trace_lines", "open_trace", "read_header", "read_trace"]
+           "bad_reason", "iter_lines", "iter_trace", "iter_trace_lines", "open_trace", "read_header", "read_trace"]
 
 SCHEMA = 1  # the version this axtui writes
 SUPPORTED = frozenset({1})  # the versions it reads
@@ -101,7 +101,8 @@ class TraceReadResult:
         return not self.bad_lines
 
 
-def _reason(err: ValidationError) -> str:
+def bad_reason(err: ValidationError) -> str:
+    """Why a line is no record, in one line."""
     errors = err.errors(include_url=False)
     first = errors[0]
     if first["type"] == "json_invalid":
@@ -124,21 +125,28 @@ def iter_trace_lines(path: str | os.PathLike[str]
                      ) -> Iterator[tuple[RequestRecord | BadLine | None, bytes]]:
     """As iter_trace, each item with its line's bytes (stripped): a replay stores the
     record's own line rather than serializing it again."""
+    for line_no, line in iter_lines(path):
+        if not line:
+            yield None, line
+            continue
+        try:
+            yield RequestRecord.model_validate_json(line), line
+        except ValidationError as err:
+            yield BadLine(line_no, bad_reason(err)), line
+
+
+def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """Each line after the header, stripped, with its 1-based number (blank lines as
+    b""); an unknown schema raises TraceSchemaError before the first line."""
     with open_trace(path) as f:
         first = True
         for line_no, raw in enumerate(f, start=1):
             line = raw.strip()
-            if not line:
-                yield None, line
-                continue
-            if first:
+            if first and line:
                 first = False
                 if _header(line, path) is not None:
                     continue
-            try:
-                yield RequestRecord.model_validate_json(line), line
-            except ValidationError as err:
-                yield BadLine(line_no, _reason(err)), line
+            yield line_no, line
 
 
 def read_trace(path: str | os.PathLike[str]) -> TraceReadResult:

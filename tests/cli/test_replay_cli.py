@@ -29,6 +29,15 @@ def outage(tmp_path_factory) -> Path:
     return cut("provider-outage", 1800, tmp_path_factory.mktemp("t") / "outage.jsonl.gz")
 
 
+def test_a_faithful_replay_gives_byte_identical_json_run_after_run(tmp_path):
+    trace = cut("provider-outage", 1500, tmp_path / "outage.jsonl.gz")
+    first = axtui("replay", str(trace), "--json", cwd=tmp_path)
+    second = axtui("replay", str(trace), "--json", cwd=tmp_path)
+    assert first.returncode == 1, first.stderr  # the outage fires the critical alert
+    assert first.stdout == second.stdout
+    assert json.loads(first.stdout)["summary"]["requests"] == 1500
+
+
 def test_the_same_trace_config_and_seed_give_byte_identical_json(tmp_path):
     trace = cut("rate-limit-storm", 500, tmp_path / "storm.jsonl.gz")
     args = ("replay", str(trace), "--mode", "counterfactual", "--set", "flash_lite_chat=50",

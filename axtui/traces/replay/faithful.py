@@ -1,8 +1,10 @@
 """Faithful replay: the recorded records re-emitted, in order, into a fresh store on a
 virtual clock. The store's rollups fill as they did; the alert evaluator runs every
 `[alerting] interval_s` of trace time over them; a circuit breaker per deployment is fed
-each recorded attempt, so breaker trips (and breaker_open alerts) happen when they did.
-At the end each flag's gates are judged over the whole trace."""
+each recorded attempt, so breaker trips (and breaker_open alerts) happen when they did;
+each flag's gates are judged every 60 s of trace time, as `flags validate --watch` judges
+them live (gatewatch.py), and over the whole trace at the end. Records are read as the
+dicts of their fields (fields.py), never as models, and written by writer.py."""
 
 from __future__ import annotations
 
@@ -13,22 +15,24 @@ from dataclasses import dataclass, field
 
 from axtui.clock import VirtualClock
 from axtui.config import Config
-from axtui.records import RequestRecord
+from axtui.records import ErrorKind, RequestRecord
+from axtui.traces.replay.gatewatch import GateWatch
 from axtui.traces.replay.pace import Pacer
 from axtui.traces.replay.tally import Tally
 
 log = logging.getLogger(__name__)
-BATCH = 2000  # records per store transaction
 SHOWN = ("pending", "firing", "resolved")
+_RATE_LIMITED = ErrorKind.rate_limited.value
+_KIND = {k.value: k for k in ErrorKind}
 
 
 @dataclass
 class Moment:
-    """One line of the timeline: an alert transition or a breaker transition."""
+    """One line of the timeline: an alert, breaker or gate-verdict transition."""
 
     at: float
-    kind: str  # "alert" | "breaker"
-    subject: str  # the rule's name, or the deployment
+    kind: str  # "alert" | "breaker" | "gate"
+    subject: str  # the rule's name, the deployment, or the flag
     from_state: str
     to_state: str
     detail: str = ""  # the alert's value, or the breaker's reason
@@ -104,72 +108,67 @@ class _Breakers:
         self.timeline.append(Moment(self.clock.now(), "breaker", dep, str(old), str(new),
                                     reason))
 
-    def feed(self, r: RequestRecord) -> None:
-        from axtui.records import ErrorKind
-
-        for a in r.attempts:
-            b = self.by_dep.get(a.deployment)
+    def feed(self, r: dict) -> None:
+        """One record's attempts (the dict of its fields, as parsed from its line)."""
+        for a in r["attempts"]:
+            dep = a["deployment"]
+            b = self.by_dep.get(dep)
             if b is None:
-                b = self.by_dep[a.deployment] = self._make(a.deployment)
+                b = self.by_dep[dep] = self._make(dep)
             if not b.allow():  # open here: the real engine would not have tried it
                 continue
-            if a.error_kind is None:
+            kind = a["error_kind"]
+            if kind is None:
                 b.on_success()
-            elif a.error_kind is ErrorKind.rate_limited:
-                b.on_rate_limited(a.retry_after_s)
+            elif kind == _RATE_LIMITED:
+                b.on_rate_limited(a["retry_after_s"])
             else:
-                b.on_failure(a.error_kind)
+                b.on_failure(_KIND[kind])
 
     def breaker_open(self, deployment: str) -> bool | None:
         b = self.by_dep.get(deployment)
         return None if b is None else str(b.state) != "closed"
 
 
-def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config, *,
+def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
                     workdir: str,
                     pacer: Pacer | None = None, store_url: str | None = None,
-                    on_record: Callable[[RequestRecord], None] | None = None
-                    ) -> FaithfulRun:
-    """Replay `(record, its JSON line)` pairs (file order) into a fresh store under
-    `workdir` (or `store_url`). `pacer` holds trace time to real time (None: as fast as
-    it goes). `on_record` sees each record (the counterfactual's fitter)."""
+                    on_record: Callable[[RequestRecord], None] | None = None,
+                    trace_bytes: int = 0) -> FaithfulRun:
+    """Replay `(record's fields, its JSON line)` pairs (file order, as source.open_fields
+    reads them) into a fresh store under `workdir` (or `store_url`). `pacer` holds trace
+    time to real time (None: as fast as it goes). `on_record` sees each record as a model
+    (the counterfactual's fitter). `trace_bytes` (the trace's size) chooses where the
+    records are written (writer.py)."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.store.db import open_store
-    from axtui.store.ingest import PreparedBatch
+    from axtui.traces.replay.writer import make_writer
 
     head = next(records, None)
     tally = Tally()
     if head is None:
         return FaithfulRun(0.0, 0.0, tally)
     first = head[0]
-    start = first.started_at // 60 * 60
+    start = first["started_at"] // 60 * 60
     clock = VirtualClock(start=start)
     timeline: list[Moment] = []
     breakers = _Breakers(clock, config, timeline)
     url = store_url or f"sqlite:///{os.path.join(workdir, 'faithful.db')}"
     store = open_store(url, clock=clock)
+    writer = make_writer(store, url, trace_bytes)
     try:
         _seed_flags(store, config, start)
         ev = AlertEvaluator.from_config(store, config, clock, engine_source=breakers)
+        gates = GateWatch(store, start, timeline)
         interval = ev.interval_s
         next_eval = start + interval
-        pending: list[RequestRecord] = []
-        pending_lines: list[str] = []
         evaluations = 0
         if pacer is not None:
             pacer.pace(start)  # trace time is paced from the trace's first minute
 
-        def flush() -> None:
-            if pending:
-                batch = PreparedBatch()
-                batch.extend_records(pending, pending_lines)
-                store.write_prepared(batch)
-                pending.clear()
-                pending_lines.clear()
-
         def evaluate(at: float) -> None:
             nonlocal evaluations
-            flush()
+            writer.sync()
             clock.set(max(at, clock.now()))
             if pacer is not None:
                 pacer.pace(at)
@@ -179,36 +178,43 @@ def replay_faithful(records: Iterator[tuple[RequestRecord, str]], config: Config
                                                and t.to_state == "inactive"):
                         timeline.append(Moment(t.at, "alert", t.rule.name, t.from_state,
                                                t.to_state, _value(t.value), t.rule.severity))
+            gates.tick(at)
             evaluations += 1
 
-        end = first.ended_at
+        end = first["ended_at"]
+        now = clock.now()
+        feed, add, watch, write = breakers.feed, tally.add, gates.add, writer.add
         for r, line in _chain(head, records):
-            t = r.ended_at
-            end = max(end, t)
-            while next_eval <= t:
-                evaluate(next_eval)
-                next_eval += interval
-            clock.set(max(t, clock.now()))
-            breakers.feed(r)
-            tally.add(r)
-            pending.append(r)
-            pending_lines.append(line)
+            t = r["ended_at"]
+            if t > end:
+                end = t
+            if t >= next_eval:
+                while next_eval <= t:
+                    evaluate(next_eval)
+                    next_eval += interval
+                now = clock.now()
+            if t > now:
+                clock.set(t)
+                now = t
+            feed(r)
+            add(r)
+            watch(r)
+            write(r, line)
             if on_record is not None:
-                on_record(r)
-            if len(pending) >= BATCH:
-                flush()
+                on_record(RequestRecord.model_validate(r))
         while next_eval <= end + interval:
             evaluate(next_eval)
             next_eval += interval
-        flush()
-        gates = _gates(store, start, clock.now())
+        writer.sync()
+        verdicts = gates.final(clock.now())
         if pacer is not None:
             pacer.finish(clock.now())
     finally:
+        writer.close()
         store.close()
     timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order
-    return FaithfulRun(start, end, tally, timeline, evaluations, breakers.trips, breakers.cooldowns,
-                   gates)
+    return FaithfulRun(start, end, tally, timeline, evaluations, breakers.trips,
+                       breakers.cooldowns, verdicts)
 
 
 def _chain(first: tuple, rest: Iterator[tuple]) -> Iterator[tuple]:
@@ -224,23 +230,3 @@ def _seed_flags(store, config: Config, now: float) -> None:
     from axtui.flags.ops import seed
 
     seed(store, config, now=now)
-
-
-GATE_RECORDS = 10_000  # newest records a gate verdict reads: memory stays flat
-
-
-def _gates(store, since: float, now: float) -> dict[str, dict]:
-    """Each flag's gate verdict (its cohort against its baseline) over the trace's newest
-    GATE_RECORDS records (`truncated` says when the trace held more)."""
-    from axtui.flags.gates import judge
-    from axtui.flags.ops import list_flags, verdict_numbers
-
-    out: dict[str, dict] = {}
-    states = list_flags(store)
-    if not states:
-        return out
-    records = store.recent_records(since_ts=since, until_ts=now, limit=GATE_RECORDS)
-    for state in states:
-        report = judge(state, records, since, now, truncated=len(records) >= GATE_RECORDS)
-        out[state.name] = {**verdict_numbers(report), "truncated": report.truncated}
-    return dict(sorted(out.items()))

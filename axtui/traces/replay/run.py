@@ -12,7 +12,7 @@ from importlib import resources
 from axtui.config import Config
 from axtui.traces.replay.faithful import replay_faithful
 from axtui.traces.replay.fit import Fitter
-from axtui.traces.replay.source import open_source
+from axtui.traces.replay.source import open_fields, open_source, trace_bytes
 
 BUNDLED_SUFFIX = ".jsonl.gz"
 
@@ -56,7 +56,7 @@ def replay(opts: ReplayOptions) -> dict:
     from axtui.traces.replay.counterfactual import ReplayInputError, plan, run
 
     path = resolve_trace(opts.trace)
-    stats, records = open_source(path, lines=True)
+    stats, records = open_fields(path)
     with tempfile.TemporaryDirectory(prefix="axtui-replay-") as workdir:
         fitter_box: list[Fitter] = []
 
@@ -71,7 +71,8 @@ def replay(opts: ReplayOptions) -> dict:
         recorded = replay_faithful(records, opts.config, workdir=workdir,
                                    pacer=None if cf else pacer,
                                    store_url=None if cf else opts.store_url,
-                                   on_record=fit if cf else None)
+                                   on_record=fit if cf else None,
+                                   trace_bytes=trace_bytes(path))
         if stats.records == 0:
             first = f"; {stats.bad_lines[0]}" if stats.bad_lines else ""
             raise ReplayInputError(f"{path}: no records to replay ({stats.bad_count} bad "

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from axtui.traces.jsonl import BadLine, iter_trace_lines, read_header
+from axtui.traces.jsonl import BadLine, bad_reason, iter_lines, iter_trace_lines, read_header
 
 SHOWN_BAD = 20  # bad lines kept with their reason; the rest are counted
 
@@ -51,3 +51,41 @@ def open_source(path: str | os.PathLike[str], *, lines: bool = False
                 yield (item, line.decode()) if lines else item
 
     return stats, records()
+
+
+def open_fields(path: str | os.PathLike[str]
+                ) -> tuple[SourceStats, Iterator[tuple[dict, bytes]]]:
+    """As `open_source`, each record as `(the dict of its fields, its JSON line)`: parsed
+    by orjson and checked cheaply (fields.py), never built into a model."""
+    from pydantic import ValidationError
+
+    from axtui.traces.replay.fields import parse
+
+    header = read_header(path)
+    stats = SourceStats(path=str(path), schema=header["axtui_trace"], header=header)
+
+    def records() -> Iterator[tuple[dict, bytes]]:
+        for line_no, line in iter_lines(path):
+            if not line:
+                stats.blank_lines += 1
+                continue
+            got = parse(line)
+            if type(got) is tuple:
+                stats.records += 1
+                yield got
+                continue
+            assert isinstance(got, ValidationError)
+            stats.bad_count += 1
+            if len(stats.bad_lines) < SHOWN_BAD:
+                stats.bad_lines.append(BadLine(line_no, bad_reason(got)))
+
+    return stats, records()
+
+
+def trace_bytes(path: str | os.PathLike[str]) -> int:
+    """The trace's size uncompressed: a gzip file's own trailer says it (modulo 4 GiB)."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            return os.fstat(f.fileno()).st_size
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")

@@ -9,6 +9,13 @@ from dataclasses import dataclass, field
 from axtui.quantiles import bucket_of, histogram_percentile
 from axtui.records import Outcome, RequestRecord
 
+_OK, _REJECTED = Outcome.ok.value, Outcome.rejected.value
+
+
+def _text(v: str) -> str:
+    """An enum's value, or the string itself (both hash alike; only the str is kept)."""
+    return v if type(v) is str else v.value
+
 
 def _q(hist: Counter[int], q: float) -> float | None:
     v = histogram_percentile(hist, q)
@@ -54,53 +61,67 @@ class Tally:
         self.routes: dict[str, _Route] = {}
         self.flags: dict[str, Counter[str]] = {}  # flag -> variant -> requests
 
-    def add(self, r: RequestRecord) -> None:
+    def add(self, r: RequestRecord | dict) -> None:
+        """One record: a model, or the dict of its fields as parsed from its line (nested
+        attempts and usage as dicts; enums as their strings)."""
+        if type(r) is not dict:
+            r = r.__dict__  # nested models are read through theirs, below
         self.requests += 1
-        if self.first is None or r.started_at < self.first:
-            self.first = r.started_at
-        if self.last is None or r.ended_at > self.last:
-            self.last = r.ended_at
-        self.outcomes[r.outcome.value] += 1
-        self.cost_nano += r.cost_nano
-        for name, variant in r.flags.items():
+        started, ended = r["started_at"], r["ended_at"]
+        if self.first is None or started < self.first:
+            self.first = started
+        if self.last is None or ended > self.last:
+            self.last = ended
+        outcome = r["outcome"]
+        self.outcomes[_text(outcome)] += 1
+        cost = r["cost_nano"]
+        self.cost_nano += cost
+        for name, variant in r["flags"].items():
             c = self.flags.get(name)
             if c is None:
                 c = self.flags[name] = Counter()
             c[variant] += 1
-        rs = self.routes.get(r.route)
+        rs = self.routes.get(r["route"])
         if rs is None:
-            rs = self.routes[r.route] = _Route()
+            rs = self.routes[r["route"]] = _Route()
         rs.requests += 1
-        rs.cost_nano += r.cost_nano
-        if r.outcome is Outcome.ok:
+        rs.cost_nano += cost
+        attempts = r["attempts"]
+        if outcome == _OK:
             self.ok += 1
             rs.ok += 1
-            b = bucket_of(r.latency_ms)
+            b = bucket_of(r["latency_ms"])
             self.latency[b] += 1
             rs.latency[b] += 1
-            if len(r.attempts) > 1:
+            if len(attempts) > 1:
                 rs.failovers += 1
-            self.optimal_cost_nano += (r.optimal_cost_nano if r.optimal_cost_nano is not None
-                                       else r.cost_nano)
-            if r.deployment:
-                self._dep(r.deployment).served += 1
+            optimal = r["optimal_cost_nano"]
+            self.optimal_cost_nano += cost if optimal is None else optimal
+            if r["deployment"]:
+                self._dep(r["deployment"]).served += 1
         else:
-            if r.error_kind is not None:
-                self.errors[r.error_kind.value] += 1
-            if r.outcome is Outcome.rejected:
+            if r["error_kind"] is not None:
+                self.errors[_text(r["error_kind"])] += 1
+            if outcome == _REJECTED:
                 rs.rejected += 1
-        for a in r.attempts:
-            ds = self._dep(a.deployment)
+        for a in attempts:
+            if type(a) is not dict:
+                a = a.__dict__
+            ds = self._dep(a["deployment"])
             ds.attempts += 1
-            ds.cost_nano += a.cost_nano
-            if a.usage is not None:
-                ds.prompt_tokens += a.usage.prompt_tokens
-                ds.completion_tokens += a.usage.completion_tokens
-            if a.error_kind is None:
+            ds.cost_nano += a["cost_nano"]
+            u = a["usage"]
+            if u is not None:
+                if type(u) is not dict:
+                    u = u.__dict__
+                ds.prompt_tokens += u["prompt_tokens"]
+                ds.completion_tokens += u["completion_tokens"]
+            kind = a["error_kind"]
+            if kind is None:
                 ds.ok += 1
-                ds.latency[bucket_of(a.latency_ms)] += 1
+                ds.latency[bucket_of(a["latency_ms"])] += 1
             else:
-                ds.errors[a.error_kind.value] += 1
+                ds.errors[_text(kind)] += 1
 
     def _dep(self, name: str) -> _Dep:
         ds = self.deps.get(name)

@@ -1,0 +1,228 @@
+"""Where a faithful replay's records go: the store's own batch write (ingest.py), given
+the trace's lines.
+
+On an SQLite file a child process writes them: this process sends the lines in chunks and
+goes on reading the trace, while the child parses each line again, builds the row and the
+rollups (PreparedBatch) and writes them (Store.write_prepared), so reading and writing run
+on both cores. `sync()` returns once everything sent is in the store (the alert evaluator
+reads the rollups right after). An in-memory or non-SQLite store is written here, in
+batches (a child could not share it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+
+from axtui.store.db import Store
+from axtui.store.ingest import PreparedBatch, request_row
+
+log = logging.getLogger(__name__)
+BATCH = 2000  # records per transaction, written here
+CHILD_MIN_BYTES = 32 << 20  # ~30,000 records: below it, writing here is as fast
+
+
+class StoreWriteError(RuntimeError):
+    """The store did not take every record: the replay's numbers would be wrong."""
+
+
+class InlineWriter:
+    """Rows and rollups prepared and written in this process."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.batch = PreparedBatch()
+
+    def add(self, r: dict, line: bytes) -> None:
+        self.batch.rows.append(request_row(r, line.decode()))
+        self.batch.delta.add(r)
+        if len(self.batch.rows) >= BATCH:
+            self.sync()
+
+    def sync(self) -> None:
+        if self.batch.rows:
+            self.store.write_prepared(self.batch)
+            self.batch = PreparedBatch()
+
+    def close(self) -> None:
+        self.sync()
+
+
+class ChildWriter:
+    """The lines sent to a child process that writes them to `url`: this process joins
+    them into chunks (a thread of its own sends them, so a child busy in SQLite never
+    holds up the reading); the child parses, prepares and writes, one thread, big
+    transactions."""
+
+    def __init__(self, url: str) -> None:
+        import multiprocessing
+        import threading
+
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods
+                                          else "spawn")
+        if "forkserver" in methods:
+            ctx.set_forkserver_preload([__name__])  # the store's imports, once per server
+        self._conn, theirs = ctx.Pipe()
+        self._proc = ctx.Process(target=_child_main, args=(url, theirs),
+                                 name="axtui-replay-writer", daemon=True)
+        self._proc.start()
+        theirs.close()  # only the child holds its end: its death reads as EOF here
+        self._lines: list[bytes] = []
+        # bounded: a child behind holds this process up rather than its memory growing
+        self._out: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self._send_error: BaseException | None = None
+        self._sender = threading.Thread(target=self._send_loop, name="axtui-replay-send",
+                                        daemon=True)
+        self._sender.start()
+        self.sent = 0
+        self.closed = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def add(self, r: dict, line: bytes) -> None:
+        self._lines.append(line)
+        self.sent += 1
+        if len(self._lines) >= CHUNK:
+            self._put(b"\n".join(self._lines))
+            self._lines = []
+
+    def _put(self, item: bytes) -> None:
+        while True:
+            try:
+                self._out.put(item, timeout=1.0)
+                return
+            except queue.Full:
+                if self._send_error is not None or not self._proc.is_alive():
+                    raise self._gone() from self._send_error
+
+    def _gone(self) -> StoreWriteError:
+        """The child exited: why, if it said so before it went."""
+        with contextlib.suppress(EOFError, OSError):
+            while self._conn.poll():
+                reply = self._conn.recv_bytes()
+                if reply.startswith(b"E"):
+                    return StoreWriteError(f"the replay's store writer failed: "
+                                           f"{reply[1:].decode()}")
+        self._proc.join(5.0)
+        return StoreWriteError(f"the replay's store writer exited (code "
+                               f"{self._proc.exitcode}) before writing every record")
+
+    def _send_loop(self) -> None:
+        while (chunk := self._out.get()) is not None:
+            try:
+                self._conn.send_bytes(chunk)
+            except OSError as e:  # the child is gone: sync() says so
+                self._send_error = e
+                return
+
+    def sync(self) -> None:
+        """Return once every line added is in the store."""
+        self._request(SYNC)
+
+    def _request(self, what: bytes) -> None:
+        if self._lines:
+            self._put(b"\n".join(self._lines))
+            self._lines = []
+        self._put(what)
+        try:
+            reply = self._conn.recv_bytes()
+        except (EOFError, OSError):
+            raise self._gone() from self._send_error
+        if reply.startswith(b"E"):
+            raise StoreWriteError(f"the replay's store writer failed: {reply[1:].decode()}")
+        if int(reply[1:]) != self.sent:
+            raise StoreWriteError(f"the replay's store writer wrote {int(reply[1:])} of "
+                                  f"{self.sent} records")
+
+    def close(self) -> None:
+        """Stop the child (after a sync: it holds nothing then). Never raises: a replay
+        that failed keeps its own error."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._proc.is_alive():
+                self._request(CLOSE)
+        except StoreWriteError as e:
+            log.warning("replay writer: %s", e)
+        finally:
+            with contextlib.suppress(queue.Full):  # a sender that died takes nothing more
+                self._out.put(None, timeout=1.0)
+            self._sender.join(5.0)
+            self._proc.join(5.0)
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._conn.close()
+
+
+CHUNK = 500  # lines a message
+QUEUED_CHUNKS = 40  # chunks waiting to be sent at most (~20 MB of 1 KB lines)
+SYNC, CLOSE = b"\x00sync", b"\x00close"  # never a JSON line's first byte
+
+
+def _child_main(url: str, conn) -> None:
+    """The writer: chunks of lines become prepared batches and transactions; SYNC and
+    CLOSE write what is held and answer b"K<records written>" (b"E<why>" on failure)."""
+    import gc
+    import signal
+
+    from axtui.store.db import open_store
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this stops
+    written = 0
+    try:
+        store = open_store(url)
+    except Exception as e:  # reported to the parent, which raises it
+        conn.send_bytes(b"E cannot open the store: " + _one_line(e))
+        return
+    gc.freeze()  # the imports are long-lived: keep them out of every collection
+    batch = PreparedBatch()
+    try:
+        while True:
+            msg = conn.recv_bytes()
+            if msg in (SYNC, CLOSE):
+                if len(batch):
+                    store.write_prepared(batch)
+                    written += len(batch)
+                    batch = PreparedBatch()
+                conn.send_bytes(b"K%d" % written)
+                if msg == CLOSE:
+                    return
+                continue
+            batch.extend([line.decode() for line in msg.split(b"\n")])
+            if len(batch) >= BATCH_MAX or len(batch) >= BATCH and not conn.poll():
+                store.write_prepared(batch)  # idle, or holding enough: write now
+                written += len(batch)
+                batch = PreparedBatch()
+    except EOFError:
+        log.warning("replay writer: the replay went away; %d records written", written)
+    except Exception as e:  # reported to the parent, which raises it
+        log.exception("replay writer failed")
+        conn.send_bytes(b"E" + _one_line(e))
+    finally:
+        store.close()
+
+
+BATCH_MAX = 20_000  # records held in the writer at most
+
+
+def _one_line(e: BaseException) -> bytes:
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".encode()
+
+
+def make_writer(store: Store, url: str, trace_bytes: int) -> InlineWriter | ChildWriter:
+    """A child for a trace of CHILD_MIN_BYTES or more on an SQLite file; else this process
+    (a child's start, a forkserver importing the store, costs more than a small trace)."""
+    from sqlalchemy.engine import make_url
+
+    from axtui.store import sqlite
+
+    sa_url = make_url(url)
+    if (trace_bytes < CHILD_MIN_BYTES or sa_url.get_backend_name() != "sqlite"
+            or sqlite.is_in_memory(sa_url)):
+        return InlineWriter(store)
+    return ChildWriter(url)

@@ -1,0 +1,63 @@
+"""Faithful replay's cheap line check accepts exactly what the model accepts: a plain
+record as it is, a lenient one as the model writes it, anything else as a bad line with
+pydantic's reason."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from axtui.records import ErrorKind, RequestRecord
+from axtui.traces.replay.fields import parse, plain
+from tests.store.factory import attempt, record
+
+
+def line_of(r: RequestRecord) -> bytes:
+    return r.model_dump_json().encode()
+
+
+def test_a_record_as_the_model_writes_it_is_taken_as_it_is():
+    line = line_of(record(attempts=[attempt(), attempt(error_kind=ErrorKind.timeout)]))
+    fields, kept = parse(line)
+    assert plain(orjson.loads(line))
+    assert kept is line
+    assert RequestRecord.model_validate(fields) == RequestRecord.model_validate_json(line)
+
+
+def test_a_record_missing_optional_fields_is_taken_as_the_model_writes_it():
+    d = orjson.loads(line_of(record()))
+    for optional in ("tags", "flags", "messages", "reason"):
+        del d[optional]
+    fields, kept = parse(orjson.dumps(d))
+    assert fields["flags"] == {} and fields["tags"] == []
+    assert kept == RequestRecord.model_validate(d).model_dump_json().encode()
+
+
+@pytest.mark.parametrize("loosen", [
+    lambda d: d.update(cost_nano="12"),
+    lambda d: d.update(latency_ms=True),
+])
+def test_a_value_the_model_coerces_is_taken_coerced(loosen):
+    d = orjson.loads(line_of(record()))
+    loosen(d)
+    assert not plain(d)  # not as the model writes it: pydantic decides
+    fields, kept = parse(orjson.dumps(d))
+    assert kept == RequestRecord.model_validate(d).model_dump_json().encode()
+    assert type(fields["cost_nano"]) is int and type(fields["latency_ms"]) is float
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda d: d.update(outcome="sideways"),
+    lambda d: d["attempts"][0].update(error_kind="gremlins"),
+    lambda d: d["attempts"][0].update(usage={"prompt_tokens": "many"}),
+    lambda d: d.update(flags={"f": 3}),
+    lambda d: d.update(tags=[1]),
+    lambda d: d.pop("started_at"),
+])
+def test_a_line_the_model_refuses_is_refused_with_its_reason(spoil):
+    d = orjson.loads(line_of(record()))
+    spoil(d)
+    assert not plain(d)
+    got = parse(orjson.dumps(d))
+    assert isinstance(got, ValidationError)
