@@ -59,7 +59,7 @@ def env(tmp_path_factory) -> Iterator[Env]:
     store_url = f"sqlite:///{tmp_path_factory.mktemp('messages')}/gw.db"
     data = config_data(fakes, store_url)
     for d in data["deployments"]:
-        d["capabilities"] = [*d["capabilities"], "vision"]
+        d["capabilities"] = [*d["capabilities"], "vision", "json_schema"]
     data["providers"]["down"] = openai_provider(down.base_url)
     data["deployments"].append({**data["deployments"][0], "provider": "down", "model": "d"})
     data["routes"]["down"] = {"candidates": ["down/d"], "max_attempts": 2}
