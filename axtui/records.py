@@ -113,6 +113,8 @@ class RequestRecord(BaseModel):
     optimal_cost_nano: int | None = None  # cheapest capable deployment, same tokens
     reason: str = ""  # why this route and deployment
     flags: dict[str, str] = Field(default_factory=dict)  # flag -> variant, for rollouts
+    kind: str = "chat"  # "chat" | "transcription" (POST /v1/audio/transcriptions)
+    audio_s: float | None = None  # a transcription's audio duration, when known
 
     @property
     def ok(self) -> bool:

@@ -10,6 +10,7 @@ import os
 import random
 from dataclasses import dataclass, field, replace
 from hashlib import blake2b
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -20,6 +21,9 @@ from axtui.engine.tokens import complexity, estimate_prompt
 from axtui.flags.evaluate import FlagSet
 from axtui.providers.base import ChatRequest
 from axtui.records import Attempt
+
+if TYPE_CHECKING:
+    from axtui.engine.transcribe import AudioNote
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ class Plan:
     attempts: list[Attempt] = field(default_factory=list)
     routes_tried: list[str] = field(default_factory=list)
     flags: dict[str, str] = field(default_factory=dict)
+    audio: AudioNote | None = None  # a transcription's audio (engine/transcribe.py)
 
 
 class Planner:
@@ -65,6 +70,9 @@ class Planner:
         self.rules = config.rules
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
+
+    def next_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):010x}"
 
     def plan(self, request: ChatRequest, ctx: RequestContext, now: float, t0: float) -> Plan:
         est_in, has_images, text = estimate_prompt(request)

@@ -3,6 +3,7 @@ API over one Engine. This module builds and dispatches; routes are functions tha
 what they use (services.py: host, engine, key ring) in the request's scope.
 
     POST /v1/chat/completions   (also /chat/completions)
+    POST /v1/audio/transcriptions  (also /audio/transcriptions), multipart: transcriptions.py
     GET  /v1/models, /v1/models/{route}
     GET  /healthz               alive
     GET  /readyz                store reachable and some route able to serve (each route
@@ -42,6 +43,7 @@ from axtui.gateway.keys import KeyRing, config_keys
 from axtui.gateway.metrics import MetricsExporter
 from axtui.gateway.metrics import metrics as metrics_route
 from axtui.gateway.services import SCOPE_KEY, Services, services
+from axtui.gateway.transcriptions import transcriptions
 
 if TYPE_CHECKING:
     from axtui.engine.engine import Engine
@@ -273,6 +275,8 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/chat/completions": {"POST": chat_completions},
     "/chat/completions": {"POST": chat_completions},
     "/v1/models": {"GET": list_models},
+    "/v1/audio/transcriptions": {"POST": transcriptions},
+    "/audio/transcriptions": {"POST": transcriptions},
     "/healthz": {"GET": healthz},
     "/readyz": {"GET": readyz},
     "/metrics": {"GET": metrics_route},

@@ -83,6 +83,13 @@ async def post_json(
     sends the request in the caller's own step (aiohttp, on Python 3.11, a loop iteration
     later). Any other client (or URL) goes through httpx. Streams keep httpx (EventStream).
     The response has `status_code`, `headers` (a case-insensitive `.get`) and `content`."""
+    return await post_bytes(provider, url, headers, orjson.dumps(body))
+
+
+async def post_bytes(
+    provider: Provider, url: str, headers: dict[str, str], data: bytes
+) -> Response | httpx.Response:
+    """`post_json` for a body already encoded (a multipart form): `headers` give its type."""
     total = provider.timeouts.total
     at = asyncio.get_running_loop().time() + total
     deadline = REQUEST_DEADLINE.get()
@@ -90,7 +97,6 @@ async def post_json(
     if by_deadline:
         at = deadline
     client = client_of(provider)
-    data = orjson.dumps(body)
     pool = getattr(client, "http1", None)
     ep = endpoint(url) if pool is not None else None
     try:
