@@ -8,7 +8,7 @@ vendor's error JSON.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -72,9 +72,9 @@ async def close_own_client(provider: Provider) -> None:
         provider._owns_client = False  # type: ignore[attr-defined]
 
 
-async def post_json(
+def post_json(
     provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
-) -> Response | httpx.Response:
+) -> Coroutine[Any, Any, Response | httpx.Response]:
     """POST a JSON body and read the whole response: connect/read timeouts per step, and the
     total timeout (or the request's deadline, if sooner) around everything.
 
@@ -82,8 +82,9 @@ async def post_json(
     aiohttp's session measured ~100-130 µs of CPU a call, the pool ~20 µs, and the pool
     sends the request in the caller's own step (aiohttp, on Python 3.11, a loop iteration
     later). Any other client (or URL) goes through httpx. Streams keep httpx (EventStream).
-    The response has `status_code`, `headers` (a case-insensitive `.get`) and `content`."""
-    return await post_bytes(provider, url, headers, orjson.dumps(body))
+    The response has `status_code`, `headers` (a case-insensitive `.get`) and `content`.
+    (A plain function returning post_bytes' coroutine: no second coroutine per call.)"""
+    return post_bytes(provider, url, headers, orjson.dumps(body))
 
 
 async def post_bytes(

@@ -1,6 +1,6 @@
 """One running gateway per test module in front of loopback transcription upstreams:
 OpenAI (whisper-1), Groq (whisper-large-v3), OpenAI gpt-4o-transcribe (token usage), one
-that always fails, one that takes only mp3, one that takes only tiny files."""
+that always fails, one that takes only mp3, one that takes only tiny files, one slow."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ class Env:
     dead: TranscriptionUpstream
     picky: TranscriptionUpstream
     tiny: TranscriptionUpstream
+    slow: TranscriptionUpstream
     chat: OpenAIUpstream
 
     @property
@@ -75,7 +76,8 @@ def config_data(f: dict[str, Any], store_url: str) -> dict[str, Any]:
         "providers": {
             "openai": {**prov("whisper"), "api_key_env": WHISPER_KEY_ENV},
             "groq": prov("groq"), "openai4o": prov("gpt4o"), "dead": prov("dead"),
-            "picky": prov("picky"), "tiny": prov("tiny"), "chat": prov("chat"),
+            "picky": prov("picky"), "tiny": prov("tiny"), "slow": prov("slow"),
+            "chat": prov("chat"),
         },
         "deployments": [
             {"provider": "openai", "model": "whisper-1"},
@@ -84,6 +86,7 @@ def config_data(f: dict[str, Any], store_url: str) -> dict[str, Any]:
             {"provider": "dead", "model": "whisper-large-v3"},
             {"provider": "picky", "model": "whisper-large-v3", "audio": {"formats": ["mp3"]}},
             {"provider": "tiny", "model": "whisper-1", "audio": {"max_mb": "0.001"}},
+            {"provider": "slow", "model": "whisper-1"},
             deployment("chat", "gpt-x"),
         ],
         "routes": {
@@ -95,6 +98,7 @@ def config_data(f: dict[str, Any], store_url: str) -> dict[str, Any]:
             "stt-picky": {"candidates": ["picky/whisper-large-v3", "openai/whisper-1"],
                           "strategy": "priority"},
             "stt-tiny": {"candidates": ["tiny/whisper-1"]},
+            "stt-slow": {"candidates": ["slow/whisper-1"]},
             "chat": {"candidates": ["chat/gpt-x"]},
         },
     }
@@ -111,6 +115,7 @@ def env(tmp_path_factory) -> Iterator[Env]:
         "dead": TranscriptionUpstream(),
         "picky": TranscriptionUpstream(text="Hello from picky."),
         "tiny": TranscriptionUpstream(),
+        "slow": TranscriptionUpstream(latency_s=5.0),
         "chat": OpenAIUpstream(),
     }
     fakes["dead"].fail(500)

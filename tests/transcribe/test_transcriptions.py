@@ -143,9 +143,9 @@ def test_the_upstream_key_reaches_the_upstream_and_never_the_record(env: Env):
 # ---------------------------------------------------------------- bad input
 
 
-def post(env: Env, files=None, data=None, **kw) -> httpx.Response:
+def post(env: Env, files=None, data=None, timeout: float = 10, **kw) -> httpx.Response:
     return httpx.post(f"{env.url}/v1/audio/transcriptions", files=files, data=data,
-                      timeout=10, **kw)
+                      timeout=timeout, **kw)
 
 
 def error_of(resp: httpx.Response) -> dict:
@@ -193,3 +193,11 @@ def test_a_file_past_openais_25_mb_is_a_413(env: Env):
     resp = post(env, files={"file": ("big.wav", big)}, data={"model": "stt-openai"})
     assert resp.status_code == 413
     assert "Maximum content size limit (26214400) exceeded" in error_of(resp)["message"]
+
+
+def test_a_caller_who_leaves_mid_transcription_is_recorded_cancelled(env: Env):
+    with pytest.raises(httpx.ReadTimeout):
+        post(env, files={"file": ("a.wav", WAV)}, data={"model": "stt-slow"}, timeout=0.5)
+    [rec] = wait_for_records(env.store_url, lambda r: r.route == "stt-slow")
+    assert rec.kind == "transcription" and rec.outcome == "cancelled" and rec.status == 499
+    assert rec.attempts[0].error_kind == "cancelled"
