@@ -80,3 +80,12 @@ def test_snapshot_costs_and_status_read_transcription_records(tmp_path):
         assert back.kind == "transcription" and back.audio_s == 3.0
     finally:
         store.close()
+
+
+def test_the_capability_probe_transcribes_on_a_transcription_deployment():
+    from axtui.cli.probe import probe_all
+
+    clock = VirtualClock()
+    [r] = clock.run(probe_all(load_config(None), "openai/whisper-1", clock=clock))
+    assert r.reachable and r.completion.detail == "transcribed 1 s of silence"
+    assert not r.has_drift  # no chat capabilities claimed, none probed
