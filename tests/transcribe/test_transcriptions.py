@@ -134,6 +134,15 @@ def test_a_route_without_transcription_deployments_is_refused(env: Env):
     assert "route chat has no transcription deployment" in e.value.message
 
 
+def test_a_chat_request_to_a_transcription_route_is_refused_not_sent(env: Env):
+    before = len(env.whisper.requests)
+    with pytest.raises(openai.BadRequestError) as e:
+        env.client().chat.completions.create(
+            model="stt-openai", messages=[{"role": "user", "content": "hi"}])
+    assert "route stt-openai only transcribes" in e.value.message
+    assert len(env.whisper.requests) == before
+
+
 def test_the_upstream_key_reaches_the_upstream_and_never_the_record(env: Env):
     raw = transcribe_raw(env, "stt-openai", "json")
     rec = record_of(env, raw)
