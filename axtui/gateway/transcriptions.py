@@ -31,6 +31,8 @@ async def transcriptions(scope: Scope, receive: Receive, send: Send) -> None:
     t0 = time.perf_counter()
     gw = services(scope)
     auth = ctype = clen = tags = None
+    rule_headers = gw.rule_headers
+    picked: dict[str, str] = {}
     for k, v in scope["headers"]:
         if k == b"authorization":
             auth = v
@@ -40,6 +42,8 @@ async def transcriptions(scope: Scope, receive: Receive, send: Send) -> None:
             clen = v
         elif k == b"x-axtui-tags":
             tags = v
+        elif rule_headers and k in rule_headers:
+            picked[k.decode("latin-1")] = v.decode("latin-1")
     key = gw.authenticate(auth)
     if ctype is None:
         raise ApiError(415, "Content-Type must be multipart/form-data",
@@ -49,7 +53,7 @@ async def transcriptions(scope: Scope, receive: Receive, send: Send) -> None:
     req = parse_request(parse_form(ctype, raw))
     ctx = RequestContext(
         request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None,
-        tags=[t.strip() for t in tags.decode("latin-1").split(",") if t.strip()] if tags else [],
+        headers=picked, tags=[t.strip() for t in tags.decode("latin-1").split(",") if t.strip()] if tags else [],
     )
     audio = gw.engine.transcriptions
     if key is not None:

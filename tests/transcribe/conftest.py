@@ -101,6 +101,7 @@ def config_data(f: dict[str, Any], store_url: str) -> dict[str, Any]:
             "stt-slow": {"candidates": ["slow/whisper-1"]},
             "chat": {"candidates": ["chat/gpt-x"]},
         },
+        "rules": [{"match": {"route": "stt", "tag": "groq"}, "route": "stt-groq"}],
     }
 
 

@@ -134,6 +134,14 @@ def test_a_route_without_transcription_deployments_is_refused(env: Env):
     assert "route chat has no transcription deployment" in e.value.message
 
 
+def test_routing_rules_apply_to_transcriptions(env: Env):
+    raw = transcribe_raw(env, "stt", "json", extra_headers={"x-axtui-tags": "groq"})
+    assert raw.parse().text == "Hello from groq."
+    rec = record_of(env, raw)
+    assert (rec.requested_route, rec.route, rec.tags) == ("stt", "stt-groq", ["groq"])
+    assert rec.reason.startswith("rule 0 → stt-groq")
+
+
 def test_a_chat_request_to_a_transcription_route_is_refused_not_sent(env: Env):
     before = len(env.whisper.requests)
     with pytest.raises(openai.BadRequestError) as e:
