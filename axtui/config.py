@@ -31,7 +31,7 @@ Strategy = Literal[
     "free_first",
 ]
 Capability = Literal["streaming", "tools", "vision", "json", "reasoning", "json_schema",
-                     "logprobs", "logit_bias", "parallel_tool_calls"]
+                     "logprobs", "logit_bias", "parallel_tool_calls", "transcription"]
 Category = Literal["small", "large", "reasoning"]
 
 DEFAULT_BASE_URLS = {
@@ -142,6 +142,25 @@ class Price(_Strict):
     cached_input: Money | None = None
 
 
+class AudioConfig(_Strict):
+    """A transcription deployment's terms (engine/audio.py has defaults for known models):
+    the audio it takes and its price, per minute or hour of audio, or per Mtok of audio input
+    (text tokens then bill at `price`)."""
+
+    formats: list[str] | None = None  # file extensions it accepts, e.g. ["wav", "mp3"]
+    max_mb: Decimal | None = Field(None, gt=0)  # largest file, in MB (1 MB = 1,048,576 bytes)
+    per_minute: Money | None = None  # USD per minute of audio
+    per_hour: Money | None = None  # USD per hour of audio
+    audio_input: Money | None = None  # USD per Mtok of audio input
+    min_billed_s: float | None = Field(None, ge=0)  # a shorter file is billed as this long
+
+    @model_validator(mode="after")
+    def _one_price(self) -> AudioConfig:
+        if sum(p is not None for p in (self.per_minute, self.per_hour, self.audio_input)) > 1:
+            raise ValueError("give one of per_minute, per_hour, audio_input")
+        return self
+
+
 class DeploymentConfig(_Strict):
     provider: str
     model: str
@@ -156,6 +175,7 @@ class DeploymentConfig(_Strict):
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
     sim: SimProfile | None = None  # per-deployment override of the provider's profile
+    audio: AudioConfig | None = None  # a transcription deployment's formats, size and price
 
     @property
     def id(self) -> str:

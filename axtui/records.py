@@ -116,6 +116,8 @@ class RequestRecord(BaseModel):
     flags: dict[str, str] = Field(default_factory=dict)  # flag -> variant, for rollouts
     cache: str | None = None  # exact | semantic: served from the response cache (no attempt)
     cache_similarity: float | None = None  # of the last user turn, for a semantic hit
+    kind: str = "chat"  # "chat" | "transcription" (POST /v1/audio/transcriptions)
+    audio_s: float | None = None  # a transcription's audio duration, when known
 
     @property
     def ok(self) -> bool:

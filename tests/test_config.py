@@ -39,9 +39,9 @@ def problems(mutate, source: str = "axtui.toml") -> list[str]:
 
 def test_the_bundled_demo_loads():
     cfg = load_config()
-    assert len(cfg.deployments) == 8
+    assert len(cfg.deployments) == 10
     assert set(cfg.routes) == {"chat", "chat-fast", "chat-free", "chat-large", "chat-long",
-                               "chat-eu", "chat-faq", "claude"}
+                               "chat-eu", "chat-faq", "claude", "transcribe"}
     assert all(p.protocol == "sim" for p in cfg.providers.values())
 
 

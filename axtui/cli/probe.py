@@ -154,6 +154,12 @@ async def probe_deployment(
 ) -> ProbeResult:
     """Probe one deployment, one request at a time (so a rate limit is not tripped by us)."""
     prober = _Prober(provider, spec.model, timeout_s)
+    if spec.audio is not None:  # a transcription deployment: one transcription, no chat
+        result = ProbeResult(spec.id, spec.provider, spec.model, spec.protocol,
+                             spec.capabilities, await prober.transcription())
+        skipped = Probe(ProbeStatus.not_probed, "a transcription deployment: no chat")
+        result.capabilities = {c: skipped for c in (*PROBED, *_NOT_PROBED)}
+        return result
     completion = await prober.completion()
     result = ProbeResult(
         spec.id, spec.provider, spec.model, spec.protocol, spec.capabilities, completion
@@ -185,6 +191,16 @@ class _Prober:
             hint = _UNREACHABLE_HINT.get(err.kind)
             return self._error(err, ms, suffix=f" ({hint})" if hint else "")
         return Probe(ProbeStatus.supported, f"answered (finish {ok.finish_reason})", ms)
+
+    async def transcription(self) -> Probe:
+        from axtui.providers.audio import TranscriptionRequest
+
+        req = TranscriptionRequest(_silent_wav(), "probe.wav", "wav")
+        _, err, ms = await self._call(lambda: self.provider.transcribe(req, self.model))
+        if err is not None:
+            hint = _UNREACHABLE_HINT.get(err.kind)
+            return self._error(err, ms, suffix=f" ({hint})" if hint else "")
+        return Probe(ProbeStatus.supported, "transcribed 1 s of silence", ms)
 
     async def streaming(self) -> Probe:
         req = ChatRequest(messages=_user(_PLAIN), max_tokens=_SMALL_MAX_TOKENS, stream=True)
@@ -297,6 +313,19 @@ class _Prober:
 
     def _unsupported(self, err: ProviderError, ms: float, what: str) -> Probe:
         return Probe(ProbeStatus.unsupported, f"{what}: {self._line(err)}", ms, err.kind)
+
+
+def _silent_wav() -> bytes:
+    import io
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(16000))
+    return buf.getvalue()
 
 
 def _user(text: str) -> list[dict[str, Any]]:

@@ -47,7 +47,9 @@ class Pending:
         status: int | None = 200,
         ratelimit: RateLimitInfo | None = None,
         ttft_ms: float | None = None,
+        cost_nano: int | None = None,
     ) -> None:
+        """`cost_nano`: what the answer cost, when not priced by its tokens (audio)."""
         st = self.st
         latency = (self.clock.monotonic() - self.t) * 1000.0
         health = st.health
@@ -72,7 +74,8 @@ class Pending:
             "retry_after_s": None,
             "usage": usage,
             "cost_nano": spec.cost_nano(usage.prompt_tokens, usage.completion_tokens,
-                                        usage.cached_prompt_tokens),
+                                        usage.cached_prompt_tokens)
+            if cost_nano is None else cost_nano,
             "backoff_ms": 0.0,
         }))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from axtui.config import Config, DeploymentConfig, Price
+from axtui.engine.audio import AudioSpec, audio_spec
 from axtui.providers.params import protocol_caps
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class DeploymentSpec:
     price_out: int  # femto-dollars per completion token
     price_cached: int  # femto-dollars per cached prompt token
     price_source: str  # "config" | "genai-prices" | "unknown"
+    audio: AudioSpec | None = None  # a transcription deployment's formats, size and price
 
     def cost_nano(self, prompt_tokens: int, completion_tokens: int, cached: int = 0) -> int:
         """Exact cost in nano-dollars, rounded half up once per call."""
@@ -185,6 +187,10 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
         known[0] if known else _DEFAULT_CAPS)
     caps = protocol_caps(prov.protocol, caps)  # e.g. no logprobs over Anthropic's wire
     ctx = d.context_window or (known[1] if known else None) or lib_ctx or _DEFAULT_CONTEXT
+    audio = audio_spec(d)
+    if audio is not None:  # a transcription model: nothing else, unless the config says so
+        caps = (frozenset(d.capabilities) if d.capabilities is not None
+                else frozenset()) | {"transcription"}
     category = d.category or (known[2] if known else "small")
     free = d.free_tier if d.free_tier is not None else prov.free_tier is not None
     return DeploymentSpec(
@@ -206,6 +212,7 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
             else (price.input if price else None)
         ),
         price_source=source,
+        audio=audio,
     )
 
 

@@ -39,6 +39,7 @@ from axtui.records import ErrorKind, Outcome, RequestRecord
 
 if TYPE_CHECKING:
     from axtui.engine.stream import EngineStream
+    from axtui.engine.transcribe import Transcriptions
 
 __all__ = ["Engine", "EngineResult", "RequestContext", "RoutingError"]
 
@@ -96,6 +97,7 @@ class Engine:
         self.cache = ResponseCache.from_config(config, self.clock)
         if self.cache is not None:
             self.on_record(self.cache.on_record)
+        self._transcriptions: Transcriptions | None = None
         # flags: this process's env overrides are read once; the set is rebuilt on change
         self.flag_overrides = EnvOverrides.read()
         self._capabilities = {spec.id: spec.capabilities for spec in self.catalog}
@@ -312,6 +314,16 @@ class Engine:
             raise
         finally:
             self.in_flight -= 1
+
+    @property
+    def transcriptions(self) -> Transcriptions:
+        """Transcription requests (engine/transcribe.py): `await .run(request, ctx)`, on
+        these same routes, deployments and records."""
+        if self._transcriptions is None:
+            from axtui.engine.transcribe import Transcriptions
+
+            self._transcriptions = Transcriptions(self)
+        return self._transcriptions
 
     def stream(self, request: ChatRequest, ctx: RequestContext | None = None) -> EngineStream:
         """A streaming request. `await s.start()` routes it (failing over until a first chunk

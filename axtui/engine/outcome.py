@@ -106,7 +106,10 @@ class Outcomes:
         cost = attempts[0].cost_nano if len(attempts) == 1 else sum(
             a.cost_nano for a in attempts)
         optimal = None
-        if usage is not None:
+        audio = plan.audio
+        if audio is not None:
+            optimal = audio.optimal_cost_nano
+        elif usage is not None:
             optimal = self._optimal_cost(plan, usage)
         route_cfg = self.config.routes.get(plan.route)
         reason = plan.reason
@@ -154,6 +157,8 @@ class Outcomes:
             "flags": dict(plan.flags),
             "cache": note.hit if (note := plan.cache) is not None else None,
             "cache_similarity": note.similarity if note is not None else None,
+            "kind": "chat" if audio is None else "transcription",
+            "audio_s": audio.seconds if audio is not None else None,
         })
         user = record.user
         if cost:

@@ -25,6 +25,7 @@ from axtui.records import Attempt
 
 if TYPE_CHECKING:
     from axtui.cache import CacheNote
+    from axtui.engine.transcribe import AudioNote
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Plan:
     routes_tried: list[str] = field(default_factory=list)
     flags: dict[str, str] = field(default_factory=dict)
     cache: CacheNote | None = None  # the response cache's lookup, on routes that cache
+    audio: AudioNote | None = None  # a transcription's audio (engine/transcribe.py)
 
 
 class Planner:
@@ -73,6 +75,9 @@ class Planner:
         self.rules = config.rules
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
+
+    def next_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):010x}"
 
     def plan(self, request: ChatRequest, ctx: RequestContext, now: float, t0: float) -> Plan:
         est_in, has_images, text = estimate_prompt(request)

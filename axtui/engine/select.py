@@ -83,6 +83,8 @@ def _static_skip(
     spec = st.spec
     if st.drained is not None:
         return f"drained: {st.drained}"
+    if spec.audio is not None and "transcription" not in caps:
+        return "transcribes only"
     if caps and not caps <= spec.capabilities:
         missing = caps - spec.capabilities
         if grants:
@@ -147,6 +149,9 @@ def misfit(route: RouteState, needs: Needs) -> tuple[str, str] | None:
     when none of those has the window; None when some deployment fits. The text names
     this request's own numbers (built per request, never cached)."""
     caps, grants = needs.caps, needs.grants
+    if "transcription" not in caps and all(st.spec.audio for st in route.deployments):
+        return ("unsupported", f"route {route.name} only transcribes: send audio to "
+                "POST /v1/audio/transcriptions")
     capable = [st.spec for st in route.deployments
                if not caps or caps <= st.spec.capabilities
                or all((st.spec.id, c) in grants for c in caps - st.spec.capabilities)]

@@ -4,6 +4,7 @@ what they use (services.py: host, engine, key ring) in the request's scope.
 
     POST /v1/chat/completions   (also /chat/completions)
     POST /v1/messages           Anthropic's Messages API, see messages.py (and count_tokens)
+    POST /v1/audio/transcriptions  (also /audio/transcriptions), multipart: transcriptions.py
     GET  /v1/models, /v1/models/{route}
     GET  /healthz               alive
     GET  /readyz                store reachable and some route able to serve (each route
@@ -44,6 +45,7 @@ from axtui.gateway.messages import count_tokens, messages, respond_anthropic_err
 from axtui.gateway.metrics import MetricsExporter
 from axtui.gateway.metrics import metrics as metrics_route
 from axtui.gateway.services import SCOPE_KEY, Services, services
+from axtui.gateway.transcriptions import transcriptions
 
 if TYPE_CHECKING:
     from axtui.engine.engine import Engine
@@ -278,6 +280,8 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/messages": {"POST": messages},
     "/v1/messages/count_tokens": {"POST": count_tokens},
     "/v1/models": {"GET": list_models},
+    "/v1/audio/transcriptions": {"POST": transcriptions},
+    "/audio/transcriptions": {"POST": transcriptions},
     "/healthz": {"GET": healthz},
     "/readyz": {"GET": readyz},
     "/metrics": {"GET": metrics_route},

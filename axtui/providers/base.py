@@ -15,12 +15,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from axtui.clock import Clock
 from axtui.records import Usage
+
+if TYPE_CHECKING:
+    from axtui.providers.audio import TranscriptionRequest, TranscriptionResponse
 
 # --------------------------------------------------------------------------- requests
 
@@ -290,6 +293,15 @@ class Provider(ABC):
     def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
         """A streaming call as an async iterator of chunks. Raises ProviderError, either
         before the first chunk or mid-stream."""
+
+    async def transcribe(self, request: TranscriptionRequest, model: str
+                         ) -> TranscriptionResponse:
+        """One transcription, for adapters whose protocol has one. Raises ProviderError."""
+        from axtui.providers.errors import ProviderError
+        from axtui.records import ErrorKind
+
+        raise ProviderError(ErrorKind.bad_request,
+                            f"protocol {self.protocol or self.name} has no transcription")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release anything the adapter holds beyond the shared client."""

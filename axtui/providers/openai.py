@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -34,6 +34,9 @@ from axtui.providers.transport import (
     status_error,
 )
 from axtui.records import ErrorKind, Usage
+
+if TYPE_CHECKING:
+    from axtui.providers.audio import TranscriptionRequest, TranscriptionResponse
 
 
 def _count(v: Any) -> int:
@@ -106,6 +109,12 @@ class OpenAIProvider(Provider):
         if resp.status_code >= 400:
             raise self.error_from_body(resp.status_code, resp.content, rl)
         return self._completion(resp.content, resp.status_code, rl)
+
+    async def transcribe(self, request: TranscriptionRequest, model: str
+                         ) -> TranscriptionResponse:
+        from axtui.providers.openai_audio import transcribe
+
+        return await transcribe(self, request, model)
 
     async def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
         body = self.wire_request(request, model, stream=True)

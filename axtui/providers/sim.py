@@ -23,7 +23,7 @@ import math
 import random
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from axtui.clock import Clock
 from axtui.config import SimProfile
@@ -39,6 +39,9 @@ from axtui.providers.base import (
 from axtui.providers.errors import ProviderError
 from axtui.providers.sim_tools import schema_answer, tool_call_for
 from axtui.records import ErrorKind, Usage, trusted
+
+if TYPE_CHECKING:
+    from axtui.providers.audio import TranscriptionRequest, TranscriptionResponse
 
 _Z95 = 1.6448536269514722  # the standard normal's 95th percentile
 _WINDOW_S = 60.0  # the upstream's rate-limit window
@@ -238,6 +241,12 @@ class SimProvider(Provider):
             id=f"sim-{self.name}-{self._ids}",
             ratelimit=d.rl,
         )
+
+    async def transcribe(self, request: TranscriptionRequest, model: str
+                         ) -> TranscriptionResponse:
+        from axtui.providers.sim_audio import sim_transcribe
+
+        return await sim_transcribe(self, request, model)
 
     async def _wait(self, seconds: float) -> None:
         """Sleep like the upstream would, but like a client never past the total timeout or

@@ -8,7 +8,7 @@ vendor's error JSON.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -73,9 +73,9 @@ async def close_own_client(provider: Provider) -> None:
         provider._owns_client = False  # type: ignore[attr-defined]
 
 
-async def post_json(
+def post_json(
     provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
-) -> Response | httpx.Response:
+) -> Coroutine[Any, Any, Response | httpx.Response]:
     """POST a JSON body and read the whole response: connect/read timeouts per step, and the
     total timeout (or the request's deadline, if sooner) around everything.
 
@@ -84,7 +84,15 @@ async def post_json(
     sends the request in the caller's own step (aiohttp, on Python 3.11, a loop iteration
     later). Any other client (or URL) goes through httpx. Streams take the pool too
     (EventStream).
-    The response has `status_code`, `headers` (a case-insensitive `.get`) and `content`."""
+    The response has `status_code`, `headers` (a case-insensitive `.get`) and `content`.
+    (A plain function returning post_bytes' coroutine: no second coroutine per call.)"""
+    return post_bytes(provider, url, headers, orjson.dumps(body))
+
+
+async def post_bytes(
+    provider: Provider, url: str, headers: dict[str, str], data: bytes
+) -> Response | httpx.Response:
+    """`post_json` for a body already encoded (a multipart form): `headers` give its type."""
     total = provider.timeouts.total
     at = asyncio.get_running_loop().time() + total
     deadline = REQUEST_DEADLINE.get()
@@ -92,7 +100,6 @@ async def post_json(
     if by_deadline:
         at = deadline
     client = client_of(provider)
-    data = orjson.dumps(body)
     pool = getattr(client, "http1", None)
     ep = endpoint(url) if pool is not None else None
     try:

@@ -72,7 +72,7 @@ def _demo_deployments() -> list[str]:
 def test_config_check_accepts_the_demo_config(tmp_path):
     done = axtui("config", "check", DEMO_TOML, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "ok — 5 providers, 8 deployments, 8 routes" in done.stdout
+    assert "ok — 5 providers, 10 deployments, 9 routes" in done.stdout
 
 
 def test_config_check_json_lists_deployments_with_prices():
@@ -130,7 +130,7 @@ def test_route_to_an_unknown_route_exits_2_naming_the_routes(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: unknown route 'nope'; routes: chat, "
                                    "chat-eu, chat-faq, chat-fast, chat-free, chat-large, "
-                                   "chat-long, claude")
+                                   "chat-long, claude, transcribe")
 
 
 def test_route_that_cannot_be_served_exits_1_with_the_error(tmp_path):
@@ -201,7 +201,8 @@ def test_providers_list_table_marks_unused_deployments_idle(demo_run):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["deployment", "state"]
-    assert sum(1 for ln in lines if ln.startswith(tuple(_demo_deployments()))) == 8
+    assert sum(1 for ln in lines if ln.startswith(tuple(_demo_deployments()))) == len(
+        _demo_deployments())
 
 
 def test_providers_info_on_a_provider_shows_each_of_its_deployments(demo_run):

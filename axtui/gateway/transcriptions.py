@@ -1,0 +1,170 @@
+"""POST /v1/audio/transcriptions: OpenAI's (and Groq's) multipart transcription API. Parse
+and check the form, admit the caller's key, hand the request to the engine (routing,
+failover, recording: engine/transcribe.py), answer with the upstream's body in the format
+asked for and OpenAI's content type for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from axtui.engine.audio import KNOWN_FORMATS, OPENAI_MAX_BYTES
+from axtui.engine.engine import RequestContext, RoutingError
+from axtui.gateway.answering import Watch, own_ms, routing_error, shutdown, trail
+from axtui.gateway.asgi import Receive, Scope, Send, read_body, respond, respond_error
+from axtui.gateway.errors import ApiError, bad_request, for_kind
+from axtui.gateway.multipart import Part, boundary_of, parse_form
+from axtui.gateway.services import services
+from axtui.providers.audio import CONTENT_TYPES, GRANULARITIES, TranscriptionRequest
+from axtui.records import ErrorKind
+
+MAX_FORM_BYTES = OPENAI_MAX_BYTES + 1024 * 1024  # the file, and room for the other fields
+_SUPPORTED = "[" + ", ".join(f"'{f}'" for f in sorted(KNOWN_FORMATS)) + "]"
+_TEXT_FIELDS = ("model", "language", "prompt", "response_format", "temperature", "user")
+# a file's first bytes -> its format, for a file whose name has no known extension
+_MAGIC = ((b"RIFF", "wav"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"ID3", "mp3"),
+          (b"\x1aE\xdf\xa3", "webm"))
+
+
+async def transcriptions(scope: Scope, receive: Receive, send: Send) -> None:
+    t0 = time.perf_counter()
+    gw = services(scope)
+    auth = ctype = clen = tags = None
+    rule_headers = gw.rule_headers
+    picked: dict[str, str] = {}
+    for k, v in scope["headers"]:
+        if k == b"authorization":
+            auth = v
+        elif k == b"content-type":
+            ctype = v
+        elif k == b"content-length":
+            clen = v
+        elif k == b"x-axtui-tags":
+            tags = v
+        elif rule_headers and k in rule_headers:
+            picked[k.decode("latin-1")] = v.decode("latin-1")
+    key = gw.authenticate(auth)
+    if ctype is None:
+        raise ApiError(415, "Content-Type must be multipart/form-data",
+                       code="unsupported_media_type")
+    boundary_of(ctype)  # a wrong content type is refused before the body is read
+    raw = await read_body(receive, clen, MAX_FORM_BYTES, gw.body_timeout_s)
+    req = parse_request(parse_form(ctype, raw))
+    ctx = RequestContext(
+        request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None,
+        headers=picked, tags=[t.strip() for t in tags.decode("latin-1").split(",") if t.strip()] if tags else [],
+    )
+    audio = gw.engine.transcriptions
+    if key is not None:
+        refusal = gw.keys.admit(key, req.model)
+        if refusal is not None:
+            message = refusal.message
+            if refusal.kind is ErrorKind.no_route:
+                message = gw.no_such_model(req.model, key)
+            record = audio.reject(req, ctx, refusal.kind, message, reason="key limits").record
+            err = for_kind(refusal.kind, record.status, message, refusal.retry_after_s)
+            err.headers.append((b"x-request-id", record.id.encode()))
+            err.headers += gw.ratelimit_headers(ctx.user, key)
+            raise err
+    watch = Watch(receive)
+    started = False
+    try:
+        try:
+            result = await audio.run(req, ctx)
+        except RoutingError as e:
+            watch.stop()
+            raise routing_error(gw, e, ctx, key, t0) from None
+        watch.stop()
+        rec = result.record
+        headers = [(b"content-type", result.response.content_type.encode())]
+        headers += trail(rec, rec.deployment, len(rec.attempts), own_ms(rec, t0))
+        started = True
+        await respond(send, 200, result.response.body,
+                      headers + gw.ratelimit_headers(ctx.user, key))
+    except asyncio.CancelledError:
+        if not watch.absorb() and not started:
+            await respond_error(send, shutdown(ctx.request_id))
+    finally:
+        watch.stop()
+
+
+def parse_request(parts: list[Part]) -> TranscriptionRequest:
+    """The form as a TranscriptionRequest, each field checked as OpenAI checks it; 400
+    naming the field otherwise (413 for a file past OpenAI's 25 MB)."""
+    file: Part | None = None
+    fields: dict[str, str] = {}
+    granularities: list[str] = []
+    extra: list[tuple[str, str]] = []
+    for part in parts:
+        if part.name == "file":
+            if file is not None:
+                raise bad_request("give one file", "file")
+            file = part
+        elif part.name in ("timestamp_granularities[]", "timestamp_granularities"):
+            granularities.append(part.text())
+        elif part.name in _TEXT_FIELDS:
+            if part.name in fields:
+                raise bad_request(f"{part.name} is given twice", part.name)
+            fields[part.name] = part.text()
+        elif part.name == "stream":
+            if part.text().strip().lower() not in ("false", "0", ""):
+                raise bad_request("streamed transcriptions are not supported by this "
+                                  "gateway; send stream=false", "stream")
+        elif part.filename is None:
+            extra.append((part.name, part.text()))  # e.g. include[], chunking_strategy
+        else:
+            raise bad_request(f"unexpected file field {part.name!r}", part.name)
+    if file is None or file.filename is None:
+        raise bad_request("you must provide a file (a form field named 'file' with a "
+                          "filename)", "file")
+    if len(file.data) > OPENAI_MAX_BYTES:
+        raise ApiError(413, f"Maximum content size limit ({OPENAI_MAX_BYTES}) exceeded "
+                       f"({len(file.data)} bytes read)", param="file")
+    if not file.data:
+        raise bad_request("the file is empty", "file")
+    model = fields.get("model", "").strip()
+    if not model:
+        raise bad_request("you must provide a model parameter", "model")
+    if not model.isprintable():
+        raise bad_request("model holds control characters", "model")
+    fmt = fields.get("response_format", "json")
+    if fmt not in CONTENT_TYPES:
+        raise bad_request(f"response_format {fmt!r} is not one of "
+                          f"{', '.join(CONTENT_TYPES)}", "response_format")
+    temperature = fields.get("temperature")
+    if temperature is not None:
+        try:
+            t = float(temperature)
+        except ValueError:
+            t = -1.0
+        if not 0.0 <= t <= 1.0:
+            raise bad_request("temperature must be a number from 0 to 1", "temperature")
+    for g in granularities:
+        if g not in GRANULARITIES:
+            raise bad_request(f"timestamp_granularities[] {g!r} is not one of word, segment",
+                              "timestamp_granularities[]")
+    if granularities and fmt != "verbose_json":
+        raise bad_request("timestamp_granularities[] needs response_format verbose_json",
+                          "timestamp_granularities[]")
+    audio_format = format_of(file.filename, file.data)
+    if audio_format is None:
+        raise bad_request(f"Invalid file format. Supported formats: {_SUPPORTED}", "file")
+    return TranscriptionRequest(
+        file=file.data, filename=file.filename, audio_format=audio_format, model=model,
+        file_type=file.content_type, language=fields.get("language"),
+        prompt=fields.get("prompt"), response_format=fmt, temperature=temperature,
+        timestamp_granularities=granularities, extra=extra, user=fields.get("user"))
+
+
+def format_of(filename: str, data: bytes) -> str | None:
+    """The file's format: its extension when known, else its first bytes."""
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if ext in KNOWN_FORMATS:
+        return ext
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
+    if data[4:8] == b"ftyp":
+        return "mp4"
+    return None
