@@ -115,3 +115,14 @@ def test_a_scenario_naming_nothing_known_is_refused(trace, tmp_path):
     scenario.write_text('[[outages]]\nprovider = "nobody"\nstart_s = 1\nend_s = 2\n')
     with pytest.raises(ReplayInputError, match="no such provider or deployment 'nobody'"):
         cf(trace, scenario=load_scenario(scenario))
+
+
+def test_requests_without_user_or_key_bucket_alike_in_every_run(tmp_path):
+    # no user and no key: a flag buckets each request by its id, the recorded one
+    recs = [record(started_at=T0 + i, user=None, key_id=None, id=f"r{i}",
+                   attempts=[attempt(GPT, started_at=T0 + i)]) for i in range(200)]
+    trace = str(write(tmp_path / "anon.jsonl", recs))
+    first, second = (cf(trace, flags={"flash_lite_chat": 50}) for _ in range(2))
+    variants = first["counterfactual"]["summary"]["flags"]["flash_lite_chat"]
+    assert variants.get("on", 0) > 0 and variants.get("off", 0) > 0
+    assert first == second
