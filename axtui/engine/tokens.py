@@ -85,6 +85,9 @@ def _has_hint(text: str) -> bool:
     probe = text if len(text) <= 4000 else text[:2000] + "\n" + text[-2000:]
     if probe.isascii():  # the regex costs ~75 ns a character; a few substring scans less
         lower = probe.lower()
-        if not any(core in lower for core in _HINT_CORES):
+        for core in _HINT_CORES:
+            if core in lower:
+                break
+        else:
             return False
     return _REASONING_HINTS.search(probe) is not None
