@@ -68,14 +68,17 @@ def replay(opts: ReplayOptions) -> dict:
                 fitter_box.append(Fitter(r.started_at // 60 * 60))
             fitter_box[0].add(r)
             tape.add(r)  # the second pass's requests
+
         pacer = _pacer(opts)
         # counterfactual: the recorded side is only measured, at full speed, in a temp store
-        recorded = replay_faithful(records, opts.config, workdir=workdir,
-                                   pacer=None if cf else pacer,
-                                   store_url=None if cf else opts.store_url,
-                                   on_record=fit if cf else None)
-        if tape is not None:
-            tape.close()
+        try:
+            recorded = replay_faithful(records, opts.config, workdir=workdir,
+                                       pacer=None if cf else pacer,
+                                       store_url=None if cf else opts.store_url,
+                                       on_record=fit if cf else None)
+        finally:
+            if tape is not None:
+                tape.close()
         if stats.records == 0:
             first = f"; {stats.bad_lines[0]}" if stats.bad_lines else ""
             raise ReplayInputError(f"{path}: no records to replay ({stats.bad_count} bad "
