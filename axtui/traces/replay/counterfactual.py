@@ -150,8 +150,9 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
     clock = VirtualClock(start=start)
     cfg = the_plan.config
     url = store_url or f"sqlite:///{workdir}/counterfactual.db"
-    host = RuntimeHost(cfg, face="replay", store_url=url,
-                       clock=clock, seed=seed, recorder="thread", heartbeat_s=None)
+    # a scratch store (no --store) is read by the alert evaluator alone: no cost folds
+    host = RuntimeHost(cfg, face="replay", store_url=url, clock=clock, seed=seed,
+                       recorder="thread", heartbeat_s=None, upkeep=store_url is not None)
     out = Counterfactual(Tally())
     host.subscribe_records(out.tally.add)
     cooling: set[str] = set()
