@@ -10,6 +10,10 @@ faithful replay's store writer is a child process; sampled every 50 ms, pages bo
 counted in each). Memory is flat when peak RSS does not grow with the trace:
 `--lines 1000000 --cf-lines 0` and `--lines 100000 --cf-lines 0` should print about the
 same figures.
+
+A counterfactual run first measures the recorded side (a faithful pass of the same trace):
+the requests/s set against its target are the counterfactual pass's alone, i.e. the run's
+wall time less that of a faithful run of the same trace (the whole run's figure follows).
 """
 
 from __future__ import annotations
@@ -92,21 +96,22 @@ err = proc.stderr.read()
 proc.wait()
 wall = time.perf_counter() - t
 sys.stderr.write(err)
-print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, peak[0], proc.returncode)
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, use.ru_maxrss, peak[0], proc.returncode, use.ru_utime + use.ru_stime)
 """
 
 
-def run(trace: Path, *args: str) -> tuple[float, float, float, int]:
+def run(trace: Path, *args: str) -> tuple[float, float, float, int, float]:
     """(wall seconds, the replay process's peak RSS in MiB, its process tree's sampled peak
-    RSS in MiB, exit code) of one `axtui replay`."""
+    RSS in MiB, exit code, CPU seconds) of one `axtui replay`."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", _WRAP, sys.executable, "-m",
                            "axtui.cli.main", "replay", str(trace), "--json", *args],
                           env=env, capture_output=True, text=True)
-    wall, rss_kib, tree_kib, code = done.stdout.split()
+    wall, rss_kib, tree_kib, code, cpu = done.stdout.split()
     if int(code) not in (0, 1):
         sys.exit(f"replay failed ({code}): {done.stderr.strip()}")
-    return float(wall), int(rss_kib) / 1024, int(tree_kib) / 1024, int(code)
+    return float(wall), int(rss_kib) / 1024, int(tree_kib) / 1024, int(code), float(cpu)
 
 
 def main() -> None:
@@ -122,12 +127,17 @@ def main() -> None:
         make_trace(trace, a.lines, a.rate)
         size = trace.stat().st_size / 2**20
         if a.cf_lines:
-            wall, rss, tree, _ = run(cf_trace, "--mode", "counterfactual")
+            wall, rss, tree, _, cpu = run(cf_trace, "--mode", "counterfactual")
+            base, _, _, _, base_cpu = run(cf_trace)  # the same trace's faithful pass alone
+            cf_wall, cf_cpu = max(wall - base, 1e-9), max(cpu - base_cpu, 1e-9)
             print(f"counterfactual  {a.cf_lines:>9,} requests  {wall:6.1f}s  "
-                  f"{a.cf_lines / wall:>9,.0f} requests/s  (target {TARGET_CF:,})  "
-                  f"peak RSS {rss:.0f} MiB, tree {tree:.0f} MiB  (includes the faithful "
-                  "pass of the recorded side)")
-        wall, rss, tree, _ = run(trace)
+                  f"{a.cf_lines / cf_wall:>9,.0f} requests/s  (target {TARGET_CF:,})  "
+                  f"peak RSS {rss:.0f} MiB, tree {tree:.0f} MiB\n"
+                  f"                the counterfactual pass: {cf_wall:.1f}s of the run's "
+                  f"{wall:.1f}s (the rest measures the recorded side: {base:.1f}s), "
+                  f"{cf_cpu:.1f} CPU s ({a.cf_lines / cf_cpu:,.0f} requests a CPU second); "
+                  f"whole run {a.cf_lines / wall:,.0f} requests/s")
+        wall, rss, tree, _, _ = run(trace)
         print(f"faithful        {a.lines:>9,} records   {wall:6.1f}s  "
               f"{a.lines / wall:>9,.0f} records/s   (target {TARGET_FAITHFUL:,})  "
               f"peak RSS {rss:.0f} MiB, tree {tree:.0f} MiB with the writer  "

@@ -15,6 +15,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from axtui.clock import VirtualClock
+
 if TYPE_CHECKING:
     from axtui.engine.engine import Engine
     from axtui.store.control import ControlSnapshot
@@ -116,7 +118,10 @@ class ControlSync:
                 self.errors += 1
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.warning("control plane poll failed: %s", self.last_error)
-            await asyncio.sleep(self.interval_s)
+            if self.virtual_time:  # a bare timer future: a third of asyncio.sleep's cost
+                await VirtualClock.sleep(self.interval_s)
+            else:
+                await asyncio.sleep(self.interval_s)
 
     def start(self, *, sync_first: bool = True) -> asyncio.Task:
         """Poll from now on; `sync_first` applies the store's state before returning (a

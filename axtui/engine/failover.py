@@ -76,26 +76,30 @@ def backoff_s(
     return rng.uniform(ceiling / 2, ceiling)
 
 
+# built once: a dict literal per call hashed its 19 enum keys in Python each time
+_STATUS = {
+    ErrorKind.rate_limited: 429,
+    ErrorKind.quota: 429,
+    ErrorKind.budget: 429,
+    ErrorKind.overloaded: 503,
+    ErrorKind.no_candidates: 503,
+    ErrorKind.server: 502,
+    ErrorKind.malformed: 502,
+    ErrorKind.connect: 502,
+    ErrorKind.auth: 502,  # our upstream credentials, not the caller's
+    ErrorKind.not_found: 502,
+    ErrorKind.timeout: 504,
+    ErrorKind.deadline: 504,
+    ErrorKind.bad_request: 400,
+    ErrorKind.context_length: 400,
+    ErrorKind.content_policy: 400,
+    ErrorKind.unsupported: 400,
+    ErrorKind.no_route: 404,
+    ErrorKind.cancelled: 499,
+    ErrorKind.interrupted: 502,
+}
+
+
 def status_for(kind: ErrorKind) -> int:
     """The HTTP status a caller sees when a request ends with this kind."""
-    return {
-        ErrorKind.rate_limited: 429,
-        ErrorKind.quota: 429,
-        ErrorKind.budget: 429,
-        ErrorKind.overloaded: 503,
-        ErrorKind.no_candidates: 503,
-        ErrorKind.server: 502,
-        ErrorKind.malformed: 502,
-        ErrorKind.connect: 502,
-        ErrorKind.auth: 502,  # our upstream credentials, not the caller's
-        ErrorKind.not_found: 502,
-        ErrorKind.timeout: 504,
-        ErrorKind.deadline: 504,
-        ErrorKind.bad_request: 400,
-        ErrorKind.context_length: 400,
-        ErrorKind.content_policy: 400,
-        ErrorKind.unsupported: 400,
-        ErrorKind.no_route: 404,
-        ErrorKind.cancelled: 499,
-        ErrorKind.interrupted: 502,
-    }.get(kind, 502)
+    return _STATUS.get(kind, 502)

@@ -21,6 +21,10 @@ _REASONING_HINTS = re.compile(
     r"trade-?offs?|compare and contrast|algorithm|optimi[sz]e)\b",
     re.I,
 )
+# Every hint contains one of these: an ASCII prompt (lower-cased) with none has no hint.
+# Not for other text: re.I also folds e.g. "ſ" to "s", which str.lower() does not.
+_HINT_CORES = ("step", "prove", "proof", "derive", "analy", "reason", "think carefully",
+               "trade", "compare and contrast", "algorithm", "optimi")
 
 
 def estimate_text(text: str) -> int:
@@ -67,11 +71,23 @@ def estimate_prompt(request: ChatRequest) -> tuple[int, bool, str]:
 
 def complexity(prompt_tokens: int, request: ChatRequest, text: str) -> str:
     """simple / medium / complex, from size, tools and reasoning hints."""
+    if prompt_tokens > 4000:
+        return "complex"
+    if prompt_tokens > 800 or request.tools:  # complex with a hint, else medium
+        return "complex" if _has_hint(text) else "medium"
+    if prompt_tokens > 400 or len(request.messages) > 6:
+        return "medium"  # with a hint or without
+    return "medium" if _has_hint(text) else "simple"
+
+
+def _has_hint(text: str) -> bool:
     # instructions sit at the start ("Analyze the following...") or the end of a long prompt
     probe = text if len(text) <= 4000 else text[:2000] + "\n" + text[-2000:]
-    hints = bool(_REASONING_HINTS.search(probe))
-    if prompt_tokens > 4000 or (hints and (prompt_tokens > 800 or request.tools)):
-        return "complex"
-    if hints or request.tools or prompt_tokens > 400 or len(request.messages) > 6:
-        return "medium"
-    return "simple"
+    if probe.isascii():  # the regex costs ~75 ns a character; a few substring scans less
+        lower = probe.lower()
+        for core in _HINT_CORES:
+            if core in lower:
+                break
+        else:
+            return False
+    return _REASONING_HINTS.search(probe) is not None

@@ -83,7 +83,8 @@ class RuntimeHost:
     `read_only` opens the store for its control plane only: no records, events, heartbeat or
     flag seeding are written (`axtui route --no-record`). `recorder` overrides the config's
     choice; an in-memory SQLite store always records from a thread. `providers` and `seed`
-    go to the Engine (tests, the demo).
+    go to the Engine (tests, the demo). `upkeep=False` runs no retention or cost folds (a
+    replay's scratch store, read by its alert evaluator alone).
     """
 
     def __init__(
@@ -102,6 +103,7 @@ class RuntimeHost:
         heartbeat_s: float | None = 1.0,
         event_interval_s: float = 0.25,
         metrics_dir: str | Path | None = None,
+        upkeep: bool = True,
     ) -> None:
         self.config = config
         self.face = face
@@ -116,6 +118,7 @@ class RuntimeHost:
         self.heartbeat_s = None if read_only else heartbeat_s
         self.event_interval_s = event_interval_s
         self.metrics_dir = metrics_dir  # the recorder counts Prometheus metrics there
+        self.upkeep = upkeep  # retention and cost folds (off: a scratch store nobody reads)
         self.process_id = f"{face}-{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self.state = "new"
         self.started_at: float | None = None
@@ -196,7 +199,8 @@ class RuntimeHost:
             self.events.start()
         if not self.read_only and self.face != "route":  # a one-shot request evaluates nothing
             self._start_alerts(store, engine)
-            self._start_upkeep(store)
+            if self.upkeep:
+                self._start_upkeep(store)
         if self.heartbeat_s:
             beat = PeriodicJob(HEARTBEAT_JOB, self.heartbeat_s, self._beat, clock)
             self._jobs[HEARTBEAT_JOB] = beat

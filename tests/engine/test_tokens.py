@@ -104,3 +104,17 @@ def test_a_reasoning_hint_with_tools_is_complex():
 
 def test_a_very_long_prompt_is_complex_whatever_it_says():
     assert level(ask("lorem " * 3500)) == "complex"  # ~5000 tokens
+
+
+def test_a_hint_in_any_letter_case_still_counts():
+    assert level(ask("THINK STEP BY STEP: " + "word " * 700)) == "complex"  # ~880 tokens
+    assert level(ask("Please Analyse this")) == "medium"
+
+
+def test_a_hint_in_non_ascii_text_is_found_as_the_pattern_finds_it():
+    # re.I folds the long s (ſ) to s: the ASCII shortcut must not miss it
+    assert level(ask("ſtep by ſtep, 世界")) == "medium"
+
+
+def test_a_word_that_only_contains_a_hint_is_no_hint():
+    assert level(ask("our reasonable approach to the problem")) == "simple"

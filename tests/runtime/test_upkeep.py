@@ -65,3 +65,15 @@ def test_the_cost_fold_runs_every_minute_and_folds_what_landed(url):
             assert watermark(conn) == 4
     finally:
         store.close()
+
+
+def test_a_host_without_upkeep_runs_no_retention_or_cost_folds(url):
+    clock, host, _ = make_host(url, upkeep=False)
+
+    async def main():
+        async with host:
+            await asyncio.sleep(3601)
+            return host.stats()
+
+    names = {j.name for j in clock.run(main()).jobs}
+    assert "retention" not in names and "cost-fold" not in names

@@ -115,3 +115,33 @@ def test_a_scenario_naming_nothing_known_is_refused(trace, tmp_path):
     scenario.write_text('[[outages]]\nprovider = "nobody"\nstart_s = 1\nend_s = 2\n')
     with pytest.raises(ReplayInputError, match="no such provider or deployment 'nobody'"):
         cf(trace, scenario=load_scenario(scenario))
+
+
+def test_requests_without_user_or_key_bucket_alike_in_every_run(tmp_path):
+    # no user and no key: a flag buckets each request by its id, the recorded one
+    recs = [record(started_at=T0 + i, user=None, key_id=None, id=f"r{i}",
+                   attempts=[attempt(GPT, started_at=T0 + i)]) for i in range(200)]
+    trace = str(write(tmp_path / "anon.jsonl", recs))
+    first, second = (cf(trace, flags={"flash_lite_chat": 50}) for _ in range(2))
+    variants = first["counterfactual"]["summary"]["flags"]["flash_lite_chat"]
+    assert variants.get("on", 0) > 0 and variants.get("off", 0) > 0
+    assert first == second
+
+
+def test_the_tape_gives_back_the_requests_the_records_themselves_would(tmp_path):
+    from axtui.traces.replay.requests import Tape, request_of
+
+    base = record(started_at=T0, attempts=[attempt(GPT, started_at=T0)])
+    recs = [
+        base.model_copy(update={"id": "a", "est_prompt_tokens": 900, "complexity": "complex"}),
+        base.model_copy(update={"id": "b", "stream": True, "max_tokens": 64, "tags": ["batch"],
+                                "required_caps": ["json", "tools", "vision"]}),
+        base.model_copy(update={"id": "c", "user": None, "key_id": None,
+                                "messages": [{"role": "user", "content": "captured"}]}),
+    ]
+    tape = Tape(tmp_path / "requests.jsonl")
+    tape.add(recs[0])
+    tape.add(recs[1].model_dump(mode="json"))  # a record read as the dict of its fields
+    tape.add(recs[2])
+    tape.close()
+    assert [request_of(s) for s in tape] == [request_of(r) for r in recs]

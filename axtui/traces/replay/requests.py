@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+import orjson
 
 from axtui.engine.engine import RequestContext
 from axtui.providers.base import ChatRequest
@@ -26,7 +30,52 @@ REORDER_MARGIN_S = 5.0
 _IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
 
 
-def request_of(r: RequestRecord) -> tuple[ChatRequest, RequestContext]:
+class Shape(NamedTuple):
+    """What a request needs of its record: the fields `request_of` and `arrivals` read."""
+
+    id: str
+    started_at: float
+    ended_at: float
+    requested_route: str
+    max_tokens: int | None
+    stream: bool
+    user: str | None
+    key_id: str | None
+    tags: list[str]
+    est_prompt_tokens: int
+    complexity: str | None
+    required_caps: list[str]
+    messages: list[dict] | None
+
+
+_SHAPE = Shape._fields
+
+
+class Tape:
+    """Each record's Shape as one short JSON line in a file, written while the first pass
+    reads the trace: the counterfactual pass reads these (~1 µs a line) instead of parsing
+    the trace's records again (~20 µs). A file, not a list: memory stays flat."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = path
+        self._f = open(path, "wb")  # noqa: SIM115 (closed by close(), after the first pass)
+
+    def add(self, r: RequestRecord | dict) -> None:
+        """A record, as a model or as the dict of its fields."""
+        d = r if type(r) is dict else r.__dict__
+        self._f.write(orjson.dumps([d[k] for k in _SHAPE], option=orjson.OPT_APPEND_NEWLINE))
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __iter__(self) -> Iterator[Shape]:
+        make, loads = Shape._make, orjson.loads
+        with open(self.path, "rb") as f:
+            for line in f:
+                yield make(loads(line))
+
+
+def request_of(r: RequestRecord | Shape) -> tuple[ChatRequest, RequestContext]:
     caps = set(r.required_caps)
     if r.messages:
         messages = [dict(m) for m in r.messages]
@@ -45,7 +94,9 @@ def request_of(r: RequestRecord) -> tuple[ChatRequest, RequestContext]:
         tools=_TOOLS if "tools" in caps else None,
         response_format={"type": "json_object"} if "json" in caps else None,
         user=r.user, tags=list(r.tags))
-    return req, RequestContext(user=r.user, key_id=r.key_id, tags=list(r.tags))
+    # the recorded id: flags that bucket by request bucket alike in every run
+    return req, RequestContext(user=r.user, key_id=r.key_id, tags=list(r.tags),
+                               request_id=r.id)
 
 
 class Late:
@@ -55,11 +106,11 @@ class Late:
         self.n = 0
 
 
-def arrivals(records: Iterable[RequestRecord], start_mono: float, t0: float,
+def arrivals(records: Iterable[RequestRecord | Shape], start_mono: float, t0: float,
              late: Late | None = None) -> Iterator[tuple[float, ChatRequest, RequestContext]]:
     """(seconds on the replay's monotonic clock, request, context) in started_at order.
     `t0` is the trace time at monotonic `start_mono`."""
-    heap: list[tuple[float, int, RequestRecord]] = []
+    heap: list[tuple[float, int, RequestRecord | Shape]] = []
     seq = itertools.count()
     emitted = -float("inf")
     longest = 0.0
@@ -77,6 +128,6 @@ def arrivals(records: Iterable[RequestRecord], start_mono: float, t0: float,
         yield _arrival(heapq.heappop(heap)[2], start_mono, t0)
 
 
-def _arrival(r: RequestRecord, start_mono: float, t0: float):
+def _arrival(r: RequestRecord | Shape, start_mono: float, t0: float):
     req, ctx = request_of(r)
     return start_mono + (r.started_at - t0), req, ctx

@@ -12,7 +12,7 @@ from importlib import resources
 from axtui.config import Config
 from axtui.traces.replay.faithful import replay_faithful
 from axtui.traces.replay.fit import Fitter
-from axtui.traces.replay.source import open_fields, open_source, trace_bytes
+from axtui.traces.replay.source import open_fields, trace_bytes
 
 BUNDLED_SUFFIX = ".jsonl.gz"
 
@@ -54,25 +54,32 @@ def replay(opts: ReplayOptions) -> dict:
     """Run the replay; raises FileNotFoundError, TraceSchemaError or ReplayInputError for
     bad input (the CLI turns each into one line and exit code 2)."""
     from axtui.traces.replay.counterfactual import ReplayInputError, plan, run
+    from axtui.traces.replay.requests import Tape
 
     path = resolve_trace(opts.trace)
     stats, records = open_fields(path)
     with tempfile.TemporaryDirectory(prefix="axtui-replay-") as workdir:
         fitter_box: list[Fitter] = []
+        cf = opts.mode == "counterfactual"
+        tape = Tape(os.path.join(workdir, "requests.jsonl")) if cf else None
 
         def fit(r) -> None:
             if not fitter_box:
                 fitter_box.append(Fitter(r.started_at // 60 * 60))
             fitter_box[0].add(r)
+            tape.add(r)  # the second pass's requests
 
-        cf = opts.mode == "counterfactual"
         pacer = _pacer(opts)
         # counterfactual: the recorded side is only measured, at full speed, in a temp store
-        recorded = replay_faithful(records, opts.config, workdir=workdir,
-                                   pacer=None if cf else pacer,
-                                   store_url=None if cf else opts.store_url,
-                                   on_record=fit if cf else None,
-                                   trace_bytes=trace_bytes(path))
+        try:
+            recorded = replay_faithful(records, opts.config, workdir=workdir,
+                                       pacer=None if cf else pacer,
+                                       store_url=None if cf else opts.store_url,
+                                       on_record=fit if cf else None,
+                                       trace_bytes=trace_bytes(path))
+        finally:
+            if tape is not None:
+                tape.close()
         if stats.records == 0:
             first = f"; {stats.bad_lines[0]}" if stats.bad_lines else ""
             raise ReplayInputError(f"{path}: no records to replay ({stats.bad_count} bad "
@@ -92,8 +99,7 @@ def replay(opts: ReplayOptions) -> dict:
         fitter = fitter_box[0] if fitter_box else Fitter(recorded.start)
         the_plan = plan(opts.config, fitter, seed=opts.seed, flags=opts.flags,
                         drains=opts.drains, scenario=opts.scenario)
-        _, again = open_source(path)  # a second streamed pass: the requests
-        result = run(again, the_plan, start=recorded.start, workdir=workdir, seed=opts.seed,
+        result = run(tape, the_plan, start=recorded.start, workdir=workdir, seed=opts.seed,
                      drains=opts.drains, pacer=pacer, store_url=opts.store_url)
         cf_side = _side(result.tally, result.timeline, recorded.start, result.alerts_dict(),
                         result.breaker_trips, result.cooldowns)
