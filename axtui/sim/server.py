@@ -16,6 +16,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from axtui.clock import Clock
+from axtui.heap import tune_gc
 from axtui.listening import CleanExitServer, bind
 from axtui.sim.app import TRANSPORT_KEY, SimApp
 from axtui.sim.scenario import Scenario
@@ -75,6 +76,7 @@ def serve(scenario: Scenario, host: str, port: int, *, seed: int | None = None,
     root = f"http://{shown}:{sock.getsockname()[1]}"
 
     def ready() -> None:  # listening now: a client told the URL can connect at once
+        tune_gc()  # an upstream's latency must not carry full collections of its imports
         if on_bound is not None:
             on_bound(root, urls(app, root))
 
