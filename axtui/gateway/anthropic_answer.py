@@ -84,8 +84,9 @@ def message_body(resp: ChatResponse, msg_id: str, model: str) -> bytes:
     """A `message`; `model` is the route the caller named (the deployment that served it
     is in the x-axtui-deployment header)."""
     content: list[dict[str, Any]] = []
-    if resp.content:
-        content.append({"type": "text", "text": resp.content})
+    text = resp.content or resp.refusal  # a refusal's words are Claude's text, as Claude's are
+    if text:
+        content.append({"type": "text", "text": text})
     for call in resp.tool_calls:
         content.append({"type": "tool_use", "id": call.get("id") or f"toolu_{len(content)}",
                         "name": (call.get("function") or {}).get("name", ""),
@@ -96,7 +97,8 @@ def message_body(resp: ChatResponse, msg_id: str, model: str) -> bytes:
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(resp.finish_reason, bool(resp.tool_calls)),
+        "stop_reason": "refusal" if resp.refusal else stop_reason(resp.finish_reason,
+                                                                  bool(resp.tool_calls)),
         "stop_sequence": None,
         "usage": usage_json(resp.usage),
     })
@@ -110,7 +112,7 @@ class MessageEvents:
     """The SSE events of one stream, from the engine's chunks. Text opens a text block,
     each tool call (by its OpenAI `index`) a tool_use block; a new block closes the last."""
 
-    __slots__ = ("_id", "_model", "_blocks", "_open", "_tools", "_finish")
+    __slots__ = ("_id", "_model", "_blocks", "_open", "_tools", "_finish", "_refused")
 
     def __init__(self, msg_id: str, model: str) -> None:
         self._id, self._model = msg_id, model
@@ -118,6 +120,7 @@ class MessageEvents:
         self._open: int | None = None  # the open block's index
         self._tools: dict[int, int] = {}  # tool call index → its block
         self._finish: str | None = None
+        self._refused = False  # the upstream said `delta.refusal`: stop_reason "refusal"
 
     def start(self, input_tokens: int) -> bytes:
         """message_start (with the engine's estimate of the input; message_delta carries
@@ -145,13 +148,16 @@ class MessageEvents:
 
     def chunk(self, c: ChatChunk) -> bytes:
         out: list[bytes] = []
-        if c.content:
+        if c.refusal:
+            self._refused = True
+        text = c.content or c.refusal
+        if text:
             index = self._open
             if index is None or index in self._tools.values():
                 index = self._begin({"type": "text", "text": ""}, out)
             out.append(_event(b"content_block_delta", {
                 "type": "content_block_delta", "index": index,
-                "delta": {"type": "text_delta", "text": c.content}}))
+                "delta": {"type": "text_delta", "text": text}}))
         for call in c.tool_calls or ():
             fn = call.get("function") or {}
             at = call.get("index", 0)
@@ -175,7 +181,8 @@ class MessageEvents:
         self._close(out)
         out.append(_event(b"message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": stop_reason(self._finish, bool(self._tools)),
+            "delta": {"stop_reason": "refusal" if self._refused
+                      else stop_reason(self._finish, bool(self._tools)),
                       "stop_sequence": None},
             "usage": usage_json(usage)}))
         out.append(_event(b"message_stop", {"type": "message_stop"}))

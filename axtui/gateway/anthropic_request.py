@@ -7,15 +7,16 @@ What maps to what (README, "Anthropic-compatible face", has the table):
 - user `text`/`image` blocks → content parts (`image` base64 → a data: URL, url → the URL);
 - user `tool_result` blocks → `tool` messages, placed before the rest of that turn;
 - assistant `text`/`tool_use` blocks → content and `tool_calls` (input as JSON text);
-- `tools` → function tools, `tool_choice` auto/any/tool/none → auto/required/function/none;
+- `tools` → function tools, `tool_choice` auto/any/tool/none → auto/required/function/none,
+  its `disable_parallel_tool_use: true` → `parallel_tool_calls: false`;
 - `stop_sequences`, `max_tokens`, `temperature`, `top_p`, `metadata.user_id` → stop,
   max_tokens, temperature, top_p, user;
 - `output_config.format` (json_schema) → `response_format` json_schema (the route then
   needs a JSON-capable deployment).
 Accepted but not forwarded (the engine's request has no place for them), and named in the
 answer's `x-axtui-ignored` header: `top_k`, `thinking`, `cache_control` (top-level or on a
-block), thinking blocks, `output_config.effort`, `disable_parallel_tool_use`,
-`service_tier`, `speed`, `inference_geo`, `diagnostics`, `user_profile_id`, `workspace_id`. Refused with a 400 naming them: blocks and
+block), thinking blocks, `output_config.effort`, `service_tier`, `speed`, `inference_geo`,
+`diagnostics`, `user_profile_id`, `workspace_id`. Refused with a 400 naming them: blocks and
 tools that need Anthropic's own servers (documents, server tools, MCP servers, containers).
 """
 
@@ -363,8 +364,13 @@ def _tool_choice(choice: Any, call: MessagesCall) -> Any:
     if not isinstance(choice, dict):
         raise bad_request("tool_choice: expected an object with a type", "tool_choice")
     kind = choice.get("type")
-    if choice.get("disable_parallel_tool_use") is not None:
-        call.ignored.append("disable_parallel_tool_use")
+    parallel = choice.get("disable_parallel_tool_use")
+    if parallel is not None:
+        if not isinstance(parallel, bool):
+            raise bad_request("tool_choice.disable_parallel_tool_use: expected a boolean",
+                              "tool_choice")
+        if parallel:  # OpenAI's parallel_tool_calls: false (a candidate must honour it)
+            call.request.params["parallel_tool_calls"] = False
     if kind in ("auto", "none"):
         return kind
     if kind == "any":

@@ -118,3 +118,21 @@ def test_an_error_body_is_anthropics_with_the_request_id():
     assert status == 529
     assert orjson.loads(body) == {"type": "error", "request_id": "g1", "error": {
         "type": "overloaded_error", "message": "no upstream answered"}}
+
+
+def test_an_upstream_refusal_is_text_with_stop_reason_refusal():
+    body = orjson.loads(message_body(ChatResponse(content=None, refusal="I can't help with that.",
+                                                  finish_reason="stop"), "msg_1", "chat"))
+    assert body["content"] == [{"type": "text", "text": "I can't help with that."}]
+    assert body["stop_reason"] == "refusal"
+
+
+def test_a_streamed_refusal_is_text_deltas_then_stop_reason_refusal():
+    ev = MessageEvents("msg_1", "chat")
+    frames = ev.chunk(ChatChunk(refusal="I can't "))
+    frames += ev.chunk(ChatChunk(refusal="help.", finish_reason="stop"))
+    frames += ev.end(Usage(prompt_tokens=3, completion_tokens=4))
+    parsed = events(frames)
+    assert "".join(e["delta"]["text"] for e in parsed if e["type"] == "content_block_delta") \
+        == "I can't help."
+    assert parsed[-2]["delta"]["stop_reason"] == "refusal"

@@ -51,3 +51,19 @@ def test_count_tokens_needs_no_max_tokens():
     req = parse_count(orjson.dumps({"model": "chat", "messages": [
         {"role": "user", "content": "hi"}]}))
     assert req.messages == [{"role": "user", "content": "hi"}]
+
+
+def test_disable_parallel_tool_use_asks_for_parallel_tool_calls_false():
+    tools = [{"name": "f", "input_schema": {"type": "object"}}]
+    call = parse(tools=tools, tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+                 messages=[{"role": "user", "content": "hi"}])
+    assert call.request.params["parallel_tool_calls"] is False
+    assert call.ignored == []
+
+
+def test_disable_parallel_tool_use_that_is_not_a_boolean_is_refused_naming_it():
+    with pytest.raises(ApiError) as info:
+        parse(tools=[{"name": "f", "input_schema": {"type": "object"}}],
+              tool_choice={"type": "auto", "disable_parallel_tool_use": "yes"},
+              messages=[{"role": "user", "content": "hi"}])
+    assert info.value.status == 400 and "disable_parallel_tool_use" in info.value.message
