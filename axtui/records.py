@@ -54,6 +54,9 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0
+    # prompt tokens written to the vendor's prompt cache (Anthropic's
+    # cache_creation_input_tokens); within prompt_tokens, like cached_prompt_tokens
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

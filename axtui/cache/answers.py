@@ -19,6 +19,7 @@ def encode(resp: ChatResponse) -> bytes:
         "content": resp.content, "tool_calls": resp.tool_calls,
         "finish_reason": resp.finish_reason, "model": resp.model,
         "usage": [u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens],
+        "stop_sequence": resp.stop_sequence,
     })
 
 
@@ -28,7 +29,8 @@ def decode(raw: bytes) -> ChatResponse:
     return ChatResponse(content=d["content"], tool_calls=d["tool_calls"],
                         finish_reason=d["finish_reason"], model=d["model"],
                         usage=Usage(prompt_tokens=pt, completion_tokens=ct,
-                                    cached_prompt_tokens=cached))
+                                    cached_prompt_tokens=cached),
+                        stop_sequence=d.get("stop_sequence"))  # absent in older entries
 
 
 def replay(resp: ChatResponse) -> list[ChatChunk]:
@@ -41,7 +43,8 @@ def replay(resp: ChatResponse) -> list[ChatChunk]:
     if resp.tool_calls:
         chunks.append(ChatChunk(tool_calls=[
             {"index": i, **call} for i, call in enumerate(resp.tool_calls)]))
-    chunks.append(ChatChunk(finish_reason=resp.finish_reason or "stop", usage=resp.usage))
+    chunks.append(ChatChunk(finish_reason=resp.finish_reason or "stop", usage=resp.usage,
+                            stop_sequence=resp.stop_sequence))
     return chunks
 
 
@@ -49,12 +52,13 @@ class StreamCollector:
     """Gathers a stream's chunks into the answer it amounts to (tool-call deltas merged by
     index, arguments concatenated), so a streamed answer can be cached too."""
 
-    __slots__ = ("parts", "calls", "finish_reason")
+    __slots__ = ("parts", "calls", "finish_reason", "stop_sequence")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
+        self.stop_sequence: str | None = None
 
     def add(self, chunk: ChatChunk) -> None:
         if chunk.content:
@@ -64,6 +68,8 @@ class StreamCollector:
                 self._call(delta)
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
+        if chunk.stop_sequence is not None:
+            self.stop_sequence = chunk.stop_sequence
 
     def _call(self, delta: dict[str, Any]) -> None:
         index = delta.get("index", len(self.calls))
@@ -83,4 +89,4 @@ class StreamCollector:
         calls = [self.calls[i] for i in sorted(self.calls)]
         return ChatResponse(content="".join(self.parts) if self.parts or not calls else None,
                             tool_calls=calls, finish_reason=self.finish_reason or "stop",
-                            usage=usage)
+                            usage=usage, stop_sequence=self.stop_sequence)

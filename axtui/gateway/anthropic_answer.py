@@ -46,22 +46,35 @@ _TYPE = {
 }
 
 
-def stop_reason(finish: str | None, tool_calls: bool) -> str:
+def stop_reason(finish: str | None, tool_calls: bool,
+                stop_sequence: str | None = None) -> str:
     reason = _STOP.get(finish or "stop", "end_turn")
     if reason == "end_turn" and tool_calls:  # some providers say `stop` after a tool call
         return "tool_use"
+    if reason == "end_turn" and stop_sequence is not None:  # the upstream said which one
+        return "stop_sequence"
     return reason
 
 
+def _stop_fields(refused: bool, finish: str | None, tool_calls: bool,
+                 sequence: str | None) -> dict[str, Any]:
+    """`stop_reason` and `stop_sequence`, the latter only beside stop_reason stop_sequence
+    (an upstream that cannot say which sequence stopped it reads as end_turn)."""
+    reason = "refusal" if refused else stop_reason(finish, tool_calls, sequence)
+    return {"stop_reason": reason,
+            "stop_sequence": sequence if reason == "stop_sequence" else None}
+
+
 def usage_json(u: Usage | None) -> dict[str, int]:
-    """Anthropic counts cache reads apart from `input_tokens`; the engine's prompt_tokens
-    include them (OpenAI's meaning). Cache writes are not tracked by the engine: 0."""
+    """Anthropic counts cache reads and cache writes apart from `input_tokens`; the
+    engine's prompt_tokens include both (OpenAI's meaning)."""
     u = u or Usage()
     cached = min(u.cached_prompt_tokens, u.prompt_tokens)
+    written = min(u.cache_write_tokens, u.prompt_tokens - cached)
     return {
-        "input_tokens": u.prompt_tokens - cached,
+        "input_tokens": u.prompt_tokens - cached - written,
         "output_tokens": u.completion_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }
 
@@ -97,9 +110,8 @@ def message_body(resp: ChatResponse, msg_id: str, model: str) -> bytes:
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": "refusal" if resp.refusal else stop_reason(resp.finish_reason,
-                                                                  bool(resp.tool_calls)),
-        "stop_sequence": None,
+        **_stop_fields(bool(resp.refusal), resp.finish_reason, bool(resp.tool_calls),
+                       resp.stop_sequence),
         "usage": usage_json(resp.usage),
     })
 
@@ -112,7 +124,8 @@ class MessageEvents:
     """The SSE events of one stream, from the engine's chunks. Text opens a text block,
     each tool call (by its OpenAI `index`) a tool_use block; a new block closes the last."""
 
-    __slots__ = ("_id", "_model", "_blocks", "_open", "_tools", "_finish", "_refused")
+    __slots__ = ("_id", "_model", "_blocks", "_open", "_tools", "_finish", "_refused",
+                 "_sequence")
 
     def __init__(self, msg_id: str, model: str) -> None:
         self._id, self._model = msg_id, model
@@ -121,6 +134,7 @@ class MessageEvents:
         self._tools: dict[int, int] = {}  # tool call index → its block
         self._finish: str | None = None
         self._refused = False  # the upstream said `delta.refusal`: stop_reason "refusal"
+        self._sequence: str | None = None  # the stop sequence the final chunk named
 
     def start(self, input_tokens: int) -> bytes:
         """message_start (with the engine's estimate of the input; message_delta carries
@@ -172,6 +186,8 @@ class MessageEvents:
                     "delta": {"type": "input_json_delta", "partial_json": fn["arguments"]}}))
         if c.finish_reason:
             self._finish = c.finish_reason
+        if c.stop_sequence is not None:
+            self._sequence = c.stop_sequence
         return b"".join(out)
 
     def end(self, usage: Usage | None) -> bytes:
@@ -181,9 +197,8 @@ class MessageEvents:
         self._close(out)
         out.append(_event(b"message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": "refusal" if self._refused
-                      else stop_reason(self._finish, bool(self._tools)),
-                      "stop_sequence": None},
+            "delta": _stop_fields(self._refused, self._finish, bool(self._tools),
+                                  self._sequence),
             "usage": usage_json(usage)}))
         out.append(_event(b"message_stop", {"type": "message_stop"}))
         return b"".join(out)

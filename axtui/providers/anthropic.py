@@ -2,8 +2,8 @@
 OpenAI chat shape axtui speaks inside.
 
 Usage: Anthropic's `input_tokens` excludes cache reads and cache writes; we report
-`prompt_tokens` as all input tokens (OpenAI's meaning) and `cached_prompt_tokens` as the
-cache reads within them.
+`prompt_tokens` as all input tokens (OpenAI's meaning), `cached_prompt_tokens` as the
+cache reads within them and `cache_write_tokens` as the cache writes within them.
 """
 
 from __future__ import annotations
@@ -186,11 +186,7 @@ class AnthropicProvider(Provider):
                     return
             if state.stop_reason is None:  # cut before message_delta / message_stop
                 raise ProviderError(ErrorKind.malformed, "upstream stream ended before it finished")
-            yield ChatChunk(
-                finish_reason=_FINISH.get(state.stop_reason, "stop"),
-                usage=state.usage(),
-                ratelimit=ratelimit,
-            )
+            yield state.final(ratelimit)
 
     def error_from_body(self, status: int, raw: bytes, rl: RateLimitInfo) -> ProviderError:
         try:
@@ -347,12 +343,18 @@ def _usage(u: dict[str, Any]) -> Usage:
         v = u.get(key)
         return v if isinstance(v, int) and v >= 0 else 0
 
-    cache_read = n("cache_read_input_tokens")
+    cache_read, cache_write = n("cache_read_input_tokens"), n("cache_creation_input_tokens")
     return Usage(
-        prompt_tokens=n("input_tokens") + cache_read + n("cache_creation_input_tokens"),
+        prompt_tokens=n("input_tokens") + cache_read + cache_write,
         completion_tokens=n("output_tokens"),
         cached_prompt_tokens=cache_read,
+        cache_write_tokens=cache_write,
     )
+
+
+def _stop_sequence(stop_reason: str | None, sequence: Any) -> str | None:
+    """The stop sequence that ended the answer, when Anthropic says one did."""
+    return sequence if stop_reason == "stop_sequence" and isinstance(sequence, str) else None
 
 
 def _message(data: dict[str, Any], status: int, rl: RateLimitInfo | None) -> ChatResponse:
@@ -387,6 +389,7 @@ def _message(data: dict[str, Any], status: int, rl: RateLimitInfo | None) -> Cha
         id=str(data.get("id") or ""),
         status=status,
         ratelimit=rl,
+        stop_sequence=_stop_sequence(data.get("stop_reason"), data.get("stop_sequence")),
     )
 
 
@@ -399,6 +402,7 @@ class _StreamState:
         self.delta_usage: dict[str, Any] = {}
         self.tool_index: dict[int, int] = {}
         self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
         self.stopped = False
 
     def usage(self) -> Usage:
@@ -435,11 +439,16 @@ class _StreamState:
                 )
         elif kind == "message_delta":
             self.stop_reason = data["delta"].get("stop_reason") or self.stop_reason
+            self.stop_sequence = _stop_sequence(
+                self.stop_reason, data["delta"].get("stop_sequence")) or self.stop_sequence
             usage = data.get("usage") or {}  # cumulative counts; absent fields may be null
             self.delta_usage.update({k: v for k, v in usage.items() if v is not None})
         elif kind == "message_stop":
             self.stopped = True
-            return ChatChunk(
-                finish_reason=_FINISH.get(self.stop_reason or "", "stop"), usage=self.usage()
-            )
+            return self.final()
         return None  # ping, content_block_stop, thinking deltas, events added later
+
+    def final(self, ratelimit: RateLimitInfo | None = None) -> ChatChunk:
+        return ChatChunk(finish_reason=_FINISH.get(self.stop_reason or "", "stop"),
+                         usage=self.usage(), ratelimit=ratelimit,
+                         stop_sequence=self.stop_sequence)

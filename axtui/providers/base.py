@@ -82,6 +82,9 @@ class ChatResponse:
     refusal: str | None = None  # the model declined (OpenAI's `message.refusal`)
     logprobs: dict[str, Any] | None = None  # OpenAI's `choices[0].logprobs`, when asked for
     usage_reported: bool = True  # False: the upstream sent none; the engine estimates it
+    # which of the request's stop sequences ended the answer, when the upstream says so
+    # (Anthropic does; OpenAI's finish_reason "stop" does not tell)
+    stop_sequence: str | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +100,7 @@ class ChatChunk:
     ratelimit: RateLimitInfo | None = None
     refusal: str | None = None  # a piece of `delta.refusal`
     logprobs: dict[str, Any] | None = None  # this chunk's `choices[0].logprobs`
+    stop_sequence: str | None = None  # with the final chunk: as ChatResponse.stop_sequence
 
 
 # --------------------------------------------------------------------------- secrets

@@ -93,7 +93,7 @@ def filler_text(tokens: int) -> str:
 
 def _usage(d: _Draw) -> Usage:
     return trusted(Usage, {"prompt_tokens": d.prompt_tokens, "completion_tokens": d.tokens,
-                           "cached_prompt_tokens": 0})
+                           "cached_prompt_tokens": 0, "cache_write_tokens": 0})
 
 
 def _prompt_shape(messages: list[dict[str, Any]]) -> tuple[int, bool]:

@@ -149,7 +149,9 @@ class AnthropicUpstream(LoopbackUpstream):
                     "input": c.arguments,
                 }
             )
-        stop = ans.finish_reason or ("tool_use" if ans.tool_calls else "end_turn")
+        stop = ans.finish_reason or ("tool_use" if ans.tool_calls else
+                                     "stop_sequence" if ans.stop_sequence else "end_turn")
+        sequence = ans.stop_sequence if stop == "stop_sequence" else None
         usage = self._usage(ans, body)
         headers = {"request-id": f"req_{mid}"}
         message = {
@@ -159,7 +161,7 @@ class AnthropicUpstream(LoopbackUpstream):
             "model": model,
             "content": blocks,
             "stop_reason": stop,
-            "stop_sequence": None,
+            "stop_sequence": sequence,
             "usage": usage,
         }
         if not body.get("stream"):
@@ -168,6 +170,7 @@ class AnthropicUpstream(LoopbackUpstream):
             **message,
             "content": [],
             "stop_reason": None,
+            "stop_sequence": None,
             "usage": {**usage, "output_tokens": 1},
         }
         frames = [sse({"type": "message_start", "message": start}, "message_start")]
@@ -177,7 +180,7 @@ class AnthropicUpstream(LoopbackUpstream):
             sse(
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "delta": {"stop_reason": stop, "stop_sequence": sequence},
                     "usage": {"output_tokens": usage["output_tokens"]},
                 },
                 "message_delta",
@@ -225,10 +228,10 @@ class AnthropicUpstream(LoopbackUpstream):
             completion = approx_tokens(ans.text or "") + sum(
                 approx_tokens(orjson.dumps(c.arguments).decode()) + 3 for c in ans.tool_calls
             )
-        # Anthropic's input_tokens excludes the tokens read from the cache.
+        # Anthropic's input_tokens excludes the tokens read from and written to the cache.
         return {
-            "input_tokens": max(0, prompt - ans.cached_tokens),
+            "input_tokens": max(0, prompt - ans.cached_tokens - ans.cache_write_tokens),
             "output_tokens": completion,
-            "cache_creation_input_tokens": 0,
+            "cache_creation_input_tokens": ans.cache_write_tokens,
             "cache_read_input_tokens": ans.cached_tokens,
         }

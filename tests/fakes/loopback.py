@@ -65,6 +65,8 @@ class Answer:
     prompt_tokens: int | None = None  # None: estimated from the request
     completion_tokens: int | None = None  # None: estimated from the answer
     cached_tokens: int = 0
+    cache_write_tokens: int = 0  # prompt tokens written to the cache (vendors that say so)
+    stop_sequence: str | None = None  # the stop sequence that ended it (vendors that say so)
 
 
 Script = Callable[[ReceivedRequest], Reply]
@@ -139,6 +141,8 @@ class LoopbackUpstream:
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
         cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        stop_sequence: str | None = None,
         headers: dict[str, str] | None = None,
         delay_s: float = 0.0,
         event_delay_s: float = 0.0,
@@ -154,6 +158,8 @@ class LoopbackUpstream:
             prompt_tokens,
             completion_tokens,
             cached_tokens,
+            cache_write_tokens,
+            stop_sequence,
         )
 
         def script(rec: ReceivedRequest) -> Reply:

@@ -136,3 +136,40 @@ def test_a_streamed_refusal_is_text_deltas_then_stop_reason_refusal():
     assert "".join(e["delta"]["text"] for e in parsed if e["type"] == "content_block_delta") \
         == "I can't help."
     assert parsed[-2]["delta"]["stop_reason"] == "refusal"
+
+
+def test_usage_counts_cache_writes_apart_from_input_tokens():
+    u = Usage(prompt_tokens=1000, completion_tokens=9, cached_prompt_tokens=300,
+              cache_write_tokens=600)
+    assert usage_json(u) == {"input_tokens": 100, "output_tokens": 9,
+                             "cache_creation_input_tokens": 600,
+                             "cache_read_input_tokens": 300}
+
+
+def test_a_stop_sequence_the_upstream_named_is_stop_reason_stop_sequence():
+    resp = ChatResponse(content="one, two", finish_reason="stop", stop_sequence="three")
+    body = orjson.loads(message_body(resp, "msg_1", "chat"))
+    assert (body["stop_reason"], body["stop_sequence"]) == ("stop_sequence", "three")
+
+
+def test_a_stop_the_upstream_did_not_explain_is_end_turn_with_no_sequence():
+    body = orjson.loads(message_body(ChatResponse(content="Done.", finish_reason="stop"),
+                                     "msg_1", "chat"))
+    assert (body["stop_reason"], body["stop_sequence"]) == ("end_turn", None)
+
+
+def test_a_stop_sequence_beside_a_length_cut_is_not_reported():
+    resp = ChatResponse(content="cut", finish_reason="length", stop_sequence="END")
+    body = orjson.loads(message_body(resp, "msg_1", "chat"))
+    assert (body["stop_reason"], body["stop_sequence"]) == ("max_tokens", None)
+
+
+def test_a_streamed_stop_sequence_is_in_message_delta():
+    ev = MessageEvents("msg_1", "chat")
+    frames = ev.chunk(ChatChunk(content="one, two"))
+    frames += ev.chunk(ChatChunk(finish_reason="stop", stop_sequence="three"))
+    frames += ev.end(Usage(prompt_tokens=30, completion_tokens=4, cache_write_tokens=20))
+    delta = events(frames)[-2]
+    assert delta["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "three"}
+    assert delta["usage"]["cache_creation_input_tokens"] == 20
+    assert delta["usage"]["input_tokens"] == 10

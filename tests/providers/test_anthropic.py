@@ -227,6 +227,29 @@ async def test_cache_reads_count_as_cached_prompt_tokens(up, http_client):
     assert resp.usage.cached_prompt_tokens == 800
 
 
+async def test_cache_writes_count_within_prompt_tokens_and_apart(up, http_client):
+    up.answer("Written.", prompt_tokens=1000, completion_tokens=2, cached_tokens=300,
+              cache_write_tokens=600)
+    resp = await make(up, http_client).complete(ChatRequest(HELLO), MODEL)
+    assert resp.usage.prompt_tokens == 1000  # input (100) + cache reads + cache writes
+    assert resp.usage.cached_prompt_tokens == 300
+    assert resp.usage.cache_write_tokens == 600
+
+
+async def test_stop_sequence_that_ended_the_answer_is_named(up, http_client):
+    up.answer("The list: one, two", stop_sequence="\n\n")
+    resp = await make(up, http_client).complete(ChatRequest(HELLO, stop=["\n\n", "END"]),
+                                                MODEL)
+    assert resp.finish_reason == "stop"  # OpenAI's shape has no stop_sequence reason
+    assert resp.stop_sequence == "\n\n"
+
+
+async def test_an_answer_that_ended_its_turn_names_no_stop_sequence(up, http_client):
+    up.answer("Done.")
+    resp = await make(up, http_client).complete(ChatRequest(HELLO, stop=["END"]), MODEL)
+    assert resp.finish_reason == "stop" and resp.stop_sequence is None
+
+
 async def test_max_tokens_stop_reason_is_length(up, http_client):
     up.answer("Cut short", finish_reason="max_tokens")
     resp = await make(up, http_client).complete(ChatRequest(HELLO, max_tokens=3), MODEL)
@@ -245,6 +268,22 @@ async def test_streaming_text_yields_deltas_then_usage_on_final_chunk(up, http_c
     assert final.usage is not None
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (21, 6)
     assert up.requests[-1].body["stream"] is True
+    assert final.stop_sequence is None
+
+
+async def test_streamed_stop_sequence_and_cache_writes_arrive_on_the_final_chunk(
+    up, http_client
+):
+    up.answer("One two", prompt_tokens=900, completion_tokens=2, cached_tokens=100,
+              cache_write_tokens=700, stop_sequence="three")
+    chunks = await collect(make(up, http_client).stream(
+        ChatRequest(HELLO, stop=["three"]), MODEL))
+    final = chunks[-1]
+    assert (final.finish_reason, final.stop_sequence) == ("stop", "three")
+    assert final.usage is not None
+    assert (final.usage.prompt_tokens, final.usage.cached_prompt_tokens,
+            final.usage.cache_write_tokens) == (900, 100, 700)
+    assert all(c.stop_sequence is None for c in chunks[:-1])
 
 
 async def test_streaming_tool_calls_arrive_as_indexed_deltas(up, http_client):
