@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import orjson
 import pytest
 
 from axtui.cache import keys
@@ -162,6 +163,23 @@ def test_an_answer_survives_bytes_and_replays_as_the_same_stream():
     again = c.response(back.usage)
     assert (again.content, again.tool_calls, again.finish_reason) == (
         resp.content, resp.tool_calls, resp.finish_reason)
+
+
+def test_the_stop_sequence_that_ended_an_answer_survives_bytes_and_replay():
+    resp = ChatResponse(content="one, two", finish_reason="stop", stop_sequence="three",
+                        usage=Usage(prompt_tokens=5, completion_tokens=3))
+    back = decode(encode(resp))
+    assert back.stop_sequence == "three"
+    c = StreamCollector()
+    for chunk in replay(back):
+        c.add(chunk)
+    assert c.response(back.usage).stop_sequence == "three"
+
+
+def test_an_entry_cached_before_stop_sequences_were_kept_decodes_without_one():
+    old = orjson.dumps({"content": "hi", "tool_calls": [], "finish_reason": "stop",
+                        "model": "m", "usage": [1, 2, 0]})
+    assert decode(old).stop_sequence is None
 
 
 def _questions(n: int) -> list[str]:

@@ -133,6 +133,33 @@ def test_a_message_served_by_an_anthropic_upstream_reports_its_cache_reads(env):
     assert msg.usage.cache_creation_input_tokens == 0
 
 
+def test_an_anthropic_upstream_that_stopped_on_a_sequence_says_which(env):
+    env.claude.answer("one, two", stop_sequence="three")
+    msg = client(env).messages.create(model="claude", stop_sequences=["three"], **hi())
+    assert upstream_body(env.claude)["stop_sequences"] == ["three"]
+    assert (msg.stop_reason, msg.stop_sequence) == ("stop_sequence", "three")
+
+
+def test_an_anthropic_upstreams_cache_writes_are_reported_and_recorded(env):
+    env.claude.answer("Written.", prompt_tokens=700, cached_tokens=100, cache_write_tokens=500)
+    raw = client(env).messages.with_raw_response.create(model="claude", **hi())
+    usage = raw.parse().usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens,
+            usage.cache_creation_input_tokens) == (100, 100, 500)
+    rid = raw.headers["x-request-id"]
+    [rec] = wait_for_records(env.served.store_url, lambda r: r.id == rid)
+    assert rec.usage is not None
+    assert (rec.usage.prompt_tokens, rec.usage.cache_write_tokens) == (700, 500)
+
+
+def test_the_openai_face_keeps_finish_reason_stop_for_a_stop_sequence(env):
+    env.claude.answer("one, two", stop_sequence="three")
+    resp = env.client().chat.completions.create(
+        model="claude", stop=["three"], messages=[{"role": "user", "content": "hi"}])
+    assert resp.choices[0].finish_reason == "stop"
+    assert resp.choices[0].message.content == "one, two"
+
+
 def test_a_message_served_by_gemini_comes_back_the_same_way(env):
     msg = client(env).messages.create(model="gemini", **hi())
     assert msg.content[0].text == "Hallo from Gemini."
@@ -292,6 +319,15 @@ def test_a_stream_served_by_an_anthropic_upstream_reports_its_cache_reads(env):
         final = s.get_final_message()
     assert final.content[0].text == "Streamed and cached."
     assert (final.usage.input_tokens, final.usage.cache_read_input_tokens) == (10, 40)
+
+
+def test_a_stream_from_an_anthropic_upstream_names_its_stop_sequence_and_cache_writes(env):
+    env.claude.answer("one, two", prompt_tokens=90, cache_write_tokens=80, stop_sequence="three")
+    with client(env).messages.stream(model="claude", stop_sequences=["three"], **hi()) as s:
+        final = s.get_final_message()
+    assert final.content[0].text == "one, two"
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "three")
+    assert (final.usage.input_tokens, final.usage.cache_creation_input_tokens) == (10, 80)
 
 
 def test_a_stream_that_fails_after_it_began_ends_with_an_error_event(env):

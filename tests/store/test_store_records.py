@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,14 +58,16 @@ def full_record() -> RequestRecord:
                 latency_ms=1700.125,
                 ttft_ms=210.0,
                 status=200,
-                usage=Usage(prompt_tokens=300, completion_tokens=40, cached_prompt_tokens=100),
+                usage=Usage(prompt_tokens=300, completion_tokens=40, cached_prompt_tokens=100,
+                  cache_write_tokens=150),
                 cost_nano=1_234_567_891_234,
             ),
         ],
         outcome=Outcome.ok,
         status=200,
         deployment="openai/gpt-4o",
-        usage=Usage(prompt_tokens=300, completion_tokens=40, cached_prompt_tokens=100),
+        usage=Usage(prompt_tokens=300, completion_tokens=40, cached_prompt_tokens=100,
+                  cache_write_tokens=150),
         latency_ms=1731.625,
         ttft_ms=241.5,
         cost_nano=1_234_567_891_234,
@@ -80,6 +83,16 @@ def test_a_record_round_trips_exactly_through_the_store(store):
         assert recorder.submit(original)
     assert store.get_record("req-full") == original
     assert store.recent_records() == [original]
+
+
+def test_a_record_written_before_usage_had_cache_writes_still_parses():
+    line = orjson.loads(record_json(full_record()))
+    for usage in (line["usage"], line["attempts"][1]["usage"]):
+        del usage["cache_write_tokens"]
+    old = RequestRecord.model_validate_json(orjson.dumps(line))
+    assert old.usage == Usage(prompt_tokens=300, completion_tokens=40, cached_prompt_tokens=100)
+    assert old.usage.cache_write_tokens == 0
+    assert old.attempts[1].usage.cache_write_tokens == 0
 
 
 def test_request_columns_hold_what_queries_filter_and_sum_on(store):
