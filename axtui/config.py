@@ -140,6 +140,7 @@ class Price(_Strict):
     input: Money
     output: Money
     cached_input: Money | None = None
+    cache_write_input: Money | None = None  # prompt tokens written to the cache; default input
 
 
 class AudioConfig(_Strict):

@@ -74,7 +74,7 @@ class Pending:
             "retry_after_s": None,
             "usage": usage,
             "cost_nano": spec.cost_nano(usage.prompt_tokens, usage.completion_tokens,
-                                        usage.cached_prompt_tokens)
+                                        usage.cached_prompt_tokens, usage.cache_write_tokens)
             if cost_nano is None else cost_nano,
             "backoff_ms": 0.0,
         }))
@@ -122,7 +122,7 @@ def _cost(st: DeploymentState, usage: Usage | None) -> int:
     if usage is None:
         return 0
     return st.spec.cost_nano(usage.prompt_tokens, usage.completion_tokens,
-                             usage.cached_prompt_tokens)
+                             usage.cached_prompt_tokens, usage.cache_write_tokens)
 
 
 async def call(st: DeploymentState, remaining: float, plan: Plan, clock: Clock) -> ChatResponse:

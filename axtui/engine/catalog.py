@@ -113,15 +113,20 @@ class DeploymentSpec:
     price_in: int  # femto-dollars per prompt token
     price_out: int  # femto-dollars per completion token
     price_cached: int  # femto-dollars per cached prompt token
+    price_cache_write: int  # femto-dollars per prompt token written to the cache
     price_source: str  # "config" | "genai-prices" | "unknown"
     audio: AudioSpec | None = None  # a transcription deployment's formats, size and price
 
-    def cost_nano(self, prompt_tokens: int, completion_tokens: int, cached: int = 0) -> int:
-        """Exact cost in nano-dollars, rounded half up once per call."""
+    def cost_nano(self, prompt_tokens: int, completion_tokens: int, cached: int = 0,
+                  written: int = 0) -> int:
+        """Exact cost in nano-dollars, rounded half up once per call. `cached` (cache reads)
+        and `written` (cache writes) are within `prompt_tokens`."""
         cached = min(cached, prompt_tokens)
+        written = min(written, prompt_tokens - cached)
         femto = (
-            (prompt_tokens - cached) * self.price_in
+            (prompt_tokens - cached - written) * self.price_in
             + cached * self.price_cached
+            + written * self.price_cache_write
             + completion_tokens * self.price_out
         )
         return (femto + 500_000) // 1_000_000
@@ -171,8 +176,9 @@ def lookup_price(vendor: str, model: str) -> tuple[Price | None, int | None]:
     if inp is None or out is None:
         return None, None
     cached = _base_price(getattr(mp, "cache_read_mtok", None))
+    written = _base_price(getattr(mp, "cache_write_mtok", None))  # 5-minute writes
     ctx = getattr(calc.model, "context_window", None)
-    return Price(input=inp, output=out, cached_input=cached), ctx
+    return Price(input=inp, output=out, cached_input=cached, cache_write_input=written), ctx
 
 
 def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
@@ -209,6 +215,10 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
         price_out=_femto(price.output if price else None),
         price_cached=_femto(
             price.cached_input if price and price.cached_input is not None
+            else (price.input if price else None)
+        ),
+        price_cache_write=_femto(
+            price.cache_write_input if price and price.cache_write_input is not None
             else (price.input if price else None)
         ),
         price_source=source,

@@ -187,14 +187,16 @@ class Outcomes:
             for st in route.deployments:  # providers is priced alike
                 spec = st.spec
                 if needs.caps <= spec.capabilities and window <= spec.context_window:
-                    by_price.setdefault((spec.price_in, spec.price_out, spec.price_cached), spec)
+                    by_price.setdefault((spec.price_in, spec.price_out, spec.price_cached,
+                                         spec.price_cache_write), spec)
             specs = route.cache[key] = list(by_price.values())
         if not specs:
             return None
         pt, ct, cached = usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens
-        best = specs[0].cost_nano(pt, ct, cached)
+        written = usage.cache_write_tokens
+        best = specs[0].cost_nano(pt, ct, cached, written)
         for spec in specs[1:]:
-            c = spec.cost_nano(pt, ct, cached)
+            c = spec.cost_nano(pt, ct, cached, written)
             if c < best:
                 best = c
         return best

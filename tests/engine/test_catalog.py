@@ -94,6 +94,30 @@ def test_cached_tokens_beyond_the_prompt_are_not_discounted_twice():
     assert s.cost_nano(100, 0, cached=1_000) == s.cost_nano(100, 0, cached=100) == 100_000
 
 
+def test_cache_writes_are_priced_at_the_cache_write_rate():
+    s = spec(price={"input": "2", "output": "8", "cached_input": "1",
+                    "cache_write_input": "2.5"})
+    # 100 * $2/M + 300 * $1/M + 600 * $2.5/M = $0.0020
+    assert s.cost_nano(1000, 0, cached=300, written=600) == 2_000_000
+
+
+def test_cache_writes_without_a_write_price_cost_the_input_rate():
+    s = spec(price={"input": "2", "output": "8"})
+    assert s.cost_nano(1000, 0, written=600) == s.cost_nano(1000, 0) == 2_000_000
+
+
+def test_cache_writes_beyond_the_uncached_prompt_are_not_counted_twice():
+    s = spec(price={"input": "2", "output": "8", "cached_input": "1",
+                    "cache_write_input": "2.5"})
+    assert s.cost_nano(100, 0, cached=40, written=1_000) \
+        == s.cost_nano(100, 0, cached=40, written=60) == 190_000
+
+
+def test_claudes_bundled_price_makes_a_cache_write_cost_a_quarter_more_than_input():
+    s = spec("claude-3-5-haiku-latest", ANTHROPIC)
+    assert s.cost_nano(1_000_000, 0, written=1_000_000) * 4 == s.cost_nano(1_000_000, 0) * 5
+
+
 def test_sub_nano_amounts_round_half_up_once_per_call():
     s = spec(price={"input": "0.0005", "output": "0.000499"})  # 0.5 and 0.499 nano a token
     assert s.cost_nano(1, 0) == 1

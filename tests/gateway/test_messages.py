@@ -41,7 +41,7 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image bytes").decode()
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> Iterator[Env]:
     """conftest's gateway, its deployments able to see images, and a route `down` whose
-    one upstream always answers 503."""
+    one upstream always answers 503; `claude` priced for cache reads and writes."""
     loop = LoopThread()
     os.environ[UPSTREAM_KEY_ENV] = "sk-unused-0123456789"
     fakes = {
@@ -60,6 +60,8 @@ def env(tmp_path_factory) -> Iterator[Env]:
     data = config_data(fakes, store_url)
     for d in data["deployments"]:
         d["capabilities"] = [*d["capabilities"], "vision", "json_schema"]
+        if d["provider"] == "claude":  # Anthropic's ratios: reads 0.1x input, writes 1.25x
+            d["price"] = {**d["price"], "cached_input": "0.1", "cache_write_input": "1.25"}
     data["providers"]["down"] = openai_provider(down.base_url)
     data["deployments"].append({**data["deployments"][0], "provider": "down", "model": "d"})
     data["routes"]["down"] = {"candidates": ["down/d"], "max_attempts": 2}
@@ -141,7 +143,8 @@ def test_an_anthropic_upstream_that_stopped_on_a_sequence_says_which(env):
 
 
 def test_an_anthropic_upstreams_cache_writes_are_reported_and_recorded(env):
-    env.claude.answer("Written.", prompt_tokens=700, cached_tokens=100, cache_write_tokens=500)
+    env.claude.answer("Written.", prompt_tokens=700, completion_tokens=10, cached_tokens=100,
+                      cache_write_tokens=500)
     raw = client(env).messages.with_raw_response.create(model="claude", **hi())
     usage = raw.parse().usage
     assert (usage.input_tokens, usage.cache_read_input_tokens,
@@ -150,6 +153,9 @@ def test_an_anthropic_upstreams_cache_writes_are_reported_and_recorded(env):
     [rec] = wait_for_records(env.served.store_url, lambda r: r.id == rid)
     assert rec.usage is not None
     assert (rec.usage.prompt_tokens, rec.usage.cache_write_tokens) == (700, 500)
+    # per Mtok $1 input, $0.10 cache read, $1.25 cache write, $2 output (the env's price):
+    # 100 * 1 + 100 * 0.1 + 500 * 1.25 + 10 * 2 = $755 / 1e6
+    assert rec.cost_nano == 755_000
 
 
 def test_the_openai_face_keeps_finish_reason_stop_for_a_stop_sequence(env):
