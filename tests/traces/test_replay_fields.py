@@ -61,3 +61,19 @@ def test_a_line_the_model_refuses_is_refused_with_its_reason(spoil):
     assert not plain(d)
     got = parse(orjson.dumps(d))
     assert isinstance(got, ValidationError)
+
+
+def test_a_record_from_an_older_axtui_takes_the_cheap_path_with_its_new_fields_defaulted():
+    """A trace recorded before fields were added (here: every field after `flags`, and the
+    attempts' and usage's newest) reads as the model would read it, without pydantic."""
+    r = record(attempts=[attempt()])
+    d = orjson.loads(line_of(r))
+    newest = list(d)[list(d).index("flags") + 1:]
+    for k in newest:
+        del d[k]
+    del d["usage"]["cache_write_tokens"]
+    del d["attempts"][0]["usage"]["cache_write_tokens"]
+    fields, kept = parse(orjson.dumps(d))
+    assert list(fields) == list(RequestRecord.model_fields)
+    assert RequestRecord.model_validate(fields) == RequestRecord.model_validate(d)
+    assert orjson.loads(kept) == fields

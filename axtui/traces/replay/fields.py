@@ -42,6 +42,9 @@ def _takes(annotation: Any) -> frozenset[type]:
     return frozenset({annotation})  # str, int, bool: exactly (a bool is no int here)
 
 
+_REQUIRED = object()
+
+
 class _Shape:
     """One model's fields: their order, and which tuples of value types it takes."""
 
@@ -49,6 +52,35 @@ class _Shape:
         self.keys = list(model.model_fields)
         self.takes = tuple(_takes(f.annotation) for f in model.model_fields.values())
         self.seen: dict[tuple, bool] = {}  # value types -> taken as they are
+        self.known = frozenset(self.keys)
+        self.defaults = {k: _REQUIRED if f.is_required() else f.get_default(
+            call_default_factory=True) for k, f in model.model_fields.items()}
+        self.template = dict(self.defaults)
+        self.plans: dict[tuple, tuple[str, ...] | bool] = {}
+
+    def fill(self, d: dict) -> dict | None:
+        """`d` with the fields it lacks at their defaults, in the model's order (a record
+        written before a field existed), or None when it lacks a required one or has a
+        field the model does not know. Judged once per distinct set of keys."""
+        keys = tuple(d)
+        fresh = self.plans.get(keys)
+        if fresh is None:
+            fresh = self.plans[keys] = self._plan(keys)
+        if fresh is False:
+            return None
+        out = self.template.copy()  # the model's order; update() keeps each key's place
+        out.update(d)
+        for k in fresh:  # missing mutable defaults: a list or dict of the record's own
+            out[k] = type(self.defaults[k])()
+        return out
+
+    def _plan(self, keys: tuple) -> tuple[str, ...] | bool:
+        if not self.known.issuperset(keys):
+            return False
+        missing = [k for k in self.keys if k not in keys]
+        if any(self.defaults[k] is _REQUIRED for k in missing):
+            return False
+        return tuple(k for k in missing if isinstance(self.defaults[k], list | dict))
 
     def fits(self, d: dict) -> bool:
         if list(d) != self.keys:
@@ -101,15 +133,50 @@ def plain(d: Any) -> bool:
 _RECORD_KEYS, _RECORD_SEEN = _RECORD.keys, _RECORD.seen
 
 
+def filled(d: dict) -> dict | None:
+    """A record written by an older axtui (fewer fields, here or in its attempts and
+    usage) with the missing fields at their defaults, or None if that does not make it."""
+    r = _RECORD.fill(d)
+    if r is None:
+        return None
+    usage = r["usage"]
+    if type(usage) is dict and list(usage) != _USAGE.keys:
+        r["usage"] = usage = _USAGE.fill(usage)
+        if usage is None:
+            return None
+    attempts = r["attempts"]
+    if type(attempts) is list:
+        fixed = []
+        for a in attempts:
+            if type(a) is dict and list(a) != _ATTEMPT.keys:
+                a = _ATTEMPT.fill(a)
+                if a is None:
+                    return None
+            if type(a) is dict and type(u := a.get("usage")) is dict and list(u) != _USAGE.keys:
+                u = _USAGE.fill(u)
+                if u is None:
+                    return None
+                a = {**a, "usage": u}
+            fixed.append(a)
+        r["attempts"] = fixed
+    return r
+
+
 def parse(line: bytes) -> tuple[dict, bytes] | ValidationError:
     """The record's fields and its JSON line (the line itself when it is plain, else as
-    the model writes it), or pydantic's error for a line that is no record."""
+    the model writes it), or pydantic's error for a line that is no record. A record from
+    an older axtui, short of fields added since, takes the cheap path too: its missing
+    fields at their defaults, the line written again by orjson."""
     try:
         d = orjson.loads(line)
     except orjson.JSONDecodeError:
         d = None
-    if d is not None and plain(d):
-        return d, line
+    if type(d) is dict:
+        if plain(d):
+            return d, line
+        r = filled(d)
+        if r is not None and plain(r):
+            return r, orjson.dumps(r)
     try:
         r = RequestRecord.model_validate_json(line)
     except ValidationError as err:
