@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import ssl
 import zlib
 from collections import deque
@@ -43,6 +44,8 @@ import yarl
 
 from axtui.providers.errors import ProviderError
 from axtui.records import ErrorKind
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 4.0  # below the 5 s many servers (uvicorn's default) keep an idle connection
 _USER_AGENT = b"user-agent: axtui\r\n"
@@ -414,6 +417,25 @@ class BodyStream:
         while data := await self.read():
             parts.append(data)
         return b"".join(parts)
+
+    @property
+    def ended(self) -> bool:
+        """The whole body has come (or the stream is closed)."""
+        return self._conn.complete or self._closed or self._ended
+
+    async def drain(self, within_s: float, most: int = 65536) -> None:
+        """Read what is left of a body whose events the caller has all (`[DONE]` came
+        before the chunked body's end): a body that ends within `within_s` leaves its
+        connection fit for the next request; one that goes on is closed by `close()`."""
+        if self._conn.complete or self._closed:
+            return
+        seen = 0
+        try:
+            async with asyncio.timeout(within_s):
+                while seen <= most and (piece := await self.read()):
+                    seen += len(piece)
+        except (TimeoutError, ProviderError) as e:  # close() drops the connection then
+            log.debug("stream body not drained (%s): its connection is closed", e)
 
     def close(self) -> None:
         if not self._closed:

@@ -23,6 +23,17 @@ from axtui.providers.sse import SseDecoder
 from axtui.records import ErrorKind
 
 T = TypeVar("T")
+DRAIN_S = 0.05  # after `[DONE]`, how long a body may take to end and keep its connection
+_DRAINING: set[asyncio.Future[None]] = set()
+
+
+async def _drain_then_close(body: BodyStream) -> None:
+    """A body whose events are all read but whose end has not come: read to its end (the
+    connection then goes back to the pool) or, past DRAIN_S, close it."""
+    try:
+        await body.drain(DRAIN_S)
+    finally:
+        body.close()
 
 # --------------------------------------------------------------------------- the shared client
 
@@ -172,8 +183,14 @@ class EventStream:
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._body is not None:
-            self._body.close()
+        body = self._body
+        if body is not None:
+            if et is None and not body.ended:  # all wanted is read; the body's end is not
+                task = asyncio.ensure_future(_drain_then_close(body))
+                _DRAINING.add(task)  # off the caller's path: its stream is over already
+                task.add_done_callback(_DRAINING.discard)
+            else:
+                body.close()
         if self._sse is not None:
             await self._sse.aclose()
         if self.response is not None:

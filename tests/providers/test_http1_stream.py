@@ -262,3 +262,25 @@ def test_a_character_split_across_pieces_is_kept():
     dec = SseDecoder()
     events = [e for i in range(len(raw)) for e in dec.feed(raw[i:i + 1])]
     assert [e.data for e in events] == ["héllo ✓"]
+
+
+async def test_a_body_ending_just_after_the_last_event_keeps_its_connection(scripted, pool):
+    """`[DONE]` came in one write and the chunked body's end in the next: draining what
+    is left lets the next stream reuse the connection."""
+    srv = await scripted([sse_head() + chunk(b"data: [DONE]\n\n"), END])
+    for _ in range(2):
+        body = await open_stream(pool, srv)
+        assert await body.read() == b"data: [DONE]\n\n"
+        srv.go.put_nowait(None)  # the end follows
+        await body.drain(1.0)
+        body.close()
+    assert srv.connections == 1
+
+
+async def test_a_body_that_goes_on_after_the_last_event_is_closed_not_reused(scripted, pool):
+    srv = await scripted([sse_head() + chunk(b"data: [DONE]\n\n"), END], then="wait")
+    body = await open_stream(pool, srv)
+    assert await body.read() == b"data: [DONE]\n\n"
+    await body.drain(0.05)  # nothing more comes: the wait runs out
+    body.close()
+    assert pool.open_connections == 0
