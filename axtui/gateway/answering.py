@@ -1,6 +1,7 @@
 """What every face's handler shares (chat completions, Anthropic's messages, audio
-transcriptions): the watch that cancels a handler when its client leaves, the x-axtui-*
-headers that say what happened to a request, and the engine's refusals as API errors.
+transcriptions): the request headers they read, the caller's context and the key's
+admission, the watch that cancels a handler when its client leaves, the x-axtui-* headers
+that say what happened to a request, and the engine's refusals as API errors.
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from axtui.engine.engine import RequestContext, RoutingError
-from axtui.gateway.asgi import Header, Receive
+from axtui.gateway.asgi import Header, Receive, Scope
 from axtui.gateway.errors import ApiError, for_kind
 from axtui.gateway.services import Services
 from axtui.records import ErrorKind, RequestRecord
@@ -20,6 +23,60 @@ if TYPE_CHECKING:
     from axtui.gateway.keys import CallerKey
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Head:
+    """The request headers every face reads, in one pass over them."""
+
+    auth: bytes | None = None
+    ctype: bytes | None = None
+    clen: bytes | None = None
+    tags: list[str] = field(default_factory=list)
+    picked: dict[str, str] = field(default_factory=dict)  # the ones routing rules match on
+
+
+def read_head(gw: Services, scope: Scope) -> Head:
+    h = Head()
+    rule_headers = gw.rule_headers
+    for k, v in scope["headers"]:
+        if k == b"authorization":
+            h.auth = v
+        elif k == b"content-type":
+            h.ctype = v
+        elif k == b"content-length":
+            h.clen = v
+        elif k == b"x-axtui-tags":
+            h.tags = [t.strip() for t in v.decode("latin-1").split(",") if t.strip()]
+        elif rule_headers and k in rule_headers:
+            h.picked[k.decode("latin-1")] = v.decode("latin-1")
+    return h
+
+
+def context(gw: Services, head: Head, key: CallerKey | None, user: str | None,
+            face: str | None = None) -> RequestContext:
+    return RequestContext(request_id=gw.next_id(), user=user,
+                          key_id=key.id if key is not None else None, headers=head.picked,
+                          tags=head.tags, face=face)
+
+
+def admit(gw: Services, key: CallerKey | None, model: str, ctx: RequestContext,
+          reject: Callable[[ErrorKind, str], RequestRecord]) -> None:
+    """Raise the caller's key's refusal of `model` (allow-list, rpm, budget) as an API
+    error, after `reject(kind, message)` has recorded it."""
+    if key is None:
+        return
+    refusal = gw.keys.admit(key, model)
+    if refusal is None:
+        return
+    message = refusal.message
+    if refusal.kind is ErrorKind.no_route:  # the same 404 as an unknown route
+        message = gw.no_such_model(model, key)
+    record = reject(refusal.kind, message)
+    err = for_kind(refusal.kind, record.status, message, refusal.retry_after_s)
+    err.headers.append((b"x-request-id", record.id.encode()))
+    err.headers += gw.ratelimit_headers(ctx.user, key)
+    raise err
 
 
 class Watch:

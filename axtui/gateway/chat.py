@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING
 from axtui.engine.engine import RequestContext, RoutingError
 from axtui.gateway.answering import (
     Watch,
+    admit,
     cache_header,
+    context,
     own_ms,
+    read_head,
     routing_error,
     shutdown,
     trail,
@@ -37,7 +40,6 @@ from axtui.gateway.asgi import (
 from axtui.gateway.errors import ApiError, for_kind
 from axtui.gateway.services import Services, services
 from axtui.gateway.wire import DONE, ChatCall, ChunkFrames, completion_body, parse_chat
-from axtui.records import ErrorKind
 
 if TYPE_CHECKING:
     from axtui.gateway.keys import CallerKey
@@ -48,43 +50,16 @@ log = logging.getLogger(__name__)
 async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     t0 = time.perf_counter()
     gw = services(scope)
-    auth = ctype = clen = tags = None
-    rule_headers = gw.rule_headers
-    picked: dict[str, str] = {}
-    for k, v in scope["headers"]:
-        if k == b"authorization":
-            auth = v
-        elif k == b"content-type":
-            ctype = v
-        elif k == b"content-length":
-            clen = v
-        elif k == b"x-axtui-tags":
-            tags = v
-        elif rule_headers and k in rule_headers:
-            picked[k.decode("latin-1")] = v.decode("latin-1")
-    key = gw.authenticate(auth)
-    if ctype is not None and b"json" not in ctype.split(b";", 1)[0]:
+    head = read_head(gw, scope)
+    key = gw.authenticate(head.auth)
+    if head.ctype is not None and b"json" not in head.ctype.split(b";", 1)[0]:
         raise ApiError(415, "Content-Type must be application/json",
                        code="unsupported_media_type")
-    raw = await read_body(receive, clen, gw.max_body_bytes, gw.body_timeout_s)
+    raw = await read_body(receive, head.clen, gw.max_body_bytes, gw.body_timeout_s)
     call = parse_chat(raw, gw.max_json_depth)
     req = call.request
-    ctx = RequestContext(
-        request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None,
-        headers=picked,
-        tags=[t.strip() for t in tags.decode("latin-1").split(",") if t.strip()] if tags else [],
-    )
-    if key is not None:
-        refusal = gw.keys.admit(key, req.model)
-        if refusal is not None:
-            message = refusal.message
-            if refusal.kind is ErrorKind.no_route:  # the same 404 as an unknown route
-                message = gw.no_such_model(req.model, key)
-            record = gw.reject(req, ctx, refusal.kind, message)
-            err = for_kind(refusal.kind, record.status, message, refusal.retry_after_s)
-            err.headers.append((b"x-request-id", record.id.encode()))
-            err.headers += gw.ratelimit_headers(ctx.user, key)
-            raise err
+    ctx = context(gw, head, key, req.user)
+    admit(gw, key, req.model, ctx, lambda kind, message: gw.reject(req, ctx, kind, message))
     if req.stream:
         await _stream(gw, call, ctx, key, t0, receive, send)
     else:

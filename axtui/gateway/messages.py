@@ -21,7 +21,17 @@ from typing import TYPE_CHECKING
 
 from axtui.engine.engine import RequestContext, RoutingError
 from axtui.engine.tokens import estimate_prompt
-from axtui.gateway.answering import Watch, cache_header, own_ms, routing_error, shutdown, trail
+from axtui.gateway.answering import (
+    Watch,
+    admit,
+    cache_header,
+    context,
+    own_ms,
+    read_head,
+    routing_error,
+    shutdown,
+    trail,
+)
 from axtui.gateway.anthropic_answer import MessageEvents, error_body, error_event, message_body
 from axtui.gateway.anthropic_request import MessagesCall, parse_count, parse_messages
 from axtui.gateway.asgi import (
@@ -38,7 +48,6 @@ from axtui.gateway.asgi import (
 )
 from axtui.gateway.errors import ApiError, for_kind, unauthorized
 from axtui.gateway.services import Services, services
-from axtui.records import ErrorKind
 
 if TYPE_CHECKING:
     from axtui.gateway.keys import CallerKey
@@ -80,40 +89,15 @@ def _caller(gw: Services, scope: Scope) -> CallerKey | None:
 async def messages(scope: Scope, receive: Receive, send: Send) -> None:
     t0 = time.perf_counter()
     gw = services(scope)
-    ctype = clen = tags = None
-    rule_headers = gw.rule_headers
-    picked: dict[str, str] = {}
-    for k, v in scope["headers"]:
-        if k == b"content-type":
-            ctype = v
-        elif k == b"content-length":
-            clen = v
-        elif k == b"x-axtui-tags":
-            tags = v
-        elif rule_headers and k in rule_headers:
-            picked[k.decode("latin-1")] = v.decode("latin-1")
+    head = read_head(gw, scope)
     key = _caller(gw, scope)
-    if ctype is not None and b"json" not in ctype.split(b";", 1)[0]:
+    if head.ctype is not None and b"json" not in head.ctype.split(b";", 1)[0]:
         raise ApiError(415, "Content-Type must be application/json")
-    raw = await read_body(receive, clen, gw.max_body_bytes, gw.body_timeout_s)
+    raw = await read_body(receive, head.clen, gw.max_body_bytes, gw.body_timeout_s)
     call = parse_messages(raw, gw.max_json_depth)
     req = call.request
-    ctx = RequestContext(
-        request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None,
-        headers=picked, face=FACE,
-        tags=[t.strip() for t in tags.decode("latin-1").split(",") if t.strip()] if tags else [],
-    )
-    if key is not None:
-        refusal = gw.keys.admit(key, req.model)
-        if refusal is not None:
-            message = refusal.message
-            if refusal.kind is ErrorKind.no_route:  # the same 404 as an unknown route
-                message = gw.no_such_model(req.model, key)
-            record = gw.reject(req, ctx, refusal.kind, message)
-            err = for_kind(refusal.kind, record.status, message, refusal.retry_after_s)
-            err.headers.append((b"x-request-id", record.id.encode()))
-            err.headers += gw.ratelimit_headers(ctx.user, key)
-            raise err
+    ctx = context(gw, head, key, req.user, FACE)
+    admit(gw, key, req.model, ctx, lambda kind, message: gw.reject(req, ctx, kind, message))
     if req.stream:
         await _stream(gw, call, ctx, key, t0, receive, send)
     else:

@@ -10,14 +10,22 @@ import asyncio
 import time
 
 from axtui.engine.audio import KNOWN_FORMATS, OPENAI_MAX_BYTES
-from axtui.engine.engine import RequestContext, RoutingError
-from axtui.gateway.answering import Watch, own_ms, routing_error, shutdown, trail
+from axtui.engine.engine import RoutingError
+from axtui.gateway.answering import (
+    Watch,
+    admit,
+    context,
+    own_ms,
+    read_head,
+    routing_error,
+    shutdown,
+    trail,
+)
 from axtui.gateway.asgi import Receive, Scope, Send, read_body, respond, respond_error
-from axtui.gateway.errors import ApiError, bad_request, for_kind
+from axtui.gateway.errors import ApiError, bad_request
 from axtui.gateway.multipart import Part, boundary_of, parse_form
 from axtui.gateway.services import services
 from axtui.providers.audio import CONTENT_TYPES, GRANULARITIES, TranscriptionRequest
-from axtui.records import ErrorKind
 
 MAX_FORM_BYTES = OPENAI_MAX_BYTES + 1024 * 1024  # the file, and room for the other fields
 _SUPPORTED = "[" + ", ".join(f"'{f}'" for f in sorted(KNOWN_FORMATS)) + "]"
@@ -30,43 +38,18 @@ _MAGIC = ((b"RIFF", "wav"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"ID3", "mp3")
 async def transcriptions(scope: Scope, receive: Receive, send: Send) -> None:
     t0 = time.perf_counter()
     gw = services(scope)
-    auth = ctype = clen = tags = None
-    rule_headers = gw.rule_headers
-    picked: dict[str, str] = {}
-    for k, v in scope["headers"]:
-        if k == b"authorization":
-            auth = v
-        elif k == b"content-type":
-            ctype = v
-        elif k == b"content-length":
-            clen = v
-        elif k == b"x-axtui-tags":
-            tags = v
-        elif rule_headers and k in rule_headers:
-            picked[k.decode("latin-1")] = v.decode("latin-1")
-    key = gw.authenticate(auth)
-    if ctype is None:
+    head = read_head(gw, scope)
+    key = gw.authenticate(head.auth)
+    if head.ctype is None:
         raise ApiError(415, "Content-Type must be multipart/form-data",
                        code="unsupported_media_type")
-    boundary_of(ctype)  # a wrong content type is refused before the body is read
-    raw = await read_body(receive, clen, MAX_FORM_BYTES, gw.body_timeout_s)
-    req = parse_request(parse_form(ctype, raw))
-    ctx = RequestContext(
-        request_id=gw.next_id(), user=req.user, key_id=key.id if key is not None else None,
-        headers=picked, tags=[t.strip() for t in tags.decode("latin-1").split(",") if t.strip()] if tags else [],
-    )
+    boundary_of(head.ctype)  # a wrong content type is refused before the body is read
+    raw = await read_body(receive, head.clen, MAX_FORM_BYTES, gw.body_timeout_s)
+    req = parse_request(parse_form(head.ctype, raw))
+    ctx = context(gw, head, key, req.user)
     audio = gw.engine.transcriptions
-    if key is not None:
-        refusal = gw.keys.admit(key, req.model)
-        if refusal is not None:
-            message = refusal.message
-            if refusal.kind is ErrorKind.no_route:
-                message = gw.no_such_model(req.model, key)
-            record = audio.reject(req, ctx, refusal.kind, message, reason="key limits").record
-            err = for_kind(refusal.kind, record.status, message, refusal.retry_after_s)
-            err.headers.append((b"x-request-id", record.id.encode()))
-            err.headers += gw.ratelimit_headers(ctx.user, key)
-            raise err
+    admit(gw, key, req.model, ctx, lambda kind, message: audio.reject(
+        req, ctx, kind, message, reason="key limits").record)
     watch = Watch(receive)
     started = False
     try:
