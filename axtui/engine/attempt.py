@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from axtui.clock import Clock
 from axtui.engine.plan import Plan
@@ -21,6 +22,7 @@ from axtui.providers.errors import ProviderError
 from axtui.records import Attempt, ErrorKind, Usage, trusted
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CALLER_LEFT = "the caller went away"
 
@@ -125,20 +127,20 @@ def _cost(st: DeploymentState, usage: Usage | None) -> int:
                              usage.cached_prompt_tokens, usage.cache_write_tokens)
 
 
-async def call(st: DeploymentState, remaining: float, plan: Plan, clock: Clock) -> ChatResponse:
-    """One plain attempt, judged: the answer, or ProviderError once recorded."""
-    p = Pending(st, plan, clock)
-    provider = st.provider
+async def judged(p: Pending, remaining: float, upstream: Callable[[], Awaitable[T]]) -> T:
+    """Run one plain upstream call within `remaining` seconds; a failure is recorded on
+    `p` (failed, timed out, or cancelled when the caller left) and raised as ProviderError.
+    Shared by chat calls and transcriptions."""
+    provider = p.st.provider
     try:
         if provider.honours_deadline:  # it bounds itself: no second timer per attempt
             token = REQUEST_DEADLINE.set(p.t + remaining)
             try:
-                resp = await provider.complete(plan.request, st.spec.model)
+                return await upstream()
             finally:
                 REQUEST_DEADLINE.reset(token)
-        else:
-            async with asyncio.timeout(min(remaining, provider.timeouts.total)):
-                resp = await provider.complete(plan.request, st.spec.model)
+        async with asyncio.timeout(min(remaining, provider.timeouts.total)):
+            return await upstream()
     except ProviderError as e:
         p.failed(e)
         raise
@@ -149,6 +151,12 @@ async def call(st: DeploymentState, remaining: float, plan: Plan, clock: Clock) 
     except asyncio.CancelledError:  # the caller left mid-call: the attempt is recorded
         p.cancelled()
         raise
+
+
+async def call(st: DeploymentState, remaining: float, plan: Plan, clock: Clock) -> ChatResponse:
+    """One plain attempt, judged: the answer, or ProviderError once recorded."""
+    p = Pending(st, plan, clock)
+    resp = await judged(p, remaining, lambda: st.provider.complete(plan.request, st.spec.model))
     if not resp.usage_reported:  # estimated as for a stream without usage, and said so
         text = (resp.content or "") + "".join(
             (c.get("function") or {}).get("arguments") or "" for c in resp.tool_calls)

@@ -17,7 +17,7 @@ from hashlib import blake2b
 from typing import TYPE_CHECKING
 
 from axtui.clock import Clock
-from axtui.engine.attempt import Pending
+from axtui.engine.attempt import Pending, judged
 from axtui.engine.audio import wav_seconds
 from axtui.engine.outcome import RoutingError
 from axtui.engine.plan import Plan, RequestContext
@@ -25,8 +25,7 @@ from axtui.engine.rules import resolve_route
 from axtui.engine.select import DeploymentState, Needs, RouteState
 from axtui.engine.walk import Failover
 from axtui.providers.audio import TranscriptionRequest, TranscriptionResponse
-from axtui.providers.base import REQUEST_DEADLINE, ChatRequest
-from axtui.providers.errors import ProviderError
+from axtui.providers.base import ChatRequest
 from axtui.records import ErrorKind, Outcome, RequestRecord, Usage
 
 if TYPE_CHECKING:
@@ -155,27 +154,8 @@ async def _attempt(st: DeploymentState, remaining: float, plan: Plan, clock: Clo
     note = plan.audio
     assert note is not None
     p = Pending(st, plan, clock)
-    provider = st.provider
-    try:
-        if provider.honours_deadline:
-            token = REQUEST_DEADLINE.set(p.t + remaining)
-            try:
-                resp = await provider.transcribe(note.request, st.spec.model)
-            finally:
-                REQUEST_DEADLINE.reset(token)
-        else:
-            async with asyncio.timeout(min(remaining, provider.timeouts.total)):
-                resp = await provider.transcribe(note.request, st.spec.model)
-    except ProviderError as e:
-        p.failed(e)
-        raise
-    except TimeoutError:
-        e = ProviderError(ErrorKind.timeout, "no answer within the deadline")
-        p.failed(e)
-        raise e from None
-    except asyncio.CancelledError:
-        p.cancelled()
-        raise
+    resp = await judged(p, remaining, lambda: st.provider.transcribe(note.request,
+                                                                     st.spec.model))
     if note.seconds is None:
         note.seconds = resp.seconds
     cost = _cost(st, note, resp)
