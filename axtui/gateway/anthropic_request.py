@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from axtui.gateway.errors import ApiError, bad_request
-from axtui.gateway.wire import _not_json, too_deep
+from axtui.gateway.wire import is_int, load_object, number
 from axtui.providers.base import ChatRequest
 
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -50,14 +50,14 @@ class MessagesCall:
 def parse_messages(raw: bytes, max_depth: int = 128) -> MessagesCall:
     """The body of POST /v1/messages as an engine request, or ApiError(400) naming the
     field at fault."""
-    body = _load(raw, max_depth)
+    body = load_object(raw, max_depth)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _required(body, "model", "a non-empty string (a route name)")
     if not model.isprintable():
         raise bad_request("model: a route name cannot contain control characters", "model")
     max_tokens = body.get("max_tokens")
-    if not _is_int(max_tokens) or max_tokens < 1:
+    if not is_int(max_tokens) or max_tokens < 1:
         raise _required(body, "max_tokens", "an integer >= 1")
     call = MessagesCall(ChatRequest(messages=[], model=model, max_tokens=max_tokens))
     req = call.request
@@ -70,8 +70,8 @@ def parse_messages(raw: bytes, max_depth: int = 128) -> MessagesCall:
     for i, m in enumerate(turns):
         req.messages.extend(_turn(i, m, call))
     g = body.get
-    req.temperature = _number(g("temperature"), "temperature", 0.0, 1.0)
-    req.top_p = _number(g("top_p"), "top_p", 0.0, 1.0)
+    req.temperature = number(g("temperature"), "temperature", 0.0, 1.0)
+    req.top_p = number(g("top_p"), "top_p", 0.0, 1.0)
     stops = g("stop_sequences")
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
@@ -109,40 +109,15 @@ def parse_messages(raw: bytes, max_depth: int = 128) -> MessagesCall:
 
 def parse_count(raw: bytes, max_depth: int = 128) -> ChatRequest:
     """The body of POST /v1/messages/count_tokens: a messages request without max_tokens."""
-    body = _load(raw, max_depth)
+    body = load_object(raw, max_depth)
     body.setdefault("max_tokens", 1)
     return parse_messages(orjson.dumps(body), max_depth).request
-
-
-def _load(raw: bytes, max_depth: int) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise _not_json(raw, e) from None
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    if raw.count(b"{") + raw.count(b"[") > max_depth and too_deep(body, max_depth):
-        raise bad_request(f"the request body nests JSON deeper than {max_depth} levels, the "
-                          "gateway's limit (gateway.max_json_depth)", code="json_too_deep")
-    return body
 
 
 def _required(body: dict[str, Any], name: str, expected: str) -> ApiError:
     if body.get(name) is None:
         return bad_request(f"{name}: Field required", name)
     return bad_request(f"{name}: expected {expected}", name)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _number(v: Any, name: str, lo: float, hi: float) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-        raise bad_request(f"{name}: expected a number from {lo:g} to {hi:g}", name)
-    return float(v)
 
 
 def _shown(value: Any) -> str:

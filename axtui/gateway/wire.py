@@ -52,16 +52,7 @@ class ChatCall:
 
 def parse_chat(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ChatCall:
     """The body of POST /v1/chat/completions, or an ApiError(400) naming the bad field."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise _not_json(raw, e) from None
-    if not isinstance(body, dict):
-        raise bad_request("the request body must be a JSON object")
-    # brackets bound the depth: only a body with many of them is walked
-    if raw.count(b"{") + raw.count(b"[") > max_depth and too_deep(body, max_depth):
-        raise bad_request(f"the request body nests JSON deeper than {max_depth} levels, the "
-                          "gateway's limit (gateway.max_json_depth)", code="json_too_deep")
+    body = load_object(raw, max_depth)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _missing_or_type(body, "model", "a non-empty string (a route name)")
@@ -79,7 +70,7 @@ def parse_chat(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ChatCall:
     req = ChatRequest(messages=messages, model=model)
     n = g("n")
     if n is not None:
-        if not _is_int(n):
+        if not is_int(n):
             raise bad_request("n: expected an integer", "n")
         if n != 1:
             raise bad_request("n: only 1 choice per request is supported", "n")
@@ -88,11 +79,11 @@ def parse_chat(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ChatCall:
     if max_tokens is None:
         max_tokens, name = g("max_tokens"), "max_tokens"
     if max_tokens is not None:
-        if not _is_int(max_tokens) or max_tokens < 1:
+        if not is_int(max_tokens) or max_tokens < 1:
             raise bad_request(f"{name}: expected an integer >= 1", name)
         req.max_tokens = max_tokens
-    req.temperature = _number(g("temperature"), "temperature", 0.0, 2.0)
-    req.top_p = _number(g("top_p"), "top_p", 0.0, 1.0)
+    req.temperature = number(g("temperature"), "temperature", 0.0, 2.0)
+    req.top_p = number(g("top_p"), "top_p", 0.0, 1.0)
     stop = g("stop")
     if stop is not None:
         if isinstance(stop, str):
@@ -140,9 +131,9 @@ _EFFORTS = ("none", "minimal", "low", "medium", "high")
 _OPTIONAL: dict[str, tuple[str, Any]] = {
     "presence_penalty": ("a number from -2 to 2", lambda v: _in(v, -2.0, 2.0)),
     "frequency_penalty": ("a number from -2 to 2", lambda v: _in(v, -2.0, 2.0)),
-    "seed": ("an integer", lambda v: _is_int(v)),
+    "seed": ("an integer", lambda v: is_int(v)),
     "logprobs": ("a boolean", lambda v: isinstance(v, bool)),
-    "top_logprobs": ("an integer from 0 to 20", lambda v: _is_int(v) and 0 <= v <= 20),
+    "top_logprobs": ("an integer from 0 to 20", lambda v: is_int(v) and 0 <= v <= 20),
     "logit_bias": ("an object of token ids to numbers from -100 to 100", lambda v: isinstance(
         v, dict) and all(_in(x, -100.0, 100.0) for x in v.values())),
     "parallel_tool_calls": ("a boolean", lambda v: isinstance(v, bool)),
@@ -183,6 +174,22 @@ def _params(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def load_object(raw: bytes, max_depth: int) -> dict[str, Any]:
+    """A request body that must be one JSON object, nested at most `max_depth` deep, or
+    an ApiError(400) saying what is wrong with it (every JSON face reads its body so)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise _not_json(raw, e) from None
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object")
+    # brackets bound the depth: only a body with many of them is walked
+    if raw.count(b"{") + raw.count(b"[") > max_depth and too_deep(body, max_depth):
+        raise bad_request(f"the request body nests JSON deeper than {max_depth} levels, the "
+                          "gateway's limit (gateway.max_json_depth)", code="json_too_deep")
+    return body
+
+
 def too_deep(value: Any, limit: int) -> bool:
     """Whether arrays and objects nest deeper than `limit` (the outermost is level 1)."""
     stack = [(value, 1)]
@@ -213,11 +220,11 @@ def _missing_or_type(body: dict, name: str, expected: str) -> ApiError:
     return bad_request(f"{name}: expected {expected}", name)
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _number(v: Any, name: str, lo: float, hi: float) -> float | None:
+def number(v: Any, name: str, lo: float, hi: float) -> float | None:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
