@@ -37,9 +37,8 @@ class StreamClient:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return s
 
-    def one(self, words: int) -> tuple[float, float]:
-        """(time to first content chunk, time to the answer's end), seconds."""
-        body = orjson.dumps({"model": self.model, "stream": True, "max_tokens": words,
+    def _send(self, words: int, stream: bool) -> float:
+        body = orjson.dumps({"model": self.model, "stream": stream, "max_tokens": words,
                              "messages": [{"role": "user", "content": "Say words."}]})
         u = urlsplit(self.url)
         head = (f"POST {u.path} HTTP/1.1\r\nhost: {u.netloc}\r\n"
@@ -49,6 +48,31 @@ class StreamClient:
             self.sock = self._connect()
         t0 = time.perf_counter()
         self.sock.sendall(head + body)
+        return t0
+
+    def plain(self, words: int) -> float:
+        """A non-streaming request on the same connection: seconds to its whole answer."""
+        t0 = self._send(words, False)
+        assert self.sock is not None
+        got = b""
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                raise RuntimeError(f"{self.url}: connection closed: {got[-200:]!r}")
+            got += data
+            head, sep, body = got.partition(b"\r\n\r\n")
+            if not sep:
+                continue
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"{self.url}: {got[:300]!r}")
+            length = _content_length(head)
+            if len(body) >= length:
+                return time.perf_counter() - t0
+
+    def one(self, words: int) -> tuple[float, float]:
+        """(time to first content chunk, time to the answer's end), seconds."""
+        t0 = self._send(words, True)
+        assert self.sock is not None
         got = b""
         first = None
         while True:
@@ -72,6 +96,14 @@ class StreamClient:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise RuntimeError(f"an answer without content-length: {head[:300]!r}")
 
 
 def pct(values: list[float], q: float) -> float:
