@@ -12,6 +12,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import pytest
 
 from tests.fakes.anthropic_upstream import AnthropicUpstream
@@ -409,6 +410,29 @@ def test_no_upstream_answering_is_overloaded_529(env):
     assert e.value.status_code == 529
     assert e.value.body["error"]["type"] == "overloaded_error"
     assert e.value.body["request_id"] == e.value.response.headers["x-request-id"]
+
+
+def _record_of_error(env, e):
+    rid = e.value.response.headers["x-request-id"]
+    [rec] = wait_for_records(env.served.store_url, lambda r: r.id == rid)
+    return rec
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_record_says_529_the_status_the_anthropic_client_got(env, stream):
+    with pytest.raises(anthropic.OverloadedError) as e:
+        client(env).messages.create(model="down", stream=stream, **hi())
+    rec = _record_of_error(env, e)
+    assert rec.face == "anthropic" and rec.outcome == "failed"
+    assert rec.status == e.value.status_code == 529
+
+
+def test_the_chat_face_still_records_its_own_503_for_the_same_failure(env):
+    chat = openai.OpenAI(base_url=env.served.base_url, api_key=KEYS["alice"], max_retries=0)
+    with pytest.raises(openai.InternalServerError) as e:
+        chat.chat.completions.create(model="down", messages=[{"role": "user", "content": "hi"}])
+    rec = _record_of_error(env, e)
+    assert rec.face is None and rec.status == e.value.status_code == 503
 
 
 def test_a_body_over_the_limit_is_request_too_large(env):
