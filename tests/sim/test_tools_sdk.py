@@ -1,6 +1,7 @@
 """`axtui sim serve` honours tools and tool_choice as the in-process simulated provider does:
 a tool call whose arguments validate against the tool's JSON Schema, plain and streamed, seen
-through the official openai and anthropic SDKs on loopback."""
+through the official openai and anthropic SDKs on loopback, and on every protocol (Gemini and
+Cohere too) through axtui's own adapters."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from axtui.providers.base import ChatRequest
 from tests.providers.test_sim_tools import BOOK
 from tests.sim.conftest import SimFactory, scenario
+from tests.sim.test_adapters import PROTOCOLS, _adapter, _serve
 
 ASK = [{"role": "user", "content": "Book me a table."}]
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -143,3 +146,48 @@ def test_anthropic_tool_choice_none_answers_in_words(sim: SimFactory) -> None:
         model="claude-3-5-haiku-latest", max_tokens=200, messages=ASK, tools=ANTHROPIC_TOOLS,
         tool_choice={"type": "none"})
     assert [b.type for b in msg.content] == ["text"]
+
+
+# --- every protocol the sim speaks, as axtui's own adapters (the gateway's clients) see it
+
+ADAPTERS = sorted(PROTOCOLS)
+
+
+def _tools_request(choice, stream: bool = False) -> ChatRequest:
+    return ChatRequest(list(ASK), tools=OPENAI_TOOLS, tool_choice=choice, stream=stream)
+
+
+@pytest.mark.parametrize("protocol", ADAPTERS)
+async def test_each_protocol_answers_a_named_tool_choice_with_a_valid_call(
+        sim: SimFactory, protocol: str, http_client) -> None:
+    s = _serve(sim, protocol)
+    choice = "required" if protocol == "cohere" else BOOK_CHOICE  # Cohere names no function
+    resp = await _adapter(s, protocol, http_client).complete(
+        _tools_request(choice), PROTOCOLS[protocol][1])
+    [call] = resp.tool_calls
+    name = "weather" if protocol == "cohere" else "book"
+    assert call["function"]["name"] == name and resp.finish_reason == "tool_calls"
+    jsonschema.validate(json.loads(call["function"]["arguments"]),
+                        WEATHER if name == "weather" else BOOK)
+
+
+@pytest.mark.parametrize("protocol", ADAPTERS)
+async def test_each_protocol_streams_a_tool_call_that_reassembles_valid(
+        sim: SimFactory, protocol: str, http_client) -> None:
+    s = _serve(sim, protocol)
+    chunks = [c async for c in _adapter(s, protocol, http_client).stream(
+        _tools_request("required", stream=True), PROTOCOLS[protocol][1])]
+    parts = [tc for c in chunks for tc in c.tool_calls or []]
+    assert parts[0]["function"]["name"] == "weather"
+    arguments = "".join(p["function"].get("arguments") or "" for p in parts)
+    jsonschema.validate(json.loads(arguments), WEATHER)
+    assert chunks[-1].finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize("protocol", ADAPTERS)
+async def test_each_protocol_answers_in_words_when_tool_choice_is_none(
+        sim: SimFactory, protocol: str, http_client) -> None:
+    s = _serve(sim, protocol)
+    resp = await _adapter(s, protocol, http_client).complete(
+        _tools_request("none"), PROTOCOLS[protocol][1])
+    assert resp.tool_calls == [] and resp.content
