@@ -80,3 +80,25 @@ def test_a_deployment_failing_before_its_first_event_is_failed_over():
                                                      "openai/gpt-4o-mini-transcribe"]
     assert rec.attempts[0].error_kind == "server" and rec.ok
     assert seen[-1][1]["type"] == "transcript.text.done"
+
+
+def test_a_caller_leaving_after_the_first_event_is_recorded_cancelled():
+    clock = VirtualClock()
+    records: list[RequestRecord] = []
+
+    async def main() -> None:
+        engine = Engine(config(0.0), clock=clock, seed=3)
+        engine.on_record(records.append)
+        req = TranscriptionRequest(wav(3.0), "clip.wav", "wav", model="stt", stream=True)
+        s = engine.transcriptions.stream(req, RequestContext())
+        await s.start()
+        events = aiter(s)
+        await anext(events)
+        await s.aclose()
+        assert engine.in_flight == 0
+        await engine.aclose()
+
+    clock.run(main())
+    [rec] = records
+    assert rec.outcome == "cancelled" and rec.attempts[0].error_kind == "cancelled"
+    assert rec.attempts[0].ttft_ms is not None  # it left after the first event
