@@ -1,5 +1,9 @@
 """A cached answer as bytes (what a backend holds), replayed as a stream's chunks, and
-put together again from a stream that reached its end."""
+put together again from a stream that reached its end.
+
+A hit's usage is the original answer's, every count of it (prompt, completion, prompt-cache
+reads and writes): the tokens the hit saved. It costs 0; its record's optimal cost is the
+saving."""
 
 from __future__ import annotations
 
@@ -18,18 +22,19 @@ def encode(resp: ChatResponse) -> bytes:
     return orjson.dumps({
         "content": resp.content, "tool_calls": resp.tool_calls,
         "finish_reason": resp.finish_reason, "model": resp.model,
-        "usage": [u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens],
+        "usage": [u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens,
+                  u.cache_write_tokens],
         "stop_sequence": resp.stop_sequence,
     })
 
 
 def decode(raw: bytes) -> ChatResponse:
     d = orjson.loads(raw)
-    pt, ct, cached = d["usage"]
+    pt, ct, cached, written = (*d["usage"], 0)[:4]  # entries from before writes: 3 counts
     return ChatResponse(content=d["content"], tool_calls=d["tool_calls"],
                         finish_reason=d["finish_reason"], model=d["model"],
                         usage=Usage(prompt_tokens=pt, completion_tokens=ct,
-                                    cached_prompt_tokens=cached),
+                                    cached_prompt_tokens=cached, cache_write_tokens=written),
                         stop_sequence=d.get("stop_sequence"))  # absent in older entries
 
 

@@ -123,6 +123,8 @@ class Outcomes:
             status = 503  # attempts made, no upstream answered: the service is unavailable
         if kind is ErrorKind.cancelled and self.stopping:
             status, error = 503, "the gateway shut down before the request finished"
+        if ctx.statuses is not None:
+            status = ctx.statuses.get(status, status)
         # Every field, in declaration order, each of its type: see records.trusted.
         record = trusted(RequestRecord, {
             "id": plan.record_id,

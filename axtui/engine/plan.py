@@ -44,6 +44,9 @@ class RequestContext:
     request_id: str | None = None
     complexity: str | None = None  # declared by the caller (an agent's task): no estimate
     face: str | None = None  # the API the request came through, when not OpenAI's
+    # the face's status for each of the engine's, where they differ (Anthropic: 503 -> 529),
+    # so the record says what the caller was told
+    statuses: dict[int, int] | None = None
 
 
 @dataclass(slots=True)

@@ -30,6 +30,7 @@ from axtui.records import ErrorKind, Outcome, RequestRecord, Usage
 
 if TYPE_CHECKING:
     from axtui.engine.engine import Engine
+    from axtui.engine.transcribe_stream import TranscriptionStream
 
 NEEDS = frozenset({"transcription"})
 _NO_COMPLEXITY = ""  # routing rules that name a complexity are for chat: none matches
@@ -77,6 +78,14 @@ class Transcriptions:
             blake2b(request.file, digest_size=12).hexdigest(), reason,
             audio=AudioNote(request, seconds))
 
+    def stream(self, request: TranscriptionRequest, ctx: RequestContext
+               ) -> TranscriptionStream:
+        """A streamed transcription (`stream=true`): fails over until its first event
+        (engine/transcribe_stream.py)."""
+        from axtui.engine.transcribe_stream import TranscriptionStream
+
+        return TranscriptionStream(self, request, ctx)
+
     def reject(self, request: TranscriptionRequest, ctx: RequestContext, kind: ErrorKind,
                message: str, *, reason: str = "") -> RoutingError:
         """Refuse for a reason decided outside the engine (a gateway key's limits)."""
@@ -89,7 +98,7 @@ class Transcriptions:
                   ) -> TranscriptionResult:
         eng = self.engine
         plan = self.plan(request, ctx)
-        refusal = eng._admit(plan) or self._misfit(plan)
+        refusal = self.refusal(plan)
         if refusal is not None:
             raise eng.outcomes.fail(plan, *refusal)
         eng.in_flight += 1
@@ -97,7 +106,7 @@ class Transcriptions:
             st, resp = await self.failover.run(plan, _attempt)
             note = plan.audio
             assert note is not None
-            note.optimal_cost_nano = _optimal(eng.routes[plan.route], note, resp)
+            note.optimal_cost_nano = optimal(eng.routes[plan.route], note, resp)
             usage = Usage(prompt_tokens=resp.audio_tokens + resp.text_tokens,
                           completion_tokens=resp.output_tokens)
             record = eng.outcomes.finish(plan, Outcome.ok, st, usage, None, None, None)
@@ -107,6 +116,11 @@ class Transcriptions:
             raise
         finally:
             eng.in_flight -= 1
+
+    def refusal(self, plan: Plan) -> tuple[ErrorKind, str, float | None] | None:
+        """Why the request is refused before any attempt (the engine's checks, then a file
+        no deployment of the route takes), or None."""
+        return self.engine._admit(plan) or self._misfit(plan)
 
     def _misfit(self, plan: Plan) -> tuple[ErrorKind, str, None] | None:
         """A file no transcription deployment of the route takes, whatever their state."""
@@ -156,6 +170,16 @@ async def _attempt(st: DeploymentState, remaining: float, plan: Plan, clock: Clo
     p = Pending(st, plan, clock)
     resp = await judged(p, remaining, lambda: st.provider.transcribe(note.request,
                                                                      st.spec.model))
+    usage, cost = settle(st, plan, resp)
+    p.succeeded(usage, resp.status, resp.ratelimit, cost_nano=cost)
+    return resp
+
+
+def settle(st: DeploymentState, plan: Plan, resp: TranscriptionResponse) -> tuple[Usage, int]:
+    """What an answer (or a stream's done event) used and cost on `st`; the duration is
+    noted on the plan, and a per-minute price without one is said in its reason."""
+    note = plan.audio
+    assert note is not None
     if note.seconds is None:
         note.seconds = resp.seconds
     cost = _cost(st, note, resp)
@@ -165,8 +189,7 @@ async def _attempt(st: DeploymentState, remaining: float, plan: Plan, clock: Clo
         plan.reason = f"{plan.reason}; {why}" if plan.reason else why
     usage = Usage(prompt_tokens=resp.audio_tokens + resp.text_tokens,
                   completion_tokens=resp.output_tokens)
-    p.succeeded(usage, resp.status, resp.ratelimit, cost_nano=cost)
-    return resp
+    return usage, cost
 
 
 def _cost(st: DeploymentState, note: AudioNote, resp: TranscriptionResponse) -> int | None:
@@ -177,7 +200,7 @@ def _cost(st: DeploymentState, note: AudioNote, resp: TranscriptionResponse) -> 
                            resp.output_tokens)
 
 
-def _optimal(route: RouteState, note: AudioNote, resp: TranscriptionResponse) -> int | None:
+def optimal(route: RouteState, note: AudioNote, resp: TranscriptionResponse) -> int | None:
     """The cheapest this answer could have been on any deployment of the route that takes
     the file, priced on what is known (a per-time price needs the duration, a per-token
     price the tokens of a token-billed answer)."""

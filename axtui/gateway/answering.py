@@ -54,10 +54,11 @@ def read_head(gw: Services, scope: Scope) -> Head:
 
 
 def context(gw: Services, head: Head, key: CallerKey | None, user: str | None,
-            face: str | None = None) -> RequestContext:
+            face: str | None = None, statuses: dict[int, int] | None = None
+            ) -> RequestContext:
     return RequestContext(request_id=gw.next_id(), user=user,
                           key_id=key.id if key is not None else None, headers=head.picked,
-                          tags=head.tags, face=face)
+                          tags=head.tags, face=face, statuses=statuses)
 
 
 def admit(gw: Services, key: CallerKey | None, model: str, ctx: RequestContext,

@@ -31,7 +31,7 @@ _STOP = {
 }
 # the gateway's status → Anthropic's: no upstream answered (all overloaded, down or
 # unreachable) is Anthropic's 529; an upstream's failure is its 500
-_STATUS = {502: 500, 503: 529}
+STATUSES = {502: 500, 503: 529}  # also the records' (RequestContext.statuses)
 _TYPE = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -209,7 +209,7 @@ class MessageEvents:
 
 def error_status(status: int) -> tuple[int, str]:
     """The gateway's status → (Anthropic's status, its error type)."""
-    status = _STATUS.get(status, status)
+    status = STATUSES.get(status, status)
     etype = _TYPE.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
     return status, etype
 

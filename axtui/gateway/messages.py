@@ -6,8 +6,9 @@ Callers authenticate as Anthropic clients do, `x-api-key: <key>` (or `Authorizat
 Bearer <key>`), with the gateway's own caller keys. Errors are Anthropic's body and
 statuses (a 503 of the chat face is Anthropic's 529 overloaded_error here): app.py renders
 the ApiErrors these routes raise with respond_anthropic_error. Records carry `face:
-"anthropic"`. Streams fail over until the first chunk, as chat's do; the disconnect watch,
-headers and routing errors are chat's (chat.py).
+"anthropic"` and the status the caller got (529, not the chat face's 503). Streams fail
+over until the first chunk, as chat's do; the disconnect watch, headers and routing errors
+are chat's (chat.py).
 
 POST /v1/messages/count_tokens answers the engine's own estimate (no upstream is called).
 """
@@ -32,7 +33,13 @@ from axtui.gateway.answering import (
     shutdown,
     trail,
 )
-from axtui.gateway.anthropic_answer import MessageEvents, error_body, error_event, message_body
+from axtui.gateway.anthropic_answer import (
+    STATUSES,
+    MessageEvents,
+    error_body,
+    error_event,
+    message_body,
+)
 from axtui.gateway.anthropic_request import MessagesCall, parse_count, parse_messages
 from axtui.gateway.asgi import (
     JSON,
@@ -96,7 +103,7 @@ async def messages(scope: Scope, receive: Receive, send: Send) -> None:
     raw = await read_body(receive, head.clen, gw.max_body_bytes, gw.body_timeout_s)
     call = parse_messages(raw, gw.max_json_depth)
     req = call.request
-    ctx = context(gw, head, key, req.user, FACE)
+    ctx = context(gw, head, key, req.user, FACE, STATUSES)
     admit(gw, key, req.model, ctx, lambda kind, message: gw.reject(req, ctx, kind, message))
     if req.stream:
         await _stream(gw, call, ctx, key, t0, receive, send)

@@ -1,16 +1,21 @@
 """POST /v1/audio/transcriptions: OpenAI's (and Groq's) multipart transcription API. Parse
 and check the form, admit the caller's key, hand the request to the engine (routing,
 failover, recording: engine/transcribe.py), answer with the upstream's body in the format
-asked for and OpenAI's content type for it.
+asked for and OpenAI's content type for it; with `stream=true`, OpenAI's transcript events
+(engine/transcribe_stream.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from typing import TYPE_CHECKING
+
+import orjson
 
 from axtui.engine.audio import KNOWN_FORMATS, OPENAI_MAX_BYTES
-from axtui.engine.engine import RoutingError
+from axtui.engine.engine import RequestContext, RoutingError
 from axtui.gateway.answering import (
     Watch,
     admit,
@@ -21,14 +26,21 @@ from axtui.gateway.answering import (
     shutdown,
     trail,
 )
-from axtui.gateway.asgi import Receive, Scope, Send, read_body, respond, respond_error
-from axtui.gateway.errors import ApiError, bad_request
+from axtui.gateway.asgi import SSE, Receive, Scope, Send, read_body, respond, respond_error
+from axtui.gateway.errors import ApiError, bad_request, for_kind
 from axtui.gateway.multipart import Part, boundary_of, parse_form
-from axtui.gateway.services import services
+from axtui.gateway.services import Services, services
+from axtui.gateway.wire import ChunkFrames
 from axtui.providers.audio import CONTENT_TYPES, GRANULARITIES, TranscriptionRequest
+
+if TYPE_CHECKING:
+    from axtui.gateway.keys import CallerKey
+
+log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = OPENAI_MAX_BYTES + 1024 * 1024  # the file, and room for the other fields
 _SUPPORTED = "[" + ", ".join(f"'{f}'" for f in sorted(KNOWN_FORMATS)) + "]"
+_BOOLS = {"true": True, "1": True, "false": False, "0": False, "": False}
 _TEXT_FIELDS = ("model", "language", "prompt", "response_format", "temperature", "user")
 # a file's first bytes -> its format, for a file whose name has no known extension
 _MAGIC = ((b"RIFF", "wav"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"ID3", "mp3"),
@@ -50,6 +62,9 @@ async def transcriptions(scope: Scope, receive: Receive, send: Send) -> None:
     audio = gw.engine.transcriptions
     admit(gw, key, req.model, ctx, lambda kind, message: audio.reject(
         req, ctx, kind, message, reason="key limits").record)
+    if req.stream:
+        await _stream(gw, req, ctx, key, t0, receive, send)
+        return
     watch = Watch(receive)
     started = False
     try:
@@ -72,6 +87,54 @@ async def transcriptions(scope: Scope, receive: Receive, send: Send) -> None:
         watch.stop()
 
 
+async def _stream(gw: Services, req: TranscriptionRequest, ctx: RequestContext,
+                  key: CallerKey | None, t0: float, receive: Receive, send: Send) -> None:
+    """OpenAI's streamed transcription: `data: {...}` events (`transcript.text.delta`s, then
+    `transcript.text.done` with the usage), as chat streams fail over until the first; an
+    error after it is one `data: {"error": ...}` event, and the stream ends."""
+    s = gw.engine.transcriptions.stream(req, ctx)
+    watch = Watch(receive)
+    started = False
+    try:
+        t_start = time.perf_counter()
+        try:
+            await s.start()
+        except RoutingError as e:
+            watch.stop()
+            raise routing_error(gw, e, ctx, key, t0) from None
+        rid = ctx.request_id or ""
+        overhead = (t_start - t0) * 1000.0  # start() is all upstream time, as for chat
+        headers = SSE + trail(None, s.deployment, s.attempts, overhead, rid, s.route)
+        started = True
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": headers + gw.ratelimit_headers(ctx.user, key)})
+        try:
+            async for event in s:
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": b"data: " + orjson.dumps(event.data) + b"\n\n"})
+        except RoutingError as e:
+            watch.stop()
+            err = for_kind(e.kind, e.status, e.record.error or str(e.kind))
+            await send({"type": "http.response.body", "body": ChunkFrames.error(err)})
+            return
+        watch.stop()
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        await s.aclose()  # records `cancelled` now
+        if not watch.absorb():
+            err = shutdown(ctx.request_id)
+            if started:
+                await send({"type": "http.response.body", "body": ChunkFrames.error(err)})
+            else:
+                await respond_error(send, err)
+    except OSError as e:  # the transport broke under a send: the client is gone
+        log.debug("transcription stream %s: the client went away: %s", ctx.request_id, e)
+    finally:
+        watch.stop()
+        if s.record is None:  # however we got here, the stream ends with its one record
+            await s.aclose()
+
+
 def parse_request(parts: list[Part]) -> TranscriptionRequest:
     """The form as a TranscriptionRequest, each field checked as OpenAI checks it; 400
     naming the field otherwise (413 for a file past OpenAI's 25 MB)."""
@@ -91,9 +154,9 @@ def parse_request(parts: list[Part]) -> TranscriptionRequest:
                 raise bad_request(f"{part.name} is given twice", part.name)
             fields[part.name] = part.text()
         elif part.name == "stream":
-            if part.text().strip().lower() not in ("false", "0", ""):
-                raise bad_request("streamed transcriptions are not supported by this "
-                                  "gateway; send stream=false", "stream")
+            if part.name in fields:
+                raise bad_request("stream is given twice", "stream")
+            fields["stream"] = part.text().strip().lower()
         elif part.filename is None:
             extra.append((part.name, part.text()))  # e.g. include[], chunking_strategy
         else:
@@ -130,6 +193,12 @@ def parse_request(parts: list[Part]) -> TranscriptionRequest:
     if granularities and fmt != "verbose_json":
         raise bad_request("timestamp_granularities[] needs response_format verbose_json",
                           "timestamp_granularities[]")
+    stream = fields.get("stream", "false")
+    if stream not in _BOOLS:
+        raise bad_request(f"stream {stream!r} is not a boolean (true or false)", "stream")
+    if _BOOLS[stream] and fmt != "json":
+        raise bad_request(f"a streamed transcription is json events: response_format {fmt!r} "
+                          "cannot stream", "response_format")
     audio_format = format_of(file.filename, file.data)
     if audio_format is None:
         raise bad_request(f"Invalid file format. Supported formats: {_SUPPORTED}", "file")
@@ -137,7 +206,8 @@ def parse_request(parts: list[Part]) -> TranscriptionRequest:
         file=file.data, filename=file.filename, audio_format=audio_format, model=model,
         file_type=file.content_type, language=fields.get("language"),
         prompt=fields.get("prompt"), response_format=fmt, temperature=temperature,
-        timestamp_granularities=granularities, extra=extra, user=fields.get("user"))
+        timestamp_granularities=granularities, extra=extra, user=fields.get("user"),
+        stream=_BOOLS[stream])
 
 
 def format_of(filename: str, data: bytes) -> str | None:

@@ -44,6 +44,7 @@ class TranscriptionRequest:
     timestamp_granularities: list[str] = field(default_factory=list)
     extra: list[tuple[str, str]] = field(default_factory=list)  # other fields, passed on
     user: str | None = None
+    stream: bool = False  # answered as events (transcribe_stream); never a form field here
 
     def form_fields(self, model: str) -> list[tuple[str, str]]:
         """The text fields of the upstream's form, for deployment model `model`."""
@@ -100,24 +101,58 @@ def read_answer(raw: bytes, response_format: str, status: int,
         raise ProviderError(ErrorKind.malformed, "upstream sent a transcription of the wrong "
                             "shape", status=status)
     duration = data.get("duration")
-    usage = data.get("usage")
     if isinstance(duration, int | float) and not isinstance(duration, bool) and duration >= 0:
         resp.seconds = float(duration)
-    if isinstance(usage, dict):
-        if usage.get("type") == "duration" and resp.seconds is None:
-            secs = usage.get("seconds")
-            if isinstance(secs, int | float) and not isinstance(secs, bool) and secs >= 0:
-                resp.seconds = float(secs)
-        elif usage.get("type") == "tokens":
-            details = usage.get("input_token_details")
-            total_in = _count(usage.get("input_tokens"))
-            if isinstance(details, dict):
-                resp.audio_tokens = _count(details.get("audio_tokens"))
-                resp.text_tokens = _count(details.get("text_tokens"))
-            else:  # no split given: all of the input is audio
-                resp.audio_tokens = total_in
-            resp.output_tokens = _count(usage.get("output_tokens"))
+    read_usage(resp, data.get("usage"))
     return resp
+
+
+def read_usage(resp: TranscriptionResponse, usage: Any) -> None:
+    """An answer's (or a stream's done event's) `usage` into `resp`: seconds of audio
+    (duration-billed models) or tokens (token-billed ones)."""
+    if not isinstance(usage, dict):
+        return
+    if usage.get("type") == "duration" and resp.seconds is None:
+        secs = usage.get("seconds")
+        if isinstance(secs, int | float) and not isinstance(secs, bool) and secs >= 0:
+            resp.seconds = float(secs)
+    elif usage.get("type") == "tokens":
+        details = usage.get("input_token_details")
+        total_in = _count(usage.get("input_tokens"))
+        if isinstance(details, dict):
+            resp.audio_tokens = _count(details.get("audio_tokens"))
+            resp.text_tokens = _count(details.get("text_tokens"))
+        else:  # no split given: all of the input is audio
+            resp.audio_tokens = total_in
+        resp.output_tokens = _count(usage.get("output_tokens"))
+
+
+# A streamed transcription's events (OpenAI's wire: `data: {...}` lines, no event names)
+DELTA, DONE = "transcript.text.delta", "transcript.text.done"
+
+
+@dataclass(slots=True)
+class TranscriptEvent:
+    """One event of a streamed transcription, as the upstream sent it (`data`: its `type`,
+    `delta` or the whole `text`, and any logprobs or usage), relayed as it is."""
+
+    data: dict[str, Any]
+    ratelimit: RateLimitInfo | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.data.get("type") == DONE
+
+
+def events_of(resp: TranscriptionResponse) -> list[TranscriptEvent]:
+    """A whole json answer as the two events a stream of it would be (whisper-1 ignores
+    `stream` and answers whole): the text as one delta, then done with the usage."""
+    data = orjson.loads(resp.body)
+    done: dict[str, Any] = {"type": DONE, "text": data["text"]}
+    if isinstance(data.get("usage"), dict):
+        done["usage"] = data["usage"]
+    return [TranscriptEvent({"type": DELTA, "delta": data["text"]}, resp.ratelimit),
+            TranscriptEvent(done)]
 
 
 def _quote(value: str) -> str:

@@ -23,7 +23,11 @@ from axtui.clock import Clock
 from axtui.records import Usage
 
 if TYPE_CHECKING:
-    from axtui.providers.audio import TranscriptionRequest, TranscriptionResponse
+    from axtui.providers.audio import (
+        TranscriptEvent,
+        TranscriptionRequest,
+        TranscriptionResponse,
+    )
 
 # --------------------------------------------------------------------------- requests
 
@@ -301,6 +305,16 @@ class Provider(ABC):
     async def transcribe(self, request: TranscriptionRequest, model: str
                          ) -> TranscriptionResponse:
         """One transcription, for adapters whose protocol has one. Raises ProviderError."""
+        from axtui.providers.errors import ProviderError
+        from axtui.records import ErrorKind
+
+        raise ProviderError(ErrorKind.bad_request,
+                            f"protocol {self.protocol or self.name} has no transcription")
+
+    def transcribe_stream(self, request: TranscriptionRequest, model: str
+                          ) -> AsyncIterator[TranscriptEvent]:
+        """A streamed transcription: its events, the last one `transcript.text.done`.
+        Raises ProviderError before the first event or mid-stream."""
         from axtui.providers.errors import ProviderError
         from axtui.records import ErrorKind
 

@@ -36,7 +36,11 @@ from axtui.providers.transport import (
 from axtui.records import ErrorKind, Usage
 
 if TYPE_CHECKING:
-    from axtui.providers.audio import TranscriptionRequest, TranscriptionResponse
+    from axtui.providers.audio import (
+        TranscriptEvent,
+        TranscriptionRequest,
+        TranscriptionResponse,
+    )
 
 
 def _count(v: Any) -> int:
@@ -115,6 +119,12 @@ class OpenAIProvider(Provider):
         from axtui.providers.openai_audio import transcribe
 
         return await transcribe(self, request, model)
+
+    def transcribe_stream(self, request: TranscriptionRequest, model: str
+                          ) -> AsyncIterator[TranscriptEvent]:
+        from axtui.providers.openai_audio import transcribe_stream
+
+        return transcribe_stream(self, request, model)
 
     async def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
         body = self.wire_request(request, model, stream=True)

@@ -41,7 +41,11 @@ from axtui.providers.sim_tools import schema_answer, tool_call_for
 from axtui.records import ErrorKind, Usage, trusted
 
 if TYPE_CHECKING:
-    from axtui.providers.audio import TranscriptionRequest, TranscriptionResponse
+    from axtui.providers.audio import (
+        TranscriptEvent,
+        TranscriptionRequest,
+        TranscriptionResponse,
+    )
 
 _Z95 = 1.6448536269514722  # the standard normal's 95th percentile
 _WINDOW_S = 60.0  # the upstream's rate-limit window
@@ -247,6 +251,12 @@ class SimProvider(Provider):
         from axtui.providers.sim_audio import sim_transcribe
 
         return await sim_transcribe(self, request, model)
+
+    def transcribe_stream(self, request: TranscriptionRequest, model: str
+                          ) -> AsyncIterator[TranscriptEvent]:
+        from axtui.providers.sim_audio import sim_transcribe_stream
+
+        return sim_transcribe_stream(self, request, model)
 
     async def _wait(self, seconds: float) -> None:
         """Sleep like the upstream would, but like a client never past the total timeout or

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from axtui.providers.audio import TranscriptionRequest, TranscriptionResponse
+from axtui.providers.audio import (
+    DELTA,
+    DONE,
+    TranscriptEvent,
+    TranscriptionRequest,
+    TranscriptionResponse,
+    events_of,
+)
 from axtui.providers.base import ChatRequest
 
 if TYPE_CHECKING:
@@ -24,6 +32,7 @@ _NO_CHAT = ChatRequest(messages=[])  # the draw's view of a transcription: no pr
 _BYTES_PER_S = 16_000  # 128 kbit/s: a compressed file's duration, roughly
 _WORDS_PER_SEGMENT = 8
 _WORDS_PER_S = 2.5  # speech at ~150 words a minute
+_AUDIO_TOKENS_PER_S = 10  # about what gpt-4o-transcribe bills a second of audio
 
 
 def audio_seconds(data: bytes, audio_format: str) -> float:
@@ -39,7 +48,7 @@ def audio_seconds(data: bytes, audio_format: str) -> float:
 
 async def sim_transcribe(sim: SimProvider, request: TranscriptionRequest, model: str
                          ) -> TranscriptionResponse:
-    from axtui.providers.sim import ErrorKind, filler_text
+    from axtui.providers.sim import ErrorKind
 
     b = sim._models.get(model) or sim._default
     d = sim._draw(_NO_CHAT, b)
@@ -51,15 +60,71 @@ async def sim_transcribe(sim: SimProvider, request: TranscriptionRequest, model:
     await sim._wait(b.p50_s * d.factor)
     if d.malformed:
         raise sim._error(ErrorKind.malformed, d)
+    return _whole(request, request.response_format, d.rl)
+
+
+def _words(request: TranscriptionRequest) -> tuple[list[str], float]:
     seconds = round(audio_seconds(request.file, request.audio_format), 2)
     n = max(2, round(seconds * _WORDS_PER_S))  # the draw's length is not used: speech sets it
-    words = filler_text(n * 2).split()[:n]
-    body = render(request.response_format, words, seconds, request.timestamp_granularities,
-                  request.language)
-    resp = TranscriptionResponse(body, request.response_format, ratelimit=d.rl)
-    if request.response_format in ("json", "verbose_json"):
+    from axtui.providers.sim import filler_text
+
+    return filler_text(n * 2).split()[:n], seconds
+
+
+def _whole(request: TranscriptionRequest, fmt: str, rl: Any) -> TranscriptionResponse:
+    words, seconds = _words(request)
+    body = render(fmt, words, seconds, request.timestamp_granularities, request.language)
+    resp = TranscriptionResponse(body, fmt, ratelimit=rl)
+    if fmt in ("json", "verbose_json"):
         resp.seconds = seconds
     return resp
+
+
+def streams(model: str) -> bool:
+    """Whether the model streams a transcript (OpenAI's gpt-4o*-transcribe do; whisper
+    ignores `stream` and answers whole)."""
+    return "transcribe" in model.rsplit("/", 1)[-1].lower()
+
+
+async def sim_transcribe_stream(sim: SimProvider, request: TranscriptionRequest, model: str
+                                ) -> AsyncIterator[TranscriptEvent]:
+    """`stream=true`: a token-billed model's transcript word by word (TTFT, then the
+    profile's tokens/s), ending in the done event with token usage; a whisper model answers
+    whole, as two events. A malformed draw breaks the stream half-way."""
+    from axtui.providers.sim import ErrorKind
+
+    b = sim._models.get(model) or sim._default
+    d = sim._draw(_NO_CHAT, b)
+    fault = sim._fault(_NO_CHAT, b, d, streaming=True)
+    if fault is not None:
+        delay, err = fault
+        await sim.clock.sleep(delay)
+        raise err
+    if not streams(model):
+        await sim._wait(b.p50_s * d.factor)
+        if d.malformed:
+            raise sim._error(ErrorKind.malformed, d)
+        for event in events_of(_whole(request, "json", d.rl)):
+            yield event
+        return
+    words, seconds = _words(request)
+    await sim.clock.sleep(b.ttft_s * d.factor)
+    rl, break_at = d.rl, (len(words) // 2 if d.malformed else len(words))
+    for i, word in enumerate(words):
+        if i:
+            await sim.clock.sleep(1 / b.tokens_per_s)
+        if i >= break_at:
+            raise sim._error(ErrorKind.malformed, d)
+        yield TranscriptEvent({"type": DELTA, "delta": (" " if i else "") + word}, rl)
+        rl = None
+    text = " ".join(words)
+    audio = max(1, round(seconds * _AUDIO_TOKENS_PER_S))
+    prompt = (len(request.prompt) + 3) // 4 if request.prompt else 0
+    out = (len(text) + 3) // 4
+    yield TranscriptEvent({"type": DONE, "text": text, "usage": {
+        "type": "tokens", "input_tokens": audio + prompt, "output_tokens": out,
+        "total_tokens": audio + prompt + out,
+        "input_token_details": {"audio_tokens": audio, "text_tokens": prompt}}})
 
 
 def segments(words: list[str], seconds: float) -> list[tuple[float, float, str]]:

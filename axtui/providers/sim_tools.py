@@ -20,19 +20,24 @@ _MAX_DEPTH = 8  # a recursive schema ($ref to itself) stops here
 
 def tool_call_for(request: ChatRequest, call_id: str) -> dict[str, Any] | None:
     """The OpenAI-shaped tool call the sim makes for this request, or None."""
-    tools = [t.get("function") or {} for t in request.tools or []]
-    if not tools:
-        return None
-    choice = request.tool_choice
-    if choice == "none":
+    return tool_call_of(request.tools, request.tool_choice, _users_turn(request.messages),
+                        call_id)
+
+
+def tool_call_of(tools: Any, choice: Any, users_turn: bool, call_id: str
+                 ) -> dict[str, Any] | None:
+    """The OpenAI-shaped tool call for OpenAI-shaped `tools` and `tool_choice` (the HTTP sim
+    passes a request body's, translated if it speaks another wire), or None."""
+    fns = [t.get("function") or {} for t in tools or [] if isinstance(t, dict)]
+    if not fns or choice == "none":
         return None
     if isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name")
-        fn = next((f for f in tools if f.get("name") == name), None)
+        fn = next((f for f in fns if f.get("name") == name), None)
         if fn is None:
             return None
-    elif choice == "required" or _users_turn(request.messages):
-        fn = tools[0]
+    elif choice == "required" or users_turn:
+        fn = fns[0]
     else:
         return None
     schema = fn.get("parameters") or {"type": "object", "properties": {}}
@@ -46,7 +51,12 @@ def tool_call_for(request: ChatRequest, call_id: str) -> dict[str, Any] | None:
 
 def schema_answer(request: ChatRequest) -> str | None:
     """JSON text valid against the `json_schema` response format, or None when none asked."""
-    fmt = request.response_format or {}
+    return schema_text(request.response_format)
+
+
+def schema_text(response_format: Any) -> str | None:
+    """JSON text valid against an OpenAI `json_schema` response format, or None."""
+    fmt = response_format if isinstance(response_format, dict) else {}
     if fmt.get("type") != "json_schema":
         return None
     schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}

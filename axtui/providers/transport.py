@@ -147,10 +147,12 @@ class EventStream:
     timeouts scoped to single steps, never across a `yield`."""
 
     def __init__(
-        self, provider: Provider, url: str, headers: dict[str, str], body: dict[str, Any]
+        self, provider: Provider, url: str, headers: dict[str, str],
+        body: dict[str, Any] | bytes,
     ) -> None:
         self._provider = provider
-        self._url, self._headers, self._data = url, headers, orjson.dumps(body)
+        data = body if isinstance(body, bytes) else orjson.dumps(body)  # bytes: a form
+        self._url, self._headers, self._data = url, headers, data
         client = client_of(provider)
         self._pool = getattr(client, "http1", None)
         self._ep = endpoint(url) if self._pool is not None else None

@@ -182,6 +182,20 @@ def test_an_entry_cached_before_stop_sequences_were_kept_decodes_without_one():
     assert decode(old).stop_sequence is None
 
 
+def test_every_usage_count_survives_bytes_prompt_cache_writes_included():
+    usage = Usage(prompt_tokens=700, completion_tokens=10, cached_prompt_tokens=100,
+                  cache_write_tokens=500)
+    back = decode(encode(ChatResponse(content="hi", usage=usage)))
+    assert back.usage == usage
+
+
+def test_an_entry_cached_before_writes_were_kept_decodes_with_no_writes():
+    old = orjson.dumps({"content": "hi", "tool_calls": [], "finish_reason": "stop",
+                        "model": "m", "usage": [7, 2, 3]})
+    assert decode(old).usage == Usage(prompt_tokens=7, completion_tokens=2,
+                                      cached_prompt_tokens=3, cache_write_tokens=0)
+
+
 def _questions(n: int) -> list[str]:
     cities = ["Paris", "Lyon", "Nantes", "Lille", "Nice", "Brest", "Dijon", "Metz"]
     return [f"What is the status of order {i * 7919 % 100000} shipped to {cities[i % 8]}?"

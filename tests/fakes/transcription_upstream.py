@@ -21,7 +21,7 @@ import orjson
 
 from axtui.sim.wire.openai import error_body
 
-from .loopback import LoopbackUpstream, ReceivedRequest, Reply
+from .loopback import LoopbackUpstream, ReceivedRequest, Reply, pieces, sse
 
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 
@@ -70,9 +70,11 @@ class TranscriptionUpstream(LoopbackUpstream):
 
     def __init__(self, *, text: str = "Hello from the fake transcriber.", duration: float = 2.0,
                  api_key: str | None = None, tokens: tuple[int, int, int] | None = None,
-                 **kw: Any) -> None:
+                 streams: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.text, self.duration = text, duration
+        self.streams = streams  # stream=true gets SSE events (gpt-4o-transcribe); else ignored
+        self.cut_after: int | None = None  # a stream's connection closes after that many events
         self.api_key = api_key
         self.tokens = tokens  # (audio in, text in, out): answer json with token usage
         self.failing: int | None = None
@@ -133,6 +135,10 @@ class TranscriptionUpstream(LoopbackUpstream):
                 "input_token_details": {"text_tokens": text_in, "audio_tokens": audio}}
         else:
             usage = {"type": "duration", "seconds": round(d)}
+        if fmt == "json" and self.streams and form.get("stream") == "true":
+            events = [sse({"type": "transcript.text.delta", "delta": p}) for p in pieces(text)]
+            events.append(sse({"type": "transcript.text.done", "text": text, "usage": usage}))
+            return Reply(events=events, cut_after=self.cut_after)
         if fmt == "json":
             return Reply(body=orjson.dumps({"text": text, "usage": usage}))
         grains = form.all("timestamp_granularities[]") or ["segment"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import pytest
 
 from tests.fakes.anthropic_upstream import AnthropicUpstream
@@ -65,6 +66,8 @@ def env(tmp_path_factory) -> Iterator[Env]:
     data["providers"]["down"] = openai_provider(down.base_url)
     data["deployments"].append({**data["deployments"][0], "provider": "down", "model": "d"})
     data["routes"]["down"] = {"candidates": ["down/d"], "max_attempts": 2}
+    data["routes"]["claude-cached"] = {"candidates": ["claude/claude-3-5-haiku-latest"],
+                                       "cache": {}}
     environ = {KEY_ENV[n]: k for n, k in KEYS.items()} | {ADMIN_ENV: ADMIN_TOKEN}
     served = loop.run(start_gateway(make_config(data), store_url, environ))
     try:
@@ -156,6 +159,24 @@ def test_an_anthropic_upstreams_cache_writes_are_reported_and_recorded(env):
     # per Mtok $1 input, $0.10 cache read, $1.25 cache write, $2 output (the env's price):
     # 100 * 1 + 100 * 0.1 + 500 * 1.25 + 10 * 2 = $755 / 1e6
     assert rec.cost_nano == 755_000
+
+
+def test_a_cache_hit_reports_the_original_usage_cache_writes_included_at_zero_cost(env):
+    env.claude.answer("Written.", prompt_tokens=700, completion_tokens=10, cached_tokens=100,
+                      cache_write_tokens=500)
+    ask = hi(extra_body={"temperature": 0},
+             messages=[{"role": "user", "content": "cache me, writes and all"}])
+    first = client(env).messages.with_raw_response.create(model="claude-cached", **ask)
+    again = client(env).messages.with_raw_response.create(model="claude-cached", **ask)
+    assert again.headers["x-axtui-cache"] == "hit"
+    assert again.parse().usage == first.parse().usage
+    assert again.parse().usage.cache_creation_input_tokens == 500
+    rid = again.headers["x-request-id"]
+    [hit] = wait_for_records(env.served.store_url, lambda r: r.id == rid)
+    assert hit.cache == "exact" and hit.cost_nano == 0
+    assert (hit.usage.prompt_tokens, hit.usage.cached_prompt_tokens,
+            hit.usage.cache_write_tokens) == (700, 100, 500)
+    assert hit.optimal_cost_nano == 755_000  # the saving: what the original answer cost
 
 
 def test_the_openai_face_keeps_finish_reason_stop_for_a_stop_sequence(env):
@@ -389,6 +410,29 @@ def test_no_upstream_answering_is_overloaded_529(env):
     assert e.value.status_code == 529
     assert e.value.body["error"]["type"] == "overloaded_error"
     assert e.value.body["request_id"] == e.value.response.headers["x-request-id"]
+
+
+def _record_of_error(env, e):
+    rid = e.value.response.headers["x-request-id"]
+    [rec] = wait_for_records(env.served.store_url, lambda r: r.id == rid)
+    return rec
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_record_says_529_the_status_the_anthropic_client_got(env, stream):
+    with pytest.raises(anthropic.OverloadedError) as e:
+        client(env).messages.create(model="down", stream=stream, **hi())
+    rec = _record_of_error(env, e)
+    assert rec.face == "anthropic" and rec.outcome == "failed"
+    assert rec.status == e.value.status_code == 529
+
+
+def test_the_chat_face_still_records_its_own_503_for_the_same_failure(env):
+    chat = openai.OpenAI(base_url=env.served.base_url, api_key=KEYS["alice"], max_retries=0)
+    with pytest.raises(openai.InternalServerError) as e:
+        chat.chat.completions.create(model="down", messages=[{"role": "user", "content": "hi"}])
+    rec = _record_of_error(env, e)
+    assert rec.face is None and rec.status == e.value.status_code == 503
 
 
 def test_a_body_over_the_limit_is_request_too_large(env):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -54,3 +54,13 @@ _NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(transport=httpx.HTTPTransport(socket_options=_NODELAY)) as client:
         yield client
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[httpx.AsyncClient]:
+    """The shared client axtui's adapters use (its HTTP/1.1 pool), closed after the test."""
+    from axtui.providers.transport import make_http_client
+
+    client = make_http_client()
+    yield client
+    await client.aclose()

@@ -4,7 +4,6 @@ learns from a healthy answer, an error, a rate limit, an outage and a cut stream
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -26,15 +25,6 @@ PROTOCOLS = {
     "gemini": (GeminiProvider, "gemini-2.0-flash"),
     "cohere": (CohereProvider, "command-r"),
 }
-
-
-@pytest.fixture
-async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    from axtui.providers.transport import make_http_client
-
-    client = make_http_client()
-    yield client
-    await client.aclose()
 
 
 def _adapter(sim, protocol: str, client: httpx.AsyncClient) -> Provider:

@@ -1,6 +1,7 @@
 """One running gateway per test module in front of loopback transcription upstreams:
-OpenAI (whisper-1), Groq (whisper-large-v3), OpenAI gpt-4o-transcribe (token usage), one
-that always fails, one that takes only mp3, one that takes only tiny files, one slow."""
+OpenAI (whisper-1), Groq (whisper-large-v3), OpenAI gpt-4o-transcribe (token usage, streams),
+one that always fails, one that takes only mp3, one that takes only tiny files, one slow, one
+whose streams break after their first event."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class Env:
     picky: TranscriptionUpstream
     tiny: TranscriptionUpstream
     slow: TranscriptionUpstream
+    cutter: TranscriptionUpstream
     chat: OpenAIUpstream
 
     @property
@@ -77,7 +79,7 @@ def config_data(f: dict[str, Any], store_url: str) -> dict[str, Any]:
             "openai": {**prov("whisper"), "api_key_env": WHISPER_KEY_ENV},
             "groq": prov("groq"), "openai4o": prov("gpt4o"), "dead": prov("dead"),
             "picky": prov("picky"), "tiny": prov("tiny"), "slow": prov("slow"),
-            "chat": prov("chat"),
+            "cutter": prov("cutter"), "chat": prov("chat"),
         },
         "deployments": [
             {"provider": "openai", "model": "whisper-1"},
@@ -87,6 +89,7 @@ def config_data(f: dict[str, Any], store_url: str) -> dict[str, Any]:
             {"provider": "picky", "model": "whisper-large-v3", "audio": {"formats": ["mp3"]}},
             {"provider": "tiny", "model": "whisper-1", "audio": {"max_mb": "0.001"}},
             {"provider": "slow", "model": "whisper-1"},
+            {"provider": "cutter", "model": "gpt-4o-mini-transcribe"},
             deployment("chat", "gpt-x"),
         ],
         "routes": {
@@ -99,6 +102,10 @@ def config_data(f: dict[str, Any], store_url: str) -> dict[str, Any]:
                           "strategy": "priority"},
             "stt-tiny": {"candidates": ["tiny/whisper-1"]},
             "stt-slow": {"candidates": ["slow/whisper-1"]},
+            "stt-4o-failover": {"candidates": ["dead/whisper-large-v3",
+                                               "openai4o/gpt-4o-transcribe"],
+                                "strategy": "priority"},
+            "stt-cut": {"candidates": ["cutter/gpt-4o-mini-transcribe"]},
             "chat": {"candidates": ["chat/gpt-x"]},
         },
         "rules": [{"match": {"route": "stt", "tag": "groq"}, "route": "stt-groq"}],
@@ -112,14 +119,18 @@ def env(tmp_path_factory) -> Iterator[Env]:
     fakes: dict[str, Any] = {
         "whisper": TranscriptionUpstream(text="Hello from whisper.", api_key=WHISPER_SECRET),
         "groq": TranscriptionUpstream(text="Hello from groq."),
-        "gpt4o": TranscriptionUpstream(text="Hello from gpt-4o.", tokens=(100, 10, 50)),
+        "gpt4o": TranscriptionUpstream(text="Hello from gpt-4o.", tokens=(100, 10, 50),
+                                       streams=True),
         "dead": TranscriptionUpstream(),
         "picky": TranscriptionUpstream(text="Hello from picky."),
         "tiny": TranscriptionUpstream(),
         "slow": TranscriptionUpstream(latency_s=5.0),
+        "cutter": TranscriptionUpstream(text="Cut short here.", tokens=(10, 0, 5),
+                                        streams=True),
         "chat": OpenAIUpstream(),
     }
     fakes["dead"].fail(500)
+    fakes["cutter"].cut_after = 1  # the connection closes after the first event
     for f in fakes.values():
         loop.run(f.start())
     store_url = f"sqlite:///{tmp_path_factory.mktemp('transcribe')}/gw.db"

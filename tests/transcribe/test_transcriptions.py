@@ -180,8 +180,11 @@ def error_of(resp: httpx.Response) -> dict:
      "from 0 to 1"),
     ({"file": ("a.wav", WAV)}, {"model": "stt-openai", "timestamp_granularities[]": "word"},
      "timestamp_granularities[]", "needs response_format verbose_json"),
-    ({"file": ("a.wav", WAV)}, {"model": "stt-openai", "stream": "true"}, "stream",
-     "not supported"),
+    ({"file": ("a.wav", WAV)}, {"model": "stt-openai", "stream": "yes"}, "stream",
+     "'yes' is not a boolean"),
+    ({"file": ("a.wav", WAV)}, {"model": "stt-openai", "stream": "true",
+                                "response_format": "srt"}, "response_format",
+     "'srt' cannot stream"),
 ])
 def test_each_mistake_is_a_400_naming_the_field(env: Env, files, data, param, words):
     resp = post(env, files=files if files is not None else {"x": (None, "y")}, data=data)

@@ -57,6 +57,25 @@ def seconds_header(s: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The one tool call a simulated answer makes: arguments valid against the tool's schema."""
+
+    name: str
+    arguments: str  # JSON text
+
+
+def tool_of(tools: Any, choice: Any, users_turn: bool) -> ToolCall | None:
+    """The call for OpenAI-shaped `tools` and `tool_choice`, chosen as the in-process
+    simulated provider chooses (providers/sim_tools.py), or None."""
+    from axtui.providers.sim_tools import tool_call_of
+
+    call = tool_call_of(tools, choice, users_turn, "")
+    if call is None:
+        return None
+    return ToolCall(call["function"]["name"], call["function"]["arguments"])
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """What a request asks for, read from its vendor's body and path."""
 
@@ -66,6 +85,8 @@ class Call:
     max_tokens: int | None = None
     stream_usage: bool = False  # OpenAI's stream_options.include_usage
     sse: bool = True  # Gemini streams a JSON array without ?alt=sse
+    tool: ToolCall | None = None  # the answer is this tool call, not words
+    json_text: str | None = None  # the answer is this JSON (a json_schema response format)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +97,7 @@ class Answer:
     tokens: tuple[str, ...]
     prompt_tokens: int
     truncated: bool  # cut short by max_tokens
+    tool: ToolCall | None = None  # then `tokens` are its arguments' pieces
 
     @property
     def text(self) -> str:
@@ -83,7 +105,11 @@ class Answer:
 
 
 def make_answer(call: Call, rid: str, output_tokens: int, offset: int) -> Answer:
-    """`output_tokens` words (fewer under max_tokens), starting at word `offset`."""
+    """`output_tokens` words (fewer under max_tokens), starting at word `offset`; or the
+    call's tool arguments or JSON, ~4 characters a token, never cut (they must parse)."""
+    whole = call.tool.arguments if call.tool is not None else call.json_text
+    if whole is not None:
+        return Answer(rid, tuple(fragments(whole, 4)), call.prompt_tokens, False, call.tool)
     n = output_tokens if call.max_tokens is None else max(0, min(output_tokens, call.max_tokens))
     words = tuple(_WORDS[(offset + i) % len(_WORDS)] + " " for i in range(n))
     return Answer(rid, words, call.prompt_tokens, n < output_tokens)

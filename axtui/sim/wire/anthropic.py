@@ -12,12 +12,14 @@ from axtui.sim.wire import (
     Answer,
     Call,
     Refusal,
+    ToolCall,
     Window,
     Wire,
     approx_tokens,
     seconds_header,
     sse,
     text_of,
+    tool_of,
 )
 
 TYPE_BY_STATUS = {
@@ -95,11 +97,18 @@ class AnthropicWire(Wire):
             if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
                 return self._refuse(400, f"messages.{i}.role: Input should be 'user' or "
                                     "'assistant'")
+        tools, choice = body.get("tools"), body.get("tool_choice")
+        if tools is not None and not isinstance(tools, list):
+            return self._refuse(400, "tools: Input should be a valid list")
+        if choice is not None and not isinstance(choice, dict):
+            return self._refuse(400, "tool_choice: Input should be a valid dictionary")
         limit = body["max_tokens"]
         prompt = approx_tokens(text_of(body.get("system"))) + sum(
             3 + approx_tokens(text_of(m.get("content"))) for m in messages)
+        prompt += approx_tokens(orjson.dumps(tools).decode()) if tools else 0
         return Call(model=str(body["model"]), stream=bool(body.get("stream")),
-                    prompt_tokens=prompt, max_tokens=limit if isinstance(limit, int) else None)
+                    prompt_tokens=prompt, max_tokens=limit if isinstance(limit, int) else None,
+                    tool=_tool(tools, choice, messages))
 
     @staticmethod
     def _refuse(status: int, message: str) -> Refusal:
@@ -111,10 +120,15 @@ class AnthropicWire(Wire):
                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
 
     def _message(self, call: Call, answer: Answer) -> dict[str, Any]:
+        block: dict[str, Any] = {"type": "text", "text": answer.text}
+        if answer.tool is not None:
+            block = {"type": "tool_use", "id": f"toolu_{answer.rid}", "name": answer.tool.name,
+                     "input": orjson.loads(answer.tool.arguments)}
         return {
             "id": answer.rid, "type": "message", "role": "assistant", "model": call.model,
-            "content": [{"type": "text", "text": answer.text}],
-            "stop_reason": "max_tokens" if answer.truncated else "end_turn",
+            "content": [block],
+            "stop_reason": ("tool_use" if answer.tool else "max_tokens" if answer.truncated
+                            else "end_turn"),
             "stop_sequence": None, "usage": self._usage(answer, len(answer.tokens)),
         }
 
@@ -125,14 +139,17 @@ class AnthropicWire(Wire):
         message = self._message(call, answer)
         start = {**message, "content": [], "stop_reason": None,
                  "usage": self._usage(answer, 1)}
+        block: dict[str, Any] = {"type": "text", "text": ""}
+        if answer.tool is not None:  # its input arrives as partial JSON deltas
+            block = {**message["content"][0], "input": {}}
         out = [
             sse({"type": "message_start", "message": start}, "message_start"),
-            sse({"type": "content_block_start", "index": 0,
-                 "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+            sse({"type": "content_block_start", "index": 0, "content_block": block},
+                "content_block_start"),
             sse({"type": "ping"}, "ping"),
         ]
-        out.extend(sse({"type": "content_block_delta", "index": 0,
-                        "delta": {"type": "text_delta", "text": t}}, "content_block_delta")
+        out.extend(sse({"type": "content_block_delta", "index": 0, "delta": _delta(answer, t)},
+                       "content_block_delta")
                    for t in answer.tokens)
         out.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
         out.append(sse({"type": "message_delta",
@@ -174,3 +191,30 @@ class AnthropicWire(Wire):
                    "https://docs.anthropic.com/en/api/rate-limits.")
         etype = TYPE_BY_STATUS.get(status, "rate_limit_error")
         return headers, orjson.dumps(error_payload(etype, message, request_id))
+
+
+def _delta(answer: Answer, piece: str) -> dict[str, str]:
+    if answer.tool is None:
+        return {"type": "text_delta", "text": piece}
+    return {"type": "input_json_delta", "partial_json": piece}
+
+
+_CHOICES = {"any": "required", "none": "none", "auto": "auto"}
+
+
+def _tool(tools: Any, choice: Any, messages: list[Any]) -> ToolCall | None:
+    """Anthropic's tools and tool_choice in OpenAI's shape, chosen as the OpenAI wire does;
+    a turn of tool results only is not the user's (the answer then is words)."""
+    if not tools:
+        return None
+    fns = [{"function": {"name": t.get("name"), "parameters": t.get("input_schema")}}
+           for t in tools if isinstance(t, dict)]
+    kind = (choice or {}).get("type", "auto")
+    wanted: Any = _CHOICES.get(kind, "auto")
+    if kind == "tool":
+        wanted = {"type": "function", "function": {"name": choice.get("name")}}
+    last = messages[-1] if messages else {}
+    content = last.get("content")
+    results_only = isinstance(content, list) and bool(content) and all(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+    return tool_of(fns, wanted, last.get("role") == "user" and not results_only)

@@ -8,9 +8,21 @@ from typing import Any
 
 import orjson
 
-from axtui.sim.wire import Answer, Call, Refusal, Window, Wire, approx_tokens, sse, text_of
+from axtui.sim.wire import (
+    Answer,
+    Call,
+    Refusal,
+    Window,
+    Wire,
+    approx_tokens,
+    sse,
+    text_of,
+    tool_of,
+)
 
 PREAMBLE_TOKENS = 160  # `tokens.input_tokens` counts Cohere's own preamble; billing does not
+TOOL_PLAN = "I will call the tool."  # the words Cohere says before its tool calls
+_CHOICES = {"REQUIRED": "required", "NONE": "none"}  # absent: the model decides
 _MESSAGES = {500: "internal server error", 503: "service unavailable, please try again later"}
 
 
@@ -39,11 +51,17 @@ class CohereWire(Wire):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return Refusal(400, error_body("invalid request: messages must not be empty"))
+        tools = body.get("tools")
+        if tools is not None and not isinstance(tools, list):
+            return Refusal(400, error_body("invalid request: tools must be a list"))
+        choice = _CHOICES.get(str(body.get("tool_choice", "")).upper(), "auto")
         limit = body.get("max_tokens")
         prompt = sum(3 + approx_tokens(text_of(m.get("content")))
                      for m in messages if isinstance(m, dict))
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
         return Call(model=str(body["model"]), stream=bool(body.get("stream")),
-                    prompt_tokens=prompt, max_tokens=limit if isinstance(limit, int) else None)
+                    prompt_tokens=prompt, max_tokens=limit if isinstance(limit, int) else None,
+                    tool=tool_of(tools, choice, last.get("role") == "user"))
 
     @staticmethod
     def _usage(answer: Answer) -> dict[str, Any]:
@@ -57,12 +75,20 @@ class CohereWire(Wire):
 
     @staticmethod
     def _finish(answer: Answer) -> str:
-        return "MAX_TOKENS" if answer.truncated else "COMPLETE"
+        return "TOOL_CALL" if answer.tool else "MAX_TOKENS" if answer.truncated else "COMPLETE"
+
+    @staticmethod
+    def _message(answer: Answer) -> dict[str, Any]:
+        if answer.tool is None:
+            return {"role": "assistant", "content": [{"type": "text", "text": answer.text}]}
+        return {"role": "assistant", "tool_plan": TOOL_PLAN, "tool_calls": [
+            {"id": f"{answer.tool.name}_{answer.rid}", "type": "function",
+             "function": {"name": answer.tool.name, "arguments": answer.tool.arguments}}]}
 
     def body(self, call: Call, answer: Answer) -> bytes:
         return orjson.dumps({
             "id": answer.rid,
-            "message": {"role": "assistant", "content": [{"type": "text", "text": answer.text}]},
+            "message": self._message(answer),
             "finish_reason": self._finish(answer),
             "usage": self._usage(answer),
         })
@@ -70,6 +96,9 @@ class CohereWire(Wire):
     def frames(self, call: Call, answer: Answer) -> list[bytes]:
         start = {"message": {"role": "assistant", "content": [], "tool_plan": "",
                              "tool_calls": [], "citations": []}}  # fmt: skip
+        if answer.tool is not None:
+            return [event("message-start", {"id": answer.rid, "delta": start}),
+                    *self._call_frames(answer), self._end(answer)]
         out = [
             event("message-start", {"id": answer.rid, "delta": start}),
             event("content-start", {"index": 0, "delta": {
@@ -78,8 +107,24 @@ class CohereWire(Wire):
         out.extend(event("content-delta", {"index": 0, "delta": {
             "message": {"content": {"text": t}}}}) for t in answer.tokens)  # fmt: skip
         out.append(event("content-end", {"index": 0}))
-        out.append(event("message-end", {"delta": {"finish_reason": self._finish(answer),
-                                                   "usage": self._usage(answer)}}))
+        out.append(self._end(answer))
+        return out
+
+    def _end(self, answer: Answer) -> bytes:
+        return event("message-end", {"delta": {"finish_reason": self._finish(answer),
+                                               "usage": self._usage(answer)}})
+
+    def _call_frames(self, answer: Answer) -> list[bytes]:
+        """As Cohere streams a call: its plan, then the call's start (id, name), its
+        arguments in pieces, its end."""
+        assert answer.tool is not None
+        call = self._message(answer)["tool_calls"][0]
+        head = {**call, "function": {**call["function"], "arguments": ""}}
+        out = [event("tool-plan-delta", {"delta": {"message": {"tool_plan": TOOL_PLAN}}}),
+               event("tool-call-start", {"index": 0, "delta": {"message": {"tool_calls": head}}})]
+        out.extend(event("tool-call-delta", {"index": 0, "delta": {"message": {"tool_calls": {
+            "function": {"arguments": t}}}}}) for t in answer.tokens)
+        out.append(event("tool-call-end", {"index": 0}))
         return out
 
     def ok_headers(self, answer: Answer, window: Window | None, now: float) -> dict[str, str]:

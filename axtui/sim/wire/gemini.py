@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from axtui.sim.wire import Answer, Call, Refusal, Window, Wire, approx_tokens
+from axtui.sim.wire import Answer, Call, Refusal, ToolCall, Window, Wire, approx_tokens, tool_of
 
 _PATH = re.compile(r"/v1beta/models/([\w.\-]+):(generateContent|streamGenerateContent)")
 RPC = "type.googleapis.com/google.rpc."
@@ -58,18 +58,25 @@ class GeminiWire(Wire):
         config = body.get("generationConfig") or {}
         limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
         stream = m.group(2) == "streamGenerateContent"
+        tools = body.get("tools")
+        if tools is not None and not isinstance(tools, list):
+            return Refusal(400, status_body(400, "Invalid value at 'tools': expected a list"))
         return Call(
             model=m.group(1),
             stream=stream,
             prompt_tokens=sum(approx_tokens(t) for t in texts if isinstance(t, str)) + 2,
             max_tokens=limit if isinstance(limit, int) else None,
             sse=query.get("alt") == "sse",
+            tool=_tool(tools, body.get("toolConfig"), contents),
         )
 
     @staticmethod
     def _event(call: Call, answer: Answer, text: str, last: bool) -> dict[str, Any]:
-        cand: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"},
-                                "index": 0}
+        part: dict[str, Any] = {"text": text}
+        if answer.tool is not None:  # Gemini sends a call whole, in one part
+            part = {"functionCall": {"name": answer.tool.name,
+                                     "args": orjson.loads(answer.tool.arguments)}}
+        cand: dict[str, Any] = {"content": {"parts": [part], "role": "model"}, "index": 0}
         usage: dict[str, Any] = {"promptTokenCount": answer.prompt_tokens,
                                  "totalTokenCount": answer.prompt_tokens}
         if last:
@@ -83,7 +90,7 @@ class GeminiWire(Wire):
         return orjson.dumps(self._event(call, answer, answer.text, True))
 
     def frames(self, call: Call, answer: Answer) -> list[bytes]:
-        texts = list(answer.tokens) or [""]
+        texts = list(answer.tokens) if answer.tool is None and answer.tokens else [""]
         events = [self._event(call, answer, t, i == len(texts) - 1) for i, t in enumerate(texts)]
         if call.sse:
             return [b"data: " + orjson.dumps(e) + b"\r\n\r\n" for e in events]
@@ -119,3 +126,43 @@ class GeminiWire(Wire):
             {"@type": RPC + "RetryInfo", "retryDelay": delay},
         ]  # fmt: skip
         return dict(_HEADERS), status_body(status, message, details)
+
+
+_MODES = {"ANY": "required", "NONE": "none", "AUTO": "auto", "VALIDATED": "auto"}
+
+
+def _tool(tools: Any, config: Any, contents: list[Any]) -> ToolCall | None:
+    """Gemini's function declarations and calling config in OpenAI's shape, chosen as the
+    OpenAI wire does (one allowed name under ANY is that function); a turn of function
+    responses only is not the user's."""
+    decls = [d for t in tools or [] if isinstance(t, dict)
+             for d in t.get("functionDeclarations") or t.get("function_declarations") or []
+             if isinstance(d, dict)]
+    if not decls:
+        return None
+    fns = [{"function": {"name": d.get("name"),
+                         "parameters": d.get("parametersJsonSchema")
+                         or _lower_types(d.get("parameters"))}} for d in decls]
+    calling = (config or {}).get("functionCallingConfig") or {} if isinstance(
+        config, dict) else {}
+    choice: Any = _MODES.get(str(calling.get("mode", "AUTO")).upper(), "auto")
+    allowed = calling.get("allowedFunctionNames") or []
+    if choice == "required" and len(allowed) == 1:
+        choice = {"type": "function", "function": {"name": allowed[0]}}
+    last = contents[-1] if isinstance(contents[-1], dict) else {}
+    parts = [p for p in last.get("parts") or [] if isinstance(p, dict)]
+    responses_only = bool(parts) and all("functionResponse" in p for p in parts)
+    return tool_of(fns, choice, last.get("role", "user") == "user" and not responses_only)
+
+
+def _lower_types(schema: Any) -> Any:
+    """Gemini's OpenAPI-style `parameters` (types in capitals: OBJECT, STRING) as JSON
+    Schema's lower-case types."""
+    if isinstance(schema, list):
+        return [_lower_types(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _lower_types(v) for k, v in schema.items()}
+    if isinstance(out.get("type"), str):
+        out["type"] = out["type"].lower()
+    return out

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from axtui.providers.sim_tools import schema_text
 from axtui.sim.wire import (
     Answer,
     Call,
@@ -18,6 +19,7 @@ from axtui.sim.wire import (
     seconds_header,
     sse,
     text_of,
+    tool_of,
 )
 
 PATHS = ("/v1/chat/completions", "/chat/completions")  # base_url with or without /v1
@@ -90,16 +92,28 @@ class OpenAIWire(Wire):
             return Refusal(400, error_body("Missing required parameter: 'messages'.",
                                            code="missing_required_parameter",
                                            param="messages"))
+        tools, choice = body.get("tools"), body.get("tool_choice")
+        if tools is not None and not isinstance(tools, list):
+            return Refusal(400, error_body("Invalid type for 'tools': expected an array.",
+                                           param="tools"))
+        if choice is not None and not tools:
+            return Refusal(400, error_body("Invalid value for 'tool_choice': 'tool_choice' is "
+                                           "only allowed when 'tools' are specified.",
+                                           param="tool_choice"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         prompt = sum(3 + approx_tokens(text_of(m.get("content")))
                      for m in messages if isinstance(m, dict))
+        prompt += approx_tokens(orjson.dumps(tools).decode()) if tools else 0
         options = body.get("stream_options")
+        last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
         return Call(
             model=body["model"],
             stream=bool(body.get("stream")),
             prompt_tokens=prompt,
             max_tokens=limit if isinstance(limit, int) else None,
             stream_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+            tool=tool_of(tools, choice, last.get("role") == "user"),
+            json_text=schema_text(body.get("response_format")),
         )
 
     @staticmethod
@@ -113,6 +127,18 @@ class OpenAIWire(Wire):
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
         }
 
+    @staticmethod
+    def _finish(answer: Answer) -> str:
+        return "tool_calls" if answer.tool else "length" if answer.truncated else "stop"
+
+    @staticmethod
+    def _message(answer: Answer) -> dict[str, Any]:
+        if answer.tool is None:
+            return {"role": "assistant", "content": answer.text, "refusal": None}
+        return {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+            {"id": f"call_{answer.rid}", "type": "function",
+             "function": {"name": answer.tool.name, "arguments": answer.tool.arguments}}]}
+
     def body(self, call: Call, answer: Answer) -> bytes:
         return orjson.dumps({
             "id": answer.rid,
@@ -122,9 +148,9 @@ class OpenAIWire(Wire):
             "system_fingerprint": "fp_sim",
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.text, "refusal": None},
+                "message": self._message(answer),
                 "logprobs": None,
-                "finish_reason": "length" if answer.truncated else "stop",
+                "finish_reason": self._finish(answer),
             }],
             "usage": self._usage(answer),
             "service_tier": "default",
@@ -144,9 +170,16 @@ class OpenAIWire(Wire):
                 c["usage"] = None  # as OpenAI sends on every chunk but the last
             return c
 
-        out = [sse(chunk({"role": "assistant", "content": ""}))]
-        out.extend(sse(chunk({"content": t})) for t in answer.tokens)
-        out.append(sse(chunk({}, "length" if answer.truncated else "stop")))
+        if answer.tool is None:
+            out = [sse(chunk({"role": "assistant", "content": ""}))]
+            out.extend(sse(chunk({"content": t})) for t in answer.tokens)
+        else:  # as OpenAI streams a call: id and name first, then the arguments in pieces
+            out = [sse(chunk({"role": "assistant", "content": None, "tool_calls": [
+                {"index": 0, "id": f"call_{answer.rid}", "type": "function",
+                 "function": {"name": answer.tool.name, "arguments": ""}}]}))]
+            out.extend(sse(chunk({"tool_calls": [{"index": 0, "function": {"arguments": t}}]}))
+                       for t in answer.tokens)
+        out.append(sse(chunk({}, self._finish(answer))))
         if call.stream_usage:
             last = chunk({})
             last["choices"], last["usage"] = [], self._usage(answer)
