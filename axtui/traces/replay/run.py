@@ -12,7 +12,7 @@ from importlib import resources
 from axtui.config import Config
 from axtui.traces.replay.faithful import replay_faithful
 from axtui.traces.replay.fit import Fitter
-from axtui.traces.replay.source import open_fields, trace_bytes
+from axtui.traces.replay.source import open_fields
 
 BUNDLED_SUFFIX = ".jsonl.gz"
 
@@ -75,8 +75,7 @@ def replay(opts: ReplayOptions) -> dict:
             recorded = replay_faithful(records, opts.config, workdir=workdir,
                                        pacer=None if cf else pacer,
                                        store_url=None if cf else opts.store_url,
-                                       on_record=fit if cf else None,
-                                       trace_bytes=trace_bytes(path))
+                                       on_record=fit if cf else None)
         finally:
             if tape is not None:
                 tape.close()

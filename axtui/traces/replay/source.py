@@ -80,12 +80,3 @@ def open_fields(path: str | os.PathLike[str]
                 stats.bad_lines.append(BadLine(line_no, bad_reason(got)))
 
     return stats, records()
-
-
-def trace_bytes(path: str | os.PathLike[str]) -> int:
-    """The trace's size uncompressed: a gzip file's own trailer says it (modulo 4 GiB)."""
-    with open(path, "rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            return os.fstat(f.fileno()).st_size
-        f.seek(-4, os.SEEK_END)
-        return int.from_bytes(f.read(4), "little")

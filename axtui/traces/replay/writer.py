@@ -20,7 +20,6 @@ from axtui.store.ingest import PreparedBatch, request_row
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # records per transaction, written here
-CHILD_MIN_BYTES = 32 << 20  # ~30,000 records: below it, writing here is as fast
 
 
 class StoreWriteError(RuntimeError):
@@ -28,7 +27,7 @@ class StoreWriteError(RuntimeError):
 
 
 class InlineWriter:
-    """Rows and rollups prepared and written in this process."""
+    """Rows and rollups prepared and written in this process, one thread."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -47,6 +46,94 @@ class InlineWriter:
 
     def close(self) -> None:
         self.sync()
+
+
+class ThreadWriter:
+    """Rows and rollups prepared in this thread, written by another: SQLite inserts with
+    the GIL released, so the store's half of a record (~half its cost) runs on the second
+    core while this thread reads on. Batches go in multi-row statements of
+    THREAD_ROWS_PER_STATEMENT rows, and the switch interval is shortened while it runs:
+    each statement hands the GIL back once, and the writer must not wait 5 ms for it."""
+
+    def __init__(self, store: Store) -> None:
+        import sys
+        import threading
+
+        self.store = store
+        self.batch = PreparedBatch()
+        self.sent = 0
+        self.written = 0  # by the thread
+        self.closed = False
+        self._error: str | None = None
+        # bounded: a writer behind holds the reading up rather than memory growing
+        self._todo: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self._thread = threading.Thread(target=self._run, name="axtui-replay-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def add(self, r: dict, line: bytes) -> None:
+        batch = self.batch
+        batch.rows.append(request_row(r, line.decode()))
+        batch.delta.add(r)
+        if len(batch.rows) >= THREAD_BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._error is not None:
+            raise StoreWriteError(f"the replay's store writer failed: {self._error}")
+        self.sent += len(self.batch)
+        self._todo.put(self.batch)
+        self.batch = PreparedBatch()
+
+    def _run(self) -> None:
+        while (batch := self._todo.get()) is not None:
+            try:
+                if self._error is None:  # after a failure: drained, never written
+                    self.store.write_prepared(batch, rows_per_statement=THREAD_ROWS_PER_STATEMENT)
+                    self.written += len(batch)
+            except Exception as e:  # the replay raises it at its next sync or hand-over
+                log.exception("replay writer failed")
+                self._error = _one_line(e).decode()
+            finally:
+                self._todo.task_done()
+        self._todo.task_done()
+
+    def sync(self) -> None:
+        """Return once every record added is in the store."""
+        if len(self.batch):
+            self._hand_over()
+        self._todo.join()
+        if self._error is not None:
+            raise StoreWriteError(f"the replay's store writer failed: {self._error}")
+        if self.written != self.sent:
+            raise StoreWriteError(f"the replay's store writer wrote {self.written} of "
+                                  f"{self.sent} records")
+
+    def close(self) -> None:
+        """Write what is held (unless the writer failed) and stop the thread. Never raises:
+        a replay that failed keeps its own error."""
+        import sys
+
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._error is None:
+                self.sync()
+        except StoreWriteError as e:
+            log.warning("replay writer: %s", e)
+        finally:
+            self._todo.put(None)
+            self._thread.join()
+            sys.setswitchinterval(self._switch)
+
+
+THREAD_BATCH = BATCH  # records a transaction (the same as inline: the same float sums)
+QUEUED_BATCHES = 3  # batches waiting for the writer at most (~8 MB)
+THREAD_ROWS_PER_STATEMENT = 1000  # one GIL hand-back per statement
+SWITCH_INTERVAL_S = 0.0005
 
 
 class ChildWriter:
@@ -214,15 +301,24 @@ def _one_line(e: BaseException) -> bytes:
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".encode()
 
 
-def make_writer(store: Store, url: str, trace_bytes: int) -> InlineWriter | ChildWriter:
-    """A child for a trace of CHILD_MIN_BYTES or more on an SQLite file; else this process
-    (a child's start, a forkserver importing the store, costs more than a small trace)."""
+WRITERS = ("thread", "inline", "child")
+
+
+def make_writer(store: Store, url: str, kind: str | None = None
+                ) -> InlineWriter | ThreadWriter | ChildWriter:
+    """The writer `kind` names (default: AXTUI_REPLAY_WRITER, else "thread"); an in-memory
+    or non-SQLite store is always written inline (another thread's connection or a child
+    could not share it, and SQLAlchemy's other drivers may hold the GIL)."""
+    import os
+
     from sqlalchemy.engine import make_url
 
     from axtui.store import sqlite
 
+    kind = kind or os.environ.get("AXTUI_REPLAY_WRITER") or "thread"
+    if kind not in WRITERS:
+        raise ValueError(f"AXTUI_REPLAY_WRITER={kind!r}: one of {', '.join(WRITERS)}")
     sa_url = make_url(url)
-    if (trace_bytes < CHILD_MIN_BYTES or sa_url.get_backend_name() != "sqlite"
-            or sqlite.is_in_memory(sa_url)):
+    if kind == "inline" or sa_url.get_backend_name() != "sqlite" or sqlite.is_in_memory(sa_url):
         return InlineWriter(store)
-    return ChildWriter(url)
+    return ThreadWriter(store) if kind == "thread" else ChildWriter(url)
