@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 from axtui.clock import VirtualClock
 from axtui.config import Config
@@ -182,7 +183,7 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
         end = first["ended_at"]
         now = clock.now()
         feed, add, watch, write = breakers.feed, tally.add, gates.add, writer.add
-        for r, line in _chain(head, records):
+        for r, line in chain((head,), records):
             t = r["ended_at"]
             if t > end:
                 end = t
@@ -213,11 +214,6 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
     timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order
     return FaithfulRun(start, end, tally, timeline, evaluations, breakers.trips,
                        breakers.cooldowns, verdicts)
-
-
-def _chain(first: tuple, rest: Iterator[tuple]) -> Iterator[tuple]:
-    yield first
-    yield from rest
 
 
 def _value(v: float | None) -> str:
