@@ -130,9 +130,11 @@ class ThreadWriter:
             sys.setswitchinterval(self._switch)
 
 
-THREAD_BATCH = BATCH  # records a transaction (the same as inline: the same float sums)
-QUEUED_BATCHES = 3  # batches waiting for the writer at most (~8 MB)
-THREAD_ROWS_PER_STATEMENT = 1000  # one GIL hand-back per statement
+# Records a transaction: small, so that the batch an evaluation waits for (the one it
+# hands over) takes a few ms to write, not tens.
+THREAD_BATCH = 500
+QUEUED_BATCHES = 8  # batches waiting for the writer at most (~5 MB)
+THREAD_ROWS_PER_STATEMENT = 1000  # a batch is one statement: one GIL hand-back
 SWITCH_INTERVAL_S = 0.0005
 
 
