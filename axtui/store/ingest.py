@@ -165,6 +165,7 @@ def write_prepared(
         table = RequestRow.__table__
         execute_rows(conn, table, REQUEST_COLUMNS, batch.rows, max_params=max_params,
                      rows_per_statement=rows_per_statement)
+    if batch.delta.groups:  # a replay's writer sends rows first and their rollups later
         apply_delta(conn, batch.delta, native=native_upsert, max_params=max_params)
     deltas = {WRITTEN_COUNTER: len(batch.rows), DROPPED_COUNTER: dropped}
     add_counters(conn, deltas, native=native_upsert, max_params=max_params)

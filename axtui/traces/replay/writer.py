@@ -1,12 +1,15 @@
 """Where a faithful replay's records go: the store's own batch write (ingest.py), given
-the trace's lines.
+the records' fields and lines. `sync()` returns once everything added is in the store (the
+alert evaluator reads the rollups right after). Three writers (AXTUI_REPLAY_WRITER):
 
-On an SQLite file a child process writes them: this process sends the lines in chunks and
-goes on reading the trace, while the child parses each line again, builds the row and the
-rollups (PreparedBatch) and writes them (Store.write_prepared), so reading and writing run
-on both cores. `sync()` returns once everything sent is in the store (the alert evaluator
-reads the rollups right after). An in-memory or non-SQLite store is written here, in
-batches (a child could not share it).
+- `thread` (the default on an SQLite file): rows and rollups are prepared here and a
+  thread of this process writes them; SQLite runs without the GIL, on the other core.
+- `inline`: prepared and written here, one thread (an in-memory or non-SQLite store
+  always: another connection could not share it).
+- `child`: the lines go to a child process that parses them again and writes them. It
+  costs a parse a record twice, pipes ~1 KB a record and starts a forkserver; measured
+  side by side (bench/bench_replay.py --writers), it was never the fastest, so it is
+  kept only on request.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import queue
 
 from axtui.store.db import Store
 from axtui.store.ingest import PreparedBatch, request_row
+from axtui.store.rollups import RollupDelta
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # records per transaction, written here
@@ -50,17 +54,20 @@ class InlineWriter:
 
 class ThreadWriter:
     """Rows and rollups prepared in this thread, written by another: SQLite inserts with
-    the GIL released, so the store's half of a record (~half its cost) runs on the second
-    core while this thread reads on. Batches go in multi-row statements of
-    THREAD_ROWS_PER_STATEMENT rows, and the switch interval is shortened while it runs:
-    each statement hands the GIL back once, and the writer must not wait 5 ms for it."""
+    the GIL released, so the store's half of a record runs on the second core while this
+    thread reads on. Rows go over every THREAD_BATCH records, each batch one multi-row
+    statement (so one GIL hand-back; the switch interval is shortened while this runs, so
+    the writer never waits 5 ms for the GIL). The rollups are summed here until `sync()`
+    (before each alert evaluation) and then written once: adding a delta costs the same
+    for 30 records as for 3,000, and was most of a small batch's cost."""
 
     def __init__(self, store: Store) -> None:
         import sys
         import threading
 
         self.store = store
-        self.batch = PreparedBatch()
+        self.rows: list[tuple] = []
+        self.delta = RollupDelta()
         self.sent = 0
         self.written = 0  # by the thread
         self.closed = False
@@ -74,18 +81,21 @@ class ThreadWriter:
         self._thread.start()
 
     def add(self, r: dict, line: bytes) -> None:
-        batch = self.batch
-        batch.rows.append(request_row(r, line.decode()))
-        batch.delta.add(r)
-        if len(batch.rows) >= THREAD_BATCH:
-            self._hand_over()
+        rows = self.rows
+        rows.append(request_row(r, line.decode()))
+        self.delta.add(r)
+        if len(rows) >= THREAD_BATCH:
+            self._hand_over(with_rollups=False)
 
-    def _hand_over(self) -> None:
+    def _hand_over(self, *, with_rollups: bool) -> None:
         if self._error is not None:
             raise StoreWriteError(f"the replay's store writer failed: {self._error}")
-        self.sent += len(self.batch)
-        self._todo.put(self.batch)
-        self.batch = PreparedBatch()
+        batch = PreparedBatch()
+        batch.rows, self.rows = self.rows, []
+        if with_rollups:
+            batch.delta, self.delta = self.delta, RollupDelta()
+        self.sent += len(batch)
+        self._todo.put(batch)
 
     def _run(self) -> None:
         while (batch := self._todo.get()) is not None:
@@ -101,9 +111,9 @@ class ThreadWriter:
         self._todo.task_done()
 
     def sync(self) -> None:
-        """Return once every record added is in the store."""
-        if len(self.batch):
-            self._hand_over()
+        """Return once every record added is in the store, with its rollups."""
+        if self.rows or self.delta.groups:
+            self._hand_over(with_rollups=True)
         self._todo.join()
         if self._error is not None:
             raise StoreWriteError(f"the replay's store writer failed: {self._error}")
@@ -130,8 +140,8 @@ class ThreadWriter:
             sys.setswitchinterval(self._switch)
 
 
-# Records a transaction: small, so that the batch an evaluation waits for (the one it
-# hands over) takes a few ms to write, not tens.
+# Rows a transaction: few, so that the batch an evaluation waits for (the one it hands
+# over) takes a few ms to write, not tens.
 THREAD_BATCH = 500
 QUEUED_BATCHES = 8  # batches waiting for the writer at most (~5 MB)
 THREAD_ROWS_PER_STATEMENT = 1000  # a batch is one statement: one GIL hand-back
