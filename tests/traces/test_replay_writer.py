@@ -104,3 +104,18 @@ def test_the_writer_thread_gives_the_switch_interval_back(tmp_path):
     finally:
         store.close()
     assert sys.getswitchinterval() == before
+
+
+def test_a_writer_that_is_no_writer_is_refused_with_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "AXTUI_REPLAY_WRITER": "bogus"}
+    done = subprocess.run([sys.executable, "-m", "axtui.cli.main", "replay", "normal-day",
+                           "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: AXTUI_REPLAY_WRITER='bogus': expected one of thread, inline, child"]

@@ -316,6 +316,10 @@ def _one_line(e: BaseException) -> bytes:
 WRITERS = ("thread", "inline", "child")
 
 
+class WriterChoiceError(ValueError):
+    """AXTUI_REPLAY_WRITER names no writer (one line)."""
+
+
 def make_writer(store: Store, url: str, kind: str | None = None
                 ) -> InlineWriter | ThreadWriter | ChildWriter:
     """The writer `kind` names (default: AXTUI_REPLAY_WRITER, else "thread"); an in-memory
@@ -329,7 +333,8 @@ def make_writer(store: Store, url: str, kind: str | None = None
 
     kind = kind or os.environ.get("AXTUI_REPLAY_WRITER") or "thread"
     if kind not in WRITERS:
-        raise ValueError(f"AXTUI_REPLAY_WRITER={kind!r}: one of {', '.join(WRITERS)}")
+        raise WriterChoiceError(f"AXTUI_REPLAY_WRITER={kind!r}: expected one of "
+                                f"{', '.join(WRITERS)}")
     sa_url = make_url(url)
     if kind == "inline" or sa_url.get_backend_name() != "sqlite" or sqlite.is_in_memory(sa_url):
         return InlineWriter(store)
