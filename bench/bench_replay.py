@@ -1,15 +1,23 @@
 """Replay throughput and memory: faithful and counterfactual `axtui replay --speed max`.
 
     python bench/bench_replay.py [--lines 200000] [--cf-lines 20000] [--rate 200]
+                                 [--legacy] [--writers thread,inline,child] [--rounds 2]
 
 Builds a dense trace by cycling the bundled normal-day trace's records (times shifted so
-the trace runs on, compressed to `--rate` requests/s of trace time), then runs each mode
-in a child process (`axtui replay TRACE --json`) and prints records/s and the child's
-peak RSS beside the targets: the replay process's own, and its process tree's (the
-faithful replay's store writer is a child process; sampled every 50 ms, pages both map
-counted in each). Memory is flat when peak RSS does not grow with the trace:
+the trace runs on, compressed to `--rate` requests/s of trace time), each line as today's
+RequestRecord writes it (what `serve --trace-out` writes; `--legacy`: as the bundled trace
+has them, from an axtui before `face`, `cache` and `kind`, so every line is filled in),
+then runs each mode in a child process (`axtui replay TRACE --json`) and prints records/s
+and the child's peak RSS beside the targets: the replay process's own, and its process
+tree's (sampled every 50 ms, pages both map counted in each; the `child` writer is a
+process of its own). Memory is flat when peak RSS does not grow with the trace:
 `--lines 1000000 --cf-lines 0` and `--lines 100000 --cf-lines 0` should print about the
 same figures.
+
+Faithful runs go once per writer (AXTUI_REPLAY_WRITER, writer.py) and round, alternating,
+so a machine's load falls on each alike. Each is shown whole (the figure set against the
+target) and net of the process's start (a 1-record replay's wall time: imports, config,
+store creation), with its CPU seconds per record.
 
 A counterfactual run first measures the recorded side (a faithful pass of the same trace):
 the requests/s set against its target are the counterfactual pass's alone, i.e. the run's
@@ -35,8 +43,9 @@ TARGET_FAITHFUL = 100_000  # records/s
 TARGET_CF = 20_000  # requests/s
 
 
-def make_trace(path: Path, lines: int, rate: float) -> None:
+def make_trace(path: Path, lines: int, rate: float, legacy: bool = False) -> None:
     """`lines` records at `rate` per second of trace time, cycled from normal-day."""
+    from axtui.records import RequestRecord
     from axtui.traces.jsonl import header_line
     from axtui.traces.replay.run import resolve_trace
 
@@ -58,7 +67,9 @@ def make_trace(path: Path, lines: int, rate: float) -> None:
                 r2["started_at"], r2["ended_at"] = shift(r["started_at"]), shift(r["ended_at"])
                 r2["attempts"] = [dict(a, started_at=shift(a["started_at"]))
                                   for a in r["attempts"]]
-                out.write(orjson.dumps(r2) + b"\n")
+                line = (orjson.dumps(r2) if legacy
+                        else RequestRecord.model_validate(r2).model_dump_json().encode())
+                out.write(line + b"\n")
                 written += 1
             cycle += 1
 
@@ -101,10 +112,13 @@ print(wall, use.ru_maxrss, peak[0], proc.returncode, use.ru_utime + use.ru_stime
 """
 
 
-def run(trace: Path, *args: str) -> tuple[float, float, float, int, float]:
+def run(trace: Path, *args: str, writer: str | None = None
+        ) -> tuple[float, float, float, int, float]:
     """(wall seconds, the replay process's peak RSS in MiB, its process tree's sampled peak
     RSS in MiB, exit code, CPU seconds) of one `axtui replay`."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if writer:
+        env["AXTUI_REPLAY_WRITER"] = writer
     done = subprocess.run([sys.executable, "-c", _WRAP, sys.executable, "-m",
                            "axtui.cli.main", "replay", str(trace), "--json", *args],
                           env=env, capture_output=True, text=True)
@@ -120,11 +134,17 @@ def main() -> None:
     ap.add_argument("--cf-lines", type=int, default=20_000, help="counterfactual length "
                     "(0: faithful only)")
     ap.add_argument("--rate", type=float, default=200.0, help="requests/s of trace time")
+    ap.add_argument("--legacy", action="store_true", help="lines from an older axtui")
+    ap.add_argument("--writers", default="thread", help="faithful writers to run, "
+                    "comma-separated: thread (the default), inline, child")
+    ap.add_argument("--rounds", type=int, default=1, help="faithful runs per writer")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cf_trace, trace = Path(tmp) / "cf.jsonl", Path(tmp) / "faithful.jsonl"
-        make_trace(cf_trace, a.cf_lines, a.rate)
-        make_trace(trace, a.lines, a.rate)
+        one = Path(tmp) / "one.jsonl"
+        make_trace(cf_trace, a.cf_lines, a.rate, a.legacy)
+        make_trace(trace, a.lines, a.rate, a.legacy)
+        make_trace(one, 1, a.rate, a.legacy)
         size = trace.stat().st_size / 2**20
         if a.cf_lines:
             wall, rss, tree, _, cpu = run(cf_trace, "--mode", "counterfactual")
@@ -137,11 +157,18 @@ def main() -> None:
                   f"{wall:.1f}s (the rest measures the recorded side: {base:.1f}s), "
                   f"{cf_cpu:.1f} CPU s ({a.cf_lines / cf_cpu:,.0f} requests a CPU second); "
                   f"whole run {a.cf_lines / wall:,.0f} requests/s")
-        wall, rss, tree, _, _ = run(trace)
-        print(f"faithful        {a.lines:>9,} records   {wall:6.1f}s  "
-              f"{a.lines / wall:>9,.0f} records/s   (target {TARGET_FAITHFUL:,})  "
-              f"peak RSS {rss:.0f} MiB, tree {tree:.0f} MiB with the writer  "
-              f"(trace {size:.0f} MiB uncompressed)")
+        print(f"faithful: {a.lines:,} records, trace {size:.0f} MiB uncompressed, "
+              f"{'legacy' if a.legacy else 'current'} lines; target {TARGET_FAITHFUL:,} "
+              f"records/s")
+        for _ in range(a.rounds):
+            for writer in a.writers.split(","):
+                start, _, _, _, start_cpu = run(one, writer=writer)
+                wall, rss, tree, _, cpu = run(trace, writer=writer)
+                net = max(wall - start, 1e-9)
+                print(f"  writer {writer:<6}  {wall:6.1f}s  {a.lines / wall:>9,.0f} records/s"
+                      f"  net of start ({start:.1f}s): {a.lines / net:>9,.0f} records/s, "
+                      f"{(cpu - start_cpu) / a.lines * 1e6:5.1f} CPU us/record  "
+                      f"peak RSS {rss:.0f} MiB, tree {tree:.0f} MiB")
 
 
 if __name__ == "__main__":

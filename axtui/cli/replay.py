@@ -66,6 +66,7 @@ def replay(
     from axtui.traces.replay.counterfactual import ReplayInputError, load_scenario
     from axtui.traces.replay.run import ReplayOptions
     from axtui.traces.replay.run import replay as run_replay
+    from axtui.traces.replay.writer import WriterChoiceError
 
     if mode not in ("faithful", "counterfactual"):
         raise CliError(f"--mode {mode!r}: expected faithful or counterfactual")
@@ -94,7 +95,7 @@ def replay(
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise CliError(str(e) if isinstance(e, FileNotFoundError) and not e.filename
                        else f"cannot read {trace}: {e.strerror or e}") from None
-    except (TraceSchemaError, ReplayInputError) as e:
+    except (TraceSchemaError, ReplayInputError, WriterChoiceError) as e:
         raise CliError(str(e)) from None
     if json_out:
         emit_json(out)

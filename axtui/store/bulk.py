@@ -73,15 +73,18 @@ def execute_rows(
     *,
     conflict_keys: tuple[str, ...] | None = None,
     max_params: int = 0,
+    rows_per_statement: int = ROWS_PER_STATEMENT,
 ) -> None:
     """INSERT (or, with conflict_keys, upsert-add) rows given as tuples ordered like columns.
 
     `max_params` is the database's bound-parameter limit; 0 means one row per statement.
+    `rows_per_statement` caps a statement's rows (a writer thread beside a busy one wants
+    fewer, bigger statements: each hands the GIL back once).
     """
     if not rows:
         return
     dialect = conn.dialect
-    per_statement = min(ROWS_PER_STATEMENT, max_params // len(columns))
+    per_statement = min(rows_per_statement, max_params // len(columns))
     identity = tuple(range(len(columns)))
     if not dialect.positional:
         sql, _ = _statement(dialect, table, columns, conflict_keys, 0)

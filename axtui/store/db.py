@@ -106,8 +106,10 @@ class Store:
             record_jsons = [record_json(r) for r in records]
         self.write_prepared(prepare(record_jsons))
 
-    def write_prepared(self, batch: PreparedBatch, *, dropped: int = 0) -> None:
+    def write_prepared(self, batch: PreparedBatch, *, dropped: int = 0,
+                       rows_per_statement: int | None = None) -> None:
         """Store a prepared batch in one transaction: rows, rollups, recorder counters."""
+        extra = {} if rows_per_statement is None else {"rows_per_statement": rows_per_statement}
         with self.begin() as conn:
             write_prepared(
                 conn,
@@ -115,6 +117,7 @@ class Store:
                 dropped=dropped,
                 native_upsert=self.native_upsert,
                 max_params=self.max_params,
+                **extra,
             )
 
     def counter(self, name: str) -> int:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from axtui.records import RequestRecord
-from axtui.store.bulk import execute_rows, increment
+from axtui.store.bulk import ROWS_PER_STATEMENT, execute_rows, increment
 from axtui.store.rollups import RollupDelta, apply_delta
 from axtui.store.tables import CounterRow, RequestRow
 
@@ -158,11 +158,14 @@ def write_prepared(
     dropped: int = 0,
     native_upsert: bool | None = None,
     max_params: int = 0,
+    rows_per_statement: int = ROWS_PER_STATEMENT,
 ) -> None:
     """Inside the caller's transaction: rows, rollups, and the recorder's counters."""
     if batch.rows:
         table = RequestRow.__table__
-        execute_rows(conn, table, REQUEST_COLUMNS, batch.rows, max_params=max_params)
+        execute_rows(conn, table, REQUEST_COLUMNS, batch.rows, max_params=max_params,
+                     rows_per_statement=rows_per_statement)
+    if batch.delta.groups:  # a replay's writer sends rows first and their rollups later
         apply_delta(conn, batch.delta, native=native_upsert, max_params=max_params)
     deltas = {WRITTEN_COUNTER: len(batch.rows), DROPPED_COUNTER: dropped}
     add_counters(conn, deltas, native=native_upsert, max_params=max_params)

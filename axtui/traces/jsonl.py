@@ -149,6 +149,35 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
             yield line_no, line
 
 
+def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = 1 << 20
+                     ) -> Iterator[tuple[int, list[bytes]]]:
+    """As iter_lines, a block at a time: `(the first line's number, the lines)`, the lines
+    unstripped (blank ones too). Replay's reader: one split per MiB, not a call per line."""
+    with open_trace(path) as f:
+        line_no, tail, first = 1, b"", True
+        while True:
+            data = f.read(block_bytes)
+            lines = (tail + data).split(b"\n")
+            tail = lines.pop() if data else b""
+            if not data and not lines[-1]:
+                lines.pop()  # the file ended with its newline (or is empty)
+            if first:
+                for i, raw in enumerate(lines):
+                    line = raw.strip()
+                    if line:
+                        first = False
+                        if _header(line, path) is not None:
+                            yield line_no, lines[:i]
+                            line_no += i + 1
+                            lines = lines[i + 1:]
+                        break
+            if lines:
+                yield line_no, lines
+                line_no += len(lines)
+            if not data:
+                return
+
+
 def read_trace(path: str | os.PathLike[str]) -> TraceReadResult:
     """Every record in a trace, and every line that was not one (with why)."""
     result = TraceReadResult()

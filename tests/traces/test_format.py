@@ -60,3 +60,20 @@ def test_a_header_after_the_first_line_is_a_bad_line_not_metadata(tmp_path):
     result = read_trace(path)
     assert len(result.records) == 1
     assert [b.line_no for b in result.bad_lines] == [2]
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("block_bytes", [1, 5, 64, 1 << 20])
+def test_a_trace_read_in_blocks_has_the_lines_and_numbers_it_has_read_line_by_line(
+        tmp_path, gz, block_bytes):
+    from axtui.traces.jsonl import iter_line_blocks, iter_lines
+
+    text = (b'\n  \n{"axtui_trace": 1, "made_by": "t"}\r\n{"a": 1}\n\n'
+            + b'{"b": "' + b"x" * 100 + b'"}\r\n{"axtui_trace": 1}\nlast, no newline')
+    path = tmp_path / ("t.jsonl.gz" if gz else "t.jsonl")
+    path.write_bytes(gzip.compress(text) if gz else text)
+    by_block = [(n, raw.strip()) for first, lines in iter_line_blocks(path, block_bytes)
+                for n, raw in enumerate(lines, first)]
+    assert by_block == list(iter_lines(path))
+    assert by_block[0] == (1, b"") and by_block[-1] == (8, b"last, no newline")
+    assert 3 not in [n for n, _ in by_block]  # the header is no line of the trace

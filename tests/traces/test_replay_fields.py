@@ -1,6 +1,6 @@
-"""Faithful replay's cheap line check accepts exactly what the model accepts: a plain
-record as it is, a lenient one as the model writes it, anything else as a bad line with
-pydantic's reason."""
+"""Faithful replay's line check (msgspec, fields.py) accepts exactly what the model accepts:
+a record with every field as it is, a lenient one as the model writes it, anything else as
+a bad line with pydantic's reason."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from axtui.records import ErrorKind, RequestRecord
-from axtui.traces.replay.fields import parse, plain
+from axtui.traces.replay.fields import parse
 from tests.store.factory import attempt, record
 
 
@@ -20,8 +20,8 @@ def line_of(r: RequestRecord) -> bytes:
 def test_a_record_as_the_model_writes_it_is_taken_as_it_is():
     line = line_of(record(attempts=[attempt(), attempt(error_kind=ErrorKind.timeout)]))
     fields, kept = parse(line)
-    assert plain(orjson.loads(line))
     assert kept is line
+    assert fields == orjson.loads(line) and list(fields) == list(RequestRecord.model_fields)
     assert RequestRecord.model_validate(fields) == RequestRecord.model_validate_json(line)
 
 
@@ -41,7 +41,6 @@ def test_a_record_missing_optional_fields_is_taken_as_the_model_writes_it():
 def test_a_value_the_model_coerces_is_taken_coerced(loosen):
     d = orjson.loads(line_of(record()))
     loosen(d)
-    assert not plain(d)  # not as the model writes it: pydantic decides
     fields, kept = parse(orjson.dumps(d))
     assert kept == RequestRecord.model_validate(d).model_dump_json().encode()
     assert type(fields["cost_nano"]) is int and type(fields["latency_ms"]) is float
@@ -58,7 +57,6 @@ def test_a_value_the_model_coerces_is_taken_coerced(loosen):
 def test_a_line_the_model_refuses_is_refused_with_its_reason(spoil):
     d = orjson.loads(line_of(record()))
     spoil(d)
-    assert not plain(d)
     got = parse(orjson.dumps(d))
     assert isinstance(got, ValidationError)
 
@@ -76,4 +74,30 @@ def test_a_record_from_an_older_axtui_takes_the_cheap_path_with_its_new_fields_d
     fields, kept = parse(orjson.dumps(d))
     assert list(fields) == list(RequestRecord.model_fields)
     assert RequestRecord.model_validate(fields) == RequestRecord.model_validate(d)
+    assert kept == RequestRecord.model_validate(d).model_dump_json().encode()
     assert orjson.loads(kept) == fields
+
+
+@pytest.mark.parametrize("add", [
+    lambda d: d.update(from_the_future=1),
+    lambda d: d["attempts"][0].update(from_the_future=1),
+    lambda d: d["usage"].update(from_the_future=1),
+])
+def test_a_field_the_model_does_not_know_is_dropped_as_the_model_drops_it(add):
+    d = orjson.loads(line_of(record(attempts=[attempt()])))
+    add(d)
+    fields, kept = parse(orjson.dumps(d))
+    assert kept == RequestRecord.model_validate(d).model_dump_json().encode()
+    assert "from_the_future" not in kept.decode()
+
+
+def test_the_check_is_made_from_the_models_own_fields():
+    """A field added to the model is one the check knows, with its type and default."""
+    from axtui.records import Attempt, Usage
+    from axtui.traces.replay.fields import struct_of
+
+    made: dict = {}
+    exact = struct_of(RequestRecord, every_field=True, made=made)
+    assert exact.__struct_fields__ == tuple(RequestRecord.model_fields)
+    assert made[Attempt].__struct_fields__ == tuple(Attempt.model_fields)
+    assert made[Usage].__struct_fields__ == tuple(Usage.model_fields)

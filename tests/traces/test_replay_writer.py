@@ -1,5 +1,5 @@
-"""Where a faithful replay writes: a child process for a big trace, this process for a
-small one; the store ends the same either way, and a writer that dies is an error."""
+"""Where a faithful replay writes: a thread of this process (the default), this thread, or
+a child process; the store ends the same every way, and a writer that fails is an error."""
 
 from __future__ import annotations
 
@@ -31,11 +31,30 @@ def stored(url: str) -> tuple:
         store.close()
 
 
+@pytest.mark.parametrize("kind", ["inline", "thread"])
+def test_every_writer_in_this_process_stores_the_same(tmp_path, monkeypatch, kind):
+    trace = str(cut("provider-outage", 4500, tmp_path / "t.jsonl.gz"))
+    here = f"sqlite:///{tmp_path / 'here.db'}"
+    monkeypatch.setenv("AXTUI_REPLAY_WRITER", "child")
+    first = replay(ReplayOptions(trace=trace, config=load_config(), store_url=here))
+    monkeypatch.setenv("AXTUI_REPLAY_WRITER", kind)
+    made = []
+    real = writer.make_writer
+    monkeypatch.setattr(writer, "make_writer", lambda *a, **k: made.append(real(*a, **k))
+                        or made[-1])
+    there = f"sqlite:///{tmp_path / 'there.db'}"
+    out = replay(ReplayOptions(trace=trace, config=load_config(), store_url=there))
+    assert type(made[0]).__name__ == {"inline": "InlineWriter", "thread": "ThreadWriter"}[kind]
+    assert out == first
+    assert stored(there) == stored(here)
+    assert stored(there)[0] == 4500
+
+
 def test_the_child_writer_stores_what_this_process_stores(tmp_path, monkeypatch):
     trace = str(cut("provider-outage", 1200, tmp_path / "t.jsonl.gz"))
     here = f"sqlite:///{tmp_path / 'here.db'}"
     inline = replay(ReplayOptions(trace=trace, config=load_config(), store_url=here))
-    monkeypatch.setattr(writer, "CHILD_MIN_BYTES", 0)
+    monkeypatch.setenv("AXTUI_REPLAY_WRITER", "child")
     child = f"sqlite:///{tmp_path / 'child.db'}"
     spawned = []
     real = writer.ChildWriter
@@ -59,13 +78,44 @@ def test_a_writer_child_that_dies_is_an_error_not_silence(tmp_path):
         w.close()
 
 
+@pytest.mark.parametrize("kind", ["thread", "child"])
 def test_a_record_the_store_refuses_stops_the_replay_with_the_stores_reason(tmp_path,
-                                                                            monkeypatch):
+                                                                            monkeypatch, kind):
     from tests.store.factory import T0, record
     from tests.traces.replay_helpers import write
 
     twice = [record(id="same", started_at=T0), record(id="same", started_at=T0 + 1)]
     trace = str(write(tmp_path / "t.jsonl", twice))
-    monkeypatch.setattr(writer, "CHILD_MIN_BYTES", 0)
+    monkeypatch.setenv("AXTUI_REPLAY_WRITER", kind)
     with pytest.raises(writer.StoreWriteError, match="UNIQUE constraint failed: request.id"):
         replay(ReplayOptions(trace=trace, config=load_config()))
+
+
+def test_the_writer_thread_gives_the_switch_interval_back(tmp_path):
+    import sys
+
+    before = sys.getswitchinterval()
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        w = writer.make_writer(store, str(store.engine.url))
+        assert isinstance(w, writer.ThreadWriter)
+        assert sys.getswitchinterval() < before
+        w.close()
+    finally:
+        store.close()
+    assert sys.getswitchinterval() == before
+
+
+def test_a_writer_that_is_no_writer_is_refused_with_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "AXTUI_REPLAY_WRITER": "bogus"}
+    done = subprocess.run([sys.executable, "-m", "axtui.cli.main", "replay", "normal-day",
+                           "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: AXTUI_REPLAY_WRITER='bogus': expected one of thread, inline, child"]

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 from axtui.clock import VirtualClock
 from axtui.config import Config
@@ -133,13 +134,11 @@ class _Breakers:
 def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
                     workdir: str,
                     pacer: Pacer | None = None, store_url: str | None = None,
-                    on_record: Callable[[RequestRecord], None] | None = None,
-                    trace_bytes: int = 0) -> FaithfulRun:
+                    on_record: Callable[[RequestRecord], None] | None = None) -> FaithfulRun:
     """Replay `(record's fields, its JSON line)` pairs (file order, as source.open_fields
     reads them) into a fresh store under `workdir` (or `store_url`). `pacer` holds trace
     time to real time (None: as fast as it goes). `on_record` sees each record as a model
-    (the counterfactual's fitter). `trace_bytes` (the trace's size) chooses where the
-    records are written (writer.py)."""
+    (the counterfactual's fitter). Records are written by writer.py's default writer."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.store.db import open_store
     from axtui.traces.replay.writer import make_writer
@@ -155,7 +154,7 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
     breakers = _Breakers(clock, config, timeline)
     url = store_url or f"sqlite:///{os.path.join(workdir, 'faithful.db')}"
     store = open_store(url, clock=clock)
-    writer = make_writer(store, url, trace_bytes)
+    writer = make_writer(store, url)
     try:
         _seed_flags(store, config, start)
         ev = AlertEvaluator.from_config(store, config, clock, engine_source=breakers)
@@ -184,7 +183,7 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
         end = first["ended_at"]
         now = clock.now()
         feed, add, watch, write = breakers.feed, tally.add, gates.add, writer.add
-        for r, line in _chain(head, records):
+        for r, line in chain((head,), records):
             t = r["ended_at"]
             if t > end:
                 end = t
@@ -215,11 +214,6 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
     timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order
     return FaithfulRun(start, end, tally, timeline, evaluations, breakers.trips,
                        breakers.cooldowns, verdicts)
-
-
-def _chain(first: tuple, rest: Iterator[tuple]) -> Iterator[tuple]:
-    yield first
-    yield from rest
 
 
 def _value(v: float | None) -> str:

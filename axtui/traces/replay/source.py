@@ -7,7 +7,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from axtui.traces.jsonl import BadLine, bad_reason, iter_lines, iter_trace_lines, read_header
+from axtui.traces.jsonl import (
+    BadLine,
+    bad_reason,
+    iter_line_blocks,
+    iter_trace_lines,
+    read_header,
+)
 
 SHOWN_BAD = 20  # bad lines kept with their reason; the rest are counted
 
@@ -65,27 +71,20 @@ def open_fields(path: str | os.PathLike[str]
     stats = SourceStats(path=str(path), schema=header["axtui_trace"], header=header)
 
     def records() -> Iterator[tuple[dict, bytes]]:
-        for line_no, line in iter_lines(path):
-            if not line:
-                stats.blank_lines += 1
-                continue
-            got = parse(line)
-            if type(got) is tuple:
-                stats.records += 1
-                yield got
-                continue
-            assert isinstance(got, ValidationError)
-            stats.bad_count += 1
-            if len(stats.bad_lines) < SHOWN_BAD:
-                stats.bad_lines.append(BadLine(line_no, bad_reason(got)))
+        for first, lines in iter_line_blocks(path):
+            for line_no, raw in enumerate(lines, first):
+                line = raw.strip()
+                if not line:
+                    stats.blank_lines += 1
+                    continue
+                got = parse(line)
+                if type(got) is tuple:
+                    stats.records += 1
+                    yield got
+                    continue
+                assert isinstance(got, ValidationError)
+                stats.bad_count += 1
+                if len(stats.bad_lines) < SHOWN_BAD:
+                    stats.bad_lines.append(BadLine(line_no, bad_reason(got)))
 
     return stats, records()
-
-
-def trace_bytes(path: str | os.PathLike[str]) -> int:
-    """The trace's size uncompressed: a gzip file's own trailer says it (modulo 4 GiB)."""
-    with open(path, "rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            return os.fstat(f.fileno()).st_size
-        f.seek(-4, os.SEEK_END)
-        return int.from_bytes(f.read(4), "little")

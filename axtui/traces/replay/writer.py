@@ -1,12 +1,15 @@
 """Where a faithful replay's records go: the store's own batch write (ingest.py), given
-the trace's lines.
+the records' fields and lines. `sync()` returns once everything added is in the store (the
+alert evaluator reads the rollups right after). Three writers (AXTUI_REPLAY_WRITER):
 
-On an SQLite file a child process writes them: this process sends the lines in chunks and
-goes on reading the trace, while the child parses each line again, builds the row and the
-rollups (PreparedBatch) and writes them (Store.write_prepared), so reading and writing run
-on both cores. `sync()` returns once everything sent is in the store (the alert evaluator
-reads the rollups right after). An in-memory or non-SQLite store is written here, in
-batches (a child could not share it).
+- `thread` (the default on an SQLite file): rows and rollups are prepared here and a
+  thread of this process writes them; SQLite runs without the GIL, on the other core.
+- `inline`: prepared and written here, one thread (an in-memory or non-SQLite store
+  always: another connection could not share it).
+- `child`: the lines go to a child process that parses them again and writes them. It
+  costs a parse a record twice, pipes ~1 KB a record and starts a forkserver; measured
+  side by side (bench/bench_replay.py --writers), it was never the fastest, so it is
+  kept only on request.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import queue
 
 from axtui.store.db import Store
 from axtui.store.ingest import PreparedBatch, request_row
+from axtui.store.rollups import RollupDelta
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # records per transaction, written here
-CHILD_MIN_BYTES = 32 << 20  # ~30,000 records: below it, writing here is as fast
 
 
 class StoreWriteError(RuntimeError):
@@ -28,7 +31,7 @@ class StoreWriteError(RuntimeError):
 
 
 class InlineWriter:
-    """Rows and rollups prepared and written in this process."""
+    """Rows and rollups prepared and written in this process, one thread."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -47,6 +50,102 @@ class InlineWriter:
 
     def close(self) -> None:
         self.sync()
+
+
+class ThreadWriter:
+    """Rows and rollups prepared in this thread, written by another: SQLite inserts with
+    the GIL released, so the store's half of a record runs on the second core while this
+    thread reads on. Rows go over every THREAD_BATCH records, each batch one multi-row
+    statement (so one GIL hand-back; the switch interval is shortened while this runs, so
+    the writer never waits 5 ms for the GIL). The rollups are summed here until `sync()`
+    (before each alert evaluation) and then written once: adding a delta costs the same
+    for 30 records as for 3,000, and was most of a small batch's cost."""
+
+    def __init__(self, store: Store) -> None:
+        import sys
+        import threading
+
+        self.store = store
+        self.rows: list[tuple] = []
+        self.delta = RollupDelta()
+        self.sent = 0
+        self.written = 0  # by the thread
+        self.closed = False
+        self._error: str | None = None
+        # bounded: a writer behind holds the reading up rather than memory growing
+        self._todo: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self._thread = threading.Thread(target=self._run, name="axtui-replay-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def add(self, r: dict, line: bytes) -> None:
+        rows = self.rows
+        rows.append(request_row(r, line.decode()))
+        self.delta.add(r)
+        if len(rows) >= THREAD_BATCH:
+            self._hand_over(with_rollups=False)
+
+    def _hand_over(self, *, with_rollups: bool) -> None:
+        if self._error is not None:
+            raise StoreWriteError(f"the replay's store writer failed: {self._error}")
+        batch = PreparedBatch()
+        batch.rows, self.rows = self.rows, []
+        if with_rollups:
+            batch.delta, self.delta = self.delta, RollupDelta()
+        self.sent += len(batch)
+        self._todo.put(batch)
+
+    def _run(self) -> None:
+        while (batch := self._todo.get()) is not None:
+            try:
+                if self._error is None:  # after a failure: drained, never written
+                    self.store.write_prepared(batch, rows_per_statement=THREAD_ROWS_PER_STATEMENT)
+                    self.written += len(batch)
+            except Exception as e:  # the replay raises it at its next sync or hand-over
+                log.exception("replay writer failed")
+                self._error = _one_line(e).decode()
+            finally:
+                self._todo.task_done()
+        self._todo.task_done()
+
+    def sync(self) -> None:
+        """Return once every record added is in the store, with its rollups."""
+        if self.rows or self.delta.groups:
+            self._hand_over(with_rollups=True)
+        self._todo.join()
+        if self._error is not None:
+            raise StoreWriteError(f"the replay's store writer failed: {self._error}")
+        if self.written != self.sent:
+            raise StoreWriteError(f"the replay's store writer wrote {self.written} of "
+                                  f"{self.sent} records")
+
+    def close(self) -> None:
+        """Write what is held (unless the writer failed) and stop the thread. Never raises:
+        a replay that failed keeps its own error."""
+        import sys
+
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._error is None:
+                self.sync()
+        except StoreWriteError as e:
+            log.warning("replay writer: %s", e)
+        finally:
+            self._todo.put(None)
+            self._thread.join()
+            sys.setswitchinterval(self._switch)
+
+
+# Rows a transaction: few, so that the batch an evaluation waits for (the one it hands
+# over) takes a few ms to write, not tens.
+THREAD_BATCH = 500
+QUEUED_BATCHES = 8  # batches waiting for the writer at most (~5 MB)
+THREAD_ROWS_PER_STATEMENT = 1000  # a batch is one statement: one GIL hand-back
+SWITCH_INTERVAL_S = 0.0005
 
 
 class ChildWriter:
@@ -214,15 +313,29 @@ def _one_line(e: BaseException) -> bytes:
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".encode()
 
 
-def make_writer(store: Store, url: str, trace_bytes: int) -> InlineWriter | ChildWriter:
-    """A child for a trace of CHILD_MIN_BYTES or more on an SQLite file; else this process
-    (a child's start, a forkserver importing the store, costs more than a small trace)."""
+WRITERS = ("thread", "inline", "child")
+
+
+class WriterChoiceError(ValueError):
+    """AXTUI_REPLAY_WRITER names no writer (one line)."""
+
+
+def make_writer(store: Store, url: str, kind: str | None = None
+                ) -> InlineWriter | ThreadWriter | ChildWriter:
+    """The writer `kind` names (default: AXTUI_REPLAY_WRITER, else "thread"); an in-memory
+    or non-SQLite store is always written inline (another thread's connection or a child
+    could not share it, and SQLAlchemy's other drivers may hold the GIL)."""
+    import os
+
     from sqlalchemy.engine import make_url
 
     from axtui.store import sqlite
 
+    kind = kind or os.environ.get("AXTUI_REPLAY_WRITER") or "thread"
+    if kind not in WRITERS:
+        raise WriterChoiceError(f"AXTUI_REPLAY_WRITER={kind!r}: expected one of "
+                                f"{', '.join(WRITERS)}")
     sa_url = make_url(url)
-    if (trace_bytes < CHILD_MIN_BYTES or sa_url.get_backend_name() != "sqlite"
-            or sqlite.is_in_memory(sa_url)):
+    if kind == "inline" or sa_url.get_backend_name() != "sqlite" or sqlite.is_in_memory(sa_url):
         return InlineWriter(store)
-    return ChildWriter(url)
+    return ThreadWriter(store) if kind == "thread" else ChildWriter(url)
