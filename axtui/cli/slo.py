@@ -23,19 +23,19 @@ def _statuses(config: Path | None, store: str | None, route: str | None, at: flo
     import time
 
     from axtui.config import load_config
-    from axtui.slo.status import slo_statuses
+    from axtui.slo.status import known_slos, slo_statuses
 
     cfg = load_config(config)
-    slos = cfg.slos()
-    if route is not None:
-        if route not in cfg.routes:
-            raise CliError(f"unknown route {route!r}; routes: {', '.join(sorted(cfg.routes))}")
-        if route not in slos:
-            raise CliError(f"route {route!r} has no SLO ([routes.{route}.slo] in the config)")
+    now = time.time() if at is None else at
     st = open_cli_store(store, config, existing=True)
     try:
-        return slo_statuses(st, slos, time.time() if at is None else at,
-                            None if route is None else [route])
+        slos = known_slos(st, cfg.slos(), now)  # the store's too: what its evaluator judged
+        if route is not None and route not in slos:
+            if route not in cfg.routes:
+                raise CliError(f"unknown route {route!r}; routes: "
+                               f"{', '.join(sorted(cfg.routes))}")
+            raise CliError(f"route {route!r} has no SLO ([routes.{route}.slo] in the config)")
+        return slo_statuses(st, slos, now, None if route is None else [route])
     finally:
         st.close()
 

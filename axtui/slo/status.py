@@ -5,13 +5,14 @@ last wrote them). What `axtui slo` prints and the console shows."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
 from axtui.slo.measure import Counts, budget_left, burn_rate, route_counts
 from axtui.slo.model import BURN_WINDOWS, POLICIES, Objective, SloConfig, window_label
-from axtui.slo.rules import rule_name
+from axtui.slo.rules import rule_name, stored_slos
 
 CAUSE_WINDOW_S = 3600.0  # "what burns it": the bad requests of the last hour
 TOP_CAUSES = 3
@@ -114,13 +115,26 @@ def slo_status(conn: Connection, route: str, slo: SloConfig, now: float,
                      objectives=objectives, evaluated_at=now)
 
 
-def slo_statuses(store, slos: Mapping[str, SloConfig], now: float,
+def slo_statuses(store, slos: Mapping[str, SloConfig] | None, now: float,
                  routes: Iterable[str] | None = None) -> list[SloStatus]:
-    """Every SLO's standing (or `routes`' only), read through one connection."""
+    """Every SLO's standing (or `routes`' only), read through one connection: `slos` (the
+    config's) over those the store's burn alerts carry (what the evaluator judged)."""
+    with store.connect() as conn:
+        states, stored = read_states(conn, now)
+        every = {**stored, **(slos or {})}
+        names = sorted(every) if routes is None else list(routes)
+        return [slo_status(conn, r, every[r], now, states) for r in names]
+
+
+def read_states(conn: Connection, now: float) -> tuple[dict[str, Any], dict[str, SloConfig]]:
+    """The burn alerts' states by name, and the SLOs they carry by route."""
     from axtui.alerts.state import read_alert_statuses
 
-    names = sorted(slos) if routes is None else list(routes)
+    alerts = [a for a in read_alert_statuses(conn, now) if a.origin == "slo"]
+    return {a.name: a for a in alerts}, stored_slos(alerts)
+
+
+def known_slos(store, slos: Mapping[str, SloConfig], now: float) -> dict[str, SloConfig]:
+    """The config's SLOs over the store's."""
     with store.connect() as conn:
-        states = {a.name: a for a in read_alert_statuses(conn, now)
-                  if a.name.startswith("slo:")}
-        return [slo_status(conn, r, slos[r], now, states) for r in names]
+        return {**read_states(conn, now)[1], **slos}

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from importlib import resources
 
 from typer.testing import CliRunner
 
 from axtui.alerts.evaluator import AlertEvaluator
 from axtui.cli.main import app
 from axtui.cli.output import CliError
+from axtui.config import load_config
 from tests.store.factory import T0
 
 from .conftest import requests
@@ -63,12 +65,29 @@ def test_a_quiet_store_exits_0(store, clock):
     assert code == 0 and json.loads(out)["paging"] is False
 
 
-def test_bad_routes_get_one_line_and_exit_2(tmp_path):
+def test_bad_routes_get_one_line_and_exit_2(store):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     for args, says in ((["show", "nope"], "error: unknown route 'nope'"),
                        (["show", "chat-free"], "error: route 'chat-free' has no SLO")):
         p = subprocess.run([sys.executable, "-m", "axtui.cli.main", "slo", *args, "--store",
-                            f"sqlite:///{tmp_path}/x.db"], capture_output=True, text=True,
+                            str(store.url)], capture_output=True, text=True,
                            env=env, timeout=60)
         assert p.returncode == 2 and p.stderr.startswith(says) and len(
             p.stderr.strip().splitlines()) == 1
+
+
+def test_a_store_alone_tells_which_slos_its_evaluator_judged(store, clock, tmp_path):
+    """A config without SLOs (another host's) still finds the serving process's SLOs."""
+    url = _burning(store, clock)
+    text = resources.files("axtui.fixtures").joinpath("demo.toml").read_text("utf-8")
+    bare = tmp_path / "bare.toml"
+    bare.write_text(text.split("\n[routes.chat.slo]")[0] + "\n"
+                    + text.split('window = "28d"\n', 1)[1])
+    assert load_config(bare).slos() == {}
+    code, out = cli("slo", "show", "chat-fast", "--config", str(bare), "--store", url,
+                    "--json", "--at", str(T0 + 120))
+    data = json.loads(out)
+    assert data["route"] == "chat-fast" and data["objectives"][0]["goal"] == "99% succeed"
+    code, out = cli("slo", "list", "--config", str(bare), "--store", url, "--json",
+                    "--at", str(T0 + 120))
+    assert code == 1 and [s["route"] for s in json.loads(out)["slos"]] == ["chat", "chat-fast"]

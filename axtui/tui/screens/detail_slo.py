@@ -36,11 +36,12 @@ class SloScreen(DetailScreen):
         from axtui.slo.status import slo_statuses
 
         t = Text()
-        if not self.slos:
+        statuses = slo_statuses(self.context.store, self.slos, self.now)  # and the store's
+        if not statuses:
             t.append("no route has an SLO: add [routes.NAME.slo] to the config "
                      "(availability = 99.9, latency_ms = 2000)\n")
             return t
-        for s in slo_statuses(self.context.store, self.slos, self.now):
+        for s in statuses:
             t.append(f"{s.route}", "bold")
             t.append(f"  over {s.window}" + ("   PAGING" if s.paging else "") + "\n",
                      "bold red" if s.paging else "")
