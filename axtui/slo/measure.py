@@ -27,9 +27,13 @@ from axtui.records import ErrorKind
 from axtui.slo.model import Objective, SloConfig
 from axtui.store import windows
 from axtui.store.rollups import REQUEST
-from axtui.store.tables import rollup_error_table
+from axtui.store.tables import rollup_error_table, rollup_hist_table, rollup_table
 
 _E = rollup_error_table.c
+_H = rollup_hist_table.c
+_U = rollup_table.c
+_SLOT_SUMS = windows.slot_sums()  # built once: constructing them per read is most of its cost
+_SUMS = (func.coalesce(func.sum(_U.requests), 0), func.coalesce(func.sum(_U.errors), 0))
 CALLER_KINDS = frozenset(k.value for k in (
     ErrorKind.quota, ErrorKind.budget, ErrorKind.no_route, ErrorKind.cancelled,
     ErrorKind.bad_request, ErrorKind.context_length, ErrorKind.content_policy,
@@ -56,25 +60,32 @@ class Counts:
 
 def route_counts(conn: Connection, route: str, since_ts: float, until_ts: float,
                  latency_ms: float | None = None) -> Counts:
-    """`route`'s Counts over the whole minutes of [since_ts, until_ts)."""
-    series = (REQUEST,) if latency_ms is not None else ()
-    totals = windows.scope_totals(conn, since_ts, until_ts, counters=("requests", "errors"),
-                                  series=series, route=route)
-    if not totals:
+    """`route`'s Counts over the whole minutes of [since_ts, until_ts): three reads of one
+    tiling (as windows.scope_totals makes it), its retention check made once."""
+    lo, hi = windows.window(since_ts, until_ts)
+    segments = windows.merge_segments(windows.covering(windows.retained(conn, lo), hi))
+    requests, errors = conn.execute(
+        select(*_SUMS).where(_U.route == route, windows.in_segments(_U, segments))).one()
+    if not requests:
         return Counts()
-    t = totals[0]
-    q = (select(_E.kind, func.sum(_E.n))
-         .where(_E.series == REQUEST, _E.route == route,
-                windows.in_range(conn, _E, since_ts, until_ts))
-         .group_by(_E.kind))
-    by_kind = {kind: int(n) for kind, n in conn.execute(q)}
+    by_kind = {kind: int(n) for kind, n in conn.execute(
+        select(_E.kind, func.sum(_E.n))
+        .where(_E.series == REQUEST, _E.route == route, windows.in_segments(_E, segments))
+        .group_by(_E.kind))}
+    hist: dict[int, int] = {}
+    if latency_ms is not None:  # request latencies are kept per route (deployment "")
+        for octave, *slots in conn.execute(
+                select(_H.octave, *_SLOT_SUMS)
+                .where(_H.series == REQUEST, _H.route == route,
+                       windows.in_segments(_H, segments))
+                .group_by(_H.octave)):
+            windows.add_octave(hist, octave, slots)
     caller = sum(n for k, n in by_kind.items() if k in CALLER_KINDS)
-    hist = t.histograms.get(REQUEST, {})
     slow = 0 if latency_ms is None else sum(
         n for b, n in hist.items() if bucket_value(b) > latency_ms)
-    return Counts(requests=int(t.counters["requests"]), caller=caller,
-                  failed=int(t.counters["errors"]) - caller, timed=sum(hist.values()),
-                  slow=slow, kinds={k: n for k, n in by_kind.items() if k not in CALLER_KINDS})
+    return Counts(requests=int(requests), caller=caller, failed=int(errors) - caller,
+                  timed=sum(hist.values()), slow=slow,
+                  kinds={k: n for k, n in by_kind.items() if k not in CALLER_KINDS})
 
 
 def burn_rate(counts: Counts, slo: SloConfig, objective: Objective) -> float | None:
