@@ -23,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from axtui.alerts.rules import AlertingConfig, AlertRule, check_references
+from axtui.alerts.rules import RULE_NAME, AlertingConfig, AlertRule, check_references
+from axtui.slo.model import SloConfig
 
 Protocol = Literal["openai", "anthropic", "gemini", "cohere", "sim"]
 Strategy = Literal[
@@ -234,6 +235,7 @@ class RouteConfig(_Strict):
     max_queue_wait_ms: float | None = Field(None, ge=0)  # None: [routing] max_queue_wait_ms
     description: str = ""
     cache: RouteCacheConfig | None = None  # None: answers are never cached
+    slo: SloConfig | None = None  # objectives, budget and burn alerts (axtui/slo)
 
 
 class RuleMatch(_Strict):
@@ -485,6 +487,10 @@ class Config(_Strict):
     alerting: AlertingConfig = AlertingConfig()
     console: ConsoleConfig = ConsoleConfig()
 
+    def slos(self) -> dict[str, SloConfig]:
+        """The routes' SLOs, by route."""
+        return {name: r.slo for name, r in self.routes.items() if r.slo is not None}
+
     @model_validator(mode="after")
     def _references(self) -> Config:
         problems: list[str] = []
@@ -504,6 +510,9 @@ class Config(_Strict):
                     problems.append(f"routes.{name}.fallbacks: unknown route {f!r}")
                 elif f == name:
                     problems.append(f"routes.{name}.fallbacks: a route cannot fall back to itself")
+            if r.slo is not None and not RULE_NAME.match(f"slo:{name}:availability:page-fast"):
+                problems.append(f"routes.{name}.slo: the route's name is too long or unusual "
+                                "for its alert rules' names (letters, digits, _ . : -)")
             if r.context_fallback and r.context_fallback not in self.routes:
                 problems.append(
                     f"routes.{name}.context_fallback: unknown route {r.context_fallback!r}"

@@ -125,6 +125,7 @@ class AlertEvaluator:
         providers: dict[str, str] | None = None,
         routes: list[str] | None = None,
         budgets: list[Any] | None = None,
+        slos: dict[str, Any] | None = None,
         interval_s: float = 15.0,
         repeat_interval_s: float = 4 * 3600.0,
         resolved_keep_s: float = 900.0,
@@ -139,6 +140,7 @@ class AlertEvaluator:
         self.providers = providers or {}  # deployment -> provider
         self.routes = list(routes or [])
         self.budgets = budgets or []
+        self.slos = dict(slos or {})  # route -> SloConfig: what slo_*_burn rules measure
         self.interval_s = interval_s
         self.repeat_interval_s = repeat_interval_s
         self.resolved_keep_s = resolved_keep_s
@@ -158,7 +160,11 @@ class AlertEvaluator:
         a = config.alerting
         if engine is not None:
             kw.setdefault("engine_source", EngineStateSource(engine))
+        from axtui.slo.rules import slo_rules
+
         rules = list(config.alerts) + (budget_rules(config.budgets) if a.budget_alerts else [])
+        rules += slo_rules(config.slos())  # built in: 3 burn-rate rules per SLO objective
+        kw.setdefault("slos", config.slos())
         kw.setdefault("providers", {d.id: d.provider for d in config.deployments})
         kw.setdefault("routes", list(config.routes))
         kw.setdefault("budgets", list(config.budgets))
@@ -169,7 +175,7 @@ class AlertEvaluator:
 
     def _store_metrics(self, conn: Connection) -> MetricReader:
         return StoreMetrics(conn, providers=self.providers, budgets=self.budgets,
-                            engine=self.engine_source)
+                            engine=self.engine_source, slos=self.slos)
 
     def all_rules(self, stored: list[AlertRule]) -> list[AlertRule]:
         """The configured rules, then the store's (a store rule never shadows a config one),

@@ -18,7 +18,7 @@ from axtui import units
 Metric = Literal[
     "error_rate", "success_rate", "p50", "p95", "p99", "ttft_p95", "request_rate",
     "cost_per_hour", "spend_vs_budget", "breaker_open", "headroom_near_miss_rate",
-    "failover_rate", "rejected_rate",
+    "failover_rate", "rejected_rate", "slo_availability_burn", "slo_latency_burn",
 ]
 METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
 Operator = Literal[">", "<", ">=", "<=", "==", "!="]
@@ -26,10 +26,12 @@ Severity = Literal["info", "warning", "critical"]
 SCOPE_KINDS = ("route", "deployment", "provider")
 # Measured over requests only: a rejected request reaches no deployment.
 REQUEST_ONLY = {"rejected_rate"}
+SLO_METRICS = {"slo_availability_burn", "slo_latency_burn"}  # a route's SLO (axtui/slo)
 UNITS = {"error_rate": "ratio", "success_rate": "ratio", "p50": "ms", "p95": "ms", "p99": "ms",
          "ttft_p95": "ms", "request_rate": "req/s", "cost_per_hour": "USD/h",  # the store's metric is nano-USD/h; rules use USD
          "spend_vs_budget": "%", "breaker_open": "open breakers",
-         "headroom_near_miss_rate": "ratio", "failover_rate": "ratio", "rejected_rate": "ratio"}
+         "headroom_near_miss_rate": "ratio", "failover_rate": "ratio", "rejected_rate": "ratio",
+         "slo_availability_burn": "x", "slo_latency_burn": "x"}
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": _op.gt, "<": _op.lt, ">=": _op.ge, "<=": _op.le, "==": _op.eq, "!=": _op.ne,
@@ -54,6 +56,8 @@ def value_text(v: float | None, metric: str) -> str:
         return units.ms(v)
     if unit == "USD/h":
         return f"${v:,.2f}/h" if abs(v) >= 1 else f"${v:.4g}/h"
+    if unit == "x":  # a burn rate: times the rate that spends the budget in its window
+        return f"{v:.3g}x"
     if unit == "open breakers" and v == 1:
         return "1 open breaker"
     return f"{v:.4g} {unit}".rstrip()
@@ -123,7 +127,9 @@ class AlertRule(BaseModel):
     severity: Severity = "warning"
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: Annotations = Annotations()
-    origin: Literal["config", "store", "budget"] = "config"
+    origin: Literal["config", "store", "budget", "slo"] = "config"
+    # a second window the condition must also hold over (SLO burn rules: 1h and 5m)
+    short_window: Duration | None = None
 
     @field_validator("name")
     @classmethod
@@ -153,6 +159,11 @@ class AlertRule(BaseModel):
                              f"not per {kind}")
         if self.metric == "breaker_open" and kind == "route":
             raise ValueError("scope: breaker_open is per deployment, provider or global")
+        if self.metric in SLO_METRICS and (kind != "route" or self.wildcard):
+            raise ValueError(f"scope: {self.metric} is measured per route (route:NAME)")
+        if self.short_window is not None and (self.metric not in SLO_METRICS
+                                              or self.operator not in (">", ">=")):
+            raise ValueError("short_window is for slo_*_burn rules with > or >=")
         if kind in ("user", "key") and self.metric != "spend_vs_budget":
             raise ValueError(f"scope: {kind} scopes are for spend_vs_budget only")
         return self
@@ -182,10 +193,13 @@ class AlertRule(BaseModel):
 
     def condition(self) -> str:
         """"error_rate of deployment:x > 0.2 over 5m for 1m"."""
-        unit = "ms" if UNITS[self.metric] == "ms" else "%" if self.metric == "spend_vs_budget" else ""
+        unit = ("ms" if UNITS[self.metric] == "ms" else "%" if self.metric == "spend_vs_budget"
+                else "x" if UNITS[self.metric] == "x" else "")
         text = f"{self.metric} of {self.scope} {self.operator} {self.threshold:g}{unit}"
         if self.metric not in ("spend_vs_budget", "breaker_open"):
             text += f" over {format_duration(self.window)}"
+            if self.short_window is not None:
+                text += f" and {format_duration(self.short_window)}"
         return text + (f" for {format_duration(self.for_)}" if self.for_ else "")
 
     def identity(self) -> dict[str, str]:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import Connection, and_, func, select
 
-from axtui.alerts.rules import AlertRule
+from axtui.alerts.rules import SLO_METRICS, AlertRule
 from axtui.records import NANO_PER_USD
 from axtui.store import metrics, queries, windows
 from axtui.store.rollups import ATTEMPT, ATTEMPT_TTFT, REQUEST, REQUEST_TTFT
@@ -137,7 +137,8 @@ class StoreMetrics:
     part of the deployment's name before the first "/")."""
 
     def __init__(self, conn: Connection, *, providers: Mapping[str, str] | None = None,
-                 budgets: list[Any] | None = None, engine: EngineState | None = None) -> None:
+                 budgets: list[Any] | None = None, engine: EngineState | None = None,
+                 slos: Mapping[str, Any] | None = None) -> None:
         self.conn = conn
         self.providers = dict(providers or {})
         self.budgets = list(budgets or [])
@@ -146,12 +147,16 @@ class StoreMetrics:
         self._windows: dict[tuple[float, float], _Window] = {}
         self._spend: dict[tuple[str, float], dict[str | None, int]] = {}
         self._breakers: dict[str, bool] | None = None
+        self._slos = dict(slos or {})  # route -> SloConfig
+        self._burns: Any = None  # axtui.slo.measure.BurnReader, made on the first SLO rule
 
     def value(self, rule: AlertRule, now: float) -> float | None:
         if rule.metric == "spend_vs_budget":
             return self._budget_pct(rule, now)
         if rule.metric == "breaker_open":
             return self._breakers_open(rule, now)
+        if rule.metric in SLO_METRICS:
+            return self._slo_burn(rule, now)
         key = (rule.metric, rule.scope, now - rule.window, now)
         if key not in self._memo:
             self._memo[key] = self._measure(rule, now - rule.window, now)
@@ -182,6 +187,15 @@ class StoreMetrics:
         if rule.metric == "cost_per_hour" and value is not None:
             return value / NANO_PER_USD  # thresholds are written in USD per hour
         return value
+
+    def _slo_burn(self, rule: AlertRule, now: float) -> float | None:
+        from axtui.slo.measure import BurnReader
+        from axtui.slo.rules import OBJECTIVE_OF
+
+        if self._burns is None:
+            self._burns = BurnReader(self.conn, self._slos)
+        return self._burns.value(rule.scope_name, OBJECTIVE_OF[rule.metric], rule.window,
+                                 rule.short_window, now)
 
     def _provider_of(self, deployment: str) -> str:
         return self.providers.get(deployment) or deployment.partition("/")[0]

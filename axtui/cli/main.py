@@ -57,6 +57,7 @@ def _register() -> None:
         route,
         serve,
         sim,
+        slo,
         status,
         trace,
     )
@@ -81,6 +82,7 @@ def _register() -> None:
     app.command("replay")(replay.replay)
     app.add_typer(agents.app, name="agents")
     app.add_typer(cache.app, name="cache")
+    app.add_typer(slo.app, name="slo")
 
 
 _register()

@@ -184,6 +184,17 @@ class ConsoleActions(App):
             self.install_screen(HelpScreen(), "help")
         self.push_screen("help")
 
+    def action_slo(self) -> None:
+        """The SLOs screen, judged at the snapshot's time (virtual time in a replay)."""
+        import time
+
+        from axtui.tui.screens.detail_slo import SloScreen
+
+        config = getattr(getattr(self, "feed", None), "config", None)
+        slos = config.slos() if config is not None else {}
+        now = self.snapshot.taken_at if self.snapshot is not None else time.time()
+        self.push_screen(SloScreen(slos, now, self.context))
+
     def action_copy(self) -> None:
         t = self._target()
         if t is not None:

@@ -40,6 +40,8 @@ def console_commands(app) -> list[tuple[str, Callable[[], object], str]]:
                         "silence for a while, with a reason"))
             out.append((f"alert: open {a.name}", partial(app.open_detail, t),
                         "rule, value history and runbook"))
+    out.append(("console: SLOs", app.action_slo, "error budget left per route, burn "
+                "rates and what burns them"))
     out.append(("console: help", app.action_help, "every key binding"))
     out.append(("console: next theme", app.action_cycle_theme, "cycle the themes"))
     return out

@@ -53,6 +53,8 @@ CONSOLE_KEYS: tuple[ConsoleKey, ...] = (
                show=False),
     ConsoleKey("focus-spend", "4", f"{_FOCUS}('spend')", "spend", "focus spend"),
     ConsoleKey("focus-live", "5", f"{_FOCUS}('live')", "live", "focus the live tail"),
+    ConsoleKey("slo", "o", "slo", "SLOs",
+               "SLOs: each route's budget left and what burns it", show=False),
     ConsoleKey("pause", "space,p", "pause", "pause", "pause / resume updates"),
     ConsoleKey("theme", "t", "cycle_theme", "theme", "next theme", show=False),
     ConsoleKey("help", "question_mark", "help", "help", "every key (this list)"),

@@ -1,0 +1,137 @@
+"""An SLO's good and bad requests over a window, read from the rollups (never the raw
+records): one route's counters, its request latency histogram and its request error kinds,
+each at the coarsest resolution tiling the window (store/windows.py), so a 28-day budget
+reads a few dozen day, hour and minute rows.
+
+Which requests count:
+- availability: every request except those the caller caused (CALLER_KINDS: its quota or
+  budget ran out, it named no route, left, or sent what no deployment takes); bad are the
+  failed ones among them: failed, interrupted, and refused for want of a deployment
+  (no_candidates, deadline).
+- latency: every request that reached a provider (the rollups' latency histogram); bad are
+  those over `latency_ms`. The histogram's buckets are 3.9% wide: a request in the bucket
+  holding `latency_ms` counts as slow when the bucket's reported value (quantiles.py, the
+  same value the p95/p99 figures show) is over it, so a request within 1.93% of the
+  threshold may be counted on the other side; every other request is counted exactly.
+Windows are whole minutes (the rollups' finest period), as every alert metric reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, func, select
+
+from axtui.quantiles import bucket_value
+from axtui.records import ErrorKind
+from axtui.slo.model import Objective, SloConfig
+from axtui.store import windows
+from axtui.store.rollups import REQUEST
+from axtui.store.tables import rollup_error_table, rollup_hist_table, rollup_table
+
+_E = rollup_error_table.c
+_H = rollup_hist_table.c
+_U = rollup_table.c
+_SLOT_SUMS = windows.slot_sums()  # built once: constructing them per read is most of its cost
+_SUMS = (func.coalesce(func.sum(_U.requests), 0), func.coalesce(func.sum(_U.errors), 0))
+CALLER_KINDS = frozenset(k.value for k in (
+    ErrorKind.quota, ErrorKind.budget, ErrorKind.no_route, ErrorKind.cancelled,
+    ErrorKind.bad_request, ErrorKind.context_length, ErrorKind.content_policy,
+    ErrorKind.unsupported))
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """One route's requests over one window, as the SLOs count them."""
+
+    requests: int = 0
+    caller: int = 0  # failed by the caller's own doing: outside the availability SLO
+    failed: int = 0  # failed otherwise: the availability SLO's bad requests
+    timed: int = 0  # reached a provider: the latency SLO's requests
+    slow: int = 0  # of those, over latency_ms
+    kinds: dict[str, int] = field(default_factory=dict)  # failed (not caller) by kind
+
+    def eligible(self, objective: Objective) -> int:
+        return self.requests - self.caller if objective == "availability" else self.timed
+
+    def bad(self, objective: Objective) -> int:
+        return self.failed if objective == "availability" else self.slow
+
+
+def route_counts(conn: Connection, route: str, since_ts: float, until_ts: float,
+                 latency_ms: float | None = None) -> Counts:
+    """`route`'s Counts over the whole minutes of [since_ts, until_ts): three reads of one
+    tiling (as windows.scope_totals makes it), its retention check made once."""
+    lo, hi = windows.window(since_ts, until_ts)
+    segments = windows.merge_segments(windows.covering(windows.retained(conn, lo), hi))
+    requests, errors = conn.execute(
+        select(*_SUMS).where(_U.route == route, windows.in_segments(_U, segments))).one()
+    if not requests:
+        return Counts()
+    by_kind = {kind: int(n) for kind, n in conn.execute(
+        select(_E.kind, func.sum(_E.n))
+        .where(_E.series == REQUEST, _E.route == route, windows.in_segments(_E, segments))
+        .group_by(_E.kind))}
+    hist: dict[int, int] = {}
+    if latency_ms is not None:  # request latencies are kept per route (deployment "")
+        for octave, *slots in conn.execute(
+                select(_H.octave, *_SLOT_SUMS)
+                .where(_H.series == REQUEST, _H.route == route,
+                       windows.in_segments(_H, segments))
+                .group_by(_H.octave)):
+            windows.add_octave(hist, octave, slots)
+    caller = sum(n for k, n in by_kind.items() if k in CALLER_KINDS)
+    slow = 0 if latency_ms is None else sum(
+        n for b, n in hist.items() if bucket_value(b) > latency_ms)
+    return Counts(requests=int(requests), caller=caller, failed=int(errors) - caller,
+                  timed=sum(hist.values()), slow=slow,
+                  kinds={k: n for k, n in by_kind.items() if k not in CALLER_KINDS})
+
+
+def burn_rate(counts: Counts, slo: SloConfig, objective: Objective) -> float | None:
+    """How fast the window spent budget: its bad share over the share the SLO allows (1.0
+    spends exactly the budget over the SLO's window). None: no requests to judge."""
+    n = counts.eligible(objective)
+    if n <= 0:
+        return None
+    return counts.bad(objective) / n / slo.budget_fraction(objective)
+
+
+def budget_left(counts: Counts, slo: SloConfig, objective: Objective) -> float | None:
+    """The share of the window's error budget not spent (1.0 untouched, below 0 overspent);
+    None without requests."""
+    n = counts.eligible(objective)
+    if n <= 0:
+        return None
+    return 1.0 - counts.bad(objective) / (n * slo.budget_fraction(objective))
+
+
+class BurnReader:
+    """Burn rates for the alert evaluator: each (route, window) read once per evaluation."""
+
+    def __init__(self, conn: Connection, slos: dict[str, SloConfig]) -> None:
+        self.conn = conn
+        self.slos = slos
+        self._counts: dict[tuple[str, float, float], Counts] = {}
+
+    def counts(self, route: str, since_ts: float, until_ts: float) -> Counts:
+        key = (route, since_ts, until_ts)
+        c = self._counts.get(key)
+        if c is None:
+            c = self._counts[key] = route_counts(self.conn, route, since_ts, until_ts,
+                                                 self.slos[route].latency_ms)
+        return c
+
+    def value(self, route: str, objective: Objective, long_s: float, short_s: float | None,
+              now: float) -> float | None:
+        """The lower of the two windows' burn rates (over a threshold only when both are);
+        None when the route has no such SLO or the long window no requests. A short window
+        without requests burns nothing."""
+        slo = self.slos.get(route)
+        if slo is None or objective not in slo.objectives():
+            return None
+        long_rate = burn_rate(self.counts(route, now - long_s, now), slo, objective)
+        if long_rate is None or short_s is None:
+            return long_rate
+        short_rate = burn_rate(self.counts(route, now - short_s, now), slo, objective)
+        return min(long_rate, short_rate or 0.0)
