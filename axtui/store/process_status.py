@@ -127,6 +127,14 @@ def delete_process_status(conn: Connection, process_id: str) -> bool:
     return conn.execute(stmt).rowcount > 0
 
 
+def delete_dead_process(conn: Connection, host: str, pid: int) -> int:
+    """Remove the rows of a process known to have died (a supervisor saw its worker exit):
+    it is gone, not silent. Counted by host and pid, as its process id is its own."""
+    stmt = delete(ProcessStatusRow).where(ProcessStatusRow.host == host,
+                                          ProcessStatusRow.pid == pid)
+    return conn.execute(stmt).rowcount
+
+
 def remove_gone(conn: Connection, now: float, *, after_s: float = GONE_AFTER_S) -> int:
     """Remove the rows of processes silent for `after_s` (they died without stopping)."""
     stmt = delete(ProcessStatusRow).where(ProcessStatusRow.updated_at < now - after_s)
