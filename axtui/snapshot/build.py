@@ -38,6 +38,7 @@ from axtui.snapshot.model import (
     Snapshot,
     Spend,
     SpendPoint,
+    fleet_of,
 )
 from axtui.store import control, queries
 from axtui.store.control import ControlSnapshot, StoredEvent
@@ -105,7 +106,8 @@ class SnapshotBuilder:
             tail_cursor=cursor, pulse=pulse, deployments=deployments,
             routes=self._routes(routes, span, hits), flags=flags, alerts=alerts, spend=spend,
             events=tuple(_event_view(e, problems) for e in stored_events),
-            processes=tuple(p for p, _ in processes), problems=tuple(problems))
+            processes=tuple(p for p, _ in processes), problems=tuple(problems),
+            fleet=fleet_of([p for p, _ in processes]))
 
     # ------------------------------------------------------------------ parts
 
@@ -284,7 +286,7 @@ class SnapshotBuilder:
                 in_flight=st.live.in_flight,
                 records_written=rec.written if rec else None,
                 records_dropped=rec.dropped if rec else None,
-                records_queued=rec.queued if rec else None)
+                records_queued=rec.queued if rec else None, started_at=st.started_at)
             out.append((view, {d.deployment: d.model_dump() for d in st.live.deployments}))
         return out
 
