@@ -235,7 +235,12 @@ def _model(name: str, created: int) -> dict[str, Any]:
 
 
 async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
-    await respond_json(send, {"status": "ok"})
+    """Alive, and which process answered (its heartbeat's id: one of a fleet's workers)."""
+    gw = services(scope)
+    body = {"status": "ok"}
+    if gw is not None:
+        body["process"] = gw.host.process_id
+    await respond_json(send, body)
 
 
 def no_route_serves(unservable: dict[str, str], routes: int) -> str | None:
