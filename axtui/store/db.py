@@ -261,6 +261,15 @@ class Store:
                 native_upsert=self.native_upsert,
             )
 
+    def listen_control(self, on_change) -> Any:
+        """On PostgreSQL, a ControlListener calling `on_change` (from its thread) whenever
+        the control plane moves; None elsewhere (SQLite has no notifications: poll)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        from axtui.store.pg_notify import ControlListener
+
+        return ControlListener(self.engine, on_change)
+
     def delete_control(self, key: str) -> bool:
         with self.begin() as conn:
             return control.delete_control(conn, key, native_upsert=self.native_upsert)
