@@ -269,7 +269,10 @@ class SharedQuotas:
             keys += self._keys(scope, who, day)
             rpm, tpm, _ = self._limits[scope]
             args += [rpm, tpm]
-        call = (lambda c: self._record(keys=keys, args=args, client=c))
+
+        def call(c):
+            return self._record(keys=keys, args=args, client=c)
+
         out = call(self.link.client) if raw else self.link.call(call)
         for i, sw in enumerate(scopes):
             self._remember(sw, float(out[2 * i]), float(out[1 + 2 * i]))
