@@ -37,7 +37,7 @@ class Fleet:
                                      on_change=self._on_link_change)
         self.quotas: SharedQuotas | None = None
         if engine.quotas.enabled:
-            self.quotas = SharedQuotas(link, engine.clock, engine.quotas)
+            self.quotas = SharedQuotas(link, engine.clock, engine.quotas, origin)
             engine.quotas = engine.outcomes.quotas = self.quotas  # type: ignore[assignment]
         self.headrooms: dict[str, SharedHeadroom] = {}
         for dep, st in engine.deployments.items():

@@ -67,8 +67,10 @@ for i = 0, n - 1 do
     local over = tt + est * PERIOD / tl - now - PERIOD
     if over > PERIOD * EPS then return {0, i, 'tpm', fmt(over)} end
   end
-  if sl >= 0 and tonumber(redis.call('GET', KEYS[3 + i*3]) or '0') >= sl then
-    return {0, i, 'spend', '-1'}
+  if sl >= 0 then
+    local spent = 0
+    for _, v in ipairs(redis.call('HVALS', KEYS[3 + i*3])) do spent = spent + tonumber(v) end
+    if spent >= sl then return {0, i, 'spend', '-1'} end
   end
   tats[i] = {rt, tt}
 end
@@ -86,14 +88,15 @@ end
 return out
 """
 
-# KEYS: per scope rpm, tpm, spend. ARGV: now, requests, tokens, cost_nano, spend ttl ms, per
-# scope rpm and tpm limits (0: none). Counts what was used (post-paid: may run into debt).
+# KEYS: per scope rpm, tpm, spend. ARGV: now, requests, tokens, cost_nano, spend ttl ms,
+# origin, per scope rpm and tpm limits (0: none). Counts what was used (post-paid: may run
+# into debt). Spend is a hash of each process's own total: see SYNC_SPEND.
 RECORD = _GCRA + """
 local now, reqs, tokens, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
   tonumber(ARGV[4])
 local out = {}
 for i = 0, #KEYS / 3 - 1 do
-  local rl, tl = tonumber(ARGV[6 + i*2]), tonumber(ARGV[7 + i*2])
+  local rl, tl = tonumber(ARGV[7 + i*2]), tonumber(ARGV[8 + i*2])
   local rt, tt = now, now
   if rl > 0 then
     rt = tat_of(KEYS[1 + i*3], now)
@@ -104,13 +107,22 @@ for i = 0, #KEYS / 3 - 1 do
     if tokens > 0 then tt = tt + tokens * PERIOD / tl; put(KEYS[2 + i*3], tt, now) end
   end
   if cost > 0 then
-    redis.call('INCRBY', KEYS[3 + i*3], cost)
+    redis.call('HINCRBY', KEYS[3 + i*3], ARGV[6], cost)
     redis.call('PEXPIRE', KEYS[3 + i*3], ARGV[5])
   end
   out[#out + 1] = fmt(rt)
   out[#out + 1] = fmt(tt)
 end
 return out
+"""
+
+# KEYS[1]: a caller's spend of one day. ARGV: origin, this process's total, ttl ms. A
+# Redis that lost its data (restarted without persistence) gets each process's total back.
+SYNC_SPEND = """
+local mine = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > mine then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
 """
 
 _SPEND_TTL_MS = int(2 * DAY * 1000)
@@ -123,20 +135,21 @@ class _Owed:
 
     requests: int = 0
     tokens: int = 0
-    cost_nano: int = 0
     day: int = -1
 
 
 class SharedQuotas:
     """CallerQuotas' interface (enabled, check, record, remaining) over Redis."""
 
-    def __init__(self, link: RedisLink, clock: Clock, local: CallerQuotas) -> None:
+    def __init__(self, link: RedisLink, clock: Clock, local: CallerQuotas, origin: str) -> None:
         self.link = link
+        self.origin = origin
         self.clock = clock
         self.local = local  # decides while Redis is away
         self.per_user, self.per_key = local.per_user, local.per_key
         self._check = link.client.register_script(CHECK)
         self._record = link.client.register_script(RECORD)
+        self._sync_spend = link.client.register_script(SYNC_SPEND)
         self._limits = {
             scope: (lim.rpm or 0, lim.tpm or 0, local._spend_limit[scope])
             for scope, lim in (("user", self.per_user), ("key", self.per_key))
@@ -144,6 +157,9 @@ class SharedQuotas:
         self._active = dict(local._active)
         self._tats: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
         self._owed: dict[tuple[str, str], _Owed] = {}
+        # this process's own spend today per caller: what it writes back to a Redis that
+        # lost it (least recently spending callers dropped past _TATS_KEPT)
+        self._spent: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
         self.local_decisions = 0  # admits decided in this process while Redis was away
         link.on_reconnect(self.catch_up)
 
@@ -195,12 +211,20 @@ class SharedQuotas:
         if not scopes:
             return
         now = self.clock.now()
+        day = _utc_day(now)
+        if cost_nano:
+            for sw in scopes:
+                spent_day, spent = self._spent.pop(sw, (day, 0))
+                self._spent[sw] = (day, (spent if spent_day == day else 0) + cost_nano)
+            while len(self._spent) > _TATS_KEPT:
+                self._spent.popitem(last=False)
         try:
-            self._push(scopes, now, 0, tokens, cost_nano, _utc_day(now))
+            self._push(scopes, now, 0, tokens, cost_nano, day)
         except Unavailable:
             self.local.record(user, key_id, tokens, cost_nano)
-            for sw in scopes:
-                self._owe(sw, 0, tokens, cost_nano, _utc_day(now))
+            if tokens:
+                for sw in scopes:
+                    self._owe(sw, 0, tokens, day)
 
     def remaining(self, user: str | None, key_id: str | None) -> RateLimitInfo:
         """From the counters this process last saw for the caller (its own admit, usually);
@@ -234,11 +258,18 @@ class SharedQuotas:
         pushed = 0
         try:
             for sw, o in owed.items():
-                self._push([sw], now, o.requests, o.tokens, o.cost_nano, o.day, raw=True)
+                self._push([sw], now, o.requests, o.tokens, 0, o.day, raw=True)
                 pushed += 1
         finally:
             for sw, o in list(owed.items())[pushed:]:  # what was not pushed is owed still
                 self._owed.setdefault(sw, o)
+        day = _utc_day(now)
+        today = [(sw, spent) for sw, (d, spent) in self._spent.items() if d == day]
+        pipe = self.link.client.pipeline(transaction=False)
+        for (scope, who), spent in today:
+            self._sync_spend(keys=[self._keys(scope, who, day)[2]],
+                             args=[self.origin, spent, _SPEND_TTL_MS], client=pipe)
+        pipe.execute()
         if owed:
             log.info("redis back: added %d callers' local counts to the shared quotas",
                      len(owed))
@@ -250,21 +281,19 @@ class SharedQuotas:
             day = _utc_day(self.clock.now())
             for scope, who in scopes:
                 if self._limits[scope][0]:
-                    self._owe((scope, who), 1, 0, 0, day)
+                    self._owe((scope, who), 1, 0, day)
         return decision
 
-    def _owe(self, sw: tuple[str, str], requests: int, tokens: int, cost: int, day: int) -> None:
+    def _owe(self, sw: tuple[str, str], requests: int, tokens: int, day: int) -> None:
         o = self._owed.setdefault(sw, _Owed(day=day))
-        if o.day != day:  # yesterday's spend is no longer anyone's limit
-            o.cost_nano, o.day = 0, day
         o.requests += requests
         o.tokens += tokens
-        o.cost_nano += cost
 
     def _push(self, scopes, now: float, requests: int, tokens: int, cost: int, day: int,
               raw: bool = False) -> None:
         keys: list[str] = []
-        args: list[float | int | str] = [repr(now), requests, tokens, cost, _SPEND_TTL_MS]
+        args: list[float | int | str] = [repr(now), requests, tokens, cost, _SPEND_TTL_MS,
+                                         self.origin]
         for scope, who in scopes:
             keys += self._keys(scope, who, day)
             rpm, tpm, _ = self._limits[scope]
