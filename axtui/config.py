@@ -218,7 +218,8 @@ class RouteCacheConfig(_Strict):
     semantic: bool = False  # also serve answers to similar last user turns
     similarity: float = Field(0.95, gt=0, le=1)  # the semantic threshold (cosine)
     embedder: Literal["ngram", "wordllama"] = "ngram"  # wordllama: pip install axtui[semantic]
-    backend: Literal["memory"] = "memory"
+    # auto: Redis when [redis] has a url (shared by the fleet), else this process's memory
+    backend: Literal["auto", "memory", "redis"] = "auto"
 
 
 class RouteConfig(_Strict):
@@ -544,6 +545,10 @@ class Config(_Strict):
             for r in k.routes or []:
                 if r not in self.routes:
                     problems.append(f"keys[{i}].routes: unknown route {r!r}")
+        for name, r in self.routes.items():
+            if (r.cache is not None and r.cache.backend == "redis"
+                    and not (self.redis.url or self.redis.url_env)):
+                problems.append(f"routes.{name}.cache.backend: \"redis\" needs [redis] url")
         problems.extend(self._flag_problems(ids))
         problems.extend(self._alert_problems())
         for pname, p in self.providers.items():

@@ -50,6 +50,8 @@ class Fleet:
             from axtui.fleet.cache import RedisBackend
 
             for name, rc in engine.cache.routes.items():
+                if rc.cfg.backend == "memory":
+                    continue
                 rc.backend = RedisBackend(link, engine.clock, route=name,
                                           max_entries=rc.cfg.max_entries,
                                           max_bytes=int(rc.cfg.max_mib * 1024 * 1024),
