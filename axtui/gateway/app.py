@@ -256,7 +256,7 @@ def no_route_serves(unservable: dict[str, str], routes: int) -> str | None:
 
 async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
     gw = services(scope)
-    problems, routable, unservable = [], [], {}
+    problems, routable, unservable, fleet = [], [], {}, None
     if gw is None or not gw.ready:
         problems.append("not started, or shutting down")
     else:
@@ -271,12 +271,15 @@ async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
         unservable = {r: why for r, why in gw.engine.route_readiness().items() if why}
         if routable and (problem := no_route_serves(unservable, len(gw.engine.routes))):
             problems.append(problem)
+        fleet = gw.host.fleet  # Redis down is not unready: the process counts alone meanwhile
+    extra = {} if fleet is None else {"redis": fleet.status(), "degraded": [
+        p for p in (fleet.problem(),) if p]}
     if problems:
         await respond_json(send, {"status": "unready", "problems": problems,
-                                  "unservable": unservable}, 503)
+                                  "unservable": unservable, **extra}, 503)
     else:
         await respond_json(send, {"status": "ready", "routable": len(routable),
-                                  "unservable": unservable})
+                                  "unservable": unservable, **extra})
 
 
 ROUTES: dict[str, dict[str, Route]] = {

@@ -279,6 +279,10 @@ class SnapshotBuilder:
                 for route, why in st.live.unservable.items():
                     problems.append(f"route {route} can serve nothing "
                                     f"({st.face} {st.process_id}): {why}")
+            redis = st.live.redis
+            if redis is not None and redis.state == "down" and not st.stale:
+                problems.append(f"process {st.process_id}: redis {redis.url} down: counting "
+                                f"in this process ({redis.last_error})")
             rec = st.live.recorder
             view = ProcessView(
                 id=st.process_id, face=st.face, host=st.host, pid=st.pid,

@@ -75,6 +75,19 @@ class CacheLive(BaseModel):
     skipped: dict[str, int] = {}  # reason (temperature, tool_result) -> requests
 
 
+class RedisLive(BaseModel):
+    """`[redis]`: whether this process counts with the fleet or alone (Redis down)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    url: str  # without its password
+    state: str  # up | down
+    down_since: float | None = None
+    last_error: str | None = None
+    outages: int = 0
+    failed_calls: int = 0
+
+
 class LiveState(BaseModel):
     """The JSON in a heartbeat row."""
 
@@ -85,6 +98,7 @@ class LiveState(BaseModel):
     recorder: RecorderLive | None = None  # None: this host records nothing
     unservable: dict[str, str] = {}  # route -> why it can serve nothing right now
     cache: dict[str, CacheLive] = {}  # route -> its response cache, on routes that cache
+    redis: RedisLive | None = None  # None: no [redis], in-process counters
 
 
 class ProcessState(BaseModel):
