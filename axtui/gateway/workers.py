@@ -243,6 +243,7 @@ class Supervisor:
             self.say(f"  {len(self.workers)} workers ready (pids {pids})")
 
     def _reap(self) -> None:
+        self._read_ready()  # a worker's "ready" written just before it died counts first
         for w in self.workers:
             if w.proc is None:
                 continue
@@ -259,7 +260,7 @@ class Supervisor:
                 self.say(f"axtui serve: {self._failed} while stopping")
             return
         what = f"worker {w.index} (pid {pid}) {exit_words(code)}"
-        if not self.all_ready:  # it failed to start: the fleet as a whole does not start
+        if not w.ready and not self.all_ready:  # it failed to start: so does the fleet
             self._failed = what
             self.say(f"axtui serve: {what} before it was ready; stopping")
             self.stop()
