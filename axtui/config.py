@@ -405,7 +405,7 @@ class RedisConfig(_Strict):
     url_env: str | None = None  # or the url from this environment variable
     prefix: str = Field("axtui", min_length=1)  # key prefix: fleets sharing one Redis differ
     poll_s: float = Field(0.25, gt=0, le=5)  # breakers and cooldowns of other processes
-    timeout_s: float = Field(0.05, gt=0, le=5)  # one call; past it the process goes local
+    timeout_s: float = Field(0.1, gt=0, le=5)  # one call; past it the process goes local
     max_backoff_s: float = Field(5.0, gt=0, le=60)  # reconnect attempts back off to this
 
     def resolved_url(self) -> str | None:

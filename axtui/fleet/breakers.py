@@ -36,7 +36,7 @@ class SharedBreakers:
         self.link = link
         self.clock = clock
         self.origin = origin
-        self._open = link.client.register_script(OPEN)
+        self._open = link.script(OPEN)
         self.published = 0
         self.adopted = 0
         self.unshared = 0  # opens not written: Redis was away
@@ -55,9 +55,8 @@ class SharedBreakers:
         state = json.dumps({"until": until, "resume": str(breaker._resume),
                             "origin": self.origin, "reason": reason})
         try:
-            self.link.call(lambda c: self._open(keys=[self.key(deployment)],
-                                                args=[repr(until), int((until - now) * 1000) + 1,
-                                                      state], client=c))
+            self.link.run(self._open, [self.key(deployment)],
+                          [repr(until), int((until - now) * 1000) + 1, state])
             self.published += 1
         except Unavailable:
             self.unshared += 1  # the others trip on their own failures meanwhile

@@ -81,6 +81,7 @@ class Fleet:
         link = self.link
         if not link.usable():  # probes (and catches up) once the backoff has passed
             return False
+        link.flush()  # an idle process's deferred writes reach the others
         deps = list(self.engine.deployments)
         keys: list[str] = []
         for dep in deps:

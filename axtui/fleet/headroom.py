@@ -1,10 +1,13 @@
 """A deployment's headroom shared by a fleet: its configured rpm/tpm (and a free tier's day
 windows) count every process's requests, and a 429's cooldown holds for all of them.
 
-The decisions stay local and sync (`has_room` runs per candidate per request): each
-`consume` and `adjust` adds to the shared GCRA in one atomic script and takes the fleet's
-count back, and the fleet's poll brings in what the others sent and their cooldowns, so a
-process's view is behind by at most one poll. What the upstream's headers say (`learn`)
+The decisions stay local and sync (`has_room` runs per candidate per request), and so
+does the accounting: `consume` and `adjust` count here at once and their shared takes are
+deferred (they ride with the next call, a caller's admit, or the poll), so a request pays
+no round trip for headroom. The poll brings in the fleet's counts and cooldowns: a
+process's view is behind by at most one poll (`poll_s`), and the fleet can overshoot a
+deployment's rpm by what the others send in one poll. Headroom only orders deployments;
+the upstream's own 429 is the word that stops them (shared as a cooldown at once). What the upstream's headers say (`learn`)
 stays per process: it is already the upstream's count for the whole fleet.
 """
 
@@ -61,8 +64,8 @@ class SharedHeadroom(Headroom):
                  f"{int(w.period_s)}" for i, w in enumerate(self.windows)]
         self.window_keys = [link.key("room", deployment, n) for n in names]
         self.cool_key = link.key("cool", deployment)
-        self._take = link.client.register_script(TAKE)
-        self._cool = link.client.register_script(COOL)
+        self._take = link.script(TAKE)
+        self._cool = link.script(COOL)
         self._owed = [0.0] * len(self.window_keys)  # units counted while Redis was away
         self.fleet_cooldowns = 0  # cooldowns this process took from another's 429
         self.unshared = 0  # cooldowns not written: Redis was away
@@ -85,13 +88,14 @@ class SharedHeadroom(Headroom):
     def consume(self, tokens: int = 0) -> None:
         super().consume(tokens)
         if self.window_keys:
-            self._add([1.0] * len(self._req_windows) + [float(tokens)] * len(self._tok_windows))
+            self._add([1.0] * len(self._req_windows) + [float(tokens)] * len(self._tok_windows),
+                      defer=True)
 
     def adjust(self, delta_tokens: int) -> None:
         super().adjust(delta_tokens)
         if delta_tokens and self._tok_windows:
             self._add([0.0] * len(self._req_windows)
-                      + [float(delta_tokens)] * len(self._tok_windows))
+                      + [float(delta_tokens)] * len(self._tok_windows), defer=True)
 
     def cooldown(self, retry_after_s: float | None) -> None:
         super().cooldown(retry_after_s)
@@ -101,25 +105,27 @@ class SharedHeadroom(Headroom):
             return
         until = self.clock.now() + wait
         try:
-            self.link.call(lambda c: self._cool(keys=[self.cool_key],
-                                                args=[repr(until), int(wait * 1000) + 1],
-                                                client=c))
+            self.link.run(self._cool, [self.cool_key], [repr(until), int(wait * 1000) + 1])
         except Unavailable:
             self.unshared += 1  # the others learn of it from their own 429s meanwhile
 
-    def _add(self, costs: list[float], *, raw: bool = False) -> None:
+    def _add(self, costs: list[float], *, raw: bool = False, defer: bool = False) -> None:
         now = self.clock.now()
         args: list[str | float | int] = [repr(now)]
         for w, cost in zip(self.windows, costs, strict=True):
             args += [w.limit, w.period_s, cost]
 
-        def take(c):
-            return self._take(keys=self.window_keys, args=args, client=c)
-
-        try:
-            tats = take(self.link.client) if raw else self.link.call(take)
-        except Unavailable:
+        def owe() -> None:
             self._owed = [o + c for o, c in zip(self._owed, costs, strict=True)]
+
+        if defer:  # a correction nobody waits for: the next call or poll carries it
+            self.link.defer(self._take, self.window_keys, args, owe)
+            return
+        try:
+            tats = (self._take(keys=self.window_keys, args=args, client=self.link.client) if raw
+                    else self.link.run(self._take, self.window_keys, args))
+        except Unavailable:
+            owe()
             return
         self.adopt_windows([float(t) for t in tats], now)
 

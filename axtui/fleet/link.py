@@ -5,10 +5,15 @@ Redis going away never fails a request: a call that cannot reach it raises `Unav
 the caller falls back to its in-process counters, and the link says `down` (in /readyz,
 the heartbeat and one warning event) until a probe (with backoff, real time) finds it
 again; then every `on_reconnect` hook pushes what was counted locally meanwhile.
+
+Round trips are what a fleet costs a request, so writes nobody waits for (tokens and spend
+counted after an answer, a token estimate corrected) are deferred: they ride ahead of the
+next call in one pipeline, or go with the next poll when the process is idle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 log = logging.getLogger(__name__)
 
 MIN_BACKOFF_S = 0.05
+MAX_DEFERRED = 256  # past this many deferred writes, they go at once
 
 
 class Unavailable(Exception):
@@ -44,7 +50,7 @@ class RedisLink:
         url: str,
         *,
         prefix: str = "axtui",
-        timeout_s: float = 0.05,
+        timeout_s: float = 0.1,
         max_backoff_s: float = 5.0,
         on_change: Callable[[bool, dict], None] | None = None,
     ) -> None:
@@ -72,12 +78,23 @@ class RedisLink:
         self.last_error: str | None = None
         self.outages = 0
         self.failed_calls = 0  # calls that fell back to local counting
+        self.calls = 0  # round trips made (each call is one)
         self._backoff = MIN_BACKOFF_S
         self._next_probe = 0.0  # time.monotonic()
         self._reconnect_hooks: list[Callable[[], None]] = []
+        self._scripts: list[Any] = []  # every script, loaded again into a restarted Redis
+        self._deferred: list[tuple[Any, list, list, Callable[[], None]]] = []
+        self.deferred_lost = 0  # deferred writes that met a Redis gone (counted locally)
+        self.script_errors = 0  # deferred scripts that failed in Redis (logged)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
+
+    def script(self, lua: str) -> Any:
+        """A Lua script on the sync client (EVALSHA; loaded again after a restart)."""
+        script = self.client.register_script(lua)
+        self._scripts.append(script)
+        return script
 
     def on_reconnect(self, fn: Callable[[], None]) -> None:
         """Run `fn()` (sync, may raise Unavailable) when Redis is found again."""
@@ -96,6 +113,8 @@ class RedisLink:
     def probe(self) -> bool:
         try:
             self.client.ping()
+            for script in self._scripts:  # a restarted Redis has none
+                self.client.script_load(script.script)
             for hook in self._reconnect_hooks:  # catch up before anyone reads the counters
                 hook()
         except (*self.errors, Unavailable) as e:
@@ -108,16 +127,86 @@ class RedisLink:
         """`fn(client)` on the sync client; Unavailable when Redis cannot answer."""
         if not self.usable():
             raise Unavailable(self.last_error or "redis down")
+        self.calls += 1
         try:
             return fn(self.client)
         except self.errors as e:
             self._failed(e)
             raise Unavailable(str(e)) from e
 
+    def run(self, script: Any, keys: list, args: list) -> Any:
+        """Run a script (after the deferred writes, in the same round trip) and return its
+        answer; Unavailable when Redis cannot answer (the deferred writes' `lost` ran)."""
+        if not self.usable():
+            raise Unavailable(self.last_error or "redis down")
+        self.calls += 1
+        if not self._deferred:
+            try:
+                return script(keys=keys, args=args, client=self.client)
+            except self.errors as e:
+                self._failed(e)
+                raise Unavailable(str(e)) from e
+        return self._pipeline([(script, keys, args, None)])[-1]
+
+    def defer(self, script: Any, keys: list, args: list, lost: Callable[[], None]) -> None:
+        """A write nobody waits for: sent ahead of the next call or poll. `lost()` runs
+        instead (count it locally) when Redis is away then."""
+        if not self.up:
+            lost()
+            return
+        self._deferred.append((script, keys, args, lost))
+        if len(self._deferred) >= MAX_DEFERRED:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the deferred writes now (the poll does, so an idle process's reach Redis)."""
+        if not self._deferred:
+            return
+        if not self.usable():
+            self._lose(self._deferred)
+            self._deferred = []
+            return
+        self.calls += 1
+        with contextlib.suppress(Unavailable):  # the writes were counted by their `lost`
+            self._pipeline([])
+
+    def _pipeline(self, calls: list) -> list:
+        from redis.exceptions import NoScriptError
+
+        batch, self._deferred = self._deferred, []
+        todo = batch + calls
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for script, keys, args, _ in todo:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            results = pipe.execute(raise_on_error=False)
+            for i, r in enumerate(results):  # someone flushed the scripts: load, run again
+                if isinstance(r, NoScriptError):
+                    script, keys, args, _ = todo[i]
+                    results[i] = script(keys=keys, args=args, client=self.client)
+        except self.errors as e:
+            self._failed(e)
+            self._lose(batch)
+            raise Unavailable(str(e)) from e
+        for r in results[:len(batch)]:
+            if isinstance(r, Exception):  # a script's own error: a bug, never silent
+                self.script_errors += 1
+                log.error("a deferred redis script failed: %s", r)
+        for r in results[len(batch):]:
+            if isinstance(r, Exception):
+                raise r
+        return results
+
+    def _lose(self, batch: list) -> None:
+        for _, _, _, lost in batch:
+            self.deferred_lost += 1
+            lost()
+
     async def acall(self, fn: Callable[[Any], Any]) -> Any:
         """`await fn(aclient)` on the async client; Unavailable when Redis cannot answer."""
         if not self.usable():
             raise Unavailable(self.last_error or "redis down")
+        self.calls += 1
         try:
             return await fn(self.aclient)
         except self.errors as e:
@@ -168,5 +257,6 @@ class RedisLink:
                 "outages": self.outages, "failed_calls": self.failed_calls}
 
     async def aclose(self) -> None:
+        self.flush()  # the deferred writes are counts the fleet must not lose
         await self.aclient.aclose()
         self.client.close()

@@ -147,9 +147,9 @@ class SharedQuotas:
         self.clock = clock
         self.local = local  # decides while Redis is away
         self.per_user, self.per_key = local.per_user, local.per_key
-        self._check = link.client.register_script(CHECK)
-        self._record = link.client.register_script(RECORD)
-        self._sync_spend = link.client.register_script(SYNC_SPEND)
+        self._check = link.script(CHECK)
+        self._record = link.script(RECORD)
+        self._sync_spend = link.script(SYNC_SPEND)
         self._limits = {
             scope: (lim.rpm or 0, lim.tpm or 0, local._spend_limit[scope])
             for scope, lim in (("user", self.per_user), ("key", self.per_key))
@@ -194,7 +194,7 @@ class SharedQuotas:
             rpm, tpm, spend = self._limits[scope]
             args += [rpm, tpm, -1 if spend is None else spend]
         try:
-            out = self.link.call(lambda c: self._check(keys=keys, args=args, client=c))
+            out = self.link.run(self._check, keys, args)
         except Unavailable:
             return self._check_locally(scopes, user, key_id, est_tokens)
         if int(out[0]) == 1:
@@ -218,13 +218,15 @@ class SharedQuotas:
                 self._spent[sw] = (day, (spent if spent_day == day else 0) + cost_nano)
             while len(self._spent) > _TATS_KEPT:
                 self._spent.popitem(last=False)
-        try:
-            self._push(scopes, now, 0, tokens, cost_nano, day)
-        except Unavailable:
+
+        def lost() -> None:  # Redis was away when it was sent: count it here, owe it there
             self.local.record(user, key_id, tokens, cost_nano)
             if tokens:
                 for sw in scopes:
                     self._owe(sw, 0, tokens, day)
+
+        keys, args = self._record_call(scopes, now, 0, tokens, cost_nano, day)
+        self.link.defer(self._record, keys, args, lost)  # nobody waits for it
 
     def remaining(self, user: str | None, key_id: str | None) -> RateLimitInfo:
         """From the counters this process last saw for the caller (its own admit, usually);
@@ -258,7 +260,8 @@ class SharedQuotas:
         pushed = 0
         try:
             for sw, o in owed.items():
-                self._push([sw], now, o.requests, o.tokens, 0, o.day, raw=True)
+                keys, args = self._record_call([sw], now, o.requests, o.tokens, 0, o.day)
+                self._record(keys=keys, args=args, client=self.link.client)
                 pushed += 1
         finally:
             for sw, o in list(owed.items())[pushed:]:  # what was not pushed is owed still
@@ -289,8 +292,8 @@ class SharedQuotas:
         o.requests += requests
         o.tokens += tokens
 
-    def _push(self, scopes, now: float, requests: int, tokens: int, cost: int, day: int,
-              raw: bool = False) -> None:
+    def _record_call(self, scopes, now: float, requests: int, tokens: int, cost: int,
+                     day: int) -> tuple[list, list]:
         keys: list[str] = []
         args: list[float | int | str] = [repr(now), requests, tokens, cost, _SPEND_TTL_MS,
                                          self.origin]
@@ -298,13 +301,7 @@ class SharedQuotas:
             keys += self._keys(scope, who, day)
             rpm, tpm, _ = self._limits[scope]
             args += [rpm, tpm]
-
-        def call(c):
-            return self._record(keys=keys, args=args, client=c)
-
-        out = call(self.link.client) if raw else self.link.call(call)
-        for i, sw in enumerate(scopes):
-            self._remember(sw, float(out[2 * i]), float(out[1 + 2 * i]))
+        return keys, args
 
     def _remember(self, sw: tuple[str, str], rpm_tat: float, tpm_tat: float) -> None:
         self._tats[sw] = (rpm_tat, tpm_tat)

@@ -59,6 +59,7 @@ Face = Literal["serve", "demo", "route", "console", "replay", "agent"]
 RETENTION_EVERY_S = 3600.0
 COST_FOLD_EVERY_S = 60.0
 HEARTBEAT_JOB = "heartbeat"
+FLEET_FACES = ("serve", "route", "agent")  # the faces whose requests are the fleet's
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,10 @@ class RuntimeHost:
                 handoff_bytes=cfg.store.handoff_mib << 20)
         self._engine = engine = Engine(cfg, clock=clock, providers=self._providers,
                                        seed=self._seed)
-        if cfg.redis.resolved_url():  # a fleet: quotas, headroom, breakers, cache via Redis
+        # a fleet: quotas, headroom, breakers, cache via Redis; never for a virtual clock (a
+        # replay's or the demo's times and spend are not the fleet's)
+        if (cfg.redis.resolved_url() and self.face in FLEET_FACES
+                and not isinstance(clock, VirtualClock)):
             from axtui.fleet.fleet import attach
 
             self.fleet = attach(engine, cfg.redis, origin=self.process_id)

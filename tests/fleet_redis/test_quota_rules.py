@@ -59,6 +59,7 @@ def test_tokens_recorded_by_one_engine_leave_less_room_in_the_other(pair):
     one, two = pair(key_tpm=1000)
     assert one.check(None, "k", 100).ok
     one.record(None, "k", 900, 0)
+    one.link.flush()  # what the poll does; a busy engine's next admit carries it anyway
     refused = two.check(None, "k", 200)
     assert not refused.ok and refused.reason == "key token limit: 1000 tokens per minute"
     assert refused.retry_after_s == pytest.approx(6.0, abs=1e-3)  # 100 tokens at 1000/min
@@ -71,8 +72,10 @@ def test_tokens_recorded_by_one_engine_leave_less_room_in_the_other(pair):
 def test_spend_of_the_day_is_the_fleet_sum_and_resets_at_utc_midnight(pair, clock):
     one, two = pair(key_spend_usd="1")
     one.record(None, "k", 10, 600_000_000)
+    one.link.flush()
     assert two.check(None, "k").ok
     two.record(None, "k", 10, 400_000_000)
+    two.link.flush()
     refused = one.check(None, "k")
     assert not refused.ok and refused.reason == "key daily spend limit reached ($1)"
     assert refused.retry_after_s == pytest.approx(86_400.0)  # the virtual epoch is a midnight
@@ -105,3 +108,14 @@ async def test_what_was_admitted_while_redis_was_away_is_added_when_it_returns(o
     for e, f in ((engine, fleet), (other, other_fleet)):
         await f.aclose()
         await e.aclose()
+
+
+def test_a_recorded_use_rides_with_the_same_engines_next_admit(pair):
+    one, two = pair(key_tpm=1000)
+    calls = one.link.calls
+    one.record(None, "k", 950, 0)
+    assert one.link.calls == calls  # deferred: no round trip of its own
+    assert two.check(None, "k", 100).ok  # not sent yet
+    refused = one.check(None, "k", 100)  # one round trip: the record, then the check
+    assert one.link.calls == calls + 1
+    assert not refused.ok and refused.reason == "key token limit: 1000 tokens per minute"

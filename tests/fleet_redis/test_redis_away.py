@@ -85,3 +85,30 @@ async def test_while_redis_is_down_the_fleet_says_so_and_decides_locally(own_red
     assert fleet.status()["local_quota_decisions"] == 3
     await fleet.aclose()
     await engine.aclose()
+
+
+async def test_a_hung_redis_costs_one_timeout_then_the_process_counts_alone(own_redis):
+    import signal
+    import time
+
+    config = fleet_config(own_redis.url, key_rpm=100, timeout_s=0.1, max_backoff_s=5.0)
+    engine = Engine(config, seed=1)
+    fleet = attach(engine, config.redis, origin="hung")
+    assert fleet.quotas.check(None, "k").ok
+    own_redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        t = time.perf_counter()
+        assert fleet.quotas.check(None, "k").ok  # waited out the timeout, decided locally
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        for _ in range(50):
+            assert fleet.quotas.check(None, "k").ok
+        rest = time.perf_counter() - t
+    finally:
+        own_redis.proc.send_signal(signal.SIGCONT)
+    assert 0.1 <= first < 1.0
+    assert rest < 0.1  # no more waiting: down until the backoff lets a probe through
+    assert fleet.link.status()["state"] == "down"
+    assert fleet.link.probe()
+    await fleet.aclose()
+    await engine.aclose()

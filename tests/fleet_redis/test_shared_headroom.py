@@ -23,16 +23,17 @@ async def two_engines(redis_url):
 
 
 async def test_a_deployment_rpm_counts_requests_sent_by_every_engine(two_engines):
-    (one, two), (fleet_one, _), clock = two_engines
+    (one, two), (fleet_one, fleet_two), clock = two_engines
+    calls = fleet_one.link.calls
     for _ in range(6):
         one.deployments["a/m1"].headroom.consume()
-    for _ in range(3):
+    assert fleet_one.link.calls == calls  # no round trip on the request's path
+    for _ in range(4):
         two.deployments["a/m1"].headroom.consume()
-    assert two.deployments["a/m1"].headroom.has_room()  # 9 of 10
-    two.deployments["a/m1"].headroom.consume()
-    assert not two.deployments["a/m1"].headroom.has_room()  # its take brought the fleet's count
-    assert one.deployments["a/m1"].headroom.has_room()  # behind until its next poll
-    assert await fleet_one.poll()
+    assert one.deployments["a/m1"].headroom.has_room()  # 6 of 10 here until a poll
+    assert await fleet_two.poll()  # sends two's 4 and reads one's 6... not yet sent
+    assert two.deployments["a/m1"].headroom.has_room()
+    assert await fleet_one.poll()  # sends one's 6, reads the fleet's 10
     room = one.deployments["a/m1"].headroom
     assert not room.has_room()
     assert room.wait_s() == pytest.approx(6.0, abs=1e-3)
@@ -55,5 +56,6 @@ async def test_deployments_without_configured_limits_make_no_round_trip(two_engi
     room.consume(100)
     room.adjust(-50)
     assert room.has_room(10**9)
+    one.deployments["b/m2"].headroom.link.flush()
     assert commands() == before + 1  # the INFO that read it
     client.close()
