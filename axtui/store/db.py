@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from axtui.clock import Clock, RealClock
 from axtui.records import RequestRecord
 from axtui.store import agents as _agents  # noqa: F401  (its tables)
-from axtui.store import control, metrics, queries, schema, sqlite
+from axtui.store import control, metrics, postgres, queries, schema, sqlite
 from axtui.store import process_status as _process_status  # noqa: F401  (its table)
 from axtui.store import tables as _tables  # noqa: F401  (registers the tables)
 from axtui.store.bulk import NATIVE_UPSERT_DIALECTS
@@ -281,8 +281,11 @@ def open_store(url: str = DEFAULT_URL, *, clock: Clock | None = None,
     to this axtui's (created, or migrated with Alembic; SchemaError if it cannot be used).
     `cache_kib` bounds SQLite's page cache per connection (default: a writer's 32 MiB)."""
     sa_url = make_url(url)
-    if sa_url.get_backend_name() != "sqlite":
-        store = Store(create_engine(sa_url, pool_pre_ping=True), clock=clock)
+    backend = sa_url.get_backend_name()
+    if backend != "sqlite":
+        engine = (postgres.create_postgres_engine(sa_url) if backend == "postgresql"
+                  else create_engine(sa_url, pool_pre_ping=True))
+        store = Store(engine, clock=clock)
         try:
             store.create_tables()
         except BaseException:
