@@ -10,11 +10,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from axtui.store import open_store
 from axtui.store.process_status import ProcessState, read_process_states
+from tests.fakes.openai_upstream import OpenAIUpstream
+from tests.gateway.harness import LoopThread
 
 START_TIMEOUT_S = 120.0  # N interpreters importing the engine on a shared 2-core machine
 
@@ -111,3 +114,17 @@ def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
         time.sleep(0.05)
+
+
+@contextmanager
+def fake_upstream() -> Iterator[OpenAIUpstream]:
+    """A loopback OpenAI upstream (10 ms a request) on its own loop thread: the workers, in
+    their own processes, call it over 127.0.0.1."""
+    loop = LoopThread()
+    up = OpenAIUpstream(latency_s=0.01, record=False)
+    loop.run(up.start())
+    try:
+        yield up
+    finally:
+        loop.run(up.close())
+        loop.close()

@@ -20,8 +20,7 @@ from axtui.store import open_store
 from axtui.store.tables import RequestRow
 from tests.fakes.openai_upstream import OpenAIUpstream
 
-from .fleet import Fleet, alive, gateways, wait_for
-from .harness import LoopThread
+from .fleet import Fleet, alive, fake_upstream, gateways, wait_for
 
 CLIENTS = 8
 PER_CLIENT = 15
@@ -46,12 +45,8 @@ candidates = ["up/gpt-fake"]
 
 @pytest.fixture(scope="module")
 def upstream():
-    loop = LoopThread()
-    up = OpenAIUpstream(latency_s=0.01, record=False)
-    loop.run(up.start())
-    yield up
-    loop.run(up.close())
-    loop.close()
+    with fake_upstream() as up:
+        yield up
 
 
 def write_config(tmp: Path, upstream: OpenAIUpstream) -> tuple[Path, str]:
