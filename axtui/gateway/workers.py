@@ -198,7 +198,7 @@ class Supervisor:
                 continue
             for w in self.workers:
                 if w.start_at is not None and now >= w.start_at:
-                    self._start(w)
+                    self._restart(w)
 
     def _timeout(self) -> float:
         due = [w.start_at for w in self.workers if w.start_at is not None]
@@ -222,6 +222,15 @@ class Supervisor:
             process_group=0,  # Ctrl-C reaches the supervisor alone; it forwards one SIGTERM
         )
         w.started = time.monotonic()
+
+    def _restart(self, w: Worker) -> None:
+        try:
+            self._start(w)
+        except OSError as e:  # out of processes or descriptors: try again later
+            w.proc = None
+            w.start_at = time.monotonic() + MAX_RESTART_DELAY_S
+            self.say(f"axtui serve: worker {w.index} could not be started ({e}); "
+                     f"trying again in {MAX_RESTART_DELAY_S:.0f} s")
 
     def _read_ready(self) -> None:
         try:
