@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from axtui.store import open_store
 from tests.servers.postgres import PostgresServer, PostgresUnavailable, start_postgres
+
+TEMPLATE = "axtui_store_template"
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +21,7 @@ def pg_server():
     except PostgresUnavailable as why:
         pytest.skip(f"PostgreSQL tests need a server: {why}")
     try:
+        open_store(server.create_database(TEMPLATE)).close()  # a new store, as open_store makes it
         yield server
     finally:
         server.stop()
@@ -25,7 +29,18 @@ def pg_server():
 
 @pytest.fixture
 def pg_url(pg_server: PostgresServer):
-    """A fresh, empty database on the session's server (dropped after the test)."""
+    """A fresh database holding a new, empty store (a copy of one open_store made; dropped
+    after the test)."""
+    url = pg_server.create_database(template=TEMPLATE)
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(url)
+
+
+@pytest.fixture
+def pg_empty_url(pg_server: PostgresServer):
+    """A fresh database with nothing in it (not even the store's tables)."""
     url = pg_server.create_database()
     try:
         yield url
