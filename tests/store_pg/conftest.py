@@ -46,3 +46,18 @@ def pg_empty_url(pg_server: PostgresServer):
         yield url
     finally:
         pg_server.drop_database(url)
+
+
+# The modules here re-run the SQLite modules' tests on PostgreSQL by importing them; a test
+# that opens no PostgreSQL store (a serializer, an SQLite pragma) would only run twice.
+PG_FIXTURES = {"pg_url", "pg_empty_url", "pg_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    here = __file__.rsplit("/", 1)[0]
+    duplicates = [item for item in items if str(item.path).startswith(here)
+                  and not PG_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    if duplicates:
+        config.hook.pytest_deselected(items=duplicates)
+        dropped = {id(item) for item in duplicates}
+        items[:] = [item for item in items if id(item) not in dropped]
