@@ -1,10 +1,12 @@
 """One real PostgreSQL server per test session, a fresh database per test.
 
 Skips (with the reason) when this machine has no PostgreSQL binaries; `.ci/run` installs
-Debian's `postgresql` so CI never skips.
+Debian's `postgresql` and sets AXTUI_REQUIRE_POSTGRES=1, which turns that skip into a failure.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -19,6 +21,8 @@ def pg_server():
     try:
         server = start_postgres()
     except PostgresUnavailable as why:
+        if os.environ.get("AXTUI_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"AXTUI_REQUIRE_POSTGRES=1 but {why}")
         pytest.skip(f"PostgreSQL tests need a server: {why}")
     try:
         open_store(server.create_database(TEMPLATE)).close()  # a new store, as open_store makes it
