@@ -60,8 +60,17 @@ PG_FIXTURES = {"pg_url", "pg_empty_url", "pg_server"}
 def pytest_collection_modifyitems(config, items):
     here = __file__.rsplit("/", 1)[0]
     duplicates = [item for item in items if str(item.path).startswith(here)
+                  and _imported(item)
                   and not PG_FIXTURES & set(getattr(item, "fixturenames", ()))]
     if duplicates:
         config.hook.pytest_deselected(items=duplicates)
         dropped = {id(item) for item in duplicates}
         items[:] = [item for item in items if id(item) not in dropped]
+
+
+def _imported(item) -> bool:
+    """A test function defined in another module (tests/store/...) and imported here."""
+    function = getattr(item, "function", None)
+    module = getattr(item, "module", None)
+    return function is not None and module is not None and (
+        function.__module__ != module.__name__)
