@@ -281,6 +281,8 @@ def open_store(url: str = DEFAULT_URL, *, clock: Clock | None = None,
     to this axtui's (created, or migrated with Alembic; SchemaError if it cannot be used).
     `cache_kib` bounds SQLite's page cache per connection (default: a writer's 32 MiB)."""
     sa_url = make_url(url)
+    if sa_url.drivername == "postgresql":  # SQLAlchemy's default there is psycopg2: use 3
+        sa_url = sa_url.set(drivername="postgresql+psycopg")
     backend = sa_url.get_backend_name()
     if backend != "sqlite":
         engine = (postgres.create_postgres_engine(sa_url) if backend == "postgresql"

@@ -99,10 +99,12 @@ class PostgresServer:
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(sql)
 
-    def create_database(self, name: str | None = None) -> str:
-        """A new empty database; returns its SQLAlchemy URL."""
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """A new database, empty or a copy of `template` (a database no one is connected
+        to); returns its SQLAlchemy URL."""
         name = name or f"axtui_{os.getpid()}_{next(_names)}"
-        self._admin(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        source = f'"{template}" STRATEGY FILE_COPY' if template else "template0"
+        self._admin(f'CREATE DATABASE "{name}" TEMPLATE {source}')
         return self.url(name)
 
     def drop_database(self, url_or_name: str) -> None:

@@ -8,5 +8,5 @@ from tests.store.test_schema import *  # noqa: F403  (the same specification)
 
 
 @pytest.fixture
-def url(pg_url):  # noqa: F811  (replaces the module's SQLite file)
-    return pg_url
+def url(pg_empty_url):  # noqa: F811  (replaces the module's SQLite file)
+    return pg_empty_url
