@@ -225,8 +225,11 @@ class SharedQuotas:
             while len(self._spent) > _TATS_KEPT:
                 self._spent.popitem(last=False)
 
-        def lost() -> None:  # Redis was away when it was sent: count it here, owe it there
-            self.local.record(user, key_id, tokens, cost_nano)
+        # the in-process quotas count this process's share all along: should Redis go, the
+        # day's spend here is not forgotten
+        self.local.record(user, key_id, tokens, cost_nano)
+
+        def lost() -> None:  # Redis was away when it was sent: owe it there
             if tokens:
                 for sw in scopes:
                     self._owe(sw, 0, tokens, day)
