@@ -408,6 +408,13 @@ class RedisConfig(_Strict):
     timeout_s: float = Field(0.1, gt=0, le=5)  # one call; past it the process goes local
     max_backoff_s: float = Field(5.0, gt=0, le=60)  # reconnect attempts back off to this
 
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v is not None and v.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("a Redis url starts with redis://, rediss:// or unix://")
+        return v
+
     def resolved_url(self) -> str | None:
         import os
 

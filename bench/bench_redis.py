@@ -48,8 +48,9 @@ def config(url: str | None):
     })
 
 
-def run(n: int, url: str | None) -> tuple[list[float], int, int]:
-    """Per-request wall times (seconds), how many failed, and Redis round trips."""
+def run(n: int, url: str | None) -> tuple[list[float], int, int, float]:
+    """Per-request wall times (seconds), how many failed, Redis round trips, and this
+    process's CPU seconds per request (what the client side costs, without the waiting)."""
     clock = VirtualClock()
     cfg = config(url)
     engine = Engine(cfg, clock=clock, seed=1)
@@ -74,10 +75,12 @@ def run(n: int, url: str | None) -> tuple[list[float], int, int]:
         if fleet is not None:
             await fleet.aclose()
 
+    cpu = time.process_time()
     clock.run(main())
+    cpu = (time.process_time() - cpu) / n
     if fleet is None:
-        return times, failed, 0
-    return times, failed + fleet.link.failed_calls, fleet.link.calls
+        return times, failed, 0, cpu
+    return times, failed + fleet.link.failed_calls, fleet.link.calls, cpu
 
 
 def pct(values: list[float], q: float) -> float:
@@ -100,10 +103,12 @@ def main() -> None:
         url = server.url
     try:
         best: dict[str, list[float]] = {}
+        cpu_best: dict[str, float] = {}
         trips = 0.0
         for _ in range(args.rounds):  # alternate, keep each mode's best round (by median)
             for mode in ("local", "redis"):
-                times, failed, calls = run(args.n, url if mode == "redis" else None)
+                times, failed, calls, cpu = run(args.n, url if mode == "redis" else None)
+                cpu_best[mode] = min(cpu, cpu_best.get(mode, cpu))
                 if mode == "redis":
                     trips = calls / args.n
                 if failed:
@@ -121,6 +126,9 @@ def main() -> None:
         print(f"added by Redis: p50 {added:.3f} ms, p99 {added99:.3f} ms "
               f"(target p50 <= {TARGET_ADDED_MS} ms) {'OK' if added <= TARGET_ADDED_MS else 'MISS'}")
         print(f"Redis round trips per request: {trips:.2f}")
+        print(f"CPU per request in this process: local {cpu_best['local'] * 1e6:.0f} us, "
+              f"redis {cpu_best['redis'] * 1e6:.0f} us "
+              f"(+{(cpu_best['redis'] - cpu_best['local']) * 1e6:.0f} us: the client's share)")
     finally:
         if server is not None:
             server.close()

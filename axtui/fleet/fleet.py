@@ -35,9 +35,11 @@ class Fleet:
         self.link = link = RedisLink(url, prefix=cfg.prefix, timeout_s=cfg.timeout_s,
                                      max_backoff_s=cfg.max_backoff_s,
                                      on_change=self._on_link_change)
+        # the caller quotas' scripts also count the gateway's keys (share_keys)
+        self.counters = SharedQuotas(link, engine.clock, engine.quotas, origin)
         self.quotas: SharedQuotas | None = None
         if engine.quotas.enabled:
-            self.quotas = SharedQuotas(link, engine.clock, engine.quotas, origin)
+            self.quotas = self.counters
             engine.quotas = engine.outcomes.quotas = self.quotas  # type: ignore[assignment]
         self.headrooms: dict[str, SharedHeadroom] = {}
         for dep, st in engine.deployments.items():
@@ -58,6 +60,12 @@ class Fleet:
                                           local=rc.backend)
         self.polls = 0
         self.poll_errors = 0
+
+    def share_keys(self, ring):  # noqa: ANN001, ANN201 - a gateway KeyRing, made shared
+        """The gateway's caller keys' rpm, tpm and daily budget, counted by the fleet."""
+        from axtui.fleet.keys import SharedKeyRing
+
+        return SharedKeyRing.share(ring, self.counters)
 
     # -- events
 
@@ -110,8 +118,7 @@ class Fleet:
 
     def status(self) -> dict:
         s = self.link.status()
-        if self.quotas is not None:
-            s["local_quota_decisions"] = self.quotas.local_decisions
+        s["local_quota_decisions"] = self.counters.local_decisions
         s["breakers_published"] = self.breakers.published
         s["breakers_adopted"] = self.breakers.adopted
         return s

@@ -126,6 +126,7 @@ return 1
 """
 
 _SPEND_TTL_MS = int(2 * DAY * 1000)
+RING = "gwkey"  # the gateway's caller keys' own limits ([[keys]] rpm, tpm, budget_day_usd)
 _TATS_KEPT = 10_000
 
 
@@ -161,6 +162,7 @@ class SharedQuotas:
         # lost it (least recently spending callers dropped past _TATS_KEPT)
         self._spent: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
         self.local_decisions = 0  # admits decided in this process while Redis was away
+        self._ring: dict[str, tuple[int, int, int | None]] = {}  # gateway key id -> limits
         link.on_reconnect(self.catch_up)
 
     @property
@@ -173,6 +175,9 @@ class SharedQuotas:
     def _scopes(self, user: str | None, key_id: str | None) -> list[tuple[str, str]]:
         return [(scope, who) for scope, who in (("key", key_id), ("user", user))
                 if who is not None and self._active[scope]]
+
+    def _limits_of(self, scope: str, who: str) -> tuple[int, int, int | None]:
+        return self._ring[who] if scope == RING else self._limits[scope]
 
     def _keys(self, scope: str, who: str, day: int) -> list[str]:
         k = self.link.key
@@ -201,8 +206,9 @@ class SharedQuotas:
             for i, sw in enumerate(scopes):
                 self._remember(sw, float(out[1 + 2 * i]), float(out[2 + 2 * i]))
             return QUOTA_OK
-        return self._refusal(scopes[int(out[1])][0], out[2].decode(), float(out[3]), est_tokens,
-                             now)
+        sw, what, wait = scopes[int(out[1])], out[2].decode(), float(out[3])
+        self._remember_refusal(sw, what, wait, now, self._limits[sw[0]][0])
+        return self._refusal(sw[0], what, wait, est_tokens, now)
 
     def record(self, user: str | None, key_id: str | None, tokens: int, cost_nano: int) -> None:
         if not tokens and not cost_nano:
@@ -219,8 +225,11 @@ class SharedQuotas:
             while len(self._spent) > _TATS_KEPT:
                 self._spent.popitem(last=False)
 
-        def lost() -> None:  # Redis was away when it was sent: count it here, owe it there
-            self.local.record(user, key_id, tokens, cost_nano)
+        # the in-process quotas count this process's share all along: should Redis go, the
+        # day's spend here is not forgotten
+        self.local.record(user, key_id, tokens, cost_nano)
+
+        def lost() -> None:  # Redis was away when it was sent: owe it there
             if tokens:
                 for sw in scopes:
                     self._owe(sw, 0, tokens, day)
@@ -236,7 +245,7 @@ class SharedQuotas:
         now = self.clock.now()
         info = RateLimitInfo()
         for sw in self._scopes(user, key_id):
-            rpm, tpm, _ = self._limits[sw[0]]
+            rpm, tpm, _ = self._limits_of(*sw)
             rt, tt = self._tats.get(sw, (now, now))
             for limit, tat, field in ((rpm, rt, "requests"), (tpm, tt, "tokens")):
                 if not limit:
@@ -248,6 +257,55 @@ class SharedQuotas:
                     setattr(info, f"limit_{field}", limit)
                     setattr(info, f"remaining_{field}", left)
                     setattr(info, f"reset_{field}_s", ahead)
+        return info
+
+    # -- the gateway's own keys (fleet/keys.py): limits of their own, one scope
+
+    def check_ring(self, who: str, rpm: int, tpm: int, spend: int | None
+                   ) -> tuple[str, float] | None:
+        """Admit one request of gateway key `who` (None) or say what refused it and how
+        long to wait: ("rpm" | "tpm" | "spend", seconds). Unavailable when Redis is away."""
+        self._ring[who] = (rpm, tpm, spend)
+        now = self.clock.now()
+        keys = self._keys(RING, who, _utc_day(now))
+        out = self.link.run(self._check, keys, [repr(now), 1, rpm, tpm,
+                                                -1 if spend is None else spend])
+        if int(out[0]) == 1:
+            self._remember((RING, who), float(out[1]), float(out[2]))
+            return None
+        what, wait = out[2].decode(), float(out[3])
+        self._remember_refusal((RING, who), what, wait, now, rpm)
+        return what, wait
+
+    def record_ring(self, who: str, tokens: int, cost_nano: int, *, admitted_here: int = 0
+                    ) -> None:
+        """Count a gateway key's finished request (deferred; owed while Redis is away)."""
+        if who not in self._ring:
+            return
+        now = self.clock.now()
+        day = _utc_day(now)
+        sw = (RING, who)
+        if cost_nano:
+            spent_day, spent = self._spent.pop(sw, (day, 0))
+            self._spent[sw] = (day, (spent if spent_day == day else 0) + cost_nano)
+        keys, args = self._record_call([sw], now, admitted_here, tokens, cost_nano, day)
+        self.link.defer(self._record, keys, args,
+                        lambda: self._owe(sw, admitted_here, tokens, day))
+
+    def ring_remaining(self, who: str) -> RateLimitInfo | None:
+        if who not in self._ring or (RING, who) not in self._tats:
+            return None
+        rpm, tpm, _ = self._ring[who]
+        rt, tt = self._tats[(RING, who)]
+        now = self.clock.now()
+        info = RateLimitInfo()
+        if rpm:
+            info.limit_requests, info.reset_requests_s = rpm, max(0.0, rt - now)
+            info.remaining_requests = max(0, int(rpm - info.reset_requests_s * rpm / MINUTE
+                                                 + 1e-9))
+        if tpm:
+            info.limit_tokens, info.reset_tokens_s = tpm, max(0.0, tt - now)
+            info.remaining_tokens = max(0, int(tpm - info.reset_tokens_s * tpm / MINUTE + 1e-9))
         return info
 
     # -- Redis away and back
@@ -299,9 +357,16 @@ class SharedQuotas:
                                          self.origin]
         for scope, who in scopes:
             keys += self._keys(scope, who, day)
-            rpm, tpm, _ = self._limits[scope]
+            rpm, tpm, _ = self._limits_of(scope, who)
             args += [rpm, tpm]
         return keys, args
+
+    def _remember_refusal(self, sw: tuple[str, str], what: str, wait: float, now: float,
+                          rpm: int) -> None:
+        """A refusal on rpm says where its window stands (for the headers: none left)."""
+        if what == "rpm" and rpm:
+            _, tt = self._tats.get(sw, (now, now))
+            self._remember(sw, now + MINUTE + wait - MINUTE / rpm, tt)
 
     def _remember(self, sw: tuple[str, str], rpm_tat: float, tpm_tat: float) -> None:
         self._tats[sw] = (rpm_tat, tpm_tat)

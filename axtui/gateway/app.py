@@ -181,6 +181,8 @@ class Gateway:
         now = host.clock.now()
         spent = await asyncio.to_thread(host.store.spend, now - now % DAY, None, "key")
         ring.seed_spend(spent)
+        if host.fleet is not None:  # [redis]: the keys' limits hold across the fleet
+            host.fleet.share_keys(ring)
         svc = Services(cfg, host, ring, self.metrics, self.admin_token)
         if self.metrics is not None:
             self.metrics.start(svc.engine, firing_alerts=self._firing_alerts,

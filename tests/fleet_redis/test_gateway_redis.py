@@ -7,6 +7,7 @@ import asyncio
 
 import httpx
 
+from axtui.config import KeyConfig
 from axtui.snapshot.build import build_snapshot
 from tests.fakes.openai_upstream import OpenAIUpstream
 from tests.fleet_redis.configs import fleet_config
@@ -74,3 +75,27 @@ async def test_readyz_heartbeat_snapshot_and_events_say_when_redis_is_away(own_r
                 assert r.status_code == 200
         finally:
             await stop_gateway(served)
+
+
+async def test_a_gateway_key_rpm_holds_across_two_gateways(redis_url, tmp_path):
+    store_url = f"sqlite:///{tmp_path / 'axtui.db'}"
+    async with OpenAIUpstream() as up:
+        config = fleet_config(redis_url, base_url=up.base_url)
+        config = config.model_copy(update={
+            "store": config.store.model_copy(update={"recorder": "thread"}),
+            "keys": [KeyConfig(name="team", key_env="TEAM_KEY", rpm=3)]})
+        env = {"TEAM_KEY": "sk-team-secret"}
+        gateways = [await start_gateway(config, store_url, environ=env) for _ in range(2)]
+        auth = {"Authorization": "Bearer sk-team-secret"}
+        try:
+            statuses = []
+            for i in range(4):
+                async with httpx.AsyncClient(base_url=gateways[i % 2].url) as http:
+                    r = await http.post("/v1/chat/completions", json=CHAT, headers=auth)
+                    statuses.append(r.status_code)
+            assert statuses == [200, 200, 200, 429]
+            assert "key team rate limit: 3 requests per minute" in r.text
+            assert r.headers["x-ratelimit-remaining-requests"] == "0"
+        finally:
+            for served in gateways:
+                await stop_gateway(served)

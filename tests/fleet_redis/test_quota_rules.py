@@ -119,3 +119,17 @@ def test_a_recorded_use_rides_with_the_same_engines_next_admit(pair):
     refused = one.check(None, "k", 100)  # one round trip: the record, then the check
     assert one.link.calls == calls + 1
     assert not refused.ok and refused.reason == "key token limit: 1000 tokens per minute"
+
+
+async def test_spend_counted_while_redis_was_up_still_limits_when_it_goes(own_redis, clock):
+    config = fleet_config(own_redis.url, key_spend_usd="1")
+    engine = Engine(config, clock=clock, seed=1)
+    fleet = attach(engine, config.redis, origin="spender")
+    fleet.quotas.record(None, "k", 10, 1_000_000_000)
+    fleet.link.flush()
+    own_redis.stop()
+    refused = fleet.quotas.check(None, "k")
+    assert fleet.link.up is False
+    assert not refused.ok and refused.reason == "key daily spend limit reached ($1)"
+    await fleet.aclose()
+    await engine.aclose()

@@ -107,7 +107,7 @@ async def test_a_hung_redis_costs_one_timeout_then_the_process_counts_alone(own_
     finally:
         own_redis.proc.send_signal(signal.SIGCONT)
     assert 0.1 <= first < 1.0
-    assert rest < 0.1  # no more waiting: down until the backoff lets a probe through
+    assert rest < 0.5  # no more waiting on each call: at most a probe or two as backoff allows
     assert fleet.link.status()["state"] == "down"
     assert fleet.link.probe()
     await fleet.aclose()
