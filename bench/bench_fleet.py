@@ -347,7 +347,7 @@ class Bench:
 
     def table(self, *setups: Setup) -> None:
         d = self.direct
-        print(f"\n{'setup':<30} {'throughput':>12} {'added p50':>10} {'added p99':>10} "
+        print(f"\n{'setup':<32} {'throughput':>12} {'added p50':>10} {'added p99':>10} "
               f"{'lost':>5}   (targets: throughput and latency stated; lost 0)")
         for s in setups:
             where = ("PostgreSQL" if s.store_url.startswith("postgresql") else "SQLite") + (
@@ -357,7 +357,7 @@ class Bench:
             p50 = f"{lat.ms('p50') - d.ms('p50'):+.2f} ms" if lat and d else "–"
             p99 = f"{lat.ms('p99') - d.ms('p99'):+.2f} ms" if lat and d else "–"
             rps = f"{thr.rps:,.0f} req/s" if thr else "–"
-            print(f"{label:<30} {rps:>12} {p50:>10} {p99:>10} {s.lost if s.lost is not None else '–':>5}"
+            print(f"{label:<32} {rps:>12} {p50:>10} {p99:>10} {s.lost if s.lost is not None else '–':>5}"
                   + (f"   ({'; '.join(s.notes)})" if s.notes else ""))
         if self.missing:
             print("missing rows: the fleet ran without " + "; ".join(self.missing))
