@@ -219,7 +219,8 @@ class RouteCacheConfig(_Strict):
     semantic: bool = False  # also serve answers to similar last user turns
     similarity: float = Field(0.95, gt=0, le=1)  # the semantic threshold (cosine)
     embedder: Literal["ngram", "wordllama"] = "ngram"  # wordllama: pip install axtui[semantic]
-    backend: Literal["memory"] = "memory"
+    # auto: Redis when [redis] has a url (shared by the fleet), else this process's memory
+    backend: Literal["auto", "memory", "redis"] = "auto"
 
 
 class RouteConfig(_Strict):
@@ -398,6 +399,32 @@ class StoreConfig(_Strict):
     handoff_mib: int = Field(64, ge=1, le=4096)
 
 
+class RedisConfig(_Strict):
+    """`[redis]`: a fleet's shared counters (caller quotas, headroom), breaker trips and 429
+    cooldowns, and the response cache (axtui/fleet). No url: in-process, as one process."""
+
+    url: str | None = None  # redis://127.0.0.1:6379/0 (a password: use url_env)
+    url_env: str | None = None  # or the url from this environment variable
+    prefix: str = Field("axtui", min_length=1)  # key prefix: fleets sharing one Redis differ
+    poll_s: float = Field(0.25, gt=0, le=5)  # breakers and cooldowns of other processes
+    timeout_s: float = Field(0.1, gt=0, le=5)  # one call; past it the process goes local
+    max_backoff_s: float = Field(5.0, gt=0, le=60)  # reconnect attempts back off to this
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v is not None and v.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("a Redis url starts with redis://, rediss:// or unix://")
+        return v
+
+    def resolved_url(self) -> str | None:
+        import os
+
+        if self.url_env:
+            return os.environ.get(self.url_env) or self.url
+        return self.url
+
+
 class RetentionConfig(_Strict):
     """How long the store keeps raw records and each rollup resolution (store/retention.py)."""
 
@@ -476,6 +503,7 @@ class Config(_Strict):
     breaker: BreakerConfig = BreakerConfig()
     routing: RoutingConfig = RoutingConfig()
     store: StoreConfig = StoreConfig()
+    redis: RedisConfig = RedisConfig()
     retention: RetentionConfig = RetentionConfig()
     trace: TraceConfig = TraceConfig()
     gateway: GatewayConfig = GatewayConfig()
@@ -533,6 +561,10 @@ class Config(_Strict):
             for r in k.routes or []:
                 if r not in self.routes:
                     problems.append(f"keys[{i}].routes: unknown route {r!r}")
+        for name, r in self.routes.items():
+            if (r.cache is not None and r.cache.backend == "redis"
+                    and not (self.redis.url or self.redis.url_env)):
+                problems.append(f"routes.{name}.cache.backend: \"redis\" needs [redis] url")
         problems.extend(self._flag_problems(ids))
         problems.extend(self._alert_problems())
         for pname, p in self.providers.items():

@@ -1,10 +1,14 @@
-"""Recorder throughput: realistic records through the recorder into SQLite (WAL, on disk).
+"""Recorder throughput: realistic records through the recorder into SQLite (WAL, on disk),
+and PostgreSQL side by side.
 
-    python bench/bench_recorder.py [--n 200000] [--trace]
+    python bench/bench_recorder.py [--n 200000] [--trace] [--postgres] [--store URL ...]
 
 Prints sustained records/s (submit of the first record until everything is committed)
 beside the target, and the cost of one submit() call on the hot path. Each record is
 written as serving writes it: its request row and its rollups at 1 minute, 1 hour and 1 day.
+`--postgres` also runs it on a temporary PostgreSQL server (tests/servers/postgres.py, fsync
+on, synchronous_commit off: as durable as SQLite's WAL at synchronous=NORMAL); `--store URL`
+on a store you name (an empty one: the records' ids are fixed).
 """
 
 from __future__ import annotations
@@ -111,8 +115,9 @@ def make_records(n: int, seed: int = 7) -> list[RequestRecord]:
     return out
 
 
-def sustained(records: list[RequestRecord], directory: Path, trace: bool) -> tuple[float, object]:
-    store = open_store(f"sqlite:///{directory / 'bench.db'}")
+def sustained(records: list[RequestRecord], url: str, directory: Path,
+              trace: bool) -> tuple[float, object]:
+    store = open_store(url)
     recorder = Recorder(store, trace_path=directory / "bench.jsonl" if trace else None)
     headroom = 100_000 - 10_000
     start = time.perf_counter()
@@ -128,9 +133,9 @@ def sustained(records: list[RequestRecord], directory: Path, trace: bool) -> tup
     return stats.written / elapsed, stats
 
 
-def submit_cost_us(records: list[RequestRecord], directory: Path) -> float:
+def submit_cost_us(records: list[RequestRecord], url: str) -> float:
     """submit() alone: the writer is parked (long interval, batch larger than the run)."""
-    store = open_store(f"sqlite:///{directory / 'submit.db'}")
+    store = open_store(url)
     n = len(records)
     recorder = Recorder(store, flush_interval_s=3600, batch_max=n + 1, queue_max=n + 1)
     submit = recorder.submit
@@ -143,10 +148,26 @@ def submit_cost_us(records: list[RequestRecord], directory: Path) -> float:
     return per_call
 
 
+def run(name: str, records: list[RequestRecord], url: str, submit_url: str, tmp: Path,
+        trace: bool) -> bool:
+    rate, stats = sustained(records, url, tmp, trace)
+    per_call = submit_cost_us(records[:100_000], submit_url)
+    verdict = "PASS" if rate >= TARGET_RECORDS_PER_S and not stats.dropped else "FAIL"
+    print(
+        f"recorder [{name}]: {rate:,.0f} records/s (target >= {TARGET_RECORDS_PER_S:,}) "
+        f"{verdict}  [written {stats.written:,}, dropped {stats.dropped:,}, "
+        f"flushes {stats.flushes:,}]  submit(): {per_call:.3f} us per call", flush=True)
+    return verdict == "PASS"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--trace", action="store_true", help="also append a JSONL trace")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also on a temporary PostgreSQL server")
+    parser.add_argument("--store", action="append", default=[], metavar="URL",
+                        help="also on this (empty) store; repeatable")
     args = parser.parse_args()
     print(f"generating {args.n:,} records ...", flush=True)
     records = make_records(args.n)
@@ -155,16 +176,21 @@ def main() -> int:
     # (axtui/heap.py). Otherwise every full collection rescans them all (~1.4M objects),
     # a cost no serving process has: its records live for one batch.
     tune_gc()
-    with tempfile.TemporaryDirectory(prefix="axtui-bench-") as tmp:
-        rate, stats = sustained(records, Path(tmp), args.trace)
-        per_call = submit_cost_us(records[:100_000], Path(tmp))
-    verdict = "PASS" if rate >= TARGET_RECORDS_PER_S and not stats.dropped else "FAIL"
-    print(
-        f"recorder: {rate:,.0f} records/s (target >= {TARGET_RECORDS_PER_S:,}) {verdict}"
-        f"  [written {stats.written:,}, dropped {stats.dropped:,}, flushes {stats.flushes:,}]"
-    )
-    print(f"submit(): {per_call:.3f} us per call")
-    return 0 if verdict == "PASS" else 1
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="axtui-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        ok &= run("sqlite", records, f"sqlite:///{tmp / 'bench.db'}",
+                  f"sqlite:///{tmp / 'submit.db'}", tmp, args.trace)
+        if args.postgres:
+            from tests.servers.postgres import start_postgres
+
+            with start_postgres(durable=True) as pg:
+                ok &= run("postgresql", records, pg.create_database("bench"),
+                          pg.create_database("submit"), tmp, args.trace)
+        for i, url in enumerate(args.store):  # submit() alone needs no server: a spare file
+            ok &= run(url.split(":", 1)[0], records, url, f"sqlite:///{tmp / f'submit{i}.db'}",
+                      tmp, args.trace)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

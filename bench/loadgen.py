@@ -84,6 +84,7 @@ def run_wrk(
     duration_s: float,
     threads: int = 1,
     timeout_s: float = 5.0,
+    user: str | None = None,
 ) -> WrkResult:
     """One wrk run posting bench/chat.lua's fixed chat request for `model` to `url`."""
     cmd = [
@@ -97,6 +98,7 @@ def run_wrk(
         url,
         "--",
         model,
+        *([user] if user else []),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60)
     if done.returncode != 0:

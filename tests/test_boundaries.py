@@ -24,6 +24,8 @@ def core_modules() -> list[str]:
     for m in pkgutil.walk_packages(axtui.__path__, "axtui."):
         if m.name == "axtui.tui" or m.name.startswith("axtui.tui."):
             continue
+        if m.name.startswith("axtui.store.migrations."):  # run only inside Alembic's context
+            continue
         names.append(m.name)
     return sorted(names)
 

@@ -22,7 +22,19 @@ def open_cli_store(url: str | None, config: Path | None = None, *, existing: boo
     try:
         return open_store(url)
     except Exception as e:  # bad URL, missing driver, unwritable path: one line, exit 2
-        raise CliError(f"cannot open store {url!r}: {type(e).__name__}: {e}") from None
+        raise CliError(f"cannot open store {_shown(url)!r}: {type(e).__name__}: "
+                       f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
+
+
+def _shown(url: str) -> str:
+    """The URL without its password (a PostgreSQL URL may carry one)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def _must_exist(url: str) -> None:

@@ -82,6 +82,14 @@ def dim_column(conn: Connection, dim: str) -> Any:
     return func.json_extract(_R.record, "$.complexity")
 
 
+def _floor(conn: Connection, x: Any) -> Any:
+    """floor(x) as an integer: SQLite's CAST truncates (times are positive, so it floors);
+    PostgreSQL's rounds, which would put a request in the next hour."""
+    if conn.dialect.name == "sqlite":
+        return cast(x, Integer)
+    return cast(func.floor(x), BigInteger)
+
+
 def _insert(conn: Connection):
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)
 
@@ -166,7 +174,9 @@ def _stage(conn: Connection, lo_seq: int, hi_seq: int) -> int:
     """The rows with seq in (lo_seq, hi_seq] into the stage table; returns how many."""
     _stage_table.create(conn, checkfirst=True)
     conn.execute(_stage_table.delete())
-    return conn.execute(_stage_table.insert().from_select(
+    # an INSERT's rowcount is kept only when asked for (psycopg under SQLAlchemy 2.1)
+    return conn.execute(_stage_table.insert().execution_options(
+        preserve_rowcount=True).from_select(
         [c.name for c in _stage_table.c],
         select(_R.started_at, _R.route, _R.user, _R.key_id, dim_column(conn, "complexity"),
                _R.cost_nano, func.coalesce(_R.optimal_cost_nano, _R.cost_nano))
@@ -174,7 +184,7 @@ def _stage(conn: Connection, lo_seq: int, hi_seq: int) -> int:
 
 
 def _fold_chunk(conn: Connection, dim: str, res: int) -> None:
-    period = cast(_S.started_at / res, Integer) * res
+    period = _floor(conn, _S.started_at / res) * res
     value = func.coalesce(_S[dim], "")
     route = _S.route if dim in ROUTED else literal("")
     src = (select(literal(dim), literal(res), period, route, value, func.count(),
@@ -255,7 +265,7 @@ def dim_rows(conn: Connection, dim: str, lo: int, hi: int, *, by_route: bool = F
                  .where(*fixed, res == r, _C.period >= a, _C.period < e))
             add(conn.execute(q.group_by(*ks)))
     col = func.coalesce(dim_column(conn, dim), "")
-    rb = (cast(_R.started_at / step_s, Integer) * step_s) if step_s else None
+    rb = (_floor(conn, _R.started_at / step_s) * step_s) if step_s else None
     ks = keys(rb, _R.route, col)
     raw = select(*ks, func.count(), func.sum(_R.cost_nano),
                  func.sum(func.coalesce(_R.optimal_cost_nano, _R.cost_nano)))

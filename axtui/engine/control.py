@@ -4,7 +4,9 @@ within one poll (100 ms by default), and the same operation works from the CLI, 
 API or the console.
 
 Operations write through here (one place, audited as events); `ControlSync` polls the
-store's control version and applies the snapshot to an engine when it moved.
+store's control version and applies the snapshot to an engine when it moved. On PostgreSQL
+it is also woken by the store's notifications (LISTEN/NOTIFY), so a change applies at its
+commit; the poll then slows to a safety net (LISTEN_POLL_S) while the listener is connected.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DRAIN_PREFIX = "drain:"
+LISTEN_POLL_S = 1.0  # the safety poll while notifications arrive (a missed one is found)
 
 
 def drain(store: Store, deployment: str, reason: str, by: str) -> int:
@@ -78,6 +81,14 @@ class ControlSync:
         self.errors = 0
         self.last_error: str | None = None
         self._task: asyncio.Task | None = None
+        self._listener = None  # the store's ControlListener (PostgreSQL), while running
+        self._woken: asyncio.Event | None = None
+        self.wakes = 0
+
+    @property
+    def listening(self) -> bool:
+        """True while a notification connection is up (PostgreSQL)."""
+        return self._listener is not None and self._listener.connected.is_set()
 
     def fetch(self) -> ControlSnapshot | None:
         """The store's snapshot if its version moved past the applied one (blocking read)."""
@@ -120,14 +131,37 @@ class ControlSync:
                 log.warning("control plane poll failed: %s", self.last_error)
             if self.virtual_time:  # a bare timer future: a third of asyncio.sleep's cost
                 await VirtualClock.sleep(self.interval_s)
-            else:
+            elif self._woken is None:
                 await asyncio.sleep(self.interval_s)
+            else:
+                await self._wait_for_wake()
+
+    async def _wait_for_wake(self) -> None:
+        """Until a notification or the next poll, whichever comes first."""
+        woken = self._woken
+        timeout = max(self.interval_s, LISTEN_POLL_S) if self.listening else self.interval_s
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), timeout)
+        woken.clear()  # before the refresh that follows: a change during it wakes us again
+
+    def _wake(self, loop: asyncio.AbstractEventLoop, woken: asyncio.Event) -> None:
+        """From the listener's thread: wake the poll loop now."""
+        self.wakes += 1
+        try:
+            loop.call_soon_threadsafe(woken.set)
+        except RuntimeError:  # the loop closed under us: nothing left to wake
+            log.debug("control plane: notification after the loop closed")
 
     def start(self, *, sync_first: bool = True) -> asyncio.Task:
         """Poll from now on; `sync_first` applies the store's state before returning (a
         blocking read: pass False when it was just done off the loop)."""
         if sync_first:
             self.sync_now()
+        if not self.virtual_time and self._listener is None:
+            loop, woken = asyncio.get_running_loop(), asyncio.Event()
+            listener = self.store.listen_control(lambda: self._wake(loop, woken))
+            if listener is not None:
+                self._listener, self._woken = listener, woken
         self._task = asyncio.ensure_future(self.run())
         return self._task
 
@@ -137,3 +171,6 @@ class ControlSync:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._listener is not None:
+            listener, self._listener, self._woken = self._listener, None, None
+            await asyncio.to_thread(listener.close)

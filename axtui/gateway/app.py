@@ -181,6 +181,8 @@ class Gateway:
         now = host.clock.now()
         spent = await asyncio.to_thread(host.store.spend, now - now % DAY, None, "key")
         ring.seed_spend(spent)
+        if host.fleet is not None:  # [redis]: the keys' limits hold across the fleet
+            host.fleet.share_keys(ring)
         svc = Services(cfg, host, ring, self.metrics, self.admin_token)
         if self.metrics is not None:
             self.metrics.start(svc.engine, firing_alerts=self._firing_alerts,
@@ -235,7 +237,12 @@ def _model(name: str, created: int) -> dict[str, Any]:
 
 
 async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
-    await respond_json(send, {"status": "ok"})
+    """Alive, and which process answered (its heartbeat's id: one of a fleet's workers)."""
+    gw = services(scope)
+    body = {"status": "ok"}
+    if gw is not None:
+        body["process"] = gw.host.process_id
+    await respond_json(send, body)
 
 
 def no_route_serves(unservable: dict[str, str], routes: int) -> str | None:
@@ -251,7 +258,7 @@ def no_route_serves(unservable: dict[str, str], routes: int) -> str | None:
 
 async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
     gw = services(scope)
-    problems, routable, unservable = [], [], {}
+    problems, routable, unservable, fleet = [], [], {}, None
     if gw is None or not gw.ready:
         problems.append("not started, or shutting down")
     else:
@@ -266,12 +273,15 @@ async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
         unservable = {r: why for r, why in gw.engine.route_readiness().items() if why}
         if routable and (problem := no_route_serves(unservable, len(gw.engine.routes))):
             problems.append(problem)
+        fleet = gw.host.fleet  # Redis down is not unready: the process counts alone meanwhile
+    extra = {} if fleet is None else {"redis": fleet.status(), "degraded": [
+        p for p in (fleet.problem(),) if p]}
     if problems:
         await respond_json(send, {"status": "unready", "problems": problems,
-                                  "unservable": unservable}, 503)
+                                  "unservable": unservable, **extra}, 503)
     else:
         await respond_json(send, {"status": "ready", "routable": len(routable),
-                                  "unservable": unservable})
+                                  "unservable": unservable, **extra})
 
 
 ROUTES: dict[str, dict[str, Route]] = {

@@ -9,6 +9,7 @@ runs the app's shutdown (the recorder writes every queued record), and exits 0.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -171,15 +172,17 @@ def make_server(gateway: Gateway, host: str, port: int, *, loop: str = "uvloop")
     return _Server(config)
 
 
-def serve(gateway: Gateway, listen: str, on_bound: Callable[[str, int], None] | None = None
-          ) -> int:
-    """Serve until SIGTERM/SIGINT. 0 after a clean shutdown, 1 if startup failed."""
+def serve(gateway: Gateway, listen: str, on_bound: Callable[[str, int], None] | None = None,
+          *, sock: socket.socket | None = None) -> int:
+    """Serve until SIGTERM/SIGINT. 0 after a clean shutdown, 1 if startup failed.
+    `sock`: an already listening socket (a worker's, handed over by the supervisor)."""
     host, port = parse_listen(listen)
-    # listening from now: a client that connects once the port is announced waits in the
-    # backlog for startup, instead of being refused until uvicorn listens
-    sock = bind(host, port, BACKLOG)
-    if on_bound is not None:
-        on_bound(host, sock.getsockname()[1])
+    if sock is None:
+        # listening from now: a client that connects once the port is announced waits in
+        # the backlog for startup, instead of being refused until uvicorn listens
+        sock = bind(host, port, BACKLOG)
+        if on_bound is not None:
+            on_bound(host, sock.getsockname()[1])
     announce = gateway.on_ready
 
     def ready(gw: Gateway) -> None:

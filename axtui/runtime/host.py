@@ -32,7 +32,13 @@ from axtui.engine import control
 from axtui.engine.control import ControlSync, ControlTarget
 from axtui.runtime.events import EngineEvent, EventWriter, EventWriterStats
 from axtui.runtime.jobs import JobFn, JobStats, PeriodicJob
-from axtui.store.process_status import CacheLive, DeploymentLive, LiveState, RecorderLive
+from axtui.store.process_status import (
+    CacheLive,
+    DeploymentLive,
+    LiveState,
+    RecorderLive,
+    RedisLive,
+)
 
 if TYPE_CHECKING:
     from axtui.alerts.evaluator import AlertEvaluator
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
     from axtui.config import Config
     from axtui.engine.engine import Engine
     from axtui.flags.ops import ChangeResult
+    from axtui.fleet.fleet import Fleet
     from axtui.providers.base import Provider
     from axtui.records import RequestRecord
     from axtui.store.db import Store
@@ -52,6 +59,7 @@ Face = Literal["serve", "demo", "route", "console", "replay", "agent"]
 RETENTION_EVERY_S = 3600.0
 COST_FOLD_EVERY_S = 60.0
 HEARTBEAT_JOB = "heartbeat"
+FLEET_FACES = ("serve", "route", "agent")  # the faces whose requests are the fleet's
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +135,7 @@ class RuntimeHost:
         self.events: EventWriter | None = None
         self.sync: ControlSync | None = None
         self._engine: Engine | None = None
+        self.fleet: Fleet | None = None  # [redis]: the engine's counters are the fleet's
         self._jobs: dict[str, PeriodicJob] = {}
         self.alerts: AlertEvaluator | None = None
         self.notifier: WebhookNotifier | None = None
@@ -178,6 +187,14 @@ class RuntimeHost:
                 handoff_bytes=cfg.store.handoff_mib << 20)
         self._engine = engine = Engine(cfg, clock=clock, providers=self._providers,
                                        seed=self._seed)
+        # a fleet: quotas, headroom, breakers, cache via Redis; never for a virtual clock (a
+        # replay's or the demo's times and spend are not the fleet's)
+        if (cfg.redis.resolved_url() and self.face in FLEET_FACES
+                and not isinstance(clock, VirtualClock)):
+            from axtui.fleet.fleet import attach
+
+            self.fleet = attach(engine, cfg.redis, origin=self.process_id)
+            self.add_job("fleet-redis", cfg.redis.poll_s, self.fleet.poll, run_at_start=True)
         self.started_at = clock.now()
         self._wall_started = time.time()
         if not self.read_only:
@@ -252,6 +269,8 @@ class RuntimeHost:
             await self._step("alert notifier", asyncio.to_thread(self.notifier.close))
         if self._engine is not None:
             await self._step("engine", self._engine.aclose())
+        if self.fleet is not None:
+            await self._step("redis", self.fleet.aclose())
         if self.events is not None:
             await self._step("event writer", self.events.stop())
         if self.recorder is not None:  # writes every queued record before it returns
@@ -409,8 +428,9 @@ class RuntimeHost:
         unservable = {r: why for r, why in eng.route_readiness().items() if why}
         cache = ({r: CacheLive.model_validate(s) for r, s in eng.cache.stats().items()}
                  if eng.cache is not None else {})
+        redis = RedisLive.model_validate(self.fleet.status()) if self.fleet else None
         return LiveState(in_flight=eng.in_flight, deployments=deployments, recorder=rec,
-                         unservable=unservable, cache=cache)
+                         unservable=unservable, cache=cache, redis=redis)
 
     async def publish_status(self) -> None:
         """Write this host's heartbeat row now (the heartbeat job calls it every

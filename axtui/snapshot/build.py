@@ -38,6 +38,7 @@ from axtui.snapshot.model import (
     Snapshot,
     Spend,
     SpendPoint,
+    fleet_of,
 )
 from axtui.store import control, queries
 from axtui.store.control import ControlSnapshot, StoredEvent
@@ -105,7 +106,8 @@ class SnapshotBuilder:
             tail_cursor=cursor, pulse=pulse, deployments=deployments,
             routes=self._routes(routes, span, hits), flags=flags, alerts=alerts, spend=spend,
             events=tuple(_event_view(e, problems) for e in stored_events),
-            processes=tuple(p for p, _ in processes), problems=tuple(problems))
+            processes=tuple(p for p, _ in processes), problems=tuple(problems),
+            fleet=fleet_of([p for p, _ in processes]))
 
     # ------------------------------------------------------------------ parts
 
@@ -277,6 +279,10 @@ class SnapshotBuilder:
                 for route, why in st.live.unservable.items():
                     problems.append(f"route {route} can serve nothing "
                                     f"({st.face} {st.process_id}): {why}")
+            redis = st.live.redis
+            if redis is not None and redis.state == "down" and not st.stale:
+                problems.append(f"process {st.process_id}: redis {redis.url} down: counting "
+                                f"in this process ({redis.last_error})")
             rec = st.live.recorder
             view = ProcessView(
                 id=st.process_id, face=st.face, host=st.host, pid=st.pid,
@@ -284,7 +290,7 @@ class SnapshotBuilder:
                 in_flight=st.live.in_flight,
                 records_written=rec.written if rec else None,
                 records_dropped=rec.dropped if rec else None,
-                records_queued=rec.queued if rec else None)
+                records_queued=rec.queued if rec else None, started_at=st.started_at)
             out.append((view, {d.deployment: d.model_dump() for d in st.live.deployments}))
         return out
 

@@ -211,6 +211,23 @@ class ProcessView(_Frozen):
     records_written: int | None  # None: this process records nothing
     records_dropped: int | None  # never silently: the console shows any drop
     records_queued: int | None
+    started_at: float | None = None  # wall time (None: written by an older axtui)
+
+
+class Fleet(_Frozen):
+    """The gateway processes (`axtui serve`, one per worker) writing this store."""
+
+    reporting: int = 0  # heartbeats fresher than STALE_AFTER_S
+    silent: int = 0  # older ones: hung, or gone without stopping (a machine lost)
+    since: float | None = None  # wall time the newest reporting one started: this size since
+
+
+def fleet_of(processes: tuple[ProcessView, ...] | list[ProcessView]) -> Fleet:
+    gateways = [p for p in processes if p.face == "serve"]
+    fresh = [p for p in gateways if not p.stale]
+    starts = [p.started_at for p in fresh if p.started_at is not None]
+    return Fleet(reporting=len(fresh), silent=len(gateways) - len(fresh),
+                 since=max(starts) if starts else None)
 
 
 class Snapshot(_Frozen):
@@ -227,6 +244,7 @@ class Snapshot(_Frozen):
     events: tuple[EventView, ...]  # newest first
     processes: tuple[ProcessView, ...]
     problems: tuple[str, ...]  # parts that could not be read, each one line
+    fleet: Fleet = Fleet()  # the gateways among `processes`, counted
 
     def deployment(self, name: str) -> DeploymentView | None:
         return next((d for d in self.deployments if d.name == name), None)

@@ -3,8 +3,8 @@
 Where the paramstyle is positional (SQLite's `?`), rows go in multi-row `VALUES` statements
 of up to `ROWS_PER_STATEMENT` rows: SQLite gives up the GIL once per statement, and with
 another thread busy each return to Python can wait a whole switch interval, so one trip per
-row (executemany) starves the writer. Named paramstyles (psycopg) get the driver's
-executemany.
+row (executemany) starves the writer. PostgreSQL (psycopg) gets one statement per batch over
+arrays (postgres.py); other named paramstyles get the driver's executemany.
 
 Counters are added with `INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n` on SQLite
 and PostgreSQL; other dialects get `UPDATE ... SET n = n + ?`, then an INSERT where no row
@@ -84,6 +84,11 @@ def execute_rows(
     if not rows:
         return
     dialect = conn.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        from axtui.store import postgres
+
+        postgres.execute_rows(conn, table, columns, rows, conflict_keys)
+        return
     per_statement = min(rows_per_statement, max_params // len(columns))
     identity = tuple(range(len(columns)))
     if not dialect.positional:

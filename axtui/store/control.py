@@ -2,7 +2,8 @@
 
 Every control write bumps one store-wide counter row, `control.version`, in the same
 transaction, and stamps the entry with the new value. Engines poll `control_version()` (one
-primary-key read) and reload the snapshot only when it moved. Bumping that row first also
+primary-key read) and reload the snapshot only when it moved; on PostgreSQL each write also
+NOTIFYs (pg_notify.py), waking every engine at commit instead of at its next poll. Bumping that row first also
 takes the write lock, so concurrent control writers are serialized and a compare-and-set on
 `expected_version` is exact.
 """
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, delete, insert, select, update
 
 from axtui.store.ingest import add_counters
+from axtui.store.pg_notify import notify
 from axtui.store.tables import ControlRow, CounterRow, EventRow
 
 CONTROL_VERSION = "control.version"
@@ -110,6 +112,7 @@ def set_control(
         conn.execute(insert(ControlRow).values(key=key, **fields))
     else:
         conn.execute(update(ControlRow).where(ControlRow.key == key).values(**fields))
+    notify(conn)
     return version
 
 
@@ -118,6 +121,7 @@ def delete_control(conn: Connection, key: str, *, native_upsert: bool | None = N
     gone = conn.execute(delete(ControlRow).where(ControlRow.key == key)).rowcount > 0
     if gone:
         add_counters(conn, {CONTROL_VERSION: 1}, native=native_upsert)
+        notify(conn)
     return gone
 
 

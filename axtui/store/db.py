@@ -14,13 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlmodel import SQLModel
 
 from axtui.clock import Clock, RealClock
 from axtui.records import RequestRecord
 from axtui.store import agents as _agents  # noqa: F401  (its tables)
-from axtui.store import control, metrics, queries, sqlite
+from axtui.store import control, metrics, postgres, queries, schema, sqlite
 from axtui.store import process_status as _process_status  # noqa: F401  (its table)
 from axtui.store import tables as _tables  # noqa: F401  (registers the tables)
 from axtui.store.bulk import NATIVE_UPSERT_DIALECTS
@@ -72,17 +70,11 @@ class Store:
             finally:
                 conn.rollback()
 
-    def create_tables(self) -> None:
-        """Create every registered SQLModel table that is missing (racing processes too)."""
-        for attempt in range(3):
-            try:
-                with self._lock or nullcontext():
-                    SQLModel.metadata.create_all(self.engine)
-                return
-            except (OperationalError, ProgrammingError):
-                # Another process created a table between our check and our CREATE.
-                if attempt == 2:
-                    raise
+    def create_tables(self) -> str:
+        """Make, check or migrate the store's schema to this axtui's (store/schema.py);
+        SchemaError (one line) for a store this axtui cannot use."""
+        with self._lock or nullcontext():
+            return schema.ensure_schema(self.engine, self.url)
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -272,6 +264,15 @@ class Store:
                 native_upsert=self.native_upsert,
             )
 
+    def listen_control(self, on_change) -> Any:
+        """On PostgreSQL, a ControlListener calling `on_change` (from its thread) whenever
+        the control plane moves; None elsewhere (SQLite has no notifications: poll)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        from axtui.store.pg_notify import ControlListener
+
+        return ControlListener(self.engine, on_change)
+
     def delete_control(self, key: str) -> bool:
         with self.begin() as conn:
             return control.delete_control(conn, key, native_upsert=self.native_upsert)
@@ -279,17 +280,31 @@ class Store:
 
 def open_store(url: str = DEFAULT_URL, *, clock: Clock | None = None,
                cache_kib: int | None = None) -> Store:
-    """Connect (any SQLAlchemy URL), set SQLite up for several processes, create tables.
+    """Connect (any SQLAlchemy URL), set SQLite up for several processes, bring the schema
+    to this axtui's (created, or migrated with Alembic; SchemaError if it cannot be used).
     `cache_kib` bounds SQLite's page cache per connection (default: a writer's 32 MiB)."""
     sa_url = make_url(url)
-    if sa_url.get_backend_name() != "sqlite":
-        store = Store(create_engine(sa_url, pool_pre_ping=True), clock=clock)
-        store.create_tables()
+    if sa_url.drivername == "postgresql":  # SQLAlchemy's default there is psycopg2: use 3
+        sa_url = sa_url.set(drivername="postgresql+psycopg")
+    backend = sa_url.get_backend_name()
+    if backend != "sqlite":
+        engine = (postgres.create_postgres_engine(sa_url) if backend == "postgresql"
+                  else create_engine(sa_url, pool_pre_ping=True))
+        store = Store(engine, clock=clock)
+        try:
+            store.create_tables()
+        except BaseException:
+            store.close()
+            raise
         return store
     in_memory = sqlite.is_in_memory(sa_url)
     engine = sqlite.create_sqlite_engine(sa_url, cache_kib or sqlite.CACHE_KIB)
     store = Store(engine, clock=clock, shared_connection=in_memory)
-    store.create_tables()
+    try:
+        store.create_tables()
+    except BaseException:
+        store.close()
+        raise
     store.max_params = sqlite.max_params(engine)
     if not in_memory:
         store._checkpointer = sqlite.WalCheckpointer(engine)

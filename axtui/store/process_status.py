@@ -75,6 +75,19 @@ class CacheLive(BaseModel):
     skipped: dict[str, int] = {}  # reason (temperature, tool_result) -> requests
 
 
+class RedisLive(BaseModel):
+    """`[redis]`: whether this process counts with the fleet or alone (Redis down)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    url: str  # without its password
+    state: str  # up | down
+    down_since: float | None = None
+    last_error: str | None = None
+    outages: int = 0
+    failed_calls: int = 0
+
+
 class LiveState(BaseModel):
     """The JSON in a heartbeat row."""
 
@@ -85,6 +98,7 @@ class LiveState(BaseModel):
     recorder: RecorderLive | None = None  # None: this host records nothing
     unservable: dict[str, str] = {}  # route -> why it can serve nothing right now
     cache: dict[str, CacheLive] = {}  # route -> its response cache, on routes that cache
+    redis: RedisLive | None = None  # None: no [redis], in-process counters
 
 
 class ProcessState(BaseModel):
@@ -125,6 +139,14 @@ def write_process_status(
 def delete_process_status(conn: Connection, process_id: str) -> bool:
     stmt = delete(ProcessStatusRow).where(ProcessStatusRow.process_id == process_id)
     return conn.execute(stmt).rowcount > 0
+
+
+def delete_dead_process(conn: Connection, host: str, pid: int) -> int:
+    """Remove the rows of a process known to have died (a supervisor saw its worker exit):
+    it is gone, not silent. Counted by host and pid, as its process id is its own."""
+    stmt = delete(ProcessStatusRow).where(ProcessStatusRow.host == host,
+                                          ProcessStatusRow.pid == pid)
+    return conn.execute(stmt).rowcount
 
 
 def remove_gone(conn: Connection, now: float, *, after_s: float = GONE_AFTER_S) -> int:

@@ -171,7 +171,10 @@ class ConsoleApp(ConsoleActions):
                          pulse=self.frame.snapshot.pulse if self.frame else None,
                          age_s=age, level=level, palette=self.palette, paused=self.paused,
                          readonly=self.readonly,
-                         problem=self.problem[:60] if self.problem else None)
+                         problem=self.problem[:60] if self.problem else None,
+                         # attached to a store: the gateways writing it, as a fleet
+                         fleet=self.frame.snapshot.fleet
+                         if self.frame and self.mode == "ATTACHED" else None)
 
     def _restyle(self) -> None:
         board = self.dashboard

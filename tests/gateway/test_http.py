@@ -131,7 +131,8 @@ def test_a_wrong_method_is_405_with_allow(env: Env):
 
 def test_healthz_is_alive_without_a_key(env: Env):
     r = httpx.get(env.url + "/healthz")
-    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+    assert (r.status_code, r.json()) == (
+        200, {"status": "ok", "process": env.served.gateway.host.process_id})
 
 
 def test_readyz_checks_the_store_and_routability(env: Env):

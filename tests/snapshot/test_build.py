@@ -234,7 +234,8 @@ def test_status_text_names_every_deployment_with_a_glyph_and_a_word(store, cfg):
     assert lines["mistral/mistral-small-latest"].startswith("· idle")
 
 
-def _heartbeat(store, pid, deployments, *, age_s=0.0, dropped=0, unservable=None):
+def _heartbeat(store, pid, deployments, *, age_s=0.0, dropped=0, unservable=None,
+               face="serve", started_ago=60.0):
     import time
 
     from axtui.store.process_status import (
@@ -251,8 +252,8 @@ def _heartbeat(store, pid, deployments, *, age_s=0.0, dropped=0, unservable=None
                      recorder=RecorderLive(written=10, dropped=dropped, queued=0),
                      unservable=unservable or {})
     with store.begin() as conn:
-        write_process_status(conn, process_id=f"p{pid}", face="serve", host="h", pid=pid,
-                             started_at=now - 60, updated_at=now - age_s, live=live)
+        write_process_status(conn, process_id=f"p{pid}", face=face, host="h", pid=pid,
+                             started_at=now - started_ago, updated_at=now - age_s, live=live)
 
 
 def test_live_engine_state_merges_every_gateway_worst_breaker_least_headroom(store, cfg):
@@ -273,6 +274,18 @@ def test_a_silent_gateway_is_listed_stale_and_its_state_ignored(store, cfg):
     snap = build_snapshot(store, cfg, NOW)
     assert snap.processes[0].stale
     assert snap.deployment(dep).breaker is None and snap.deployment(dep).headroom is None
+
+
+def test_the_fleet_counts_reporting_gateways_since_the_newest_started(store, cfg):
+    import time
+
+    _heartbeat(store, 1, [], started_ago=600)
+    _heartbeat(store, 2, [], started_ago=30)  # a worker restarted 30 s ago
+    _heartbeat(store, 3, [], started_ago=900, age_s=60)  # silent: not counted as reporting
+    _heartbeat(store, 4, [], face="console")  # not a gateway
+    fleet = build_snapshot(store, cfg, NOW).fleet
+    assert (fleet.reporting, fleet.silent) == (2, 1)
+    assert fleet.since == pytest.approx(time.time() - 30, abs=5)
 
 
 def test_records_a_gateway_dropped_are_in_the_snapshot(store, cfg):

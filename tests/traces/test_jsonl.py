@@ -96,3 +96,26 @@ def test_iterating_a_trace_yields_every_line_in_order(tmp_path):
     kinds = [type(item).__name__ for item in iter_trace(path)]
     assert kinds == ["RequestRecord", "NoneType", "BadLine"]
     assert isinstance(list(iter_trace(path))[2], BadLine)
+
+
+def _append_batches(path, lines: list[str], n: int) -> None:
+    with TraceWriter(path) as w:
+        for _ in range(n):
+            w.write_lines(lines)
+
+
+def test_writers_sharing_one_file_never_interleave_inside_a_batch(tmp_path):
+    """`serve --workers N --trace-out F`: each worker's recorder appends to F at once."""
+    import multiprocessing
+
+    path = tmp_path / "run.jsonl"
+    batch = [r.model_dump_json() for r in sample()] * 200  # ~100 KB: past any buffer
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_append_batches, args=(path, batch, 30)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    result = read_trace(path)
+    assert result.bad_lines == [] and len(result.records) == 4 * 30 * len(batch)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.widgets import Static
 
-from axtui.snapshot.model import Pulse
+from axtui.snapshot.model import Fleet, Pulse
 from axtui.tui import format as fmt
 from axtui.tui.palette import Palette
 
@@ -25,53 +27,98 @@ def freshness(age_s: float | None, refresh_s: float, failing: bool) -> str:
     return "fresh"
 
 
+def fleet_words(fleet: Fleet, compact: bool, since: bool = True) -> str:
+    """How many gateway processes report to the store, and since when (the newest one's
+    start: the fleet has been this size since then)."""
+    if fleet.reporting == 0:
+        out = "no gw" if compact else "no gateway reporting"
+    else:
+        noun = "gw" if compact else ("gateway" if fleet.reporting == 1 else "gateways")
+        out = f"{fleet.reporting} {noun}"
+        if fleet.since is not None:
+            at = time.strftime("%H:%M", time.localtime(fleet.since))
+            out += f" since {at}" if since else f" {at}"
+    if fleet.silent:
+        out += f" +{fleet.silent} silent"
+    return out
+
+
+class _Part:
+    __slots__ = ("text", "style", "short")
+
+    def __init__(self, text: str, style: str = "", short: str | None = None) -> None:
+        self.text = text
+        self.style = style
+        self.short = short  # what it becomes when the line is too long ("" drops it)
+
+
 class PulseHeader(Static):
     def show(self, *, mode: str, where: str, pulse: Pulse | None, age_s: float | None,
              level: str, palette: Palette, paused: bool, readonly: bool,
-             problem: str | None = None) -> None:
-        compact = 0 < self.size.width < COMPACT_BELOW
+             problem: str | None = None, fleet: Fleet | None = None) -> None:
+        width = self.size.width
+        compact = 0 < width < COMPACT_BELOW
         gap = " " if compact else "  "
-        t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(" axtui ", style="bold")
-        t.append(f" {mode} ", style="reverse bold")
+        warn = palette("severity-warning")
+        head = [_Part(" axtui ", "bold"), _Part(f" {mode} ", "reverse bold")]
+        parts: list[tuple[int, _Part]] = []  # (the order it shortens in, the part)
         if where:
-            t.append(f" {where}")
+            parts.append((1, _Part(f" {where}", short="")))
+        if fleet is not None:
+            parts.append((4, _Part(f"{gap}{fleet_words(fleet, compact)}",
+                                   warn if fleet.silent or not fleet.reporting else "",
+                                   short=f"{gap}{fleet_words(fleet, compact, since=False)}")))
         if pulse is not None:
             rate = pulse.request_rate
-            t.append(f"{gap}{rate:.0f} rps" if rate >= 10 else f"{gap}{rate:.1f} rps")
+            parts.append((0, _Part(f"{gap}{rate:.0f} rps" if rate >= 10 else
+                                   f"{gap}{rate:.1f} rps")))
             ok = pulse.success_rate
-            t.append(f"{gap}ok {fmt.percent(ok)}%" if ok is not None else f"{gap}ok –",
-                     style=palette("state-open") if ok is not None and ok < 0.95 else "")
-            t.append(f"{gap}p95 {fmt.duration_ms(pulse.p95_ms)}")
-            t.append(f"{gap}${fmt.usd_per_hour(pulse.spend_per_hour_nano)}/h")
+            parts.append((0, _Part(f"{gap}ok {fmt.percent(ok)}%" if ok is not None else
+                                   f"{gap}ok –", palette("state-open")
+                                   if ok is not None and ok < 0.95 else "")))
+            parts.append((0, _Part(f"{gap}p95 {fmt.duration_ms(pulse.p95_ms)}")))
+            parts.append((0, _Part(f"{gap}${fmt.usd_per_hour(pulse.spend_per_hour_nano)}/h")))
             if pulse.budget_used is not None:
                 hot = pulse.budget_used >= 0.8
-                t.append(f"{gap}budget {pulse.budget_used * 100:.0f}%",
-                         style=palette("severity-warning") if hot else "")
+                parts.append((0, _Part(f"{gap}budget {pulse.budget_used * 100:.0f}%",
+                                       warn if hot else "")))
             if pulse.firing_alerts:
-                t.append(f"{gap}▲{pulse.firing_alerts} firing",
-                         style=f"bold {palette('severity-critical')}".strip())
+                parts.append((3, _Part(f"{gap}▲{pulse.firing_alerts} firing",
+                                       f"bold {palette('severity-critical')}".strip(),
+                                       short=f"{gap}▲{pulse.firing_alerts}")))
             elif pulse.pending_alerts:
-                t.append(f"{gap}△{pulse.pending_alerts} pending",
-                         style=palette("severity-warning"))
+                parts.append((3, _Part(f"{gap}△{pulse.pending_alerts} pending", warn,
+                                       short=f"{gap}△{pulse.pending_alerts}")))
             else:
-                t.append(f"{gap}0 firing" if compact else f"{gap}no alerts firing")
+                parts.append((3, _Part(f"{gap}0 firing" if compact else
+                                       f"{gap}no alerts firing", short="")))
         else:
-            t.append("  waiting for data…")
+            parts.append((0, _Part("  waiting for data…")))
         if age_s is not None:
-            colour = {"fresh": "", "warning": palette("severity-warning"),
+            colour = {"fresh": "", "warning": warn,
                       "stale": palette("severity-critical")}[level]
-            t.append(f"{gap}{fmt.age(age_s)} ago" if compact else
-                     f"{gap}updated {fmt.age(age_s)} ago", style=colour)
+            parts.append((2, _Part(f"{gap}{fmt.age(age_s)} ago" if compact else
+                                   f"{gap}updated {fmt.age(age_s)} ago", colour,
+                                   short=f"{gap}{fmt.age(age_s)}")))
+        tail: list[_Part] = []
         if level == "stale":
-            t.append("  ", style="")
-            t.append(" STALE ", style=f"reverse bold {palette('severity-critical')}".strip())
+            tail += [_Part("  "), _Part(" STALE ",
+                                        f"reverse bold {palette('severity-critical')}".strip())]
             if problem:
-                t.append(f" {problem}", style=palette("severity-critical"))
+                tail.append(_Part(f" {problem}", palette("severity-critical")))
         if paused:
-            t.append("  ")
-            t.append(" PAUSED ", style="reverse")
+            tail += [_Part("  "), _Part(" PAUSED ", "reverse")]
         if readonly:
-            t.append("  ")
-            t.append(" READONLY ", style="reverse")
+            tail += [_Part("  "), _Part(" READONLY ", "reverse")]
+        if compact:  # too long for the terminal: shorten the least needed parts first
+            for step in (1, 2, 3, 4):
+                if sum(len(p.text) for p in (*head, *(q for _, q in parts), *tail)) <= width:
+                    break
+                for order, part in parts:
+                    if order == step and part.short is not None:
+                        part.text = part.short
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for part in (*head, *(q for _, q in parts), *tail):
+            if part.text:
+                t.append(part.text, style=part.style)
         self.update(t)

@@ -1,0 +1,391 @@
+"""Caller quotas shared by every process of a fleet: the same GCRA as engine/limits.py's
+RateWindow, kept in Redis and run by Lua scripts, so each admit is one atomic round trip
+(all of a request's scopes at once: nobody can slip between the check and the take).
+
+Why our own scripts and not the `limits` library's Redis storage: `limits` reads wall time
+itself (our tests drive time with the VirtualClock), counts fixed or moving windows rather
+than the GCRA the in-process quotas use, and has no post-paid take (tokens and spend are
+known after the answer and may run into debt). Times are the engine clock's wall time, so
+a fleet's machines need synchronised clocks (NTP: milliseconds against a minute window).
+
+While Redis is away the in-process CallerQuotas decide, and what they admit is kept in a
+ledger that is added to the shared counters when Redis returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from axtui.clock import Clock
+from axtui.engine.limits import (
+    DAY,
+    MINUTE,
+    QUOTA_OK,
+    CallerQuotas,
+    QuotaDecision,
+    _seconds_to_utc_midnight,
+    _utc_day,
+)
+from axtui.fleet.link import RedisLink, Unavailable
+from axtui.providers.base import RateLimitInfo
+
+log = logging.getLogger(__name__)
+
+_GCRA = """
+local PERIOD = 60
+local EPS = 1e-9
+local function fmt(x) return string.format('%.6f', x) end
+local function tat_of(key, now)
+  local v = tonumber(redis.call('GET', key) or '0')
+  if v > now then return v end
+  return now
+end
+local function put(key, tat, now)
+  redis.call('SET', key, fmt(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+end
+"""
+
+# KEYS: per scope rpm, tpm, spend. ARGV: now, est_tokens, per scope rpm, tpm, spend limits
+# (0 / -1: none). Returns {1, rpm tat, tpm tat, ...} or {0, scope index, what, wait}.
+CHECK = _GCRA + """
+local now, est = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = #KEYS / 3
+local tats = {}
+for i = 0, n - 1 do
+  local rl, tl, sl = tonumber(ARGV[3 + i*3]), tonumber(ARGV[4 + i*3]), tonumber(ARGV[5 + i*3])
+  local rt, tt = now, now
+  if rl > 0 then
+    rt = tat_of(KEYS[1 + i*3], now)
+    local over = rt + PERIOD / rl - now - PERIOD
+    if over > PERIOD * EPS then return {0, i, 'rpm', fmt(over)} end
+  end
+  if tl > 0 then
+    tt = tat_of(KEYS[2 + i*3], now)
+    if est > tl then return {0, i, 'tpm_big', '-1'} end
+    local over = tt + est * PERIOD / tl - now - PERIOD
+    if over > PERIOD * EPS then return {0, i, 'tpm', fmt(over)} end
+  end
+  if sl >= 0 then
+    local spent = 0
+    for _, v in ipairs(redis.call('HVALS', KEYS[3 + i*3])) do spent = spent + tonumber(v) end
+    if spent >= sl then return {0, i, 'spend', '-1'} end
+  end
+  tats[i] = {rt, tt}
+end
+local out = {1}
+for i = 0, n - 1 do
+  local rl = tonumber(ARGV[3 + i*3])
+  local rt = tats[i][1]
+  if rl > 0 then
+    rt = rt + PERIOD / rl
+    put(KEYS[1 + i*3], rt, now)
+  end
+  out[#out + 1] = fmt(rt)
+  out[#out + 1] = fmt(tats[i][2])
+end
+return out
+"""
+
+# KEYS: per scope rpm, tpm, spend. ARGV: now, requests, tokens, cost_nano, spend ttl ms,
+# origin, per scope rpm and tpm limits (0: none). Counts what was used (post-paid: may run
+# into debt). Spend is a hash of each process's own total: see SYNC_SPEND.
+RECORD = _GCRA + """
+local now, reqs, tokens, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4])
+local out = {}
+for i = 0, #KEYS / 3 - 1 do
+  local rl, tl = tonumber(ARGV[7 + i*2]), tonumber(ARGV[8 + i*2])
+  local rt, tt = now, now
+  if rl > 0 then
+    rt = tat_of(KEYS[1 + i*3], now)
+    if reqs > 0 then rt = rt + reqs * PERIOD / rl; put(KEYS[1 + i*3], rt, now) end
+  end
+  if tl > 0 then
+    tt = tat_of(KEYS[2 + i*3], now)
+    if tokens > 0 then tt = tt + tokens * PERIOD / tl; put(KEYS[2 + i*3], tt, now) end
+  end
+  if cost > 0 then
+    redis.call('HINCRBY', KEYS[3 + i*3], ARGV[6], cost)
+    redis.call('PEXPIRE', KEYS[3 + i*3], ARGV[5])
+  end
+  out[#out + 1] = fmt(rt)
+  out[#out + 1] = fmt(tt)
+end
+return out
+"""
+
+# KEYS[1]: a caller's spend of one day. ARGV: origin, this process's total, ttl ms. A
+# Redis that lost its data (restarted without persistence) gets each process's total back.
+SYNC_SPEND = """
+local mine = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > mine then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_SPEND_TTL_MS = int(2 * DAY * 1000)
+RING = "gwkey"  # the gateway's caller keys' own limits ([[keys]] rpm, tpm, budget_day_usd)
+_TATS_KEPT = 10_000
+
+
+@dataclass(slots=True)
+class _Owed:
+    """What this process admitted and counted while Redis was away."""
+
+    requests: int = 0
+    tokens: int = 0
+    day: int = -1
+
+
+class SharedQuotas:
+    """CallerQuotas' interface (enabled, check, record, remaining) over Redis."""
+
+    def __init__(self, link: RedisLink, clock: Clock, local: CallerQuotas, origin: str) -> None:
+        self.link = link
+        self.origin = origin
+        self.clock = clock
+        self.local = local  # decides while Redis is away
+        self.per_user, self.per_key = local.per_user, local.per_key
+        self._check = link.script(CHECK)
+        self._record = link.script(RECORD)
+        self._sync_spend = link.script(SYNC_SPEND)
+        self._limits = {
+            scope: (lim.rpm or 0, lim.tpm or 0, local._spend_limit[scope])
+            for scope, lim in (("user", self.per_user), ("key", self.per_key))
+        }
+        self._active = dict(local._active)
+        self._tats: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
+        self._owed: dict[tuple[str, str], _Owed] = {}
+        # this process's own spend today per caller: what it writes back to a Redis that
+        # lost it (least recently spending callers dropped past _TATS_KEPT)
+        self._spent: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict()
+        self.local_decisions = 0  # admits decided in this process while Redis was away
+        self._ring: dict[str, tuple[int, int, int | None]] = {}  # gateway key id -> limits
+        link.on_reconnect(self.catch_up)
+
+    @property
+    def enabled(self) -> bool:
+        return self.local.enabled
+
+    def __len__(self) -> int:
+        return len(self._tats)
+
+    def _scopes(self, user: str | None, key_id: str | None) -> list[tuple[str, str]]:
+        return [(scope, who) for scope, who in (("key", key_id), ("user", user))
+                if who is not None and self._active[scope]]
+
+    def _limits_of(self, scope: str, who: str) -> tuple[int, int, int | None]:
+        return self._ring[who] if scope == RING else self._limits[scope]
+
+    def _keys(self, scope: str, who: str, day: int) -> list[str]:
+        k = self.link.key
+        return [k("q", scope, who, "rpm"), k("q", scope, who, "tpm"),
+                k("q", scope, who, "spend", str(day))]
+
+    # -- the interface
+
+    def check(self, user: str | None, key_id: str | None, est_tokens: int = 0) -> QuotaDecision:
+        scopes = self._scopes(user, key_id)
+        if not scopes:
+            return QUOTA_OK
+        now = self.clock.now()
+        day = _utc_day(now)
+        keys: list[str] = []
+        args: list[float | int | str] = [repr(now), est_tokens]
+        for scope, who in scopes:
+            keys += self._keys(scope, who, day)
+            rpm, tpm, spend = self._limits[scope]
+            args += [rpm, tpm, -1 if spend is None else spend]
+        try:
+            out = self.link.run(self._check, keys, args)
+        except Unavailable:
+            return self._check_locally(scopes, user, key_id, est_tokens)
+        if int(out[0]) == 1:
+            for i, sw in enumerate(scopes):
+                self._remember(sw, float(out[1 + 2 * i]), float(out[2 + 2 * i]))
+            return QUOTA_OK
+        sw, what, wait = scopes[int(out[1])], out[2].decode(), float(out[3])
+        self._remember_refusal(sw, what, wait, now, self._limits[sw[0]][0])
+        return self._refusal(sw[0], what, wait, est_tokens, now)
+
+    def record(self, user: str | None, key_id: str | None, tokens: int, cost_nano: int) -> None:
+        if not tokens and not cost_nano:
+            return
+        scopes = self._scopes(user, key_id)
+        if not scopes:
+            return
+        now = self.clock.now()
+        day = _utc_day(now)
+        if cost_nano:
+            for sw in scopes:
+                spent_day, spent = self._spent.pop(sw, (day, 0))
+                self._spent[sw] = (day, (spent if spent_day == day else 0) + cost_nano)
+            while len(self._spent) > _TATS_KEPT:
+                self._spent.popitem(last=False)
+
+        # the in-process quotas count this process's share all along: should Redis go, the
+        # day's spend here is not forgotten
+        self.local.record(user, key_id, tokens, cost_nano)
+
+        def lost() -> None:  # Redis was away when it was sent: owe it there
+            if tokens:
+                for sw in scopes:
+                    self._owe(sw, 0, tokens, day)
+
+        keys, args = self._record_call(scopes, now, 0, tokens, cost_nano, day)
+        self.link.defer(self._record, keys, args, lost)  # nobody waits for it
+
+    def remaining(self, user: str | None, key_id: str | None) -> RateLimitInfo:
+        """From the counters this process last saw for the caller (its own admit, usually);
+        the in-process ones while Redis is away."""
+        if not self.link.up:
+            return self.local.remaining(user, key_id)
+        now = self.clock.now()
+        info = RateLimitInfo()
+        for sw in self._scopes(user, key_id):
+            rpm, tpm, _ = self._limits_of(*sw)
+            rt, tt = self._tats.get(sw, (now, now))
+            for limit, tat, field in ((rpm, rt, "requests"), (tpm, tt, "tokens")):
+                if not limit:
+                    continue
+                ahead = max(0.0, tat - now)
+                left = max(0, int(limit - ahead * limit / MINUTE + 1e-9))
+                if getattr(info, f"remaining_{field}") is None or left < getattr(
+                        info, f"remaining_{field}"):
+                    setattr(info, f"limit_{field}", limit)
+                    setattr(info, f"remaining_{field}", left)
+                    setattr(info, f"reset_{field}_s", ahead)
+        return info
+
+    # -- the gateway's own keys (fleet/keys.py): limits of their own, one scope
+
+    def check_ring(self, who: str, rpm: int, tpm: int, spend: int | None
+                   ) -> tuple[str, float] | None:
+        """Admit one request of gateway key `who` (None) or say what refused it and how
+        long to wait: ("rpm" | "tpm" | "spend", seconds). Unavailable when Redis is away."""
+        self._ring[who] = (rpm, tpm, spend)
+        now = self.clock.now()
+        keys = self._keys(RING, who, _utc_day(now))
+        out = self.link.run(self._check, keys, [repr(now), 1, rpm, tpm,
+                                                -1 if spend is None else spend])
+        if int(out[0]) == 1:
+            self._remember((RING, who), float(out[1]), float(out[2]))
+            return None
+        what, wait = out[2].decode(), float(out[3])
+        self._remember_refusal((RING, who), what, wait, now, rpm)
+        return what, wait
+
+    def record_ring(self, who: str, tokens: int, cost_nano: int, *, admitted_here: int = 0
+                    ) -> None:
+        """Count a gateway key's finished request (deferred; owed while Redis is away)."""
+        if who not in self._ring:
+            return
+        now = self.clock.now()
+        day = _utc_day(now)
+        sw = (RING, who)
+        if cost_nano:
+            spent_day, spent = self._spent.pop(sw, (day, 0))
+            self._spent[sw] = (day, (spent if spent_day == day else 0) + cost_nano)
+        keys, args = self._record_call([sw], now, admitted_here, tokens, cost_nano, day)
+        self.link.defer(self._record, keys, args,
+                        lambda: self._owe(sw, admitted_here, tokens, day))
+
+    def ring_remaining(self, who: str) -> RateLimitInfo | None:
+        if who not in self._ring or (RING, who) not in self._tats:
+            return None
+        rpm, tpm, _ = self._ring[who]
+        rt, tt = self._tats[(RING, who)]
+        now = self.clock.now()
+        info = RateLimitInfo()
+        if rpm:
+            info.limit_requests, info.reset_requests_s = rpm, max(0.0, rt - now)
+            info.remaining_requests = max(0, int(rpm - info.reset_requests_s * rpm / MINUTE
+                                                 + 1e-9))
+        if tpm:
+            info.limit_tokens, info.reset_tokens_s = tpm, max(0.0, tt - now)
+            info.remaining_tokens = max(0, int(tpm - info.reset_tokens_s * tpm / MINUTE + 1e-9))
+        return info
+
+    # -- Redis away and back
+
+    def catch_up(self) -> None:
+        """Add what was counted locally while Redis was away (the link's reconnect hook;
+        raises Unavailable when Redis went again, keeping the ledger)."""
+        owed, self._owed = self._owed, {}
+        now = self.clock.now()
+        pushed = 0
+        try:
+            for sw, o in owed.items():
+                keys, args = self._record_call([sw], now, o.requests, o.tokens, 0, o.day)
+                self._record(keys=keys, args=args, client=self.link.client)
+                pushed += 1
+        finally:
+            for sw, o in list(owed.items())[pushed:]:  # what was not pushed is owed still
+                self._owed.setdefault(sw, o)
+        day = _utc_day(now)
+        today = [(sw, spent) for sw, (d, spent) in self._spent.items() if d == day]
+        pipe = self.link.client.pipeline(transaction=False)
+        for (scope, who), spent in today:
+            self._sync_spend(keys=[self._keys(scope, who, day)[2]],
+                             args=[self.origin, spent, _SPEND_TTL_MS], client=pipe)
+        pipe.execute()
+        if owed:
+            log.info("redis back: added %d callers' local counts to the shared quotas",
+                     len(owed))
+
+    def _check_locally(self, scopes, user, key_id, est_tokens) -> QuotaDecision:
+        self.local_decisions += 1
+        decision = self.local.check(user, key_id, est_tokens)
+        if decision.ok:
+            day = _utc_day(self.clock.now())
+            for scope, who in scopes:
+                if self._limits[scope][0]:
+                    self._owe((scope, who), 1, 0, day)
+        return decision
+
+    def _owe(self, sw: tuple[str, str], requests: int, tokens: int, day: int) -> None:
+        o = self._owed.setdefault(sw, _Owed(day=day))
+        o.requests += requests
+        o.tokens += tokens
+
+    def _record_call(self, scopes, now: float, requests: int, tokens: int, cost: int,
+                     day: int) -> tuple[list, list]:
+        keys: list[str] = []
+        args: list[float | int | str] = [repr(now), requests, tokens, cost, _SPEND_TTL_MS,
+                                         self.origin]
+        for scope, who in scopes:
+            keys += self._keys(scope, who, day)
+            rpm, tpm, _ = self._limits_of(scope, who)
+            args += [rpm, tpm]
+        return keys, args
+
+    def _remember_refusal(self, sw: tuple[str, str], what: str, wait: float, now: float,
+                          rpm: int) -> None:
+        """A refusal on rpm says where its window stands (for the headers: none left)."""
+        if what == "rpm" and rpm:
+            _, tt = self._tats.get(sw, (now, now))
+            self._remember(sw, now + MINUTE + wait - MINUTE / rpm, tt)
+
+    def _remember(self, sw: tuple[str, str], rpm_tat: float, tpm_tat: float) -> None:
+        self._tats[sw] = (rpm_tat, tpm_tat)
+        self._tats.move_to_end(sw)
+        if len(self._tats) > _TATS_KEPT:
+            self._tats.popitem(last=False)
+
+    def _refusal(self, scope: str, what: str, wait: float, est_tokens: int,
+                 now: float) -> QuotaDecision:
+        rpm, tpm, _ = self._limits[scope]
+        if what == "rpm":
+            return QuotaDecision(False, f"{scope} rate limit: {rpm} requests per minute", wait,
+                                 scope)
+        if what == "tpm_big":
+            return QuotaDecision(False, f"request needs ~{est_tokens} tokens, above the {scope} "
+                                 f"limit of {tpm} tokens per minute", None, scope)
+        if what == "tpm":
+            return QuotaDecision(False, f"{scope} token limit: {tpm} tokens per minute", wait,
+                                 scope)
+        limits = self.per_user if scope == "user" else self.per_key
+        return QuotaDecision(False, f"{scope} daily spend limit reached "
+                             f"(${limits.spend_day_usd})", _seconds_to_utc_midnight(now), scope)

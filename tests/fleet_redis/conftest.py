@@ -1,0 +1,44 @@
+"""Fleet tests run against a real redis-server (tests/servers/redis.py), never a mock.
+Without a server binary they skip with the reason; CI installs one (.ci/run)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers.redis import NOT_FOUND, RedisServer, find_redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    binary = find_redis_server()
+    if binary is None:
+        pytest.skip(NOT_FOUND)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def shared_redis(redis_binary: str) -> Iterator[RedisServer]:
+    """One server for the session; `redis_url` empties it before each test."""
+    with RedisServer.start(binary=redis_binary) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(shared_redis: RedisServer) -> str:
+    import redis
+
+    if not shared_redis.running:  # a test stopped it
+        shared_redis.launch()
+    client = redis.Redis.from_url(shared_redis.url)
+    client.flushall()
+    client.close()
+    return shared_redis.url
+
+
+@pytest.fixture
+def own_redis(redis_binary: str) -> Iterator[RedisServer]:
+    """A server this test alone stops and restarts."""
+    with RedisServer.start(binary=redis_binary) as server:
+        yield server
