@@ -84,7 +84,8 @@ class RuntimeHost:
     flag seeding are written (`axtui route --no-record`). `recorder` overrides the config's
     choice; an in-memory SQLite store always records from a thread. `providers` and `seed`
     go to the Engine (tests, the demo). `upkeep=False` runs no retention or cost folds (a
-    replay's scratch store, read by its alert evaluator alone).
+    replay's scratch store, read by its alert evaluator alone); `make_recorder(store)`
+    builds the recorder instead of the config's (submit, flush, close, stats).
     """
 
     def __init__(
@@ -104,6 +105,7 @@ class RuntimeHost:
         event_interval_s: float = 0.25,
         metrics_dir: str | Path | None = None,
         upkeep: bool = True,
+        make_recorder: Callable[[Store], Any] | None = None,
     ) -> None:
         self.config = config
         self.face = face
@@ -119,6 +121,7 @@ class RuntimeHost:
         self.event_interval_s = event_interval_s
         self.metrics_dir = metrics_dir  # the recorder counts Prometheus metrics there
         self.upkeep = upkeep  # retention and cost folds (off: a scratch store nobody reads)
+        self._make_recorder = make_recorder  # the store's recorder, when not the config's
         self.process_id = f"{face}-{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self.state = "new"
         self.started_at: float | None = None
@@ -164,7 +167,9 @@ class RuntimeHost:
 
         cfg, clock = self.config, self.clock
         self.store = store = await asyncio.to_thread(open_store, self.store_url, clock=clock)
-        if not self.read_only:
+        if not self.read_only and self._make_recorder is not None:
+            self.recorder = self._make_recorder(store)
+        elif not self.read_only:
             from axtui.store.process_recorder import make_recorder
 
             url = store.engine.url

@@ -18,6 +18,7 @@ from axtui.config import Config, SimProfile
 from axtui.traces.replay.faithful import SHOWN, AlertTimeline, Moment
 from axtui.traces.replay.fit import Fitter
 from axtui.traces.replay.pace import Pacer
+from axtui.traces.replay.scratch import RollupRecorder
 from axtui.traces.replay.tally import Tally
 
 
@@ -150,9 +151,12 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
     clock = VirtualClock(start=start)
     cfg = the_plan.config
     url = store_url or f"sqlite:///{workdir}/counterfactual.db"
-    # a scratch store (no --store) is read by the alert evaluator alone: no cost folds
+    # a scratch store (no --store) is read by the alert evaluator alone: no cost folds,
+    # and rollups without raw rows (scratch.py)
+    scratch = store_url is None
     host = RuntimeHost(cfg, face="replay", store_url=url, clock=clock, seed=seed,
-                       recorder="thread", heartbeat_s=None, upkeep=store_url is not None)
+                       recorder="thread", heartbeat_s=None, upkeep=not scratch,
+                       make_recorder=RollupRecorder if scratch else None)
     out = Counterfactual(Tally())
     host.subscribe_records(out.tally.add)
     cooling: set[str] = set()
