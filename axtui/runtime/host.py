@@ -191,7 +191,8 @@ class RuntimeHost:
             # the config's flags into the control plane, unless the store already has them
             # (operator state survives restarts)
             await asyncio.to_thread(seed_flags, store, cfg, now=clock.now())
-            self.events = EventWriter(store, interval_s=self.event_interval_s)
+            self.events = EventWriter(store, interval_s=self.event_interval_s,
+                                      inline=isinstance(clock, VirtualClock))
             engine.on_record(self.recorder.submit)
         for fn in self._record_subs:
             engine.on_record(fn)
