@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
 from axtui.clock import Clock
@@ -258,9 +258,10 @@ class SimProvider(Provider):
 
         return sim_transcribe_stream(self, request, model)
 
-    async def _wait(self, seconds: float) -> None:
+    def _wait(self, seconds: float) -> Awaitable[None]:
         """Sleep like the upstream would, but like a client never past the total timeout or
-        the request's deadline (see REQUEST_DEADLINE): then the call ends as a timeout."""
+        the request's deadline (see REQUEST_DEADLINE): then the call ends as a timeout.
+        Returns the clock's sleep itself (no coroutine frame of its own) when in time."""
         limit, by_deadline = self.timeouts.total, False
         deadline = REQUEST_DEADLINE.get()
         if deadline is not None:
@@ -268,10 +269,13 @@ class SimProvider(Provider):
             if left < limit:
                 limit, by_deadline = left, True
         if seconds > limit:
-            await self.clock.sleep(max(0.0, limit))
-            what = "the request's deadline" if by_deadline else f"{self.timeouts.total:g}s"
-            raise ProviderError(ErrorKind.timeout, f"no answer within {what}")
-        await self.clock.sleep(seconds)
+            return self._time_out(limit, by_deadline)
+        return self.clock.sleep(seconds)
+
+    async def _time_out(self, limit: float, by_deadline: bool) -> None:
+        await self.clock.sleep(max(0.0, limit))
+        what = "the request's deadline" if by_deadline else f"{self.timeouts.total:g}s"
+        raise ProviderError(ErrorKind.timeout, f"no answer within {what}")
 
     async def stream(self, request: ChatRequest, model: str) -> AsyncIterator[ChatChunk]:
         b = self._models.get(model) or self._default

@@ -36,9 +36,13 @@ class EventWriterStats:
 
 
 class EventWriter:
-    def __init__(self, store: Store, *, interval_s: float = 0.25) -> None:
+    def __init__(self, store: Store, *, interval_s: float = 0.25, inline: bool = False) -> None:
         self.store = store
         self.interval_s = interval_s
+        # On a virtual clock the writes happen on the loop, time standing still: awaiting a
+        # thread lets virtual time run on meanwhile by however long the write takes in real
+        # time, which made the timers after it (and what an evaluation saw) vary run to run.
+        self.inline = inline
         self.written = 0
         self.failed = 0
         self._pending: deque[EngineEvent] = deque()
@@ -67,7 +71,10 @@ class EventWriter:
         while True:
             await asyncio.sleep(self.interval_s)
             if self._pending:
-                await asyncio.to_thread(self.flush)
+                if self.inline:
+                    self.flush()
+                else:
+                    await asyncio.to_thread(self.flush)
 
     def flush(self) -> None:
         while self._pending:

@@ -92,7 +92,8 @@ class RuntimeHost:
     flag seeding are written (`axtui route --no-record`). `recorder` overrides the config's
     choice; an in-memory SQLite store always records from a thread. `providers` and `seed`
     go to the Engine (tests, the demo). `upkeep=False` runs no retention or cost folds (a
-    replay's scratch store, read by its alert evaluator alone).
+    replay's scratch store, read by its alert evaluator alone); `make_recorder(store)`
+    builds the recorder instead of the config's (submit, flush, close, stats).
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class RuntimeHost:
         event_interval_s: float = 0.25,
         metrics_dir: str | Path | None = None,
         upkeep: bool = True,
+        make_recorder: Callable[[Store], Any] | None = None,
     ) -> None:
         self.config = config
         self.face = face
@@ -127,6 +129,7 @@ class RuntimeHost:
         self.event_interval_s = event_interval_s
         self.metrics_dir = metrics_dir  # the recorder counts Prometheus metrics there
         self.upkeep = upkeep  # retention and cost folds (off: a scratch store nobody reads)
+        self._make_recorder = make_recorder  # the store's recorder, when not the config's
         self.process_id = f"{face}-{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
         self.state = "new"
         self.started_at: float | None = None
@@ -173,7 +176,9 @@ class RuntimeHost:
 
         cfg, clock = self.config, self.clock
         self.store = store = await asyncio.to_thread(open_store, self.store_url, clock=clock)
-        if not self.read_only:
+        if not self.read_only and self._make_recorder is not None:
+            self.recorder = self._make_recorder(store)
+        elif not self.read_only:
             from axtui.store.process_recorder import make_recorder
 
             url = store.engine.url
@@ -203,7 +208,8 @@ class RuntimeHost:
             # the config's flags into the control plane, unless the store already has them
             # (operator state survives restarts)
             await asyncio.to_thread(seed_flags, store, cfg, now=clock.now())
-            self.events = EventWriter(store, interval_s=self.event_interval_s)
+            self.events = EventWriter(store, interval_s=self.event_interval_s,
+                                      inline=isinstance(clock, VirtualClock))
             engine.on_record(self.recorder.submit)
         for fn in self._record_subs:
             engine.on_record(fn)

@@ -4,10 +4,16 @@ was recorded."""
 
 from __future__ import annotations
 
+import gzip
+
+import orjson
 import pytest
+from sqlalchemy import func, select
 
 from axtui.config import load_config
 from axtui.records import ErrorKind
+from axtui.store.db import open_store
+from axtui.store.tables import RequestRow
 from axtui.traces.replay.counterfactual import ReplayInputError
 from axtui.traces.replay.fit import Fitter
 from axtui.traces.replay.run import ReplayOptions, replay, story
@@ -48,6 +54,20 @@ def test_a_drained_deployment_serves_nothing(trace):
     assert out["recorded"]["summary"]["split"][GPT] > 0.3
     assert GPT not in out["counterfactual"]["summary"]["split"]
     assert out["changes"]["drains"] == [GPT]
+
+
+def test_a_drained_run_starts_with_the_trace_in_every_run(trace, tmp_path):
+    """The drain is applied before the first request with virtual time standing still (a
+    drain written from a thread let the clock run on by however long the write took)."""
+    lite = "gemini/gemini-2.0-flash-lite"
+    url = f"sqlite:///{tmp_path}/cf.db"
+    a, b = cf(trace, drains=[lite], store_url=url), cf(trace, drains=[lite])
+    assert a == b
+    with open_store(url) as store, store.connect() as conn:
+        first = conn.execute(select(func.min(RequestRow.started_at))).scalar()
+    with gzip.open(trace, "rb") as f:
+        recorded = min(orjson.loads(line)["started_at"] for line in f.read().splitlines()[1:])
+    assert first == pytest.approx(recorded, abs=1e-3)
 
 
 def test_a_flag_set_to_100_percent_puts_every_request_it_gates_in_its_cohort(trace):

@@ -18,6 +18,7 @@ from axtui.config import Config, SimProfile
 from axtui.traces.replay.faithful import SHOWN, AlertTimeline, Moment
 from axtui.traces.replay.fit import Fitter
 from axtui.traces.replay.pace import Pacer
+from axtui.traces.replay.scratch import RollupRecorder
 from axtui.traces.replay.tally import Tally
 
 
@@ -143,6 +144,7 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
         ) -> Counterfactual:
     """Send `records`' requests (any order: they are re-sorted by arrival) through a
     RuntimeHost on a virtual clock starting at `start`, the trace's first minute."""
+    from axtui.engine import control
     from axtui.runtime import RuntimeHost
     from axtui.traces.replay.drive import drive
     from axtui.traces.replay.requests import Late, arrivals
@@ -150,9 +152,12 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
     clock = VirtualClock(start=start)
     cfg = the_plan.config
     url = store_url or f"sqlite:///{workdir}/counterfactual.db"
-    # a scratch store (no --store) is read by the alert evaluator alone: no cost folds
+    # a scratch store (no --store) is read by the alert evaluator alone: no cost folds,
+    # and rollups without raw rows (scratch.py)
+    scratch = store_url is None
     host = RuntimeHost(cfg, face="replay", store_url=url, clock=clock, seed=seed,
-                       recorder="thread", heartbeat_s=None, upkeep=store_url is not None)
+                       recorder="thread", heartbeat_s=None, upkeep=not scratch,
+                       make_recorder=RollupRecorder if scratch else None)
     out = Counterfactual(Tally())
     host.subscribe_records(out.tally.add)
     cooling: set[str] = set()
@@ -180,8 +185,13 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
         try:
             if pacer is not None:  # inline on the virtual clock: a sleep holds trace time
                 host.add_job("replay-pace", 0.1, pacer.pace)
+            # The drains are written and applied inline: awaiting a thread (host.drain)
+            # lets the virtual clock jump ahead meanwhile, by however long the write took
+            # in real time, and the run then starts at a time that differs run to run.
             for dep in drains:
-                await host.drain(dep, reason="replay --drain", by="replay")
+                control.drain(host.store, dep, "replay --drain", "replay")
+            if drains:
+                host.sync.sync_now()
             late = Late()
             stats = await drive(host, clock, arrivals(records, clock.monotonic(), start, late))
             out.sent, out.crashed, out.late = stats.sent, stats.crashed, late.n

@@ -29,28 +29,37 @@ async def drive(host, clock: VirtualClock,
     stats = DriveStats()
     engine = host.engine
     running: set[asyncio.Task] = set()
+    create_task, sleep, monotonic = asyncio.create_task, clock.sleep, clock.monotonic
 
-    async def one(request: ChatRequest, ctx: RequestContext) -> None:
-        try:
-            if request.stream:
-                async for _ in engine.stream(request, ctx):
-                    pass
-            else:
-                await engine.complete(request, ctx)
-        except RoutingError:
+    def finished(task: asyncio.Task) -> None:
+        running.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        if isinstance(exc, RoutingError):  # refused or failed: the record says why
             stats.routing_errors += 1
-        except Exception:  # never lose the run to one request: counted and logged
+        else:  # never lose the run to one request: counted and logged
             stats.crashed += 1
-            log.exception("replay: a request raised")
+            log.error("replay: a request raised", exc_info=exc)
 
     for at_s, request, ctx in arrivals:
-        wait = at_s - clock.monotonic()
+        wait = at_s - monotonic()
         if wait > 0:
-            await clock.sleep(wait)
-        task = asyncio.create_task(one(request, ctx))
+            await sleep(wait)
+        # the engine's own coroutine is the task (no wrapper frame to pass through at each
+        # wake-up); its outcome is read when it is done
+        task = create_task(_consume(engine.stream(request, ctx)) if request.stream
+                           else engine.complete(request, ctx))
         running.add(task)
-        task.add_done_callback(running.discard)
+        task.add_done_callback(finished)
         stats.sent += 1
     while running:
-        await asyncio.gather(*tuple(running))
+        await asyncio.gather(*tuple(running), return_exceptions=True)
     return stats
+
+
+async def _consume(stream) -> None:
+    async for _ in stream:
+        pass
