@@ -147,6 +147,11 @@ def _upgrade_legacy(conn: Connection, url: str, wanted: dict[str, Table],
                 continue
             _add_column(conn, name, col, default)
             added.append(f"{name}.{col.name}")
+        indexes = {ix["name"] for ix in insp.get_indexes(name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
+                added.append(f"index {index.name}")
         for extra, info in have.items():
             if extra not in table.columns and not info["nullable"] and info.get(
                     "default") is None:

@@ -97,13 +97,15 @@ def test_a_store_from_before_newer_tables_and_columns_gains_them(url, caplog):
     legacy_store(url)
     execute(url, "DROP TABLE agent_checkpoint", "DROP TABLE agent", "DROP TABLE process_status",
             "ALTER TABLE request DROP COLUMN optimal_cost_nano",
-            "ALTER TABLE alert_state DROP COLUMN notifications_failed")
+            "ALTER TABLE alert_state DROP COLUMN notifications_failed",
+            "DROP INDEX ix_event_kind")
     caplog.set_level(logging.WARNING, logger="axtui.store.schema")
     with open_store(url) as store:
         names = set(inspect(store.engine).get_table_names())
         assert {"agent", "agent_checkpoint", "process_status"} <= names
         columns = {c["name"] for c in inspect(store.engine).get_columns("request")}
         assert "optimal_cost_nano" in columns
+        assert "ix_event_kind" in {ix["name"] for ix in inspect(store.engine).get_indexes("event")}
         assert store.get_record("old-2") is not None
         store.write_records([record(id="new-1")])  # the added columns take writes
         assert store.route_stats(T0 - 60)["chat"].requests == 3
