@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 from axtui.store import open_store
 from axtui.store.process_status import ProcessState, read_process_states
 from tests.fakes.openai_upstream import OpenAIUpstream
@@ -102,6 +104,28 @@ def gateways(url: str) -> list[ProcessState]:
                     if p.face == "serve" and not p.stale]
     finally:
         store.close()
+
+
+def pinned_clients(base_url: str, workers: int, each: int,
+                   tries: int = 400) -> list[httpx.Client]:
+    """`each` keep-alive clients on every one of `workers` workers: the kernel hands a new
+    connection to whichever worker accepts first (under load one may take them all), so
+    connect until each worker holds `each`, told apart by /healthz's `process`."""
+    held: dict[str, list[httpx.Client]] = {}
+    spare: list[httpx.Client] = []
+    try:
+        for _ in range(tries):
+            if len(held) == workers and all(len(c) >= each for c in held.values()):
+                return [c for group in held.values() for c in group]
+            client = httpx.Client(base_url=base_url.removesuffix("/v1"), timeout=30,
+                                  limits=httpx.Limits(max_connections=1))
+            group = held.setdefault(client.get("/healthz").json()["process"], [])
+            (group if len(group) < each else spare).append(client)
+        spare += [c for group in held.values() for c in group]
+        raise AssertionError(f"{tries} connections reached only workers {sorted(held)}")
+    finally:
+        for c in spare:
+            c.close()
 
 
 def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "") -> object:

@@ -20,7 +20,7 @@ from axtui.store import open_store
 from axtui.store.tables import RequestRow
 from tests.fakes.openai_upstream import OpenAIUpstream
 
-from .fleet import Fleet, alive, fake_upstream, gateways, wait_for
+from .fleet import Fleet, alive, fake_upstream, gateways, pinned_clients, wait_for
 
 CLIENTS = 8
 PER_CLIENT = 15
@@ -69,16 +69,19 @@ def fleet(tmp_path_factory, upstream):
         f.kill()
 
 
-def send(base_url: str, clients: int, each: int) -> list[str]:
-    """`clients` SDK clients (a connection each) sending `each` requests; the answers' ids."""
-    def one_client(_: int) -> list[str]:
+def send(base_url: str, clients: int, each: int, workers: int = 2) -> list[str]:
+    """`clients` SDK clients (a connection each, spread evenly over the `workers`) sending
+    `each` requests; the answers' ids."""
+    connections = pinned_clients(base_url, workers, clients // workers)
+
+    def one_client(http: httpx.Client) -> list[str]:
         with openai.OpenAI(base_url=base_url, api_key="none", max_retries=0,
-                           timeout=30) as client:
+                           timeout=30, http_client=http) as client:
             return [client.chat.completions.create(
                 model="chat", messages=[{"role": "user", "content": "hello"}]).id
                 for _ in range(each)]
-    with ThreadPoolExecutor(clients) as pool:
-        return [rid for ids in pool.map(one_client, range(clients)) for rid in ids]
+    with ThreadPoolExecutor(len(connections)) as pool:
+        return [rid for ids in pool.map(one_client, connections) for rid in ids]
 
 
 def stored_ids(url: str) -> set[str]:
