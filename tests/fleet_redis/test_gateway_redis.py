@@ -35,9 +35,12 @@ async def test_readyz_heartbeat_snapshot_and_events_say_when_redis_is_away(own_r
         host = served.gateway.services.host
         try:
             async with httpx.AsyncClient(base_url=served.url) as http:
+                async def up() -> bool:  # a loaded machine may miss the first call's timeout
+                    return (await http.get("/readyz")).json()["redis"]["state"] == "up"
+
+                await _until(up, "the link to Redis")
                 ready = (await http.get("/readyz")).json()
-                assert ready["status"] == "ready"
-                assert ready["redis"]["state"] == "up" and ready["degraded"] == []
+                assert ready["status"] == "ready" and ready["degraded"] == []
 
                 await asyncio.to_thread(own_redis.stop)
                 r = await http.post("/v1/chat/completions", json=CHAT)
@@ -67,10 +70,7 @@ async def test_readyz_heartbeat_snapshot_and_events_say_when_redis_is_away(own_r
 
                 await asyncio.to_thread(own_redis.launch)
 
-                async def back() -> bool:
-                    return (await http.get("/readyz")).json()["redis"]["state"] == "up"
-
-                await _until(back, "the poll to find Redis again")
+                await _until(up, "the poll to find Redis again")
                 r = await http.post("/v1/chat/completions", json=CHAT)
                 assert r.status_code == 200
         finally:
