@@ -99,7 +99,9 @@ def serve(
         typer.echo("  admin API at /admin" if gw.admin_token else
                    f"  admin API off (set {env} to enable it)", err=True)
 
-    gateway = Gateway(cfg, store_url=url, trace_path=trace_out, on_ready=ready)
+    # SIGHUP (or `axtui config reload`) re-reads the config file: see runtime/reload.py
+    gateway = Gateway(cfg, store_url=url, trace_path=trace_out, on_ready=ready,
+                      config_path=config, reload_on_sighup=True)
     try:
         sock = join_fleet(seat) if seat is not None else None
         code = run_server(gateway, listen, on_bound=announce, sock=sock)

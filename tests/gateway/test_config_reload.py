@@ -219,3 +219,51 @@ def test_reload_under_load_fails_no_request_and_the_new_route_serves_at_once(env
     assert after and set(after) == {"from B"}
     assert "from A" in before
     assert env.served.gateway.engine.quotas.per_user.rpm == 90_000
+
+
+# ---------------------------------------------------------------------- the CLI
+
+
+def _cli(env: Env, *args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from axtui.cli.main import app
+    from axtui.cli.output import CliError
+
+    result = CliRunner().invoke(
+        app, ["config", "reload", "--url", env.served.url, "--config", str(env.path), *args],
+        env={ADMIN_ENV: ADMIN_TOKEN})
+    if isinstance(result.exception, CliError):
+        return result.exception.code, result.exception.message
+    return result.exit_code, result.output
+
+
+def test_the_cli_reloads_a_running_gateway_and_lists_what_changed(env: Env) -> None:
+    env.write(chat=["b/gpt-b"])
+    code, out = _cli(env, "--by", "carol")
+    assert code == 0, out
+    assert out.startswith("applied:")
+    assert "routes changed: chat (candidates)" in out
+    assert env.ask() == "from B"
+    assert env.events()[0].detail["by"] == "carol"
+
+
+def test_the_cli_exits_1_and_lists_the_problems_of_a_refused_config(env: Env) -> None:
+    import json
+
+    env.write(chat=["nowhere/gpt-z"])
+    code, out = _cli(env, "--json")
+    assert code == 1, out
+    body = json.loads(out)
+    assert body["ok"] is False and any("nowhere/gpt-z" in e for e in body["errors"])
+
+
+def test_the_cli_without_the_admin_token_is_one_line_and_exit_2(env: Env) -> None:
+    from typer.testing import CliRunner
+
+    from axtui.cli.main import app
+
+    result = CliRunner().invoke(app, ["config", "reload", "--url", env.served.url,
+                                      "--config", str(env.path)], env={ADMIN_ENV: ""})
+    assert result.exception is not None and result.exception.code == 2
+    assert ADMIN_ENV in result.exception.message
