@@ -73,10 +73,12 @@ class Gateway:
         on_ready: Callable[[Gateway], None] | None = None,
         config_path: str | Path | None = None,
         reload_on_sighup: bool = False,
+        adjust_config: Callable[[Config], Config] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path  # what a reload re-reads (None: the bundled demo)
         self.reload_on_sighup = reload_on_sighup
+        self.adjust_config = adjust_config  # the command line's overrides, for a reload
         self._reload_lock: asyncio.Lock | None = None
         self._reload_tasks: set[asyncio.Task] = set()
         self.store_url = store_url or config.store.url
@@ -224,7 +226,8 @@ class Gateway:
         svc = self._started()
         assert self._reload_lock is not None
         async with self._reload_lock:
-            result = await reload_config(svc.host, self.config_path, by=by)
+            result = await reload_config(svc.host, self.config_path, by=by,
+                                         adjust=self.adjust_config)
             if result.ok:
                 self.config = svc.config = svc.host.config
         return result

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from axtui.config import Config
     from axtui.runtime.host import RuntimeHost
 
@@ -60,8 +62,10 @@ def _fleet_problems(host: RuntimeHost, old: Config, new: Config) -> list[str]:
     return problems
 
 
-async def reload_config(host: RuntimeHost, path: str | Path | None, *, by: str) -> ReloadResult:
-    """Re-read `path` (None: the bundled demo) and apply it to `host`'s engine, or refuse."""
+async def reload_config(host: RuntimeHost, path: str | Path | None, *, by: str,
+                        adjust: Callable[[Config], Config] | None = None) -> ReloadResult:
+    """Re-read `path` (None: the bundled demo) and apply it to `host`'s engine, or refuse.
+    `adjust` applies the command line's overrides (e.g. `--grace`) to the file's config."""
     from axtui.config import ConfigError, load_config
     from axtui.engine.reload import diff, pin_restart_only
 
@@ -73,6 +77,8 @@ async def reload_config(host: RuntimeHost, path: str | Path | None, *, by: str) 
     except ConfigError as e:
         result.errors = list(e.problems)
     else:
+        if adjust is not None:
+            loaded = adjust(loaded)
         new, result.restart_required = pin_restart_only(old, loaded)
         result.errors = _fleet_problems(host, old, new)
         if not result.errors:

@@ -37,6 +37,8 @@ def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path):
             assert len({e.subject for e in found}) == 2  # one per worker
             assert all(e.detail["ok"] and e.detail["diff"]["routes"]["added"] == ["chat2"]
                        for e in found)
+            # the workers' --grace (the supervisor's) is not mistaken for a changed [gateway]
+            assert all(e.detail["restart_required"] == {} for e in found)
             with openai.OpenAI(base_url=fleet.base_url, api_key="none", max_retries=0,
                                timeout=30) as client:
                 for _ in range(6):  # whichever worker answers
