@@ -91,3 +91,8 @@ def _spec_json(s) -> dict:
             "category": s.category, "free_tier": s.free_tier,
             "usd_per_mtok": {"input": str(pin), "output": str(pout)},
             "price_source": s.price_source}
+
+
+from axtui.cli.config_reload import reload as _reload  # noqa: E402
+
+app.command("reload")(_reload)

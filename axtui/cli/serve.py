@@ -32,7 +32,7 @@ def serve(
 
         prestart()  # the recorder's forkserver imports the store while this process imports
     from axtui.cli.common import open_cli_store
-    from axtui.config import load_config
+    from axtui.config import Config, load_config
     from axtui.gateway.app import Gateway
     from axtui.gateway.keys import KeyProblem, config_keys
     from axtui.gateway.metrics import MetricsExporter
@@ -44,10 +44,13 @@ def serve(
         seat = Seat.parse(worker_of) if worker_of else None
     except ValueError as e:
         raise CliError(str(e)) from None
-    cfg = load_config(config)
-    if grace is not None:
-        cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(
+    def overrides(c: Config) -> Config:  # also applied to a reloaded file
+        if grace is None:
+            return c
+        return c.model_copy(update={"gateway": c.gateway.model_copy(
             update={"shutdown_grace_s": grace})})
+
+    cfg = overrides(load_config(config))
     listen = listen or cfg.gateway.listen
     url = store or cfg.store.url
     try:
@@ -99,7 +102,9 @@ def serve(
         typer.echo("  admin API at /admin" if gw.admin_token else
                    f"  admin API off (set {env} to enable it)", err=True)
 
-    gateway = Gateway(cfg, store_url=url, trace_path=trace_out, on_ready=ready)
+    # SIGHUP (or `axtui config reload`) re-reads the config file: see runtime/reload.py
+    gateway = Gateway(cfg, store_url=url, trace_path=trace_out, on_ready=ready,
+                      config_path=config, reload_on_sighup=True, adjust_config=overrides)
     try:
         sock = join_fleet(seat) if seat is not None else None
         code = run_server(gateway, listen, on_bound=announce, sock=sock)

@@ -61,6 +61,9 @@ class Engine:
         self.rng = random.Random(seed)
         self.catalog = Catalog(config)
         self._own_client = False
+        self.injected_providers = providers is not None  # a reload builds none then
+        self.retired_providers: list[Provider] = []  # replaced by a reload; closed at aclose
+        self._control_snapshot = None  # the last applied, re-applied after a reload
         if providers is None:
             needs_http = any(p.protocol != "sim" for p in config.providers.values())
             if needs_http and http_client is None:
@@ -108,9 +111,11 @@ class Engine:
 
     # ------------------------------------------------------------------ set-up
 
-    def _state_for(self, spec: DeploymentSpec) -> DeploymentState:
-        pcfg = self.config.providers[spec.provider]
-        dcfg = self.config.deployment(spec.id)
+    def _state_for(self, spec: DeploymentSpec, *, config: Config | None = None,
+                   providers: dict[str, Provider] | None = None) -> DeploymentState:
+        config = config or self.config
+        pcfg = config.providers[spec.provider]
+        dcfg = config.deployment(spec.id)
         free = pcfg.free_tier
         headroom = Headroom(
             self.clock,
@@ -118,11 +123,11 @@ class Engine:
             tpm=dcfg.tpm or pcfg.tpm or (free.tpm if free else None),
             rpd=free.rpd if free else None,
             tpd=free.tpd if free else None,
-            learned_s=self.config.routing.learned_limit_s,
+            learned_s=config.routing.learned_limit_s,
         )
-        breaker = CircuitBreaker(self.clock, self.config.breaker, deployment=spec.id,
+        breaker = CircuitBreaker(self.clock, config.breaker, deployment=spec.id,
                                  on_transition=self._on_breaker_transition)
-        provider = self.providers[spec.provider]
+        provider = (providers or self.providers)[spec.provider]
         if spec.max_output_tokens is not None:  # Anthropic's default max_tokens
             provider.output_limits[spec.model] = (spec.max_output_tokens, spec.context_window)
         return DeploymentState(
@@ -172,8 +177,23 @@ class Engine:
         if fn in self._event_listeners:
             self._event_listeners.remove(fn)
 
+    def reload(self, config: Config) -> None:
+        """Route new requests by `config` from now on (engine/reload.py): built aside, swapped
+        in one step; requests in flight finish on the config they began with."""
+        from axtui.engine.reload import swap
+
+        swap(self, config)
+
+    def reapply_control(self) -> None:
+        """Apply the last control snapshot again (a reload's new deployments and flags)."""
+        if self._control_snapshot is not None:
+            self.apply_control(self._control_snapshot)
+            return
+        self._set_flags(FlagSet.from_snapshot(None, self.config, self._capabilities,
+                                              self.flag_overrides, now=self.clock.now()))
+
     async def aclose(self) -> None:
-        for p in self.providers.values():
+        for p in [*self.providers.values(), *self.retired_providers]:
             await p.aclose()
         if self._own_client and self.http_client is not None:
             await self.http_client.aclose()
@@ -187,6 +207,7 @@ class Engine:
         them."""
         from axtui.engine.control import drains
 
+        self._control_snapshot = snapshot
         self._set_flags(FlagSet.from_snapshot(snapshot, self.config, self._capabilities,
                                               self.flag_overrides, now=self.clock.now()))
 
@@ -298,19 +319,20 @@ class Engine:
         """Route one request. Returns the answer and its record; raises RoutingError with the
         record when it cannot be served. Either way the record is emitted exactly once."""
         plan = self.begin(request, ctx or RequestContext())
+        outcomes, failover = self.outcomes, self.failover  # a reload meanwhile: not ours
         try:
             cache = self.cache
             if cache is not None and (hit := await cache.lookup(plan)) is not None:
-                return EngineResult(hit, self.outcomes.finish(plan, Outcome.ok, None, hit.usage,
-                                                              None, None, None))
-            st, resp = await self.failover.run(plan, attempt.call)
-            result = EngineResult(resp, self.outcomes.finish(plan, Outcome.ok, st, resp.usage,
-                                                             None, None, None))
+                return EngineResult(hit, outcomes.finish(plan, Outcome.ok, None, hit.usage,
+                                                         None, None, None))
+            st, resp = await failover.run(plan, attempt.call)
+            result = EngineResult(resp, outcomes.finish(plan, Outcome.ok, st, resp.usage,
+                                                        None, None, None))
             if cache is not None and plan.cache is not None:
                 await cache.store(plan, resp)
             return result
         except asyncio.CancelledError:
-            self.outcomes.cancelled(plan)
+            outcomes.cancelled(plan)
             raise
         finally:
             self.in_flight -= 1

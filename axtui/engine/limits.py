@@ -501,3 +501,30 @@ def _utc_day(wall: float) -> int:
 
 def _seconds_to_utc_midnight(wall: float) -> float:
     return (_utc_day(wall) + 1) * DAY - wall
+
+
+def carried_window(old: RateWindow | None, limit: int | None, period_s: float,
+                   now: float) -> RateWindow | None:
+    """A window with a new limit that keeps what the old one had counted (a config reload:
+    a caller's requests this minute still count against the new quota)."""
+    if not limit:
+        return None
+    window = RateWindow(limit, period_s)
+    if old is not None and (used := old.used(now)) > 0:
+        window.take(now, used)
+    return window
+
+
+def relimit(quotas: CallerQuotas, per_user: QuotaLimits, per_key: QuotaLimits) -> None:
+    """Give `quotas` new limits in place, keeping every caller's counted requests, tokens
+    and spend (a config reload; the object stays the one the engine and outcomes share)."""
+    now = quotas.clock.monotonic()
+    quotas.per_user, quotas.per_key = per_user, per_key
+    quotas._spend_limit = {"user": _nano(per_user.spend_day_usd),
+                           "key": _nano(per_key.spend_day_usd)}
+    quotas._limits = {"user": per_user, "key": per_key}
+    quotas._active = {scope: _limited(lim) for scope, lim in quotas._limits.items()}
+    for (scope, _who), st in quotas._callers.items():
+        lim = quotas._limits[scope]
+        st.rpm = carried_window(st.rpm, lim.rpm, MINUTE, now)
+        st.tpm = carried_window(st.tpm, lim.tpm, MINUTE, now)

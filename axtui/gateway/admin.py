@@ -8,6 +8,9 @@ applies them, and each is audited in the event log.
     POST /admin/deployments/{id}/drain          {"reason": "...", "by": "..."}; reason required
     POST /admin/deployments/{id}/undrain        {"by": "..."}
     GET  /admin/events?kind=&subject=&limit=    the audit/event log, newest first
+    POST /admin/config/reload                   {"by": "..."}; re-read the config file: 200
+                                                applied (diff, restart_required), 422 refused
+                                                (errors listed; the running config stays)
     /admin/flags...                             flag operations: see admin_flags.py
     /admin/cache, /admin/cache/clear            the response cache: see admin_cache.py
 """
@@ -95,6 +98,17 @@ async def events(gw: Services, scope: Scope, receive: Receive, send: Send, m: re
     await respond_json(send, {"object": "list", "data": [e.model_dump() for e in found]})
 
 
+async def config_reload(gw: Services, scope: Scope, receive: Receive, send: Send,
+                        m: re.Match) -> None:
+    by = _by(await json_body(scope, receive))
+    result = await gw.reload(by)
+    body = result.as_dict()
+    if not result.ok:
+        body["error"] = {"message": result.summary(), "type": "invalid_request_error",
+                         "param": None, "code": "config_invalid"}
+    await respond_json(send, body, 200 if result.ok else 422)
+
+
 # Method, path under /admin, handler. Flag operations (issue 4) join here, e.g.
 # GET /flags, POST /flags/{name}/rollout, POST /flags/{name}/kill.
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
@@ -102,6 +116,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/deployments/(?P<id>.+)/drain"), drain),
     ("POST", re.compile(r"/deployments/(?P<id>.+)/undrain"), undrain),
     ("GET", re.compile(r"/events"), events),
+    ("POST", re.compile(r"/config/reload"), config_reload),
     *FLAG_ROUTES,  # GET /flags, POST /flags/{name}/rollout|kill|..., see admin_flags
     *CACHE_ROUTES,  # GET /cache, POST /cache/clear, see admin_cache
 ]

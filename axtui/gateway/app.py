@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,7 @@ from axtui.gateway.transcriptions import transcriptions
 if TYPE_CHECKING:
     from axtui.engine.engine import Engine
     from axtui.runtime import RuntimeHost
+    from axtui.runtime.reload import ReloadResult
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,16 @@ class Gateway:
         trace_path: str | Path | None = None,
         environ: Mapping[str, str] | None = None,
         on_ready: Callable[[Gateway], None] | None = None,
+        config_path: str | Path | None = None,
+        reload_on_sighup: bool = False,
+        adjust_config: Callable[[Config], Config] | None = None,
     ) -> None:
         self.config = config
+        self.config_path = config_path  # what a reload re-reads (None: the bundled demo)
+        self.reload_on_sighup = reload_on_sighup
+        self.adjust_config = adjust_config  # the command line's overrides, for a reload
+        self._reload_lock: asyncio.Lock | None = None
+        self._reload_tasks: set[asyncio.Task] = set()
         self.store_url = store_url or config.store.url
         self.trace_path = trace_path if trace_path is not None else config.trace.path
         self.environ = os.environ if environ is None else environ
@@ -187,7 +198,11 @@ class Gateway:
         if self.metrics is not None:
             self.metrics.start(svc.engine, firing_alerts=self._firing_alerts,
                                recorder=svc.recorder)
+        svc.reload = self.reload
         self.services = svc
+        self._reload_lock = asyncio.Lock()
+        if self.reload_on_sighup:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         if self.on_ready is not None:
             self.on_ready(self)
 
@@ -203,7 +218,36 @@ class Gateway:
         if self.services is not None:
             self.services.engine.stopping = True
 
+    async def reload(self, by: str) -> ReloadResult:
+        """Re-read the config file and apply it to new requests, or refuse it whole
+        (runtime/reload.py). One reload at a time."""
+        from axtui.runtime.reload import reload_config
+
+        svc = self._started()
+        assert self._reload_lock is not None
+        async with self._reload_lock:
+            result = await reload_config(svc.host, self.config_path, by=by,
+                                         adjust=self.adjust_config)
+            if result.ok:
+                self.config = svc.config = svc.host.config
+        return result
+
+    def _on_sighup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload("SIGHUP"))
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_done)
+
+    def _reload_done(self, task: asyncio.Task) -> None:
+        self._reload_tasks.discard(task)
+        if not task.cancelled() and (e := task.exception()) is not None:
+            log.error("config reload on SIGHUP failed: %s: %s", type(e).__name__, e)
+        elif not task.cancelled():
+            result = task.result()
+            print(result.summary(), file=sys.stderr, flush=True)
+
     async def shutdown(self) -> None:
+        if self.reload_on_sighup:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         svc = self.services
         if svc is not None:
             svc.ready = False

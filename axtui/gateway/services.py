@@ -39,7 +39,7 @@ class Services:
 
     __slots__ = ("config", "host", "engine", "store", "recorder", "keys", "metrics",
                  "admin_token", "max_body_bytes", "body_timeout_s", "max_json_depth", "rule_headers",
-                 "started_at", "ready", "_ids", "_id_prefix")
+                 "started_at", "ready", "_ids", "_id_prefix", "reload")
 
     def __init__(self, config: Config, host: RuntimeHost, keys: KeyRing,
                  metrics: MetricsExporter | None, admin_token: bytes | None) -> None:
@@ -51,6 +51,7 @@ class Services:
         self.keys = keys
         self.metrics = metrics
         self.admin_token = admin_token
+        self.reload: Any = None  # the gateway's config reload: `await reload(by)`
         g = config.gateway
         self.max_body_bytes = g.max_body_bytes
         self.body_timeout_s = g.body_timeout_s

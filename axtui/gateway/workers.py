@@ -9,7 +9,8 @@ waiting in the queue to the others, where its own SO_REUSEPORT queue would reset
 Each worker is a whole gateway: its engine, its recorder (and handoff ring), its heartbeat
 row and its metric files, on the shared store (and Redis, when configured). The supervisor
 serves nothing. It forwards SIGTERM or Ctrl-C as one SIGTERM to each worker (each drains as
-a single process does; a second signal forces them), and restarts a worker that dies: the
+a single process does; a second signal forces them), SIGHUP to each worker (each re-reads
+the config file and audits its own reload), and restarts a worker that dies: the
 death is a line on stderr and a `worker_exit` event in the store, and the replacement's
 recorder replays the dead worker's handoff ring, so no answered request loses its record.
 Workers die with the supervisor (PR_SET_PDEATHSIG): a kill -9 of it leaves none serving.
@@ -159,7 +160,7 @@ class Supervisor:
         sel.register(wake_r, selectors.EVENT_READ, "signal")
         sel.register(self._ready_r, selectors.EVENT_READ, "ready")
         handlers = {s: signal.signal(s, _noop)
-                    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
+                    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP)}
         old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
         try:
             for w in self.workers:
@@ -186,6 +187,8 @@ class Supervisor:
                     for signum in _drain(wake_r):
                         if signum in (signal.SIGTERM, signal.SIGINT):
                             self.stop()
+                        elif signum == signal.SIGHUP and not self._stopping:
+                            self.reload()
                 else:
                     self._read_ready()
             self._reap()
@@ -296,6 +299,17 @@ class Supervisor:
         except Exception as e:  # the stderr line has said it; the store may be down
             self.note_errors += 1
             log.warning("worker exit event not stored: %s: %s", type(e).__name__, e)
+
+    def reload(self) -> None:
+        """SIGHUP: every live worker re-reads the config (a worker not yet started reads
+        the file as it starts anyway)."""
+        sent = 0
+        for w in self.workers:
+            if w.proc is not None and w.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    w.proc.send_signal(signal.SIGHUP)
+                    sent += 1
+        self.say(f"axtui serve: SIGHUP: {sent} workers reload the config")
 
     # ------------------------------------------------------------------ stop
 
