@@ -11,6 +11,7 @@ import pytest
 
 from .conftest import KEYS, Env, config_data
 from .harness import ADMIN_ENV, ADMIN_TOKEN, Served, make_config, start_gateway, stop_gateway
+from .test_admin import eventually
 
 HELLO = [{"role": "user", "content": "hi"}]
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -98,6 +99,10 @@ def test_admin_shows_and_resets_one_ips_quota(behind_proxy):
                        headers=ADMIN)
     assert reset.status_code == 200 and reset.json()["was_counted"] is True
     assert chat(behind_proxy, "203.0.113.7").status_code == 200
+    assert eventually(lambda: any(
+        e["subject"] == "ip:203.0.113.7" and e["detail"]["by"] == "ops"
+        for e in httpx.get(f"{behind_proxy.url}/admin/events", params={"kind": "quota_reset"},
+                           headers=ADMIN).json()["data"]))
 
 
 def test_admin_names_a_bad_selector(behind_proxy):
