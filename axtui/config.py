@@ -259,8 +259,16 @@ class QuotaLimits(_Strict):
 
 
 class QuotasConfig(_Strict):
+    """`[quotas]`: caller quotas per user, key and client IP, per route (`[quotas.per_route.
+    NAME]`) and one over everything (`[quotas.global]`); a request must fit all of them."""
+
     per_user: QuotaLimits = QuotaLimits()
     per_key: QuotaLimits = QuotaLimits()
+    per_ip: QuotaLimits = QuotaLimits()
+    global_: QuotaLimits = Field(QuotaLimits(), alias="global")
+    per_route: dict[str, QuotaLimits] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class BudgetConfig(_Strict):
@@ -474,6 +482,20 @@ class GatewayConfig(_Strict):
     max_json_depth: int = Field(128, ge=2, le=200)  # nesting in a request body
     shutdown_grace_s: float = Field(30.0, ge=0)  # in-flight requests get this long on SIGTERM
     control_poll_s: float = Field(0.1, gt=0, le=0.25)  # keys, drains: how fresh
+    # peers (CIDRs) whose X-Forwarded-For names the client; anyone else's is ignored
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP network (e.g. 10.0.0.0/8)") from None
+        return v
 
 
 class MetricsConfig(_Strict):
@@ -550,6 +572,9 @@ class Config(_Strict):
                 problems.append(f"rules[{i}].route: unknown route {rule.route!r}")
             if rule.match.route and rule.match.route not in self.routes:
                 problems.append(f"rules[{i}].match.route: unknown route {rule.match.route!r}")
+        for name in self.quotas.per_route:
+            if name not in self.routes:
+                problems.append(f"quotas.per_route.{name}: unknown route {name!r}")
         for i, b in enumerate(self.budgets):
             if b.scope.startswith("route:") and b.scope[6:] not in self.routes:
                 problems.append(f"budgets[{i}].scope: unknown route {b.scope[6:]!r}")

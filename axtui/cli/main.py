@@ -53,6 +53,7 @@ def _register() -> None:
         keys,
         monitor,
         providers,
+        ratelimit,
         replay,
         route,
         serve,
@@ -83,6 +84,7 @@ def _register() -> None:
     app.add_typer(agents.app, name="agents")
     app.add_typer(cache.app, name="cache")
     app.add_typer(slo.app, name="slo")
+    app.add_typer(ratelimit.app, name="ratelimit")
 
 
 _register()

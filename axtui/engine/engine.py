@@ -88,7 +88,7 @@ class Engine:
             name: RouteState(name, r, [self.deployments[c] for c in r.candidates])
             for name, r in config.routes.items()
         }
-        self.quotas = CallerQuotas(self.clock, config.quotas.per_user, config.quotas.per_key)
+        self.quotas = CallerQuotas.from_config(self.clock, config.quotas)
         self.budgets = Budgets(self.clock, config.budgets, self._on_budget_threshold)
         self._event_listeners: list[Callable[[str, str, dict], None]] = []
         self.planner = Planner(config)
@@ -304,7 +304,8 @@ class Engine:
             return ErrorKind.no_route, f"unknown model {plan.requested!r}; routes: {known}", None
         user, key = plan.ctx.user or plan.request.user, plan.ctx.key_id
         if self.quotas.enabled:
-            q = self.quotas.check(user, key, plan.needs.prompt_tokens + plan.needs.max_tokens)
+            q = self.quotas.check(user, key, plan.needs.prompt_tokens + plan.needs.max_tokens,
+                                  ip=plan.ctx.ip, route=plan.route)
             if not q.ok:
                 return ErrorKind.quota, q.reason, q.retry_after_s
         if self.budgets:

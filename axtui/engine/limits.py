@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from axtui.clock import Clock
-from axtui.config import QuotaLimits
+from axtui.config import QuotaLimits, QuotasConfig
 from axtui.providers.base import RateLimitInfo
 from axtui.records import NANO_PER_USD
 
@@ -297,10 +297,13 @@ class QuotaDecision:
     ok: bool
     reason: str = ""
     retry_after_s: float | None = None  # None: waiting will not help (or nothing to wait for)
-    scope: str = ""  # "user" or "key" when refused
+    scope: str = ""  # "key", "user", "ip", "route" or "global" when refused
 
 
 QUOTA_OK = QuotaDecision(True)
+# checked in this order (the caller's own quotas first, the shared ones last)
+SCOPES = ("key", "user", "ip", "route", "global")
+GLOBAL = "*"  # the one caller of the global scope
 
 
 class _CallerState:
@@ -327,8 +330,14 @@ def _nano(usd: Decimal | None) -> int | None:
     return None if usd is None else int(usd * NANO_PER_USD)
 
 
+def scope_label(scope: str, who: str) -> str:
+    """How a refusal names its quota: `key`, `ip`, `global`, `route chat`."""
+    return f"route {who}" if scope == "route" else scope
+
+
 class CallerQuotas:
-    """Per user id and per key id: requests and tokens per minute, and spend per UTC day.
+    """Per user id, key id and client IP, per route and over everything: requests and
+    tokens per minute, and spend per UTC day. A request must fit every quota that applies.
 
     `check` admits a request: when it says ok, the request already counts toward rpm
     (so concurrent requests cannot all slip under the limit). Tokens and spend are known
@@ -344,39 +353,67 @@ class CallerQuotas:
         per_user: QuotaLimits | None = None,
         per_key: QuotaLimits | None = None,
         *,
+        per_ip: QuotaLimits | None = None,
+        global_: QuotaLimits | None = None,
+        per_route: dict[str, QuotaLimits] | None = None,
         max_callers: int = 100_000,
     ) -> None:
         self.clock = clock
         self.per_user = per_user or QuotaLimits()
         self.per_key = per_key or QuotaLimits()
+        self.per_ip = per_ip or QuotaLimits()
+        self.global_ = global_ or QuotaLimits()
+        self.per_route = {r: lim for r, lim in (per_route or {}).items() if _limited(lim)}
         self.max_callers = max_callers
-        self._spend_limit = {
-            "user": _nano(self.per_user.spend_day_usd),
-            "key": _nano(self.per_key.spend_day_usd),
-        }
-        self._limits = {"user": self.per_user, "key": self.per_key}
+        self._limits = {"user": self.per_user, "key": self.per_key, "ip": self.per_ip,
+                        "global": self.global_}
         self._active = {scope: _limited(lim) for scope, lim in self._limits.items()}
+        self._active["route"] = bool(self.per_route)
         self._callers: OrderedDict[tuple[str, str], _CallerState] = OrderedDict()
         self._next_sweep = clock.monotonic() + self.SWEEP_EVERY_S
+
+    @classmethod
+    def from_config(cls, clock: Clock, quotas: QuotasConfig) -> CallerQuotas:
+        return cls(clock, quotas.per_user, quotas.per_key, per_ip=quotas.per_ip,
+                   global_=quotas.global_, per_route=quotas.per_route)
 
     @property
     def enabled(self) -> bool:
         """False when no limit is configured: callers may skip check/record entirely."""
-        return self._active["user"] or self._active["key"]
+        return any(self._active.values())
 
     def __len__(self) -> int:
         return len(self._callers)
 
-    def check(self, user: str | None, key_id: str | None, est_tokens: int = 0) -> QuotaDecision:
+    def limits_of(self, scope: str, who: str) -> QuotaLimits | None:
+        """The limits of one caller of a scope (None: that caller is not limited)."""
+        if scope == "route":
+            return self.per_route.get(who)
+        return self._limits[scope] if self._active.get(scope) else None
+
+    def spend_limit_nano(self, scope: str, who: str) -> int | None:
+        lim = self.limits_of(scope, who)
+        return None if lim is None else _nano(lim.spend_day_usd)
+
+    def scopes(self, user: str | None, key_id: str | None, ip: str | None = None,
+               route: str | None = None) -> list[tuple[str, str]]:
+        """The (scope, caller) pairs limiting one request, in checking order."""
+        out = []
+        for scope, who in (("key", key_id), ("user", user), ("ip", ip), ("route", route),
+                           ("global", GLOBAL)):
+            if who is not None and self.limits_of(scope, who) is not None:
+                out.append((scope, who))
+        return out
+
+    def check(self, user: str | None, key_id: str | None, est_tokens: int = 0, *,
+              ip: str | None = None, route: str | None = None) -> QuotaDecision:
         """Admit (and count toward rpm) or refuse a request, key limits first."""
         now = self.clock.monotonic()
         day = _utc_day(self.clock.now())
         states = []
-        for scope, who in (("key", key_id), ("user", user)):
-            if who is None or not self._active[scope]:
-                continue
+        for scope, who in self.scopes(user, key_id, ip, route):
             st = self._state(scope, who)
-            refusal = self._refusal(scope, st, now, day, est_tokens)
+            refusal = self._refusal(scope, who, st, now, day, est_tokens)
             if refusal is not None:
                 return refusal
             states.append(st)
@@ -385,15 +422,14 @@ class CallerQuotas:
                 st.rpm.take(now, 1)
         return QUOTA_OK
 
-    def record(self, user: str | None, key_id: str | None, tokens: int, cost_nano: int) -> None:
+    def record(self, user: str | None, key_id: str | None, tokens: int, cost_nano: int, *,
+               ip: str | None = None, route: str | None = None) -> None:
         """Count what a finished request used."""
         if not tokens and not cost_nano:
             return
         now = self.clock.monotonic()
         day = _utc_day(self.clock.now())
-        for scope, who in (("key", key_id), ("user", user)):
-            if who is None or not self._active[scope]:
-                continue
+        for scope, who in self.scopes(user, key_id, ip, route):
             st = self._state(scope, who)
             if st.tpm is not None and tokens:
                 st.tpm.take(now, tokens)
@@ -402,15 +438,14 @@ class CallerQuotas:
                     st.day, st.spent_nano = day, 0
                 st.spent_nano += cost_nano
 
-    def remaining(self, user: str | None, key_id: str | None) -> RateLimitInfo:
+    def remaining(self, user: str | None, key_id: str | None, *, ip: str | None = None,
+                  route: str | None = None) -> RateLimitInfo:
         """The tightest request and token limits for this caller, for x-ratelimit-*
         headers (resets: seconds until the window is full). Empty when unlimited."""
         now = self.clock.monotonic()
         info = RateLimitInfo()
-        for scope, who in (("key", key_id), ("user", user)):
-            if who is None or not self._active[scope]:
-                continue
-            st = self._callers.get((scope, who)) or _CallerState(self._limits[scope])
+        for scope, who in self.scopes(user, key_id, ip, route):
+            st = self._callers.get((scope, who)) or _CallerState(self.limits_of(scope, who))
             if st.rpm is not None:
                 left = st.rpm.remaining(now)
                 if info.remaining_requests is None or left < info.remaining_requests:
@@ -425,15 +460,34 @@ class CallerQuotas:
                     info.reset_tokens_s = st.tpm.reset_s(now)
         return info
 
+    # -- operators (`axtui ratelimit status|reset` through the admin API)
+
+    def status(self, scope: str, who: str) -> dict | None:
+        """Where one caller's quotas stand (None: no quota of that scope applies to it)."""
+        lim = self.limits_of(scope, who)
+        if lim is None:
+            return None
+        now = self.clock.monotonic()
+        st = self._callers.get((scope, who)) or _CallerState(lim)
+        return quota_status(scope, who, lim,
+                            _window_status(st.rpm, now), _window_status(st.tpm, now),
+                            st.spent_today(_utc_day(self.clock.now())))
+
+    def reset(self, scope: str, who: str) -> bool:
+        """Forget one caller's counters (its windows full, nothing spent today): whether
+        anything was counted."""
+        return self._callers.pop((scope, who), None) is not None
+
     # -- internals
 
     def _refusal(
-        self, scope: str, st: _CallerState, now: float, day: int, est_tokens: int
+        self, scope: str, who: str, st: _CallerState, now: float, day: int, est_tokens: int
     ) -> QuotaDecision | None:
+        label = scope_label(scope, who)
         if st.rpm is not None and not st.rpm.fits(now, 1):
             return QuotaDecision(
                 False,
-                f"{scope} rate limit: {st.rpm.limit} requests per minute",
+                f"{label} rate limit: {st.rpm.limit} requests per minute",
                 st.rpm.wait_s(now, 1),
                 scope,
             )
@@ -441,7 +495,7 @@ class CallerQuotas:
             if est_tokens > st.tpm.limit:
                 return QuotaDecision(
                     False,
-                    f"request needs ~{est_tokens} tokens, above the {scope} limit of "
+                    f"request needs ~{est_tokens} tokens, above the {label} limit of "
                     f"{st.tpm.limit} tokens per minute",
                     None,
                     scope,
@@ -449,15 +503,16 @@ class CallerQuotas:
             if not st.tpm.fits(now, est_tokens):
                 return QuotaDecision(
                     False,
-                    f"{scope} token limit: {st.tpm.limit} tokens per minute",
+                    f"{label} token limit: {st.tpm.limit} tokens per minute",
                     st.tpm.wait_s(now, est_tokens),
                     scope,
                 )
-        limit = self._spend_limit[scope]
+        lim = self.limits_of(scope, who)
+        limit = self.spend_limit_nano(scope, who)
         if limit is not None and st.spent_today(day) >= limit:
             return QuotaDecision(
                 False,
-                f"{scope} daily spend limit reached (${self._limits[scope].spend_day_usd})",
+                f"{label} daily spend limit reached (${lim.spend_day_usd})",
                 _seconds_to_utc_midnight(self.clock.now()),
                 scope,
             )
@@ -470,7 +525,7 @@ class CallerQuotas:
             self._callers.move_to_end(key)
             return st
         self._maybe_sweep()
-        st = _CallerState(self._limits[scope])
+        st = _CallerState(self.limits_of(scope, who))
         self._callers[key] = st
         if len(self._callers) > self.max_callers:
             self._callers.popitem(last=False)  # the least recently seen caller
@@ -489,6 +544,32 @@ class CallerQuotas:
             if not st.idle(now, day):
                 break
             del self._callers[key]
+
+
+def _window_status(w: RateWindow | None, now: float) -> tuple[int, float, float] | None:
+    """(limit, used, seconds until full) of one window."""
+    return None if w is None else (w.limit, w.used(now), w.reset_s(now))
+
+
+def quota_status(scope: str, who: str, lim: QuotaLimits,
+                 rpm: tuple[int, float, float] | None, tpm: tuple[int, float, float] | None,
+                 spent_nano: int) -> dict:
+    """One caller's quotas as `axtui ratelimit status --json` shows them (in-process and
+    shared counters alike)."""
+    def window(w: tuple[int, float, float] | None) -> dict | None:
+        if w is None:
+            return None
+        limit, used, reset_s = w
+        return {"limit": limit, "used": round(used, 3),
+                "remaining": max(0, math.floor(limit - used + _EPS)),
+                "reset_s": round(reset_s, 3)}
+
+    spend = None
+    if lim.spend_day_usd is not None:
+        spend = {"limit_usd": str(lim.spend_day_usd),
+                 "spent_usd": str(Decimal(spent_nano) / NANO_PER_USD)}
+    return {"scope": scope, "who": who, "rpm": window(rpm), "tpm": window(tpm),
+            "spend_day": spend}
 
 
 def _limited(limits: QuotaLimits) -> bool:
@@ -515,16 +596,19 @@ def carried_window(old: RateWindow | None, limit: int | None, period_s: float,
     return window
 
 
-def relimit(quotas: CallerQuotas, per_user: QuotaLimits, per_key: QuotaLimits) -> None:
+def relimit(quotas: CallerQuotas, config: QuotasConfig) -> None:
     """Give `quotas` new limits in place, keeping every caller's counted requests, tokens
-    and spend (a config reload; the object stays the one the engine and outcomes share)."""
+    and spend (a config reload; the object stays the one the engine and outcomes share).
+    A caller whose scope is no longer limited is forgotten."""
     now = quotas.clock.monotonic()
-    quotas.per_user, quotas.per_key = per_user, per_key
-    quotas._spend_limit = {"user": _nano(per_user.spend_day_usd),
-                           "key": _nano(per_key.spend_day_usd)}
-    quotas._limits = {"user": per_user, "key": per_key}
-    quotas._active = {scope: _limited(lim) for scope, lim in quotas._limits.items()}
-    for (scope, _who), st in quotas._callers.items():
-        lim = quotas._limits[scope]
+    fresh = CallerQuotas.from_config(quotas.clock, config)
+    quotas.per_user, quotas.per_key = fresh.per_user, fresh.per_key
+    quotas.per_ip, quotas.global_, quotas.per_route = fresh.per_ip, fresh.global_, fresh.per_route
+    quotas._limits, quotas._active = fresh._limits, fresh._active
+    for caller, st in list(quotas._callers.items()):
+        lim = quotas.limits_of(*caller)
+        if lim is None:
+            del quotas._callers[caller]
+            continue
         st.rpm = carried_window(st.rpm, lim.rpm, MINUTE, now)
         st.tpm = carried_window(st.tpm, lim.tpm, MINUTE, now)

@@ -166,7 +166,8 @@ class Outcomes:
         if cost:
             self.budgets.record(plan.route, user, plan.ctx.key_id, cost)
         if self.quotas.enabled and outcome is not Outcome.rejected:
-            self.quotas.record(user, plan.ctx.key_id, usage.total_tokens if usage else 0, cost)
+            self.quotas.record(user, plan.ctx.key_id, usage.total_tokens if usage else 0, cost,
+                               ip=plan.ctx.ip, route=plan.route)
         for fn in self.listeners:
             try:
                 fn(record)

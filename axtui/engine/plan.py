@@ -39,6 +39,7 @@ class RequestContext:
 
     user: str | None = None
     key_id: str | None = None  # already hashed by the caller (gateway)
+    ip: str | None = None  # the client's address (gateway: see gateway/client_ip.py)
     tags: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     request_id: str | None = None

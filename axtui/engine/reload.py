@@ -168,7 +168,7 @@ def swap(engine: Engine, config: Config) -> None:
 
         cache = ResponseCache.from_config(config, engine.clock)
     # ---- the swap: nothing awaits from here on
-    relimit(engine.quotas, config.quotas.per_user, config.quotas.per_key)
+    relimit(engine.quotas, config.quotas)
     engine.config, engine.catalog, engine.providers = config, catalog, providers
     engine.deployments, engine.routes, engine.budgets = deployments, routes, budgets
     engine.planner, engine.outcomes, engine.failover = planner, outcomes, failover

@@ -27,6 +27,8 @@ from axtui.engine.limits import (
     QuotaDecision,
     _seconds_to_utc_midnight,
     _utc_day,
+    quota_status,
+    scope_label,
 )
 from axtui.fleet.link import RedisLink, Unavailable
 from axtui.providers.base import RateLimitInfo
@@ -147,15 +149,9 @@ class SharedQuotas:
         self.origin = origin
         self.clock = clock
         self.local = local  # decides while Redis is away
-        self.per_user, self.per_key = local.per_user, local.per_key
         self._check = link.script(CHECK)
         self._record = link.script(RECORD)
         self._sync_spend = link.script(SYNC_SPEND)
-        self._limits = {
-            scope: (lim.rpm or 0, lim.tpm or 0, local._spend_limit[scope])
-            for scope, lim in (("user", self.per_user), ("key", self.per_key))
-        }
-        self._active = dict(local._active)
         self._tats: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
         self._owed: dict[tuple[str, str], _Owed] = {}
         # this process's own spend today per caller: what it writes back to a Redis that
@@ -172,12 +168,14 @@ class SharedQuotas:
     def __len__(self) -> int:
         return len(self._tats)
 
-    def _scopes(self, user: str | None, key_id: str | None) -> list[tuple[str, str]]:
-        return [(scope, who) for scope, who in (("key", key_id), ("user", user))
-                if who is not None and self._active[scope]]
-
     def _limits_of(self, scope: str, who: str) -> tuple[int, int, int | None]:
-        return self._ring[who] if scope == RING else self._limits[scope]
+        """(rpm, tpm, spend nano) of one caller; 0 / None: no such limit."""
+        if scope == RING:
+            return self._ring[who]
+        lim = self.local.limits_of(scope, who)
+        if lim is None:
+            return 0, 0, None
+        return lim.rpm or 0, lim.tpm or 0, self.local.spend_limit_nano(scope, who)
 
     def _keys(self, scope: str, who: str, day: int) -> list[str]:
         k = self.link.key
@@ -186,8 +184,9 @@ class SharedQuotas:
 
     # -- the interface
 
-    def check(self, user: str | None, key_id: str | None, est_tokens: int = 0) -> QuotaDecision:
-        scopes = self._scopes(user, key_id)
+    def check(self, user: str | None, key_id: str | None, est_tokens: int = 0, *,
+              ip: str | None = None, route: str | None = None) -> QuotaDecision:
+        scopes = self.local.scopes(user, key_id, ip, route)
         if not scopes:
             return QUOTA_OK
         now = self.clock.now()
@@ -196,24 +195,25 @@ class SharedQuotas:
         args: list[float | int | str] = [repr(now), est_tokens]
         for scope, who in scopes:
             keys += self._keys(scope, who, day)
-            rpm, tpm, spend = self._limits[scope]
+            rpm, tpm, spend = self._limits_of(scope, who)
             args += [rpm, tpm, -1 if spend is None else spend]
         try:
             out = self.link.run(self._check, keys, args)
         except Unavailable:
-            return self._check_locally(scopes, user, key_id, est_tokens)
+            return self._check_locally(scopes, user, key_id, est_tokens, ip, route)
         if int(out[0]) == 1:
             for i, sw in enumerate(scopes):
                 self._remember(sw, float(out[1 + 2 * i]), float(out[2 + 2 * i]))
             return QUOTA_OK
         sw, what, wait = scopes[int(out[1])], out[2].decode(), float(out[3])
-        self._remember_refusal(sw, what, wait, now, self._limits[sw[0]][0])
-        return self._refusal(sw[0], what, wait, est_tokens, now)
+        self._remember_refusal(sw, what, wait, now, self._limits_of(*sw)[0])
+        return self._refusal(sw, what, wait, est_tokens, now)
 
-    def record(self, user: str | None, key_id: str | None, tokens: int, cost_nano: int) -> None:
+    def record(self, user: str | None, key_id: str | None, tokens: int, cost_nano: int, *,
+               ip: str | None = None, route: str | None = None) -> None:
         if not tokens and not cost_nano:
             return
-        scopes = self._scopes(user, key_id)
+        scopes = self.local.scopes(user, key_id, ip, route)
         if not scopes:
             return
         now = self.clock.now()
@@ -227,7 +227,7 @@ class SharedQuotas:
 
         # the in-process quotas count this process's share all along: should Redis go, the
         # day's spend here is not forgotten
-        self.local.record(user, key_id, tokens, cost_nano)
+        self.local.record(user, key_id, tokens, cost_nano, ip=ip, route=route)
 
         def lost() -> None:  # Redis was away when it was sent: owe it there
             if tokens:
@@ -237,14 +237,15 @@ class SharedQuotas:
         keys, args = self._record_call(scopes, now, 0, tokens, cost_nano, day)
         self.link.defer(self._record, keys, args, lost)  # nobody waits for it
 
-    def remaining(self, user: str | None, key_id: str | None) -> RateLimitInfo:
+    def remaining(self, user: str | None, key_id: str | None, *, ip: str | None = None,
+                  route: str | None = None) -> RateLimitInfo:
         """From the counters this process last saw for the caller (its own admit, usually);
         the in-process ones while Redis is away."""
         if not self.link.up:
-            return self.local.remaining(user, key_id)
+            return self.local.remaining(user, key_id, ip=ip, route=route)
         now = self.clock.now()
         info = RateLimitInfo()
-        for sw in self._scopes(user, key_id):
+        for sw in self.local.scopes(user, key_id, ip, route):
             rpm, tpm, _ = self._limits_of(*sw)
             rt, tt = self._tats.get(sw, (now, now))
             for limit, tat, field in ((rpm, rt, "requests"), (tpm, tt, "tokens")):
@@ -258,6 +259,38 @@ class SharedQuotas:
                     setattr(info, f"remaining_{field}", left)
                     setattr(info, f"reset_{field}_s", ahead)
         return info
+
+    # -- operators (`axtui ratelimit status|reset`: read and write Redis directly)
+
+    def status(self, scope: str, who: str) -> dict | None:
+        """Where one caller's shared quotas stand (None: no quota of that scope applies);
+        raises Unavailable while Redis is away."""
+        lim = self.local.limits_of(scope, who)
+        if lim is None:
+            return None
+        now = self.clock.now()
+        rk, tk, sk = self._keys(scope, who, _utc_day(now))
+        self.link.flush()  # this process's deferred counts first
+        rt, tt, vals = self.link.call(lambda c: (c.get(rk), c.get(tk), c.hvals(sk)))
+        spent = sum(int(v) for v in vals)
+
+        def window(limit: int | None, tat: bytes | None):
+            if not limit:
+                return None
+            ahead = max(0.0, float(tat or 0) - now)
+            return limit, ahead * limit / MINUTE, ahead
+
+        return quota_status(scope, who, lim, window(lim.rpm, rt), window(lim.tpm, tt), spent)
+
+    def reset(self, scope: str, who: str) -> bool:
+        """Forget one caller's shared counters (and this process's): whether any existed."""
+        day = _utc_day(self.clock.now())
+        self.local.reset(scope, who)
+        self._tats.pop((scope, who), None)
+        self._spent.pop((scope, who), None)
+        self._owed.pop((scope, who), None)
+        self.link.flush()  # counts deferred before the reset must not land after it
+        return bool(self.link.call(lambda c: c.delete(*self._keys(scope, who, day))))
 
     # -- the gateway's own keys (fleet/keys.py): limits of their own, one scope
 
@@ -335,13 +368,13 @@ class SharedQuotas:
             log.info("redis back: added %d callers' local counts to the shared quotas",
                      len(owed))
 
-    def _check_locally(self, scopes, user, key_id, est_tokens) -> QuotaDecision:
+    def _check_locally(self, scopes, user, key_id, est_tokens, ip, route) -> QuotaDecision:
         self.local_decisions += 1
-        decision = self.local.check(user, key_id, est_tokens)
+        decision = self.local.check(user, key_id, est_tokens, ip=ip, route=route)
         if decision.ok:
             day = _utc_day(self.clock.now())
             for scope, who in scopes:
-                if self._limits[scope][0]:
+                if self._limits_of(scope, who)[0]:
                     self._owe((scope, who), 1, 0, day)
         return decision
 
@@ -374,18 +407,21 @@ class SharedQuotas:
         if len(self._tats) > _TATS_KEPT:
             self._tats.popitem(last=False)
 
-    def _refusal(self, scope: str, what: str, wait: float, est_tokens: int,
+    def _refusal(self, sw: tuple[str, str], what: str, wait: float, est_tokens: int,
                  now: float) -> QuotaDecision:
-        rpm, tpm, _ = self._limits[scope]
+        scope, who = sw
+        label = scope_label(scope, who)
+        rpm, tpm, _ = self._limits_of(scope, who)
         if what == "rpm":
-            return QuotaDecision(False, f"{scope} rate limit: {rpm} requests per minute", wait,
+            return QuotaDecision(False, f"{label} rate limit: {rpm} requests per minute", wait,
                                  scope)
         if what == "tpm_big":
-            return QuotaDecision(False, f"request needs ~{est_tokens} tokens, above the {scope} "
+            return QuotaDecision(False, f"request needs ~{est_tokens} tokens, above the {label} "
                                  f"limit of {tpm} tokens per minute", None, scope)
         if what == "tpm":
-            return QuotaDecision(False, f"{scope} token limit: {tpm} tokens per minute", wait,
+            return QuotaDecision(False, f"{label} token limit: {tpm} tokens per minute", wait,
                                  scope)
-        limits = self.per_user if scope == "user" else self.per_key
-        return QuotaDecision(False, f"{scope} daily spend limit reached "
-                             f"(${limits.spend_day_usd})", _seconds_to_utc_midnight(now), scope)
+        lim = self.local.limits_of(scope, who)
+        return QuotaDecision(False, f"{label} daily spend limit reached "
+                             f"(${lim.spend_day_usd if lim else '?'})",
+                             _seconds_to_utc_midnight(now), scope)

@@ -13,6 +13,7 @@ applies them, and each is audited in the event log.
                                                 (errors listed; the running config stays)
     /admin/flags...                             flag operations: see admin_flags.py
     /admin/cache, /admin/cache/clear            the response cache: see admin_cache.py
+    /admin/ratelimit, /admin/ratelimit/reset    caller quotas: see admin_ratelimit.py
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from axtui.gateway.admin_cache import CACHE_ROUTES
 from axtui.gateway.admin_flags import FLAG_ROUTES
 from axtui.gateway.admin_input import by_whom as _by
 from axtui.gateway.admin_input import json_body
+from axtui.gateway.admin_ratelimit import RATELIMIT_ROUTES
 from axtui.gateway.asgi import Receive, Scope, Send, header, respond_json
 from axtui.gateway.errors import ApiError, bad_request
 from axtui.gateway.services import Services, services
@@ -119,6 +121,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/config/reload"), config_reload),
     *FLAG_ROUTES,  # GET /flags, POST /flags/{name}/rollout|kill|..., see admin_flags
     *CACHE_ROUTES,  # GET /cache, POST /cache/clear, see admin_cache
+    *RATELIMIT_ROUTES,  # GET /ratelimit, POST /ratelimit/reset, see admin_ratelimit
 ]
 
 

@@ -34,11 +34,13 @@ class Head:
     clen: bytes | None = None
     tags: list[str] = field(default_factory=list)
     picked: dict[str, str] = field(default_factory=dict)  # the ones routing rules match on
+    ip: str | None = None  # the client's address (client_ip.py)
 
 
 def read_head(gw: Services, scope: Scope) -> Head:
     h = Head()
     rule_headers = gw.rule_headers
+    forwarded: bytes | None = None
     for k, v in scope["headers"]:
         if k == b"authorization":
             h.auth = v
@@ -48,8 +50,11 @@ def read_head(gw: Services, scope: Scope) -> Head:
             h.clen = v
         elif k == b"x-axtui-tags":
             h.tags = [t.strip() for t in v.decode("latin-1").split(",") if t.strip()]
+        elif k == b"x-forwarded-for":
+            forwarded = v if forwarded is None else forwarded + b"," + v
         elif rule_headers and k in rule_headers:
             h.picked[k.decode("latin-1")] = v.decode("latin-1")
+    h.ip = gw.client_ip.resolve(scope.get("client"), forwarded)
     return h
 
 
@@ -57,7 +62,8 @@ def context(gw: Services, head: Head, key: CallerKey | None, user: str | None,
             face: str | None = None, statuses: dict[int, int] | None = None
             ) -> RequestContext:
     return RequestContext(request_id=gw.next_id(), user=user,
-                          key_id=key.id if key is not None else None, headers=head.picked,
+                          key_id=key.id if key is not None else None, ip=head.ip,
+                          headers=head.picked,
                           tags=head.tags, face=face, statuses=statuses)
 
 
@@ -76,7 +82,7 @@ def admit(gw: Services, key: CallerKey | None, model: str, ctx: RequestContext,
     record = reject(refusal.kind, message)
     err = for_kind(refusal.kind, record.status, message, refusal.retry_after_s)
     err.headers.append((b"x-request-id", record.id.encode()))
-    err.headers += gw.ratelimit_headers(ctx.user, key)
+    err.headers += gw.ratelimit_headers(ctx.user, key, ctx)
     raise err
 
 
@@ -197,5 +203,5 @@ def routing_error(gw: Services, e: RoutingError, ctx: RequestContext,
     err = for_kind(e.kind, e.status, message, e.retry_after_s)
     last = rec.attempts[-1].deployment if rec.attempts else None
     err.headers += trail(rec, last, len(rec.attempts), own_ms(rec, t0))
-    err.headers += gw.ratelimit_headers(ctx.user, key)
+    err.headers += gw.ratelimit_headers(ctx.user, key, ctx)
     return err

@@ -84,7 +84,7 @@ async def _complete(gw: Services, call: ChatCall, ctx: RequestContext, key: Call
         if gw.engine.cache is not None:
             headers += cache_header(gw, rec.cache, rec.route)
         started = True
-        await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key))
+        await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key, ctx))
     except asyncio.CancelledError:
         if not watch.absorb() and not started:
             await respond_error(send, shutdown(ctx.request_id))
@@ -116,7 +116,7 @@ async def _stream(gw: Services, call: ChatCall, ctx: RequestContext, key: Caller
             headers += cache_header(gw, s.cache, s.route)
         started = True
         await send({"type": "http.response.start", "status": 200,
-                    "headers": headers + gw.ratelimit_headers(ctx.user, key)})
+                    "headers": headers + gw.ratelimit_headers(ctx.user, key, ctx)})
         try:
             async for chunk in s:
                 await send({"type": "http.response.body", "body": frames.chunk(chunk),

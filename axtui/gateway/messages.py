@@ -138,7 +138,7 @@ async def _complete(gw: Services, call: MessagesCall, ctx: RequestContext,
         headers += [(b"request-id", rec.id.encode()), *_ignored(call)]
         headers += cache_header(gw, rec.cache, rec.route)
         started = True
-        await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key))
+        await respond(send, 200, body, headers + gw.ratelimit_headers(ctx.user, key, ctx))
     except asyncio.CancelledError:
         if not watch.absorb() and not started:
             await respond_anthropic_error(send, shutdown(ctx.request_id))
@@ -168,7 +168,7 @@ async def _stream(gw: Services, call: MessagesCall, ctx: RequestContext,
         headers += cache_header(gw, s.cache, s.route)
         started = True
         await send({"type": "http.response.start", "status": 200,
-                    "headers": headers + gw.ratelimit_headers(ctx.user, key)})
+                    "headers": headers + gw.ratelimit_headers(ctx.user, key, ctx)})
         head = events.start(estimate_prompt(request)[0])  # sent with the first chunk's frames
         try:
             async for chunk in s:

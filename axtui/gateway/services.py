@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from axtui.gateway.asgi import Header, Scope
+from axtui.gateway.client_ip import ClientIp
 from axtui.gateway.errors import unauthorized
 from axtui.gateway.keys import CallerKey, KeyRing
 from axtui.providers.base import ChatRequest, RateLimitInfo
@@ -38,8 +39,8 @@ class Services:
     """One gateway process's services, from startup to shutdown."""
 
     __slots__ = ("config", "host", "engine", "store", "recorder", "keys", "metrics",
-                 "admin_token", "max_body_bytes", "body_timeout_s", "max_json_depth", "rule_headers",
-                 "started_at", "ready", "_ids", "_id_prefix", "reload")
+                 "admin_token", "client_ip", "max_body_bytes", "body_timeout_s", "max_json_depth",
+                 "rule_headers", "started_at", "ready", "_ids", "_id_prefix", "reload")
 
     def __init__(self, config: Config, host: RuntimeHost, keys: KeyRing,
                  metrics: MetricsExporter | None, admin_token: bytes | None) -> None:
@@ -53,6 +54,7 @@ class Services:
         self.admin_token = admin_token
         self.reload: Any = None  # the gateway's config reload: `await reload(by)`
         g = config.gateway
+        self.client_ip = ClientIp(g.trusted_proxies)
         self.max_body_bytes = g.max_body_bytes
         self.body_timeout_s = g.body_timeout_s
         self.max_json_depth = g.max_json_depth
@@ -95,12 +97,14 @@ class Services:
         return (f"The model `{model}` does not exist or you do not have access to it; "
                 f"routes: {', '.join(self.visible_routes(key))}")
 
-    def ratelimit_headers(self, user: str | None, key: CallerKey | None) -> list[Header]:
+    def ratelimit_headers(self, user: str | None, key: CallerKey | None,
+                          ctx: RequestContext | None = None) -> list[Header]:
         """x-ratelimit-* for the caller's tightest request and token windows (engine quotas
         and the key's own limits); none when the caller is unlimited."""
         infos = []
         if self.engine.quotas.enabled:
-            infos.append(self.engine.quotas.remaining(user, key.id if key else None))
+            infos.append(self.engine.quotas.remaining(
+                user, key.id if key else None, ip=ctx.ip if ctx is not None else None))
         if key is not None and (key.rpm or key.tpm):
             own = self.keys.remaining(key)
             if own is not None:

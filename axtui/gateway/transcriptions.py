@@ -79,7 +79,7 @@ async def transcriptions(scope: Scope, receive: Receive, send: Send) -> None:
         headers += trail(rec, rec.deployment, len(rec.attempts), own_ms(rec, t0))
         started = True
         await respond(send, 200, result.response.body,
-                      headers + gw.ratelimit_headers(ctx.user, key))
+                      headers + gw.ratelimit_headers(ctx.user, key, ctx))
     except asyncio.CancelledError:
         if not watch.absorb() and not started:
             await respond_error(send, shutdown(ctx.request_id))
@@ -107,7 +107,7 @@ async def _stream(gw: Services, req: TranscriptionRequest, ctx: RequestContext,
         headers = SSE + trail(None, s.deployment, s.attempts, overhead, rid, s.route)
         started = True
         await send({"type": "http.response.start", "status": 200,
-                    "headers": headers + gw.ratelimit_headers(ctx.user, key)})
+                    "headers": headers + gw.ratelimit_headers(ctx.user, key, ctx)})
         try:
             async for event in s:
                 await send({"type": "http.response.body", "more_body": True,

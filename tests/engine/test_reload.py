@@ -74,6 +74,20 @@ def test_a_caller_keeps_its_counted_requests_under_a_new_quota():
     assert "4 requests per minute" in str(err.value)
 
 
+def test_an_ip_and_a_global_quota_keep_their_counts_under_new_limits():
+    clock, engine, providers, records = setup(make_config(
+        quotas={"per_ip": {"rpm": 10}, "global": {"rpm": 10}}))
+    ctx = RequestContext(user="alice", ip="10.0.0.7")
+    for _ in range(3):
+        clock.run(engine.complete(ask(), ctx))
+    engine.reload(make_config(quotas={"per_ip": {"rpm": 4}, "global": {"rpm": 100}}))
+    clock.run(engine.complete(ask(), ctx))  # the IP's 4th this minute: allowed
+    with pytest.raises(RoutingError) as err:
+        clock.run(engine.complete(ask(), ctx))
+    assert err.value.kind is ErrorKind.quota
+    assert "ip rate limit: 4 requests per minute" in str(err.value)
+
+
 def test_a_route_removed_by_a_reload_is_unknown_to_new_requests():
     routes = priority("a/cheap") | {"other": {"candidates": ["b/mid"]}}
     clock, engine, providers, records = setup(make_config(routes=routes))
