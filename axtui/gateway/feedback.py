@@ -45,6 +45,8 @@ async def feedback(scope: Scope, receive: Receive, send: Send) -> None:
     route = gw.config.routes.get(record.route)
     keep = comment is not None and route is not None and route.capture_content
     await asyncio.to_thread(gw.store.rate, record, score, label, comment if keep else None)
+    if gw.metrics is not None and gw.metrics.ratings is not None:
+        gw.metrics.ratings.observe(record, score)
     await respond_json(send, {
         "object": "feedback", "request_id": record.id, "score": score, "label": label,
         "comment_stored": keep, "route": record.route, "deployment": record.deployment})

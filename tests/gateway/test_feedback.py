@@ -59,7 +59,8 @@ def env(tmp_path_factory) -> Iterator[Env]:
         "providers": {"a": openai_provider(upstream.base_url)},
         "deployments": [deployment("a", "gpt-a")],
         "routes": {"chat": {"candidates": ["a/gpt-a"], "capture_content": True},
-                   "plain": {"candidates": ["a/gpt-a"]}},
+                   "plain": {"candidates": ["a/gpt-a"]},
+                   "metered": {"candidates": ["a/gpt-a"]}},
         "keys": [{"name": n, "key_env": KEY_ENV[n]} for n in KEYS],
         "feedback": {"scale": "1..5"},
     })
@@ -140,3 +141,13 @@ def test_bad_input_is_a_400_naming_the_field(env, body, field):
 def test_a_rating_needs_the_callers_key(env):
     r = httpx.post(f"{env.served.url}/v1/feedback", json={"request_id": "x", "score": 3})
     assert r.status_code == 401
+
+
+def test_metrics_show_the_ratings_per_route_and_deployment(env):
+    for score in (5, 2):
+        assert env.rate({"request_id": chat(env, route="metered"), "score": score}
+                        ).status_code == 200
+    text_ = httpx.get(f"{env.served.url}/metrics", timeout=15).text
+    labels = '{deployment="a/gpt-a",route="metered"}'
+    assert f"axtui_feedback_score_count{labels} 2.0" in text_
+    assert f"axtui_feedback_score_sum{labels} 7.0" in text_
