@@ -342,3 +342,18 @@ def test_without_a_live_engine_a_rate_limit_opening_reads_limited(store, cfg):
                      "until": NOW + 2}, ts=NOW - 1)
     assert build_snapshot(store, cfg, NOW).deployment("groq/llama-3.1-8b-instant").state == \
         "limited"
+
+
+def test_ratings_show_per_deployment_over_the_ratings_window(store, cfg):
+    recs = [record(started_at=NOW - 120 + i, attempts=[
+        attempt("openai/gpt-4o-mini", started_at=NOW - 120 + i)]) for i in range(3)]
+    old = record(started_at=NOW - 7200, attempts=[
+        attempt("openai/gpt-4o-mini", started_at=NOW - 7200)])
+    store.write_records([*recs, old])
+    for rec, score in zip(recs, (1.0, 0.5, -0.6), strict=True):
+        store.rate(rec, score)
+    store.rate(old, -1.0)  # before the hour's window
+    dep = build_snapshot(store, cfg, NOW).deployment("openai/gpt-4o-mini")
+    assert dep.ratings == 3 and dep.mean_rating == pytest.approx(0.3)
+    idle = build_snapshot(store, cfg, NOW).deployment("groq/llama-3.1-8b-instant")
+    assert (idle.ratings, idle.mean_rating) == (0, None)
