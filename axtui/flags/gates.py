@@ -8,8 +8,9 @@ route, cancelled), are neither side. Too little data is never a pass.
 
 Callers' ratings (POST /v1/feedback) of each side's requests are a gate too: the cohort's
 mean may fall at most `max_rating_drop` below the baseline's, once each side has
-`min_ratings`. Few or no ratings leave that gate unjudged without holding the verdict back
-(many deployments never collect ratings); a drop is a no-go like a rise in errors.
+`min_ratings`. Few ratings leave that gate unjudged without holding the verdict back (many
+deployments never collect ratings), and with none on either side it is not listed at all;
+a drop is a no-go like a rise in errors.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def _checks(state: FlagState, c: Side, b: Side, srm: SampleRatio) -> list[Check]
             None if b.cost_per_request_nano is None
             else b.cost_per_request_nano * g.max_cost_ratio,
             f"cohort cost/request <= baseline x {g.max_cost_ratio:g}"),
-        _rating(c, b, g.min_ratings, g.max_rating_drop),
+        *([_rating(c, b, g.min_ratings, g.max_rating_drop)] if c.ratings or b.ratings else []),
         Check(name="sample_ratio", passed=None if srm.p_value is None else not srm.mismatch,
               observed=srm.p_value, limit=g.srm_p,
               detail=f"observed cohort share {units.pct_points(srm.observed_pct)} of {srm.units} units vs "

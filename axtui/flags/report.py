@@ -49,7 +49,7 @@ def render_report(r: GateReport) -> list[str]:
         row("p95 latency", lambda s: ms_plain(s.p95_ms)),
         row("cost/request", lambda s: usd(s.cost_per_request_nano, 6)),
         row("cost", lambda s: usd(s.cost_nano, 4)),
-        row("mean rating", rating),
+        *([row("mean rating", rating)] if r.cohort.ratings or r.baseline.ratings else []),
         "",
     ]
     if r.savings_per_request_nano is not None:

@@ -65,12 +65,14 @@ def test_too_few_ratings_leave_the_gate_unjudged_without_blocking(store, clock):
     assert r.verdict == "go", r.reasons
 
 
-def test_no_ratings_at_all_change_nothing(store, clock):
+def test_no_ratings_at_all_leave_the_gate_out(store, clock):
     st = state_at(clock, 25)
     traffic(store, st, start=clock.now())
     r = verdict(store, clock, st)
     assert r.verdict == "go" and r.cohort.ratings == r.baseline.ratings == 0
     assert r.cohort.mean_rating is None
+    assert "rating" not in {c.name for c in r.checks}
+    assert "mean rating" not in "\n".join(render_report(r))
 
 
 def test_ratings_of_requests_before_the_last_change_do_not_count(store, clock):
