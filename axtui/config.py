@@ -353,6 +353,8 @@ class FlagGates(_Strict):
     max_p95_ratio: float = Field(1.2, gt=0)  # cohort p95 <= baseline p95 x this
     max_cost_ratio: float = Field(1.0, gt=0)  # cohort cost/request <= baseline's x this
     srm_p: float = Field(0.001, gt=0, lt=1)  # sample-ratio mismatch below this p-value
+    min_ratings: int = Field(20, ge=1)  # per side, before the rating gate judges
+    max_rating_drop: float = Field(0.1, ge=0)  # cohort mean >= baseline mean - this (scale points)
 
 
 class FlagGuardrails(_Strict):
@@ -391,6 +393,16 @@ class FlagConfig(_Strict):
                                  f"({limit:g})")
             prev = step
         return self
+
+
+class FeedbackConfig(_Strict):
+    """POST /v1/feedback: the scale callers rate on (-1..1 any number, 1..5 whole stars)."""
+
+    scale: Literal["-1..1", "1..5"] = "-1..1"
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return (-1, 1) if self.scale == "-1..1" else (1, 5)
 
 
 class StoreConfig(_Strict):
@@ -530,6 +542,7 @@ class Config(_Strict):
     trace: TraceConfig = TraceConfig()
     gateway: GatewayConfig = GatewayConfig()
     metrics: MetricsConfig = MetricsConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     keys: list[KeyConfig] = Field(default_factory=list)
     # sections later issues fill in; kept as raw tables so configs stay forward-compatible
     flags: dict[str, FlagConfig] = Field(default_factory=dict)

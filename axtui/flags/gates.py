@@ -5,11 +5,18 @@ requests the flag put in (variant "on" or a split variant), the baseline those i
 and left out ("off"), so the same routes, the same period and the same traffic mix. Requests
 an environment override decided, and the caller's own refusals (quota, budget, unknown
 route, cancelled), are neither side. Too little data is never a pass.
+
+Callers' ratings (POST /v1/feedback) of each side's requests are a gate too: the cohort's
+mean may fall at most `max_rating_drop` below the baseline's, once each side has
+`min_ratings`. Few ratings leave that gate unjudged without holding the verdict back (many
+deployments never collect ratings), and with none on either side it is not listed at all;
+a drop is a no-go like a rise in errors.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -40,6 +47,8 @@ class Side(_Frozen):
     cost_nano: int
     cost_per_request_nano: float | None
     units: int  # distinct users / keys / per-request units
+    ratings: int = 0  # requests of this side a caller rated
+    mean_rating: float | None = None  # on the config's [feedback] scale
 
 
 class Check(_Frozen):
@@ -86,14 +95,17 @@ def counts(outcome: str, error_kind: str | None) -> bool:
     return not (outcome == Outcome.rejected and error_kind in _CALLER_SIDE)
 
 
-def _side(records: list[RequestRecord], units: int) -> Side:
+def _side(records: list[RequestRecord], units: int,
+          ratings: Mapping[str, float] | None = None) -> Side:
     n = len(records)
+    scores = [ratings[r.id] for r in records if r.id in ratings] if ratings else []
     errors = sum(1 for r in records if r.outcome is not Outcome.ok)
     lat = sorted(r.latency_ms for r in records if r.outcome is Outcome.ok)
     cost = sum(r.cost_nano for r in records)
     return Side(requests=n, errors=errors, error_rate=errors / n if n else None,
                 p50_ms=percentile(lat, 0.5), p95_ms=percentile(lat, 0.95), cost_nano=cost,
-                cost_per_request_nano=cost / n if n else None, units=units)
+                cost_per_request_nano=cost / n if n else None, units=units,
+                ratings=len(scores), mean_rating=sum(scores) / len(scores) if scores else None)
 
 
 def sample_ratio(cohort_units: int, units: int, pct: float, alpha: float) -> SampleRatio:
@@ -116,12 +128,16 @@ def evaluate_gates(store, state: FlagState, now: float, *, since: float | None =
     now)."""
     since = state.last_change_at if since is None else since
     records = store.recent_records(since_ts=since, until_ts=now, limit=MAX_RECORDS)
-    return judge(state, records, since, now, truncated=len(records) >= MAX_RECORDS)
+    ratings = {r.request_id: r.score for r in store.ratings(since_ts=since, until_ts=now)}
+    return judge(state, records, since, now, truncated=len(records) >= MAX_RECORDS,
+                 ratings=ratings)
 
 
 def judge(state: FlagState, records: list[RequestRecord], since: float, until: float,
-          *, truncated: bool = False) -> GateReport:
-    """The gates over records already read (pure: the tests feed it directly too)."""
+          *, truncated: bool = False, ratings: Mapping[str, float] | None = None
+          ) -> GateReport:
+    """The gates over records already read (pure: the tests feed it directly too);
+    `ratings`: callers' scores by record id."""
     name = state.name
     cohort: list[RequestRecord] = []
     baseline: list[RequestRecord] = []
@@ -139,7 +155,8 @@ def judge(state: FlagState, records: list[RequestRecord], since: float, until: f
         uid, _ = unit_id(state.definition.stickiness, r.user, r.key_id, r.id)
         unit_side.setdefault(uid, inside)
     c_units = sum(unit_side.values())
-    c, b = _side(cohort, c_units), _side(baseline, len(unit_side) - c_units)
+    c = _side(cohort, c_units, ratings)
+    b = _side(baseline, len(unit_side) - c_units, ratings)
     return report(state, c, b, len(unit_side), since, until, excluded=excluded,
                   truncated=truncated)
 
@@ -189,12 +206,28 @@ def _checks(state: FlagState, c: Side, b: Side, srm: SampleRatio) -> list[Check]
             None if b.cost_per_request_nano is None
             else b.cost_per_request_nano * g.max_cost_ratio,
             f"cohort cost/request <= baseline x {g.max_cost_ratio:g}"),
+        *([_rating(c, b, g.min_ratings, g.max_rating_drop)] if c.ratings or b.ratings else []),
         Check(name="sample_ratio", passed=None if srm.p_value is None else not srm.mismatch,
               observed=srm.p_value, limit=g.srm_p,
               detail=f"observed cohort share {units.pct_points(srm.observed_pct)} of {srm.units} units vs "
                      f"{srm.expected_pct:g}% expected (mismatch when p < {g.srm_p:g})"),
     ]
 
+def _rating(c: Side, b: Side, min_ratings: int, max_drop: float) -> Check:
+    """The cohort's mean rating against the baseline's less the allowed drop."""
+    detail = f"cohort mean rating >= baseline - {max_drop:g}"
+    limit = None if b.mean_rating is None else b.mean_rating - max_drop
+    if min(c.ratings, b.ratings) < min_ratings:
+        return Check(name="rating", passed=None, observed=c.mean_rating, limit=limit,
+                     detail=f"{detail} (ratings: cohort {c.ratings}, baseline {b.ratings}, "
+                            f"need {min_ratings} each)")
+    assert c.mean_rating is not None and limit is not None  # both sides have ratings
+    return Check(name="rating", passed=c.mean_rating >= limit - 1e-12,
+                 observed=c.mean_rating, limit=limit, detail=detail)
+
+
+# Checks that may stay unjudged without making the verdict inconclusive.
+_OPTIONAL = frozenset({"sample_ratio", "rating"})
 
 
 def fmt(check: str, v: float | None) -> str:
@@ -209,11 +242,13 @@ def fmt(check: str, v: float | None) -> str:
         return units.usd(v, 6)
     if check == "sample_ratio":
         return f"p={v:.3g}"
+    if check == "rating":
+        return f"{v:.2f}"
     return f"{v:g}"
 
 
 def _failure(k: Check) -> str:
-    op = ">" if k.name != "sample_ratio" else "<"
+    op = "<" if k.name in ("sample_ratio", "rating") else ">"
     return f"{k.name} {fmt(k.name, k.observed)} {op} {fmt(k.name, k.limit)} ({k.detail})"
 
 
@@ -227,7 +262,7 @@ def _verdict(checks: list[Check], c: Side, b: Side, min_samples: int
     if failed:
         return "no-go", failed
     unknown = [f"{k.name}: no data" for k in checks if k.passed is None
-               and k.name != "sample_ratio"]
+               and k.name not in _OPTIONAL]
     if unknown:
         return "inconclusive", unknown
     return "go", ["every gate passed"]

@@ -49,6 +49,7 @@ def render_report(r: GateReport) -> list[str]:
         row("p95 latency", lambda s: ms_plain(s.p95_ms)),
         row("cost/request", lambda s: usd(s.cost_per_request_nano, 6)),
         row("cost", lambda s: usd(s.cost_nano, 4)),
+        *([row("mean rating", rating)] if r.cohort.ratings or r.baseline.ratings else []),
         "",
     ]
     if r.savings_per_request_nano is not None:
@@ -87,6 +88,11 @@ def render_schedule(state: FlagState, steps: list[Step]) -> list[str]:
         lines.append(f"  {s.pct:>5g}%  {when(s.earliest_at) if s.earliest_at else 'blocked':19}"
                      f"  {s.note}")
     return lines
+
+
+def rating(s: Side) -> str:
+    """A side's mean rating and how many rated it: "0.42 (n=31)", or – when none did."""
+    return "–" if s.mean_rating is None else f"{s.mean_rating:.2f} (n={s.ratings})"
 
 
 def describe_side(s: Side) -> str:

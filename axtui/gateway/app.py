@@ -5,6 +5,7 @@ what they use (services.py: host, engine, key ring) in the request's scope.
     POST /v1/chat/completions   (also /chat/completions)
     POST /v1/messages           Anthropic's Messages API, see messages.py (and count_tokens)
     POST /v1/audio/transcriptions  (also /audio/transcriptions), multipart: transcriptions.py
+    POST /v1/feedback           a caller rates a request it made, see feedback.py
     GET  /v1/models, /v1/models/{route}
     GET  /healthz               alive
     GET  /readyz                store reachable and some route able to serve (each route
@@ -42,6 +43,7 @@ from axtui.gateway.asgi import (
 )
 from axtui.gateway.chat import chat_completions
 from axtui.gateway.errors import ApiError
+from axtui.gateway.feedback import feedback
 from axtui.gateway.keys import KeyRing, config_keys
 from axtui.gateway.messages import count_tokens, messages, respond_anthropic_error
 from axtui.gateway.metrics import MetricsExporter
@@ -334,6 +336,7 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/messages": {"POST": messages},
     "/v1/messages/count_tokens": {"POST": count_tokens},
     "/v1/models": {"GET": list_models},
+    "/v1/feedback": {"POST": feedback},
     "/v1/audio/transcriptions": {"POST": transcriptions},
     "/audio/transcriptions": {"POST": transcriptions},
     "/healthz": {"GET": healthz},

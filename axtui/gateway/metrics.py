@@ -28,6 +28,7 @@ from axtui.gateway.asgi import Receive, Scope, Send, header, respond
 from axtui.gateway.errors import ApiError
 from axtui.gateway.services import services
 from axtui.prometheus.engine import EngineGauges, FiringAlerts
+from axtui.prometheus.feedback import RatingMetrics
 from axtui.prometheus.files import dir_lock, metrics_dir, tidy
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class MetricsExporter:
         self.publish_s = publish_s
         self.gauges: EngineGauges | None = None
         self.firing_alerts: FiringAlerts | None = None
+        self.ratings: RatingMetrics | None = None  # POST /v1/feedback's scores
         self._firing: Mapping[tuple[str, str], int] | None = None  # as last read
         self.publish_errors = 0
         self.last_scrape_s: float | None = None
@@ -81,6 +83,7 @@ class MetricsExporter:
         read the store). Without one, no alert series is exported (rather than a
         misleading 0). `recorder`: its written, dropped and queued counts are exported too."""
         self.gauges = EngineGauges(engine, self.path, recorder)
+        self.ratings = RatingMetrics(self.path)
         self.firing_alerts = firing_alerts
         self.publish()
         self._task = asyncio.get_running_loop().create_task(self._publish_loop())
@@ -94,6 +97,9 @@ class MetricsExporter:
             self.publish()  # the final counts (the recorder has closed: all written)
             self.gauges.close()
             self.gauges = None
+        if self.ratings is not None:
+            self.ratings.close()
+            self.ratings = None
 
     async def _publish_loop(self) -> None:
         next_tidy = time.monotonic() + TIDY_EVERY_S

@@ -40,7 +40,7 @@ from axtui.snapshot.model import (
     SpendPoint,
     fleet_of,
 )
-from axtui.store import control, queries
+from axtui.store import control, feedback, queries
 from axtui.store.control import ControlSnapshot, StoredEvent
 from axtui.store.db import Store
 from axtui.store.metrics import metric_value
@@ -76,6 +76,7 @@ class SnapshotBuilder:
     spend_range_s: float = HOUR
     gate_ttl_s: float = 10.0
     events_limit: int = 50
+    ratings_window_s: float = HOUR  # ratings are sparse: a longer window than the pulse's
     _gates: dict[str, _GateCache] = field(default_factory=dict)
 
     def build(self, now: float | None = None) -> Snapshot:
@@ -97,8 +98,11 @@ class SnapshotBuilder:
             span = _span(conn, since, now)
             alerts = self._alerts(conn, now, problems)
             processes = self._processes(conn, now, problems)
+            rated = feedback.by_deployment(
+                feedback.ratings(conn, now - self.ratings_window_s, now))
         flags = self._flags(ctl, now, problems)
-        deployments = self._deployments(ctl, health, sparks, breakers, processes, now, span)
+        deployments = self._deployments(ctl, health, sparks, breakers, processes, now, span,
+                                        rated)
         pulse = _pulse(span, routes, p95, alerts, spend, last_record_at, processes,
                        now, self.config)
         return Snapshot(
@@ -113,8 +117,8 @@ class SnapshotBuilder:
 
     def _deployments(self, ctl: ControlSnapshot, health: dict[str, queries.DeploymentHealth],
                      sparks: dict[str, tuple[int, ...]], breakers: dict[str, StoredEvent],
-                     processes: list[tuple[ProcessView, dict]], now: float, span: float
-                     ) -> tuple[DeploymentView, ...]:
+                     processes: list[tuple[ProcessView, dict]], now: float, span: float,
+                     rated: dict[str, feedback.RatingSummary]) -> tuple[DeploymentView, ...]:
         from axtui.engine.control import drains
 
         drained = drains(ctl)
@@ -156,6 +160,7 @@ class SnapshotBuilder:
                 state = "degraded"
             else:
                 state = "ok"
+            rating = rated.get(name, feedback.RatingSummary(0, None))
             out.append(DeploymentView(
                 name=name, provider=spec.provider, model=spec.model,
                 routes=tuple(routes_of.get(name, ())), state=state, breaker=breaker,
@@ -171,7 +176,8 @@ class SnapshotBuilder:
                 share_of_traffic=attempts / total_attempts if total_attempts else 0.0,
                 rate_series=sparks.get(name, ()),
                 errors=tuple(ErrorCount(kind=k, n=n) for k, n in sorted(
-                    (h.errors_by_kind if h else {}).items(), key=lambda kv: -kv[1]))))
+                    (h.errors_by_kind if h else {}).items(), key=lambda kv: -kv[1])),
+                ratings=rating.n, mean_rating=rating.mean))
         return tuple(out)
 
     def _routes(self, stats: dict[str, queries.RouteStats], span: float,
@@ -444,7 +450,11 @@ def _flag_view(state: FlagState, version: int, updated_at: float, updated_by: st
         killed_at=state.killed.at if state.killed else None,
         killed_by=state.killed.by if state.killed else None,
         kill_reason=state.killed.reason if state.killed else None,
-        updated_at=updated_at, updated_by=updated_by, version=version)
+        updated_at=updated_at, updated_by=updated_by, version=version,
+        cohort_ratings=report.cohort.ratings if report else 0,
+        cohort_rating=report.cohort.mean_rating if report else None,
+        baseline_ratings=report.baseline.ratings if report else 0,
+        baseline_rating=report.baseline.mean_rating if report else None)
 
 
 def _event_view(e: StoredEvent, problems: list[str]) -> EventView:

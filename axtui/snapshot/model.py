@@ -95,6 +95,8 @@ class DeploymentView(_Frozen):
     share_of_traffic: float  # this deployment's share of the window's attempts
     rate_series: tuple[int, ...]  # attempts per minute, oldest first, for a sparkline
     errors: tuple[ErrorCount, ...]
+    ratings: int = 0  # callers' ratings of its requests over the ratings window (an hour)
+    mean_rating: float | None = None  # on the [feedback] scale; None: none rated
 
 
 class RouteView(_Frozen):
@@ -142,6 +144,10 @@ class FlagView(_Frozen):
     updated_at: float
     updated_by: str
     version: int  # the control entry's version: a change made from this view passes it on
+    cohort_ratings: int = 0  # callers' ratings of each side since the flag's last change
+    cohort_rating: float | None = None  # mean, on the [feedback] scale
+    baseline_ratings: int = 0
+    baseline_rating: float | None = None
 
 
 class AlertView(_Frozen):

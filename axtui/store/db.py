@@ -19,6 +19,7 @@ from axtui.clock import Clock, RealClock
 from axtui.records import RequestRecord
 from axtui.store import agents as _agents  # noqa: F401  (its tables)
 from axtui.store import control, metrics, postgres, queries, schema, sqlite
+from axtui.store import feedback as _feedback
 from axtui.store import process_status as _process_status  # noqa: F401  (its table)
 from axtui.store import tables as _tables  # noqa: F401  (registers the tables)
 from axtui.store.bulk import NATIVE_UPSERT_DIALECTS
@@ -208,6 +209,20 @@ class Store:
     ) -> list[tuple[float, float | None]]:
         with self.connect() as conn:
             return metrics.metric_series(conn, metric, scope, since_ts, until_ts, step_s)
+
+    # -- ratings (POST /v1/feedback) ----------------------------------------------------
+
+    def rate(self, record: RequestRecord, score: float, label: str | None = None,
+             comment: str | None = None) -> None:
+        """Attach (or replace) a caller's rating of `record`."""
+        with self.begin() as conn:
+            _feedback.rate(conn, record, score, label, comment, self.clock.now())
+
+    def ratings(self, *, since_ts: float | None = None,
+                until_ts: float | None = None) -> list[_feedback.Rating]:
+        """Ratings of the requests that started in [since, until)."""
+        with self.connect() as conn:
+            return _feedback.ratings(conn, since_ts, until_ts)
 
     # -- events and the control plane ----------------------------------------------------
 

@@ -15,12 +15,14 @@ from sqlalchemy import delete, func, select
 
 from axtui.config import RetentionConfig
 from axtui.store.db import Store
+from axtui.store.feedback import FeedbackRow
 from axtui.store.rollups import DAY_S, HOUR_S, MINUTE_S
 from axtui.store.tables import ROLLUP_TABLES, RequestRow
 
 RAW_ROWS_PER_TRANSACTION = 5000
 _DAY = 86400.0
 _R = RequestRow.__table__.c
+_F = FeedbackRow.__table__
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,15 @@ def cutoffs(policy: RetentionConfig, now: float) -> dict[str, float]:
 
 
 def prune(store: Store, now: float, policy: RetentionConfig | None = None) -> PruneResult:
-    """Delete raw records that started before `now` - raw_days, and rollup periods that
-    ended before `now` - {minute,hour,day}_days. Blocking: from asyncio, run it in a
-    thread."""
+    """Delete raw records (and their ratings) that started before `now` - raw_days, and
+    rollup periods that ended before `now` - {minute,hour,day}_days. Blocking: from asyncio,
+    run it in a thread."""
     policy = policy or RetentionConfig()
     limits = cutoffs(policy, now)
     deleted = {"request": _prune_raw(store, limits["raw"])}
+    with store.begin() as conn:  # ratings go with their records (few: one transaction)
+        deleted["feedback"] = conn.execute(delete(_F).where(
+            _F.c.request_started_at < limits["raw"])).rowcount
     by_resolution: dict[int, int] = {}
     for table in ROLLUP_TABLES:
         deleted[table.name] = 0

@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 
 log = logging.getLogger(__name__)
 
-HEAD = "0001_baseline"  # the newest revision in migrations/versions (a test keeps them equal)
+HEAD = "0002_feedback"  # the newest revision in migrations/versions (a test keeps them equal)
 VERSION_TABLE = "alembic_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # One PostgreSQL advisory lock key for "someone is migrating this database".
@@ -38,7 +38,7 @@ class SchemaError(RuntimeError):
 def models() -> dict[str, Table]:
     """Every table the store holds, by name (importing the modules that define them)."""
     from axtui.costs import folded  # noqa: F401  (cost_rollups registers on import)
-    from axtui.store import agents, process_status, tables  # noqa: F401
+    from axtui.store import agents, feedback, process_status, tables  # noqa: F401
 
     return dict(SQLModel.metadata.tables)
 

@@ -342,3 +342,30 @@ def test_without_a_live_engine_a_rate_limit_opening_reads_limited(store, cfg):
                      "until": NOW + 2}, ts=NOW - 1)
     assert build_snapshot(store, cfg, NOW).deployment("groq/llama-3.1-8b-instant").state == \
         "limited"
+
+
+def test_ratings_show_per_deployment_over_the_ratings_window(store, cfg):
+    recs = [record(started_at=NOW - 120 + i, attempts=[
+        attempt("openai/gpt-4o-mini", started_at=NOW - 120 + i)]) for i in range(3)]
+    old = record(started_at=NOW - 7200, attempts=[
+        attempt("openai/gpt-4o-mini", started_at=NOW - 7200)])
+    store.write_records([*recs, old])
+    for rec, score in zip(recs, (1.0, 0.5, -0.6), strict=True):
+        store.rate(rec, score)
+    store.rate(old, -1.0)  # before the hour's window
+    dep = build_snapshot(store, cfg, NOW).deployment("openai/gpt-4o-mini")
+    assert dep.ratings == 3 and dep.mean_rating == pytest.approx(0.3)
+    idle = build_snapshot(store, cfg, NOW).deployment("groq/llama-3.1-8b-instant")
+    assert (idle.ratings, idle.mean_rating) == (0, None)
+
+
+def test_a_flag_view_carries_its_cohort_and_baseline_ratings(store, cfg):
+    seed_flags(store, cfg, now=NOW - 100)
+    recs = [record(started_at=NOW - 50 + i, user=f"u{i}").model_copy(
+        update={"flags": {"flash_lite_chat": "on" if i < 2 else "off"}}) for i in range(5)]
+    store.write_records(recs)
+    for rec, score in zip(recs, (-1.0, 0.0, 1.0, 1.0, 0.5), strict=True):
+        store.rate(rec, score)
+    f = build_snapshot(store, cfg, NOW).flag("flash_lite_chat")
+    assert (f.cohort_ratings, f.cohort_rating) == (2, -0.5)
+    assert (f.baseline_ratings, f.baseline_rating) == (3, pytest.approx(2.5 / 3))

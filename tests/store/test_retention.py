@@ -119,3 +119,14 @@ def test_a_range_starting_before_a_new_stores_first_record_keeps_its_own_span(st
     since = T0 + 3600 + 5 * 60  # before it, inside its hour: nothing was pruned
     assert store.metric_value("request_rate", "global", since, since + 1800) == pytest.approx(
         1 / 1800)
+
+
+def test_ratings_go_with_the_records_they_rate(store):
+    now = T0 + 10 * DAY_S
+    old, new = record(started_at=now - 2 * DAY_S), record(started_at=now - 600)
+    store.write_records([old, new])
+    store.rate(old, -1.0)
+    store.rate(new, 1.0)
+    result = prune(store, now, SHORT)
+    assert result.deleted["feedback"] == 1
+    assert [r.request_id for r in store.ratings()] == [new.id]

@@ -161,3 +161,14 @@ def test_processes_opening_a_new_store_at_once_make_it_once(url):
     with open_store(url) as store:
         store.write_records([record(id="after")])
         assert store.get_record("after") is not None
+
+
+def test_a_store_at_the_baseline_revision_is_upgraded_and_gains_the_feedback_table(url):
+    with open_store(url) as store:
+        store.write_records([record(id="rated-later")])
+    execute(url, "DROP TABLE feedback", f"UPDATE {VERSION_TABLE} SET version_num = "
+            "'0001_baseline'")
+    with open_store(url) as store:
+        assert versions(url) == [HEAD]
+        store.rate(store.get_record("rated-later"), 0.5, "ok")
+        assert [r.score for r in store.ratings()] == [0.5]

@@ -36,7 +36,8 @@ def _next(f: FlagView) -> str:
 
 # each gate (flags/gates.py) in a few cells, so all six fit the column: `✓n ✗err ?p95 ✓$`
 GATE_LABELS = {"samples": "n", "error_rate": "err", "error_rate_vs_baseline": "err±",
-               "p95_latency": "p95", "cost_per_request": "$", "sample_ratio": "srm"}
+               "p95_latency": "p95", "cost_per_request": "$", "sample_ratio": "srm",
+               "rating": "rt"}  # rating: listed once a caller rated either side
 
 
 def _gates(f: FlagView) -> str:

@@ -47,6 +47,11 @@ class DeploymentDetail(DetailScreen):
                 t.append(f"  {kind:16} {n:>8,}\n")
             t.append(f"  of {health.attempts:,} attempts ({health.error_rate:.1%}); "
                      f"p50 {health.p50_ms or 0:,.0f} ms, p95 {health.p95_ms or 0:,.0f} ms\n")
+        rated = [r.score for r in store.ratings(since_ts=since, until_ts=now)
+                 if r.deployment == self.subject]
+        if rated:  # only where callers rate (POST /v1/feedback): most never do
+            t.append(f"\ncallers' ratings: mean {sum(rated) / len(rated):.2f} of "
+                     f"{len(rated):,} in the last hour\n")
         t.append("\nbreaker and drain history (newest first)\n", "bold")
         if not events:
             t.append("  none recorded\n")
