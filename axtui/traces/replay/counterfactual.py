@@ -65,19 +65,24 @@ def load_scenario(path: str | os.PathLike[str]) -> list[dict]:
     return outages
 
 
-def plan(config: Config, fitter: Fitter, *, seed: int, flags: dict[str, float],
-         drains: list[str], scenario: list[dict]) -> Plan:
-    """The config the engine runs: every provider simulated, each deployment on its fitted
-    profile (or its catalog one), flag percentages set, the scenario's outages added."""
-    deps = {d.id: d for d in config.deployments}
+def check_names(config: Config, flags: dict[str, float], drains: list[str]) -> None:
+    """Refuse an unknown flag or deployment by name (before any of the trace is read)."""
     for name in flags:
         if name not in config.flags:
             raise ReplayInputError(f"unknown flag {name!r}; flags: "
                                    f"{', '.join(sorted(config.flags)) or '(none)'}")
+    deps = [d.id for d in config.deployments]
     for dep in drains:
         if dep not in deps:
             raise ReplayInputError(f"unknown deployment {dep!r}; deployments: "
                                    f"{', '.join(deps)}")
+
+
+def plan(config: Config, fitter: Fitter, *, seed: int, flags: dict[str, float],
+         drains: list[str], scenario: list[dict]) -> Plan:
+    """The config the engine runs: every provider simulated, each deployment on its fitted
+    profile (or its catalog one), flag percentages set, the scenario's outages added."""
+    check_names(config, flags, drains)
     base = {d.id: d.sim or (config.providers[d.provider].sim or SimProfile())
             for d in config.deployments}
     profiles = fitter.profiles(base, seed)

@@ -56,8 +56,10 @@ def resolve_trace(trace: str) -> str:
 def replay(opts: ReplayOptions) -> dict:
     """Run the replay; raises FileNotFoundError, TraceSchemaError or ReplayInputError for
     bad input (the CLI turns each into one line and exit code 2)."""
-    from axtui.traces.replay.counterfactual import ReplayInputError, plan, run
+    from axtui.traces.replay.counterfactual import ReplayInputError, check_names, plan, run
 
+    if opts.mode == "counterfactual":
+        check_names(opts.config, opts.flags, opts.drains)
     path = resolve_trace(opts.trace)
     stats, records = open_fields(path)
     if opts.mode == "counterfactual":
