@@ -116,6 +116,7 @@ class DeploymentSpec:
     price_cache_write: int  # femto-dollars per prompt token written to the cache
     price_source: str  # "config" | "genai-prices" | "unknown"
     audio: AudioSpec | None = None  # a transcription deployment's formats, size and price
+    region: str | None = None  # where it serves, when configured
 
     def cost_nano(self, prompt_tokens: int, completion_tokens: int, cached: int = 0,
                   written: int = 0) -> int:
@@ -223,6 +224,7 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
         ),
         price_source=source,
         audio=audio,
+        region=d.region,
     )
 
 

@@ -47,6 +47,8 @@ class RequestContext:
     # the face's status for each of the engine's, where they differ (Anthropic: 503 -> 529),
     # so the record says what the caller was told
     statuses: dict[int, int] | None = None
+    region: str | None = None  # the caller's region (x-axtui-region header, or its key's)
+    region_required: bool = False  # its key allows no other region
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ class Planner:
 
     def __init__(self, config: Config) -> None:
         self.rules = config.rules
+        self.routes = config.routes
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
 
@@ -97,13 +100,20 @@ class Planner:
         else:
             needed = _NO_CAPS
         level = ctx.complexity or complexity(est_in, request, text)
-        needs = Needs(needed, est_in, request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE, level)
         requested = request.model
         route, reason = requested, ""
         if self.rules:
             route, reason = resolve_route(
                 self.rules, requested, user=ctx.user or request.user,
                 tags=ctx.tags or request.tags, headers=ctx.headers, level=level)
+        # the region is settled once, by the route asked of first: fallbacks keep to it
+        region, required = ctx.region, ctx.region_required
+        rc = self.routes.get(route)
+        if rc is not None:
+            region = region or rc.region
+            required = required or rc.region_policy == "require"
+        needs = Needs(needed, est_in, request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE, level,
+                      region=region, region_required=required and region is not None)
         content_hash = blake2b(orjson.dumps(request.messages), digest_size=12).hexdigest()
         return Plan(
             request,
