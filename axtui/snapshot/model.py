@@ -95,6 +95,8 @@ class DeploymentView(_Frozen):
     share_of_traffic: float  # this deployment's share of the window's attempts
     rate_series: tuple[int, ...]  # attempts per minute, oldest first, for a sparkline
     errors: tuple[ErrorCount, ...]
+    region: str | None = None  # where it serves, from the config
+    free_tier: bool = False  # on a vendor's free tier, from the config
 
 
 class RouteView(_Frozen):
@@ -173,6 +175,15 @@ class ProviderSpend(_Frozen):
     points: tuple[SpendPoint, ...]  # spend per step, oldest first
 
 
+class FreeTierToday(_Frozen):
+    """Today's answers served on free-tier deployments, and their list price (not paid)."""
+
+    served: int = 0
+    free: int = 0
+    share: float | None = None  # free / served; None: nothing served yet
+    avoided_nano: int = 0
+
+
 class Spend(_Frozen):
     step_s: float
     since: float
@@ -181,6 +192,7 @@ class Spend(_Frozen):
     budget_per_hour_nano: int | None  # the tightest day budget spread over 24 h
     today_nano: int
     projected_day_nano: int | None
+    free_tier: FreeTierToday = FreeTierToday()  # answers on free tiers today (UTC)
 
 
 EventDetail = (BreakerEvent | BudgetThresholdEvent | DrainEvent | FlagEvent | KeyEvent
