@@ -19,8 +19,8 @@ from axtui.cache.report import WindowHits, window_hits
 from axtui.config import Config
 from axtui.costs.free_tier import free_deployments, free_tier_share
 from axtui.costs.projection import projection
-from axtui.engine.catalog import is_free_tier
 from axtui.engine.budget import period_bounds
+from axtui.engine.catalog import is_free_tier
 from axtui.flags.gates import GateReport, evaluate_gates
 from axtui.flags.guardrails import step_limit
 from axtui.flags.model import FLAG_PREFIX, FlagState
@@ -31,8 +31,8 @@ from axtui.snapshot.model import (
     DeploymentView,
     ErrorCount,
     EventView,
-    FreeTierToday,
     FlagView,
+    FreeTierToday,
     GateCheck,
     ProcessView,
     ProviderSpend,
