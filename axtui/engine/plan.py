@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from axtui.config import Config
+from axtui.config import Config, RouteConfig
 from axtui.engine.rules import resolve_route
 from axtui.engine.select import DeploymentState, Needs, RouteState, Steer, order
 from axtui.engine.tokens import complexity, estimate_prompt
@@ -106,14 +106,9 @@ class Planner:
             route, reason = resolve_route(
                 self.rules, requested, user=ctx.user or request.user,
                 tags=ctx.tags or request.tags, headers=ctx.headers, level=level)
-        # the region is settled once, by the route asked of first: fallbacks keep to it
-        region, required = ctx.region, ctx.region_required
-        rc = self.routes.get(route)
-        if rc is not None:
-            region = region or rc.region
-            required = required or rc.region_policy == "require"
+        region, required = region_of(ctx, self.routes.get(route))
         needs = Needs(needed, est_in, request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE, level,
-                      region=region, region_required=required and region is not None)
+                      region=region, region_required=required)
         content_hash = blake2b(orjson.dumps(request.messages), digest_size=12).hexdigest()
         return Plan(
             request,
@@ -130,6 +125,16 @@ class Planner:
             [],
             {},
         )
+
+
+def region_of(ctx: RequestContext, route: RouteConfig | None) -> tuple[str | None, bool]:
+    """(the request's region, whether it may be served only there): the caller's (header or
+    key), else its route's. Settled once, by the route asked for first: fallbacks keep to it."""
+    region, required = ctx.region, ctx.region_required
+    if route is not None:
+        region = region or route.region
+        required = required or route.region_policy == "require"
+    return region, required and region is not None
 
 
 def choose(

@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from tests.fakes.openai_upstream import OpenAIUpstream
+from tests.fakes.transcription_upstream import TranscriptionUpstream
+from tests.transcribe.conftest import wav
 
 from .harness import (
     LoopThread,
@@ -32,21 +34,32 @@ class Env:
     served: Served
     us: OpenAIUpstream
     eu: OpenAIUpstream
+    us_stt: TranscriptionUpstream
+    eu_stt: TranscriptionUpstream
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> Iterator[Env]:
     loop = LoopThread()
     us, eu = OpenAIUpstream(reply_text="from us"), OpenAIUpstream(reply_text="from eu")
-    for f in (us, eu):
+    us_stt, eu_stt = TranscriptionUpstream(text="heard in us"), TranscriptionUpstream(
+        text="heard in eu")
+    fakes = (us, eu, us_stt, eu_stt)
+    for f in fakes:
         loop.run(f.start())
     store_url = f"sqlite:///{tmp_path_factory.mktemp('regions')}/gw.db"
     cfg = make_config({
         "store": {"url": store_url, "flush_interval_s": 0.05},
-        "providers": {"us": openai_provider(us.base_url), "eu": openai_provider(eu.base_url)},
-        "deployments": [deployment("us", "m", region="us"), deployment("eu", "m", region="eu")],
+        "providers": {"us": openai_provider(us.base_url), "eu": openai_provider(eu.base_url),
+                      "us-stt": openai_provider(us_stt.base_url),
+                      "eu-stt": openai_provider(eu_stt.base_url)},
+        "deployments": [deployment("us", "m", region="us"), deployment("eu", "m", region="eu"),
+                        {"provider": "us-stt", "model": "whisper-1", "region": "us"},
+                        {"provider": "eu-stt", "model": "whisper-1", "region": "eu"}],
         "routes": {"chat": {"candidates": ["us/m", "eu/m"]},
-                   "us-only": {"candidates": ["us/m"]}},
+                   "us-only": {"candidates": ["us/m"]},
+                   "stt": {"candidates": ["us-stt/whisper-1", "eu-stt/whisper-1"]},
+                   "stt-us": {"candidates": ["us-stt/whisper-1"]}},
         "keys": [
             {"name": "anyone", "key_env": "K_ANYONE"},
             {"name": "eu", "key_env": "K_EU", "region": "eu", "region_policy": "require"},
@@ -56,10 +69,10 @@ def env(tmp_path_factory) -> Iterator[Env]:
     environ = {"K_ANYONE": KEYS["anyone"], "K_EU": KEYS["eu"], "K_EU_PREF": KEYS["eu-pref"]}
     served = loop.run(start_gateway(cfg, store_url, environ))
     try:
-        yield Env(loop, served, us, eu)
+        yield Env(loop, served, *fakes)
     finally:
         loop.run(stop_gateway(served))
-        for f in (us, eu):
+        for f in fakes:
             loop.run(f.close())
         loop.close()
 
@@ -104,3 +117,20 @@ def test_the_header_cannot_move_a_key_that_requires_its_region(env):
     msg = r.json()["error"]["message"]
     assert "region eu" in msg and "us" in msg
     assert answer(chat(env, "eu", region="eu")) == "from eu"
+
+
+def transcribe(env: Env, key: str, model: str) -> httpx.Response:
+    return httpx.post(f"{env.served.base_url}/audio/transcriptions",
+                      headers={"authorization": f"Bearer {KEYS[key]}"},
+                      data={"model": model, "response_format": "json"},
+                      files={"file": ("talk.wav", wav(), "audio/wav")}, timeout=10)
+
+
+def test_a_transcription_keeps_to_the_keys_region(env):
+    assert transcribe(env, "anyone", "stt").json()["text"] == "heard in us"
+    assert transcribe(env, "eu", "stt").json()["text"] == "heard in eu"
+
+
+def test_a_transcription_whose_required_region_has_no_deployment_is_a_400(env):
+    r = transcribe(env, "eu", "stt-us")
+    assert r.status_code == 400 and "region eu" in r.json()["error"]["message"]
