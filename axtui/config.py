@@ -59,6 +59,8 @@ class _Strict(BaseModel):
 
 
 Money = Annotated[Decimal, Field(ge=0)]
+Region = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]  # lower-case, e.g. "eu"
+RegionPolicy = Literal["prefer", "require"]
 
 
 class TimeoutConfig(_Strict):
@@ -173,6 +175,7 @@ class DeploymentConfig(_Strict):
     max_output_tokens: int | None = Field(None, ge=1)
     category: Category | None = None
     free_tier: bool | None = None
+    region: Region | None = None  # where it serves (data residency): "eu", "us-east", ...
     weight: float = Field(1.0, gt=0)
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
@@ -237,6 +240,10 @@ class RouteConfig(_Strict):
     description: str = ""
     cache: RouteCacheConfig | None = None  # None: answers are never cached
     slo: SloConfig | None = None  # objectives, budget and burn alerts (axtui/slo)
+    # the region of a request that names none (header or key); "require": never served
+    # outside the request's region (a 400 naming it when the route has no deployment there)
+    region: Region | None = None
+    region_policy: RegionPolicy = "prefer"
 
 
 class RuleMatch(_Strict):
@@ -468,6 +475,8 @@ class KeyConfig(_Strict):
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
     budget_day_usd: Money | None = None
+    region: Region | None = None  # this caller's region, when its request names none
+    region_policy: RegionPolicy = "prefer"  # "require": only ever served in `region`
 
     @model_validator(mode="before")
     @classmethod

@@ -121,6 +121,7 @@ class RequestRecord(BaseModel):
     cache_similarity: float | None = None  # of the last user turn, for a semantic hit
     kind: str = "chat"  # "chat" | "transcription" (POST /v1/audio/transcriptions)
     audio_s: float | None = None  # a transcription's audio duration, when known
+    region: str | None = None  # the serving deployment's region, when configured
 
     @property
     def ok(self) -> bool:

@@ -96,7 +96,7 @@ def _breakdown_table(b) -> str:
 @app.command("breakdown")
 def breakdown_(
     by: str = typer.Option("provider", "--by", help="provider, model, deployment, route, user, "
-                                                    "key or complexity"),
+                                                    "key, complexity or region"),
     range_: str = _RANGE,
     at: str | None = _AT,
     config: Path | None = _CONFIG,
@@ -104,13 +104,14 @@ def breakdown_(
     json_out: bool = _JSON,
 ) -> None:
     """Spend per provider, model, route, user or key over a range; the lines add up."""
-    from axtui.costs import BY, breakdown, deployment_names
+    from axtui.costs import BY, breakdown, deployment_names, deployment_regions
 
     if by not in BY:
         raise CliError(f"unknown --by {by!r}: use {', '.join(BY)}")
     cfg, st = _open(config, store)
     w = _window(range_, _at(at, st))
-    b = breakdown(st, by, w.since, w.until, deployments=deployment_names(cfg))
+    b = breakdown(st, by, w.since, w.until, deployments=deployment_names(cfg),
+                  regions=deployment_regions(cfg))
     if json_out:
         emit_json({"range": w.label, **b.model_dump(mode="json")})
         return
@@ -247,6 +248,38 @@ def budget_(
         raise typer.Exit(1)
 
 
+def _free_tier_line(f, label: str) -> str:
+    from axtui.units import pct, usd
+
+    return (f"free tiers {label}: {f.free:,} of {f.served:,} answers ({pct(f.share)}), "
+            f"avoiding {usd(f.avoided_nano, _places([f.avoided_nano]))} at list price")
+
+
+@app.command("free-tier")
+def free_tier_(
+    range_: str = _RANGE,
+    at: str | None = _AT,
+    config: Path | None = _CONFIG,
+    store: str | None = _STORE,
+    json_out: bool = _JSON,
+) -> None:
+    """The share of answers served on free tiers over a range, and the spend that avoided."""
+    from axtui.costs import free_deployments, free_tier_share
+
+    cfg, st = _open(config, store)
+    w = _window(range_, _at(at, st))
+    f = free_tier_share(st, w.since, w.until, free_deployments(cfg))
+    if json_out:
+        emit_json({"range": w.label, **f.model_dump(mode="json")})
+        return
+    if not f.deployments:
+        typer.echo("no deployment is on a free tier (free_tier in [[deployments]] or "
+                   "[providers.X.free_tier])")
+        return
+    typer.echo(f"{_span(w)}\n" + _free_tier_line(f, w.label) if f.served
+               else f"no answers in this range ({_span(w)})")
+
+
 @app.command("summary")
 def summary_(
     at: str | None = _AT,
@@ -273,6 +306,8 @@ def summary_(
     for b in (s.providers_today, s.routes_today):
         if b.lines:
             typer.echo(f"\ntoday by {b.by}\n" + _breakdown_table(b))
+    if s.free_tier_today is not None and s.free_tier_today.served:
+        typer.echo("\n" + _free_tier_line(s.free_tier_today, "today"))
     o = s.optimal_7d
     if o.cost_nano:
         q = _places([o.cost_nano, o.optimal_cost_nano])

@@ -89,7 +89,8 @@ def list_keys(config: Path | None = _CONFIG, store: str | None = _STORE,
         entry = CallerKey(id=key_id(key_hash(value)) if value else "", name=k.name,
                           routes=frozenset(k.routes) if k.routes is not None else None,
                           rpm=k.rpm, tpm=k.tpm, budget_day_usd=k.budget_day_usd,
-                          source="config").describe()
+                          source="config", region=k.region,
+                          region_policy=k.region_policy).describe()
         if not value:
             entry["problem"] = f"environment variable {k.key_env} is not set"
         rows.append(entry)

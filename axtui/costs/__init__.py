@@ -6,6 +6,7 @@ from axtui.costs.advice import Recommendation, recommendations
 from axtui.costs.breakdown import breakdown, optimal, spend_series
 from axtui.costs.budgets import BudgetLine, budget_status
 from axtui.costs.folded import fold, prune
+from axtui.costs.free_tier import FreeTierShare, free_deployments, free_tier_share
 from axtui.costs.model import (
     BY,
     Breakdown,
@@ -14,13 +15,15 @@ from axtui.costs.model import (
     Optimal,
     RouteOptimal,
     deployment_names,
+    deployment_regions,
 )
 from axtui.costs.projection import Projection, projection
 from axtui.costs.summary import Summary, summary
 from axtui.costs.window import Window, window
 
 __all__ = [
-    "BY", "Breakdown", "BudgetLine", "Line", "Opportunity", "Optimal", "Projection",
+    "BY", "Breakdown", "FreeTierShare", "deployment_regions", "free_deployments",
+    "free_tier_share", "BudgetLine", "Line", "Opportunity", "Optimal", "Projection",
     "Recommendation", "RouteOptimal", "Summary", "Window", "breakdown", "budget_status",
     "deployment_names", "fold", "optimal", "projection", "prune", "recommendations", "spend_series",
     "summary", "window",

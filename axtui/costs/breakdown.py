@@ -4,6 +4,7 @@ complexity over a range; actual against optimal; spend series for charts."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from axtui.costs import queries as q
@@ -22,10 +23,13 @@ from axtui.costs.model import (
 
 
 def breakdown(source: Any, by: str, since: float, until: float, *,
-              deployments: DeploymentNames | None = None) -> Breakdown:
+              deployments: DeploymentNames | None = None,
+              regions: Mapping[str, str | None] | None = None) -> Breakdown:
     """Spend per `by` group over the whole minutes of [since, until). Every grouping adds up
     to the same total; provider, model and deployment count attempts (a failed-over attempt
-    is charged where it ran), the others requests."""
+    is charged where it ran), the others requests. Region groups requests by the region of
+    the deployment that served them (`regions`, from the config: deployment_regions), so a
+    deployment since removed from the config, or one without a region, is "(none)"."""
     if by not in BY:
         raise ValueError(f"unknown grouping {by!r}: use {', '.join(BY)}")
     sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -34,6 +38,11 @@ def breakdown(source: Any, by: str, since: float, until: float, *,
             for dep, n, cost in q.attempt_totals(conn, since, until):
                 provider, model = provider_model(dep, deployments)
                 key = {"provider": provider, "model": model, "deployment": dep}[by]
+                sums[key][0] += n
+                sums[key][1] += cost
+        elif by == "region":
+            for _route, dep, n, cost, _opt in q.route_deployment_totals(conn, since, until):
+                key = (regions or {}).get(dep) or NONE_LABEL
                 sums[key][0] += n
                 sums[key][1] += cost
         elif by == "route":

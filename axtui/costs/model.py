@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
-By = Literal["provider", "model", "deployment", "route", "user", "key", "complexity"]
+By = Literal["provider", "model", "deployment", "route", "user", "key", "complexity", "region"]
 BY: tuple[str, ...] = By.__args__  # type: ignore[attr-defined]
 NONE_LABEL = "(none)"  # a record without a user, key or complexity
 
@@ -71,6 +71,11 @@ class Optimal(Frozen):
 def deployment_names(cfg: Any) -> dict[str, tuple[str, str]]:
     """Each configured deployment's (provider, model)."""
     return {d.id: (d.provider, d.model) for d in cfg.deployments}
+
+
+def deployment_regions(cfg: Any) -> dict[str, str | None]:
+    """Each configured deployment's region (None where the config gives none)."""
+    return {d.id: d.region for d in cfg.deployments}
 
 
 def provider_model(deployment: str, names: DeploymentNames | None) -> tuple[str, str]:

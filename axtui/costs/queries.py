@@ -70,6 +70,14 @@ def route_deployment_totals(conn: Connection, since: float, until: float
     return [(r, d, int(n or 0), int(c or 0), int(o or 0)) for r, d, n, c, o in conn.execute(q)]
 
 
+def served_totals(conn: Connection, since: float, until: float
+                  ) -> list[tuple[str, int, int, int]]:
+    """(serving deployment, requests, ok requests, cost_nano) per deployment that served."""
+    q = (select(_U.deployment, func.sum(_U.requests), func.sum(_U.ok), func.sum(_U.cost_nano))
+         .where(*_rolled(since, until)).group_by(_U.deployment))
+    return [(d, int(n or 0), int(k or 0), int(c or 0)) for d, n, k, c in conn.execute(q) if d]
+
+
 def attempt_totals(conn: Connection, since: float, until: float
                    ) -> list[tuple[str, int, int]]:
     """(deployment, attempts, cost_nano) per attempted deployment: failed-over attempts'

@@ -8,6 +8,7 @@ from typing import Any
 from axtui.costs.advice import Recommendation, recommendations
 from axtui.costs.breakdown import breakdown, optimal
 from axtui.costs.budgets import BudgetLine, budget_status
+from axtui.costs.free_tier import FreeTierShare, free_deployments, free_tier_share
 from axtui.costs.model import Breakdown, Frozen, Optimal, connection, deployment_names
 from axtui.costs.projection import Projection, projection
 from axtui.costs.window import period_start
@@ -27,6 +28,7 @@ class Summary(Frozen):
     optimal_7d: Optimal
     budgets: list[BudgetLine]
     recommendations: list[Recommendation]
+    free_tier_today: FreeTierShare | None = None  # with a config: which deployments are free
 
 
 def summary(source: Any, at: float, *, config: Any = None) -> Summary:
@@ -48,4 +50,6 @@ def summary(source: Any, at: float, *, config: Any = None) -> Summary:
             budgets=budgets,
             recommendations=recommendations(conn, at - ADVICE_WINDOW_S, at, config=config,
                                             budgets=budgets),
+            free_tier_today=(free_tier_share(conn, day0, at, free_deployments(config))
+                             if config is not None else None),
         )

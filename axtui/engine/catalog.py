@@ -116,6 +116,7 @@ class DeploymentSpec:
     price_cache_write: int  # femto-dollars per prompt token written to the cache
     price_source: str  # "config" | "genai-prices" | "unknown"
     audio: AudioSpec | None = None  # a transcription deployment's formats, size and price
+    region: str | None = None  # where it serves, when configured
 
     def cost_nano(self, prompt_tokens: int, completion_tokens: int, cached: int = 0,
                   written: int = 0) -> int:
@@ -181,6 +182,12 @@ def lookup_price(vendor: str, model: str) -> tuple[Price | None, int | None]:
     return Price(input=inp, output=out, cached_input=cached, cache_write_input=written), ctx
 
 
+def is_free_tier(d: DeploymentConfig, cfg: Config) -> bool:
+    """The deployment's own `free_tier`, else whether its provider has a free allowance."""
+    return d.free_tier if d.free_tier is not None else cfg.providers[d.provider].free_tier \
+        is not None
+
+
 def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
     prov = cfg.providers[d.provider]
     vendor = prov.vendor or _VENDOR_FOR_PROTOCOL.get(prov.protocol, prov.protocol)
@@ -198,7 +205,7 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
         caps = (frozenset(d.capabilities) if d.capabilities is not None
                 else frozenset()) | {"transcription"}
     category = d.category or (known[2] if known else "small")
-    free = d.free_tier if d.free_tier is not None else prov.free_tier is not None
+    free = is_free_tier(d, cfg)
     return DeploymentSpec(
         id=d.id,
         provider=d.provider,
@@ -223,6 +230,7 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
         ),
         price_source=source,
         audio=audio,
+        region=d.region,
     )
 
 

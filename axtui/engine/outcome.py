@@ -161,6 +161,7 @@ class Outcomes:
             "cache_similarity": note.similarity if note is not None else None,
             "kind": "chat" if audio is None else "transcription",
             "audio_s": audio.seconds if audio is not None else None,
+            "region": st.spec.region if st is not None else None,
         })
         user = record.user
         if cost:

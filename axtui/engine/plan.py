@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from axtui.config import Config
+from axtui.config import Config, RouteConfig
 from axtui.engine.rules import resolve_route
 from axtui.engine.select import DeploymentState, Needs, RouteState, Steer, order
 from axtui.engine.tokens import complexity, estimate_prompt
@@ -48,6 +48,8 @@ class RequestContext:
     # the face's status for each of the engine's, where they differ (Anthropic: 503 -> 529),
     # so the record says what the caller was told
     statuses: dict[int, int] | None = None
+    region: str | None = None  # the caller's region (x-axtui-region header, or its key's)
+    region_required: bool = False  # its key allows no other region
 
 
 @dataclass(slots=True)
@@ -77,6 +79,7 @@ class Planner:
 
     def __init__(self, config: Config) -> None:
         self.rules = config.rules
+        self.routes = config.routes
         self._ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
 
@@ -98,13 +101,15 @@ class Planner:
         else:
             needed = _NO_CAPS
         level = ctx.complexity or complexity(est_in, request, text)
-        needs = Needs(needed, est_in, request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE, level)
         requested = request.model
         route, reason = requested, ""
         if self.rules:
             route, reason = resolve_route(
                 self.rules, requested, user=ctx.user or request.user,
                 tags=ctx.tags or request.tags, headers=ctx.headers, level=level)
+        region, required = region_of(ctx, self.routes.get(route))
+        needs = Needs(needed, est_in, request.max_tokens or DEFAULT_MAX_TOKENS_ESTIMATE, level,
+                      region=region, region_required=required)
         content_hash = blake2b(orjson.dumps(request.messages), digest_size=12).hexdigest()
         return Plan(
             request,
@@ -121,6 +126,16 @@ class Planner:
             [],
             {},
         )
+
+
+def region_of(ctx: RequestContext, route: RouteConfig | None) -> tuple[str | None, bool]:
+    """(the request's region, whether it may be served only there): the caller's (header or
+    key), else its route's. Settled once, by the route asked for first: fallbacks keep to it."""
+    region, required = ctx.region, ctx.region_required
+    if route is not None:
+        region = region or route.region
+        required = required or route.region_policy == "require"
+    return region, required and region is not None
 
 
 def choose(

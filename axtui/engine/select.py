@@ -65,6 +65,8 @@ class Needs:
     complexity: str = "medium"
     # (deployment, capability) pairs a flag grants this request's cohort
     grants: frozenset[tuple[str, str]] = frozenset()
+    region: str | None = None  # the request's region: its deployments go first
+    region_required: bool = False  # ... and alone (data residency)
 
 
 @dataclass(slots=True, frozen=True)
@@ -158,6 +160,11 @@ def misfit(route: RouteState, needs: Needs) -> tuple[str, str] | None:
     if not capable:
         return ("unsupported", f"no deployment of route {route.name} supports "
                 f"{', '.join(sorted(caps))}")
+    if needs.region_required:
+        capable = [spec for spec in capable if spec.region == needs.region]
+        if not capable:
+            return ("unsupported", f"region {needs.region} is required, and route "
+                    f"{route.name} has no deployment there able to serve this request")
     window = needs.prompt_tokens + needs.max_tokens
     largest = max(spec.context_window for spec in capable)
     if window > largest:
@@ -237,7 +244,21 @@ def order(
     ordered = order_candidates(route, static, needs, rng)
     if steer is not None:
         ordered, skipped = _steered(ordered, skipped, needs, steer)
+    if needs.region is not None:
+        return _regional(ordered, skipped, needs.region, needs.region_required)
     return (ordered if ordered is not static else list(static)), skipped
+
+
+def _regional(
+    ordered: list[DeploymentState], skipped: list[tuple[str, str]], region: str, required: bool
+) -> tuple[list[DeploymentState], list[tuple[str, str]]]:
+    """The request's region first (prefer) or alone (require); order kept within each."""
+    inside = [st for st in ordered if st.spec.region == region]
+    if required:
+        outside = [(st.spec.id, f"region {st.spec.region or 'unset'}, not {region}")
+                   for st in ordered if st.spec.region != region]
+        return inside, ([*skipped, *outside] if outside else skipped)
+    return inside + [st for st in ordered if st.spec.region != region], skipped
 
 
 def select(

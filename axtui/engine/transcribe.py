@@ -20,7 +20,7 @@ from axtui.clock import Clock
 from axtui.engine.attempt import Pending, judged
 from axtui.engine.audio import wav_seconds
 from axtui.engine.outcome import RoutingError
-from axtui.engine.plan import Plan, RequestContext
+from axtui.engine.plan import Plan, RequestContext, region_of
 from axtui.engine.rules import resolve_route
 from axtui.engine.select import DeploymentState, Needs, RouteState
 from axtui.engine.walk import Failover
@@ -72,9 +72,11 @@ class Transcriptions:
                                           headers=ctx.headers, level=_NO_COMPLEXITY)
         seconds = wav_seconds(request.file) if request.audio_format == "wav" else None
         chat = ChatRequest(messages=[], model=requested, user=request.user)
+        region, required = region_of(ctx, eng.config.routes.get(route))
         return Plan(
             chat, ctx, ctx.request_id or eng.planner.next_id(), clock.now(), clock.monotonic(),
-            requested, route, Needs(NEEDS, 0, 0, "medium"),
+            requested, route, Needs(NEEDS, 0, 0, "medium", region=region,
+                                    region_required=required),
             blake2b(request.file, digest_size=12).hexdigest(), reason,
             audio=AudioNote(request, seconds))
 

@@ -33,6 +33,7 @@ class Head:
     ctype: bytes | None = None
     clen: bytes | None = None
     tags: list[str] = field(default_factory=list)
+    region: str | None = None  # x-axtui-region, lower-cased
     picked: dict[str, str] = field(default_factory=dict)  # the ones routing rules match on
     ip: str | None = None  # the client's address (client_ip.py)
 
@@ -52,6 +53,8 @@ def read_head(gw: Services, scope: Scope) -> Head:
             h.tags = [t.strip() for t in v.decode("latin-1").split(",") if t.strip()]
         elif k == b"x-forwarded-for":
             forwarded = v if forwarded is None else forwarded + b"," + v
+        elif k == b"x-axtui-region":
+            h.region = v.decode("latin-1").strip().lower() or None
         elif rule_headers and k in rule_headers:
             h.picked[k.decode("latin-1")] = v.decode("latin-1")
     h.ip = gw.client_ip.resolve(scope.get("client"), forwarded)
@@ -61,10 +64,14 @@ def read_head(gw: Services, scope: Scope) -> Head:
 def context(gw: Services, head: Head, key: CallerKey | None, user: str | None,
             face: str | None = None, statuses: dict[int, int] | None = None
             ) -> RequestContext:
+    region, required = head.region, False
+    if key is not None:
+        region = region or key.region
+        required = key.region_policy == "require"
     return RequestContext(request_id=gw.next_id(), user=user,
                           key_id=key.id if key is not None else None, ip=head.ip,
-                          headers=head.picked,
-                          tags=head.tags, face=face, statuses=statuses)
+                          headers=head.picked, tags=head.tags, face=face, statuses=statuses,
+                          region=region, region_required=required)
 
 
 def admit(gw: Services, key: CallerKey | None, model: str, ctx: RequestContext,
@@ -73,6 +80,14 @@ def admit(gw: Services, key: CallerKey | None, model: str, ctx: RequestContext,
     error, after `reject(kind, message)` has recorded it."""
     if key is None:
         return
+    if key.region_policy == "require" and key.region is not None \
+            and ctx.region != key.region:  # the header may not move a locked key's requests
+        message = (f"key {key.name} is served only in region {key.region}; "
+                   f"x-axtui-region asks for {ctx.region}")
+        record = reject(ErrorKind.bad_request, message)
+        err = for_kind(ErrorKind.bad_request, record.status, message, None)
+        err.headers.append((b"x-request-id", record.id.encode()))
+        raise err
     refusal = gw.keys.admit(key, model)
     if refusal is None:
         return

@@ -57,6 +57,8 @@ class CallerKey:
     revoked: bool = False
     source: str = "store"  # "store" or "config"
     created_at: float | None = None
+    region: str | None = None  # the caller's region, when its request names none
+    region_policy: str = "prefer"  # "require": never served outside its region
 
     @property
     def budget_day_nano(self) -> int | None:
@@ -74,6 +76,7 @@ class CallerKey:
             "budget_day_usd": str(self.budget_day_usd) if self.budget_day_usd is not None
             else None,
             "revoked": self.revoked, "created_at": self.created_at,
+            "region": self.region, "region_policy": self.region_policy,
         }
 
 
@@ -86,6 +89,7 @@ def _from_value(hash_hex: str, v: Mapping[str, Any]) -> CallerKey:
         rpm=v.get("rpm"), tpm=v.get("tpm"),
         budget_day_usd=Decimal(str(budget)) if budget is not None else None,
         revoked=bool(v.get("revoked")), created_at=v.get("created_at"),
+        region=v.get("region"), region_policy=v.get("region_policy") or "prefer",
     )
 
 
@@ -116,6 +120,7 @@ def config_keys(cfg: Config, environ: Mapping[str, str] | None = None) -> dict[s
             id=key_id(h), name=k.name,
             routes=frozenset(k.routes) if k.routes is not None else None,
             rpm=k.rpm, tpm=k.tpm, budget_day_usd=k.budget_day_usd, source="config",
+            region=k.region, region_policy=k.region_policy,
         )
     return out
 

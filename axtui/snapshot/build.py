@@ -17,8 +17,10 @@ from sqlalchemy import Connection, func, select
 
 from axtui.cache.report import WindowHits, window_hits
 from axtui.config import Config
+from axtui.costs.free_tier import free_deployments, free_tier_share
 from axtui.costs.projection import projection
 from axtui.engine.budget import period_bounds
+from axtui.engine.catalog import is_free_tier
 from axtui.flags.gates import GateReport, evaluate_gates
 from axtui.flags.guardrails import step_limit
 from axtui.flags.model import FLAG_PREFIX, FlagState
@@ -30,6 +32,7 @@ from axtui.snapshot.model import (
     ErrorCount,
     EventView,
     FlagView,
+    FreeTierToday,
     GateCheck,
     ProcessView,
     ProviderSpend,
@@ -177,7 +180,8 @@ class SnapshotBuilder:
                 rate_series=sparks.get(name, ()),
                 errors=tuple(ErrorCount(kind=k, n=n) for k, n in sorted(
                     (h.errors_by_kind if h else {}).items(), key=lambda kv: -kv[1])),
-                ratings=rating.n, mean_rating=rating.mean))
+                ratings=rating.n, mean_rating=rating.mean,
+                region=spec.region, free_tier=is_free_tier(spec, self.config)))
         return tuple(out)
 
     def _routes(self, stats: dict[str, queries.RouteStats], span: float,
@@ -248,7 +252,10 @@ class SnapshotBuilder:
         budgets = [b for b in self.config.budgets if b.scope == "global" and b.period == "day"]
         budget_h = (int(min(b.limit_usd for b in budgets) * NANO_PER_USD / 24) if budgets
                     else None)
-        return Spend(step_s=step, since=since, until=now,
+        f = free_tier_share(conn, day_start, now, free_deployments(self.config))
+        free = FreeTierToday(served=f.served, free=f.free, share=f.share,
+                             avoided_nano=f.avoided_nano)
+        return Spend(step_s=step, since=since, until=now, free_tier=free,
                      by_provider=tuple(
                          ProviderSpend(provider=p, points=tuple(
                              SpendPoint(ts=since + i * step, nano=n) for i, n in enumerate(pts)))

@@ -97,6 +97,8 @@ class DeploymentView(_Frozen):
     errors: tuple[ErrorCount, ...]
     ratings: int = 0  # callers' ratings of its requests over the ratings window (an hour)
     mean_rating: float | None = None  # on the [feedback] scale; None: none rated
+    region: str | None = None  # where it serves, from the config
+    free_tier: bool = False  # on a vendor's free tier, from the config
 
 
 class RouteView(_Frozen):
@@ -179,6 +181,15 @@ class ProviderSpend(_Frozen):
     points: tuple[SpendPoint, ...]  # spend per step, oldest first
 
 
+class FreeTierToday(_Frozen):
+    """Today's answers served on free-tier deployments, and their list price (not paid)."""
+
+    served: int = 0
+    free: int = 0
+    share: float | None = None  # free / served; None: nothing served yet
+    avoided_nano: int = 0
+
+
 class Spend(_Frozen):
     step_s: float
     since: float
@@ -187,6 +198,7 @@ class Spend(_Frozen):
     budget_per_hour_nano: int | None  # the tightest day budget spread over 24 h
     today_nano: int
     projected_day_nano: int | None
+    free_tier: FreeTierToday = FreeTierToday()  # answers on free tiers today (UTC)
 
 
 EventDetail = (BreakerEvent | BudgetThresholdEvent | DrainEvent | FlagEvent | KeyEvent

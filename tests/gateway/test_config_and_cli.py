@@ -144,6 +144,7 @@ def test_list_shows_config_keys_and_a_missing_env(tmp_path: Path, store_url: str
     rows = json.loads(keys("list", "--config", str(cfg), "--store", store_url, "--json").stdout)
     assert rows == [{"id": "", "name": "svc", "source": "config", "routes": None, "rpm": None,
                      "tpm": None, "budget_day_usd": None, "revoked": False, "created_at": None,
+                     "region": None, "region_policy": "prefer",
                      "problem": "environment variable AXTUI_TEST_UNSET_KEY_ENV is not set"}]
     assert keys("revoke", "svc", "--config", str(cfg), "--store", store_url
                 ).exception.message == "key 'svc' is defined in the config: remove it there"

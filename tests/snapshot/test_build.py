@@ -369,3 +369,21 @@ def test_a_flag_view_carries_its_cohort_and_baseline_ratings(store, cfg):
     f = build_snapshot(store, cfg, NOW).flag("flash_lite_chat")
     assert (f.cohort_ratings, f.cohort_rating) == (2, -0.5)
     assert (f.baseline_ratings, f.baseline_rating) == (3, pytest.approx(2.5 / 3))
+
+
+def test_spend_shows_todays_share_of_answers_on_free_tiers_and_what_it_avoided(store, cfg):
+    _traffic(store)  # chat-fast is answered by groq's free tier, chat by openai
+    free = store.recent_records(limit=1000, route="chat-fast")
+    f = build_snapshot(store, cfg, NOW).spend.free_tier
+    assert (f.served, f.free, f.share) == (200, 100, 0.5)
+    assert f.avoided_nano == sum(r.cost_nano for r in free) > 0
+
+
+def test_deployments_show_their_region_and_free_tier_from_the_config(store, cfg):
+    cfg = cfg.model_copy(update={"deployments": [
+        d.model_copy(update={"region": "eu"}) if d.id == "openai/gpt-4o-mini" else d
+        for d in cfg.deployments]})
+    snap = build_snapshot(store, cfg, NOW)
+    assert snap.deployment("openai/gpt-4o-mini").region == "eu"
+    groq = snap.deployment("groq/llama-3.1-8b-instant")
+    assert (groq.region, groq.free_tier) == (None, True)

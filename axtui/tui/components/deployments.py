@@ -39,7 +39,7 @@ class DeploymentsTable(KeyedTable):
              match: str = "", force: bool = False) -> None:
         self.redraw = lambda: self.show(deployments, palette, match=match, force=True)
         rows = [(d.name, self._row(d, palette)) for d in deployments
-                if not match or match.lower() in d.name.lower()]
+                if not match or match.lower() in _label(d).lower()]
         rows.sort(key=lambda r: r[1]["name"].rank)
         self.show_rows(rows, force=force)
 
@@ -54,7 +54,7 @@ class DeploymentsTable(KeyedTable):
             room = Text(fmt.headroom_bar(d.headroom))
         return {
             "glyph": Text(DEPLOYMENT_GLYPHS.get(d.state, "?"), style=colour),
-            "name": Ranked(fmt.middle_cut(d.name, name_w), (SEVERITY.get(d.state, 9), d.name)),
+            "name": Ranked(_named(d, name_w), (SEVERITY.get(d.state, 9), d.name)),
             "state": Text(DEPLOYMENT_WORDS.get(d.state, d.state), style=colour),
             "rpm": Text(fmt.count(d.rpm), justify="right"),
             "ok": Text(fmt.percent(None if dead else d.ok_rate), justify="right"),
@@ -65,3 +65,15 @@ class DeploymentsTable(KeyedTable):
             "cost": Text(fmt.usd_per_hour(d.cost_per_hour_nano), justify="right"),
             "trend": Text(fmt.sparkline(d.rate_series, 10)),
         }
+
+
+def _label(d: DeploymentView) -> str:
+    """The name, with the region it serves in (a filter on "@eu" shows a region's)."""
+    return f"{d.name} @{d.region}" if d.region else d.name
+
+
+def _named(d: DeploymentView, width: int) -> str:
+    if not d.region:
+        return fmt.middle_cut(d.name, width)
+    tail = f" @{d.region}"
+    return fmt.middle_cut(d.name, max(width - len(tail), 4)) + tail

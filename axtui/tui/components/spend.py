@@ -86,6 +86,8 @@ class SpendChart(PlotextPlot):
         title = f"$/h over {name} · today ${fmt.usd_per_hour(spend.today_nano)}"
         if spend.projected_day_nano is not None:
             title += f" · projected ${fmt.usd_per_hour(spend.projected_day_nano)} for the day"
+        if spend.free_tier.served:  # today's answers on free tiers
+            title += f" · free tiers {fmt.percent(spend.free_tier.share, 0)}%"
         plt.title(title)
         series = lines(spend, window_s, size[0] - _Y_AXIS_CELLS)
         for provider, xs, ys in series:
