@@ -92,7 +92,10 @@ def main(config, store_url: str | None, rate: float, seed: int, incident) -> dic
 
     cfg = with_incident(load_config(config), load_incident(incident))
     url = store_url or cfg.store.url
-    parent = os.getppid()
+    # the console that started us; its pid from the environment, as the console may have
+    # died (and this process been re-parented) before this line ran
+    given = os.environ.get("AXTUI_PARENT_PID", "")
+    parent = int(given) if given.isdigit() else os.getppid()
 
     async def run() -> dict[str, int]:
         stop = asyncio.Event()

@@ -57,6 +57,9 @@ class Frame:
 
 
 @dataclass
+PARENT_ENV = "AXTUI_PARENT_PID"
+
+
 class Child:
     """A process the console started (the demo engine or a gateway), with its log file."""
 
@@ -67,7 +70,8 @@ class Child:
     def start(self) -> None:
         if self.proc is not None:  # started early (the demo's child): once
             return
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # the console's pid, so a child that starts after the console already died knows
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", PARENT_ENV: str(os.getpid())}
         with open(self.log_path, "ab") as out:
             # its own session: a ctrl-c in the terminal reaches the console, which stops
             # the child in order (the recorder flushes) instead of killing it mid-write

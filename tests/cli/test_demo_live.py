@@ -52,3 +52,18 @@ def test_the_demo_incident_opens_a_breaker_and_recovers_within_two_minutes(tmp_p
     assert firing and first.start_s < firing[0] <= 120, alerts  # fires in the first 2 min
     assert [t for t, kind in alerts if kind == "alert.resolved" and t > firing[0]], alerts
     store.close()
+
+
+def test_a_demo_child_whose_console_died_before_it_started_stops_by_itself(tmp_path):
+    # The console passes its pid; a child re-parented before it could look (the console
+    # died during the child's ~1 s of imports) must still see that its console is gone.
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AXTUI_PARENT_PID": "1"}  # not this child's parent: gone already
+    done = subprocess.run(
+        [sys.executable, "-m", "axtui.cli.main", "demo", "--live", "--rate", "5",
+         "--store", f"sqlite:///{tmp_path / 'demo.db'}"],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert "the console is gone" in done.stderr, done.stderr[-2000:]
