@@ -56,10 +56,10 @@ class Frame:
     fetched_at: float = 0.0  # wall clock when the fetch finished
 
 
-@dataclass
 PARENT_ENV = "AXTUI_PARENT_PID"
 
 
+@dataclass
 class Child:
     """A process the console started (the demo engine or a gateway), with its log file."""
 
