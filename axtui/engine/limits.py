@@ -359,18 +359,38 @@ class CallerQuotas:
         max_callers: int = 100_000,
     ) -> None:
         self.clock = clock
+        self.max_callers = max_callers
+        self._set_limits(per_user, per_key, per_ip, global_, per_route)
+        self._callers: OrderedDict[tuple[str, str], _CallerState] = OrderedDict()
+        self._next_sweep = clock.monotonic() + self.SWEEP_EVERY_S
+
+    def _set_limits(self, per_user: QuotaLimits | None, per_key: QuotaLimits | None,
+                    per_ip: QuotaLimits | None, global_: QuotaLimits | None,
+                    per_route: dict[str, QuotaLimits] | None) -> None:
         self.per_user = per_user or QuotaLimits()
         self.per_key = per_key or QuotaLimits()
         self.per_ip = per_ip or QuotaLimits()
         self.global_ = global_ or QuotaLimits()
         self.per_route = {r: lim for r, lim in (per_route or {}).items() if _limited(lim)}
-        self.max_callers = max_callers
         self._limits = {"user": self.per_user, "key": self.per_key, "ip": self.per_ip,
                         "global": self.global_}
         self._active = {scope: _limited(lim) for scope, lim in self._limits.items()}
         self._active["route"] = bool(self.per_route)
-        self._callers: OrderedDict[tuple[str, str], _CallerState] = OrderedDict()
-        self._next_sweep = clock.monotonic() + self.SWEEP_EVERY_S
+
+    def relimit(self, quotas: QuotasConfig) -> None:
+        """New limits in place, keeping every caller's counted requests, tokens and spend
+        (a config reload: the object stays the one the engine and outcomes share). A caller
+        whose scope is no longer limited is forgotten."""
+        now = self.clock.monotonic()
+        self._set_limits(quotas.per_user, quotas.per_key, quotas.per_ip, quotas.global_,
+                         quotas.per_route)
+        for caller, st in list(self._callers.items()):
+            lim = self.limits_of(*caller)
+            if lim is None:
+                del self._callers[caller]
+                continue
+            st.rpm = carried_window(st.rpm, lim.rpm, MINUTE, now)
+            st.tpm = carried_window(st.tpm, lim.tpm, MINUTE, now)
 
     @classmethod
     def from_config(cls, clock: Clock, quotas: QuotasConfig) -> CallerQuotas:
@@ -594,21 +614,3 @@ def carried_window(old: RateWindow | None, limit: int | None, period_s: float,
     if old is not None and (used := old.used(now)) > 0:
         window.take(now, used)
     return window
-
-
-def relimit(quotas: CallerQuotas, config: QuotasConfig) -> None:
-    """Give `quotas` new limits in place, keeping every caller's counted requests, tokens
-    and spend (a config reload; the object stays the one the engine and outcomes share).
-    A caller whose scope is no longer limited is forgotten."""
-    now = quotas.clock.monotonic()
-    fresh = CallerQuotas.from_config(quotas.clock, config)
-    quotas.per_user, quotas.per_key = fresh.per_user, fresh.per_key
-    quotas.per_ip, quotas.global_, quotas.per_route = fresh.per_ip, fresh.global_, fresh.per_route
-    quotas._limits, quotas._active = fresh._limits, fresh._active
-    for caller, st in list(quotas._callers.items()):
-        lim = quotas.limits_of(*caller)
-        if lim is None:
-            del quotas._callers[caller]
-            continue
-        st.rpm = carried_window(st.rpm, lim.rpm, MINUTE, now)
-        st.tpm = carried_window(st.tpm, lim.tpm, MINUTE, now)

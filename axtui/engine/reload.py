@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from axtui.engine.budget import Budgets, _Budget
 from axtui.engine.catalog import Catalog
-from axtui.engine.limits import relimit
 from axtui.engine.outcome import Outcomes
 from axtui.engine.plan import Planner
 from axtui.engine.select import DeploymentState, RouteState
@@ -168,7 +167,7 @@ def swap(engine: Engine, config: Config) -> None:
 
         cache = ResponseCache.from_config(config, engine.clock)
     # ---- the swap: nothing awaits from here on
-    relimit(engine.quotas, config.quotas)
+    engine.quotas.relimit(config.quotas)
     engine.config, engine.catalog, engine.providers = config, catalog, providers
     engine.deployments, engine.routes, engine.budgets = deployments, routes, budgets
     engine.planner, engine.outcomes, engine.failover = planner, outcomes, failover
