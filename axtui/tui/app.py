@@ -166,15 +166,19 @@ class ConsoleApp(ConsoleActions):
             return
         age = None if self.last_ok_at is None else max(0.0, self.clock() - self.last_ok_at)
         level = freshness(age, self.refresh_s, self.problem is not None)
-        board.set_stale(level == "stale" and self.frame is not None)
-        board.show_pulse(mode=self.mode, where=self.where,
-                         pulse=self.frame.snapshot.pulse if self.frame else None,
-                         age_s=age, level=level, palette=self.palette, paused=self.paused,
-                         readonly=self.readonly,
-                         problem=self.problem[:60] if self.problem else None,
-                         # attached to a store: the gateways writing it, as a fleet
-                         fleet=self.frame.snapshot.fleet
-                         if self.frame and self.mode == "ATTACHED" else None)
+        try:
+            board.set_stale(level == "stale" and self.frame is not None)
+            board.show_pulse(mode=self.mode, where=self.where,
+                             pulse=self.frame.snapshot.pulse if self.frame else None,
+                             age_s=age, level=level, palette=self.palette, paused=self.paused,
+                             readonly=self.readonly,
+                             problem=self.problem[:60] if self.problem else None,
+                             # attached to a store: the gateways writing it, as a fleet
+                             fleet=self.frame.snapshot.fleet
+                             if self.frame and self.mode == "ATTACHED" else None)
+        except NoMatches:  # the once-a-second tick landed while the panes were torn down
+            self.frames_dropped += 1
+            log.debug("pulse dropped: the dashboard is being torn down")
 
     def _restyle(self) -> None:
         board = self.dashboard

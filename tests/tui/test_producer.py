@@ -246,3 +246,17 @@ def test_console_with_listen_runs_the_gateway_as_a_child_that_serves_and_records
         feed.close()
     assert feed.children[0].proc.returncode == 0
     assert not feed.children[0].log_path.parent.exists()  # a clean stop leaves nothing behind
+
+
+async def test_a_pulse_tick_that_lands_while_the_panes_go_away_is_dropped_not_raised(tmp_path):
+    url, store = store_with_records(tmp_path, 1)
+    app = ConsoleApp(StoreFeed(url, load_config(None), "ATTACHED", "test"), refresh_s=60.0)
+    from axtui.tui.components.pulse import PulseHeader
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.frames >= 1)
+        await app.dashboard.query_one(PulseHeader).remove()  # as during shutdown
+        app.show_pulse()  # the once-a-second tick
+        assert app.frames_dropped == 1
+    app.feed.close()
+    store.close()
