@@ -3,8 +3,9 @@
 Where the paramstyle is positional (SQLite's `?`), rows go in multi-row `VALUES` statements
 of up to `ROWS_PER_STATEMENT` rows: SQLite gives up the GIL once per statement, and with
 another thread busy each return to Python can wait a whole switch interval, so one trip per
-row (executemany) starves the writer. PostgreSQL (psycopg) gets one statement per batch over
-arrays (postgres.py); other named paramstyles get the driver's executemany.
+row (executemany) starves the writer. PostgreSQL (psycopg) gets a binary COPY for plain
+inserts and one upsert statement per batch over arrays (postgres.py); other named paramstyles
+get the driver's executemany.
 
 Counters are added with `INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n` on SQLite
 and PostgreSQL; other dialects get `UPDATE ... SET n = n + ?`, then an INSERT where no row
@@ -87,7 +88,10 @@ def execute_rows(
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         from axtui.store import postgres
 
-        postgres.execute_rows(conn, table, columns, rows, conflict_keys)
+        if conflict_keys is None:
+            postgres.copy_rows(conn, table, columns, rows)
+        else:
+            postgres.execute_rows(conn, table, columns, rows, conflict_keys)
         return
     per_statement = min(rows_per_statement, max_params // len(columns))
     identity = tuple(range(len(columns)))

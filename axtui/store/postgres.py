@@ -43,12 +43,105 @@ def create_postgres_engine(url: URL) -> Engine:
 
 
 # -- bulk writes ------------------------------------------------------------------------
-# psycopg's executemany sends one Bind/Execute per row (~100 us of client work a row). One
-# INSERT ... SELECT FROM unnest(array per column) carries a whole batch in one statement, its
-# arrays sent in binary (%b: text arrays would escape every JSON string with a regex). COPY
-# measured no faster, and its errors would bypass SQLAlchemy's (the recorder's halving
-# needs an IntegrityError for a duplicate id). Rows of one upsert have distinct keys (the
-# rollups are summed per key in memory first), as ON CONFLICT DO UPDATE requires.
+# psycopg's executemany sends one Bind/Execute per row (~100 us of client work a row). Plain
+# inserts (the request rows) go by binary COPY: one stream of rows, no statement per row
+# and no text escaping. Upserts (rollups, counters) cannot be a COPY: they are one
+# INSERT ... SELECT FROM unnest(array per column) a batch, its arrays sent in binary (%b:
+# text arrays would escape every JSON string with a regex). Rows of one upsert have distinct
+# keys (the rollups are summed per key in memory first), as ON CONFLICT DO UPDATE requires.
+#
+# A COPY runs on the driver's connection, beside SQLAlchemy, inside the caller's transaction
+# (so with the batch's rollups and counters: all or nothing). Its errors are raised as the
+# SQLAlchemy exceptions an INSERT would have raised (IntegrityError for a duplicate id,
+# DataError for a bad value, OperationalError for a lost server): the recorder's halving and
+# retries depend on them. Binary COPY would wrap an integer too large for an int4 column
+# around (2**31 arrives as -2**31) where an INSERT refuses it, so integer columns are checked
+# here first and such a value is a DataError naming the column and the row.
+
+INT_RANGES = {"int4": (-(2**31), 2**31 - 1), "int8": (-(2**63), 2**63 - 1)}
+
+
+def _copy_type(column_type: Any) -> str:
+    """The binary COPY type of a column (a varchar takes text's binary form)."""
+    from sqlalchemy import BigInteger, Boolean, Float, Integer
+
+    if isinstance(column_type, Boolean):
+        return "bool"
+    if isinstance(column_type, BigInteger):
+        return "int8"
+    if isinstance(column_type, Integer):
+        return "int4"
+    if isinstance(column_type, Float):
+        return "float8"
+    return "text"
+
+
+@lru_cache(maxsize=32)
+def _copy_statement(table: Any, columns: tuple[str, ...], quote: Callable[[str], str]
+                    ) -> tuple[str, tuple[str, ...]]:
+    types = tuple(_copy_type(table.c[c].type) for c in columns)
+    names = ", ".join(quote(c) for c in columns)
+    return f"COPY {quote(table.name)} ({names}) FROM STDIN (FORMAT BINARY)", types
+
+
+def _copy_data_error(sql: str, table: Any, why: str, *, out_of_range: bool) -> Exception:
+    """A bad value caught before (or while) it went out, as the DataError an INSERT of it
+    would have raised (its driver error is what the recorder reports)."""
+    from psycopg import errors
+    from sqlalchemy.exc import DataError
+
+    kind = errors.NumericValueOutOfRange if out_of_range else errors.InvalidParameterValue
+    return DataError(sql, None, kind(f"{table.name}: {why}"), hide_parameters=True)
+
+
+def _check_int_ranges(table: Any, columns: tuple[str, ...], types: tuple[str, ...],
+                      rows: Sequence[tuple], sql: str) -> None:
+    """Every integer in range for its column's type, or a DataError naming the first that
+    is not (its column and its row's id)."""
+    for i, (column, pg_type) in enumerate(zip(columns, types, strict=True)):
+        bounds = INT_RANGES.get(pg_type)
+        if bounds is None:
+            continue
+        lo, hi = bounds
+        values = [row[i] for row in rows]
+        try:  # filter(None): skips NULLs (and zeros, in range anyway); C-speed min and max
+            if lo <= min(filter(None, values), default=0) and max(
+                    filter(None, values), default=0) <= hi:
+                continue
+        except TypeError:  # not a number: the COPY itself says which (see copy_rows)
+            continue
+        j, bad = next((j, v) for j, v in enumerate(values) if v is not None and not lo <= v <= hi)
+        who = f" (row {rows[j][columns.index('id')]!r})" if "id" in columns else ""
+        raise _copy_data_error(sql, table, f"{bad} is out of range for column {column} "
+                               f"({'integer' if pg_type == 'int4' else 'bigint'}){who}",
+                               out_of_range=True)
+
+
+def copy_rows(conn: Any, table: Any, columns: tuple[str, ...], rows: Sequence[tuple]) -> None:
+    """INSERT rows given as tuples ordered like columns, by one binary COPY inside the
+    connection's transaction; errors as SQLAlchemy's (see above)."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    sql, types = _copy_statement(table, columns, conn.dialect.identifier_preparer.quote)
+    _check_int_ranges(table, columns, types, rows, sql)
+    driver = conn.connection.driver_connection
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            copy.set_types(types)
+            write = copy.write_row
+            for row in rows:
+                write(row)
+    except psycopg.Error as err:
+        lost = conn.dialect.is_disconnect(err, driver, None)
+        wrapped = DBAPIError.instance(sql, None, err, psycopg.Error, hide_parameters=True,
+                                      connection_invalidated=lost, dialect=conn.dialect)
+        if lost:
+            conn.invalidate(err)
+        raise wrapped from err
+    except (TypeError, ValueError, OverflowError) as err:  # a value the column cannot take
+        raise _copy_data_error(sql, table, f"a value its column cannot take: "
+                               f"{type(err).__name__}: {err}", out_of_range=False) from err
 
 
 def _array_of(column_type: Any) -> tuple[str, Any]:
