@@ -7,6 +7,9 @@ Operations write through here (one place, audited as events); `ControlSync` poll
 store's control version and applies the snapshot to an engine when it moved. On PostgreSQL
 it is also woken by the store's notifications (LISTEN/NOTIFY), so a change applies at its
 commit; the poll then slows to a safety net (LISTEN_POLL_S) while the listener is connected.
+`status()` says which (`control_sync` in /readyz and the heartbeat): "notify", or "polling"
+(SQLite, or PostgreSQL while the LISTEN connection is down); `problem()` is the one line to
+show while a process that should be listening is polling instead.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from axtui.clock import VirtualClock
 
@@ -84,11 +88,40 @@ class ControlSync:
         self._listener = None  # the store's ControlListener (PostgreSQL), while running
         self._woken: asyncio.Event | None = None
         self.wakes = 0
+        self._started_wall = time.time()
+        # told on the loop when LISTEN falls back to polling or is restored (the host turns
+        # it into a control_sync event)
+        self.on_mode_change: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def listening(self) -> bool:
         """True while a notification connection is up (PostgreSQL)."""
         return self._listener is not None and self._listener.connected.is_set()
+
+    @property
+    def listener(self) -> Any:
+        """The store's ControlListener while running on PostgreSQL (else None)."""
+        return self._listener
+
+    def status(self) -> dict[str, Any]:
+        """How changes reach this process: `mode` notify (LISTEN up) or polling, `since`
+        (wall time of the last change of mode), `listen` (this store and process use
+        LISTEN/NOTIFY), `drops` (falls back to polling), `last_error` (the listener's)."""
+        listener = self._listener
+        if listener is None:
+            return {"mode": "polling", "since": self._started_wall, "listen": False,
+                    "drops": 0, "last_error": None}
+        return {"mode": "notify" if listener.state == "notify" else "polling",
+                "since": listener.since, "listen": True, "drops": listener.drops,
+                "last_error": listener.last_error}
+
+    def problem(self) -> str | None:
+        """One line while the LISTEN connection is down and this process polls instead."""
+        listener = self._listener
+        if listener is None or listener.state != "polling":
+            return None
+        return (f"control plane: LISTEN connection down, polling the store every "
+                f"{self.interval_s:g}s ({listener.last_error})")
 
     def fetch(self) -> ControlSnapshot | None:
         """The store's snapshot if its version moved past the applied one (blocking read)."""
@@ -152,6 +185,31 @@ class ControlSync:
         except RuntimeError:  # the loop closed under us: nothing left to wake
             log.debug("control plane: notification after the loop closed")
 
+    def _from_thread(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., None],
+                     *args: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop closed under us: nothing left to tell
+            log.debug("control plane: listener state after the loop closed")
+
+    def _mode_changed(self, state: str) -> None:
+        """On the loop: LISTEN fell back to polling, or is back."""
+        if self.on_mode_change is None or self._listener is None:
+            return
+        status = self.status()
+        if state == "polling":
+            detail = {"mode": "polling", "level": "warning", "error": status["last_error"],
+                      "drops": status["drops"],
+                      "summary": f"LISTEN connection lost: polling the store every "
+                                 f"{self.interval_s:g}s until it is back"}
+        else:
+            detail = {"mode": "notify", "level": "info", "drops": status["drops"],
+                      "summary": "LISTEN restored: control changes apply at their commit"}
+        try:
+            self.on_mode_change(detail)
+        except Exception:  # an observer must never break the sync
+            log.exception("control plane: mode change observer failed")
+
     def start(self, *, sync_first: bool = True) -> asyncio.Task:
         """Poll from now on; `sync_first` applies the store's state before returning (a
         blocking read: pass False when it was just done off the loop)."""
@@ -159,7 +217,10 @@ class ControlSync:
             self.sync_now()
         if not self.virtual_time and self._listener is None:
             loop, woken = asyncio.get_running_loop(), asyncio.Event()
-            listener = self.store.listen_control(lambda: self._wake(loop, woken))
+            self._started_wall = time.time()
+            listener = self.store.listen_control(
+                lambda: self._wake(loop, woken),
+                on_state=lambda state: self._from_thread(loop, self._mode_changed, state))
             if listener is not None:
                 self._listener, self._woken = listener, woken
         self._task = asyncio.ensure_future(self.run())

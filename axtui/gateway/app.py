@@ -304,7 +304,7 @@ def no_route_serves(unservable: dict[str, str], routes: int) -> str | None:
 
 async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
     gw = services(scope)
-    problems, routable, unservable, fleet = [], [], {}, None
+    problems, routable, unservable, fleet, sync = [], [], {}, None, None
     if gw is None or not gw.ready:
         problems.append("not started, or shutting down")
     else:
@@ -320,8 +320,14 @@ async def readyz(scope: Scope, receive: Receive, send: Send) -> None:
         if routable and (problem := no_route_serves(unservable, len(gw.engine.routes))):
             problems.append(problem)
         fleet = gw.host.fleet  # Redis down is not unready: the process counts alone meanwhile
-    extra = {} if fleet is None else {"redis": fleet.status(), "degraded": [
-        p for p in (fleet.problem(),) if p]}
+        sync = gw.host.sync  # nor is LISTEN down: the process polls meanwhile
+    degraded = [p for p in (fleet.problem() if fleet else None,
+                            sync.problem() if sync else None) if p]
+    extra: dict = {"degraded": degraded}
+    if fleet is not None:
+        extra["redis"] = fleet.status()
+    if sync is not None:
+        extra["control_sync"] = sync.status()
     if problems:
         await respond_json(send, {"status": "unready", "problems": problems,
                                   "unservable": unservable, **extra}, 503)

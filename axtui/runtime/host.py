@@ -34,6 +34,7 @@ from axtui.runtime.events import EngineEvent, EventWriter, EventWriterStats
 from axtui.runtime.jobs import JobFn, JobStats, PeriodicJob
 from axtui.store.process_status import (
     CacheLive,
+    ControlSyncLive,
     DeploymentLive,
     LiveState,
     RecorderLive,
@@ -216,6 +217,9 @@ class RuntimeHost:
         engine.on_event(self._on_engine_event)
         self.sync = ControlSync(self, store, interval_s=self.control_poll_s,
                                 virtual_time=isinstance(clock, VirtualClock))
+        # LISTEN lost (a warning) or back (info), in the event log like any engine event
+        self.sync.on_mode_change = (
+            lambda detail: self._on_engine_event("control_sync", self.process_id, detail))
         await self.sync.refresh()  # drains, kills and rollouts apply before the first request
         self.sync.start(sync_first=False)
         if self.events is not None:
@@ -435,8 +439,10 @@ class RuntimeHost:
         cache = ({r: CacheLive.model_validate(s) for r, s in eng.cache.stats().items()}
                  if eng.cache is not None else {})
         redis = RedisLive.model_validate(self.fleet.status()) if self.fleet else None
+        sync = (ControlSyncLive.model_validate(self.sync.status())
+                if self.sync is not None else None)
         return LiveState(in_flight=eng.in_flight, deployments=deployments, recorder=rec,
-                         unservable=unservable, cache=cache, redis=redis)
+                         unservable=unservable, cache=cache, redis=redis, control_sync=sync)
 
     async def publish_status(self) -> None:
         """Write this host's heartbeat row now (the heartbeat job calls it every

@@ -296,6 +296,10 @@ class SnapshotBuilder:
             if redis is not None and redis.state == "down" and not st.stale:
                 problems.append(f"process {st.process_id}: redis {redis.url} down: counting "
                                 f"in this process ({redis.last_error})")
+            sync = st.live.control_sync
+            if sync is not None and sync.degraded and not st.stale:
+                problems.append(f"process {st.process_id}: control plane polling, LISTEN "
+                                f"connection down ({sync.last_error})")
             rec = st.live.recorder
             view = ProcessView(
                 id=st.process_id, face=st.face, host=st.host, pid=st.pid,
@@ -303,7 +307,8 @@ class SnapshotBuilder:
                 in_flight=st.live.in_flight,
                 records_written=rec.written if rec else None,
                 records_dropped=rec.dropped if rec else None,
-                records_queued=rec.queued if rec else None, started_at=st.started_at)
+                records_queued=rec.queued if rec else None, started_at=st.started_at,
+                control_sync=st.live.control_sync)
             out.append((view, {d.deployment: d.model_dump() for d in st.live.deployments}))
         return out
 

@@ -26,6 +26,7 @@ from axtui.snapshot.events import (
     FlagEvent,
     KeyEvent,
 )
+from axtui.store.process_status import ControlSyncLive
 
 DeploymentState = Literal["ok", "degraded", "limited", "half_open", "open", "drained", "idle"]
 FlagStatus = Literal["on", "off", "killed", "disabled"]
@@ -230,6 +231,7 @@ class ProcessView(_Frozen):
     records_dropped: int | None  # never silently: the console shows any drop
     records_queued: int | None
     started_at: float | None = None  # wall time (None: written by an older axtui)
+    control_sync: ControlSyncLive | None = None  # notify or polling (None: an older axtui)
 
 
 class Fleet(_Frozen):

@@ -279,14 +279,15 @@ class Store:
                 native_upsert=self.native_upsert,
             )
 
-    def listen_control(self, on_change) -> Any:
+    def listen_control(self, on_change, on_state=None) -> Any:
         """On PostgreSQL, a ControlListener calling `on_change` (from its thread) whenever
-        the control plane moves; None elsewhere (SQLite has no notifications: poll)."""
+        the control plane moves, and `on_state("polling" | "notify")` when its connection
+        is lost or back; None elsewhere (SQLite has no notifications: poll)."""
         if self.engine.dialect.name != "postgresql":
             return None
         from axtui.store.pg_notify import ControlListener
 
-        return ControlListener(self.engine, on_change)
+        return ControlListener(self.engine, on_change, on_state)
 
     def delete_control(self, key: str) -> bool:
         with self.begin() as conn:

@@ -5,12 +5,17 @@ Every control write NOTIFYs in its own transaction, so PostgreSQL delivers it wh
 if) the write commits. Each engine's ControlSync holds one listening connection on a thread
 and is woken by it, instead of waiting for its next poll; polling stays as a slow safety net
 and takes over at full speed while the listening connection is down.
+
+The listener's `state` says which: None while its first connection is being made, "notify"
+while LISTEN is up, "polling" after a failure until it is back. `on_state(state)` is told of
+each fall-back and each recovery (not of the first connection), from the listener's thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, text
@@ -32,13 +37,19 @@ class ControlListener:
     """LISTENs on its own connection and calls `on_change` (from its thread) for each
     notification, and once after every (re)connect to cover what it may have missed."""
 
-    def __init__(self, engine: Engine, on_change: Callable[[], None]) -> None:
+    def __init__(self, engine: Engine, on_change: Callable[[], None],
+                 on_state: Callable[[str], None] | None = None) -> None:
         self._engine = engine
         self._on_change = on_change
+        self._on_state = on_state
         self.connected = threading.Event()
         self.notifications = 0
-        self.errors = 0
+        self.errors = 0  # failed connections and lost ones (each retry counts)
+        self.drops = 0  # falls back to polling: a first connection failed, or one was lost
         self.last_error: str | None = None
+        self.state: str | None = None  # None (connecting), "notify", "polling"
+        self.since = time.time()  # wall time of the last change of state
+        self.retry_s = RETRY_S  # read while waiting: a change applies to the wait under way
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="axtui-control-listen",
                                         daemon=True)
@@ -58,6 +69,7 @@ class ControlListener:
             try:
                 conn = self._connect()
                 self.connected.set()
+                self._set_state("notify")
                 self._on_change()
                 while not self._stop.is_set():
                     for _ in conn.notifies(timeout=WAIT_S):
@@ -70,6 +82,7 @@ class ControlListener:
                 if first:
                     log.warning("control plane: LISTEN connection lost (%s); polling until "
                                 "it is back", self.last_error)
+                self._set_state("polling")
             finally:
                 self.connected.clear()
                 if conn is not None:
@@ -77,7 +90,32 @@ class ControlListener:
                         conn.close()
                     except Exception as err:  # closing a dead connection: nothing to keep
                         log.debug("control plane: closing the LISTEN connection: %s", err)
-            self._stop.wait(RETRY_S)
+            self._wait_to_retry()
+
+    def _wait_to_retry(self) -> None:
+        failed_at = time.monotonic()
+        while not self._stop.is_set():
+            left = self.retry_s - (time.monotonic() - failed_at)
+            if left <= 0:
+                return
+            self._stop.wait(min(left, WAIT_S))
+
+    def _set_state(self, state: str) -> None:
+        previous = self.state
+        if state == previous:
+            return
+        now = time.time()
+        if state == "polling":
+            self.drops += 1
+        elif previous == "polling":
+            log.info("control plane: LISTEN connection back after %.1fs; notifications again",
+                     now - self.since)
+        self.state, self.since = state, now
+        if self._on_state is not None and (previous is not None or state == "polling"):
+            try:
+                self._on_state(state)
+            except Exception:  # an observer must never stop the listener
+                log.exception("control plane: LISTEN state observer failed")
 
     def close(self) -> None:
         self._stop.set()

@@ -88,6 +88,25 @@ class RedisLive(BaseModel):
     failed_calls: int = 0
 
 
+class ControlSyncLive(BaseModel):
+    """How control-plane changes reach this process (engine/control.py ControlSync.status):
+    `notify` (PostgreSQL's LISTEN is up) or `polling` (SQLite; or PostgreSQL while the LISTEN
+    connection is down, which `listen` and `drops` tell apart)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    mode: str  # notify | polling
+    since: float  # wall time of the last change of mode
+    listen: bool = False  # this process listens (PostgreSQL)
+    drops: int = 0  # times LISTEN fell back to polling
+    last_error: str | None = None
+
+    @property
+    def degraded(self) -> bool:
+        """Polling although this process listens: its LISTEN connection is down."""
+        return self.listen and self.mode == "polling" and self.drops > 0
+
+
 class LiveState(BaseModel):
     """The JSON in a heartbeat row."""
 
@@ -99,6 +118,7 @@ class LiveState(BaseModel):
     unservable: dict[str, str] = {}  # route -> why it can serve nothing right now
     cache: dict[str, CacheLive] = {}  # route -> its response cache, on routes that cache
     redis: RedisLive | None = None  # None: no [redis], in-process counters
+    control_sync: ControlSyncLive | None = None  # None: written by an older axtui
 
 
 class ProcessState(BaseModel):
