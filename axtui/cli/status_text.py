@@ -117,6 +117,7 @@ def render(snap: Snapshot, *, stale_after_s: float = 10.0) -> str:
         lines.append("processes: " + "; ".join(
             f"{p.face} {p.host}:{p.pid}" + (f" STALE {age(p.age_s)}" if p.stale else "")
             + (f" DROPPED {p.records_dropped} records" if p.records_dropped else "")
+            + (" POLLING (LISTEN down)" if p.control_sync and p.control_sync.degraded else "")
             for p in snap.processes))
     for e in snap.events[:5]:
         lines.append(f"  {clock(e.ts)} {e.summary}")

@@ -10,6 +10,7 @@ import asyncio
 import httpx
 from sqlalchemy import text
 
+from axtui.cli.status_text import render
 from axtui.snapshot.build import build_snapshot
 from axtui.store import open_store
 from tests.fakes.openai_upstream import OpenAIUpstream
@@ -83,6 +84,7 @@ async def test_losing_listen_shows_polling_everywhere_until_it_is_back(pg_url):
                 assert me.control_sync.mode == "polling" and me.control_sync.drops == 1
                 assert f"process {host.process_id}: control plane polling, LISTEN connection " \
                        f"down ({state['last_error']})" in snap.problems
+                assert "POLLING (LISTEN down)" in render(snap)  # axtui monitor status
 
                 host.sync.listener.retry_s = 0.0
                 await _until(notifying, "LISTEN to be restored")
