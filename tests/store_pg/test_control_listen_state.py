@@ -6,6 +6,8 @@ LISTEN connection is killed for real (pg_terminate_backend); requests are served
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import httpx
 from sqlalchemy import text
@@ -146,3 +148,29 @@ async def test_a_sqlite_gateway_polls_by_design_and_is_not_degraded(tmp_path):
                 "last_error": None}
         finally:
             await stop_gateway(served)
+
+
+def test_a_listener_that_cannot_connect_at_start_polls_and_says_so_once():
+    from sqlalchemy.engine import make_url
+
+    from axtui.store.pg_notify import ControlListener
+    from axtui.store.postgres import create_postgres_engine
+
+    engine = create_postgres_engine(make_url("postgresql+psycopg://axtui@127.0.0.1:1/none"))
+    told: list[str] = []
+    failed = threading.Event()
+    listener = ControlListener(engine, lambda: None,
+                               lambda state: (told.append(state), failed.set()))
+    listener.retry_s = 0.0
+    try:
+        assert failed.wait(10)
+        wait_until = time.monotonic() + 10  # several retries, each failing again
+        while listener.errors < 3:
+            assert time.monotonic() < wait_until, "the listener stopped retrying"
+            time.sleep(0.01)
+        assert listener.state == "polling" and listener.drops == 1
+        assert listener.last_error.startswith("OperationalError: ")
+        assert told == ["polling"]  # one fall-back, not one per retry
+    finally:
+        listener.close()
+        engine.dispose()
