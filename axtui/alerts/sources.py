@@ -3,7 +3,8 @@ process that routes, the engine's own state (breakers).
 
 Store metrics are `axtui.store.metrics` (one name, one computation, as `axtui monitor` and
 the console read them); alerts add spend_vs_budget (the config's budgets against the
-store's spend), breaker_open and headroom_near_miss_rate. Values are read through one
+store's spend), breaker_open, headroom_near_miss_rate and free_tier_share (the costs view's
+share of answers on free-tier deployments, costs/free_tier.py). Values are read through one
 connection per evaluation and identical reads are made once. None means no data: nothing
 was measured in the window, which the evaluator shows as `nodata`, never as fine.
 """
