@@ -109,10 +109,36 @@ class Preview:
     would_be: AlertStateName
 
 
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """What one evaluation judges by, from one config: its rules and what they measure
+    against. Swapped whole by `reconfigure`, and read once per evaluation, so an evaluation
+    never mixes two configs' rules, routes, budgets or SLOs."""
+
+    rules: tuple[AlertRule, ...]
+    providers: dict[str, str]  # deployment -> provider
+    routes: tuple[str, ...]
+    budgets: tuple[Any, ...]
+    slos: dict[str, Any]  # route -> SloConfig: what slo_*_burn rules measure
+    free: tuple[str, ...]  # the free-tier deployments: what free_tier_share counts
+
+
+def config_rules(config: Any) -> list[AlertRule]:
+    """The config's rules: its [[alerts]], one per budget threshold unless
+    `[alerting] budget_alerts` is off, and three burn-rate rules per SLO objective."""
+    from axtui.slo.rules import slo_rules
+
+    rules = list(config.alerts)
+    if config.alerting.budget_alerts:
+        rules += budget_rules(config.budgets)
+    return rules + slo_rules(config.slos())
+
+
 class AlertEvaluator:
     """Evaluates every rule on the engine's clock. `evaluate(now)` is blocking (store reads
     and one write transaction): call it off the event loop; `run()` does, every
-    `interval_s` of the clock (virtual time on a VirtualClock)."""
+    `interval_s` of the clock (virtual time on a VirtualClock). `reconfigure(config)`
+    takes a reloaded config's rules from the next evaluation on."""
 
     def __init__(
         self,
@@ -126,6 +152,7 @@ class AlertEvaluator:
         routes: list[str] | None = None,
         budgets: list[Any] | None = None,
         slos: dict[str, Any] | None = None,
+        free_deployments: Iterable[str] | None = None,
         interval_s: float = 15.0,
         repeat_interval_s: float = 4 * 3600.0,
         resolved_keep_s: float = 900.0,
@@ -133,18 +160,16 @@ class AlertEvaluator:
         before_evaluate: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
-        self.rules = list(rules)
+        self.ruleset = RuleSet(tuple(rules), dict(providers or {}), tuple(routes or ()),
+                               tuple(budgets or ()), dict(slos or {}),
+                               tuple(sorted(free_deployments or ())))
         self.clock = clock
         self.engine_source = engine_source
         self.notifier = notifier
-        self.providers = providers or {}  # deployment -> provider
-        self.routes = list(routes or [])
-        self.budgets = budgets or []
-        self.slos = dict(slos or {})  # route -> SloConfig: what slo_*_burn rules measure
         self.interval_s = interval_s
         self.repeat_interval_s = repeat_interval_s
         self.resolved_keep_s = resolved_keep_s
-        self._metrics = metrics or self._store_metrics
+        self._metrics = metrics  # None: the store's (StoreMetrics)
         self.before_evaluate = before_evaluate  # e.g. flush the recorder in a virtual run
         self.recent: deque[Transition] = deque(maxlen=1000)  # for faces that embed us
         self.evaluations = 0
@@ -160,36 +185,72 @@ class AlertEvaluator:
         a = config.alerting
         if engine is not None:
             kw.setdefault("engine_source", EngineStateSource(engine))
-        from axtui.slo.rules import slo_rules
-
-        rules = list(config.alerts) + (budget_rules(config.budgets) if a.budget_alerts else [])
-        rules += slo_rules(config.slos())  # built in: 3 burn-rate rules per SLO objective
-        kw.setdefault("slos", config.slos())
-        kw.setdefault("providers", {d.id: d.provider for d in config.deployments})
-        kw.setdefault("routes", list(config.routes))
-        kw.setdefault("budgets", list(config.budgets))
+        for name, value in _measured(config).items():
+            kw.setdefault(name, value)
         kw.setdefault("interval_s", a.interval_s)
         kw.setdefault("repeat_interval_s", a.repeat_interval)
         kw.setdefault("resolved_keep_s", a.resolved_keep)
-        return cls(store, rules, clock, **kw)
+        return cls(store, config_rules(config), clock, **kw)
 
-    def _store_metrics(self, conn: Connection) -> MetricReader:
-        return StoreMetrics(conn, providers=self.providers, budgets=self.budgets,
-                            engine=self.engine_source, slos=self.slos)
+    def reconfigure(self, config: Any) -> None:
+        """A reloaded config's rules (its [[alerts]], budgets and SLOs) and what they
+        measure against, from the next evaluation on; one evaluation in progress finishes
+        on the rules it began with. Alert states carry over by rule name: a rule the config
+        no longer makes leaves at the next evaluation. `[alerting]` (interval, webhooks,
+        budget_alerts) is the running one's: `config` has it pinned until a restart."""
+        m = _measured(config)
+        self.ruleset = RuleSet(tuple(config_rules(config)), m["providers"],
+                               tuple(m["routes"]), tuple(m["budgets"]), m["slos"],
+                               tuple(m["free_deployments"]))
 
-    def all_rules(self, stored: list[AlertRule]) -> list[AlertRule]:
+    # the ruleset's parts, as they are now (an evaluation reads `ruleset` once instead)
+    @property
+    def rules(self) -> list[AlertRule]:
+        return list(self.ruleset.rules)
+
+    @property
+    def providers(self) -> dict[str, str]:
+        return self.ruleset.providers
+
+    @property
+    def routes(self) -> list[str]:
+        return list(self.ruleset.routes)
+
+    @property
+    def budgets(self) -> list[Any]:
+        return list(self.ruleset.budgets)
+
+    @property
+    def slos(self) -> dict[str, Any]:
+        return self.ruleset.slos
+
+    def _store_metrics(self, conn: Connection, rs: RuleSet | None = None) -> MetricReader:
+        rs = rs or self.ruleset
+        return StoreMetrics(conn, providers=rs.providers, budgets=list(rs.budgets),
+                            engine=self.engine_source, slos=rs.slos,
+                            free_deployments=rs.free)
+
+    def _measure_with(self, conn: Connection, rs: RuleSet | None = None) -> MetricReader:
+        if self._metrics is not None:
+            return self._metrics(conn)
+        return self._store_metrics(conn, rs)
+
+    def all_rules(self, stored: list[AlertRule], rs: RuleSet | None = None
+                  ) -> list[AlertRule]:
         """The configured rules, then the store's (a store rule never shadows a config one),
         as written: a wildcard rule is one rule here (see `instances`)."""
-        names = {r.name for r in self.rules}
-        return self.rules + [r for r in stored if r.name not in names]
+        rules = list((rs or self.ruleset).rules)
+        names = {r.name for r in rules}
+        return rules + [r for r in stored if r.name not in names]
 
-    def instances(self, rule: AlertRule) -> list[AlertRule]:
+    def instances(self, rule: AlertRule, rs: RuleSet | None = None) -> list[AlertRule]:
         """The alerts a rule makes: itself, or one per route, deployment or provider of
         the config for a wildcard scope."""
         if not rule.wildcard:
             return [rule]
-        names = {"route": self.routes, "deployment": sorted(self.providers),
-                 "provider": sorted(set(self.providers.values()))}[rule.scope_kind]
+        rs = rs or self.ruleset
+        names = {"route": list(rs.routes), "deployment": sorted(rs.providers),
+                 "provider": sorted(set(rs.providers.values()))}[rule.scope_kind]
         return [rule.instance(n) for n in names]
 
     def _value(self, metrics: MetricReader, rule: AlertRule, now: float) -> float | None:
@@ -216,9 +277,10 @@ class AlertEvaluator:
             # so a transition is made (and notified) once, not once per process.
             add_counters(conn, {EVALUATIONS: 1}, native=self.store.native_upsert)
             acks, silences, stored = alert_controls(conn)
-            rules = [i for r in self.all_rules(stored) for i in self.instances(r)]
+            rs = self.ruleset  # once: a reload meanwhile applies from the next evaluation
+            rules = [i for r in self.all_rules(stored, rs) for i in self.instances(r, rs)]
             prev = {r.name: r for r in conn.execute(select(AlertStateRow.__table__))}
-            metrics = self._metrics(conn)
+            metrics = self._measure_with(conn, rs)
             updates, inserts = [], []
             for rule in rules:
                 value = self._value(metrics, rule, now)
@@ -275,7 +337,7 @@ class AlertEvaluator:
         """What an evaluation would find for `rule` now, writing nothing."""
         now = self.clock.now() if now is None else now
         with self.store.connect() as conn:
-            value = self._value(self._metrics(conn), rule, now)
+            value = self._value(self._measure_with(conn), rule, now)
             row = conn.execute(select(AlertStateRow.__table__).where(
                 _S.name == rule.name)).first()
         holds = None if value is None else rule.holds(value)
@@ -300,6 +362,16 @@ class AlertEvaluator:
                 self.failures += 1
                 log.warning("alert evaluation failed: %s: %s", type(e).__name__, e)
             await self.clock.sleep(interval)
+
+
+def _measured(config: Any) -> dict[str, Any]:
+    """What a config's rules are measured against (the evaluator's keyword arguments)."""
+    from axtui.costs.free_tier import free_deployments
+
+    return {"slos": config.slos(),
+            "providers": {d.id: d.provider for d in config.deployments},
+            "routes": list(config.routes), "budgets": list(config.budgets),
+            "free_deployments": free_deployments(config)}
 
 
 def _event(t: Transition) -> dict:

@@ -19,6 +19,7 @@ Metric = Literal[
     "error_rate", "success_rate", "p50", "p95", "p99", "ttft_p95", "request_rate",
     "cost_per_hour", "spend_vs_budget", "breaker_open", "headroom_near_miss_rate",
     "failover_rate", "rejected_rate", "slo_availability_burn", "slo_latency_burn",
+    "free_tier_share",
 ]
 METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
 Operator = Literal[">", "<", ">=", "<=", "==", "!="]
@@ -27,11 +28,13 @@ SCOPE_KINDS = ("route", "deployment", "provider")
 # Measured over requests only: a rejected request reaches no deployment.
 REQUEST_ONLY = {"rejected_rate"}
 SLO_METRICS = {"slo_availability_burn", "slo_latency_burn"}  # a route's SLO (axtui/slo)
+# Measured over every request: answers on free-tier deployments / all answers (costs)
+GLOBAL_ONLY = {"free_tier_share"}
 UNITS = {"error_rate": "ratio", "success_rate": "ratio", "p50": "ms", "p95": "ms", "p99": "ms",
          "ttft_p95": "ms", "request_rate": "req/s", "cost_per_hour": "USD/h",  # the store's metric is nano-USD/h; rules use USD
          "spend_vs_budget": "%", "breaker_open": "open breakers",
          "headroom_near_miss_rate": "ratio", "failover_rate": "ratio", "rejected_rate": "ratio",
-         "slo_availability_burn": "x", "slo_latency_burn": "x"}
+         "slo_availability_burn": "x", "slo_latency_burn": "x", "free_tier_share": "ratio"}
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": _op.gt, "<": _op.lt, ">=": _op.ge, "<=": _op.le, "==": _op.eq, "!=": _op.ne,
@@ -138,6 +141,14 @@ class AlertRule(BaseModel):
             raise ValueError(f"bad rule name {v!r}: letters, digits and _ . : - (up to 80)")
         return v
 
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _metric(cls, v: Any) -> Any:
+        if isinstance(v, str) and v not in METRICS:  # named, with what there is
+            raise ValueError(f"unknown metric {v!r} (one of {', '.join(METRICS[:-1])} or "
+                             f"{METRICS[-1]})")
+        return v
+
     @field_validator("scope")
     @classmethod
     def _scope(cls, v: str) -> str:
@@ -159,6 +170,9 @@ class AlertRule(BaseModel):
                              f"not per {kind}")
         if self.metric == "breaker_open" and kind == "route":
             raise ValueError("scope: breaker_open is per deployment, provider or global")
+        if self.metric in GLOBAL_ONLY and kind != "global":
+            raise ValueError(f"scope: {self.metric} is measured over all requests (global), "
+                             f"not per {kind}")
         if self.metric in SLO_METRICS and (kind != "route" or self.wildcard):
             raise ValueError(f"scope: {self.metric} is measured per route (route:NAME)")
         if self.short_window is not None and (self.metric not in SLO_METRICS

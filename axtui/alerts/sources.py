@@ -3,14 +3,15 @@ process that routes, the engine's own state (breakers).
 
 Store metrics are `axtui.store.metrics` (one name, one computation, as `axtui monitor` and
 the console read them); alerts add spend_vs_budget (the config's budgets against the
-store's spend), breaker_open and headroom_near_miss_rate. Values are read through one
+store's spend), breaker_open, headroom_near_miss_rate and free_tier_share (the costs view's
+share of answers on free-tier deployments, costs/free_tier.py). Values are read through one
 connection per evaluation and identical reads are made once. None means no data: nothing
 was measured in the window, which the evaluator shows as `nodata`, never as fine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -138,7 +139,8 @@ class StoreMetrics:
 
     def __init__(self, conn: Connection, *, providers: Mapping[str, str] | None = None,
                  budgets: list[Any] | None = None, engine: EngineState | None = None,
-                 slos: Mapping[str, Any] | None = None) -> None:
+                 slos: Mapping[str, Any] | None = None,
+                 free_deployments: Iterable[str] | None = None) -> None:
         self.conn = conn
         self.providers = dict(providers or {})
         self.budgets = list(budgets or [])
@@ -149,6 +151,7 @@ class StoreMetrics:
         self._breakers: dict[str, bool] | None = None
         self._slos = dict(slos or {})  # route -> SloConfig
         self._burns: Any = None  # axtui.slo.measure.BurnReader, made on the first SLO rule
+        self.free = tuple(free_deployments or ())  # the config's free-tier deployments
 
     def value(self, rule: AlertRule, now: float) -> float | None:
         if rule.metric == "spend_vs_budget":
@@ -159,8 +162,17 @@ class StoreMetrics:
             return self._slo_burn(rule, now)
         key = (rule.metric, rule.scope, now - rule.window, now)
         if key not in self._memo:
-            self._memo[key] = self._measure(rule, now - rule.window, now)
+            measure = self._free_share if rule.metric == "free_tier_share" else self._measure
+            self._memo[key] = measure(rule, now - rule.window, now)
         return self._memo[key]
+
+    def _free_share(self, rule: AlertRule, since_ts: float, until_ts: float) -> float | None:
+        """The share of answered requests a free-tier deployment answered, over the rule's
+        window: the costs view's own figure (costs/free_tier.py), from the rollups. None
+        (no data) when nothing was answered."""
+        from axtui.costs.free_tier import free_tier_share
+
+        return free_tier_share(self.conn, since_ts, until_ts, self.free).share
 
     def _measure(self, rule: AlertRule, since_ts: float, until_ts: float) -> float | None:
         scope = metrics.parse_scope(rule.scope)

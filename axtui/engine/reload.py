@@ -36,8 +36,8 @@ RESTART_ONLY: dict[str, str] = {
     "keys": "caller keys are read from the environment at start",
     "trace": "the trace file is opened once",
     "retention": "upkeep jobs start once",
-    "alerts": "the alert evaluator is built at start",
-    "alerting": "the alert evaluator is built at start",
+    "alerting": "the evaluation interval and the webhooks are set when the alert evaluator "
+                "starts",
     "console": "read by the console at its start",
 }
 WORKERS_NOTE = "--workers: the number of processes is the supervisor's, fixed until a restart"

@@ -32,16 +32,18 @@ NO_ROUTE = ErrorKind.no_route.value
 UNKNOWN_ROUTE = "(unknown)"  # the route label of requests for a route that does not exist
 _LE = (*(floatToGoString(b) for b in BUCKETS_S), "+Inf")
 
-REQUESTS = ("axtui_requests", "Requests finished, by route, serving deployment, outcome and "
-            "error kind.", ("route", "deployment", "outcome", "error_kind"))
+REQUESTS = ("axtui_requests", "Requests finished, by route, serving deployment, its region, "
+            "outcome and error kind.", ("route", "deployment", "region", "outcome",
+                                        "error_kind"))
 ATTEMPTS = ("axtui_attempts", "Calls to deployments, by outcome and error kind.",
             ("deployment", "outcome", "error_kind"))
 COST = ("axtui_cost_usd", "Spend in US dollars, by route and attempted deployment.",
         ("route", "deployment"))
 TOKENS = ("axtui_tokens", "Tokens used, by route, attempted deployment and type "
           "(prompt, completion).", ("route", "deployment", "type"))
-REQUEST_SECONDS = ("axtui_request_duration_seconds", "Request latency, arrival to last byte.",
-                   ("route", "deployment", "outcome"))
+REQUEST_SECONDS = ("axtui_request_duration_seconds", "Request latency, arrival to last byte, "
+                   "by route, serving deployment, its region and outcome.",
+                   ("route", "deployment", "region", "outcome"))
 TTFT_SECONDS = ("axtui_time_to_first_token_seconds", "Time to the first streamed token.",
                 ("route", "deployment"))
 ATTEMPT_SECONDS = ("axtui_attempt_duration_seconds", "One call to one deployment.",
@@ -91,6 +93,13 @@ class RecordMetrics:
     def close(self) -> None:
         self.files.release()
 
+    def add_routes(self, routes: Collection[str]) -> None:
+        """A config reload's routes join the known ones (from the next batch on). Routes a
+        reload removed stay known: their requests still in flight keep their label, and
+        their series exist already, so nothing grows but by the operator's own names."""
+        if self.routes is not None:
+            self.routes = self.routes | frozenset(routes)
+
     def _counter(self, spec: tuple, labels: tuple) -> Value:
         v = self._series.get((spec, labels))
         if v is None:
@@ -136,12 +145,15 @@ class RecordMetrics:
                 "error_kind"]
             if why == NO_ROUTE or (known is not None and route not in known):
                 route = UNKNOWN_ROUTE  # the caller's word: one series, not one per name
-            requests[(route, dep, outcome, why or "")] += 1
+            # the serving deployment's configured region ("" when none or nothing served):
+            # a config value, never the request's header, so its values are bounded
+            region = r.get("region") or ""
+            requests[(route, dep, region, outcome, why or "")] += 1
             cache = r.get("cache")
             if cache is not None:
                 hits[(route, cache)] += 1
                 saved[(route,)] += r["optimal_cost_nano"] or 0
-            latency[(route, dep, outcome)].append(r["latency_ms"])
+            latency[(route, dep, region, outcome)].append(r["latency_ms"])
             if r["ttft_ms"] is not None:
                 ttft[(route, dep)].append(r["ttft_ms"])
             for a in r["attempts"]:

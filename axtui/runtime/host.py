@@ -250,6 +250,28 @@ class RuntimeHost:
         if self.alerts.rules:
             self.add_job("alerts", cfg.alerting.interval_s, self.alerts.evaluate)
 
+    async def before_reload(self, config: Config) -> None:
+        """A reload's first step, before the engine routes by `config`: the recorder (in
+        its child process too) learns the new routes, so their requests are counted under
+        their own route label in /metrics, not as "(unknown)"."""
+        add = getattr(self.recorder, "add_metrics_routes", None)
+        if add is None or self.metrics_dir is None:
+            return
+        if not await asyncio.to_thread(add, list(config.routes)):
+            log.warning("config reload: the recorder did not take the new routes (see its "
+                        "stats); their requests count as route \"(unknown)\" in /metrics")
+
+    def after_reload(self, config: Config) -> None:
+        """A reload's last step, once the engine routes by `config`: the alert evaluator
+        judges by its [[alerts]], budgets and SLOs from its next evaluation (the job starts
+        now if the running config had no rule to evaluate)."""
+        ev = self.alerts
+        if ev is None:
+            return
+        ev.reconfigure(config)
+        if ev.rules and "alerts" not in self._jobs:
+            self.add_job("alerts", config.alerting.interval_s, ev.evaluate)
+
     def _start_upkeep(self, store: Store) -> None:
         """The store's upkeep: retention (raw rows and each rollup level past its age) and
         the cost folds (spend by user, key and complexity into hour and day rows, so the

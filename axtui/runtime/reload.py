@@ -86,12 +86,15 @@ async def reload_config(host: RuntimeHost, path: str | Path | None, *, by: str,
             result.diff, result.changed = d.as_dict(), not d.empty()
             try:
                 if result.changed:
+                    await host.before_reload(new)  # the recorder's route labels
                     host.engine.reload(new)  # one synchronous swap
                     host.config = new
             except (ValueError, KeyError) as e:  # built aside: the engine is unchanged
                 result.errors = [f"{source}: {e}"]
             else:
                 result.ok = True
+                if result.changed:
+                    host.after_reload(new)  # the alert rules: budgets, SLOs, [[alerts]]
     if result.ok and result.changed and not host.read_only:
         from axtui.flags.ops import seed
 

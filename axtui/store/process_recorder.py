@@ -43,6 +43,8 @@ from axtui.store.recorder_child import (
     FLUSHED,
     READY,
     RECOVERED,
+    ROUTES,
+    ROUTES_ADDED,
     STATS,
     Recovery,
     child_main,
@@ -224,6 +226,24 @@ class ProcessRecorder:
             return False
         return waiter.ok and local_ok
 
+    def add_metrics_routes(self, routes: Sequence[str], timeout: float | None = 10.0) -> bool:
+        """A config reload's routes join the child's request metrics (see
+        RecordMetrics.add_routes). Waits for the child's answer, so every record submitted
+        after this returns True is counted under its route; False if the child is gone or
+        did not answer within `timeout`."""
+        waiter = _FlushWaiter()
+        token = next(self._tokens)
+        with self._lock:
+            if self._dead or self._closing.is_set():
+                return False
+            self._waiters[token] = waiter
+        self._send((ROUTES, token, list(routes)))
+        if not waiter.done.wait(timeout):
+            with self._lock:
+                self._waiters.pop(token, None)
+            return False
+        return waiter.ok
+
     def close(self, timeout: float | None = CLOSE_TIMEOUT_S) -> None:
         """Stop accepting, let the child write everything in the ring and exit.
 
@@ -331,6 +351,12 @@ class ProcessRecorder:
                 waiter = self._waiters.pop(token, None)
             if waiter is not None:
                 waiter.ok = ok
+                waiter.done.set()
+        elif kind == ROUTES_ADDED:
+            with self._lock:
+                waiter = self._waiters.pop(message[1], None)
+            if waiter is not None:
+                waiter.ok = True
                 waiter.done.set()
         elif kind == READY:
             self._ready.set()

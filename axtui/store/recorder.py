@@ -171,6 +171,14 @@ class Recorder:
         self._wake.set()
         return waiter.done.wait(timeout) and waiter.ok
 
+    def add_metrics_routes(self, routes: Sequence[str], timeout: float | None = None) -> bool:
+        """A config reload's routes get their own label in the request metrics of every
+        record submitted after this returns (see RecordMetrics.add_routes). True: done."""
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.add_routes(routes)  # one attribute swap, read once per batch
+        return True
+
     def close(self, timeout: float | None = None) -> None:
         """Stop accepting, write what is queued, stop both threads, close the trace."""
         self._queue_max = -1

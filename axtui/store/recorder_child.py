@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_S = 0.02  # how stale the parent's counts (and so its in-flight bound) may get
 _ID_CHUNK = 500
 # Parent -> child messages, and child -> parent ones; each a tuple led by its kind.
-FLUSH, CLOSE = "flush", "close"
-READY, STATS, FLUSHED, CLOSED, FAILED, RECOVERED = (
-    "ready", "stats", "flushed", "closed", "failed", "recovered")
+FLUSH, CLOSE, ROUTES = "flush", "close", "routes"
+READY, STATS, FLUSHED, CLOSED, FAILED, RECOVERED, ROUTES_ADDED = (
+    "ready", "stats", "flushed", "closed", "failed", "recovered", "routes_added")
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,10 @@ def child_main(url: str, options: dict, ring_path: str, inbox: Connection,
             if last_line or (message is not None and message[0] == CLOSE):
                 last_line = True
                 break
+            if message is not None and message[0] == ROUTES:  # a config reload's
+                recorder.add_metrics_routes(message[2])
+                outbox.send((ROUTES_ADDED, message[1]))
+                continue
             if message is not None and message[0] == FLUSH:
                 ok = recorder.flush()
                 drain.commit()

@@ -81,7 +81,7 @@ def test_bad_input_is_one_line_and_exit_2(firing_url, tmp_path):
          "error: alert rule: metric: unknown metric 'error_rte' (one of error_rate, "
          "success_rate, p50, p95, p99, ttft_p95, request_rate, cost_per_hour, "
          "spend_vs_budget, breaker_open, headroom_near_miss_rate, failover_rate, "
-         "rejected_rate, slo_availability_burn or slo_latency_burn)"),
+         "rejected_rate, slo_availability_burn, slo_latency_burn or free_tier_share)"),
     ]:
         done = axtui(*args, "--store", firing_url, cwd=tmp_path)
         assert (done.returncode, done.stderr.strip()) == (2, message), args

@@ -48,9 +48,11 @@ def test_requests_attempts_and_tokens_follow_the_records(tmp_path):
     ]
     found, _ = _recorded(tmp_path, False, records)
     req = "axtui_requests_total"
-    assert value(found, req, route="chat", deployment="p/a", outcome="ok", error_kind="") == 1
-    assert value(found, req, route="chat", deployment="p/b", outcome="ok", error_kind="") == 1
-    assert value(found, req, route="chat", deployment="", outcome="failed",
+    assert value(found, req, route="chat", deployment="p/a", region="", outcome="ok",
+                 error_kind="") == 1
+    assert value(found, req, route="chat", deployment="p/b", region="", outcome="ok",
+                 error_kind="") == 1
+    assert value(found, req, route="chat", deployment="", region="", outcome="failed",
                  error_kind="server") == 1
     att = "axtui_attempts_total"
     assert value(found, att, deployment="p/a", outcome="error", error_kind="rate_limited") == 1
@@ -98,7 +100,7 @@ def test_latencies_fill_cumulative_buckets_in_seconds(tmp_path):
         metrics.close()
     found = samples(tmp_path)
     name = "axtui_request_duration_seconds"
-    labels = {"route": "chat", "deployment": "p/a", "outcome": "ok"}
+    labels = {"route": "chat", "deployment": "p/a", "region": "", "outcome": "ok"}
     buckets = {le: value(found, f"{name}_bucket", le=le, **labels)
                for le in ("0.05", "0.75", "1.0", "120.0", "+Inf")}
     assert buckets == {"0.05": 2, "0.75": 2, "1.0": 3, "120.0": 3, "+Inf": 4}
@@ -131,6 +133,59 @@ def test_a_route_outside_the_configured_ones_is_counted_as_unknown(tmp_path):
     finally:
         metrics.close()
     found = samples(tmp_path)
-    labels = {"deployment": "", "outcome": "rejected", "error_kind": "quota"}
+    labels = {"deployment": "", "region": "", "outcome": "rejected", "error_kind": "quota"}
     assert value(found, "axtui_requests_total", route="chat", **labels) == 1
     assert value(found, "axtui_requests_total", route="(unknown)", **labels) == 2
+
+
+def _in(region: str | None, **kw):
+    return record(**kw).model_copy(update={"region": region})
+
+
+def test_requests_and_their_latency_carry_the_serving_deployments_region(tmp_path):
+    """The region is the serving deployment's configured one (the record's), "" when it has
+    none or nothing served: a config value, so the series stay as few as the regions."""
+    records = [_in("eu", attempts=[attempt("p/eu", latency_ms=100.0)]),
+               _in("eu", attempts=[attempt("p/eu", latency_ms=100.0)]),
+               _in("us-east", attempts=[attempt("p/us", latency_ms=100.0)]),
+               _in(None, attempts=[attempt("p/a", latency_ms=100.0)]),
+               _in(None, attempts=[], outcome=Outcome.rejected, error_kind=ErrorKind.quota)]
+    found, _ = _recorded(tmp_path, False, records)
+    req, ok = "axtui_requests_total", {"route": "chat", "outcome": "ok", "error_kind": ""}
+    assert value(found, req, deployment="p/eu", region="eu", **ok) == 2
+    assert value(found, req, deployment="p/us", region="us-east", **ok) == 1
+    assert value(found, req, deployment="p/a", region="", **ok) == 1
+    assert value(found, req, route="chat", deployment="", region="", outcome="rejected",
+                 error_kind="quota") == 1
+    dur = "axtui_request_duration_seconds_count"
+    assert value(found, dur, route="chat", deployment="p/eu", region="eu", outcome="ok") == 2
+    assert value(found, dur, route="chat", deployment="p/us", region="us-east",
+                 outcome="ok") == 1
+
+
+def _routed(tmp_path, process: bool) -> dict:
+    """A record on route "new" before and after the recorder learns it from a reload."""
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    metrics = tmp_path / "metrics"
+    rec = make_recorder(store, process=process, flush_interval_s=0.05, metrics_dir=metrics,
+                        metrics_routes=["chat"])
+    try:
+        assert rec.submit(record(route="new"))
+        assert rec.flush(30)
+        assert rec.add_metrics_routes(["chat", "new"])
+        assert rec.submit(record(route="new"))
+        assert rec.submit(record(route="chat"))
+        assert rec.flush(30)
+    finally:
+        rec.close()
+        store.close()
+    return samples(metrics)
+
+
+def test_a_route_a_reload_adds_gets_its_own_label_in_either_recorder(tmp_path):
+    ok = {"deployment": "openai/gpt-4o-mini", "region": "", "outcome": "ok", "error_kind": ""}
+    for process in (False, True):
+        found = _routed(tmp_path / str(process), process)
+        assert value(found, "axtui_requests_total", route="(unknown)", **ok) == 1, process
+        assert value(found, "axtui_requests_total", route="new", **ok) == 1, process
+        assert value(found, "axtui_requests_total", route="chat", **ok) == 1, process
