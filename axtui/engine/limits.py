@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -71,7 +72,7 @@ class RateWindow:
         return max(0.0, self._tat - now) / self._interval
 
     def remaining(self, now: float) -> int:
-        return max(0, math.floor(self.limit - self.used(now) + _EPS))
+        return window_left(self.limit, self.used(now))
 
     def reset_s(self, now: float) -> float:
         """Seconds until the window is full again."""
@@ -498,6 +499,25 @@ class CallerQuotas:
         anything was counted."""
         return self._callers.pop((scope, who), None) is not None
 
+    def report(self, *, shared: bool = False, note: str | None = None) -> dict:
+        """Every configured quota scope with the limits and where its callers stand, for
+        the heartbeat (the console's quotas screen): see `quota_report`. Cheap enough for
+        the event loop: it reads the most recently seen callers only."""
+        now = self.clock.monotonic()
+        day = _utc_day(self.clock.now())
+        seen, counts = recent_callers(reversed(self._callers))
+
+        def usage(scope: str, who: str) -> dict:
+            lim = self.limits_of(scope, who)
+            st = self._callers.get((scope, who)) or _CallerState(lim)
+            return caller_usage(
+                who,
+                None if st.rpm is None else (st.rpm.limit, st.rpm.used(now)),
+                None if st.tpm is None else (st.tpm.limit, st.tpm.used(now)),
+                self.spend_limit_nano(scope, who), st.spent_today(day))
+
+        return quota_report(self, seen, counts, usage, shared=shared, note=note)
+
     # -- internals
 
     def _refusal(
@@ -580,8 +600,7 @@ def quota_status(scope: str, who: str, lim: QuotaLimits,
         if w is None:
             return None
         limit, used, reset_s = w
-        return {"limit": limit, "used": round(used, 3),
-                "remaining": max(0, math.floor(limit - used + _EPS)),
+        return {"limit": limit, "used": round(used, 3), "remaining": window_left(limit, used),
                 "reset_s": round(reset_s, 3)}
 
     spend = None
@@ -590,6 +609,102 @@ def quota_status(scope: str, who: str, lim: QuotaLimits,
                  "spent_usd": str(Decimal(spent_nano) / NANO_PER_USD)}
     return {"scope": scope, "who": who, "rpm": window(rpm), "tpm": window(tpm),
             "spend_day": spend}
+
+
+REPORT_TOP = 5  # the busiest callers a report shows per scope
+REPORT_CANDIDATES = 20  # of this many most recently seen per scope
+REPORT_SCAN = 5_000  # most recently seen callers looked at for them
+CALLER_SCOPES = ("key", "user", "ip")  # the scopes with many callers each
+
+
+def recent_callers(newest_first: Iterable[tuple[str, str]]
+                   ) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """From (scope, caller) pairs, newest first: up to REPORT_CANDIDATES recent callers per
+    scope of many callers (among the REPORT_SCAN newest), and how many callers each scope
+    counts in all."""
+    seen: dict[str, list[str]] = {s: [] for s in CALLER_SCOPES}
+    counts: dict[str, int] = dict.fromkeys(CALLER_SCOPES, 0)
+    for i, (scope, who) in enumerate(newest_first):
+        if scope not in seen:
+            continue
+        counts[scope] += 1
+        if i < REPORT_SCAN and len(seen[scope]) < REPORT_CANDIDATES:
+            seen[scope].append(who)
+    return seen, counts
+
+
+def caller_usage(who: str, rpm: tuple[int, float] | None, tpm: tuple[int, float] | None,
+                 spend_limit_nano: int | None, spent_nano: int) -> dict:
+    """One caller's figures in a quota report: per window its limit, what is counted and
+    the whole units left (`window_left`); its spend today against its daily limit."""
+    def window(w: tuple[int, float] | None) -> dict | None:
+        if w is None:
+            return None
+        limit, used = w
+        return {"limit": limit, "used": round(used, 3), "remaining": window_left(limit, used)}
+
+    spend = None
+    if spend_limit_nano is not None:
+        spend = {"limit_nano": spend_limit_nano, "spent_nano": spent_nano,
+                 "remaining_nano": max(0, spend_limit_nano - spent_nano)}
+    return {"who": who, "rpm": window(rpm), "tpm": window(tpm), "spend": spend}
+
+
+def _busiest(use: dict) -> float:
+    """The largest share of any of a caller's limits that is used."""
+    shares = [w["used"] / w["limit"] for w in (use["rpm"], use["tpm"]) if w]
+    if use["spend"] and use["spend"]["limit_nano"]:
+        shares.append(use["spend"]["spent_nano"] / use["spend"]["limit_nano"])
+    return max(shares, default=0.0)
+
+
+def report_pairs(quotas: CallerQuotas, seen: Mapping[str, list[str]]
+                 ) -> list[tuple[str, str]]:
+    """The (scope, caller) pairs a report shows figures for: the recently seen callers of
+    each limited scope of many callers, every limited route, and the global scope."""
+    pairs = [(scope, who) for scope in CALLER_SCOPES
+             if quotas.limits_of(scope, "") is not None for who in seen.get(scope, ())]
+    pairs += [("route", r) for r in sorted(quotas.per_route)]
+    if quotas.limits_of("global", GLOBAL) is not None:
+        pairs.append(("global", GLOBAL))
+    return pairs
+
+
+def quota_report(quotas: CallerQuotas, seen: Mapping[str, list[str]],
+                 counts: Mapping[str, int], usage: Callable[[str, str], dict], *,
+                 shared: bool, note: str | None = None) -> dict:
+    """`{"shared", "note", "scopes": [...]}`: one entry per limited scope, in checking
+    order (key, user, ip, each route, global), with its configured limits, how many callers
+    it counts (None: the scope has one) and the figures of its busiest callers (the route's or the global one for
+    those). `shared`: the figures are the fleet's (Redis), else this process's own."""
+    scopes = []
+    figures = {pair: usage(*pair) for pair in report_pairs(quotas, seen)}
+
+    def entry(scope: str, who: str | None, lim: QuotaLimits, callers: int | None,
+              rows: list[dict]) -> dict:
+        return {"scope": scope, "who": who, "rpm": lim.rpm, "tpm": lim.tpm,
+                "spend_day_usd": None if lim.spend_day_usd is None else str(lim.spend_day_usd),
+                "callers": callers, "top": rows}
+
+    for scope in CALLER_SCOPES:
+        lim = quotas.limits_of(scope, "")
+        if lim is None:
+            continue
+        rows = sorted((figures[(scope, w)] for w in seen.get(scope, ())),
+                      key=lambda u: (-_busiest(u), u["who"]))[:REPORT_TOP]
+        scopes.append(entry(scope, None, lim, counts.get(scope, 0), rows))
+    for route, lim in sorted(quotas.per_route.items()):
+        scopes.append(entry("route", route, lim, None, [figures[("route", route)]]))
+    if (lim := quotas.limits_of("global", GLOBAL)) is not None:
+        scopes.append(entry("global", GLOBAL, lim, None, [figures[("global", GLOBAL)]]))
+    return {"shared": shared, "note": note, "scopes": scopes}
+
+
+def window_left(limit: int, used: float) -> int:
+    """Whole units still admitted by a window of `limit` with `used` counted: the floor of
+    limit - used (what `fits` admits one by one), never negative (a window in debt), never
+    above the limit."""
+    return max(0, min(limit, math.floor(limit - used + limit * _EPS)))
 
 
 def _limited(limits: QuotaLimits) -> bool:

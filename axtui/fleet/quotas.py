@@ -29,63 +29,87 @@ from axtui.engine.limits import (
     _utc_day,
     quota_status,
     scope_label,
+    window_left,
 )
 from axtui.fleet.link import RedisLink, Unavailable
 from axtui.providers.base import RateLimitInfo
 
 log = logging.getLogger(__name__)
 
+# The scripts count in `ahead`: how far a window's TAT is past now, in seconds. A TAT is
+# kept as whole seconds and their fraction ("1767225608.571428571429"), and `now` is split
+# the same way, so the arithmetic runs on small numbers: doubles of Unix time itself hold
+# only ~0.24 us, and adding a limit's interval to one rounded the same way every time (a
+# burst of 7 at one instant admitted 6; of 100000, 16 too many or too few).
+# TOL: a request fits when it overshoots the window by at most a microsecond.
 _GCRA = """
 local PERIOD = 60
-local EPS = 1e-9
-local function fmt(x) return string.format('%.6f', x) end
-local function tat_of(key, now)
-  local v = tonumber(redis.call('GET', key) or '0')
-  if v > now then return v end
-  return now
+local TOL = 1e-6
+local NW, NF = 0, 0
+local function fmt(x) return string.format('%.17g', x) end
+local function split(s)
+  local dot = string.find(s, '.', 1, true)
+  if not dot then return tonumber(s), 0 end
+  return tonumber(string.sub(s, 1, dot - 1)), tonumber('0' .. string.sub(s, dot))
 end
-local function put(key, tat, now)
-  redis.call('SET', key, fmt(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+local function ahead_of(key)
+  local v = redis.call('GET', key)
+  if not v then return 0 end
+  local w, f = split(v)
+  local a = (w - NW) + (f - NF)
+  if a > 0 then return a end
+  return 0
+end
+local function tat_str(ahead)
+  local t = NF + ahead
+  local w = math.floor(t)
+  local f = string.format('%.12f', t - w)
+  if string.sub(f, 1, 1) == '1' then w = w + 1; f = '0.000000000000' end
+  return string.format('%.0f', NW + w) .. string.sub(f, 2)
+end
+local function put(key, ahead)
+  redis.call('SET', key, tat_str(ahead), 'PX', math.ceil(ahead * 1000) + 1000)
 end
 """
 
 # KEYS: per scope rpm, tpm, spend. ARGV: now, est_tokens, per scope rpm, tpm, spend limits
 # (0 / -1: none). Returns {1, rpm tat, tpm tat, ...} or {0, scope index, what, wait}.
 CHECK = _GCRA + """
-local now, est = tonumber(ARGV[1]), tonumber(ARGV[2])
+NW, NF = split(ARGV[1])
+local est = tonumber(ARGV[2])
 local n = #KEYS / 3
-local tats = {}
+local aheads = {}
 for i = 0, n - 1 do
   local rl, tl, sl = tonumber(ARGV[3 + i*3]), tonumber(ARGV[4 + i*3]), tonumber(ARGV[5 + i*3])
-  local rt, tt = now, now
+  local ra, ta = 0, 0
   if rl > 0 then
-    rt = tat_of(KEYS[1 + i*3], now)
-    local over = rt + PERIOD / rl - now - PERIOD
-    if over > PERIOD * EPS then return {0, i, 'rpm', fmt(over)} end
+    ra = ahead_of(KEYS[1 + i*3])
+    local over = ra + PERIOD / rl - PERIOD
+    if over > TOL then return {0, i, 'rpm', fmt(over)} end
   end
   if tl > 0 then
-    tt = tat_of(KEYS[2 + i*3], now)
+    ta = ahead_of(KEYS[2 + i*3])
     if est > tl then return {0, i, 'tpm_big', '-1'} end
-    local over = tt + est * PERIOD / tl - now - PERIOD
-    if over > PERIOD * EPS then return {0, i, 'tpm', fmt(over)} end
+    local over = ta + est * PERIOD / tl - PERIOD
+    if over > TOL then return {0, i, 'tpm', fmt(over)} end
   end
   if sl >= 0 then
     local spent = 0
     for _, v in ipairs(redis.call('HVALS', KEYS[3 + i*3])) do spent = spent + tonumber(v) end
     if spent >= sl then return {0, i, 'spend', '-1'} end
   end
-  tats[i] = {rt, tt}
+  aheads[i] = {ra, ta}
 end
 local out = {1}
 for i = 0, n - 1 do
   local rl = tonumber(ARGV[3 + i*3])
-  local rt = tats[i][1]
+  local ra = aheads[i][1]
   if rl > 0 then
-    rt = rt + PERIOD / rl
-    put(KEYS[1 + i*3], rt, now)
+    ra = ra + PERIOD / rl
+    put(KEYS[1 + i*3], ra)
   end
-  out[#out + 1] = fmt(rt)
-  out[#out + 1] = fmt(tats[i][2])
+  out[#out + 1] = tat_str(ra)
+  out[#out + 1] = tat_str(aheads[i][2])
 end
 return out
 """
@@ -94,26 +118,26 @@ return out
 # origin, per scope rpm and tpm limits (0: none). Counts what was used (post-paid: may run
 # into debt). Spend is a hash of each process's own total: see SYNC_SPEND.
 RECORD = _GCRA + """
-local now, reqs, tokens, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-  tonumber(ARGV[4])
+NW, NF = split(ARGV[1])
+local reqs, tokens, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 for i = 0, #KEYS / 3 - 1 do
   local rl, tl = tonumber(ARGV[7 + i*2]), tonumber(ARGV[8 + i*2])
-  local rt, tt = now, now
+  local ra, ta = 0, 0
   if rl > 0 then
-    rt = tat_of(KEYS[1 + i*3], now)
-    if reqs > 0 then rt = rt + reqs * PERIOD / rl; put(KEYS[1 + i*3], rt, now) end
+    ra = ahead_of(KEYS[1 + i*3])
+    if reqs > 0 then ra = ra + reqs * PERIOD / rl; put(KEYS[1 + i*3], ra) end
   end
   if tl > 0 then
-    tt = tat_of(KEYS[2 + i*3], now)
-    if tokens > 0 then tt = tt + tokens * PERIOD / tl; put(KEYS[2 + i*3], tt, now) end
+    ta = ahead_of(KEYS[2 + i*3])
+    if tokens > 0 then ta = ta + tokens * PERIOD / tl; put(KEYS[2 + i*3], ta) end
   end
   if cost > 0 then
     redis.call('HINCRBY', KEYS[3 + i*3], ARGV[6], cost)
     redis.call('PEXPIRE', KEYS[3 + i*3], ARGV[5])
   end
-  out[#out + 1] = fmt(rt)
-  out[#out + 1] = fmt(tt)
+  out[#out + 1] = tat_str(ra)
+  out[#out + 1] = tat_str(ta)
 end
 return out
 """
@@ -128,6 +152,20 @@ return 1
 """
 
 _SPEND_TTL_MS = int(2 * DAY * 1000)
+_TOL_S = 1e-6  # the scripts' TOL (a TAT read back as one float is within 0.24 us)
+
+
+def _stamp(now: float) -> str:
+    """`now` for the scripts: fixed-point, as they split it into seconds and fraction."""
+    return f"{now:.9f}"
+
+
+def shared_used(limit: int, tat: float, now: float) -> tuple[float, float]:
+    """(units counted, seconds until full) of a shared window of `limit` per minute whose
+    TAT is `tat`: counted as CHECK counts it (rounding of the kept TAT forgiven), so
+    `window_left(limit, used)` is how many more requests CHECK admits now."""
+    ahead = max(0.0, tat - now)
+    return max(0.0, ahead - _TOL_S) * limit / MINUTE, ahead
 RING = "gwkey"  # the gateway's caller keys' own limits ([[keys]] rpm, tpm, budget_day_usd)
 _TATS_KEPT = 10_000
 
@@ -192,7 +230,7 @@ class SharedQuotas:
         now = self.clock.now()
         day = _utc_day(now)
         keys: list[str] = []
-        args: list[float | int | str] = [repr(now), est_tokens]
+        args: list[float | int | str] = [_stamp(now), est_tokens]
         for scope, who in scopes:
             keys += self._keys(scope, who, day)
             rpm, tpm, spend = self._limits_of(scope, who)
@@ -251,8 +289,8 @@ class SharedQuotas:
             for limit, tat, field in ((rpm, rt, "requests"), (tpm, tt, "tokens")):
                 if not limit:
                     continue
-                ahead = max(0.0, tat - now)
-                left = max(0, int(limit - ahead * limit / MINUTE + 1e-9))
+                used, ahead = shared_used(limit, tat, now)
+                left = window_left(limit, used)
                 if getattr(info, f"remaining_{field}") is None or left < getattr(
                         info, f"remaining_{field}"):
                     setattr(info, f"limit_{field}", limit)
@@ -277,8 +315,7 @@ class SharedQuotas:
         def window(limit: int | None, tat: bytes | None):
             if not limit:
                 return None
-            ahead = max(0.0, float(tat or 0) - now)
-            return limit, ahead * limit / MINUTE, ahead
+            return limit, *shared_used(limit, float(tat or 0), now)
 
         return quota_status(scope, who, lim, window(lim.rpm, rt), window(lim.tpm, tt), spent)
 
@@ -301,7 +338,7 @@ class SharedQuotas:
         self._ring[who] = (rpm, tpm, spend)
         now = self.clock.now()
         keys = self._keys(RING, who, _utc_day(now))
-        out = self.link.run(self._check, keys, [repr(now), 1, rpm, tpm,
+        out = self.link.run(self._check, keys, [_stamp(now), 1, rpm, tpm,
                                                 -1 if spend is None else spend])
         if int(out[0]) == 1:
             self._remember((RING, who), float(out[1]), float(out[2]))
@@ -333,12 +370,11 @@ class SharedQuotas:
         now = self.clock.now()
         info = RateLimitInfo()
         if rpm:
-            info.limit_requests, info.reset_requests_s = rpm, max(0.0, rt - now)
-            info.remaining_requests = max(0, int(rpm - info.reset_requests_s * rpm / MINUTE
-                                                 + 1e-9))
+            used, info.reset_requests_s = shared_used(rpm, rt, now)
+            info.limit_requests, info.remaining_requests = rpm, window_left(rpm, used)
         if tpm:
-            info.limit_tokens, info.reset_tokens_s = tpm, max(0.0, tt - now)
-            info.remaining_tokens = max(0, int(tpm - info.reset_tokens_s * tpm / MINUTE + 1e-9))
+            used, info.reset_tokens_s = shared_used(tpm, tt, now)
+            info.limit_tokens, info.remaining_tokens = tpm, window_left(tpm, used)
         return info
 
     # -- Redis away and back
@@ -386,7 +422,7 @@ class SharedQuotas:
     def _record_call(self, scopes, now: float, requests: int, tokens: int, cost: int,
                      day: int) -> tuple[list, list]:
         keys: list[str] = []
-        args: list[float | int | str] = [repr(now), requests, tokens, cost, _SPEND_TTL_MS,
+        args: list[float | int | str] = [_stamp(now), requests, tokens, cost, _SPEND_TTL_MS,
                                          self.origin]
         for scope, who in scopes:
             keys += self._keys(scope, who, day)

@@ -288,3 +288,15 @@ def test_idle_callers_are_forgotten(clock):
     clock.advance(120.0)
     q.check("late", None)
     assert len(q) == 1
+
+
+@pytest.mark.parametrize(("limit", "used", "left"), [
+    (10, 0.0, 10), (10, 3.0, 7), (10, 3.2, 6), (10, 2.9999999999, 7), (10, 9.99, 0),
+    (10, 12.5, 0),  # in debt: none left, never a negative count
+    (10, -0.5, 10),  # never above the limit
+])
+def test_window_left_is_the_floor_of_limit_minus_used_within_zero_and_the_limit(
+        limit, used, left):
+    from axtui.engine.limits import window_left
+
+    assert window_left(limit, used) == left
