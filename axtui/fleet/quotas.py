@@ -27,7 +27,11 @@ from axtui.engine.limits import (
     QuotaDecision,
     _seconds_to_utc_midnight,
     _utc_day,
+    caller_usage,
+    quota_report,
     quota_status,
+    recent_callers,
+    report_pairs,
     scope_label,
     window_left,
 )
@@ -328,6 +332,44 @@ class SharedQuotas:
         self._owed.pop((scope, who), None)
         self.link.flush()  # counts deferred before the reset must not land after it
         return bool(self.link.call(lambda c: c.delete(*self._keys(scope, who, day))))
+
+    async def report(self) -> dict:
+        """The quota report (engine/limits.py `quota_report`) from the fleet's counters, in
+        one round trip, for the callers this process saw lately; this process's own counts
+        while Redis is away (its note says so)."""
+        down = "redis down: this process's own counts"
+        if not self.link.up:
+            return self.local.report(note=down)
+        seen, counts = recent_callers(sw for sw in reversed(self._tats) if sw[0] != RING)
+        pairs = report_pairs(self.local, seen)
+        now = self.clock.now()
+        day = _utc_day(now)
+        keys = [self._keys(scope, who, day) for scope, who in pairs]
+
+        async def read(client):  # noqa: ANN001, ANN202
+            pipe = client.pipeline(transaction=False)
+            for rk, tk, sk in keys:
+                pipe.get(rk)
+                pipe.get(tk)
+                pipe.hvals(sk)
+            return await pipe.execute()
+
+        self.link.flush()  # this process's deferred counts first
+        try:
+            values = await self.link.acall(read) if keys else []
+        except Unavailable:
+            return self.local.report(note=down)
+        read_back = {pair: values[3 * i:3 * i + 3] for i, pair in enumerate(pairs)}
+
+        def usage(scope: str, who: str) -> dict:
+            rpm, tpm, spend = self._limits_of(scope, who)
+            rt, tt, spent = read_back[(scope, who)]
+            return caller_usage(
+                who, (rpm, shared_used(rpm, float(rt or 0), now)[0]) if rpm else None,
+                (tpm, shared_used(tpm, float(tt or 0), now)[0]) if tpm else None,
+                spend, sum(int(v) for v in spent))
+
+        return quota_report(self.local, seen, counts, usage, shared=True)
 
     # -- the gateway's own keys (fleet/keys.py): limits of their own, one scope
 

@@ -37,6 +37,7 @@ from axtui.store.process_status import (
     ControlSyncLive,
     DeploymentLive,
     LiveState,
+    QuotasLive,
     RecorderLive,
     RedisLive,
 )
@@ -443,8 +444,9 @@ class RuntimeHost:
 
     # ------------------------------------------------------------------ live state
 
-    def live_state(self) -> LiveState:
-        """What this engine sees right now (read on the loop; cheap)."""
+    def live_state(self, quotas: dict | None = None) -> LiveState:
+        """What this engine sees right now (read on the loop; cheap); `quotas`: its quota
+        report (`quota_report`), which the heartbeat reads first."""
         eng = self.engine
         deployments = tuple(
             DeploymentLive(
@@ -464,13 +466,23 @@ class RuntimeHost:
         sync = (ControlSyncLive.model_validate(self.sync.status())
                 if self.sync is not None else None)
         return LiveState(in_flight=eng.in_flight, deployments=deployments, recorder=rec,
-                         unservable=unservable, cache=cache, redis=redis, control_sync=sync)
+                         unservable=unservable, cache=cache, redis=redis, control_sync=sync,
+                         quotas=QuotasLive.model_validate(quotas) if quotas is not None
+                         else None)
+
+    async def quota_report(self) -> dict:
+        """Every configured caller quota and where its busiest callers stand: the fleet's
+        counters (one Redis round trip) when they are shared, else this engine's."""
+        shared = self.fleet.quotas if self.fleet is not None else None
+        if shared is not None:
+            return await shared.report()
+        return self.engine.quotas.report()
 
     async def publish_status(self) -> None:
         """Write this host's heartbeat row now (the heartbeat job calls it every
         `heartbeat_s`). Its times are wall time whatever the engine's clock: a heartbeat
         says that a process is alive."""
-        live = self.live_state()
+        live = self.live_state(await self.quota_report())
         self._beat_real = time.monotonic()
         if isinstance(self.clock, VirtualClock):  # virtual time stands still meanwhile
             self._write_beat(live)

@@ -107,6 +107,60 @@ class ControlSyncLive(BaseModel):
         return self.listen and self.mode == "polling" and self.drops > 0
 
 
+class QuotaWindowLive(BaseModel):
+    """One rate window of one caller: its limit, the units counted now, the whole units
+    left (the floor of limit - used, never negative, never above the limit)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    limit: int
+    used: float
+    remaining: int
+
+
+class QuotaSpendLive(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    limit_nano: int
+    spent_nano: int  # today (UTC)
+    remaining_nano: int
+
+
+class QuotaUseLive(BaseModel):
+    """Where one caller of a quota scope stands."""
+
+    model_config = ConfigDict(frozen=True)
+
+    who: str  # a user id, key id, client IP, route name, or "*" (the global scope)
+    rpm: QuotaWindowLive | None = None
+    tpm: QuotaWindowLive | None = None
+    spend: QuotaSpendLive | None = None
+
+
+class QuotaScopeLive(BaseModel):
+    """One configured quota scope: its limits and its busiest callers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scope: str  # key, user, ip, route, global
+    who: str | None = None  # the route's name; "*" for global; None: a scope of many callers
+    rpm: int | None = None
+    tpm: int | None = None
+    spend_day_usd: str | None = None
+    callers: int | None = None  # callers counted (seen, when shared); None: one caller
+    top: tuple[QuotaUseLive, ...] = ()  # the busiest few, most used first
+
+
+class QuotasLive(BaseModel):
+    """`[quotas]` as one engine counts them (engine/limits.py `quota_report`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shared: bool = False  # the figures are the fleet's (Redis), else this process's own
+    note: str | None = None  # e.g. Redis is down, so the counts are this process's
+    scopes: tuple[QuotaScopeLive, ...] = ()  # empty: no quota is configured
+
+
 class LiveState(BaseModel):
     """The JSON in a heartbeat row."""
 
@@ -119,6 +173,7 @@ class LiveState(BaseModel):
     cache: dict[str, CacheLive] = {}  # route -> its response cache, on routes that cache
     redis: RedisLive | None = None  # None: no [redis], in-process counters
     control_sync: ControlSyncLive | None = None  # None: written by an older axtui
+    quotas: QuotasLive | None = None  # None: a host that does not report them
 
 
 class ProcessState(BaseModel):

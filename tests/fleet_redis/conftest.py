@@ -7,6 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from axtui.clock import VirtualClock
+from axtui.engine.engine import Engine
+from axtui.fleet.fleet import attach
+from tests.fleet_redis.configs import fleet_config
 from tests.servers.redis import NOT_FOUND, RedisServer, find_redis_server
 
 
@@ -42,3 +46,30 @@ def own_redis(redis_binary: str) -> Iterator[RedisServer]:
     """A server this test alone stops and restarts."""
     with RedisServer.start(binary=redis_binary) as server:
         yield server
+
+
+@pytest.fixture
+def clock():
+    """The engines' clock (tests that share engines through Redis)."""
+    return VirtualClock()
+
+
+@pytest.fixture
+async def pair(redis_url, clock):
+    """`pair(quotas)`: two engines' shared quotas on one Redis, as two gateway processes
+    hold them (closed after the test)."""
+    made = []
+
+    def make(quotas):
+        config = fleet_config(redis_url, quotas=quotas)
+        out = []
+        for name in ("one", "two"):
+            engine = Engine(config, clock=clock, seed=1)
+            made.append((engine, attach(engine, config.redis, origin=name)))
+            out.append(made[-1][1].quotas)
+        return out
+
+    yield make
+    for engine, fleet in made:
+        await fleet.aclose()
+        await engine.aclose()

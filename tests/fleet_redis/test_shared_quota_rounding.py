@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fleet_redis.test_shared_scoped_quotas import clock, pair  # noqa: F401 (fixtures)
-
 
 @pytest.mark.parametrize("rpm", [7, 19, 101, 997])
 def test_a_burst_of_exactly_the_limit_is_admitted_and_the_next_refused(pair, rpm):

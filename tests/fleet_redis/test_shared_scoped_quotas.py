@@ -4,37 +4,7 @@ engines (two gateway processes' worth) on one real redis-server count together, 
 
 from __future__ import annotations
 
-import pytest
-
-from axtui.clock import VirtualClock
-from axtui.engine.engine import Engine
 from axtui.engine.limits import GLOBAL
-from axtui.fleet.fleet import attach
-from tests.fleet_redis.configs import fleet_config
-
-
-@pytest.fixture
-def clock():
-    return VirtualClock()
-
-
-@pytest.fixture
-async def pair(redis_url, clock):
-    made = []
-
-    def make(quotas):
-        config = fleet_config(redis_url, quotas=quotas)
-        out = []
-        for name in ("one", "two"):
-            engine = Engine(config, clock=clock, seed=1)
-            made.append((engine, attach(engine, config.redis, origin=name)))
-            out.append(made[-1][1].quotas)
-        return out
-
-    yield make
-    for engine, fleet in made:
-        await fleet.aclose()
-        await engine.aclose()
 
 
 def test_an_ips_rpm_counts_requests_admitted_by_either_engine(pair):

@@ -132,3 +132,48 @@ def test_a_starting_host_removes_rows_of_processes_silent_for_an_hour(url):
     found = clock.run(main())
     assert sorted(s.process_id for s in found) == sorted([host.process_id, "serve-old-2"])
     assert next(s for s in found if s.process_id == "serve-old-2").stale
+
+
+def test_a_heartbeat_carries_each_quota_scope_and_where_its_callers_stand(url):
+    from tests.engine.conftest import make_config
+
+    from .conftest import ask
+
+    config = make_config(quotas={"per_user": {"rpm": 10, "spend_day_usd": "5"},
+                                 "global": {"rpm": 60},
+                                 "per_route": {"chat": {"tpm": 100000}}})
+    clock, host, _ = make_host(url, config=config, face="serve")
+
+    async def main():
+        async with host:
+            for user in ("u1", "u1", "u1", "u2"):
+                await host.engine.complete(ask(user))
+            await host.publish_status()
+            return states(url)
+
+    (st,) = clock.run(main())
+    quotas = st.live.quotas
+    assert quotas is not None and not quotas.shared and quotas.note is None
+    assert [(s.scope, s.who) for s in quotas.scopes] == [
+        ("user", None), ("route", "chat"), ("global", "*")]
+    user, route, everyone = quotas.scopes
+    assert (user.rpm, user.spend_day_usd, user.callers) == (10, "5", 2)
+    busiest = user.top[0]  # the busiest caller first
+    assert busiest.who == "u1" and busiest.rpm.limit == 10 and busiest.rpm.remaining == 7
+    assert busiest.spend.limit_nano == 5_000_000_000 and busiest.spend.spent_nano > 0
+    assert busiest.spend.remaining_nano == 5_000_000_000 - busiest.spend.spent_nano
+    assert [u.who for u in user.top] == ["u1", "u2"]
+    assert route.top[0].tpm.used > 0 and route.top[0].rpm is None
+    assert (everyone.rpm, everyone.top[0].rpm.remaining) == (60, 56)
+
+
+def test_an_engine_without_quotas_reports_none_configured(url):
+    clock, host, _ = make_host(url)
+
+    async def main():
+        async with host:
+            await host.publish_status()
+            return states(url)
+
+    (st,) = clock.run(main())
+    assert st.live.quotas is not None and st.live.quotas.scopes == ()
