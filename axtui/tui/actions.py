@@ -195,6 +195,13 @@ class ConsoleActions(App):
         now = self.snapshot.taken_at if self.snapshot is not None else time.time()
         self.push_screen(SloScreen(slos, now, self.context))
 
+    def action_quotas(self) -> None:
+        """The quotas screen: the running engines' caller quotas, from their heartbeats."""
+        from axtui.tui.screens.detail_quotas import QuotasScreen
+
+        if not isinstance(self.screen, QuotasScreen):
+            self.push_screen(QuotasScreen(self.context))
+
     def action_copy(self) -> None:
         t = self._target()
         if t is not None:

@@ -42,6 +42,8 @@ def console_commands(app) -> list[tuple[str, Callable[[], object], str]]:
                         "rule, value history and runbook"))
     out.append(("console: SLOs", app.action_slo, "error budget left per route, burn "
                 "rates and what burns them"))
+    out.append(("console: quotas", app.action_quotas, "each quota scope's limit, used and "
+                "remaining, from the running engines"))
     out.append(("console: help", app.action_help, "every key binding"))
     out.append(("console: next theme", app.action_cycle_theme, "cycle the themes"))
     return out

@@ -61,6 +61,9 @@ CONSOLE_KEYS: tuple[ConsoleKey, ...] = (
     ConsoleKey("commands", "colon", "command_palette", "cmd", "command palette"),
     ConsoleKey("copy", "y", "copy", "copy", "copy the focused row's id (OSC 52)", show=False),
     ConsoleKey("back", "escape", "back", "back", "back / close", show=False),
+    # after the palette's key: the 80-column footer ends at `: cmd` and keeps `? help`
+    ConsoleKey("quotas", "l", "quotas", "quotas",
+               "quotas: limit, used and remaining per scope"),
     ConsoleKey("quit", "q", "quit_console", "quit", "quit (confirms while serving traffic)"),
 )
 BY_ID = {k.id: k for k in CONSOLE_KEYS}
