@@ -177,3 +177,19 @@ def test_an_engine_without_quotas_reports_none_configured(url):
 
     (st,) = clock.run(main())
     assert st.live.quotas is not None and st.live.quotas.scopes == ()
+
+
+def test_the_demo_engine_reports_its_per_user_and_global_quotas(url):
+    from axtui.config import load_config
+
+    clock, host, _ = make_host(url, config=load_config())
+
+    async def main():
+        async with host:
+            await host.publish_status()
+            return states(url)
+
+    (st,) = clock.run(main())
+    assert [(s.scope, s.rpm) for s in st.live.quotas.scopes] == [("user", 600),
+                                                                 ("global", 6000)]
+    assert st.live.quotas.scopes[1].top[0].rpm.remaining == 6000
