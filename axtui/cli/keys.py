@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from axtui.cli.output import CliError, emit_json, table
+
+if TYPE_CHECKING:
+    from axtui.config import Config
 
 app = typer.Typer(help="Caller keys for `axtui serve` (stored hashed; shown once).",
                   no_args_is_help=True)
@@ -25,6 +29,12 @@ def create(
     rpm: int | None = typer.Option(None, "--rpm", min=1, help="requests per minute"),
     tpm: int | None = typer.Option(None, "--tpm", min=1, help="tokens per minute"),
     budget_day: str | None = typer.Option(None, "--budget-day", help="USD per UTC day"),
+    region: str | None = typer.Option(
+        None, "--region", help="its requests' region when they name none (a deployments' "
+        "region in the config)"),
+    region_policy: str | None = typer.Option(
+        None, "--region-policy", help="prefer (default): its region first, others after; "
+        "require: never served outside it"),
     config: Path | None = _CONFIG,
     store: str | None = _STORE,
     json_out: bool = _JSON,
@@ -34,6 +44,7 @@ def create(
     from axtui.gateway.keys import KeyProblem, create_key
 
     cfg = load_config(config)
+    region, policy = _region(cfg, region, region_policy)
     allowed = None
     if routes is not None:
         allowed = [r.strip() for r in routes.split(",") if r.strip()]
@@ -54,7 +65,8 @@ def create(
     st = _store(store, config)
     try:
         key, entry = create_key(st, name, routes=allowed, rpm=rpm, tpm=tpm,
-                                budget_day_usd=budget, by="cli")
+                                budget_day_usd=budget, region=region, region_policy=policy,
+                                by="cli")
     except KeyProblem as e:
         raise CliError(str(e)) from None
     finally:
@@ -62,7 +74,8 @@ def create(
     if json_out:
         emit_json({"key": key, **entry.describe()})
         return
-    typer.echo(f"created key {entry.name} ({entry.id})")
+    where = f" in region {entry.region} ({entry.region_policy})" if entry.region else ""
+    typer.echo(f"created key {entry.name} ({entry.id}){where}")
     typer.echo(key)
     typer.echo("Copy it now: it is not stored and will not be shown again. "
                "Clients send it as `Authorization: Bearer <key>`.", err=True)
@@ -104,9 +117,16 @@ def list_keys(config: Path | None = _CONFIG, store: str | None = _STORE,
         (r["name"], r["id"] or "–", r["source"], ",".join(r["routes"]) if r["routes"] else "all",
          r["rpm"] or "–", r["tpm"] or "–",
          f"${r['budget_day_usd']}" if r["budget_day_usd"] is not None else "–",
-         "revoked" if r["revoked"] else r.get("problem", "live"))
-        for r in rows], ["name", "id", "source", "routes", "rpm", "tpm", "budget/day", "status"],
+         _region_cell(r), "revoked" if r["revoked"] else r.get("problem", "live"))
+        for r in rows], ["name", "id", "source", "routes", "rpm", "tpm", "budget/day", "region",
+                         "status"],
         right={4, 5, 6}))
+
+
+def _region_cell(row: dict) -> str:
+    if not row.get("region"):
+        return "–"
+    return row["region"] + (" (require)" if row.get("region_policy") == "require" else "")
 
 
 @app.command("revoke")
@@ -131,6 +151,23 @@ def revoke(which: str = typer.Argument(..., metavar="NAME|ID"), config: Path | N
         emit_json(entry.describe())
     else:
         typer.echo(f"revoked key {entry.name} ({entry.id})")
+
+
+def _region(cfg: Config, region: str | None, policy: str | None) -> tuple[str | None, str]:
+    """`--region` and `--region-policy` checked: the region one that a deployment of the
+    config serves in (lower-cased, as the request header is), the policy prefer or require."""
+    if policy is not None and policy not in ("prefer", "require"):
+        raise CliError(f"--region-policy {policy!r}: expected prefer or require")
+    if region is None:
+        if policy is not None:
+            raise CliError("--region-policy needs --region")
+        return None, "prefer"
+    known = sorted({d.region for d in cfg.deployments if d.region})
+    name = region.strip().lower()
+    if name not in known:
+        regions = ", ".join(known) if known else "none (no deployment has a region)"
+        raise CliError(f"--region {region!r}: no deployment serves in it; regions: {regions}")
+    return name, policy or "prefer"
 
 
 def _store(url: str | None, config: Path | None):

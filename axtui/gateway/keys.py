@@ -133,9 +133,16 @@ def create_key(
     rpm: int | None = None,
     tpm: int | None = None,
     budget_day_usd: Decimal | None = None,
+    region: str | None = None,
+    region_policy: str = "prefer",
     by: str = "cli",
 ) -> tuple[str, CallerKey]:
-    """A new key: stores its hash and limits, returns (the key, shown once; its entry)."""
+    """A new key: stores its hash, limits and region (its requests' region when they name
+    none; "require": never served elsewhere), returns (the key, shown once; its entry)."""
+    if region_policy not in ("prefer", "require"):
+        raise KeyProblem(f"region policy {region_policy!r}: expected prefer or require")
+    if region_policy == "require" and region is None:
+        raise KeyProblem("a key that requires its region needs a region")
     name = name.strip()
     if not name:
         raise KeyProblem("a key needs a name")
@@ -148,7 +155,7 @@ def create_key(
     value = {
         "name": name, "routes": routes, "rpm": rpm, "tpm": tpm,
         "budget_day_usd": str(budget_day_usd) if budget_day_usd is not None else None,
-        "created_at": now, "revoked": False,
+        "created_at": now, "revoked": False, "region": region, "region_policy": region_policy,
     }
     store.set_control(KEY_PREFIX + h, value, by=by, expected_version=0)
     store.add_event("key_create", name, {"id": key_id(h), "by": by}, ts=now)

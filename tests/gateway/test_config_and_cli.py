@@ -162,3 +162,63 @@ def test_serve_refuses_a_bad_listen_address():
     result = runner.invoke(app, ["serve", "--listen", "nowhere"])
     assert isinstance(result.exception, CliError)
     assert "expected HOST:PORT" in result.exception.message
+
+
+REGIONS_TOML = ('[providers.p]\nprotocol = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+                '[[deployments]]\nprovider = "p"\nmodel = "m-us"\nregion = "us"\n'
+                '[[deployments]]\nprovider = "p"\nmodel = "m-eu"\nregion = "eu"\n'
+                '[routes.chat]\ncandidates = ["p/m-us", "p/m-eu"]\n')
+
+
+@pytest.fixture
+def regions_config(tmp_path: Path) -> str:
+    path = tmp_path / "regions.toml"
+    path.write_text(REGIONS_TOML)
+    return str(path)
+
+
+def test_keys_create_with_a_region_and_policy_keeps_both(store_url: str, regions_config: str):
+    made = keys("create", "--name", "eu-team", "--region", "EU", "--region-policy", "require",
+                "--config", regions_config, "--store", store_url, "--json")
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.stdout)
+    assert (created["region"], created["region_policy"]) == ("eu", "require")  # lower-cased
+    [row] = json.loads(keys("list", "--config", regions_config, "--store", store_url,
+                            "--json").stdout)
+    assert (row["name"], row["region"], row["region_policy"]) == ("eu-team", "eu", "require")
+    listed = keys("list", "--config", regions_config, "--store", store_url).stdout
+    assert "eu (require)" in listed
+
+
+def test_keys_create_with_a_region_prefers_it_by_default_and_says_so(store_url: str,
+                                                                      regions_config: str):
+    made = keys("create", "--name", "us-team", "--region", "us", "--config", regions_config,
+                "--store", store_url)
+    assert made.exit_code == 0, made.output
+    assert made.stdout.splitlines()[0].endswith(" in region us (prefer)")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--region", "mars"], "--region 'mars': no deployment serves in it; regions: eu, us"),
+    (["--region", "eu", "--region-policy", "always"],
+     "--region-policy 'always': expected prefer or require"),
+    (["--region-policy", "require"], "--region-policy needs --region"),
+])
+def test_keys_create_region_mistakes_are_one_line(store_url: str, regions_config: str,
+                                                  args: list[str], message: str):
+    result = keys("create", "--name", "x", *args, "--config", regions_config, "--store",
+                  store_url)
+    assert isinstance(result.exception, CliError)
+    assert (result.exception.message, result.exception.code) == (message, 2)
+
+
+def test_an_unknown_region_exits_2_with_one_line_and_creates_nothing(store_url: str,
+                                                                      regions_config: str):
+    done = subprocess.run([sys.executable, "-m", "axtui.cli.main", "keys", "create", "--name",
+                           "x", "--region", "mars", "--config", regions_config, "--store",
+                           store_url], capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("error: --region 'mars': no deployment serves in it; "
+                           "regions: eu, us\n")
+    assert json.loads(keys("list", "--config", regions_config, "--store", store_url,
+                           "--json").stdout) == []

@@ -134,3 +134,60 @@ def test_a_transcription_keeps_to_the_keys_region(env):
 def test_a_transcription_whose_required_region_has_no_deployment_is_a_400(env):
     r = transcribe(env, "eu", "stt-us")
     assert r.status_code == 400 and "region eu" in r.json()["error"]["message"]
+
+
+# keys made by `axtui keys create --region R [--region-policy P]`, into the gateway's store
+
+CLI_CONFIG = ('[providers.us]\nprotocol = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+              '[providers.eu]\nprotocol = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+              '[[deployments]]\nprovider = "us"\nmodel = "m"\nregion = "us"\n'
+              '[[deployments]]\nprovider = "eu"\nmodel = "m"\nregion = "eu"\n'
+              '[routes.chat]\ncandidates = ["us/m", "eu/m"]\n')
+
+
+def cli_key(env: Env, tmp_path, name: str, *region_args: str) -> str:
+    """A key made with the CLI, once the gateway serves it (a control poll away)."""
+    import json
+    import time
+
+    from typer.testing import CliRunner
+
+    from axtui.cli.main import app
+
+    config = tmp_path / "axtui.toml"
+    config.write_text(CLI_CONFIG)
+    made = CliRunner().invoke(app, ["keys", "create", "--name", name, *region_args,
+                                    "--config", str(config), "--store",
+                                    env.served.store_url, "--json"])
+    assert made.exit_code == 0, made.output
+    key = json.loads(made.stdout)["key"]
+    deadline = time.monotonic() + 5
+    while raw_chat(env, key).status_code == 401:
+        assert time.monotonic() < deadline, "the gateway never learned the new key"
+        time.sleep(0.02)
+    return key
+
+
+def raw_chat(env: Env, key: str, model: str = "chat", region: str | None = None):
+    headers = {"authorization": f"Bearer {key}"}
+    if region is not None:
+        headers["x-axtui-region"] = region
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    return httpx.post(f"{env.served.base_url}/chat/completions", json=body, headers=headers,
+                      timeout=10)
+
+
+def test_a_cli_key_with_a_region_is_served_there_when_the_request_names_none(env, tmp_path):
+    key = cli_key(env, tmp_path, "cli-eu-pref", "--region", "eu")
+    assert answer(raw_chat(env, key)) == "from eu"
+    assert answer(raw_chat(env, key, model="us-only")) == "from us"  # prefer: served still
+    assert answer(raw_chat(env, key, region="us")) == "from us"  # a header names its own
+
+
+def test_a_cli_key_requiring_its_region_is_never_served_elsewhere(env, tmp_path):
+    key = cli_key(env, tmp_path, "cli-eu-req", "--region", "eu", "--region-policy", "require")
+    assert answer(raw_chat(env, key)) == "from eu"
+    calls = len(env.us.requests)
+    for r in (raw_chat(env, key, model="us-only"), raw_chat(env, key, region="us")):
+        assert r.status_code == 400 and "region eu" in r.json()["error"]["message"]
+    assert len(env.us.requests) == calls
