@@ -129,3 +129,15 @@ def test_quotas_screen_snapshot(snap_compare, size, store):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
     assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+async def test_the_screen_reads_the_heartbeats_again_while_open(store):
+    beat(store, "serve-gw-1", QuotasLive())
+    app = _app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert "no quotas configured" in await _open(app, pilot)
+        beat(store, "serve-gw-1", counted())  # its next heartbeat, after a config reload
+        app.screen.refresh_figures()  # what its timer does every REFRESH_S
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "global       *" in str(app.screen.query_one("#body").render())

@@ -105,8 +105,19 @@ def render_engine(t: Text, st: ProcessState) -> None:
 
 
 class QuotasScreen(DetailScreen):
+    """Read again every REFRESH_S while open: the engines beat about once a second."""
+
+    REFRESH_S = 2.0
+
     def __init__(self, context) -> None:  # noqa: ANN001 - a ConsoleContext
         super().__init__("quotas", context)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(self.REFRESH_S, self.refresh_figures)
+
+    def refresh_figures(self) -> None:
+        self.run_worker(self._load(), exit_on_error=False, group="detail", exclusive=True)
 
     def heading(self) -> str:
         return "quotas: limit, used and remaining per scope, from each engine   (esc back)"
