@@ -675,8 +675,9 @@ def quota_report(quotas: CallerQuotas, seen: Mapping[str, list[str]],
                  shared: bool, note: str | None = None) -> dict:
     """`{"shared", "note", "scopes": [...]}`: one entry per limited scope, in checking
     order (key, user, ip, each route, global), with its configured limits, how many callers
-    it counts (None: the scope has one) and the figures of its busiest callers (the route's or the global one for
-    those). `shared`: the figures are the fleet's (Redis), else this process's own."""
+    it counts (None: the scope has one) and the figures of its busiest callers (a route's
+    or the global scope's one). `shared`: the figures are the fleet's (Redis), else this
+    process's own."""
     scopes = []
     figures = {pair: usage(*pair) for pair in report_pairs(quotas, seen)}
 
