@@ -72,6 +72,7 @@ async def test_l_shows_each_scope_with_limit_used_and_remaining_at_80x24(store):
         assert ["(2", "callers)"] in rows
         assert ["route", "chat", "chat", "100,000", "tpm", "2,900", "97,100"] in rows
         assert ["global", "*", "6,000", "rpm", "4", "5,996"] in rows
+        assert "  not limited: per key, per IP" in lines  # the scopes with no quota
 
 
 async def test_escape_closes_the_quotas_screen(store):
@@ -141,3 +142,13 @@ async def test_the_screen_reads_the_heartbeats_again_while_open(store):
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "global       *" in str(app.screen.query_one("#body").render())
+
+
+async def test_a_scope_nobody_used_yet_shows_its_limits(store):
+    quotas = CallerQuotas.from_config(VirtualClock(), QuotasConfig(
+        per_ip={"rpm": 100, "spend_day_usd": "2"}))
+    beat(store, "serve-new", QuotasLive.model_validate(quotas.report()))
+    app = _app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        rows = [line.split() for line in (await _open(app, pilot)).splitlines()]
+        assert ["per", "IP", "(no", "caller", "yet)", "100", "rpm,", "$2/day"] in rows

@@ -21,6 +21,8 @@ from axtui.tui.format import age, middle_cut
 from axtui.tui.screens.detail import DetailScreen
 
 _SCOPE = {"key": "per key", "user": "per user", "ip": "per IP", "global": "global"}
+_UNLIMITED = (("key", "per key"), ("user", "per user"), ("ip", "per IP"),
+              ("route", "any route"), ("global", "global"))
 # scope, caller, limit, used, remaining: 68 columns with the indent
 _W_SCOPE, _W_WHO, _W_LIMIT, _W_USED, _W_LEFT = 12, 16, 14, 10, 11
 NO_QUOTAS = ("no quotas configured: add [quotas.per_user], [quotas.per_key],\n"
@@ -102,6 +104,10 @@ def render_engine(t: Text, st: ProcessState) -> None:
                     else f"{s.callers:,} caller{'s' if s.callers != 1 else ''}")
             seen = " seen by this engine" if q.shared else ""
             t.append(" " * (3 + _W_SCOPE) + f"({more}{seen})\n", "dim")
+    limited = {s.scope for s in q.scopes}
+    free = [name for scope, name in _UNLIMITED if scope not in limited]
+    if free:
+        t.append(f"  not limited: {', '.join(free)}\n", "dim")
 
 
 class QuotasScreen(DetailScreen):
