@@ -12,10 +12,11 @@ implementations; a Redis one (for a fleet) keeps the same methods.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 
 from axtui.clock import Clock
 from axtui.config import QuotaLimits, QuotasConfig
@@ -363,6 +364,7 @@ class CallerQuotas:
         self.max_callers = max_callers
         self._set_limits(per_user, per_key, per_ip, global_, per_route)
         self._callers: OrderedDict[tuple[str, str], _CallerState] = OrderedDict()
+        self._counts: Counter[str] = Counter()  # callers tracked per scope
         self._next_sweep = clock.monotonic() + self.SWEEP_EVERY_S
 
     def _set_limits(self, per_user: QuotaLimits | None, per_key: QuotaLimits | None,
@@ -388,7 +390,7 @@ class CallerQuotas:
         for caller, st in list(self._callers.items()):
             lim = self.limits_of(*caller)
             if lim is None:
-                del self._callers[caller]
+                self._forget(caller)
                 continue
             st.rpm = carried_window(st.rpm, lim.rpm, MINUTE, now)
             st.tpm = carried_window(st.tpm, lim.tpm, MINUTE, now)
@@ -497,7 +499,7 @@ class CallerQuotas:
     def reset(self, scope: str, who: str) -> bool:
         """Forget one caller's counters (its windows full, nothing spent today): whether
         anything was counted."""
-        return self._callers.pop((scope, who), None) is not None
+        return self._forget((scope, who))
 
     def report(self, *, shared: bool = False, note: str | None = None) -> dict:
         """Every configured quota scope with the limits and where its callers stand, for
@@ -505,7 +507,7 @@ class CallerQuotas:
         the event loop: it reads the most recently seen callers only."""
         now = self.clock.monotonic()
         day = _utc_day(self.clock.now())
-        seen, counts = recent_callers(reversed(self._callers))
+        seen = recent_callers(reversed(self._callers))
 
         def usage(scope: str, who: str) -> dict:
             lim = self.limits_of(scope, who)
@@ -516,7 +518,7 @@ class CallerQuotas:
                 None if st.tpm is None else (st.tpm.limit, st.tpm.used(now)),
                 self.spend_limit_nano(scope, who), st.spent_today(day))
 
-        return quota_report(self, seen, counts, usage, shared=shared, note=note)
+        return quota_report(self, seen, self._counts, usage, shared=shared, note=note)
 
     # -- internals
 
@@ -567,8 +569,10 @@ class CallerQuotas:
         self._maybe_sweep()
         st = _CallerState(self.limits_of(scope, who))
         self._callers[key] = st
+        self._counts[scope] += 1
         if len(self._callers) > self.max_callers:
-            self._callers.popitem(last=False)  # the least recently seen caller
+            gone, _ = self._callers.popitem(last=False)  # the least recently seen caller
+            self._counts[gone[0]] -= 1
         return st
 
     def _maybe_sweep(self) -> None:
@@ -583,7 +587,14 @@ class CallerQuotas:
             key, st = next(iter(self._callers.items()))
             if not st.idle(now, day):
                 break
-            del self._callers[key]
+            self._forget(key)
+
+    def _forget(self, key: tuple[str, str]) -> bool:
+        """Stop tracking one caller: whether it was tracked."""
+        if self._callers.pop(key, None) is None:
+            return False
+        self._counts[key[0]] -= 1
+        return True
 
 
 def _window_status(w: RateWindow | None, now: float) -> tuple[int, float, float] | None:
@@ -617,20 +628,14 @@ REPORT_SCAN = 5_000  # most recently seen callers looked at for them
 CALLER_SCOPES = ("key", "user", "ip")  # the scopes with many callers each
 
 
-def recent_callers(newest_first: Iterable[tuple[str, str]]
-                   ) -> tuple[dict[str, list[str]], dict[str, int]]:
+def recent_callers(newest_first: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     """From (scope, caller) pairs, newest first: up to REPORT_CANDIDATES recent callers per
-    scope of many callers (among the REPORT_SCAN newest), and how many callers each scope
-    counts in all."""
+    scope of many callers, among the REPORT_SCAN newest (the event loop reads them)."""
     seen: dict[str, list[str]] = {s: [] for s in CALLER_SCOPES}
-    counts: dict[str, int] = dict.fromkeys(CALLER_SCOPES, 0)
-    for i, (scope, who) in enumerate(newest_first):
-        if scope not in seen:
-            continue
-        counts[scope] += 1
-        if i < REPORT_SCAN and len(seen[scope]) < REPORT_CANDIDATES:
+    for scope, who in islice(newest_first, REPORT_SCAN):
+        if scope in seen and len(seen[scope]) < REPORT_CANDIDATES:
             seen[scope].append(who)
-    return seen, counts
+    return seen
 
 
 def caller_usage(who: str, rpm: tuple[int, float] | None, tpm: tuple[int, float] | None,

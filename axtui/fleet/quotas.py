@@ -15,7 +15,7 @@ ledger that is added to the shared counters when Redis returns.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 from axtui.clock import Clock
@@ -340,7 +340,8 @@ class SharedQuotas:
         down = "redis down: this process's own counts"
         if not self.link.up:
             return self.local.report(note=down)
-        seen, counts = recent_callers(sw for sw in reversed(self._tats) if sw[0] != RING)
+        seen = recent_callers(sw for sw in reversed(self._tats) if sw[0] != RING)
+        counts = Counter(scope for scope, _ in self._tats)  # at most _TATS_KEPT
         pairs = report_pairs(self.local, seen)
         now = self.clock.now()
         day = _utc_day(now)

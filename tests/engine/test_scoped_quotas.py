@@ -78,6 +78,35 @@ def test_status_says_what_is_used_and_reset_forgets_it(clock):
     assert q.status("global", GLOBAL) is None
 
 
+def _callers(quotas: CallerQuotas) -> dict[str, int]:
+    return {s["scope"]: s["callers"] for s in quotas.report()["scopes"] if s["callers"]}
+
+
+def test_the_report_counts_each_scopes_callers_as_they_come_and_go(clock):
+    quotas = CallerQuotas(clock, per_user=QuotaLimits(rpm=10), per_ip=QuotaLimits(rpm=10),
+                          max_callers=5)
+    for user, ip in (("u1", "10.0.0.1"), ("u2", "10.0.0.1"), ("u3", "10.0.0.2")):
+        assert quotas.check(user, None, ip=ip).ok
+    assert _callers(quotas) == {"user": 3, "ip": 2}
+    assert quotas.reset("user", "u2") is True
+    assert _callers(quotas) == {"user": 2, "ip": 2}
+    quotas.check("u4", None, ip="10.0.0.3")  # past max_callers: the least recent goes (u1)
+    assert _callers(quotas) == {"user": 2, "ip": 3} and len(quotas) == 5
+    clock.advance(120)  # every window full again: the sweep forgets them all
+    quotas.check("u5", None)
+    assert _callers(quotas) == {"user": 1}
+
+
+def test_the_report_shows_the_busiest_callers_first(clock):
+    quotas = CallerQuotas(clock, per_user=QuotaLimits(rpm=10))
+    for user, n in (("calm", 1), ("busy", 6), ("mid", 3)):
+        for _ in range(n):
+            quotas.check(user, None)
+    [scope] = quotas.report()["scopes"]
+    assert [(u["who"], u["rpm"]["remaining"]) for u in scope["top"]] == [
+        ("busy", 4), ("mid", 7), ("calm", 9)]
+
+
 def _config(quotas: dict, gateway: dict | None = None):
     return parse_config({
         "providers": {"a": {"protocol": "openai", "base_url": "http://127.0.0.1:9/v1"}},
