@@ -152,3 +152,18 @@ async def test_a_scope_nobody_used_yet_shows_its_limits(store):
     async with app.run_test(size=(80, 24)) as pilot:
         rows = [line.split() for line in (await _open(app, pilot)).splitlines()]
         assert ["per", "IP", "(no", "caller", "yet)", "100", "rpm,", "$2/day"] in rows
+
+
+async def test_the_palettes_console_quotas_command_opens_it(store):
+    from axtui.tui.commands import console_commands
+
+    beat(store, "serve-gw-1", counted())
+    app = _app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        [run] = [fn for name, fn, _ in console_commands(app) if name == "console: quotas"]
+        run()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, QuotasScreen)
+        assert "global       *" in str(app.screen.query_one("#body").render())
