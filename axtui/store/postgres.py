@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -97,16 +98,18 @@ def _copy_data_error(sql: str, table: Any, why: str, *, out_of_range: bool) -> E
 def _check_int_ranges(table: Any, columns: tuple[str, ...], types: tuple[str, ...],
                       rows: Sequence[tuple], sql: str) -> None:
     """Every integer in range for its column's type, or a DataError naming the first that
-    is not (its column and its row's id)."""
+    is not (its column and its row's id). A hot loop (~1 us a row when it walked every
+    value in Python): each integer column is gathered once, at C speed, and its min and max
+    compared with the bounds; a value found out of range is then looked for."""
     for i, (column, pg_type) in enumerate(zip(columns, types, strict=True)):
         bounds = INT_RANGES.get(pg_type)
         if bounds is None:
             continue
         lo, hi = bounds
-        values = [row[i] for row in rows]
-        try:  # filter(None): skips NULLs (and zeros, in range anyway); C-speed min and max
-            if lo <= min(filter(None, values), default=0) and max(
-                    filter(None, values), default=0) <= hi:
+        values = list(map(itemgetter(i), rows))
+        present = [v for v in values if v is not None] if None in values else values
+        try:
+            if not present or (lo <= min(present) and max(present) <= hi):
                 continue
         except TypeError:  # not a number: the COPY itself says which (see copy_rows)
             continue
