@@ -21,6 +21,60 @@ STOP_GRACE_S = 1.0  # the console waits on this child when it quits
 RECORDER = "thread"
 FLUSH_S = 0.1  # records reach the console's store reads sooner than the default 0.25 s
 MAX_IN_FLIGHT = 512  # beyond this, arrivals are counted as shed rather than piling up
+# Synthetic user ratings (POST /v1/feedback's store call): a share of answered requests is
+# rated, each deployment around a mean of its own on the config's scale (-1..1 here), so the
+# rollouts pane's `rt` gate, `flags report`'s "mean rating" row and the deployments' ratings
+# have data in the demo. flash-lite answers rate a little lower: its cohort in the
+# flash_lite_chat rollout shows a drop, inside the default max_rating_drop of 0.1.
+RATED_SHARE = 0.3
+RATING_MEAN = 0.62  # on -1..1
+RATING_MEANS = {"gemini/gemini-2.0-flash-lite": 0.55}
+RATING_SPREAD = 0.35
+RATE_EVERY_S = 1.0  # ratings are written in a batch this often, off the event loop
+
+
+class DemoRatings:
+    """Rates a share of the demo's answered requests, as its users would through
+    POST /v1/feedback: `take()` what was rated since the last take, then `write` it."""
+
+    def __init__(self, scale: tuple[int, int], seed: int) -> None:
+        import random
+
+        self.lo, self.hi = scale
+        self.rng = random.Random(seed ^ 0x5EED)
+        self.pending: list = []
+        self.written = 0
+        self.failed = 0
+
+    def score(self, deployment: str) -> float:
+        """A rating on -1..1 around the deployment's mean, mapped onto the scale (whole
+        stars on 1..5)."""
+        mean = RATING_MEANS.get(deployment, RATING_MEAN)
+        s = max(-1.0, min(1.0, mean + self.rng.uniform(-RATING_SPREAD, RATING_SPREAD)))
+        if (self.lo, self.hi) == (-1, 1):
+            return round(s, 2)
+        return float(round(self.lo + (s + 1) / 2 * (self.hi - self.lo)))
+
+    def on_record(self, record) -> None:
+        if record.ok and record.deployment and self.rng.random() < RATED_SHARE:
+            self.pending.append((record, self.score(record.deployment)))
+
+    def take(self) -> list:
+        """What was rated since the last take (on the event loop's thread)."""
+        batch, self.pending = self.pending, []
+        return batch
+
+    def write(self, store, batch: list) -> None:
+        """Store a batch (off the event loop); a store that refuses it is counted and
+        logged, never silent: the demo goes on."""
+        try:
+            for record, score in batch:
+                store.rate(record, score, "demo")
+        except Exception as err:  # the store's error: the demo's traffic goes on
+            self.failed += len(batch)
+            log.warning("demo ratings: %d not stored: %s", len(batch), err)
+            return
+        self.written += len(batch)
 
 
 async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio.Event,
@@ -43,6 +97,13 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio
     engine = host.engine
     counts = {"sent": 0, "failed": 0, "shed": 0}
     in_flight: set[asyncio.Task] = set()
+    ratings = DemoRatings(cfg.feedback.bounds, seed)
+    engine.on_record(ratings.on_record)
+
+    async def rate_every() -> None:
+        while True:
+            await clock.sleep(RATE_EVERY_S)
+            await asyncio.to_thread(ratings.write, host.store, ratings.take())
 
     async def one(arrival) -> None:
         try:
@@ -57,6 +118,7 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio
     mix = {r: w for r, w in DEMO_MIX.items() if r in cfg.routes} or {r: 1.0 for r in cfg.routes}
     start = clock.now()
     t0 = clock.monotonic()
+    rater = asyncio.create_task(rate_every())
     try:
         for arrival in live_arrivals(rate, mix, start=start, seed=seed):
             if duration_s is not None and arrival.at_s > duration_s:
@@ -80,8 +142,14 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=STOP_GRACE_S)
+        rater.cancel()
+        await asyncio.gather(rater, return_exceptions=True)
+        await asyncio.to_thread(ratings.write, host.store, ratings.take())  # the last ones
     finally:
+        rater.cancel()
+        engine.off_record(ratings.on_record)
         await host.stop()  # events, then every queued record, then the store
+    counts["rated"], counts["ratings_failed"] = ratings.written, ratings.failed
     return counts
 
 

@@ -67,3 +67,31 @@ def test_a_demo_child_whose_console_died_before_it_started_stops_by_itself(tmp_p
          "--store", f"sqlite:///{tmp_path / 'demo.db'}"],
         env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert "the console is gone" in done.stderr, done.stderr[-2000:]
+
+
+def test_the_demo_rates_a_share_of_its_answers_and_the_flag_cohort_has_its_mean_rating(tmp_path):
+    """The demo's users rate some answers (as POST /v1/feedback would store them), so the
+    flash_lite_chat rollout shows its cohort's and baseline's mean ratings."""
+    from axtui.cli.demo_live import RATING_MEANS, run_live
+
+    cfg = load_config()
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    clock = VirtualClock(start=T0)
+
+    async def main():
+        return await run_live(cfg, url, rate=20.0, seed=7, stop=asyncio.Event(), clock=clock,
+                              duration_s=120.0)
+
+    counts = clock.run(main())
+    store = open_store(url)
+    try:
+        ratings = store.ratings()
+        assert counts["rated"] == len(ratings) > 0 and counts["ratings_failed"] == 0
+        assert all(-1 <= r.score <= 1 for r in ratings)
+        sides = [r.flags.get("flash_lite_chat") for r in ratings]
+        assert sides.count("on") and sides.count("off")  # the rollout's cohort and baseline
+        lite = [r.score for r in ratings if r.deployment in RATING_MEANS]
+        others = [r.score for r in ratings if r.deployment and r.deployment not in RATING_MEANS]
+        assert sum(lite) / len(lite) < sum(others) / len(others)
+    finally:
+        store.close()
