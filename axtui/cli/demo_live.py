@@ -100,10 +100,16 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio
     ratings = DemoRatings(cfg.feedback.bounds, seed)
     engine.on_record(ratings.on_record)
 
+    writing: set[asyncio.Future] = set()  # a write a stop interrupts still finishes
+
     async def rate_every() -> None:
         while True:
             await clock.sleep(RATE_EVERY_S)
-            await asyncio.to_thread(ratings.write, host.store, ratings.take())
+            w = asyncio.ensure_future(asyncio.to_thread(ratings.write, host.store,
+                                                        ratings.take()))
+            writing.add(w)
+            w.add_done_callback(writing.discard)
+            await asyncio.shield(w)
 
     async def one(arrival) -> None:
         try:
@@ -143,7 +149,7 @@ async def run_live(cfg, store_url: str, *, rate: float, seed: int, stop: asyncio
             if late:
                 await asyncio.wait(late, timeout=STOP_GRACE_S)
         rater.cancel()
-        await asyncio.gather(rater, return_exceptions=True)
+        await asyncio.gather(rater, *writing, return_exceptions=True)
         await asyncio.to_thread(ratings.write, host.store, ratings.take())  # the last ones
     finally:
         rater.cancel()

@@ -1,7 +1,8 @@
 """`axtui demo` end to end: the bundled demo's traffic on a virtual clock through the runtime
 host, whose alert job evaluates every 15 s of virtual time. The mistral outage (60 s to 150 s
 of the run) takes `mistral-errors` pending, then firing, then resolved, and the store's
-event log says so in virtual time."""
+event log says so in virtual time; chat-eu's SLO, which only mistral serves, is left
+burning."""
 
 from __future__ import annotations
 
@@ -34,5 +35,8 @@ def test_the_demo_shows_the_mistral_outage_firing_and_resolving(tmp_path):
     with store.connect() as conn:
         statuses = {a.name: a for a in read_alert_statuses(conn, events[-1].ts)}
     assert statuses["mistral-errors"].state == "resolved"
-    assert not any(a.firing for a in statuses.values())
+    # what still fires is chat-eu's SLO: its EU-only requests failed through the outage, and
+    # the error budget they spent stays spent (its slow burn windows are 6 h and 3 d)
+    still = {n for n, a in statuses.items() if a.firing}
+    assert still and all(n.startswith("slo:chat-eu:availability:") for n in still), still
     store.close()

@@ -1,6 +1,6 @@
 """The console's live demo, run on a virtual clock: within its first two minutes a provider
-fails (the bundled incident), its breakers open, traffic fails over, an alert fires, and
-it recovers."""
+fails (the bundled incident), its breakers open, the EU route it alone serves burns its SLO,
+an alert fires, and it recovers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 
 from axtui.clock import VirtualClock
 from axtui.config import load_config
+from axtui.slo.status import slo_statuses
 from axtui.store.db import open_store
 from axtui.traces.live import load_incident, with_incident
 
@@ -43,9 +44,13 @@ def test_the_demo_incident_opens_a_breaker_and_recovers_within_two_minutes(tmp_p
     assert closed and closed[0] < 150, breakers  # recovered once the incident ended
     records = store.recent_records(since_ts=T0 + first.start_s + 5, until_ts=T0 + first.end_s,
                                    limit=100_000)
-    served_elsewhere = [r for r in records if r.ok and len(r.attempts) > 1
-                        and r.attempts[0].deployment.startswith(f"{provider}/")]
-    assert served_elsewhere  # failover carried the traffic
+    eu = [r for r in records if r.route == "chat-eu"]
+    assert eu and not [r for r in eu if r.ok]  # its only (EU) deployment is down
+    assert {r.status for r in eu} <= {503, 429}  # refused, never served outside the EU
+    [slo] = slo_statuses(store, cfg.slos(), T0 + first.end_s, routes=["chat-eu"])
+    availability = slo.objectives[0]
+    assert availability.objective == "availability" and availability.burn["5m"] > 14.4
+    assert "no_candidates" in {c.what for c in availability.causes}  # what burns it
     alerts = [(e.ts - T0, e.kind) for e in sorted(store.events(subject="mistral-breaker"),
                                                    key=lambda e: e.id)]
     firing = [t for t, kind in alerts if kind == "alert.firing"]

@@ -57,7 +57,9 @@ def test_each_objective_adds_a_fast_page_a_slow_page_and_a_ticket(tmp_path):
         3 * 86400, 6 * 3600, 1.0, "warning")
     assert fast.condition() == "slo_availability_burn of route:chat-fast > 14.4x over 1h and 5m"
     assert sum(r.name.startswith("slo:chat:") for r in rules.values()) == 6  # the demo's
-    assert len(rules) == 12
+    assert sum(r.name.startswith("slo:chat-eu:") for r in rules.values()) == 3  # availability
+    assert sum(r.name.startswith("slo:chat-fast:") for r in rules.values()) == 6
+    assert len(rules) == 15
 
 
 def _evaluator(store, clock, **slo):
