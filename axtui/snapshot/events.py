@@ -58,10 +58,23 @@ class KeyEvent(_Detail):
     by: str = ""
 
 
+class ConfigReloadEvent(_Detail):
+    """config_reload: a process re-read its config (SIGHUP, POST /admin/config/reload, `axtui
+    config reload`): applied, unchanged, or refused with its errors (runtime/reload.py)."""
+
+    ok: bool
+    source: str = ""
+    by: str = ""
+    changed: bool = False
+    errors: list[str] = []
+    restart_required: dict[str, str] = {}  # section: why it waits for a restart
+    summary: str = ""
+
+
 _MODELS: dict[str, type[BaseModel]] = {
     "breaker": BreakerEvent, "budget_threshold": BudgetThresholdEvent,
     "drain": DrainEvent, "undrain": DrainEvent, "flag": FlagEvent,
-    "key_create": KeyEvent, "key_revoke": KeyEvent,
+    "key_create": KeyEvent, "key_revoke": KeyEvent, "config_reload": ConfigReloadEvent,
 }
 
 
@@ -80,5 +93,6 @@ def typed_detail(kind: str, detail: dict[str, Any]) -> BaseModel | None:
     return None if model is None else model.model_validate(detail)
 
 
-__all__ = ["BreakerEvent", "BudgetThresholdEvent", "DrainEvent", "FlagEvent", "KeyEvent",
+__all__ = ["BreakerEvent", "BudgetThresholdEvent", "ConfigReloadEvent", "DrainEvent",
+           "FlagEvent", "KeyEvent",
            "ValidationError", "event_model", "typed_detail"]

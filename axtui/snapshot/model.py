@@ -22,6 +22,7 @@ from axtui.alerts.state import (
 from axtui.snapshot.events import (
     BreakerEvent,
     BudgetThresholdEvent,
+    ConfigReloadEvent,
     DrainEvent,
     FlagEvent,
     KeyEvent,
@@ -202,7 +203,8 @@ class Spend(_Frozen):
     free_tier: FreeTierToday = FreeTierToday()  # answers on free tiers today (UTC)
 
 
-EventDetail = (BreakerEvent | BudgetThresholdEvent | DrainEvent | FlagEvent | KeyEvent
+EventDetail = (BreakerEvent | BudgetThresholdEvent | ConfigReloadEvent | DrainEvent | FlagEvent
+               | KeyEvent
                | AlertTransitionEvent | AlertAckEvent | AlertSilenceEvent
                | AlertNotifyFailedEvent | AlertRuleEvent)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from textual.css.query import NoMatches
 from textual.worker import Worker, WorkerState
 
+from axtui.snapshot.events import ConfigReloadEvent
 from axtui.tui.actions import ConsoleActions
 from axtui.tui.components.keyed_table import KeyedTable
 from axtui.tui.components.pulse import freshness
@@ -62,6 +63,7 @@ class ConsoleApp(ConsoleActions):
         self.failures = 0  # fetches that failed, over the session
         self.frames = 0  # frames applied
         self.frames_dropped = 0  # frames that arrived while the app shut down
+        self.reloads_seen: int | None = None  # the newest config_reload event announced
         self._fetching = False
         self._quit_armed_at: float | None = None
 
@@ -140,11 +142,31 @@ class ConsoleApp(ConsoleActions):
             self.data_seen = frame.snapshot.pulse.last_record_at is not None
             if not self.data_seen:
                 self.set_timer(EAGER_S, self.request_frame)
+        self.announce_reloads(frame.snapshot)
         if self.frames == 1 and self.live:
             # start-up's objects (Textual, Rich, models) live as long as the app: frozen out of
             # the collector, a full collection drops from ~60 ms to ~1 ms on the event loop
             gc.freeze()
         self.post_message(FrameApplied(frame))
+
+    def announce_reloads(self, snapshot) -> None:
+        """A config reload of any process writing this store, applied or refused, as a toast
+        (the event log's audit line). The reloads before the console's first frame are
+        history, not news: only later ones are shown, oldest first."""
+        reloads = [e for e in snapshot.events if e.kind == "config_reload"]
+        newest = max((e.id for e in reloads), default=0)
+        if self.reloads_seen is None:
+            self.reloads_seen = newest
+            return
+        for e in sorted((e for e in reloads if e.id > self.reloads_seen), key=lambda e: e.id):
+            d = e.detail
+            refused = isinstance(d, ConfigReloadEvent) and not d.ok
+            waits = isinstance(d, ConfigReloadEvent) and d.restart_required
+            text = d.summary if isinstance(d, ConfigReloadEvent) and d.summary else e.summary
+            self.notify(f"{e.subject}: {text}", severity="error" if refused else
+                        "warning" if waits else "information", timeout=12,
+                        title="config reload refused" if refused else "config reloaded")
+        self.reloads_seen = max(self.reloads_seen, newest)
 
     def feed_failed(self, error: BaseException | str | None) -> None:
         message = error if isinstance(error, str) else (
