@@ -56,12 +56,13 @@ def clock():
 
 @pytest.fixture
 async def pair(redis_url, clock):
-    """`pair(quotas)`: two engines' shared quotas on one Redis, as two gateway processes
-    hold them (closed after the test)."""
+    """`pair(**config)`: two engines' shared quotas on one Redis and one clock, as two
+    gateway processes hold them (closed after the test); the keywords are fleet_config's
+    (`quotas={...}`, `key_rpm=3`, ...)."""
     made = []
 
-    def make(quotas):
-        config = fleet_config(redis_url, quotas=quotas)
+    def make(**config_kw):
+        config = fleet_config(redis_url, **config_kw)
         out = []
         for name in ("one", "two"):
             engine = Engine(config, clock=clock, seed=1)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 
 async def test_the_report_shows_what_every_engine_counted(pair):
-    one, two = pair({"per_ip": {"rpm": 7}, "global": {"rpm": 6000, "spend_day_usd": "10"}})
+    one, two = pair(quotas={"per_ip": {"rpm": 7},
+                            "global": {"rpm": 6000, "spend_day_usd": "10"}})
     assert one.check(None, None, ip="10.0.0.1").ok
     for _ in range(2):
         assert two.check(None, None, ip="10.0.0.1").ok
@@ -27,7 +28,7 @@ async def test_the_report_shows_what_every_engine_counted(pair):
 
 
 async def test_while_redis_is_away_the_report_says_the_counts_are_this_processs(pair):
-    one, _ = pair({"global": {"rpm": 60}})
+    one, _ = pair(quotas={"global": {"rpm": 60}})
     one.link._failed(ConnectionError("test: redis went away"))
     assert one.check(None, None).ok  # decided here
     report = await one.report()

@@ -4,35 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from axtui.clock import VirtualClock
 from axtui.engine.engine import Engine
 from axtui.fleet.fleet import attach
 from tests.fleet_redis.configs import fleet_config
-
-
-@pytest.fixture
-def clock():
-    return VirtualClock()
-
-
-@pytest.fixture
-async def pair(redis_url, clock):
-    """Two engines (two gateway processes' worth) on one Redis and one clock."""
-    made = []
-
-    def make(**limits):
-        config = fleet_config(redis_url, **limits)
-        out = []
-        for name in ("one", "two"):
-            engine = Engine(config, clock=clock, seed=1)
-            made.append((engine, attach(engine, config.redis, origin=name)))
-            out.append(made[-1][1].quotas)
-        return out
-
-    yield make
-    for engine, fleet in made:
-        await fleet.aclose()
-        await engine.aclose()
 
 
 def test_the_rpm_of_a_key_counts_requests_admitted_by_either_engine(pair, clock):

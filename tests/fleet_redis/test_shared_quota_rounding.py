@@ -11,14 +11,14 @@ import pytest
 
 @pytest.mark.parametrize("rpm", [7, 19, 101, 997])
 def test_a_burst_of_exactly_the_limit_is_admitted_and_the_next_refused(pair, rpm):
-    one, _ = pair({"per_ip": {"rpm": rpm}})
+    one, _ = pair(quotas={"per_ip": {"rpm": rpm}})
     admitted = sum(one.check(None, None, ip="10.0.0.1").ok for _ in range(rpm + 1))
     assert admitted == rpm
 
 
 @pytest.mark.parametrize("rpm", [7, 13, 101])
 def test_remaining_is_the_whole_requests_left_after_each_admit(pair, clock, rpm):
-    one, two = pair({"per_ip": {"rpm": rpm}})
+    one, two = pair(quotas={"per_ip": {"rpm": rpm}})
     clock.advance(0.123456)  # a time with a fraction, like a real one
     for n in range(1, rpm + 1):
         assert one.check(None, None, ip="10.0.0.1").ok
@@ -28,7 +28,7 @@ def test_remaining_is_the_whole_requests_left_after_each_admit(pair, clock, rpm)
 
 
 def test_remaining_grows_back_by_whole_requests_as_the_window_refills(pair, clock):
-    one, _ = pair({"per_ip": {"rpm": 6}})
+    one, _ = pair(quotas={"per_ip": {"rpm": 6}})
     for _ in range(6):
         one.check(None, None, ip="10.0.0.1")
     clock.advance(9.999)  # just short of one request's 10 s
@@ -40,7 +40,7 @@ def test_remaining_grows_back_by_whole_requests_as_the_window_refills(pair, cloc
 
 
 def test_tokens_in_debt_leave_none_remaining_never_a_negative_count(pair):
-    one, _ = pair({"global": {"tpm": 1000}})
+    one, _ = pair(quotas={"global": {"tpm": 1000}})
     one.record("u1", None, 2500, 0)  # post-paid: a long answer runs the window into debt
     one.link.flush()
     tpm = one.status("global", "*")["tpm"]

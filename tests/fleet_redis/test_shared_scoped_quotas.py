@@ -8,7 +8,7 @@ from axtui.engine.limits import GLOBAL
 
 
 def test_an_ips_rpm_counts_requests_admitted_by_either_engine(pair):
-    one, two = pair({"per_ip": {"rpm": 2}})
+    one, two = pair(quotas={"per_ip": {"rpm": 2}})
     assert one.check(None, None, ip="10.0.0.1").ok and two.check(None, None, ip="10.0.0.1").ok
     refused = one.check(None, None, ip="10.0.0.1")
     assert not refused.ok and refused.scope == "ip"
@@ -18,7 +18,7 @@ def test_an_ips_rpm_counts_requests_admitted_by_either_engine(pair):
 
 
 def test_a_route_and_the_global_quota_are_one_count_for_the_fleet(pair):
-    one, two = pair({"per_route": {"chat": {"rpm": 1}}, "global": {"tpm": 1000}})
+    one, two = pair(quotas={"per_route": {"chat": {"rpm": 1}}, "global": {"tpm": 1000}})
     assert one.check("u1", None, 10, route="chat").ok
     refused = two.check("u2", None, 10, route="chat")
     assert refused.scope == "route" and refused.reason == (
@@ -31,7 +31,7 @@ def test_a_route_and_the_global_quota_are_one_count_for_the_fleet(pair):
 
 
 def test_status_reads_the_shared_counters_and_reset_clears_them_for_everyone(pair):
-    one, two = pair({"per_ip": {"rpm": 3, "spend_day_usd": "5"}})
+    one, two = pair(quotas={"per_ip": {"rpm": 3, "spend_day_usd": "5"}})
     one.check(None, None, ip="10.0.0.1")
     two.check(None, None, ip="10.0.0.1")
     two.record(None, None, 0, 1_500_000_000, ip="10.0.0.1")
