@@ -611,8 +611,7 @@ def quota_status(scope: str, who: str, lim: QuotaLimits,
         if w is None:
             return None
         limit, used, reset_s = w
-        return {"limit": limit, "used": round(used, 3), "remaining": window_left(limit, used),
-                "reset_s": round(reset_s, 3)}
+        return {**window_figures(limit, used), "reset_s": round(reset_s, 3)}
 
     spend = None
     if lim.spend_day_usd is not None:
@@ -642,17 +641,12 @@ def caller_usage(who: str, rpm: tuple[int, float] | None, tpm: tuple[int, float]
                  spend_limit_nano: int | None, spent_nano: int) -> dict:
     """One caller's figures in a quota report: per window its limit, what is counted and
     the whole units left (`window_left`); its spend today against its daily limit."""
-    def window(w: tuple[int, float] | None) -> dict | None:
-        if w is None:
-            return None
-        limit, used = w
-        return {"limit": limit, "used": round(used, 3), "remaining": window_left(limit, used)}
-
     spend = None
     if spend_limit_nano is not None:
         spend = {"limit_nano": spend_limit_nano, "spent_nano": spent_nano,
                  "remaining_nano": max(0, spend_limit_nano - spent_nano)}
-    return {"who": who, "rpm": window(rpm), "tpm": window(tpm), "spend": spend}
+    return {"who": who, "rpm": None if rpm is None else window_figures(*rpm),
+            "tpm": None if tpm is None else window_figures(*tpm), "spend": spend}
 
 
 def _busiest(use: dict) -> float:
@@ -704,6 +698,12 @@ def quota_report(quotas: CallerQuotas, seen: Mapping[str, list[str]],
     if (lim := quotas.limits_of("global", GLOBAL)) is not None:
         scopes.append(entry("global", GLOBAL, lim, None, [figures[("global", GLOBAL)]]))
     return {"shared": shared, "note": note, "scopes": scopes}
+
+
+def window_figures(limit: int, used: float) -> dict:
+    """A rate window as status and reports show it: its limit, what is counted, and the
+    whole units left (`window_left`)."""
+    return {"limit": limit, "used": round(used, 3), "remaining": window_left(limit, used)}
 
 
 def window_left(limit: int, used: float) -> int:
