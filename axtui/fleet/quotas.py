@@ -170,6 +170,8 @@ def shared_used(limit: int, tat: float, now: float) -> tuple[float, float]:
     `window_left(limit, used)` is how many more requests CHECK admits now."""
     ahead = max(0.0, tat - now)
     return max(0.0, ahead - _TOL_S) * limit / MINUTE, ahead
+
+
 RING = "gwkey"  # the gateway's caller keys' own limits ([[keys]] rpm, tpm, budget_day_usd)
 _TATS_KEPT = 10_000
 
