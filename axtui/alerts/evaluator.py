@@ -203,26 +203,10 @@ class AlertEvaluator:
                                tuple(m["routes"]), tuple(m["budgets"]), m["slos"],
                                tuple(m["free_deployments"]))
 
-    # the ruleset's parts, as they are now (an evaluation reads `ruleset` once instead)
     @property
     def rules(self) -> list[AlertRule]:
+        """The configured rules as they are now (an evaluation reads `ruleset` once)."""
         return list(self.ruleset.rules)
-
-    @property
-    def providers(self) -> dict[str, str]:
-        return self.ruleset.providers
-
-    @property
-    def routes(self) -> list[str]:
-        return list(self.ruleset.routes)
-
-    @property
-    def budgets(self) -> list[Any]:
-        return list(self.ruleset.budgets)
-
-    @property
-    def slos(self) -> dict[str, Any]:
-        return self.ruleset.slos
 
     def _store_metrics(self, conn: Connection, rs: RuleSet | None = None) -> MetricReader:
         rs = rs or self.ruleset
