@@ -11,17 +11,10 @@ from axtui.config import KeyConfig
 from axtui.snapshot.build import build_snapshot
 from tests.fakes.openai_upstream import OpenAIUpstream
 from tests.fleet_redis.configs import fleet_config
-from tests.gateway.harness import start_gateway, stop_gateway
+from tests.gateway.harness import start_gateway, stop_gateway, until
 
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 
-
-async def _until(predicate, what: str, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not await predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_readyz_heartbeat_snapshot_and_events_say_when_redis_is_away(own_redis, tmp_path):
@@ -38,7 +31,7 @@ async def test_readyz_heartbeat_snapshot_and_events_say_when_redis_is_away(own_r
                 async def up() -> bool:  # a loaded machine may miss the first call's timeout
                     return (await http.get("/readyz")).json()["redis"]["state"] == "up"
 
-                await _until(up, "the link to Redis")
+                await until(up, "the link to Redis")
                 ready = (await http.get("/readyz")).json()
                 assert ready["status"] == "ready" and ready["degraded"] == []
 
@@ -49,7 +42,7 @@ async def test_readyz_heartbeat_snapshot_and_events_say_when_redis_is_away(own_r
                 async def noticed() -> bool:  # at the next call or poll
                     return (await http.get("/readyz")).json()["redis"]["state"] == "down"
 
-                await _until(noticed, "the link to notice")
+                await until(noticed, "the link to notice")
                 r = await http.get("/readyz")
                 assert r.status_code == 200 and r.json()["status"] == "ready"
                 assert r.json()["degraded"][0].startswith(
@@ -64,13 +57,13 @@ async def test_readyz_heartbeat_snapshot_and_events_say_when_redis_is_away(own_r
                     events = await asyncio.to_thread(host.store.events, kind="redis")
                     return any(e.detail["state"] == "down" for e in events)
 
-                await _until(logged, "the warning event")
+                await until(logged, "the warning event")
                 [event] = await asyncio.to_thread(host.store.events, kind="redis")
                 assert event.detail["level"] == "warning"
 
                 await asyncio.to_thread(own_redis.launch)
 
-                await _until(up, "the poll to find Redis again")
+                await until(up, "the poll to find Redis again")
                 r = await http.post("/v1/chat/completions", json=CHAT)
                 assert r.status_code == 200
         finally:

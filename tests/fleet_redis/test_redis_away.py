@@ -12,16 +12,10 @@ from axtui.providers.base import ChatRequest
 from axtui.records import Outcome
 from tests.fakes.openai_upstream import OpenAIUpstream
 from tests.fleet_redis.configs import fleet_config
+from tests.gateway.harness import until
 
 REQUESTS = 240
 
-
-async def _until(predicate, what: str, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def test_requests_are_all_answered_while_redis_stops_and_returns(own_redis):
@@ -47,16 +41,16 @@ async def test_requests_are_all_answered_while_redis_stops_and_returns(own_redis
         async def redis_goes_and_returns() -> None:
             nonlocal stop
             phase = REQUESTS // 3
-            await _until(lambda: done >= phase, "the first third of the load")
+            await until(lambda: done >= phase, "the first third of the load")
             await asyncio.to_thread(own_redis.stop)  # while the clients keep sending
-            await _until(lambda: not fleet.link.up, "the link to notice")
+            await until(lambda: not fleet.link.up, "the link to notice")
             gone_at = done
-            await _until(lambda: done >= gone_at + phase, "a third of the load without Redis")
+            await until(lambda: done >= gone_at + phase, "a third of the load without Redis")
             await asyncio.to_thread(own_redis.launch)
             while not await fleet.poll():  # the poll is the reconnect probe
                 await asyncio.sleep(0.05)
             back_at = done
-            await _until(lambda: done >= back_at + phase, "a third of the load with it back")
+            await until(lambda: done >= back_at + phase, "a third of the load with it back")
             stop = True
 
         await asyncio.gather(redis_goes_and_returns(), *(client() for _ in range(4)))

@@ -77,6 +77,21 @@ class Served:
         return f"{self.url}/v1"
 
 
+async def until(predicate: Callable[[], Any], what: str, timeout_s: float = 10.0) -> None:
+    """Wait, polling every 10 ms, until `predicate()` (awaited when it is a coroutine) is
+    true; fail naming `what` after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        done = predicate()
+        if asyncio.iscoroutine(done):
+            done = await done
+        if done:
+            return
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
 async def start_gateway(config: Config, store_url: str, environ: dict[str, str] | None = None,
                         trace_path: str | None = None) -> Served:
     gw = Gateway(config, store_url=store_url, environ=environ or {}, trace_path=trace_path)

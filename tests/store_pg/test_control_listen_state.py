@@ -17,17 +17,10 @@ from axtui.snapshot.build import build_snapshot
 from axtui.store import open_store
 from tests.fakes.openai_upstream import OpenAIUpstream
 from tests.fleet_redis.configs import fleet_config
-from tests.gateway.harness import start_gateway, stop_gateway
+from tests.gateway.harness import start_gateway, stop_gateway, until
 
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 
-
-async def _until(predicate, what: str, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not await predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def _config(base_url: str):
@@ -56,7 +49,7 @@ async def test_losing_listen_shows_polling_everywhere_until_it_is_back(pg_url):
                 async def notifying() -> bool:
                     return (await sync())["mode"] == "notify"
 
-                await _until(notifying, "the LISTEN connection")
+                await until(notifying, "the LISTEN connection")
                 ready = (await http.get("/readyz")).json()
                 assert ready["status"] == "ready" and ready["degraded"] == []
                 assert ready["control_sync"] | {"since": None} == {
@@ -69,7 +62,7 @@ async def test_losing_listen_shows_polling_everywhere_until_it_is_back(pg_url):
                 async def polling() -> bool:
                     return (await sync())["mode"] == "polling"
 
-                await _until(polling, "the fall-back to polling")
+                await until(polling, "the fall-back to polling")
                 r = await http.get("/readyz")
                 assert r.status_code == 200 and r.json()["status"] == "ready"
                 state = r.json()["control_sync"]
@@ -89,7 +82,7 @@ async def test_losing_listen_shows_polling_everywhere_until_it_is_back(pg_url):
                 assert "POLLING (LISTEN down)" in render(snap)  # axtui monitor status
 
                 host.sync.listener.retry_s = 0.0
-                await _until(notifying, "LISTEN to be restored")
+                await until(notifying, "LISTEN to be restored")
                 ready = (await http.get("/readyz")).json()
                 assert ready["degraded"] == [] and ready["control_sync"]["drops"] == 1
                 assert ready["control_sync"]["since"] > state["since"]
@@ -102,7 +95,7 @@ async def test_losing_listen_shows_polling_everywhere_until_it_is_back(pg_url):
                     events = await asyncio.to_thread(host.store.events, kind="control_sync")
                     return len(events) == 2
 
-                await _until(both_logged, "the two control_sync events")
+                await until(both_logged, "the two control_sync events")
                 restored, lost = await asyncio.to_thread(host.store.events, kind="control_sync")
                 assert (lost.subject, lost.detail["mode"], lost.detail["level"]) == (
                     host.process_id, "polling", "warning")
@@ -118,22 +111,19 @@ async def test_a_change_after_listen_is_restored_arrives_by_notification(pg_url)
         host = served.gateway.services.host
         try:
             listener = host.sync.listener
-            await _until(lambda: _true(listener.state == "notify"), "the LISTEN connection")
+            await until(lambda: listener.state == "notify", "the LISTEN connection")
             listener.retry_s = 0.0
             assert await asyncio.to_thread(_kill_listen_connections, pg_url) == 1
-            await _until(lambda: _true(listener.drops == 1 and listener.state == "notify"),
+            await until(lambda: listener.drops == 1 and listener.state == "notify",
                          "LISTEN to be restored")
             before = listener.notifications
             with open_store(pg_url) as other:
                 await asyncio.to_thread(other.set_control, "drain:a/m1", {"reason": "t"},
                                         by="oncall")
-            await _until(lambda: _true(listener.notifications > before), "the notification")
+            await until(lambda: listener.notifications > before, "the notification")
         finally:
             await stop_gateway(served)
 
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_a_sqlite_gateway_polls_by_design_and_is_not_degraded(tmp_path):
