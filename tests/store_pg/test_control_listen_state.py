@@ -125,7 +125,6 @@ async def test_a_change_after_listen_is_restored_arrives_by_notification(pg_url)
             await stop_gateway(served)
 
 
-
 async def test_a_sqlite_gateway_polls_by_design_and_is_not_degraded(tmp_path):
     async with OpenAIUpstream() as up:
         served = await start_gateway(_config(up.base_url), f"sqlite:///{tmp_path / 'a.db'}")
