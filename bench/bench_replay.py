@@ -1,7 +1,7 @@
 """Replay throughput and memory: faithful and counterfactual `axtui replay --speed max`.
 
     python bench/bench_replay.py [--lines 200000] [--cf-lines 20000] [--rate 200]
-                                 [--legacy] [--writers thread,inline,child] [--rounds 2]
+                                 [--legacy] [--writers rollups,thread,inline,child] [--rounds 2]
 
 Builds a dense trace by cycling the bundled normal-day trace's records (times shifted so
 the trace runs on, compressed to `--rate` requests/s of trace time), each line as today's
@@ -15,7 +15,9 @@ process of its own). Memory is flat when peak RSS does not grow with the trace:
 same figures.
 
 Faithful runs go once per writer (AXTUI_REPLAY_WRITER, writer.py) and round, alternating,
-so a machine's load falls on each alike. Each is shown whole (the figure set against the
+so a machine's load falls on each alike. `rollups`, the default, is what a headless replay
+does (its scratch store gets rollups, not rows); `thread`, `inline` and `child` also write
+every record's row, as a replay a console follows does. Each is shown whole (the figure set against the
 target) and net of the process's start (a 1-record replay's wall time: imports, config,
 store creation), with its CPU seconds per record.
 
@@ -135,8 +137,9 @@ def main() -> None:
                     "(0: faithful only)")
     ap.add_argument("--rate", type=float, default=200.0, help="requests/s of trace time")
     ap.add_argument("--legacy", action="store_true", help="lines from an older axtui")
-    ap.add_argument("--writers", default="thread", help="faithful writers to run, "
-                    "comma-separated: thread (the default), inline, child")
+    ap.add_argument("--writers", default="rollups", help="faithful writers to run, "
+                    "comma-separated: rollups (a headless replay's, the default), and the "
+                    "writers of rows a console's store gets: thread, inline, child")
     ap.add_argument("--rounds", type=int, default=1, help="faithful runs per writer")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

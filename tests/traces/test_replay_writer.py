@@ -1,5 +1,7 @@
-"""Where a faithful replay writes: a thread of this process (the default), this thread, or
-a child process; the store ends the same every way, and a writer that fails is an error."""
+"""Where a faithful replay writes: rollups alone into a headless replay's scratch store (the
+default there), or rows and rollups from a thread of this process (the default for a store a
+console follows), this thread, or a child process; the rollups end the same every way, and a
+writer that fails is an error."""
 
 from __future__ import annotations
 
@@ -118,4 +120,54 @@ def test_a_writer_that_is_no_writer_is_refused_with_one_line(tmp_path):
                           timeout=300)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: AXTUI_REPLAY_WRITER='bogus': expected one of thread, inline, child"]
+        "error: AXTUI_REPLAY_WRITER='bogus': expected one of rollups, thread, inline, child"]
+
+
+def test_a_headless_replay_writes_rollups_alone_and_says_what_a_full_write_says(tmp_path,
+                                                                               monkeypatch):
+    trace = str(cut("provider-outage", 4500, tmp_path / "t.jsonl.gz"))
+    full = f"sqlite:///{tmp_path / 'full.db'}"
+    with_rows = replay(ReplayOptions(trace=trace, config=load_config(), store_url=full))
+    made = []
+    real = writer.make_writer
+    monkeypatch.setattr(writer, "make_writer", lambda *a, **k: made.append(real(*a, **k))
+                        or made[-1])
+    headless = replay(ReplayOptions(trace=trace, config=load_config()))
+    assert type(made[0]).__name__ == "RollupWriter"
+    assert headless == with_rows  # the same alerts, breakers, gates and summary
+
+
+def test_the_rollup_writer_stores_the_rollups_a_full_write_stores_and_no_rows(tmp_path,
+                                                                            monkeypatch):
+    trace = str(cut("provider-outage", 4500, tmp_path / "t.jsonl.gz"))
+    full = f"sqlite:///{tmp_path / 'full.db'}"
+    first = replay(ReplayOptions(trace=trace, config=load_config(), store_url=full))
+    monkeypatch.setenv("AXTUI_REPLAY_WRITER", "rollups")
+    rolled = f"sqlite:///{tmp_path / 'rollups.db'}"
+    assert replay(ReplayOptions(trace=trace, config=load_config(), store_url=rolled)) == first
+    rows, cost, rollups = stored(rolled)
+    assert (rows, cost) == (0, None)
+    assert rollups == stored(full)[2]
+    store = open_store(rolled)
+    try:
+        assert store.counter("recorder.written") == 4500
+    finally:
+        store.close()
+
+
+def test_a_rollup_write_the_store_refuses_stops_the_replay_with_the_stores_reason(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        w = writer.make_writer(store, str(store.engine.url), scratch=True)
+        assert isinstance(w, writer.RollupWriter)
+        with store.begin() as conn:
+            conn.execute(rollup_table.delete())
+            conn.exec_driver_sql(f"DROP TABLE {rollup_table.name}")
+        from tests.store.factory import record
+
+        w.add(record(id="a").__dict__, b"")
+        with pytest.raises(writer.StoreWriteError, match="no such table"):
+            w.sync()
+        w.close()  # says so in the log; never raises
+    finally:
+        store.close()

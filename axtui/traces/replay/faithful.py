@@ -154,7 +154,7 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
     breakers = _Breakers(clock, config, timeline)
     url = store_url or f"sqlite:///{os.path.join(workdir, 'faithful.db')}"
     store = open_store(url, clock=clock)
-    writer = make_writer(store, url)
+    writer = make_writer(store, url, scratch=store_url is None)
     try:
         _seed_flags(store, config, start)
         ev = AlertEvaluator.from_config(store, config, clock, engine_source=breakers)

@@ -1,8 +1,11 @@
 """Where a faithful replay's records go: the store's own batch write (ingest.py), given
 the records' fields and lines. `sync()` returns once everything added is in the store (the
-alert evaluator reads the rollups right after). Three writers (AXTUI_REPLAY_WRITER):
+alert evaluator reads the rollups right after). Four writers (AXTUI_REPLAY_WRITER):
 
-- `thread` (the default on an SQLite file): rows and rollups are prepared here and a
+- `rollups` (the default for a scratch store, i.e. a headless replay without `--store`):
+  only the alert evaluator reads that store, and it reads rollups, so no rows are written
+  (the rows were three quarters of a record's cost; bench/bench_replay.py).
+- `thread` (the default on a store a console follows): rows and rollups are prepared here and a
   thread of this process writes them; SQLite runs without the GIL, on the other core.
 - `inline`: prepared and written here, one thread (an in-memory or non-SQLite store
   always: another connection could not share it).
@@ -19,8 +22,8 @@ import logging
 import queue
 
 from axtui.store.db import Store
-from axtui.store.ingest import PreparedBatch, request_row
-from axtui.store.rollups import RollupDelta
+from axtui.store.ingest import WRITTEN_COUNTER, PreparedBatch, add_counters, request_row
+from axtui.store.rollups import RollupDelta, apply_delta
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # records per transaction, written here
@@ -50,6 +53,46 @@ class InlineWriter:
 
     def close(self) -> None:
         self.sync()
+
+
+class RollupWriter:
+    """A scratch store's writer (a headless replay: no `--store`, nobody but the alert
+    evaluator reads it, and it reads rollups): the records are folded into rollups here and
+    written, with the recorder's counters, at each `sync()`; no rows, no JSON, no thread.
+    As the counterfactual's scratch store (scratch.py)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.delta = RollupDelta()
+        self.pending = 0
+        self.written = 0
+
+    def add(self, r: dict, line: bytes) -> None:
+        self.delta.add(r)
+        self.pending += 1
+
+    def sync(self) -> None:
+        if not self.pending:
+            return
+        store = self.store
+        try:
+            with store.begin() as conn:
+                apply_delta(conn, self.delta, native=store.native_upsert,
+                            max_params=store.max_params)
+                add_counters(conn, {WRITTEN_COUNTER: self.pending},
+                             native=store.native_upsert, max_params=store.max_params)
+        except Exception as e:  # the replay's numbers would be wrong: it stops, saying why
+            raise StoreWriteError(f"the replay's store writer failed: "
+                                  f"{_one_line(e).decode()}") from e
+        self.written += self.pending
+        self.delta, self.pending = RollupDelta(), 0
+
+    def close(self) -> None:
+        """Write what is held. Never raises: a replay that failed keeps its own error."""
+        try:
+            self.sync()
+        except StoreWriteError as e:
+            log.warning("replay writer: %s", e)
 
 
 class ThreadWriter:
@@ -313,28 +356,32 @@ def _one_line(e: BaseException) -> bytes:
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".encode()
 
 
-WRITERS = ("thread", "inline", "child")
+WRITERS = ("rollups", "thread", "inline", "child")
 
 
 class WriterChoiceError(ValueError):
     """AXTUI_REPLAY_WRITER names no writer (one line)."""
 
 
-def make_writer(store: Store, url: str, kind: str | None = None
-                ) -> InlineWriter | ThreadWriter | ChildWriter:
-    """The writer `kind` names (default: AXTUI_REPLAY_WRITER, else "thread"); an in-memory
-    or non-SQLite store is always written inline (another thread's connection or a child
-    could not share it, and SQLAlchemy's other drivers may hold the GIL)."""
+def make_writer(store: Store, url: str, kind: str | None = None, *, scratch: bool = False
+                ) -> RollupWriter | InlineWriter | ThreadWriter | ChildWriter:
+    """The writer `kind` names (default: AXTUI_REPLAY_WRITER, else "thread"; for a
+    `scratch` store, else "rollups"); an in-memory or non-SQLite store is always written
+    inline (another thread's connection or a child could not share it, and SQLAlchemy's
+    other drivers may hold the GIL)."""
     import os
 
     from sqlalchemy.engine import make_url
 
     from axtui.store import sqlite
 
-    kind = kind or os.environ.get("AXTUI_REPLAY_WRITER") or "thread"
+    kind = kind or os.environ.get("AXTUI_REPLAY_WRITER") or ("rollups" if scratch
+                                                             else "thread")
     if kind not in WRITERS:
         raise WriterChoiceError(f"AXTUI_REPLAY_WRITER={kind!r}: expected one of "
                                 f"{', '.join(WRITERS)}")
+    if kind == "rollups":
+        return RollupWriter(store)
     sa_url = make_url(url)
     if kind == "inline" or sa_url.get_backend_name() != "sqlite" or sqlite.is_in_memory(sa_url):
         return InlineWriter(store)
