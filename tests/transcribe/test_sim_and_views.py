@@ -89,3 +89,38 @@ def test_the_capability_probe_transcribes_on_a_transcription_deployment():
     [r] = clock.run(probe_all(load_config(None), "openai/whisper-1", clock=clock))
     assert r.reachable and r.completion.detail == "transcribed 1 s of silence"
     assert not r.has_drift  # no chat capabilities claimed, none probed
+
+
+def test_a_transcription_deployment_that_keeps_failing_trips_its_breaker_and_is_skipped():
+    """The route's breakers apply to transcriptions as to chat: after the demo's
+    `consecutive_failures` (5) failures groq's whisper opens, and the next requests go
+    straight to whisper-1 (one attempt each) until it may be tried again."""
+    import tomllib
+    from importlib import resources
+
+    from axtui.config import parse_config
+
+    data = tomllib.loads(resources.files("axtui.fixtures").joinpath("demo.toml")
+                        .read_text("utf-8"))
+    [groq] = [d for d in data["deployments"] if d["model"] == "whisper-large-v3"]
+    groq["sim"] = {**groq["sim"], "errors": {"server": 1.0}}
+    cfg = parse_config(data, "demo.toml, groq's whisper always failing")
+    clock = VirtualClock()
+    records: list[RequestRecord] = []
+    events: list[tuple[str, str, dict]] = []
+
+    async def main() -> None:
+        engine = Engine(cfg, clock=clock, seed=7)
+        engine.on_record(records.append)
+        engine.on_event(lambda kind, subject, detail: events.append((kind, subject, detail)))
+        for _ in range(8):
+            req = TranscriptionRequest(wav(1.0), "clip.wav", "wav", model="transcribe")
+            await engine.transcriptions.run(req, RequestContext())
+        await engine.aclose()
+
+    clock.run(main())
+    assert all(r.ok and r.deployment == "openai/whisper-1" for r in records)
+    assert [len(r.attempts) for r in records] == [2, 2, 2, 2, 2, 1, 1, 1]
+    assert ("breaker", "groq/whisper-large-v3") in [(k, s) for k, s, _ in events]
+    opened = [d for k, s, d in events if s == "groq/whisper-large-v3"]
+    assert opened[0]["to"] == "open"
