@@ -18,6 +18,7 @@ Windows are whole minutes (the rollups' finest period), as every alert metric re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select
@@ -62,30 +63,49 @@ def route_counts(conn: Connection, route: str, since_ts: float, until_ts: float,
                  latency_ms: float | None = None) -> Counts:
     """`route`'s Counts over the whole minutes of [since_ts, until_ts): three reads of one
     tiling (as windows.scope_totals makes it), its retention check made once."""
+    return routes_counts(conn, {route: latency_ms}, since_ts, until_ts)[route]
+
+
+def routes_counts(conn: Connection, routes: Mapping[str, float | None], since_ts: float,
+                  until_ts: float) -> dict[str, Counts]:
+    """Each route's Counts over the whole minutes of [since_ts, until_ts) (`routes`: route
+    -> its latency SLO's threshold, or None), read for all of them at once: three grouped
+    reads of one tiling, whatever the number of routes."""
+    out = {route: Counts() for route in routes}
     lo, hi = windows.window(since_ts, until_ts)
     segments = windows.merge_segments(windows.covering(windows.retained(conn, lo), hi))
-    requests, errors = conn.execute(
-        select(*_SUMS).where(_U.route == route, windows.in_segments(_U, segments))).one()
-    if not requests:
-        return Counts()
-    by_kind = {kind: int(n) for kind, n in conn.execute(
-        select(_E.kind, func.sum(_E.n))
-        .where(_E.series == REQUEST, _E.route == route, windows.in_segments(_E, segments))
-        .group_by(_E.kind))}
-    hist: dict[int, int] = {}
-    if latency_ms is not None:  # request latencies are kept per route (deployment "")
-        for octave, *slots in conn.execute(
-                select(_H.octave, *_SLOT_SUMS)
-                .where(_H.series == REQUEST, _H.route == route,
+    names = sorted(routes)
+    sums = {route: (int(requests), int(errors)) for route, requests, errors in conn.execute(
+        select(_U.route, *_SUMS).where(_U.route.in_(names), windows.in_segments(_U, segments))
+        .group_by(_U.route)) if requests}
+    if not sums:
+        return out
+    live = sorted(sums)
+    by_kind: dict[str, dict[str, int]] = {route: {} for route in live}
+    for route, kind, n in conn.execute(
+            select(_E.route, _E.kind, func.sum(_E.n))
+            .where(_E.series == REQUEST, _E.route.in_(live), windows.in_segments(_E, segments))
+            .group_by(_E.route, _E.kind)):
+        by_kind[route][kind] = int(n)
+    hists: dict[str, dict[int, int]] = {route: {} for route in live}
+    timed = [route for route in live if routes[route] is not None]
+    if timed:  # request latencies are kept per route (deployment "")
+        for route, octave, *slots in conn.execute(
+                select(_H.route, _H.octave, *_SLOT_SUMS)
+                .where(_H.series == REQUEST, _H.route.in_(timed),
                        windows.in_segments(_H, segments))
-                .group_by(_H.octave)):
-            windows.add_octave(hist, octave, slots)
-    caller = sum(n for k, n in by_kind.items() if k in CALLER_KINDS)
-    slow = 0 if latency_ms is None else sum(
-        n for b, n in hist.items() if bucket_value(b) > latency_ms)
-    return Counts(requests=int(requests), caller=caller, failed=int(errors) - caller,
-                  timed=sum(hist.values()), slow=slow,
-                  kinds={k: n for k, n in by_kind.items() if k not in CALLER_KINDS})
+                .group_by(_H.route, _H.octave)):
+            windows.add_octave(hists[route], octave, slots)
+    for route in live:
+        requests, errors = sums[route]
+        kinds, hist, latency_ms = by_kind[route], hists[route], routes[route]
+        caller = sum(n for k, n in kinds.items() if k in CALLER_KINDS)
+        slow = 0 if latency_ms is None else sum(
+            n for b, n in hist.items() if bucket_value(b) > latency_ms)
+        out[route] = Counts(requests=requests, caller=caller, failed=errors - caller,
+                            timed=sum(hist.values()), slow=slow,
+                            kinds={k: n for k, n in kinds.items() if k not in CALLER_KINDS})
+    return out
 
 
 def burn_rate(counts: Counts, slo: SloConfig, objective: Objective) -> float | None:
@@ -115,11 +135,16 @@ class BurnReader:
         self._counts: dict[tuple[str, float, float], Counts] = {}
 
     def counts(self, route: str, since_ts: float, until_ts: float) -> Counts:
+        """Read for every SLO route at once, on the first ask of a window: the rules ask
+        each route for the same windows."""
         key = (route, since_ts, until_ts)
         c = self._counts.get(key)
         if c is None:
-            c = self._counts[key] = route_counts(self.conn, route, since_ts, until_ts,
-                                                 self.slos[route].latency_ms)
+            every = routes_counts(self.conn, {r: s.latency_ms for r, s in self.slos.items()},
+                                  since_ts, until_ts)
+            for r, counts in every.items():
+                self._counts[(r, since_ts, until_ts)] = counts
+            c = self._counts[key]
         return c
 
     def value(self, route: str, objective: Objective, long_s: float, short_s: float | None,

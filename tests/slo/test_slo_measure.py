@@ -79,3 +79,19 @@ def test_the_status_names_what_burned_the_budget_in_the_last_hour(store, clock):
         "slo:chat:availability:page-fast", "slo:chat:availability:page-slow",
         "slo:chat:availability:ticket"]
     assert not s.paging  # nothing evaluated the rules: every alert is inactive
+
+
+def test_every_routes_counts_read_at_once_are_each_routes_own(store):
+    from axtui.slo.measure import routes_counts
+
+    store.write_records(requests(T0, 40, route="chat", failed=4, slow=3, slow_ms=2500)
+                        + requests(T0, 30, route="chat-eu", caller=6, slow=9, slow_ms=900)
+                        + requests(T0, 20, route="embed", no_candidates=2))
+    limits = {"chat": 2000.0, "chat-eu": 800.0, "embed": None, "idle": 1000.0}
+    with store.connect() as conn:
+        together = routes_counts(conn, limits, T0, T0 + 600)
+        apart = {r: route_counts(conn, r, T0, T0 + 600, ms) for r, ms in limits.items()}
+    assert together == apart
+    assert together["chat"].bad("latency") == 3 and together["chat-eu"].bad("latency") == 9
+    assert together["embed"].timed == 0 and together["embed"].bad("availability") == 2
+    assert together["idle"].requests == 0

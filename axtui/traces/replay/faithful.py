@@ -134,13 +134,17 @@ class _Breakers:
 def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
                     workdir: str,
                     pacer: Pacer | None = None, store_url: str | None = None,
-                    on_record: Callable[[RequestRecord], None] | None = None) -> FaithfulRun:
+                    on_record: Callable[[RequestRecord], None] | None = None,
+                    trace_path: str | None = None) -> FaithfulRun:
     """Replay `(record's fields, its JSON line)` pairs (file order, as source.open_fields
     reads them) into a fresh store under `workdir` (or `store_url`). `pacer` holds trace
     time to real time (None: as fast as it goes). `on_record` sees each record as a model
-    (the counterfactual's fitter). Records are written by writer.py's default writer."""
+    (the counterfactual's fitter). Records are written by writer.py's default writer.
+    `trace_path`, the file `records` come from: unpaced, the summary and the gates are then
+    counted by a child reading it (sidecar.py), on the other core."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.store.db import open_store
+    from axtui.traces.replay import sidecar as side
     from axtui.traces.replay.writer import make_writer
 
     head = next(records, None)
@@ -149,17 +153,29 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
         return FaithfulRun(0.0, 0.0, tally)
     first = head[0]
     start = first["started_at"] // 60 * 60
+    car = None
+    if trace_path is not None and pacer is None and side.wanted(trace_path):
+        car = side.Sidecar(trace_path, config, config.alerting.interval_s)
+    gate_slots: list[tuple[int, float]] = []  # where each tick's gate moments go
     clock = VirtualClock(start=start)
     timeline: list[Moment] = []
     breakers = _Breakers(clock, config, timeline)
     url = store_url or f"sqlite:///{os.path.join(workdir, 'faithful.db')}"
-    store = open_store(url, clock=clock)
+    try:
+        store = open_store(url, clock=clock)
+    except BaseException:
+        if car is not None:
+            car.close()
+        raise
     writer = make_writer(store, url, scratch=store_url is None)
     try:
         _seed_flags(store, config, start)
         ev = AlertEvaluator.from_config(store, config, clock, engine_source=breakers)
         gates = GateWatch(store, start, timeline)
         interval = ev.interval_s
+        if car is not None and interval != config.alerting.interval_s:
+            raise side.SidecarError(f"the evaluator ticks every {interval}s, the sidecar "
+                                    f"every {config.alerting.interval_s}s")
         next_eval = start + interval
         evaluations = 0
         if pacer is not None:
@@ -177,12 +193,18 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
                                                and t.to_state == "inactive"):
                         timeline.append(Moment(t.at, "alert", t.rule.name, t.from_state,
                                                t.to_state, _value(t.value), t.rule.severity))
-            gates.tick(at)
+            if car is None:
+                gates.tick(at)
+            else:
+                gate_slots.append((len(timeline), at))
             evaluations += 1
 
         end = first["ended_at"]
         now = clock.now()
         feed, add, watch, write = breakers.feed, tally.add, gates.add, writer.add
+        if car is not None:  # the child counts these
+            add = watch = _skip
+        n = 0
         for r, line in chain((head,), records):
             t = r["ended_at"]
             if t > end:
@@ -199,21 +221,48 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
             add(r)
             watch(r)
             write(r, line)
+            n += 1
             if on_record is not None:
                 on_record(RequestRecord.model_validate(r))
         while next_eval <= end + interval:
             evaluate(next_eval)
             next_eval += interval
         writer.sync()
-        verdicts = gates.final(clock.now())
+        if car is None:
+            verdicts = gates.final(clock.now())
+        else:
+            tally, verdicts = _merge(car.result(), timeline, gate_slots, n)
         if pacer is not None:
             pacer.finish(clock.now())
     finally:
         writer.close()
         store.close()
+        if car is not None:
+            car.close()
     timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order
     return FaithfulRun(start, end, tally, timeline, evaluations, breakers.trips,
                        breakers.cooldowns, verdicts)
+
+
+def _skip(r: dict) -> None:
+    return None
+
+
+def _merge(got, timeline: list[Moment], slots: list[tuple[int, float]], records: int
+           ) -> tuple[Tally, dict[str, dict]]:
+    """The sidecar's summary and verdicts; its gate moments put into `timeline` where this
+    process would have appended them (each tick's after that tick's alert moments)."""
+    from axtui.traces.replay.sidecar import SidecarError
+
+    if got.records != records:
+        raise SidecarError(f"the replay's summary process read {got.records} records, the "
+                           f"replay {records}")
+    if [at for _, at in slots] != [at for at, _ in got.ticks]:
+        raise SidecarError("the replay's summary process ticked at other instants than "
+                           "the alert evaluator")
+    for (index, _), (_, moments) in zip(reversed(slots), reversed(got.ticks), strict=True):
+        timeline[index:index] = moments
+    return got.tally, got.verdicts
 
 
 def _value(v: float | None) -> str:

@@ -85,7 +85,7 @@ def replay(opts: ReplayOptions) -> dict:
             recorded = replay_faithful(records, opts.config, workdir=workdir,
                                        pacer=None if cf else pacer,
                                        store_url=None if cf else opts.store_url,
-                                       on_record=fit if cf else None)
+                                       on_record=fit if cf else None, trace_path=path)
         finally:
             if tape is not None:
                 tape.close()
