@@ -114,9 +114,10 @@ def count(path: str, config: Config, interval_s: float) -> SidecarResult:
 
 class Sidecar:
     """`count` in a child process, started now, its result fetched by `result()`. Forked
-    when this process runs no other thread (~10 ms; a forkserver costs ~0.4 s of imports
-    before the child starts, most of what the child saves on a 200,000-line trace), else
-    from a forkserver (a fork beside threads may copy a lock another thread held)."""
+    when this process runs no other thread, else from a forkserver (a fork beside threads
+    may copy a lock another thread held) with nothing preloaded: its start holds this
+    process up ~40 ms, and the child's imports (~0.4 s; preloaded, they held it up that
+    long) run on the other core."""
 
     def __init__(self, path: str, config: Config, interval_s: float) -> None:
         import multiprocessing
@@ -126,9 +127,8 @@ class Sidecar:
         if "fork" in methods and threading.active_count() == 1:
             ctx = multiprocessing.get_context("fork")
         elif "forkserver" in methods:
+            # no preload: the child imports what it needs itself, on the other core
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([__name__, "axtui.traces.replay.faithful",
-                                        "axtui.store.db"])
         else:
             ctx = multiprocessing.get_context("spawn")
         self._conn, theirs = ctx.Pipe(duplex=False)
