@@ -67,13 +67,14 @@ def route_counts(conn: Connection, route: str, since_ts: float, until_ts: float,
 
 
 def routes_counts(conn: Connection, routes: Mapping[str, float | None], since_ts: float,
-                  until_ts: float) -> dict[str, Counts]:
+                  until_ts: float, oldest: dict | None = None) -> dict[str, Counts]:
     """Each route's Counts over the whole minutes of [since_ts, until_ts) (`routes`: route
     -> its latency SLO's threshold, or None), read for all of them at once: three grouped
-    reads of one tiling, whatever the number of routes."""
+    reads of one tiling, whatever the number of routes (`oldest`: windows.retained's)."""
     out = {route: Counts() for route in routes}
     lo, hi = windows.window(since_ts, until_ts)
-    segments = windows.merge_segments(windows.covering(windows.retained(conn, lo), hi))
+    segments = windows.merge_segments(windows.covering(windows.retained(conn, lo, oldest),
+                                                       hi))
     names = sorted(routes)
     sums = {route: (int(requests), int(errors)) for route, requests, errors in conn.execute(
         select(_U.route, *_SUMS).where(_U.route.in_(names), windows.in_segments(_U, segments))
@@ -133,6 +134,7 @@ class BurnReader:
         self.conn = conn
         self.slos = slos
         self._counts: dict[tuple[str, float, float], Counts] = {}
+        self._oldest: dict = {}  # the rollups' oldest periods, read once an evaluation
 
     def counts(self, route: str, since_ts: float, until_ts: float) -> Counts:
         """Read for every SLO route at once, on the first ask of a window: the rules ask
@@ -141,7 +143,7 @@ class BurnReader:
         c = self._counts.get(key)
         if c is None:
             every = routes_counts(self.conn, {r: s.latency_ms for r, s in self.slos.items()},
-                                  since_ts, until_ts)
+                                  since_ts, until_ts, self._oldest)
             for r, counts in every.items():
                 self._counts[(r, since_ts, until_ts)] = counts
             c = self._counts[key]

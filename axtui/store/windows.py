@@ -69,17 +69,23 @@ def in_segments(t: Any, segments: list[Segment]) -> ColumnElement[bool]:
     return or_(*(and_(t.res == res, t.period >= a, t.period < b) for res, a, b in segments))
 
 
-def retained(conn: Connection, lo: int) -> int:
+def retained(conn: Connection, lo: int, oldest: dict | None = None) -> int:
     """`lo`, or the start of its hour (day) when retention has dropped the minute (hour)
     rows there: a range reaching back past them reads whole coarser periods rather than
     silently missing its oldest edge. Rows were dropped where coarser rows reach further
-    back than the finer ones (a store that just started has both begin together)."""
+    back than the finer ones (a store that just started has both begin together).
+    `oldest`: a dict kept by a caller that reads several windows in one transaction (an
+    alert evaluation), so the oldest periods are read once, not once a window."""
     for fine, coarse in ((MINUTE_S, HOUR_S), (HOUR_S, DAY_S)):
         if not lo % coarse:
             continue
-        oldest_fine, oldest_coarse = (
-            conn.execute(select(func.min(_U.period)).where(_U.res == res)).scalar()
-            for res in (fine, coarse))
+        pair = None if oldest is None else oldest.get(fine)
+        if pair is None:
+            pair = tuple(conn.execute(select(func.min(_U.period)).where(_U.res == res))
+                         .scalar() for res in (fine, coarse))
+            if oldest is not None:
+                oldest[fine] = pair
+        oldest_fine, oldest_coarse = pair
         if oldest_coarse is None or oldest_fine is not None and lo >= oldest_fine:
             continue
         if oldest_fine is None or oldest_coarse < oldest_fine - oldest_fine % coarse:

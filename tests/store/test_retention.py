@@ -114,6 +114,25 @@ def test_a_range_reaching_past_the_kept_minutes_reads_whole_hours_not_a_missing_
             expected / (now - (since - since % floor)))
 
 
+def test_an_slo_read_of_several_windows_sees_the_pruned_edge_of_each(store):
+    from axtui.slo.measure import routes_counts
+
+    at = [T0 + i * 600 for i in range(10 * 144)]  # every 10 minutes for 10 days
+    store.write_records([record(started_at=t, attempts=[attempt("acme/a", started_at=t)])
+                         for t in at])
+    now = T0 + 10 * DAY_S
+    prune(store, now, SHORT)  # minutes kept 2 days, hours 3, days 5
+    oldest: dict = {}  # one evaluation's: the oldest periods read for the first window only
+    with store.connect() as conn:
+        for since, floor in ((now - 2.5 * DAY_S + 25 * 60, HOUR_S),
+                             (now - 4 * DAY_S + 7 * HOUR_S + 25 * 60, DAY_S),
+                             (now - 3600 + 25 * 60, MINUTE_S)):
+            expected = sum(1 for t in at if since - since % floor <= t < now)
+            got = routes_counts(conn, {"chat": None}, since, now, oldest)["chat"]
+            assert got.requests == expected
+    assert oldest  # it was kept
+
+
 def test_a_range_starting_before_a_new_stores_first_record_keeps_its_own_span(store):
     store.write_records([record(started_at=T0 + 3600 + 17 * 60)])  # the store's first
     since = T0 + 3600 + 5 * 60  # before it, inside its hour: nothing was pruned
