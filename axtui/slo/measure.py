@@ -21,20 +21,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, text
 
 from axtui.quantiles import bucket_value
 from axtui.records import ErrorKind
 from axtui.slo.model import Objective, SloConfig
 from axtui.store import windows
 from axtui.store.rollups import REQUEST
-from axtui.store.tables import rollup_error_table, rollup_hist_table, rollup_table
+from axtui.store.tables import SLOTS, rollup_error_table, rollup_hist_table, rollup_table
 
-_E = rollup_error_table.c
-_H = rollup_hist_table.c
-_U = rollup_table.c
-_SLOT_SUMS = windows.slot_sums()  # built once: constructing them per read is most of its cost
-_SUMS = (func.coalesce(func.sum(_U.requests), 0), func.coalesce(func.sum(_U.errors), 0))
 CALLER_KINDS = frozenset(k.value for k in (
     ErrorKind.quota, ErrorKind.budget, ErrorKind.no_route, ErrorKind.cancelled,
     ErrorKind.bad_request, ErrorKind.context_length, ErrorKind.content_policy,
@@ -75,27 +70,33 @@ def routes_counts(conn: Connection, routes: Mapping[str, float | None], since_ts
     lo, hi = windows.window(since_ts, until_ts)
     segments = windows.merge_segments(windows.covering(windows.retained(conn, lo, oldest),
                                                        hi))
-    names = sorted(routes)
+    if not segments:
+        return out
+    # Plain SQL with bound values: built as SQLAlchemy expressions, these three reads cost
+    # ~1.3 ms of Python an evaluation window (building and keying the statement), against
+    # ~0.1 ms in SQLite; an alert evaluation reads five windows or more.
+    params: dict[str, object] = {"series": REQUEST}
+    where = _segments_sql(segments, params)
     sums = {route: (int(requests), int(errors)) for route, requests, errors in conn.execute(
-        select(_U.route, *_SUMS).where(_U.route.in_(names), windows.in_segments(_U, segments))
-        .group_by(_U.route)) if requests}
+        text(f"SELECT route, coalesce(sum(requests), 0), coalesce(sum(errors), 0) "
+             f"FROM {rollup_table.name} WHERE {_in_sql('n', sorted(routes), params)} "
+             f"AND {where} GROUP BY route"), params) if requests}
     if not sums:
         return out
     live = sorted(sums)
     by_kind: dict[str, dict[str, int]] = {route: {} for route in live}
     for route, kind, n in conn.execute(
-            select(_E.route, _E.kind, func.sum(_E.n))
-            .where(_E.series == REQUEST, _E.route.in_(live), windows.in_segments(_E, segments))
-            .group_by(_E.route, _E.kind)):
+            text(f"SELECT route, kind, sum(n) FROM {rollup_error_table.name} "
+                 f"WHERE series = :series AND {_in_sql('l', live, params)} AND {where} "
+                 f"GROUP BY route, kind"), params):
         by_kind[route][kind] = int(n)
     hists: dict[str, dict[int, int]] = {route: {} for route in live}
     timed = [route for route in live if routes[route] is not None]
     if timed:  # request latencies are kept per route (deployment "")
         for route, octave, *slots in conn.execute(
-                select(_H.route, _H.octave, *_SLOT_SUMS)
-                .where(_H.series == REQUEST, _H.route.in_(timed),
-                       windows.in_segments(_H, segments))
-                .group_by(_H.route, _H.octave)):
+                text(f"SELECT route, octave, {_SLOT_SQL} FROM {rollup_hist_table.name} "
+                     f"WHERE series = :series AND {_in_sql('t', timed, params)} AND {where} "
+                     f"GROUP BY route, octave"), params):
             windows.add_octave(hists[route], octave, slots)
     for route in live:
         requests, errors = sums[route]
@@ -107,6 +108,26 @@ def routes_counts(conn: Connection, routes: Mapping[str, float | None], since_ts
                             timed=sum(hist.values()), slow=slow,
                             kinds={k: n for k, n in kinds.items() if k not in CALLER_KINDS})
     return out
+
+
+_SLOT_SQL = ", ".join(f"sum({n})" for n in SLOTS)
+
+
+def _segments_sql(segments: list[windows.Segment], params: dict[str, object]) -> str:
+    """windows.in_segments as SQL text, its values bound into `params`."""
+    terms = []
+    for i, (res, a, b) in enumerate(segments):
+        params[f"r{i}"], params[f"a{i}"], params[f"b{i}"] = res, a, b
+        terms.append(f"(res = :r{i} AND period >= :a{i} AND period < :b{i})")
+    return "(" + " OR ".join(terms) + ")"
+
+
+def _in_sql(prefix: str, routes: list[str], params: dict[str, object]) -> str:
+    names = []
+    for i, route in enumerate(routes):
+        params[f"{prefix}{i}"] = route
+        names.append(f":{prefix}{i}")
+    return f"route IN ({', '.join(names)})"
 
 
 def burn_rate(counts: Counts, slo: SloConfig, objective: Objective) -> float | None:
