@@ -16,7 +16,7 @@ from itertools import chain
 
 from axtui.clock import VirtualClock
 from axtui.config import Config
-from axtui.records import ErrorKind, RequestRecord
+from axtui.records import ErrorKind
 from axtui.traces.replay.gatewatch import GateWatch
 from axtui.traces.replay.pace import Pacer
 from axtui.traces.replay.tally import Tally
@@ -134,12 +134,12 @@ class _Breakers:
 def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
                     workdir: str,
                     pacer: Pacer | None = None, store_url: str | None = None,
-                    on_record: Callable[[RequestRecord], None] | None = None,
+                    on_record: Callable[[dict], None] | None = None,
                     trace_path: str | None = None) -> FaithfulRun:
     """Replay `(record's fields, its JSON line)` pairs (file order, as source.open_fields
     reads them) into a fresh store under `workdir` (or `store_url`). `pacer` holds trace
-    time to real time (None: as fast as it goes). `on_record` sees each record as a model
-    (the counterfactual's fitter). Records are written by writer.py's default writer.
+    time to real time (None: as fast as it goes). `on_record` sees each record as the dict
+    of its fields (the counterfactual's fitter and request tape). Records are written by writer.py's default writer.
     `trace_path`, the file `records` come from: unpaced, the summary and the gates are then
     counted by a child reading it (sidecar.py), on the other core."""
     from axtui.alerts.evaluator import AlertEvaluator
@@ -223,7 +223,7 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
             write(r, line)
             n += 1
             if on_record is not None:
-                on_record(RequestRecord.model_validate(r))
+                on_record(r)
         while next_eval <= end + interval:
             evaluate(next_eval)
             next_eval += interval

@@ -42,29 +42,41 @@ class Fitter:
         self.start = start
         self.deps: dict[str, _Dep] = {}
 
-    def add(self, r: RequestRecord) -> None:
-        for a in r.attempts:
-            d = self.deps.get(a.deployment)
+    def add(self, r: RequestRecord | dict) -> None:
+        """One record: a model, or the dict of its fields as parsed from its line (nested
+        attempts and usage as dicts; enums as their strings), as Tally.add reads them."""
+        if type(r) is not dict:
+            r = r.__dict__
+        stream = r["stream"]
+        for a in r["attempts"]:
+            if type(a) is not dict:
+                a = a.__dict__
+            dep = a["deployment"]
+            d = self.deps.get(dep)
             if d is None:
-                d = self.deps[a.deployment] = _Dep()
+                d = self.deps[dep] = _Dep()
             d.attempts += 1
-            slot = d.per_bucket[int((a.started_at - self.start) // BUCKET_S)]
+            slot = d.per_bucket[int((a["started_at"] - self.start) // BUCKET_S)]
             slot[0] += 1
-            if a.error_kind is None:
+            kind = a["error_kind"]
+            if kind is None:
                 d.ok += 1
-                b = bucket_of(a.latency_ms)
+                latency, ttft, usage = a["latency_ms"], a["ttft_ms"], a["usage"]
+                b = bucket_of(latency)
                 d.any_latency[b] += 1
-                if not r.stream:
+                if not stream:
                     d.latency[b] += 1
-                if a.ttft_ms is not None:
-                    d.ttft[bucket_of(a.ttft_ms)] += 1
-                if a.usage is not None:
-                    d.completion_tokens += a.usage.completion_tokens
-                    if r.stream and a.ttft_ms is not None and a.latency_ms > a.ttft_ms:
-                        d.gen_tokens += a.usage.completion_tokens
-                        d.gen_s += (a.latency_ms - a.ttft_ms) / 1000.0
+                if ttft is not None:
+                    d.ttft[bucket_of(ttft)] += 1
+                if usage is not None:
+                    tokens = (usage if type(usage) is dict else usage.__dict__)[
+                        "completion_tokens"]
+                    d.completion_tokens += tokens
+                    if stream and ttft is not None and latency > ttft:
+                        d.gen_tokens += tokens
+                        d.gen_s += (latency - ttft) / 1000.0
             else:
-                kind = a.error_kind.value
+                kind = kind if type(kind) is str else kind.value
                 d.errors[kind] += 1
                 slot[1][kind] += 1
 

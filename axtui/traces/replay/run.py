@@ -73,9 +73,9 @@ def replay(opts: ReplayOptions) -> dict:
 
             tape = Tape(os.path.join(workdir, "requests.jsonl"))
 
-        def fit(r) -> None:
+        def fit(r: dict) -> None:
             if not fitter_box:
-                fitter_box.append(Fitter(r.started_at // 60 * 60))
+                fitter_box.append(Fitter(r["started_at"] // 60 * 60))
             fitter_box[0].add(r)
             tape.add(r)  # the second pass's requests
 
