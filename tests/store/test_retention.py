@@ -100,12 +100,19 @@ def test_rollup_periods_go_once_wholly_past_their_age(store):
     assert result.deleted["request"] == 1
 
 
-def test_a_range_reaching_past_the_kept_minutes_reads_whole_hours_not_a_missing_edge(store):
-    at = [T0 + i * 600 for i in range(10 * 144)]  # every 10 minutes for 10 days
+def ten_days_pruned(store) -> tuple[list[float], float]:
+    """A request every 10 minutes for 10 days, pruned at the end (minutes kept 2 days, hours
+    3, days 5): (their start times, the end)."""
+    at = [T0 + i * 600 for i in range(10 * 144)]
     store.write_records([record(started_at=t, attempts=[attempt("acme/a", started_at=t)])
                          for t in at])
     now = T0 + 10 * DAY_S
-    prune(store, now, SHORT)  # minutes kept 2 days, hours 3, days 5
+    prune(store, now, SHORT)
+    return at, now
+
+
+def test_a_range_reaching_past_the_kept_minutes_reads_whole_hours_not_a_missing_edge(store):
+    at, now = ten_days_pruned(store)
     for since, floor in ((now - 2.5 * DAY_S + 25 * 60, HOUR_S),
                          (now - 4 * DAY_S + 7 * HOUR_S + 25 * 60, DAY_S)):
         expected = sum(1 for t in at if since - since % floor <= t < now)
@@ -117,11 +124,7 @@ def test_a_range_reaching_past_the_kept_minutes_reads_whole_hours_not_a_missing_
 def test_an_slo_read_of_several_windows_sees_the_pruned_edge_of_each(store):
     from axtui.slo.measure import routes_counts
 
-    at = [T0 + i * 600 for i in range(10 * 144)]  # every 10 minutes for 10 days
-    store.write_records([record(started_at=t, attempts=[attempt("acme/a", started_at=t)])
-                         for t in at])
-    now = T0 + 10 * DAY_S
-    prune(store, now, SHORT)  # minutes kept 2 days, hours 3, days 5
+    at, now = ten_days_pruned(store)
     oldest: dict = {}  # one evaluation's: the oldest periods read for the first window only
     with store.connect() as conn:
         for since, floor in ((now - 2.5 * DAY_S + 25 * 60, HOUR_S),
