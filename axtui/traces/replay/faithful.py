@@ -139,9 +139,10 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
     """Replay `(record's fields, its JSON line)` pairs (file order, as source.open_fields
     reads them) into a fresh store under `workdir` (or `store_url`). `pacer` holds trace
     time to real time (None: as fast as it goes). `on_record` sees each record as the dict
-    of its fields (the counterfactual's fitter and request tape). Records are written by writer.py's default writer.
-    `trace_path`, the file `records` come from: unpaced, the summary and the gates are then
-    counted by a child reading it (sidecar.py), on the other core."""
+    of its fields (the counterfactual's fitter and request tape). Records are written by
+    writer.py's default writer. `trace_path`, the file `records` come from: unpaced, the
+    summary and the gates are then counted by a child reading it (sidecar.py), on the
+    other core."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.store.db import open_store
     from axtui.traces.replay import sidecar as side
