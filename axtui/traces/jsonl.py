@@ -149,14 +149,32 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
             yield line_no, line
 
 
-def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = 1 << 20
-                     ) -> Iterator[tuple[int, list[bytes]]]:
+def plain_size(path: str | os.PathLike[str]) -> int | None:
+    """A plain (not gzip) trace file's length now, or None (gzip, or not a regular file):
+    readers given it as their `limit` read the same records while `serve --trace-out`
+    appends more."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        if f.read(2) == _GZIP_MAGIC:
+            return None
+        return os.fstat(f.fileno()).st_size
+
+
+def iter_line_blocks(path: str | os.PathLike[str], block_bytes: int = 1 << 20,
+                     limit: int | None = None) -> Iterator[tuple[int, list[bytes]]]:
     """As iter_lines, a block at a time: `(the first line's number, the lines)`, the lines
-    unstripped (blank ones too). Replay's reader: one split per MiB, not a call per line."""
+    unstripped (blank ones too). Replay's reader: one split per MiB, not a call per line.
+    `limit`: read no further than that many bytes (plain_size's: what the file held)."""
     with open_trace(path) as f:
         line_no, tail, first = 1, b"", True
+        left = limit
         while True:
-            data = f.read(block_bytes)
+            if left is None:
+                data = f.read(block_bytes)
+            else:
+                data = f.read(min(block_bytes, left)) if left > 0 else b""
+                left -= len(data)
             lines = (tail + data).split(b"\n")
             tail = lines.pop() if data else b""
             if not data and not lines[-1]:

@@ -55,8 +55,8 @@ def test_a_sidecar_that_fails_stops_the_replay_with_its_reason_in_one_line(monke
     monkeypatch.setenv(sidecar.ENV, "on")
     real = sidecar.Sidecar
     gone = str(tmp_path / "moved-away.jsonl")
-    monkeypatch.setattr(sidecar, "Sidecar", lambda path, config, every: real(gone, config,
-                                                                           every))
+    monkeypatch.setattr(sidecar, "Sidecar", lambda path, config, every, limit: real(
+        gone, config, every, limit))
     trace = str(cut("provider-outage", 300, tmp_path / "t.jsonl.gz"))
     with pytest.raises(sidecar.SidecarError) as caught:
         replay(ReplayOptions(trace=trace, config=load_config()))
@@ -77,3 +77,38 @@ def test_the_sidecar_is_off_when_asked_on_one_core_and_for_a_pipe(monkeypatch, t
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     assert not sidecar.wanted(str(fifo))  # a pipe can be read once: never by two processes
+
+
+def test_a_trace_still_being_appended_is_replayed_as_it_was_by_both_processes(monkeypatch,
+                                                                              tmp_path):
+    """`serve --trace-out` may still be writing the trace: the replay reads the bytes the
+    file held when it began, and so does its sidecar (else their counts would differ)."""
+    import gzip
+
+    from axtui.traces import jsonl
+
+    whole = gzip.decompress(cut("provider-outage", 400, tmp_path / "t.jsonl.gz").read_bytes())
+    lines = whole.splitlines(keepends=True)
+    trace = tmp_path / "live.jsonl"
+    trace.write_bytes(b"".join(lines))  # the header and 400 records: it grew meanwhile
+    began = len(b"".join(lines[:301]))  # what it held when the replay began: 300 records
+    monkeypatch.setattr(jsonl, "plain_size", lambda path: began)
+    monkeypatch.setattr("axtui.traces.replay.run.plain_size", lambda path: began)
+    monkeypatch.setenv(sidecar.ENV, "on")
+    started = []
+    real = sidecar.Sidecar
+    monkeypatch.setattr(sidecar, "Sidecar", lambda *a: started.append(a) or real(*a))
+    out = replay(ReplayOptions(trace=str(trace), config=load_config()))
+    assert started and started[0][3] == began
+    assert out["trace"]["records"] == 300 and out["summary"]["requests"] == 300
+
+
+def test_plain_size_is_a_plain_files_length_and_none_for_gzip(tmp_path):
+    from axtui.traces.jsonl import plain_size
+
+    gz = cut("provider-outage", 10, tmp_path / "t.jsonl.gz")
+    plain = tmp_path / "t.jsonl"
+    plain.write_bytes(b'{"axtui_trace": 1}\n')
+    assert plain_size(gz) is None
+    assert plain_size(plain) == 19
+    assert plain_size(tmp_path) is None

@@ -135,14 +135,15 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
                     workdir: str,
                     pacer: Pacer | None = None, store_url: str | None = None,
                     on_record: Callable[[dict], None] | None = None,
-                    trace_path: str | None = None) -> FaithfulRun:
+                    trace_path: str | None = None, trace_bytes: int | None = None
+                    ) -> FaithfulRun:
     """Replay `(record's fields, its JSON line)` pairs (file order, as source.open_fields
     reads them) into a fresh store under `workdir` (or `store_url`). `pacer` holds trace
     time to real time (None: as fast as it goes). `on_record` sees each record as the dict
     of its fields (the counterfactual's fitter and request tape). Records are written by
     writer.py's default writer. `trace_path`, the file `records` come from: unpaced, the
     summary and the gates are then counted by a child reading it (sidecar.py), on the
-    other core."""
+    other core, up to `trace_bytes` (the length `records` is read to, when it is limited)."""
     from axtui.alerts.evaluator import AlertEvaluator
     from axtui.store.db import open_store
     from axtui.traces.replay import sidecar as side
@@ -156,7 +157,7 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
     start = first["started_at"] // 60 * 60
     car = None
     if trace_path is not None and pacer is None and side.wanted(trace_path):
-        car = side.Sidecar(trace_path, config, config.alerting.interval_s)
+        car = side.Sidecar(trace_path, config, config.alerting.interval_s, trace_bytes)
     gate_slots: list[tuple[int, float]] = []  # where each tick's gate moments go
     clock = VirtualClock(start=start)
     timeline: list[Moment] = []

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from axtui.config import Config
+from axtui.traces.jsonl import plain_size
 from axtui.traces.replay.faithful import replay_faithful
 from axtui.traces.replay.fit import Fitter
 from axtui.traces.replay.source import open_fields
@@ -61,7 +62,10 @@ def replay(opts: ReplayOptions) -> dict:
     if opts.mode == "counterfactual":
         check_names(opts.config, opts.flags, opts.drains)
     path = resolve_trace(opts.trace)
-    stats, records = open_fields(path)
+    # what the file holds now: a trace `serve --trace-out` still appends to is replayed as
+    # it was, and the sidecar reads the very same records
+    size = plain_size(path)
+    stats, records = open_fields(path, size)
     if opts.mode == "counterfactual":
         warm_prices(opts.config)
     with tempfile.TemporaryDirectory(prefix="axtui-replay-") as workdir:
@@ -85,7 +89,8 @@ def replay(opts: ReplayOptions) -> dict:
             recorded = replay_faithful(records, opts.config, workdir=workdir,
                                        pacer=None if cf else pacer,
                                        store_url=None if cf else opts.store_url,
-                                       on_record=fit if cf else None, trace_path=path)
+                                       on_record=fit if cf else None, trace_path=path,
+                                       trace_bytes=size)
         finally:
             if tape is not None:
                 tape.close()

@@ -55,17 +55,19 @@ def wanted(path: str) -> bool:
     return (os.cpu_count() or 1) > 1
 
 
-def count(path: str, config: Config, interval_s: float) -> SidecarResult:
+def count(path: str, config: Config, interval_s: float, limit: int | None = None
+          ) -> SidecarResult:
     """The summary, the gates' moments tick by tick and their final verdicts, from the trace
     at `path` alone, with the evaluation schedule replay_faithful keeps (an evaluation every
-    `interval_s` from the first record's minute; the clock at the latest record seen)."""
+    `interval_s` from the first record's minute; the clock at the latest record seen),
+    reading no more than the `limit` bytes the replay reads."""
     from axtui.store.db import open_store
     from axtui.traces.replay.faithful import _seed_flags
     from axtui.traces.replay.gatewatch import GateWatch
     from axtui.traces.replay.source import open_fields
     from axtui.traces.replay.tally import Tally
 
-    _, records = open_fields(path)
+    _, records = open_fields(path, limit)
     tally = Tally()
     head = next(records, None)
     if head is None:
@@ -119,7 +121,8 @@ class Sidecar:
     process up ~40 ms, and the child's imports (~0.4 s; preloaded, they held it up that
     long) run on the other core."""
 
-    def __init__(self, path: str, config: Config, interval_s: float) -> None:
+    def __init__(self, path: str, config: Config, interval_s: float,
+                 limit: int | None = None) -> None:
         import multiprocessing
         import threading
 
@@ -132,7 +135,7 @@ class Sidecar:
         else:
             ctx = multiprocessing.get_context("spawn")
         self._conn, theirs = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_child_main, args=(path, config, interval_s, theirs),
+        self._proc = ctx.Process(target=_child_main, args=(path, config, interval_s, limit, theirs),
                                  name="axtui-replay-sidecar", daemon=True)
         self._proc.start()
         theirs.close()  # only the child holds its end: its death reads as EOF here
@@ -165,12 +168,13 @@ class Sidecar:
         self._proc.join(5.0)
 
 
-def _child_main(path: str, config: Config, interval_s: float, conn) -> None:
+def _child_main(path: str, config: Config, interval_s: float, limit: int | None,
+                conn) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when this stops
     try:
-        out = b"K" + pickle.dumps(count(path, config, interval_s),
+        out = b"K" + pickle.dumps(count(path, config, interval_s, limit),
                                   protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:  # the parent raises it, in one line
         log.exception("replay sidecar failed")

@@ -59,10 +59,11 @@ def open_source(path: str | os.PathLike[str], *, lines: bool = False
     return stats, records()
 
 
-def open_fields(path: str | os.PathLike[str]
+def open_fields(path: str | os.PathLike[str], limit: int | None = None
                 ) -> tuple[SourceStats, Iterator[tuple[dict, bytes]]]:
     """As `open_source`, each record as `(the dict of its fields, its JSON line)`: parsed
-    by orjson and checked cheaply (fields.py), never built into a model."""
+    by orjson and checked cheaply (fields.py), never built into a model. `limit`: the
+    bytes to read at most (jsonl.plain_size's, taken when the replay began)."""
     from pydantic import ValidationError
 
     from axtui.traces.replay.fields import parse
@@ -71,7 +72,7 @@ def open_fields(path: str | os.PathLike[str]
     stats = SourceStats(path=str(path), schema=header["axtui_trace"], header=header)
 
     def records() -> Iterator[tuple[dict, bytes]]:
-        for first, lines in iter_line_blocks(path):
+        for first, lines in iter_line_blocks(path, limit=limit):
             for line_no, raw in enumerate(lines, first):
                 line = raw.strip()
                 if not line:
