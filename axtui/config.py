@@ -563,6 +563,12 @@ class Config(_Strict):
         """The routes' SLOs, by route."""
         return {name: r.slo for name, r in self.routes.items() if r.slo is not None}
 
+    def is_free_tier(self, d: DeploymentConfig) -> bool:
+        """The deployment's own `free_tier`, else whether its provider has a free
+        allowance (a question of the config alone: readers of the store ask it too)."""
+        return d.free_tier if d.free_tier is not None else \
+            self.providers[d.provider].free_tier is not None
+
     @model_validator(mode="after")
     def _references(self) -> Config:
         problems: list[str] = []

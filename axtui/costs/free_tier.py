@@ -1,7 +1,7 @@
 """The share of requests served on free tiers, and the spend that avoided.
 
 A deployment is on a free tier when its config says so (`free_tier = true`) or its
-provider has a `[providers.X.free_tier]` allowance (catalog.is_free_tier). The spend
+provider has a `[providers.X.free_tier]` allowance (Config.is_free_tier). The spend
 avoided is what those requests cost at the model's list price: the figure the engine
 records for them (cost_nano), which a paid tier would have charged.
 """
@@ -28,9 +28,9 @@ class FreeTierShare(Frozen):
 
 
 def free_deployments(cfg: Any) -> list[str]:
-    from axtui.engine.catalog import is_free_tier
-
-    return sorted(d.id for d in cfg.deployments if is_free_tier(d, cfg))
+    """The config's free-tier deployments (Config.is_free_tier: no engine import, so a
+    replay or a reader of the store does not pay for the providers' HTTP stack)."""
+    return sorted(d.id for d in cfg.deployments if cfg.is_free_tier(d))
 
 
 def free_tier_share(source: Any, since: float, until: float, free: Iterable[str]

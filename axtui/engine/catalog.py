@@ -184,8 +184,7 @@ def lookup_price(vendor: str, model: str) -> tuple[Price | None, int | None]:
 
 def is_free_tier(d: DeploymentConfig, cfg: Config) -> bool:
     """The deployment's own `free_tier`, else whether its provider has a free allowance."""
-    return d.free_tier if d.free_tier is not None else cfg.providers[d.provider].free_tier \
-        is not None
+    return cfg.is_free_tier(d)
 
 
 def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:

@@ -30,3 +30,34 @@ def test_the_probe_sees_replay_when_something_imports_it():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60)
     assert "axtui.traces.replay.run" in done.stdout
+
+
+FAITHFUL_PROBE = """
+import sys
+from axtui.cli.main import run
+sys.argv = ["axtui", "replay", sys.argv[1], "--json"]
+try:
+    run()
+except SystemExit:
+    pass
+print("imported: " + ",".join(sorted(
+    m for m in ("httpx", "axtui.engine.catalog", "axtui.providers", "axtui.engine.engine")
+    if m in sys.modules)), file=sys.stderr)
+"""
+
+
+def test_a_faithful_replay_never_imports_the_engine_or_the_http_stack(tmp_path):
+    """Its start is most of a small replay's time: what only routing needs stays out."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.traces.replay_helpers import cut
+
+    trace = cut("provider-outage", 50, tmp_path / "t.jsonl.gz")
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", FAITHFUL_PROBE, str(trace)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.stderr.splitlines()[-1:] == ["imported: "]
