@@ -112,3 +112,13 @@ def test_plain_size_is_a_plain_files_length_and_none_for_gzip(tmp_path):
     assert plain_size(gz) is None
     assert plain_size(plain) == 19
     assert plain_size(tmp_path) is None
+
+
+def test_a_replay_into_a_consoles_store_counts_everything_in_its_own_process(monkeypatch,
+                                                                            tmp_path):
+    monkeypatch.setenv(sidecar.ENV, "on")
+    monkeypatch.setattr(sidecar, "Sidecar", lambda *a: pytest.fail("a store's replay forked"))
+    trace = str(cut("provider-outage", 300, tmp_path / "t.jsonl.gz"))
+    out = replay(ReplayOptions(trace=trace, config=load_config(),
+                               store_url=f"sqlite:///{tmp_path / 'console.db'}"))
+    assert out["summary"]["requests"] == 300

@@ -156,7 +156,10 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
     first = head[0]
     start = first["started_at"] // 60 * 60
     car = None
-    if trace_path is not None and pacer is None and side.wanted(trace_path):
+    # headless and unpaced only: the child seeds the flags in a store of its own, as a
+    # fresh scratch store has them (a console's store may hold flags already)
+    if trace_path is not None and pacer is None and store_url is None \
+            and side.wanted(trace_path):
         car = side.Sidecar(trace_path, config, config.alerting.interval_s, trace_bytes)
     gate_slots: list[tuple[int, float]] = []  # where each tick's gate moments go
     clock = VirtualClock(start=start)
