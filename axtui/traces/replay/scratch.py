@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY = 50_000
 
 
+def write_rollups(store: Store, delta: RollupDelta, records: int) -> None:
+    """`records`' rollups and the recorder's written counter, in one transaction."""
+    with store.begin() as conn:
+        apply_delta(conn, delta, native=store.native_upsert, max_params=store.max_params)
+        add_counters(conn, {WRITTEN_COUNTER: records}, native=store.native_upsert,
+                     max_params=store.max_params)
+
+
 class RollupRecorder:
     """The recorder interface RuntimeHost uses (submit, flush, close, stats), writing
     rollups and the recorder counters only."""
@@ -53,13 +61,8 @@ class RollupRecorder:
         if not n:
             return True
         delta, self._delta, self._pending = self._delta, RollupDelta(), 0
-        store = self.store
         try:
-            with store.begin() as conn:
-                apply_delta(conn, delta, native=store.native_upsert,
-                            max_params=store.max_params)
-                add_counters(conn, {WRITTEN_COUNTER: n},
-                             native=store.native_upsert, max_params=store.max_params)
+            write_rollups(self.store, delta, n)
         except Exception as err:  # the run goes on; what was lost is counted and said
             self._failed += n
             self._write_errors += 1

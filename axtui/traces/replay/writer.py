@@ -4,7 +4,7 @@ alert evaluator reads the rollups right after). Four writers (AXTUI_REPLAY_WRITE
 
 - `rollups` (the default for a scratch store, i.e. a headless replay without `--store`):
   only the alert evaluator reads that store, and it reads rollups, so no rows are written
-  (the rows were three quarters of a record's cost; bench/bench_replay.py).
+  (the rows were ~40% of a record's time; bench/bench_replay.py).
 - `thread` (the default on a store a console follows): rows and rollups are prepared here and a
   thread of this process writes them; SQLite runs without the GIL, on the other core.
 - `inline`: prepared and written here, one thread (an in-memory or non-SQLite store
@@ -22,8 +22,8 @@ import logging
 import queue
 
 from axtui.store.db import Store
-from axtui.store.ingest import WRITTEN_COUNTER, PreparedBatch, add_counters, request_row
-from axtui.store.rollups import RollupDelta, apply_delta
+from axtui.store.ingest import PreparedBatch, request_row
+from axtui.store.rollups import RollupDelta
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # records per transaction, written here
@@ -65,26 +65,21 @@ class RollupWriter:
         self.store = store
         self.delta = RollupDelta()
         self.pending = 0
-        self.written = 0
 
     def add(self, r: dict, line: bytes) -> None:
         self.delta.add(r)
         self.pending += 1
 
     def sync(self) -> None:
+        from axtui.traces.replay.scratch import write_rollups
+
         if not self.pending:
             return
-        store = self.store
         try:
-            with store.begin() as conn:
-                apply_delta(conn, self.delta, native=store.native_upsert,
-                            max_params=store.max_params)
-                add_counters(conn, {WRITTEN_COUNTER: self.pending},
-                             native=store.native_upsert, max_params=store.max_params)
+            write_rollups(self.store, self.delta, self.pending)
         except Exception as e:  # the replay's numbers would be wrong: it stops, saying why
             raise StoreWriteError(f"the replay's store writer failed: "
                                   f"{_one_line(e).decode()}") from e
-        self.written += self.pending
         self.delta, self.pending = RollupDelta(), 0
 
     def close(self) -> None:
