@@ -182,11 +182,6 @@ def lookup_price(vendor: str, model: str) -> tuple[Price | None, int | None]:
     return Price(input=inp, output=out, cached_input=cached, cache_write_input=written), ctx
 
 
-def is_free_tier(d: DeploymentConfig, cfg: Config) -> bool:
-    """The deployment's own `free_tier`, else whether its provider has a free allowance."""
-    return cfg.is_free_tier(d)
-
-
 def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
     prov = cfg.providers[d.provider]
     vendor = prov.vendor or _VENDOR_FOR_PROTOCOL.get(prov.protocol, prov.protocol)
@@ -204,7 +199,7 @@ def build_spec(d: DeploymentConfig, cfg: Config) -> DeploymentSpec:
         caps = (frozenset(d.capabilities) if d.capabilities is not None
                 else frozenset()) | {"transcription"}
     category = d.category or (known[2] if known else "small")
-    free = is_free_tier(d, cfg)
+    free = cfg.is_free_tier(d)
     return DeploymentSpec(
         id=d.id,
         provider=d.provider,

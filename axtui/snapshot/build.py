@@ -20,7 +20,6 @@ from axtui.config import Config
 from axtui.costs.free_tier import free_deployments, free_tier_share
 from axtui.costs.projection import projection
 from axtui.engine.budget import period_bounds
-from axtui.engine.catalog import is_free_tier
 from axtui.flags.gates import GateReport, evaluate_gates
 from axtui.flags.guardrails import step_limit
 from axtui.flags.model import FLAG_PREFIX, FlagState
@@ -181,7 +180,7 @@ class SnapshotBuilder:
                 errors=tuple(ErrorCount(kind=k, n=n) for k, n in sorted(
                     (h.errors_by_kind if h else {}).items(), key=lambda kv: -kv[1])),
                 ratings=rating.n, mean_rating=rating.mean,
-                region=spec.region, free_tier=is_free_tier(spec, self.config)))
+                region=spec.region, free_tier=self.config.is_free_tier(spec)))
         return tuple(out)
 
     def _routes(self, stats: dict[str, queries.RouteStats], span: float,
