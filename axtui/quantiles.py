@@ -61,6 +61,18 @@ def bucket_value(bucket: int) -> float:
     return GAMMA**bucket * _MID
 
 
+def first_bucket_over(ms: float) -> int:
+    """The first bucket whose reported value is over `ms`: bucket values rise with the
+    bucket, so exactly the buckets from this one on report more than `ms` (MAX_BUCKET + 1
+    when none does)."""
+    b = max(bucket_of(ms), ZERO_BUCKET)
+    while b > ZERO_BUCKET and bucket_value(b - 1) > ms:
+        b -= 1
+    while b <= MAX_BUCKET and bucket_value(b) <= ms:
+        b += 1
+    return b
+
+
 def histogram_percentile(histogram: Mapping[int, int], q: float) -> float | None:
     """The q-quantile (0..1) of a {bucket: count} histogram, by nearest rank; None when
     empty. Within ALPHA of `percentile` over the values the histogram counted."""

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, and_, func, select
 from axtui.alerts.rules import SLO_METRICS, AlertRule
 from axtui.records import NANO_PER_USD
 from axtui.store import metrics, queries, windows
-from axtui.store.rollups import ATTEMPT, ATTEMPT_TTFT, REQUEST, REQUEST_TTFT
+from axtui.store.rollups import ATTEMPT
 from axtui.store.tables import (
     ROLLUP_COUNTERS,
     SLOTS,
@@ -36,53 +36,57 @@ _E = rollup_error_table.c
 _V = EventRow.__table__.c
 STORE_METRICS = frozenset(metrics.METRIC_NAMES)
 Key = tuple[str, str]  # (route, deployment) of a rollup row
-# built once: constructing these per query was a third of an evaluation
-_COUNTER_SUMS = [func.sum(_U[n]) for n in ROLLUP_COUNTERS]
-_SLOT_SUMS = [func.sum(_H[n]) for n in SLOTS]
-_SERIES = (REQUEST, ATTEMPT, REQUEST_TTFT, ATTEMPT_TTFT)
+_COUNTER_SQL = ", ".join(f"sum({n})" for n in ROLLUP_COUNTERS)
+_SLOT_SQL = ", ".join(f"sum({n})" for n in SLOTS)
 
 
 class _Window:
     """One window's rollups grouped by (route, deployment), read once for every rule that
     measures over it: a few grouped queries per distinct window instead of one or two per
-    rule. Summed per scope, they are exactly what `windows.scope_totals` returns."""
+    rule, in plain SQL (windows.read). Summed per scope, they are exactly what
+    `windows.scope_totals` returns. Histograms are kept as the rows read them, one doubling
+    of buckets a row, and made into buckets only for a scope a rule asks about."""
 
     def __init__(self, conn: Connection, since_ts: float, until_ts: float) -> None:
         self.conn = conn
         self.lo, self.hi = windows.window(since_ts, until_ts)
         self._segments = windows.merge_segments(windows.covering(self.lo, self.hi))
         self._counters: dict[Key, list[float]] | None = None
-        self._hists: dict[str, dict[Key, dict[int, int]]] = {}
+        self._hists: dict[str, dict[Key, list[tuple]]] = {}
         self._misses: dict[Key, int] | None = None
 
-    def _in(self, t: Any) -> Any:
-        """The window's periods of table `t` (the coarsest resolution tiling it)."""
-        return windows.in_segments(t, self._segments)
+    def _read(self, sql: str, params: dict[str, object]) -> list[tuple]:
+        """`sql`'s rows, its `{window}` the window's periods (none: no rows)."""
+        if not self._segments:
+            return []
+        return windows.read(self.conn, sql.format(
+            window=windows.segments_sql(self._segments, params)), params)
 
     def counters(self) -> dict[Key, list[float]]:
         if self._counters is None:
-            q = select(_U.route, _U.deployment, *_COUNTER_SUMS).where(self._in(_U)).group_by(
-                _U.route, _U.deployment)
-            self._counters = {(r, d): list(v) for r, d, *v in self.conn.execute(q)}
+            self._counters = {(r, d): list(v) for r, d, *v in self._read(
+                f"SELECT route, deployment, {_COUNTER_SQL} FROM {rollup_table.name} "
+                "WHERE {window} GROUP BY route, deployment", {})}
         return self._counters
 
-    def histograms(self, series: str) -> dict[Key, dict[int, int]]:
-        if not self._hists:  # every series in one read: most evaluations need several
-            q = (select(_H.series, _H.route, _H.deployment, _H.octave, *_SLOT_SUMS)
-                 .where(_H.series.in_(_SERIES), self._in(_H))  # series leads period in the key
-                 .group_by(_H.series, _H.route, _H.deployment, _H.octave))
-            self._hists[""] = {}
-            for name, r, d, octave, *slots in self.conn.execute(q):
-                hists = self._hists.setdefault(name, {})
-                windows.add_octave(hists.setdefault((r, d), {}), octave, slots)
-        return self._hists.get(series, {})
+    def histograms(self, series: str) -> dict[Key, list[tuple]]:
+        """(octave, *slots) rows per (route, deployment) of one series, read on first ask."""
+        rows = self._hists.get(series)
+        if rows is None:
+            rows = self._hists[series] = {}
+            for r, d, *octave_slots in self._read(  # series leads period in the key
+                    f"SELECT route, deployment, octave, {_SLOT_SQL} "
+                    f"FROM {rollup_hist_table.name} WHERE series = :series AND {{window}} "
+                    "GROUP BY route, deployment, octave", {"series": series}):
+                rows.setdefault((r, d), []).append(octave_slots)
+        return rows
 
     def misses(self) -> dict[Key, int]:
         if self._misses is None:
-            q = (select(_E.route, _E.deployment, func.sum(_E.n))
-                 .where(_E.series == ATTEMPT, _E.kind == "rate_limited", self._in(_E))
-                 .group_by(_E.route, _E.deployment))
-            self._misses = {(r, d): int(n) for r, d, n in self.conn.execute(q)}
+            self._misses = {(r, d): int(n) for r, d, n in self._read(
+                f"SELECT route, deployment, sum(n) FROM {rollup_error_table.name} "
+                "WHERE series = :series AND kind = :kind AND {window} "
+                "GROUP BY route, deployment", {"series": ATTEMPT, "kind": "rate_limited"})}
         return self._misses
 
     def totals(self, keep: Callable[[Key], bool], counters: tuple[str, ...],
@@ -96,11 +100,11 @@ class _Window:
                 sums[c] += v[i] or 0
         hists: dict[str, dict[int, int]] = {}
         for name in series:
-            for k, h in self.histograms(name).items():
+            for k, octaves in self.histograms(name).items():
                 if keep(k):
                     merged = hists.setdefault(name, {})
-                    for b, n in h.items():
-                        merged[b] = merged.get(b, 0) + n
+                    for octave, *slots in octaves:
+                        windows.add_octave(merged, octave, slots)
         if not rows and not hists:
             return None
         return windows.Totals(lo=self.lo, hi=self.hi, counters=sums, histograms=hists)

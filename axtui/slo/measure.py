@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from axtui.quantiles import bucket_value
+from axtui.quantiles import BUCKETS_PER_DOUBLING, first_bucket_over
 from axtui.records import ErrorKind
 from axtui.slo.model import Objective, SloConfig
 from axtui.store import windows
@@ -72,62 +72,51 @@ def routes_counts(conn: Connection, routes: Mapping[str, float | None], since_ts
                                                        hi))
     if not segments:
         return out
-    # Plain SQL with bound values: built as SQLAlchemy expressions, these three reads cost
-    # ~1.3 ms of Python an evaluation window (building and keying the statement), against
-    # ~0.1 ms in SQLite; an alert evaluation reads five windows or more.
+    # Plain SQL with bound values, read through windows.read: built as SQLAlchemy
+    # expressions and executed by it, these three reads cost several times what SQLite
+    # spends on them; an alert evaluation reads five windows or more.
     params: dict[str, object] = {"series": REQUEST}
-    where = _segments_sql(segments, params)
-    sums = {route: (int(requests), int(errors)) for route, requests, errors in conn.execute(
-        text(f"SELECT route, coalesce(sum(requests), 0), coalesce(sum(errors), 0) "
-             f"FROM {rollup_table.name} WHERE {_in_sql('n', sorted(routes), params)} "
-             f"AND {where} GROUP BY route"), params) if requests}
+    where = windows.segments_sql(segments, params)
+    sums = {route: (int(requests), int(errors)) for route, requests, errors in windows.read(
+        conn, f"SELECT route, coalesce(sum(requests), 0), coalesce(sum(errors), 0) "
+              f"FROM {rollup_table.name} "
+              f"WHERE {windows.in_sql('route', 'n', sorted(routes), params)} "
+              f"AND {where} GROUP BY route", params) if requests}
     if not sums:
         return out
     live = sorted(sums)
     by_kind: dict[str, dict[str, int]] = {route: {} for route in live}
-    for route, kind, n in conn.execute(
-            text(f"SELECT route, kind, sum(n) FROM {rollup_error_table.name} "
-                 f"WHERE series = :series AND {_in_sql('l', live, params)} AND {where} "
-                 f"GROUP BY route, kind"), params):
+    for route, kind, n in windows.read(
+            conn, f"SELECT route, kind, sum(n) FROM {rollup_error_table.name} "
+                  f"WHERE series = :series AND {windows.in_sql('route', 'l', live, params)} "
+                  f"AND {where} GROUP BY route, kind", params):
         by_kind[route][kind] = int(n)
-    hists: dict[str, dict[int, int]] = {route: {} for route in live}
+    timed_n = dict.fromkeys(live, 0)
+    slow_n = dict.fromkeys(live, 0)
     timed = [route for route in live if routes[route] is not None]
     if timed:  # request latencies are kept per route (deployment "")
-        for route, octave, *slots in conn.execute(
-                text(f"SELECT route, octave, {_SLOT_SQL} FROM {rollup_hist_table.name} "
-                     f"WHERE series = :series AND {_in_sql('t', timed, params)} AND {where} "
-                     f"GROUP BY route, octave"), params):
-            windows.add_octave(hists[route], octave, slots)
+        cuts = {route: first_bucket_over(routes[route]) for route in timed}
+        for route, octave, *slots in windows.read(
+                conn, f"SELECT route, octave, {_SLOT_SQL} FROM {rollup_hist_table.name} "
+                      f"WHERE series = :series "
+                      f"AND {windows.in_sql('route', 't', timed, params)} "
+                      f"AND {where} GROUP BY route, octave", params):
+            timed_n[route] += sum(slots)
+            # buckets from `cut` on report a value over latency_ms (bucket_value rises)
+            first = cuts[route] - int(octave) * BUCKETS_PER_DOUBLING
+            if first < BUCKETS_PER_DOUBLING:
+                slow_n[route] += sum(slots[max(first, 0):])
     for route in live:
         requests, errors = sums[route]
-        kinds, hist, latency_ms = by_kind[route], hists[route], routes[route]
+        kinds = by_kind[route]
         caller = sum(n for k, n in kinds.items() if k in CALLER_KINDS)
-        slow = 0 if latency_ms is None else sum(
-            n for b, n in hist.items() if bucket_value(b) > latency_ms)
         out[route] = Counts(requests=requests, caller=caller, failed=errors - caller,
-                            timed=sum(hist.values()), slow=slow,
+                            timed=int(timed_n[route]), slow=int(slow_n[route]),
                             kinds={k: n for k, n in kinds.items() if k not in CALLER_KINDS})
     return out
 
 
 _SLOT_SQL = ", ".join(f"sum({n})" for n in SLOTS)
-
-
-def _segments_sql(segments: list[windows.Segment], params: dict[str, object]) -> str:
-    """windows.in_segments as SQL text, its values bound into `params`."""
-    terms = []
-    for i, (res, a, b) in enumerate(segments):
-        params[f"r{i}"], params[f"a{i}"], params[f"b{i}"] = res, a, b
-        terms.append(f"(res = :r{i} AND period >= :a{i} AND period < :b{i})")
-    return "(" + " OR ".join(terms) + ")"
-
-
-def _in_sql(prefix: str, routes: list[str], params: dict[str, object]) -> str:
-    names = []
-    for i, route in enumerate(routes):
-        params[f"{prefix}{i}"] = route
-        names.append(f":{prefix}{i}")
-    return f"route IN ({', '.join(names)})"
 
 
 def burn_rate(counts: Counts, slo: SloConfig, objective: Objective) -> float | None:

@@ -14,6 +14,7 @@ from axtui.quantiles import (
     bucket_bounds,
     bucket_of,
     bucket_value,
+    first_bucket_over,
     histogram_percentile,
     percentile,
 )
@@ -79,3 +80,15 @@ def test_the_exact_percentile_is_the_nearest_rank():
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 0.5), percentile(values, 0.95), percentile(values, 0.0)) == (
         50.0, 95.0, 1.0)
+
+
+@given(st.floats(min_value=0.0, max_value=1e9, allow_nan=False))
+def test_the_buckets_reporting_more_than_a_threshold_are_those_from_first_bucket_over(ms):
+    cut = first_bucket_over(ms)
+    around = range(max(ZERO_BUCKET, cut - 40), min(MAX_BUCKET, cut + 40) + 1)
+    assert [b for b in around if bucket_value(b) > ms] == [b for b in around if b >= cut]
+
+
+def test_no_bucket_reports_more_than_a_threshold_past_the_last_one():
+    assert first_bucket_over(math.inf) == MAX_BUCKET + 1
+    assert first_bucket_over(0.0) == ZERO_BUCKET + 1  # the zero bucket reports 0
