@@ -5,8 +5,8 @@ process with `recorder = "process"`), so counting there costs the serving proces
 in process mode. A batch is first aggregated in dicts, then each series it touched is
 written once: the mmap writes are per batch and series, not per record.
 
-Records reach `observe` as dicts of their fields: parsed JSON lines (the child) or a
-model's `__dict__` (the thread), nested usage and attempts as dicts or models alike.
+Records reach `observe` as models (the thread) or as the fields their JSON lines decode to
+(the child; axtui/record_fields.py), read alike as attributes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
@@ -114,7 +115,7 @@ class RecordMetrics:
             h = self._histograms[(spec, labels)] = _Histogram(self.files, spec, labels)
         return h
 
-    def observe(self, records: Iterable[dict]) -> None:
+    def observe(self, records: Iterable[Any]) -> None:
         """Count a batch. Never raises: a failure is logged and counted (the recorder's
         writing must go on)."""
         try:
@@ -127,7 +128,7 @@ class RecordMetrics:
             except Exception as err:  # the files themselves are failing: the log has it
                 log.error("metrics: could not count the failure either: %s", err)
 
-    def _observe(self, records: Iterable[dict]) -> None:
+    def _observe(self, records: Iterable[Any]) -> None:
         requests: dict[tuple, int] = defaultdict(int)
         attempts: dict[tuple, int] = defaultdict(int)
         cost: dict[tuple, int] = defaultdict(int)
@@ -141,39 +142,34 @@ class RecordMetrics:
         for r in records:
             n += 1
             # enums stay members here (they hash like their strings); labels are str()ed once
-            route, dep, outcome, why = r["route"], r["deployment"] or "", r["outcome"], r[
-                "error_kind"]
+            route, dep, outcome, why = r.route, r.deployment or "", r.outcome, r.error_kind
             if why == NO_ROUTE or (known is not None and route not in known):
                 route = UNKNOWN_ROUTE  # the caller's word: one series, not one per name
             # the serving deployment's configured region ("" when none or nothing served):
             # a config value, never the request's header, so its values are bounded
-            region = r.get("region") or ""
+            region = r.region or ""
             requests[(route, dep, region, outcome, why or "")] += 1
-            cache = r.get("cache")
+            cache = r.cache
             if cache is not None:
                 hits[(route, cache)] += 1
-                saved[(route,)] += r["optimal_cost_nano"] or 0
-            latency[(route, dep, region, outcome)].append(r["latency_ms"])
-            if r["ttft_ms"] is not None:
-                ttft[(route, dep)].append(r["ttft_ms"])
-            for a in r["attempts"]:
-                if type(a) is not dict:
-                    a = a.__dict__
-                adep, kind = a["deployment"], a["error_kind"]
+                saved[(route,)] += r.optimal_cost_nano or 0
+            latency[(route, dep, region, outcome)].append(r.latency_ms)
+            if r.ttft_ms is not None:
+                ttft[(route, dep)].append(r.ttft_ms)
+            for a in r.attempts:
+                adep, kind = a.deployment, a.error_kind
                 if kind is None:
                     attempts[(adep, "ok", "")] += 1
-                    attempt_latency[(adep, "ok")].append(a["latency_ms"])
+                    attempt_latency[(adep, "ok")].append(a.latency_ms)
                 else:
                     attempts[(adep, "error", kind)] += 1
-                    attempt_latency[(adep, "error")].append(a["latency_ms"])
-                if a["cost_nano"]:
-                    cost[(route, adep)] += a["cost_nano"]
-                u = a["usage"]
+                    attempt_latency[(adep, "error")].append(a.latency_ms)
+                if a.cost_nano:
+                    cost[(route, adep)] += a.cost_nano
+                u = a.usage
                 if u is not None:
-                    if type(u) is not dict:
-                        u = u.__dict__
-                    tokens[(route, adep, "prompt")] += u["prompt_tokens"]
-                    tokens[(route, adep, "completion")] += u["completion_tokens"]
+                    tokens[(route, adep, "prompt")] += u.prompt_tokens
+                    tokens[(route, adep, "completion")] += u.completion_tokens
         if not n:
             return
         for labels, k in requests.items():

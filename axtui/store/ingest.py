@@ -1,19 +1,20 @@
 """Write batches of records: raw rows, rollups and the recorder counters, in one transaction.
 
-Rows are plain tuples built with one C-level itemgetter and go in as bulk statements
+Rows are plain tuples built with one C-level attrgetter and go in as bulk statements
 (bulk.py); SQLAlchemy's per-row parameter processing measured ~3x the cost of the insert.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import itemgetter
+from operator import attrgetter
+from typing import Any
 
 import orjson
-from orjson import loads
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
+from axtui.record_fields import fields_of
 from axtui.records import RequestRecord
 from axtui.store.bulk import ROWS_PER_STATEMENT, execute_rows, increment
 from axtui.store.rollups import RollupDelta, apply_delta
@@ -41,7 +42,7 @@ _DIRECT = (
     "reason",
 )
 REQUEST_COLUMNS = (*_DIRECT, "prompt_tokens", "completion_tokens", "attempts_n", "record")
-_direct = itemgetter(*_DIRECT)
+_direct = attrgetter(*_DIRECT)
 _RECORD_FIELDS = len(RequestRecord.model_fields)
 
 WRITTEN_COUNTER = "recorder.written"
@@ -79,28 +80,26 @@ def record_json(r: RequestRecord) -> str:
     return record_json_bytes(r).decode()
 
 
-def request_row(r: dict, record_json: str) -> tuple:
-    """The `request` row of a record (its fields, see PreparedBatch), ordered like
-    REQUEST_COLUMNS."""
-    u = r["usage"]
-    n = len(r["attempts"])
+def request_row(r: Any, record_json: str) -> tuple:
+    """The `request` row of a record (a model or its fields, see PreparedBatch), ordered
+    like REQUEST_COLUMNS."""
+    u = r.usage
+    n = len(r.attempts)
     if u is None:
         return (*_direct(r), None, None, n, record_json)
-    if type(u) is not dict:  # a Usage model
-        u = u.__dict__
-    return (*_direct(r), u["prompt_tokens"], u["completion_tokens"], n, record_json)
+    return (*_direct(r), u.prompt_tokens, u.completion_tokens, n, record_json)
 
 
 class PreparedBatch:
     """Records turned into what the database takes: the GIL-bound half of a write.
 
-    The row and the rollups read each record as a dict of its fields: the dict its JSON
-    line parses to, or a model's own `__dict__` (nested usage and attempts may be dicts or
-    models; enums may be StrEnum members or their strings, which compare and hash alike).
-    Its JSON line is the `record` column. Lines that arrived from another process are
-    parsed once with orjson (`extend`): re-validating them into models was half the cost
-    of a write. Records at hand are read in place (`extend_records`). Built in pieces so
-    a preparing thread can let the writer run in between.
+    The row and the rollups read each record's fields as attributes: a model's, or those
+    its JSON line decodes to (axtui/record_fields.py; enums as their strings there, which
+    compare and hash like the models' StrEnum members). Its JSON line is the `record`
+    column. Lines that arrived from another process are decoded once, in C (`extend`):
+    re-validating them into models was half the cost of a write. Records at hand are read
+    in place (`extend_records`). Built in pieces so a preparing thread can let the writer
+    run in between.
     """
 
     __slots__ = ("rows", "delta")
@@ -109,13 +108,13 @@ class PreparedBatch:
         self.rows: list[tuple] = []
         self.delta = RollupDelta()
 
-    def extend(self, record_jsons: Sequence[str], parsed: list[dict] | None = None) -> None:
-        """Add records (and their parsed dicts to `parsed`, when given). A line that is not
-        a record raises, and the batch is then unusable: callers rebuild it from the lines
-        that prepare alone."""
+    def extend(self, record_jsons: Sequence[str], parsed: list[Any] | None = None) -> None:
+        """Add records (and their fields to `parsed`, when given). A line that is not a
+        record raises ValueError naming why, and the batch is then unusable: callers
+        rebuild it from the lines that prepare alone."""
         rows, add = self.rows, self.delta.add
         for line in record_jsons:
-            r = loads(line)
+            r = fields_of(line)
             rows.append(request_row(r, line))
             add(r)
             if parsed is not None:
@@ -126,9 +125,8 @@ class PreparedBatch:
         """Add records whose JSON lines are already made (`record_json`); as `extend`."""
         rows, add = self.rows, self.delta.add
         for record, line in zip(records, record_jsons, strict=True):
-            r = record.__dict__  # nested models are read through theirs (see RollupDelta.add)
-            rows.append(request_row(r, line))
-            add(r)
+            rows.append(request_row(record, line))
+            add(record)
 
     def ids(self) -> list[str]:
         return [row[0] for row in self.rows]

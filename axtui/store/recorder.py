@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from axtui.records import RequestRecord
@@ -69,7 +70,7 @@ class _FlushMarker:
 @dataclass
 class _Batch:
     jsons: list[str]  # kept to split the batch if one record poisons it
-    prepared: PreparedBatch
+    prepared: PreparedBatch | None  # None: a half, prepared from its lines when committed
 
     @property
     def size(self) -> int:
@@ -77,9 +78,15 @@ class _Batch:
 
     def halves(self) -> tuple[_Batch, _Batch]:
         mid = len(self.jsons) // 2
-        return tuple(  # type: ignore[return-value]
-            _Batch(js, prepare(js)) for js in (self.jsons[:mid], self.jsons[mid:])
-        )
+        return _Batch(self.jsons[:mid], None), _Batch(self.jsons[mid:], None)
+
+
+def id_of(line: str) -> str:
+    """A record line's id, for a message about a line that may be no record."""
+    try:
+        return str(orjson.loads(line).get("id"))
+    except (orjson.JSONDecodeError, AttributeError):
+        return "?"
 
 
 def _one_line(err: BaseException) -> str:
@@ -263,7 +270,7 @@ class Recorder:
 
     def _prepare(self, records: list[RequestRecord]) -> _Batch | None:
         if self._metrics is not None:  # every record served, storable or not
-            self._metrics.observe([r.__dict__ for r in records])
+            self._metrics.observe(records)
         try:
             batch, jsons = PreparedBatch(), []
             for start in range(0, len(records), _YIELD_EVERY):
@@ -328,6 +335,15 @@ class Recorder:
         number must be) is one record's fault: the batch is halved until that record is
         alone, so it fails by itself.
         """
+        if batch.prepared is None:
+            try:
+                batch.prepared = prepare(batch.jsons)
+            except ValueError as err:  # a line that reads back as no record (NaN as null)
+                if batch.size > 1:
+                    return sum(self._commit(half) for half in batch.halves())
+                reason = _one_line(err)
+                self._report(f"record {id_of(batch.jsons[0])!r} not stored: {reason}", reason)
+                return self._give_up(batch)
         tries = 0
         while True:
             with self._lock:

@@ -20,13 +20,20 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 
+from axtui.record_fields import fields_of
 from axtui.store.db import Store, open_store
 from axtui.store.handoff import RingError, RingReader, dead_rings
 from axtui.store.ingest import PreparedBatch, prepare
-from axtui.store.recorder import _YIELD_EVERY, Recorder, RecorderStats, _Batch, _one_line
+from axtui.store.recorder import (
+    _YIELD_EVERY,
+    Recorder,
+    RecorderStats,
+    _Batch,
+    _one_line,
+    id_of,
+)
 from axtui.store.tables import RequestRow
 
 log = logging.getLogger(__name__)
@@ -93,7 +100,7 @@ class LineRecorder(Recorder):
         self._dropped_reported += rest
 
     def _prepare(self, lines: list[str]) -> _Batch | None:  # type: ignore[override]
-        parsed: list[dict] | None = [] if self._metrics is not None else None
+        parsed: list | None = [] if self._metrics is not None else None
         try:
             batch = PreparedBatch()
             for start in range(0, len(lines), _YIELD_EVERY):
@@ -106,7 +113,7 @@ class LineRecorder(Recorder):
                     prepare([line])
                 except Exception as err:
                     reason = _one_line(err)
-                    self._report(f"record {_id_of(line)!r} not storable: {reason}", reason)
+                    self._report(f"record {id_of(line)!r} not storable: {reason}", reason)
                     continue
                 good.append(line)
             bad = len(lines) - len(good)
@@ -116,18 +123,11 @@ class LineRecorder(Recorder):
             if not good:
                 return None
             lines, batch = good, prepare(good)
-            parsed = None if parsed is None else [orjson.loads(line) for line in good]
+            parsed = None if parsed is None else [fields_of(line) for line in good]
         if parsed is not None and self._metrics is not None:
             self._metrics.observe(parsed)
         self._append_trace(lines)
         return _Batch(lines, batch)
-
-
-def _id_of(line: str) -> str:
-    try:
-        return str(orjson.loads(line).get("id"))
-    except (orjson.JSONDecodeError, AttributeError):
-        return "?"
 
 
 class _Drain:
@@ -182,7 +182,7 @@ def recover(directory: Path, store: Store, recorder: LineRecorder, *,
     for ring in dead_rings(directory, skip=skip):
         try:
             lines = [line for chunk, _ in ring.lines() for line in chunk]
-            ids = [_id_of(line) for line in lines]
+            ids = [id_of(line) for line in lines]
             have = existing_ids(store, ids)
             fresh = [line for line, id_ in zip(lines, ids, strict=True) if id_ not in have]
             drops = ring.new_drops()

@@ -12,6 +12,7 @@ Latencies and TTFTs land in the log buckets of axtui/quantiles.py (within 1.93%)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -128,65 +129,61 @@ class RollupDelta:
             g = self.groups[key] = _Group()
         return g
 
-    def add(self, r: dict) -> None:
-        """Add one record: the dict of its fields, as parsed from its JSON or a model's own
-        `__dict__` (nested usage and attempts as dicts or models; enums as StrEnum members
-        or their strings, which compare and hash alike)."""
-        minute = int(r["started_at"] // MINUTE_S) * MINUTE_S
-        route = r["route"]
-        served = r["deployment"]
+    def add(self, r: Any) -> None:
+        """Add one record: a RequestRecord, or its fields as read from its JSON line
+        (axtui/record_fields.py), read alike as attributes (enums as StrEnum members or
+        their strings, which compare and hash alike)."""
+        minute = int(r.started_at // MINUTE_S) * MINUTE_S
+        route = r.route
+        served = r.deployment
         g = self._group((minute, route, served or ""))
         c = g.c
         c[_REQUESTS] += 1
-        cost = r["cost_nano"]
-        outcome = r["outcome"]
+        cost = r.cost_nano
+        outcome = r.outcome
         if outcome == _OUTCOME_OK:
             c[_OK] += 1
         else:
             c[_ERRORS] += 1
             if outcome == _REJECTED_OUTCOME:
                 c[_REJECTED] += 1
-            kind = r["error_kind"] or r["outcome"]
+            kind = r.error_kind or r.outcome
             g.request_errors[kind] = g.request_errors.get(kind, 0) + 1
-        attempts = r["attempts"]
+        attempts = r.attempts
         if len(attempts) > 1:
             c[_FAILOVERS] += 1
         if attempts:  # refused requests never reached a provider: not a latency sample
-            latency = r["latency_ms"]
+            latency = r.latency_ms
             c[_LAT_N] += 1
             c[_LAT_SUM] += latency
             h = g.hists[0]
             b = bucket_of(latency)
             h[b] = h.get(b, 0) + 1
-        ttft = r["ttft_ms"]
+        ttft = r.ttft_ms
         if ttft is not None:
             c[_TTFT_N] += 1
             c[_TTFT_SUM] += ttft
             h = g.hists[2]
             b = bucket_of(ttft)
             h[b] = h.get(b, 0) + 1
-        usage = r["usage"]
+        usage = r.usage
         pt = ct = 0
         if usage is not None:
-            if type(usage) is not dict:
-                usage = usage.__dict__
-            pt, ct = usage["prompt_tokens"], usage["completion_tokens"]
+            pt, ct = usage.prompt_tokens, usage.completion_tokens
             c[_PT] += pt
             c[_CT] += ct
         c[_COST] += cost
-        optimal = r["optimal_cost_nano"]
+        optimal = r.optimal_cost_nano
         c[_OPT_COST] += cost if optimal is None else optimal
 
         a_pt = a_ct = a_cost = 0
         ag = g
         last = len(attempts) - 1
         for i, a in enumerate(attempts):
-            if type(a) is not dict:
-                a = a.__dict__
-            deployment = a["deployment"]
+            deployment = a.deployment
             ag = g if deployment == served else self._group((minute, route, deployment))
             d = ag.c
-            error_kind = a["error_kind"]
+            error_kind = a.error_kind
             if error_kind == _CANCELLED:
                 # The caller left, not the deployment failing: listed by kind, and its
                 # tokens and cost count, but it is no attempt in the health figures
@@ -199,12 +196,12 @@ class RollupDelta:
                 else:
                     d[_A_ERRORS] += 1
                     ag.attempt_errors[error_kind] = ag.attempt_errors.get(error_kind, 0) + 1
-                latency = a["latency_ms"]
+                latency = a.latency_ms
                 d[_A_LAT_SUM] += latency
                 h = ag.hists[1]
                 b = bucket_of(latency)
                 h[b] = h.get(b, 0) + 1
-                ttft = a["ttft_ms"]
+                ttft = a.ttft_ms
                 if ttft is not None:
                     d[_A_TTFT_N] += 1
                     d[_A_TTFT_SUM] += ttft
@@ -213,17 +210,16 @@ class RollupDelta:
                     h[b] = h.get(b, 0) + 1
                 if i < last:
                     d[_A_FAILOVERS] += 1
-            a_usage = a["usage"]
+            a_usage = a.usage
             if a_usage is not None:
-                if type(a_usage) is not dict:
-                    a_usage = a_usage.__dict__
-                upt, uct = a_usage["prompt_tokens"], a_usage["completion_tokens"]
+                upt, uct = a_usage.prompt_tokens, a_usage.completion_tokens
                 a_pt += upt
                 a_ct += uct
                 d[_A_PT] += upt
                 d[_A_CT] += uct
-            d[_A_COST] += a["cost_nano"]
-            a_cost += a["cost_nano"]
+            a_cost_nano = a.cost_nano
+            d[_A_COST] += a_cost_nano
+            a_cost += a_cost_nano
         # Tokens or cost the record carries beyond its attempts' own go to the deployment
         # that served (else the last one tried), so totals agree by route and by deployment.
         if pt > a_pt or ct > a_ct or cost > a_cost:
@@ -232,7 +228,7 @@ class RollupDelta:
             d[_A_CT] += max(0, ct - a_ct)
             d[_A_COST] += max(0, cost - a_cost)
 
-    def add_all(self, records: Iterable[dict]) -> RollupDelta:
+    def add_all(self, records: Iterable[Any]) -> RollupDelta:
         add = self.add
         for r in records:
             add(r)
@@ -266,19 +262,31 @@ class RollupDelta:
         """(res, series, period, route, deployment, octave, *SLOTS) per octave with counts:
         one row holds one doubling of buckets. Request series are kept per route
         (deployment ""), attempt series per deployment (route ""): those are the only ways
-        they are read, and it keeps the rows (and a percentile's reads) few."""
-        rows = []
-        for res, groups in levels or self.levels():
-            for (series, period, route, deployment), hist in sorted(_by_reader(groups).items()):
-                by_octave: dict[int, list[int]] = {}
-                for bucket, n in hist.items():
-                    octave, slot = divmod(bucket, BUCKETS_PER_DOUBLING)
-                    slots = by_octave.get(octave)
-                    if slots is None:
-                        slots = by_octave[octave] = [0] * BUCKETS_PER_DOUBLING
-                    slots[slot] += n
-                rows.extend((res, series, period, route, deployment, o, *by_octave[o])
-                            for o in sorted(by_octave))
+        they are read, and it keeps the rows (and a percentile's reads) few. Buckets are
+        split into octaves once, at the minutes; an hour's or a day's rows are the sums of
+        its minutes' rows (as `levels` makes its groups)."""
+        levels = levels or self.levels()
+        minute_rows = []
+        for (series, period, route, deployment), hist in sorted(
+                _by_reader(levels[0][1]).items()):
+            by_octave: dict[int, list[int]] = {}
+            for bucket, n in hist.items():
+                octave, slot = divmod(bucket, BUCKETS_PER_DOUBLING)
+                slots = by_octave.get(octave)
+                if slots is None:
+                    slots = by_octave[octave] = [0] * BUCKETS_PER_DOUBLING
+                slots[slot] += n
+            minute_rows.extend((series, period, route, deployment, o, *by_octave[o])
+                               for o in sorted(by_octave))
+        rows = [(levels[0][0], *row) for row in minute_rows]
+        for res, _ in levels[1:]:
+            sums: dict[tuple, tuple | list] = {}
+            for series, period, route, deployment, octave, *slots in minute_rows:
+                key = (series, period - period % res, route, deployment, octave)
+                got = sums.get(key)
+                sums[key] = slots if got is None else [a + b for a, b in zip(got, slots,
+                                                                              strict=True)]
+            rows.extend((res, *key, *slots) for key, slots in sorted(sums.items()))
         return rows
 
     def error_rows(self, levels: Levels | None = None) -> list[tuple]:

@@ -116,7 +116,7 @@ def test_metrics_count_hits_by_kind_and_the_saving(tmp_path):
 
     records = clock.run(main())
     metrics = RecordMetrics(tmp_path / "metrics", routes=[ROUTE])
-    metrics.observe([r.__dict__ for r in records])
+    metrics.observe(records)
     metrics.close()
     found = samples(tmp_path / "metrics")
     assert value(found, "axtui_cache_hits_total", route=ROUTE, cache="exact") == 2

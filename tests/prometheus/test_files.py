@@ -49,7 +49,7 @@ def test_an_exited_process_leaves_its_totals_in_the_archive_and_no_gauges(tmp_pa
 def test_histogram_buckets_fold_bucket_by_bucket(tmp_path):
     metrics = RecordMetrics(tmp_path)
     try:
-        metrics.observe([record(attempts=[attempt("p/a", latency_ms=ms)]).__dict__
+        metrics.observe([record(attempts=[attempt("p/a", latency_ms=ms)])
                          for ms in (40.0, 800.0, 800.0)])
         before = samples(tmp_path)
     finally:

@@ -70,7 +70,7 @@ def test_cost_in_dollars_is_the_exact_sum_of_nano_dollars(tmp_path):
     metrics = RecordMetrics(tmp_path)
     try:
         for batch in (3, 3, 4):
-            metrics.observe([record(attempts=[attempt("p/a", cost_nano=tenth)]).__dict__
+            metrics.observe([record(attempts=[attempt("p/a", cost_nano=tenth)])
                              for _ in range(batch)])
     finally:
         metrics.close()
@@ -83,7 +83,7 @@ def test_a_record_that_cannot_be_counted_is_counted_as_an_error_not_raised(tmp_p
     metrics = RecordMetrics(tmp_path)
     try:
         metrics.observe([{"route": "chat"}])  # no outcome, no attempts: not a record
-        metrics.observe([record().__dict__])
+        metrics.observe([record()])
     finally:
         metrics.close()
     found = samples(tmp_path)
@@ -94,7 +94,7 @@ def test_a_record_that_cannot_be_counted_is_counted_as_an_error_not_raised(tmp_p
 def test_latencies_fill_cumulative_buckets_in_seconds(tmp_path):
     metrics = RecordMetrics(tmp_path)
     try:
-        metrics.observe([record(attempts=[attempt("p/a", latency_ms=ms)]).__dict__
+        metrics.observe([record(attempts=[attempt("p/a", latency_ms=ms)])
                          for ms in (40.0, 50.0, 800.0, 200_000.0)])
     finally:
         metrics.close()
@@ -128,7 +128,7 @@ def test_a_route_outside_the_configured_ones_is_counted_as_unknown(tmp_path):
     metrics = RecordMetrics(tmp_path, routes=["chat"])
     try:
         metrics.observe([record(route=name, attempts=[], outcome=Outcome.rejected,
-                                error_kind=ErrorKind.quota).__dict__
+                                error_kind=ErrorKind.quota)
                          for name in ("chat", "made-up-1", "made-up-2")])
     finally:
         metrics.close()

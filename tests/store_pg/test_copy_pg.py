@@ -53,7 +53,7 @@ def test_every_column_round_trips_with_nulls_unicode_and_the_largest_integers(st
 
     stored = _stored_rows(store)
     for r in records:
-        assert stored[r.id] == request_row(r.__dict__, record_json(r))
+        assert stored[r.id] == request_row(r, record_json(r))
         assert store.get_record(r.id) == r
     assert stored["nulls"][REQUEST_COLUMNS.index("prompt_tokens")] is None
     assert stored["big-ü"][REQUEST_COLUMNS.index("stream")] is True
@@ -97,7 +97,7 @@ def test_a_value_postgresql_refuses_is_a_data_error(store):
 
 
 def test_a_value_of_the_wrong_type_is_a_data_error_naming_the_table(store):
-    row = list(request_row(record(id="typed").__dict__, "{}"))
+    row = list(request_row(record(id="typed"), "{}"))
     row[REQUEST_COLUMNS.index("latency_ms")] = "fast"
     with pytest.raises(DataError) as caught, store.begin() as conn:
         execute_rows(conn, REQUEST, REQUEST_COLUMNS, [tuple(row)])
@@ -111,7 +111,7 @@ def test_a_lost_connection_is_an_operational_error_and_the_store_recovers(store)
         with store.engine.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         execute_rows(conn, REQUEST, REQUEST_COLUMNS,
-                     [request_row(record(id="lost").__dict__, "{}")])
+                     [request_row(record(id="lost"), "{}")])
     store.write_records([record(id="after")])  # a new connection from the pool
     assert set(_stored_rows(store)) == {"after"}
 

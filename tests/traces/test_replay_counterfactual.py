@@ -149,6 +149,7 @@ def test_requests_without_user_or_key_bucket_alike_in_every_run(tmp_path):
 
 
 def test_the_tape_gives_back_the_requests_the_records_themselves_would(tmp_path):
+    from axtui.record_fields import parse
     from axtui.traces.replay.requests import Tape, request_of
 
     base = record(started_at=T0, attempts=[attempt(GPT, started_at=T0)])
@@ -161,7 +162,7 @@ def test_the_tape_gives_back_the_requests_the_records_themselves_would(tmp_path)
     ]
     tape = Tape(tmp_path / "requests.jsonl")
     tape.add(recs[0])
-    tape.add(recs[1].model_dump(mode="json"))  # a record read as the dict of its fields
+    tape.add(parse(recs[1].model_dump_json())[0])  # a record read as its line's fields
     tape.add(recs[2])
     tape.close()
     assert [request_of(s) for s in tape] == [request_of(r) for r in recs]

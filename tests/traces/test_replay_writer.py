@@ -165,7 +165,7 @@ def test_a_rollup_write_the_store_refuses_stops_the_replay_with_the_stores_reaso
             conn.exec_driver_sql(f"DROP TABLE {rollup_table.name}")
         from tests.store.factory import record
 
-        w.add(record(id="a").__dict__, b"")
+        w.add(record(id="a"), b"")
         with pytest.raises(writer.StoreWriteError, match="no such table"):
             w.sync()
         w.close()  # says so in the log; never raises

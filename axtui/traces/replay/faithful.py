@@ -3,8 +3,8 @@ virtual clock. The store's rollups fill as they did; the alert evaluator runs ev
 `[alerting] interval_s` of trace time over them; a circuit breaker per deployment is fed
 each recorded attempt, so breaker trips (and breaker_open alerts) happen when they did;
 each flag's gates are judged every 60 s of trace time, as `flags validate --watch` judges
-them live (gatewatch.py), and over the whole trace at the end. Records are read as the
-dicts of their fields (fields.py), never as models, and written by writer.py."""
+them live (gatewatch.py), and over the whole trace at the end. Records are read as their
+fields (axtui/record_fields.py), never as models, and written by writer.py."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any
 
 from axtui.clock import VirtualClock
 from axtui.config import Config
@@ -109,20 +110,20 @@ class _Breakers:
         self.timeline.append(Moment(self.clock.now(), "breaker", dep, str(old), str(new),
                                     reason))
 
-    def feed(self, r: dict) -> None:
-        """One record's attempts (the dict of its fields, as parsed from its line)."""
-        for a in r["attempts"]:
-            dep = a["deployment"]
+    def feed(self, r: Any) -> None:
+        """One record's attempts (its fields, as parsed from its line)."""
+        for a in r.attempts:
+            dep = a.deployment
             b = self.by_dep.get(dep)
             if b is None:
                 b = self.by_dep[dep] = self._make(dep)
             if not b.allow():  # open here: the real engine would not have tried it
                 continue
-            kind = a["error_kind"]
+            kind = a.error_kind
             if kind is None:
                 b.on_success()
             elif kind == _RATE_LIMITED:
-                b.on_rate_limited(a["retry_after_s"])
+                b.on_rate_limited(a.retry_after_s)
             else:
                 b.on_failure(_KIND[kind])
 
@@ -131,16 +132,15 @@ class _Breakers:
         return None if b is None else str(b.state) != "closed"
 
 
-def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
+def replay_faithful(records: Iterator[tuple[Any, bytes]], config: Config, *,
                     workdir: str,
                     pacer: Pacer | None = None, store_url: str | None = None,
-                    on_record: Callable[[dict], None] | None = None,
+                    on_record: Callable[[Any], None] | None = None,
                     trace_path: str | None = None, trace_bytes: int | None = None
                     ) -> FaithfulRun:
     """Replay `(record's fields, its JSON line)` pairs (file order, as source.open_fields
     reads them) into a fresh store under `workdir` (or `store_url`). `pacer` holds trace
-    time to real time (None: as fast as it goes). `on_record` sees each record as the dict
-    of its fields (the counterfactual's fitter and request tape). Records are written by
+    time to real time (None: as fast as it goes). `on_record` sees each record as its fields (the counterfactual's fitter and request tape). Records are written by
     writer.py's default writer. `trace_path`, the file `records` come from: unpaced, the
     summary and the gates are then counted by a child reading it (sidecar.py), on the
     other core, up to `trace_bytes` (the length `records` is read to, when it is limited)."""
@@ -154,7 +154,7 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
     if head is None:
         return FaithfulRun(0.0, 0.0, tally)
     first = head[0]
-    start = first["started_at"] // 60 * 60
+    start = first.started_at // 60 * 60
     car = None
     # headless and unpaced only: the child seeds the flags in a store of its own, as a
     # fresh scratch store has them (a console's store may hold flags already)
@@ -201,14 +201,14 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
                 gate_slots.append((len(timeline), at))
             evaluations += 1
 
-        end = first["ended_at"]
+        end = first.ended_at
         now = clock.now()
         feed, add, watch, write = breakers.feed, tally.add, gates.add, writer.add
         if car is not None:  # the child counts these
             add = watch = _skip
         n = 0
         for r, line in chain((head,), records):
-            t = r["ended_at"]
+            t = r.ended_at
             if t > end:
                 end = t
             if t >= next_eval:
@@ -246,7 +246,7 @@ def replay_faithful(records: Iterator[tuple[dict, bytes]], config: Config, *,
                        breakers.cooldowns, verdicts)
 
 
-def _skip(r: dict) -> None:
+def _skip(r: Any) -> None:
     return None
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from axtui.config import SimProfile
 from axtui.quantiles import bucket_of, histogram_percentile
-from axtui.records import RequestRecord
 
 BUCKET_S = 60.0  # the resolution of "error rates over time"
 OUTAGE_SHARE = 0.5  # a minute where at least this share of attempts failed...
@@ -42,26 +42,22 @@ class Fitter:
         self.start = start
         self.deps: dict[str, _Dep] = {}
 
-    def add(self, r: RequestRecord | dict) -> None:
-        """One record: a model, or the dict of its fields as parsed from its line (nested
-        attempts and usage as dicts; enums as their strings), as Tally.add reads them."""
-        if type(r) is not dict:
-            r = r.__dict__
-        stream = r["stream"]
-        for a in r["attempts"]:
-            if type(a) is not dict:
-                a = a.__dict__
-            dep = a["deployment"]
+    def add(self, r: Any) -> None:
+        """One record: a model, or its fields as read from its line (enums as their
+        strings), read as attributes, as Tally.add reads them."""
+        stream = r.stream
+        for a in r.attempts:
+            dep = a.deployment
             d = self.deps.get(dep)
             if d is None:
                 d = self.deps[dep] = _Dep()
             d.attempts += 1
-            slot = d.per_bucket[int((a["started_at"] - self.start) // BUCKET_S)]
+            slot = d.per_bucket[int((a.started_at - self.start) // BUCKET_S)]
             slot[0] += 1
-            kind = a["error_kind"]
+            kind = a.error_kind
             if kind is None:
                 d.ok += 1
-                latency, ttft, usage = a["latency_ms"], a["ttft_ms"], a["usage"]
+                latency, ttft, usage = a.latency_ms, a.ttft_ms, a.usage
                 b = bucket_of(latency)
                 d.any_latency[b] += 1
                 if not stream:
@@ -69,8 +65,7 @@ class Fitter:
                 if ttft is not None:
                     d.ttft[bucket_of(ttft)] += 1
                 if usage is not None:
-                    tokens = (usage if type(usage) is dict else usage.__dict__)[
-                        "completion_tokens"]
+                    tokens = usage.completion_tokens
                     d.completion_tokens += tokens
                     if stream and ttft is not None and latency > ttft:
                         d.gen_tokens += tokens

@@ -11,8 +11,8 @@ would-be rollback the flag is no longer judged (its cohort no longer is what liv
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from axtui.flags.evaluate import in_cohort_variant, unit_id
 from axtui.flags.gates import GateReport, Side, counts, report
@@ -29,14 +29,15 @@ class _Side:
     requests: int = 0
     errors: int = 0
     cost_nano: int = 0
-    latency: Counter[int] = field(default_factory=Counter)  # ok requests' latency buckets
+    latency: dict[int, int] = field(default_factory=dict)  # ok requests' latency buckets
     units: int = 0
 
-    def add(self, r: dict) -> None:
+    def add(self, r: Any) -> None:
         self.requests += 1
-        self.cost_nano += r["cost_nano"]
-        if r["outcome"] == _OK:
-            self.latency[bucket_of(r["latency_ms"])] += 1
+        self.cost_nano += r.cost_nano
+        if r.outcome == _OK:
+            b = bucket_of(r.latency_ms)
+            self.latency[b] = self.latency.get(b, 0) + 1
         else:
             self.errors += 1
 
@@ -60,14 +61,13 @@ class _Flag:
     failures: int = 0  # no-go verdicts in a row
     stopped: bool = False  # rolled back: no longer judged
 
-    def add(self, r: dict, variant: str) -> None:
+    def add(self, r: Any, variant: str) -> None:
         inside = in_cohort_variant(variant)
-        if not (inside or variant == "off") or not counts(r["outcome"], r["error_kind"]):
+        if not (inside or variant == "off") or not counts(r.outcome, r.error_kind):
             self.excluded += 1
             return
         (self.cohort if inside else self.baseline).add(r)
-        uid, per_request = unit_id(self.state.definition.stickiness, r["user"], r["key_id"],
-                                   r["id"])
+        uid, per_request = unit_id(self.state.definition.stickiness, r.user, r.key_id, r.id)
         if per_request:  # a request is its own unit: counted, never kept
             (self.cohort if inside else self.baseline).units += 1
         elif uid not in self.unit_side:
@@ -92,8 +92,9 @@ class GateWatch:
         self._next = start + interval_s
         self.judged = 0
 
-    def add(self, r: dict) -> None:
-        for name, variant in r["flags"].items():
+    def add(self, r: Any) -> None:
+        """One record (a model, or its fields as read from its line), read as attributes."""
+        for name, variant in r.flags.items():
             f = self.flags.get(name)
             if f is not None:
                 f.add(r, variant)

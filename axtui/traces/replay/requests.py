@@ -12,7 +12,8 @@ import heapq
 import itertools
 import os
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -48,7 +49,7 @@ class Shape(NamedTuple):
     messages: list[dict] | None
 
 
-_SHAPE = Shape._fields
+_shape_of = attrgetter(*Shape._fields)  # a record's Shape fields, as a tuple
 
 
 class Tape:
@@ -60,10 +61,9 @@ class Tape:
         self.path = path
         self._f = open(path, "wb")  # noqa: SIM115 (closed by close(), after the first pass)
 
-    def add(self, r: RequestRecord | dict) -> None:
-        """A record, as a model or as the dict of its fields."""
-        d = r if type(r) is dict else r.__dict__
-        self._f.write(orjson.dumps([d[k] for k in _SHAPE], option=orjson.OPT_APPEND_NEWLINE))
+    def add(self, r: Any) -> None:
+        """A record, as a model or as its fields read from its line."""
+        self._f.write(orjson.dumps(_shape_of(r), option=orjson.OPT_APPEND_NEWLINE))
 
     def close(self) -> None:
         self._f.close()

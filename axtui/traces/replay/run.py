@@ -10,6 +10,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from axtui.config import Config
 from axtui.traces.jsonl import plain_size
@@ -77,9 +78,9 @@ def replay(opts: ReplayOptions) -> dict:
 
             tape = Tape(os.path.join(workdir, "requests.jsonl"))
 
-        def fit(r: dict) -> None:
+        def fit(r: Any) -> None:
             if not fitter_box:
-                fitter_box.append(Fitter(r["started_at"] // 60 * 60))
+                fitter_box.append(Fitter(r.started_at // 60 * 60))
             fitter_box[0].add(r)
             tape.add(r)  # the second pass's requests
 

@@ -48,7 +48,7 @@ class RollupRecorder:
         if self._closed:
             self._failed += 1
             return False
-        self._delta.add(record.__dict__)
+        self._delta.add(record)
         self._pending += 1
         if self._pending >= FLUSH_EVERY:
             self.flush()

@@ -73,7 +73,7 @@ def count(path: str, config: Config, interval_s: float, limit: int | None = None
     if head is None:
         return SidecarResult(tally, [], {}, 0)
     first = head[0]
-    start = first["started_at"] // 60 * 60
+    start = first.started_at // 60 * 60
     store = open_store("sqlite://")  # the flags as the replay's store has them, seeded alike
     try:
         _seed_flags(store, config, start)
@@ -84,7 +84,7 @@ def count(path: str, config: Config, interval_s: float, limit: int | None = None
     ticks: list[tuple[float, list]] = []
     now = start
     next_eval = start + interval_s
-    end = first["ended_at"]
+    end = first.ended_at
 
     def tick(at: float) -> None:
         nonlocal now, moments
@@ -96,7 +96,7 @@ def count(path: str, config: Config, interval_s: float, limit: int | None = None
     add, watch = tally.add, gates.add
     n = 0
     for r, _line in chain((head,), records):
-        t = r["ended_at"]
+        t = r.ended_at
         if t > end:
             end = t
         if t >= next_eval:

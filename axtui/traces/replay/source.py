@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from axtui.traces.jsonl import (
     BadLine,
@@ -60,18 +61,18 @@ def open_source(path: str | os.PathLike[str], *, lines: bool = False
 
 
 def open_fields(path: str | os.PathLike[str], limit: int | None = None
-                ) -> tuple[SourceStats, Iterator[tuple[dict, bytes]]]:
-    """As `open_source`, each record as `(the dict of its fields, its JSON line)`: parsed
-    by orjson and checked cheaply (fields.py), never built into a model. `limit`: the
+                ) -> tuple[SourceStats, Iterator[tuple[Any, bytes]]]:
+    """As `open_source`, each record as `(its fields, its JSON line)`: decoded and checked
+    in C (record_fields.py), never built into a model. `limit`: the
     bytes to read at most (jsonl.plain_size's, taken when the replay began)."""
     from pydantic import ValidationError
 
-    from axtui.traces.replay.fields import parse
+    from axtui.record_fields import parse
 
     header = read_header(path)
     stats = SourceStats(path=str(path), schema=header["axtui_trace"], header=header)
 
-    def records() -> Iterator[tuple[dict, bytes]]:
+    def records() -> Iterator[tuple[Any, bytes]]:
         for first, lines in iter_line_blocks(path, limit=limit):
             for line_no, raw in enumerate(lines, first):
                 line = raw.strip()

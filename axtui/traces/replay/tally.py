@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from axtui.quantiles import bucket_of, histogram_percentile
-from axtui.records import Outcome, RequestRecord
+from axtui.records import Outcome
 
 _OK, _REJECTED = Outcome.ok.value, Outcome.rejected.value
 
@@ -17,18 +17,29 @@ def _text(v: str) -> str:
     return v if type(v) is str else v.value
 
 
-def _q(hist: Counter[int], q: float) -> float | None:
+def _q(hist: dict[int, int], q: float) -> float | None:
     v = histogram_percentile(hist, q)
     return None if v is None else round(v, 1)
 
 
+def _count(counts: dict, key: object) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _texts(counts: dict) -> dict[str, int]:
+    """Counts keyed by enum members or their strings, as sorted plain strings."""
+    return dict(sorted((_text(k), n) for k, n in counts.items()))
+
+
+# Counts are plain dicts (`d[k] = d.get(k, 0) + 1`): a Counter's item access is not a
+# dict's fast path, and this runs per record.
 @dataclass
 class _Dep:
     attempts: int = 0
     ok: int = 0
     served: int = 0  # requests this deployment answered (the split)
-    errors: Counter[str] = field(default_factory=Counter)
-    latency: Counter[int] = field(default_factory=Counter)
+    errors: dict[str, int] = field(default_factory=dict)
+    latency: dict[int, int] = field(default_factory=dict)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_nano: int = 0
@@ -40,7 +51,7 @@ class _Route:
     ok: int = 0
     failovers: int = 0
     rejected: int = 0
-    latency: Counter[int] = field(default_factory=Counter)
+    latency: dict[int, int] = field(default_factory=dict)
     cost_nano: int = 0
 
 
@@ -52,82 +63,81 @@ class Tally:
         self.ok = 0
         self.cost_nano = 0
         self.optimal_cost_nano = 0
-        self.outcomes: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()
-        self.latency: Counter[int] = Counter()
+        self.outcomes: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.latency: dict[int, int] = {}
         self.first: float | None = None
         self.last: float | None = None
         self.deps: dict[str, _Dep] = {}
         self.routes: dict[str, _Route] = {}
-        self.flags: dict[str, Counter[str]] = {}  # flag -> variant -> requests
+        self.flags: dict[str, dict[str, int]] = {}  # flag -> variant -> requests
 
-    def add(self, r: RequestRecord | dict) -> None:
-        """One record: a model, or the dict of its fields as parsed from its line (nested
-        attempts and usage as dicts; enums as their strings)."""
-        if type(r) is not dict:
-            r = r.__dict__  # nested models are read through theirs, below
+    def add(self, r: Any) -> None:
+        """One record: a RequestRecord, or its fields as read from its line
+        (axtui/record_fields.py), read alike as attributes."""
         self.requests += 1
-        started, ended = r["started_at"], r["ended_at"]
+        started, ended = r.started_at, r.ended_at
         if self.first is None or started < self.first:
             self.first = started
         if self.last is None or ended > self.last:
             self.last = ended
-        outcome = r["outcome"]
-        self.outcomes[_text(outcome)] += 1
-        cost = r["cost_nano"]
+        outcome = r.outcome
+        _count(self.outcomes, outcome)
+        cost = r.cost_nano
         self.cost_nano += cost
-        for name, variant in r["flags"].items():
-            c = self.flags.get(name)
-            if c is None:
-                c = self.flags[name] = Counter()
-            c[variant] += 1
-        rs = self.routes.get(r["route"])
+        flags = r.flags
+        if flags:
+            for name, variant in flags.items():
+                c = self.flags.get(name)
+                if c is None:
+                    c = self.flags[name] = {}
+                _count(c, variant)
+        route = r.route
+        rs = self.routes.get(route)
         if rs is None:
-            rs = self.routes[r["route"]] = _Route()
+            rs = self.routes[route] = _Route()
         rs.requests += 1
         rs.cost_nano += cost
-        attempts = r["attempts"]
+        attempts = r.attempts
+        deps = self.deps
         if outcome == _OK:
             self.ok += 1
             rs.ok += 1
-            b = bucket_of(r["latency_ms"])
-            self.latency[b] += 1
-            rs.latency[b] += 1
+            b = bucket_of(r.latency_ms)
+            _count(self.latency, b)
+            _count(rs.latency, b)
             if len(attempts) > 1:
                 rs.failovers += 1
-            optimal = r["optimal_cost_nano"]
+            optimal = r.optimal_cost_nano
             self.optimal_cost_nano += cost if optimal is None else optimal
-            if r["deployment"]:
-                self._dep(r["deployment"]).served += 1
+            served = r.deployment
+            if served:
+                ds = deps.get(served)
+                if ds is None:
+                    ds = deps[served] = _Dep()
+                ds.served += 1
         else:
-            if r["error_kind"] is not None:
-                self.errors[_text(r["error_kind"])] += 1
+            if r.error_kind is not None:
+                _count(self.errors, r.error_kind)
             if outcome == _REJECTED:
                 rs.rejected += 1
         for a in attempts:
-            if type(a) is not dict:
-                a = a.__dict__
-            ds = self._dep(a["deployment"])
+            name = a.deployment
+            ds = deps.get(name)
+            if ds is None:
+                ds = deps[name] = _Dep()
             ds.attempts += 1
-            ds.cost_nano += a["cost_nano"]
-            u = a["usage"]
+            ds.cost_nano += a.cost_nano
+            u = a.usage
             if u is not None:
-                if type(u) is not dict:
-                    u = u.__dict__
-                ds.prompt_tokens += u["prompt_tokens"]
-                ds.completion_tokens += u["completion_tokens"]
-            kind = a["error_kind"]
+                ds.prompt_tokens += u.prompt_tokens
+                ds.completion_tokens += u.completion_tokens
+            kind = a.error_kind
             if kind is None:
                 ds.ok += 1
-                ds.latency[bucket_of(a["latency_ms"])] += 1
+                _count(ds.latency, bucket_of(a.latency_ms))
             else:
-                ds.errors[_text(kind)] += 1
-
-    def _dep(self, name: str) -> _Dep:
-        ds = self.deps.get(name)
-        if ds is None:
-            ds = self.deps[name] = _Dep()
-        return ds
+                _count(ds.errors, kind)
 
     @property
     def p95_ms(self) -> float | None:
@@ -141,7 +151,7 @@ class Tally:
         deployments = [{
             "deployment": name, "attempts": d.attempts, "ok": d.ok,
             "success_rate": round(d.ok / d.attempts, 4) if d.attempts else None,
-            "served": d.served, "errors": dict(sorted(d.errors.items())),
+            "served": d.served, "errors": _texts(d.errors),
             "p50_ms": _q(d.latency, 0.5), "p95_ms": _q(d.latency, 0.95),
             "prompt_tokens": d.prompt_tokens, "completion_tokens": d.completion_tokens,
             "cost_nano": d.cost_nano,
@@ -155,8 +165,8 @@ class Tally:
                  if d.served} if self.ok else {}
         return {
             "requests": self.requests, "ok": self.ok, "failed": self.failed,
-            "outcomes": dict(sorted(self.outcomes.items())),
-            "errors": dict(sorted(self.errors.items())),
+            "outcomes": _texts(self.outcomes),
+            "errors": _texts(self.errors),
             "p50_ms": _q(self.latency, 0.5), "p95_ms": self.p95_ms,
             "cost_nano": self.cost_nano, "optimal_cost_nano": self.optimal_cost_nano,
             "split": split,

@@ -1,15 +1,20 @@
-"""A trace line read as the dict of its fields, checked in C: faithful replay's hot path.
+"""A record's JSON line read as its fields, checked in C: the hot path of every reader of
+record lines (faithful replay, the store's ingest of lines, the metrics of a recorder child).
 
-msgspec decodes the line against Structs made from RequestRecord's own fields (so they
-cannot drift from it): every field present, no field the model does not know, every value
-of a type the model takes as it is (an int for a float; a string of one of an enum's
-values), nested attempts and usage alike. Such a line is kept as it is. A line short of
-fields added since it was written (a trace from an older axtui) is read again with the
-model's defaults filled in, and written again by orjson, in the model's order. Anything
-else goes to pydantic, which either accepts it (then the record is used as the model
-writes it: values coerced, unknown fields dropped) or says why the line is bad. So a line
-is accepted here only if `RequestRecord.model_validate_json` would accept it, at a sixth
-of its cost (and half that of orjson plus a check in Python).
+msgspec decodes the line into Structs made from RequestRecord's own fields (so they cannot
+drift from it): every field present, no field the model does not know, every value of a
+type the model takes as it is (an int for a float; a string of one of an enum's values),
+nested attempts and usage alike. Such a line is kept as it is. A line short of fields added
+since it was written (a trace from an older axtui) is read again with the model's defaults
+filled in, and written again by orjson, in the model's order. Anything else goes to
+pydantic, which either accepts it (then the record is used as the model writes it: values
+coerced, unknown fields dropped) or says why the line is bad. So a line is accepted here
+only if `RequestRecord.model_validate_json` would accept it, at a sixth of its cost.
+
+The fields are read as attributes (`r.route`, `a.deployment`, `u.prompt_tokens`), as a
+RequestRecord's are: readers take either. Enums are their plain strings here (members
+there), which compare and hash alike. A Struct is read in place, never made into dicts
+(that was as dear as the decoding itself).
 """
 
 from __future__ import annotations
@@ -68,25 +73,34 @@ def struct_of(model: type[BaseModel], *, every_field: bool, made: _Made | None =
 
 _EXACT = msgspec.json.Decoder(struct_of(RequestRecord, every_field=True))
 _DEFAULTED = msgspec.json.Decoder(struct_of(RequestRecord, every_field=False))
-_fields = msgspec.to_builtins  # a Struct as dicts and lists, in field order
 _Refused = (msgspec.DecodeError, orjson.JSONEncodeError)
 
 
-def parse(line: bytes) -> tuple[dict, bytes] | ValidationError:
-    """The record's fields and its JSON line (the line itself when it holds every field,
-    else as the model writes it), or pydantic's error for a line that is no record."""
+def parse(line: bytes | str) -> tuple[Any, bytes | str] | ValidationError:
+    """The record's fields (a Struct) and its JSON line (the line itself when it holds
+    every field, else as the model writes it), or pydantic's error for a line that is no
+    record."""
     try:
-        return _fields(_EXACT.decode(line)), line
+        return _EXACT.decode(line), line
     except msgspec.DecodeError:
         pass
     try:  # a record from an older axtui, short of fields added since
-        r = _fields(_DEFAULTED.decode(line))
-        return r, orjson.dumps(r)
+        r = _DEFAULTED.decode(line)
+        text = orjson.dumps(msgspec.to_builtins(r))
+        return r, text if isinstance(line, bytes) else text.decode()
     except _Refused:
         pass
     try:
         model = RequestRecord.model_validate_json(line)
     except ValidationError as err:
         return err
-    text = model.model_dump_json().encode()
-    return orjson.loads(text), text
+    text = model.model_dump_json()
+    return _EXACT.decode(text), text.encode() if isinstance(line, bytes) else text
+
+
+def fields_of(line: bytes | str) -> Any:
+    """The record's fields, or ValueError (pydantic's, naming what is wrong)."""
+    got = parse(line)
+    if type(got) is tuple:
+        return got[0]
+    raise got
