@@ -262,31 +262,19 @@ class RollupDelta:
         """(res, series, period, route, deployment, octave, *SLOTS) per octave with counts:
         one row holds one doubling of buckets. Request series are kept per route
         (deployment ""), attempt series per deployment (route ""): those are the only ways
-        they are read, and it keeps the rows (and a percentile's reads) few. Buckets are
-        split into octaves once, at the minutes; an hour's or a day's rows are the sums of
-        its minutes' rows (as `levels` makes its groups)."""
-        levels = levels or self.levels()
-        minute_rows = []
-        for (series, period, route, deployment), hist in sorted(
-                _by_reader(levels[0][1]).items()):
-            by_octave: dict[int, list[int]] = {}
-            for bucket, n in hist.items():
-                octave, slot = divmod(bucket, BUCKETS_PER_DOUBLING)
-                slots = by_octave.get(octave)
-                if slots is None:
-                    slots = by_octave[octave] = [0] * BUCKETS_PER_DOUBLING
-                slots[slot] += n
-            minute_rows.extend((series, period, route, deployment, o, *by_octave[o])
-                               for o in sorted(by_octave))
-        rows = [(levels[0][0], *row) for row in minute_rows]
-        for res, _ in levels[1:]:
-            sums: dict[tuple, tuple | list] = {}
-            for series, period, route, deployment, octave, *slots in minute_rows:
-                key = (series, period - period % res, route, deployment, octave)
-                got = sums.get(key)
-                sums[key] = slots if got is None else [a + b for a, b in zip(got, slots,
-                                                                              strict=True)]
-            rows.extend((res, *key, *slots) for key, slots in sorted(sums.items()))
+        they are read, and it keeps the rows (and a percentile's reads) few."""
+        rows = []
+        for res, groups in levels or self.levels():
+            for (series, period, route, deployment), hist in sorted(_by_reader(groups).items()):
+                by_octave: dict[int, list[int]] = {}
+                for bucket, n in hist.items():
+                    octave, slot = divmod(bucket, BUCKETS_PER_DOUBLING)
+                    slots = by_octave.get(octave)
+                    if slots is None:
+                        slots = by_octave[octave] = [0] * BUCKETS_PER_DOUBLING
+                    slots[slot] += n
+                rows.extend((res, series, period, route, deployment, o, *by_octave[o])
+                            for o in sorted(by_octave))
         return rows
 
     def error_rows(self, levels: Levels | None = None) -> list[tuple]:
@@ -306,11 +294,12 @@ _SERIES_KEYS = ("res", "series", "period", "route", "deployment")
 
 
 def apply_delta(
-    conn: Connection, delta: RollupDelta, *, native: bool | None = None, max_params: int = 0
+    conn: Connection, delta: RollupDelta, *, native: bool | None = None, max_params: int = 0,
+    levels: Levels | None = None,
 ) -> None:
-    """Add a batch's delta to the stored rollups, at every resolution, inside the caller's
-    transaction."""
-    levels = delta.levels()
+    """Add a batch's delta to the stored rollups, at every resolution (or the groups
+    `levels` gives at each), inside the caller's transaction."""
+    levels = levels if levels is not None else delta.levels()
     for table, keys, counters, rows in (
         (rollup_table, _KEYS, ROLLUP_COUNTERS, delta.counter_rows(levels)),
         (rollup_hist_table, (*_SERIES_KEYS, "octave"), SLOTS, delta.histogram_rows(levels)),

@@ -171,3 +171,45 @@ def test_a_rollup_write_the_store_refuses_stops_the_replay_with_the_stores_reaso
         w.close()  # says so in the log; never raises
     finally:
         store.close()
+
+
+def test_every_window_read_at_an_evaluation_sees_what_a_full_write_would_show(tmp_path):
+    """The rollup writer holds hours and days back until a read could see them: at each
+    evaluation instant, every window (an hour, six, three days: the SLOs' and budgets') reads
+    the same totals from its store as from one given every resolution at once."""
+    from axtui.store.rollups import RollupDelta, apply_delta
+    from axtui.store.windows import scope_totals
+    from tests.store.factory import T0, attempt, record
+
+    held = open_store(f"sqlite:///{tmp_path / 'held.db'}")
+    full = open_store(f"sqlite:///{tmp_path / 'full.db'}")
+    w = writer.RollupWriter(held)
+    delta = RollupDelta()
+    try:
+        for i in range(1, 5 * 3600 // 45):  # five hours, a record every 45 s
+            t = T0 + 1800 + i * 45.0  # half past: hours end mid-run
+            late = t - 3700 if i % 50 == 0 else t  # now and then a record an hour late
+            r = record(started_at=late, attempts=[attempt(started_at=late)])
+            w.add(r, b"")
+            delta.add(r)
+            if i % 20 == 0:  # an evaluation, every 15 minutes of trace time
+                w.sync(t)
+                with full.begin() as conn:
+                    apply_delta(conn, delta)
+                delta = RollupDelta()
+                for span in (3600, 6 * 3600, 3 * 86400):
+                    seen = []
+                    for store in (held, full):
+                        with store.connect() as conn:
+                            seen.append(scope_totals(conn, t - span, t,
+                                                     counters=("requests", "cost_nano"),
+                                                     series=("request",)))
+                    assert seen[0] == seen[1] and seen[0][0].counters["requests"] > 0
+        w.sync()
+        with full.begin() as conn:
+            apply_delta(conn, delta)
+        assert stored(f"sqlite:///{tmp_path / 'held.db'}")[2] == \
+            stored(f"sqlite:///{tmp_path / 'full.db'}")[2]
+    finally:
+        held.close()
+        full.close()

@@ -185,7 +185,7 @@ def replay_faithful(records: Iterator[tuple[Any, bytes]], config: Config, *,
 
         def evaluate(at: float) -> None:
             nonlocal evaluations
-            writer.sync()
+            writer.sync(at)  # what a read at `at` can see
             clock.set(max(at, clock.now()))
             if pacer is not None:
                 pacer.pace(at)

@@ -8,13 +8,22 @@ recorder writes instead."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from axtui.records import RequestRecord
 from axtui.store.db import Store
 from axtui.store.ingest import WRITTEN_COUNTER, add_counters
 from axtui.store.recorder import RecorderStats
-from axtui.store.rollups import RollupDelta, apply_delta
+from axtui.store.rollups import (
+    MINUTE_S,
+    RESOLUTIONS,
+    Key,
+    Levels,
+    RollupDelta,
+    _Group,
+    apply_delta,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +32,55 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY = 50_000
 
 
-def write_rollups(store: Store, delta: RollupDelta, records: int) -> None:
-    """`records`' rollups and the recorder's written counter, in one transaction."""
+class CoarseHold:
+    """A scratch store's hours and days, held until a read could see them.
+
+    Every reader of a window (alerts, SLOs, budgets: store/windows.py) reads an hour's or a
+    day's row only when the whole period lies inside the window, and a window ends at the
+    instant it is read. So until an evaluation's instant passes the end of an hour, that
+    hour's row is never read, and adding to it at every flush (two upserts out of three:
+    most of a flush's cost) can wait: the hold sums the batches' hours and days and gives
+    out those that ended by the read's instant; all of them at the end."""
+
+    def __init__(self) -> None:
+        self.held: dict[int, dict[Key, _Group]] = {res: {} for res in RESOLUTIONS[1:]}
+
+    @staticmethod
+    def _horizon(upto: float | None) -> float:
+        """The end of the last whole minute a window read at `upto` covers."""
+        return math.inf if upto is None else math.ceil(upto / MINUTE_S) * MINUTE_S
+
+    def due(self, upto: float | None) -> bool:
+        """Whether a held hour or day ended by `upto` (it must be written before a read)."""
+        horizon = self._horizon(upto)
+        return any(key[0] + res <= horizon for res, held in self.held.items() for key in held)
+
+    def levels(self, delta: RollupDelta, upto: float | None) -> Levels:
+        """The delta's minutes, and the held hours and days that ended by `upto` (None:
+        every one), taken out of the hold."""
+        levels = delta.levels()
+        horizon = self._horizon(upto)
+        out: Levels = [levels[0]]
+        for res, groups in levels[1:]:
+            held = self.held[res]
+            for key, g in groups.items():
+                mine = held.get(key)
+                if mine is None:  # a copy: levels() shares groups between resolutions
+                    mine = held[key] = _Group()
+                mine.merge(g)
+            ready = [key for key in held if key[0] + res <= horizon]
+            out.append((res, {key: held.pop(key) for key in ready}))
+        return out
+
+
+def write_rollups(store: Store, delta: RollupDelta, records: int,
+                  hold: CoarseHold | None = None, upto: float | None = None) -> None:
+    """`records`' rollups and the recorder's written counter, in one transaction (with a
+    `hold`, the hours and days a read at `upto` could see)."""
+    levels = None if hold is None else hold.levels(delta, upto)
     with store.begin() as conn:
-        apply_delta(conn, delta, native=store.native_upsert, max_params=store.max_params)
+        apply_delta(conn, delta, native=store.native_upsert, max_params=store.max_params,
+                    levels=levels)
         add_counters(conn, {WRITTEN_COUNTER: records}, native=store.native_upsert,
                      max_params=store.max_params)
 

@@ -46,7 +46,8 @@ class InlineWriter:
         if len(self.batch.rows) >= BATCH:
             self.sync()
 
-    def sync(self) -> None:
+    def sync(self, upto: float | None = None) -> None:
+        """Write what was added (every resolution: `upto` is the rollup writer's)."""
         if self.batch.rows:
             self.store.write_prepared(self.batch)
             self.batch = PreparedBatch()
@@ -59,24 +60,29 @@ class RollupWriter:
     """A scratch store's writer (a headless replay: no `--store`, nobody but the alert
     evaluator reads it, and it reads rollups): the records are folded into rollups here and
     written, with the recorder's counters, at each `sync()`; no rows, no JSON, no thread.
-    As the counterfactual's scratch store (scratch.py)."""
+    As the counterfactual's scratch store (scratch.py). Hours and days are written once a
+    read could see them (scratch.CoarseHold): `sync(upto)` before a read at `upto`."""
 
     def __init__(self, store: Store) -> None:
+        from axtui.traces.replay.scratch import CoarseHold
+
         self.store = store
         self.delta = RollupDelta()
         self.pending = 0
+        self.hold = CoarseHold()
 
     def add(self, r: dict, line: bytes) -> None:
         self.delta.add(r)
         self.pending += 1
 
-    def sync(self) -> None:
+    def sync(self, upto: float | None = None) -> None:
+        """Write what is held that a read at `upto` could see (None: everything)."""
         from axtui.traces.replay.scratch import write_rollups
 
-        if not self.pending:
+        if not self.pending and not self.hold.due(upto):
             return
         try:
-            write_rollups(self.store, self.delta, self.pending)
+            write_rollups(self.store, self.delta, self.pending, self.hold, upto)
         except Exception as e:  # the replay's numbers would be wrong: it stops, saying why
             raise StoreWriteError(f"the replay's store writer failed: "
                                   f"{_one_line(e).decode()}") from e
@@ -148,8 +154,9 @@ class ThreadWriter:
                 self._todo.task_done()
         self._todo.task_done()
 
-    def sync(self) -> None:
-        """Return once every record added is in the store, with its rollups."""
+    def sync(self, upto: float | None = None) -> None:
+        """Return once every record added is in the store, with its rollups (every
+        resolution: `upto` is the rollup writer's)."""
         if self.rows or self.delta.groups:
             self._hand_over(with_rollups=True)
         self._todo.join()
@@ -256,8 +263,9 @@ class ChildWriter:
                 self._send_error = e
                 return
 
-    def sync(self) -> None:
-        """Return once every line added is in the store."""
+    def sync(self, upto: float | None = None) -> None:
+        """Return once every line added is in the store (every resolution: `upto` is the
+        rollup writer's)."""
         self._request(SYNC)
 
     def _request(self, what: bytes) -> None:
