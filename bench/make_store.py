@@ -68,7 +68,8 @@ class StoreInfo:
 
 
 def _usage(prompt: int, completion: int) -> dict:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "cached_prompt_tokens": 0}
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "cached_prompt_tokens": 0,
+            "cache_write_tokens": 0}
 
 
 def _attempt(deployment, started_at, latency, ttft, kind, usage, cost) -> dict:
@@ -137,7 +138,8 @@ def record_line(rng: random.Random, i: int, t: float) -> bytes:
     record = {
         "id": f"req-{i:09d}-{rng.getrandbits(32):08x}", "started_at": t,
         "ended_at": t + elapsed / 1000, "route": route, "requested_route": route,
-        "user": user, "key_id": f"key-{zlib.crc32(user.encode()) % 40:02d}", "tags": [], "stream": stream,
+        "user": user, "key_id": f"key-{zlib.crc32(user.encode()) % 40:02d}", "tags": [], "face": None,
+        "stream": stream,
         "est_prompt_tokens": prompt, "max_tokens": 1024, "required_caps": [],
         "complexity": None, "content_hash": None, "messages": None, "attempts": attempts,
         "outcome": outcome, "error_kind": error_kind,
@@ -145,7 +147,8 @@ def record_line(rng: random.Random, i: int, t: float) -> bytes:
         "status": {"ok": 200, "failed": 502}.get(outcome, 429), "deployment": served,
         "usage": usage, "latency_ms": elapsed, "ttft_ms": None if not stream else last_ttft,
         "cost_nano": cost, "optimal_cost_nano": cheapest if served else None,
-        "reason": f"{len(attempts)} attempt(s)", "flags": {},
+        "reason": f"{len(attempts)} attempt(s)", "flags": {}, "cache": None,
+        "cache_similarity": None, "kind": "chat", "audio_s": None, "region": None,
     }
     return orjson.dumps(record)
 
