@@ -30,9 +30,6 @@ from axtui.store.tables import (
     rollup_table,
 )
 
-_U = rollup_table.c
-_H = rollup_hist_table.c
-_E = rollup_error_table.c
 _V = EventRow.__table__.c
 STORE_METRICS = frozenset(metrics.METRIC_NAMES)
 Key = tuple[str, str]  # (route, deployment) of a rollup row
