@@ -134,6 +134,15 @@ def config_rules(config: Any) -> list[AlertRule]:
     return rules + slo_rules(config.slos())
 
 
+def reads_request_rows(config: Any) -> bool:
+    """Whether evaluating `config`'s rules reads the store's request rows, not only its
+    rollups: a budget per user or key (the rollups keep spend by route and deployment; a
+    user's or key's is summed from the rows). A store only this evaluator reads (a replay's
+    scratch store) can go without rows otherwise."""
+    return bool(config.alerting.budget_alerts) and any(
+        b.scope.partition(":")[0] in ("user", "key") for b in config.budgets)
+
+
 class AlertEvaluator:
     """Evaluates every rule on the engine's clock. `evaluate(now)` is blocking (store reads
     and one write transaction): call it off the event loop; `run()` does, every

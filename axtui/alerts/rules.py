@@ -225,6 +225,18 @@ class AlertRule(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def budget_rule_name(scope: str, period: str, threshold: int) -> str:
+    """`budget:SCOPE:PERIOD:THRESHOLD`; for a scope that cannot stand in a rule name (every
+    user, `user:*`; an id holding `@` or a space) `budget:KIND:PERIOD:THRESHOLD[ID]`, the
+    form an alert of one of many takes."""
+    plain = f"budget:{scope}:{period}:{threshold}"
+    if RULE_NAME.match(plain):
+        return plain
+    kind, _, target = scope.partition(":")
+    target = target.replace("[", "(").replace("]", ")")[:200]
+    return f"budget:{kind}:{period}:{threshold}[{target}]"
+
+
 def budget_rules(budgets: Iterable[Any]) -> list[AlertRule]:
     """One built-in rule per budget and threshold: spend_vs_budget >= threshold percent."""
     rules = []
@@ -233,7 +245,7 @@ def budget_rules(budgets: Iterable[Any]) -> list[AlertRule]:
             severity = "critical" if t >= 100 else "warning" if t >= 80 else "info"
             scope = b.scope if b.scope == "global" else b.scope
             rules.append(AlertRule(
-                name=f"budget:{b.scope}:{b.period}:{t}"[:80],
+                name=budget_rule_name(b.scope, b.period, t),
                 metric="spend_vs_budget", scope=scope, operator=">=", threshold=float(t),
                 window=60.0, for_=0.0, severity=severity, origin="budget",
                 labels={"budget": b.scope, "period": b.period},

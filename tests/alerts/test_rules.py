@@ -113,6 +113,22 @@ def test_each_budget_threshold_is_a_built_in_rule():
     assert len(rules) == 3 * len(cfg.budgets)
 
 
+def test_a_budget_for_every_user_or_an_email_is_named_as_one_alert_of_many():
+    """A scope that cannot stand in a rule name (`*`, `@`) is the name's [part]; others keep
+    their plain names (alert states and silences already refer to them)."""
+    from axtui.config import BudgetConfig
+
+    budgets = [BudgetConfig(scope="user:*", limit_usd="1"),
+               BudgetConfig(scope="key:ops@example.com", period="month", limit_usd="1",
+                            thresholds=[100]),
+               BudgetConfig(scope="route:chat", limit_usd="1", thresholds=[100])]
+    assert [r.name for r in budget_rules(budgets)] == [
+        "budget:user:day:50[*]", "budget:user:day:80[*]", "budget:user:day:100[*]",
+        "budget:key:month:100[ops@example.com]", "budget:route:chat:day:100"]
+    assert [r.scope for r in budget_rules(budgets)][::2] == ["user:*", "user:*",
+                                                             "route:chat"]
+
+
 def test_a_webhook_needs_exactly_one_of_url_and_url_env():
     with pytest.raises(ValueError, match="url"):
         WebhookConfig(name="x")

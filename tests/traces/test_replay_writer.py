@@ -213,3 +213,22 @@ def test_every_window_read_at_an_evaluation_sees_what_a_full_write_would_show(tm
     finally:
         held.close()
         full.close()
+
+
+def test_a_headless_replay_keeps_rows_when_a_budget_per_user_sums_them(tmp_path):
+    """A user's spend is summed from the request rows, not the rollups: a headless replay
+    whose config has a budget per user fires its alerts as a replay into a full store does
+    (its scratch store then gets rows), and a counterfactual's scratch store gets rows too."""
+    from axtui.config import BudgetConfig
+
+    cfg = load_config()
+    cfg = cfg.model_copy(update={"budgets": [
+        *cfg.budgets, BudgetConfig(scope="user:*", limit_usd="0.05")]})
+    trace = str(cut("normal-day", 3000, tmp_path / "t.jsonl.gz"))
+    headless = replay(ReplayOptions(trace=trace, config=cfg))
+    full = replay(ReplayOptions(trace=trace, config=cfg,
+                                store_url=f"sqlite:///{tmp_path / 'full.db'}"))
+    assert "budget:user:day:100[*]" in headless["alerts"]["rules"]
+    assert headless == full
+    cf = replay(ReplayOptions(trace=trace, config=cfg, mode="counterfactual"))
+    assert "budget:user:day:100[*]" in cf["counterfactual"]["alerts"]["rules"]

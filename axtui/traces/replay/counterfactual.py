@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from axtui.alerts.evaluator import reads_request_rows
 from axtui.clock import VirtualClock
 from axtui.config import Config, SimProfile
 from axtui.traces.replay.faithful import SHOWN, AlertTimeline, Moment
@@ -158,11 +159,12 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
     cfg = the_plan.config
     url = store_url or f"sqlite:///{workdir}/counterfactual.db"
     # a scratch store (no --store) is read by the alert evaluator alone: no cost folds,
-    # and rollups without raw rows (scratch.py)
+    # and rollups without raw rows (scratch.py), unless a budget per user or key sums rows
     scratch = store_url is None
+    rollups_only = scratch and not reads_request_rows(cfg)
     host = RuntimeHost(cfg, face="replay", store_url=url, clock=clock, seed=seed,
                        recorder="thread", heartbeat_s=None, upkeep=not scratch,
-                       make_recorder=RollupRecorder if scratch else None)
+                       make_recorder=RollupRecorder if rollups_only else None)
     out = Counterfactual(Tally())
     host.subscribe_records(out.tally.add)
     cooling: set[str] = set()

@@ -144,7 +144,7 @@ def replay_faithful(records: Iterator[tuple[Any, bytes]], config: Config, *,
     writer.py's default writer. `trace_path`, the file `records` come from: unpaced, the
     summary and the gates are then counted by a child reading it (sidecar.py), on the
     other core, up to `trace_bytes` (the length `records` is read to, when it is limited)."""
-    from axtui.alerts.evaluator import AlertEvaluator
+    from axtui.alerts.evaluator import AlertEvaluator, reads_request_rows
     from axtui.store.db import open_store
     from axtui.traces.replay import sidecar as side
     from axtui.traces.replay.writer import make_writer
@@ -172,7 +172,10 @@ def replay_faithful(records: Iterator[tuple[Any, bytes]], config: Config, *,
         if car is not None:
             car.close()
         raise
-    writer = make_writer(store, url, scratch=store_url is None)
+    # a scratch store is read by the alert evaluator alone: rollups, unless a budget per
+    # user or key sums rows
+    writer = make_writer(store, url,
+                         scratch=store_url is None and not reads_request_rows(config))
     try:
         _seed_flags(store, config, start)
         ev = AlertEvaluator.from_config(store, config, clock, engine_source=breakers)
