@@ -215,8 +215,14 @@ class ConsoleActions(App):
             self.notify(f"theme: {self.theme}", timeout=2)
 
     def action_back(self) -> None:
-        if len(self.screen_stack) > 1:
-            self.pop_screen()
+        """Close the screen on top (help, quotas, SLOs, a detail). On the dashboard itself
+        nothing: popping it left the blank screen under it, a console gone dark at a stray
+        esc."""
+        if len(self.screen_stack) <= 1:
+            return
+        if self.is_screen_installed("dashboard") and self.screen is self.get_screen("dashboard"):
+            return
+        self.pop_screen()
 
 
 __all__ = ["ConsoleActions", "KeymapError"]

@@ -45,6 +45,19 @@ async def test_K_opens_the_kill_dialog_for_the_row_under_the_cursor():
         assert app.screen is app.dashboard
 
 
+async def test_esc_on_the_dashboard_keeps_the_dashboard():
+    """esc closes what is on top; pressed again (a reflex) it must not leave a blank screen."""
+    async with console().run_test(size=(120, 40)) as pilot:
+        app = await started(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        for _ in range(3):
+            await pilot.press("escape")
+            await pilot.pause()
+        assert app.screen is app.dashboard
+        assert app.screen.query_one(DeploymentsTable).row_count > 0
+
+
 async def test_focus_keys_move_between_panes_and_pause_toggles():
     async with console().run_test(size=(120, 40)) as pilot:
         app = await started(pilot)
