@@ -223,8 +223,8 @@ def test_a_headless_replay_keeps_rows_when_a_budget_per_user_sums_them(tmp_path)
 
     cfg = load_config()
     cfg = cfg.model_copy(update={"budgets": [
-        *cfg.budgets, BudgetConfig(scope="user:*", limit_usd="0.05")]})
-    trace = str(cut("normal-day", 3000, tmp_path / "t.jsonl.gz"))
+        *cfg.budgets, BudgetConfig(scope="user:*", limit_usd="0.01")]})
+    trace = str(cut("normal-day", 1000, tmp_path / "t.jsonl.gz"))
     headless = replay(ReplayOptions(trace=trace, config=cfg))
     full = replay(ReplayOptions(trace=trace, config=cfg,
                                 store_url=f"sqlite:///{tmp_path / 'full.db'}"))
