@@ -57,15 +57,16 @@ class CoarseHold:
 
     def levels(self, delta: RollupDelta, upto: float | None) -> Levels:
         """The delta's minutes, and the held hours and days that ended by `upto` (None:
-        every one), taken out of the hold."""
-        levels = delta.levels()
+        every one), taken out of the hold. The minutes are summed into the held hours and
+        days here (as `RollupDelta.levels` sums them, but into the hold's own groups)."""
         horizon = self._horizon(upto)
-        out: Levels = [levels[0]]
-        for res, groups in levels[1:]:
+        out: Levels = [(MINUTE_S, delta.groups)]
+        for res in RESOLUTIONS[1:]:
             held = self.held[res]
-            for key, g in groups.items():
+            for (minute, route, deployment), g in delta.groups.items():
+                key = (minute - minute % res, route, deployment)
                 mine = held.get(key)
-                if mine is None:  # a copy: levels() shares groups between resolutions
+                if mine is None:
                     mine = held[key] = _Group()
                 mine.merge(g)
             ready = [key for key in held if key[0] + res <= horizon]
