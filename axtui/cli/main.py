@@ -130,5 +130,16 @@ def run() -> None:
         sys.exit(code)
 
 
+def main() -> None:
+    """The `axtui` script: `run()`, then out without the interpreter's final collections
+    over every loaded module's objects (heap.before_exit). Tests call `run()` in-process."""
+    from axtui.heap import before_exit
+
+    try:
+        run()
+    finally:
+        before_exit()
+
+
 if __name__ == "__main__":
-    run()
+    main()

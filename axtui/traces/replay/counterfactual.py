@@ -6,16 +6,14 @@ catalog profile (its config's sim profile, or the default one) and is listed as 
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from axtui.alerts.evaluator import reads_request_rows
 from axtui.clock import VirtualClock
 from axtui.config import Config, SimProfile
+from axtui.heap import parked
 from axtui.traces.replay.faithful import SHOWN, AlertTimeline, Moment
 from axtui.traces.replay.fit import Fitter
 from axtui.traces.replay.pace import Pacer
@@ -135,16 +133,6 @@ def plan(config: Config, fitter: Fitter, *, seed: int, flags: dict[str, float],
 GC_THRESHOLDS = (20_000, 10, 10)
 
 
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    old = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-
-
 def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
         drains: list[str], pacer: Pacer | None = None, store_url: str | None = None
         ) -> Counterfactual:
@@ -209,7 +197,7 @@ def run(records, the_plan: Plan, *, start: float, workdir: str, seed: int,
 
     if pacer is not None:
         pacer.pace(start)
-    with _fewer_collections():
+    with parked(GC_THRESHOLDS):
         clock.run(main())
     if pacer is not None:
         pacer.finish(clock.now())

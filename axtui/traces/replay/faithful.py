@@ -144,6 +144,18 @@ def replay_faithful(records: Iterator[tuple[Any, bytes]], config: Config, *,
     writer.py's default writer. `trace_path`, the file `records` come from: unpaced, the
     summary and the gates are then counted by a child reading it (sidecar.py), on the
     other core, up to `trace_bytes` (the length `records` is read to, when it is limited)."""
+    from axtui.heap import parked
+    from axtui.traces.replay import sidecar, writer  # noqa: F401  (loaded before parking)
+
+    with parked():  # the imports and the config: out of the loop's collections
+        return _replay(records, config, workdir=workdir, pacer=pacer, store_url=store_url,
+                       on_record=on_record, trace_path=trace_path, trace_bytes=trace_bytes)
+
+
+def _replay(records: Iterator[tuple[Any, bytes]], config: Config, *, workdir: str,
+            pacer: Pacer | None, store_url: str | None,
+            on_record: Callable[[Any], None] | None, trace_path: str | None,
+            trace_bytes: int | None) -> FaithfulRun:
     from axtui.alerts.evaluator import AlertEvaluator, reads_request_rows
     from axtui.store.db import open_store
     from axtui.traces.replay import sidecar as side

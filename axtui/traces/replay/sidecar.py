@@ -20,8 +20,10 @@ import contextlib
 import logging
 import os
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 from axtui.config import Config
 
@@ -61,6 +63,7 @@ def count(path: str, config: Config, interval_s: float, limit: int | None = None
     at `path` alone, with the evaluation schedule replay_faithful keeps (an evaluation every
     `interval_s` from the first record's minute; the clock at the latest record seen),
     reading no more than the `limit` bytes the replay reads."""
+    from axtui.heap import parked
     from axtui.store.db import open_store
     from axtui.traces.replay.faithful import _seed_flags
     from axtui.traces.replay.gatewatch import GateWatch
@@ -81,6 +84,13 @@ def count(path: str, config: Config, interval_s: float, limit: int | None = None
         gates = GateWatch(store, start, moments)
     finally:
         store.close()
+    with parked():  # the imports: out of the loop's collections
+        return _count(records, head, gates, tally, moments, start, interval_s)
+
+
+def _count(records: Iterator[tuple[Any, bytes]], head: tuple[Any, bytes], gates: Any,
+           tally: Any, moments: list, start: float, interval_s: float) -> SidecarResult:
+    first = head[0]
     ticks: list[tuple[float, list]] = []
     now = start
     next_eval = start + interval_s
