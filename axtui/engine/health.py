@@ -300,6 +300,24 @@ class CircuitBreaker:
                 self._trials_out, self._trial_successes = 0, 1
                 self._move(BreakerState.half_open, "a panic trial succeeded")
 
+    def replayed(self, kind: ErrorKind | None, retry_after_s: float | None = None) -> None:
+        """A recorded attempt (a faithful replay's): its verdict, as `allow()` then the
+        matching `on_*` would give it; nothing when the breaker would have refused it. A
+        closed breaker's success, most attempts, is taken in place (the replay's hot path)."""
+        if self._state is BreakerState.closed:
+            if kind is None:
+                self._consecutive = 0
+                self._window.add(self.clock.monotonic(), False)
+                return
+        elif not self.allow():
+            return
+        if kind is None:
+            self.on_success()
+        elif kind is ErrorKind.rate_limited:
+            self.on_rate_limited(retry_after_s)
+        else:
+            self.on_failure(kind)
+
     def on_failure(self, kind: ErrorKind, retry_after_s: float | None = None) -> None:
         """A failed call. Only FAILURE_KINDS count; a 429 becomes a cooldown; any other
         kind just releases the call's permit."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from axtui.clock import VIRTUAL_EPOCH, VirtualClock
 from axtui.config import BreakerConfig
@@ -414,3 +416,42 @@ def test_a_half_open_breaker_with_its_trials_out_may_take_a_panic_trial(clock):
     assert b.allow_panic()
     b.on_success()
     assert b.state is CLOSED
+
+
+# --------------------------------------------------------------------------- replayed
+_KINDS = [None, None, None, ErrorKind.server, ErrorKind.timeout, ErrorKind.rate_limited,
+          ErrorKind.bad_request]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_KINDS),
+                          st.one_of(st.none(), st.floats(0.0, 20.0)),
+                          st.floats(0.0, 6.0)), max_size=120))
+@settings(max_examples=150, deadline=None)
+def test_a_replayed_attempt_moves_the_breaker_as_allow_and_its_verdict_would(steps):
+    """`replayed` (the faithful replay's hot path) is `allow()` then on_success /
+    on_rate_limited / on_failure, skipped when refused: the same transitions, at the same
+    times, for any sequence of recorded attempts."""
+    seen: dict[str, list] = {"replayed": [], "by hand": []}
+    clocks = {name: VirtualClock() for name in seen}
+    breakers = {
+        name: CircuitBreaker(clocks[name], BreakerConfig(
+            window_s=30, min_calls=4, failure_rate=0.5, consecutive_failures=5, open_s=5,
+            max_open_s=25, half_open_trials=2), deployment="a/m",
+            on_transition=lambda _d, old, new, why, name=name: seen[name].append(
+                (clocks[name].monotonic(), str(old), str(new), why)))
+        for name in seen}
+    for kind, retry_after, wait in steps:
+        for name, b in breakers.items():
+            clocks[name].advance(wait)
+            if name == "replayed":
+                b.replayed(kind, retry_after)
+            elif b.allow():
+                if kind is None:
+                    b.on_success()
+                elif kind is ErrorKind.rate_limited:
+                    b.on_rate_limited(retry_after)
+                else:
+                    b.on_failure(kind)
+    assert seen["replayed"] == seen["by hand"]
+    assert breakers["replayed"].state == breakers["by hand"].state
+    assert breakers["replayed"].consecutive_failures == breakers["by hand"].consecutive_failures

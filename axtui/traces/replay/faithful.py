@@ -24,7 +24,6 @@ from axtui.traces.replay.tally import Tally
 
 log = logging.getLogger(__name__)
 SHOWN = ("pending", "firing", "resolved")
-_RATE_LIMITED = ErrorKind.rate_limited.value
 _KIND = {k.value: k for k in ErrorKind}
 
 
@@ -112,20 +111,15 @@ class _Breakers:
 
     def feed(self, r: Any) -> None:
         """One record's attempts (its fields, as parsed from its line)."""
+        by_dep = self.by_dep
         for a in r.attempts:
             dep = a.deployment
-            b = self.by_dep.get(dep)
+            b = by_dep.get(dep)
             if b is None:
-                b = self.by_dep[dep] = self._make(dep)
-            if not b.allow():  # open here: the real engine would not have tried it
-                continue
+                b = by_dep[dep] = self._make(dep)
             kind = a.error_kind
-            if kind is None:
-                b.on_success()
-            elif kind == _RATE_LIMITED:
-                b.on_rate_limited(a.retry_after_s)
-            else:
-                b.on_failure(_KIND[kind])
+            # refused when open here (the real engine would not have tried it)
+            b.replayed(None if kind is None else _KIND[kind], a.retry_after_s)
 
     def breaker_open(self, deployment: str) -> bool | None:
         b = self.by_dep.get(deployment)
