@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection
 
 from axtui.alerts.rules import SLO_METRICS, AlertRule
 from axtui.records import NANO_PER_USD
@@ -30,7 +30,11 @@ from axtui.store.tables import (
     rollup_table,
 )
 
-_V = EventRow.__table__.c
+_EVENTS = EventRow.__table__.name
+# each deployment's latest breaker event (plain SQL, windows.read: read every evaluation)
+_LATEST_BREAKERS_SQL = (
+    f"SELECT subject, detail FROM {_EVENTS} WHERE kind = 'breaker' AND id IN "
+    f"(SELECT max(id) FROM {_EVENTS} WHERE kind = 'breaker' GROUP BY subject)")
 STORE_METRICS = frozenset(metrics.METRIC_NAMES)
 Key = tuple[str, str]  # (route, deployment) of a rollup row
 _COUNTER_SQL = ", ".join(f"sum({n})" for n in ROLLUP_COUNTERS)
@@ -152,6 +156,7 @@ class StoreMetrics:
         self._breakers: dict[str, bool] | None = None
         self._slos = dict(slos or {})  # route -> SloConfig
         self._burns: Any = None  # axtui.slo.measure.BurnReader, made on the first SLO rule
+        self._oldest: dict = {}  # windows.retained's, read once an evaluation
         self.free = tuple(free_deployments or ())  # the config's free-tier deployments
 
     def value(self, rule: AlertRule, now: float) -> float | None:
@@ -206,7 +211,7 @@ class StoreMetrics:
         from axtui.slo.rules import OBJECTIVE_OF
 
         if self._burns is None:
-            self._burns = BurnReader(self.conn, self._slos)
+            self._burns = BurnReader(self.conn, self._slos, self._oldest)
         return self._burns.value(rule.scope_name, OBJECTIVE_OF[rule.metric], rule.window,
                                  rule.short_window, now)
 
@@ -233,12 +238,8 @@ class StoreMetrics:
     def _stored_breakers(self, now: float) -> dict[str, bool]:
         """Per deployment, whether its latest breaker event left it open or half-open."""
         if self._breakers is None:
-            latest = (select(func.max(_V.id)).where(_V.kind == "breaker")
-                      .group_by(_V.subject).scalar_subquery())
-            rows = self.conn.execute(select(_V.subject, _V.detail, _V.ts).where(
-                and_(_V.kind == "breaker", _V.id.in_(latest))))
             self._breakers = {}
-            for subject, detail, _ts in rows:
+            for subject, detail in windows.read(self.conn, _LATEST_BREAKERS_SQL, {}):
                 self._breakers[subject] = orjson.loads(detail).get("to") in ("open", "half_open")
         return self._breakers
 
@@ -255,7 +256,7 @@ class StoreMetrics:
             spent_by = self._spend.get((group, start))
             if spent_by is None:
                 spent_by = self._spend[(group, start)] = queries.spend(
-                    self.conn, start, now, group)
+                    self.conn, start, now, group, self._oldest)
             if kind == "global":
                 spent = sum(spent_by.values())
             elif target == "*":

@@ -140,11 +140,13 @@ def budget_left(counts: Counts, slo: SloConfig, objective: Objective) -> float |
 class BurnReader:
     """Burn rates for the alert evaluator: each (route, window) read once per evaluation."""
 
-    def __init__(self, conn: Connection, slos: dict[str, SloConfig]) -> None:
+    def __init__(self, conn: Connection, slos: dict[str, SloConfig],
+                 oldest: dict | None = None) -> None:
         self.conn = conn
         self.slos = slos
         self._counts: dict[tuple[str, float, float], Counts] = {}
-        self._oldest: dict = {}  # the rollups' oldest periods, read once an evaluation
+        # the rollups' oldest periods, read once an evaluation (shared with its other reads)
+        self._oldest: dict = {} if oldest is None else oldest
 
     def counts(self, route: str, since_ts: float, until_ts: float) -> Counts:
         """Read for every SLO route at once, on the first ask of a window: the rules ask

@@ -24,9 +24,14 @@ from axtui.store.rollups import ATTEMPT, MINUTE_S, REQUEST
 from axtui.store.tables import RequestRow, rollup_error_table, rollup_hist_table, rollup_table
 from axtui.store.windows import (
     add_octave,
+    covering,
     in_range,
     in_segments,
+    merge_segments,
     minutes,
+    read,
+    retained,
+    segments_sql,
     slot_sums,
     window,
 )
@@ -339,18 +344,21 @@ def minute_series(
 
 
 def spend(
-    conn: Connection, since_ts: float, until_ts: float | None = None, group_by: SpendGroup = "route"
+    conn: Connection, since_ts: float, until_ts: float | None = None,
+    group_by: SpendGroup = "route", oldest: dict | None = None,
 ) -> dict[str | None, int]:
-    """Nano-dollars per group. By deployment, failed attempts' costs count where they ran."""
+    """Nano-dollars per group. By deployment, failed attempts' costs count where they ran.
+    `oldest`: windows.retained's, kept by a caller reading several windows at once."""
     if group_by in ("route", "deployment"):
-        group = _U.route if group_by == "route" else _U.deployment
-        total = _U.cost_nano if group_by == "route" else _U.attempt_cost_nano
-        q = (
-            select(group, func.sum(total))
-            .where(in_range(conn, _U, since_ts, until_ts))
-            .group_by(group)
-        )
-        rows = [(name or None, int(n)) for name, n in conn.execute(q)]
+        # plain SQL (windows.read): an alert evaluation reads spend for every budget rule
+        group, total = (("route", "cost_nano") if group_by == "route"
+                        else ("deployment", "attempt_cost_nano"))
+        lo, hi = window(since_ts, until_ts)
+        params: dict[str, object] = {}
+        where = segments_sql(merge_segments(covering(retained(conn, lo, oldest), hi)), params)
+        rows = [(name or None, int(n)) for name, n in read(
+            conn, f"SELECT {group}, sum({total}) FROM {rollup_table.name} WHERE {where} "
+                  f"GROUP BY {group}", params)]
     elif group_by in ("user", "key"):
         group = _R.user if group_by == "user" else _R.key_id
         q = (

@@ -128,8 +128,7 @@ def retained(conn: Connection, lo: int, oldest: dict | None = None) -> int:
             continue
         pair = None if oldest is None else oldest.get(fine)
         if pair is None:
-            pair = tuple(conn.execute(select(func.min(_U.period)).where(_U.res == res))
-                         .scalar() for res in (fine, coarse))
+            pair = tuple(read(conn, _OLDEST_SQL, {"res": res})[0][0] for res in (fine, coarse))
             if oldest is not None:
                 oldest[fine] = pair
         oldest_fine, oldest_coarse = pair
@@ -138,6 +137,9 @@ def retained(conn: Connection, lo: int, oldest: dict | None = None) -> int:
         if oldest_fine is None or oldest_coarse < oldest_fine - oldest_fine % coarse:
             lo -= lo % coarse
     return lo
+
+
+_OLDEST_SQL = f"SELECT min(period) FROM {rollup_table.name} WHERE res = :res"
 
 
 def in_range(conn: Connection, t: Any, since_ts: float, until_ts: float | None
