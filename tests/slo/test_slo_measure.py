@@ -4,11 +4,14 @@ left, read at the coarsest resolution covering each window."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from axtui.slo.measure import budget_left, burn_rate, route_counts
 from axtui.slo.model import SloConfig
 from axtui.slo.status import slo_statuses
-from tests.store.factory import T0
+from axtui.quantiles import bucket_of, bucket_value
+from tests.store.factory import T0, attempt, record
 
 from .conftest import requests
 
@@ -95,3 +98,31 @@ def test_every_routes_counts_read_at_once_are_each_routes_own(store):
     assert together["chat"].bad("latency") == 3 and together["chat-eu"].bad("latency") == 9
     assert together["embed"].timed == 0 and together["embed"].bad("availability") == 2
     assert together["idle"].requests == 0
+
+
+@given(latencies=st.lists(st.one_of(st.floats(0.0005, 3.6e7),
+                                    st.floats(1500.0, 2600.0),  # near the threshold
+                                    st.sampled_from([0.0, 2000.0, 1e9])),
+                          min_size=1, max_size=60),
+       threshold=st.sampled_from([2000.0, 0.0009, 35.5, 1e6, 2e7]))
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_slow_count_is_every_request_whose_bucket_reports_over_the_threshold(
+        tmp_path_factory, latencies, threshold):
+    """The definition the module states, request by request, against what the reads count
+    (in SQL, per route) over minutes and octaves of every size."""
+    from axtui.clock import VirtualClock
+    from axtui.store.db import open_store
+
+    s = open_store(f"sqlite:///{tmp_path_factory.mktemp('slow')}/slo.db",
+                   clock=VirtualClock(start=T0))
+    try:
+        s.write_records([record(started_at=T0 + i * 7.0,
+                                attempts=[attempt(started_at=T0 + i * 7.0, latency_ms=ms)])
+                         for i, ms in enumerate(latencies)])
+        with s.connect() as conn:
+            got = route_counts(conn, "chat", T0, T0 + 7.0 * len(latencies) + 60, threshold)
+    finally:
+        s.close()
+    assert got.timed == len(latencies)
+    assert got.slow == sum(bucket_value(bucket_of(ms)) > threshold for ms in latencies)
