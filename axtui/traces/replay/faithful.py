@@ -212,9 +212,11 @@ def _replay(records: Iterator[tuple[Any, bytes]], config: Config, *, workdir: st
 
         end = first.ended_at
         now = clock.now()
-        feed, add, watch, write = breakers.feed, tally.add, gates.add, writer.add
-        if car is not None:  # the child counts these
-            add = watch = _skip
+        set_clock, feed, write = clock.set, breakers.feed, writer.add
+        # each record goes to these, in this order (the summary and the gates: the child's,
+        # when it counts them)
+        sinks = [f for f in (None if car else tally.add, None if car else gates.add,
+                             on_record) if f is not None]
         n = 0
         for r, line in chain((head,), records):
             t = r.ended_at
@@ -226,15 +228,13 @@ def _replay(records: Iterator[tuple[Any, bytes]], config: Config, *, workdir: st
                     next_eval += interval
                 now = clock.now()
             if t > now:
-                clock.set(t)
+                set_clock(t)
                 now = t
             feed(r)
-            add(r)
-            watch(r)
             write(r, line)
             n += 1
-            if on_record is not None:
-                on_record(r)
+            for sink in sinks:
+                sink(r)
         while next_eval <= end + interval:
             evaluate(next_eval)
             next_eval += interval
@@ -253,10 +253,6 @@ def _replay(records: Iterator[tuple[Any, bytes]], config: Config, *, workdir: st
     timeline.sort(key=lambda m: m.at)  # stable: same-instant moments keep their order
     return FaithfulRun(start, end, tally, timeline, evaluations, breakers.trips,
                        breakers.cooldowns, verdicts)
-
-
-def _skip(r: Any) -> None:
-    return None
 
 
 def _merge(got, timeline: list[Moment], slots: list[tuple[int, float]], records: int
