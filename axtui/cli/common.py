@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from axtui.cli.output import CliError
+
+log = logging.getLogger(__name__)
+_OPENED: list = []  # the stores this command opened: closed when it ends (close_cli_stores)
 
 
 def open_cli_store(url: str | None, config: Path | None = None, *, existing: bool = False):
@@ -20,10 +24,24 @@ def open_cli_store(url: str | None, config: Path | None = None, *, existing: boo
     if existing:
         _must_exist(url)
     try:
-        return open_store(url)
+        store = open_store(url)
     except Exception as e:  # bad URL, missing driver, unwritable path: one line, exit 2
         raise CliError(f"cannot open store {_shown(url)!r}: {type(e).__name__}: "
                        f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
+    _OPENED.append(store)
+    return store
+
+
+def close_cli_stores() -> None:
+    """Close every store the command opened, once it has ended (`cli.main.run`): an SQLite
+    store's write-ahead log is folded back and its -wal and -shm files go, as after any
+    clean close, rather than being left beside the file by a command that read and left."""
+    while _OPENED:
+        store = _OPENED.pop()
+        try:
+            store.close()
+        except Exception as e:  # the command's own outcome stands: said, not raised
+            log.warning("closing the store: %s: %s", type(e).__name__, e)
 
 
 def _shown(url: str) -> str:

@@ -92,6 +92,15 @@ _register()
 
 def run() -> None:
     """Entry point: one clear line and exit code 2 for bad input, never a traceback."""
+    from axtui.cli.common import close_cli_stores
+
+    try:
+        _run()
+    finally:
+        close_cli_stores()
+
+
+def _run() -> None:
     from axtui.config import ConfigError
 
     try:

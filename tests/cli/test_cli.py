@@ -233,3 +233,15 @@ def test_bad_usage_is_a_short_message_and_exit_2_never_a_traceback(tmp_path, arg
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "Error:" in result.stderr
+
+
+# --------------------------------------------------------------------------- store hygiene
+@pytest.mark.parametrize("command", [["trace", "-n", "3"], ["flags", "list"],
+                                     ["alerts", "list"]])
+def test_a_command_that_reads_the_store_leaves_no_wal_files_beside_it(tmp_path, command):
+    db = tmp_path / "s.db"
+    made = axtui("demo", "--requests", "20", "--store", f"sqlite:///{db}", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    got = axtui(*command, "--store", f"sqlite:///{db}", cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]

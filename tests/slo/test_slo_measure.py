@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from axtui.quantiles import bucket_of, bucket_value
 from axtui.slo.measure import budget_left, burn_rate, route_counts
 from axtui.slo.model import SloConfig
 from axtui.slo.status import slo_statuses
-from axtui.quantiles import bucket_of, bucket_value
 from tests.store.factory import T0, attempt, record
 
 from .conftest import requests
