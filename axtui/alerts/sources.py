@@ -222,8 +222,10 @@ class StoreMetrics:
         names = set(self.providers) | set(self._stored_breakers(now))
         if rule.scope_kind == "deployment":
             return [rule.scope_name]
+        # in name order: asking a replay's breaker can move it (open -> half_open), and the
+        # moves of one instant are listed as asked, the same in every process
         if rule.scope_kind == "provider":
-            return [d for d in names if self._provider_of(d) == rule.scope_name]
+            return [d for d in sorted(names) if self._provider_of(d) == rule.scope_name]
         return sorted(names)
 
     def _breakers_open(self, rule: AlertRule, now: float) -> float | None:

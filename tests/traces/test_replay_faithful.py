@@ -111,3 +111,61 @@ def test_breaker_open_rules_see_the_replayed_breakers(tmp_path):
     fired = [m for m in out["timeline"] if m["subject"] == "mistral-breaker"
              and m["to"] == "firing"]
     assert fired and fired[0]["severity"] == "critical"
+
+
+def _asked_first(ids: list[str], pair: tuple[str, str], seed: int) -> str:
+    """Which of `pair` a set of the deployment ids yields first (the way the evaluator's
+    source gathers a provider's deployments), in a process with PYTHONHASHSEED=seed."""
+    import os
+    import subprocess
+    import sys
+
+    code = (f"ids = set({ids!r}) | set()\n"
+            f"print(next(d for d in ids if d in {pair!r}))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                          check=True).stdout.strip()
+
+
+def test_breakers_that_move_at_the_same_evaluation_are_listed_alike_in_every_process(
+        tmp_path):
+    """A provider-wide breaker rule asks each of the provider's deployments at an
+    evaluation, and asking may move a breaker (open -> half_open once its time is up). Two
+    that trip together move together: the timeline lists them in one order whatever the
+    process's string hashing (the --json output is the same from run to run)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from importlib import resources
+
+    pair = ("openai/gpt-4o", "openai/gpt-4o-mini")
+    ids = [d.id for d in load_config().deployments]
+    seeds: dict[str, int] = {}
+    for seed in range(40):  # two hash seeds under which a set of the ids yields them apart
+        seeds.setdefault(_asked_first(ids, pair, seed), seed)
+        if len(seeds) > 1:
+            break
+    assert len(seeds) == 2
+    demo = load_config()
+    config = tmp_path / "c.toml"
+    config.write_text(resources.files("axtui.fixtures").joinpath("demo.toml").read_text()
+                      + '\n[[alerts]]\nname = "openai-breakers"\nmetric = "breaker_open"\n'
+                        'scope = "provider:openai"\noperator = ">"\nthreshold = 0\n'
+                        'window = "1m"\nseverity = "warning"\n')
+    assert demo.breaker.consecutive_failures == 5 and demo.breaker.open_s == 10
+    tripping = [record(started_at=T0 + i, attempts=[
+        attempt(dep, started_at=T0 + i, error_kind=ErrorKind.server)])
+        for i in range(5) for dep in pair]
+    others = [record(started_at=T0 + 5 + i, attempts=[
+        attempt("anthropic/claude-sonnet-4-5", started_at=T0 + 5 + i)]) for i in range(60)]
+    trace = write(tmp_path / "t.jsonl", tripping + others)
+    outs = [subprocess.run([sys.executable, "-m", "axtui.cli.main", "replay", str(trace),
+                            "--config", str(config), "--json"], capture_output=True,
+                           text=True, env={**os.environ, "PYTHONHASHSEED": str(seed)})
+            for seed in seeds.values()]
+    assert all(o.returncode in (0, 1) for o in outs), [o.stderr for o in outs]
+    half_open = [m["subject"] for m in json.loads(outs[0].stdout)["timeline"]
+                 if m["kind"] == "breaker" and m["to"] == "half_open"]
+    assert sorted(half_open) == ["openai/gpt-4o", "openai/gpt-4o-mini"]
+    assert outs[0].stdout == outs[1].stdout
