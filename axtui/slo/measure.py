@@ -67,9 +67,7 @@ def routes_counts(conn: Connection, routes: Mapping[str, float | None], since_ts
     -> its latency SLO's threshold, or None), read for all of them at once: three grouped
     reads of one tiling, whatever the number of routes (`oldest`: windows.retained's)."""
     out = {route: Counts() for route in routes}
-    lo, hi = windows.window(since_ts, until_ts)
-    segments = windows.merge_segments(windows.covering(windows.retained(conn, lo, oldest),
-                                                       hi))
+    segments = windows.range_segments(conn, since_ts, until_ts, oldest)
     if not segments:
         return out
     # Plain SQL with bound values, read through windows.read: built as SQLAlchemy

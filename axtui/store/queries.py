@@ -24,13 +24,11 @@ from axtui.store.rollups import ATTEMPT, MINUTE_S, REQUEST
 from axtui.store.tables import RequestRow, rollup_error_table, rollup_hist_table, rollup_table
 from axtui.store.windows import (
     add_octave,
-    covering,
     in_range,
     in_segments,
-    merge_segments,
     minutes,
+    range_segments,
     read,
-    retained,
     segments_sql,
     slot_sums,
     window,
@@ -353,9 +351,8 @@ def spend(
         # plain SQL (windows.read): an alert evaluation reads spend for every budget rule
         group, total = (("route", "cost_nano") if group_by == "route"
                         else ("deployment", "attempt_cost_nano"))
-        lo, hi = window(since_ts, until_ts)
         params: dict[str, object] = {}
-        where = segments_sql(merge_segments(covering(retained(conn, lo, oldest), hi)), params)
+        where = segments_sql(range_segments(conn, since_ts, until_ts, oldest), params)
         rows = [(name or None, int(n)) for name, n in read(
             conn, f"SELECT {group}, sum({total}) FROM {rollup_table.name} WHERE {where} "
                   f"GROUP BY {group}", params)]

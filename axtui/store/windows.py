@@ -142,11 +142,18 @@ def retained(conn: Connection, lo: int, oldest: dict | None = None) -> int:
 _OLDEST_SQL = f"SELECT min(period) FROM {rollup_table.name} WHERE res = :res"
 
 
+def range_segments(conn: Connection, since_ts: float, until_ts: float | None,
+                   oldest: dict | None = None) -> list[Segment]:
+    """The segments of rollup rows covering the whole minutes of a range, at the coarsest
+    resolution, reaching back over what retention dropped (`retained`; `oldest` its)."""
+    lo, hi = window(since_ts, until_ts)
+    return merge_segments(covering(retained(conn, lo, oldest), hi))
+
+
 def in_range(conn: Connection, t: Any, since_ts: float, until_ts: float | None
              ) -> ColumnElement[bool]:
     """Rows of `t` covering the whole minutes of a range, at the coarsest resolution."""
-    lo, hi = window(since_ts, until_ts)
-    return in_segments(t, covering(retained(conn, lo), hi))
+    return in_segments(t, range_segments(conn, since_ts, until_ts))
 
 
 def slot_sums() -> list[Any]:
