@@ -213,10 +213,9 @@ def _replay(records: Iterator[tuple[Any, bytes]], config: Config, *, workdir: st
         end = first.ended_at
         now = clock.now()
         set_clock, feed, write = clock.set, breakers.feed, writer.add
-        # each record goes to these, in this order (the summary and the gates: the child's,
-        # when it counts them)
-        sinks = [f for f in (None if car else tally.add, None if car else gates.add,
-                             on_record) if f is not None]
+        sinks = [] if car else [tally.add, gates.add]  # else the child counts these
+        if on_record is not None:
+            sinks.append(on_record)
         n = 0
         for r, line in chain((head,), records):
             t = r.ended_at
