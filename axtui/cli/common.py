@@ -33,7 +33,8 @@ def open_cli_store(url: str | None, config: Path | None = None, *, existing: boo
 
 
 def close_cli_stores() -> None:
-    """Close every store the command opened, once it has ended (`cli.main.run`): an SQLite
+    """Close every store the command opened, once it has ended (when the root command's
+    context closes, cli/main.py, however the command was invoked): an SQLite
     store's write-ahead log is folded back and its -wal and -shm files go, as after any
     clean close, rather than being left beside the file by a command that read and left."""
     while _OPENED:

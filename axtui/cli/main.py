@@ -31,6 +31,9 @@ def _root(
                                    help="console: HOST:PORT for --web"),
 ) -> None:
     """With no command: the console on the built-in demo (live simulated traffic)."""
+    from axtui.cli.common import close_cli_stores
+
+    ctx.call_on_close(close_cli_stores)  # whatever the command, once it has ended
     if ctx.invoked_subcommand is None:
         from axtui.cli.console import demo_console
 
@@ -92,15 +95,6 @@ _register()
 
 def run() -> None:
     """Entry point: one clear line and exit code 2 for bad input, never a traceback."""
-    from axtui.cli.common import close_cli_stores
-
-    try:
-        _run()
-    finally:
-        close_cli_stores()
-
-
-def _run() -> None:
     from axtui.config import ConfigError
 
     try:

@@ -245,3 +245,12 @@ def test_a_command_that_reads_the_store_leaves_no_wal_files_beside_it(tmp_path, 
     got = axtui(*command, "--store", f"sqlite:///{db}", cwd=tmp_path)
     assert got.returncode == 0, got.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
+
+
+def test_a_command_invoked_in_process_closes_its_store_when_it_ends(tmp_path):
+    db = tmp_path / "s.db"
+    assert runner.invoke(app, ["demo", "--requests", "20", "--store",
+                               f"sqlite:///{db}"]).exit_code == 0
+    got = runner.invoke(app, ["flags", "list", "--store", f"sqlite:///{db}"])
+    assert got.exit_code == 0, got.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
